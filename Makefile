@@ -1,0 +1,38 @@
+# The two commands a new user needs: `make demo` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+
+.PHONY: demo test models build lint fmt clean-data
+
+## Fetch the pinned model files into data/models (idempotent, hashes checked).
+models:
+	$(PYTHON) scripts/fetch_models.py
+
+## Release build of the hort binary.
+build:
+	$(CARGO) build --release --locked
+
+## Ingest the sample corpus in fixtures/ and serve it on 127.0.0.1:8080.
+demo: models build
+	./target/release/hort demo
+
+## The whole test suite (unit, integration, property tests, doc tests).
+test: models
+	@if command -v cargo-nextest >/dev/null 2>&1; then \
+		$(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --locked --no-fail-fast --lib --bins --tests; \
+	fi
+	$(CARGO) test --locked --doc
+
+## Formatting and lints, as CI checks them.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean-data:
+	rm -rf data/index data/demo-index

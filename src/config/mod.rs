@@ -1,0 +1,584 @@
+//! `hort.toml`: one file, strict (`deny_unknown_fields`), with every error
+//! naming the file and the field. Secrets never live here: API keys are stored
+//! as SHA-256, provider keys are read from the environment at use.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::acl::Classification;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub index: IndexConfig,
+    #[serde(default)]
+    pub embed: EmbedConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub hnsw: HnswConfig,
+    #[serde(default)]
+    pub retrieve: RetrieveConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub principals: Vec<PrincipalConfig>,
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Directory relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// Where the configuration came from (for error messages).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    #[serde(default = "default_index_path")]
+    pub path: PathBuf,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            path: default_index_path(),
+        }
+    }
+}
+
+fn default_index_path() -> PathBuf {
+    PathBuf::from("data/index")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Model name (`minilm-l6`) or `hash` (a deterministic embedder for tests).
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Where `make models` put the model files; searched beside the binary too.
+    pub models_dir: Option<PathBuf>,
+    /// The ONNX Runtime shared library; default: `<models_dir>/onnxruntime/libonnxruntime.so*`.
+    pub runtime: Option<PathBuf>,
+    /// Intra-op threads of the model; measured best at 1 on a shared 2-core machine.
+    #[serde(default = "default_embed_threads")]
+    pub threads: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            model: default_model(),
+            models_dir: None,
+            runtime: None,
+            threads: default_embed_threads(),
+            batch_size: default_batch(),
+        }
+    }
+}
+
+fn default_model() -> String {
+    "minilm-l6".into()
+}
+fn default_embed_threads() -> usize {
+    1
+}
+fn default_batch() -> usize {
+    32
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Target chunk size in model tokens.
+    #[serde(default = "default_chunk_tokens")]
+    pub chunk_tokens: usize,
+    /// Tokens repeated from the end of one chunk at the start of the next.
+    #[serde(default = "default_overlap_tokens")]
+    pub overlap_tokens: usize,
+    /// Files larger than this are reported as failed, not read.
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u64,
+    /// Wall-clock limit for parsing one PDF in its isolated worker.
+    #[serde(default = "default_pdf_timeout")]
+    pub pdf_timeout_s: u64,
+    /// Address-space limit of the PDF worker process.
+    #[serde(default = "default_pdf_memory")]
+    pub pdf_memory_mb: u64,
+    /// Parser threads; 0 = one per core.
+    #[serde(default)]
+    pub parse_threads: usize,
+    /// Chunks per segment before the writer cuts a new one (and commits).
+    #[serde(default = "default_segment_chunks")]
+    pub segment_chunks: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            chunk_tokens: default_chunk_tokens(),
+            overlap_tokens: default_overlap_tokens(),
+            max_file_mb: default_max_file_mb(),
+            pdf_timeout_s: default_pdf_timeout(),
+            pdf_memory_mb: default_pdf_memory(),
+            parse_threads: 0,
+            segment_chunks: default_segment_chunks(),
+        }
+    }
+}
+
+fn default_chunk_tokens() -> usize {
+    200
+}
+fn default_overlap_tokens() -> usize {
+    40
+}
+fn default_max_file_mb() -> u64 {
+    100
+}
+fn default_pdf_timeout() -> u64 {
+    60
+}
+fn default_pdf_memory() -> u64 {
+    4096
+}
+fn default_segment_chunks() -> usize {
+    200_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfig {
+    #[serde(default = "default_m")]
+    pub m: usize,
+    #[serde(default = "default_ef_construction")]
+    pub ef_construction: usize,
+    #[serde(default = "default_ef_search")]
+    pub ef_search: usize,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: default_m(),
+            ef_construction: default_ef_construction(),
+            ef_search: default_ef_search(),
+        }
+    }
+}
+
+fn default_m() -> usize {
+    16
+}
+fn default_ef_construction() -> usize {
+    200
+}
+fn default_ef_search() -> usize {
+    64
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveConfig {
+    /// Hits returned when a query gives no `k`.
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// Candidates taken from each of vector and keyword search before fusion.
+    #[serde(default = "default_candidates")]
+    pub candidates: usize,
+    /// The constant of reciprocal rank fusion.
+    #[serde(default = "default_rrf_k")]
+    pub rrf_k: f32,
+    /// Below this many visible chunks, vectors are scored exactly instead of via the graph.
+    #[serde(default = "default_exact_threshold")]
+    pub exact_threshold: usize,
+}
+
+impl Default for RetrieveConfig {
+    fn default() -> Self {
+        RetrieveConfig {
+            k: default_k(),
+            candidates: default_candidates(),
+            rrf_k: default_rrf_k(),
+            exact_threshold: default_exact_threshold(),
+        }
+    }
+}
+
+fn default_k() -> usize {
+    8
+}
+fn default_candidates() -> usize {
+    50
+}
+fn default_rrf_k() -> f32 {
+    60.0
+}
+fn default_exact_threshold() -> usize {
+    20_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_addr")]
+    pub addr: String,
+    /// Largest k a request may ask for.
+    #[serde(default = "default_max_k")]
+    pub max_k: usize,
+    /// Longest query accepted, in characters.
+    #[serde(default = "default_max_query_chars")]
+    pub max_query_chars: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: default_addr(),
+            max_k: default_max_k(),
+            max_query_chars: default_max_query_chars(),
+        }
+    }
+}
+
+fn default_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_max_k() -> usize {
+    100
+}
+fn default_max_query_chars() -> usize {
+    4096
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    pub name: String,
+    /// SHA-256 (hex) of the API key; the key itself is never stored.
+    pub api_key_sha256: Option<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    pub clearance: Classification,
+    pub requests_per_minute: Option<u32>,
+    pub monthly_budget_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    Extractive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locality {
+    Local,
+    Cloud,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Name of the environment variable holding the key (never the key itself).
+    pub api_key_env: Option<String>,
+    pub locality: Locality,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u64,
+    #[serde(default)]
+    pub usd_per_1k_input: f64,
+    #[serde(default)]
+    pub usd_per_1k_output: f64,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    #[serde(default)]
+    pub chain: Vec<String>,
+    pub local_only_from: Option<Classification>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::parse(&text, path, base)
+    }
+
+    /// Parses configuration text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        cfg.base_dir = base_dir;
+        cfg.source = Some(path.to_path_buf());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The file to load when none is named: `./hort.toml` if it exists.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        match explicit {
+            Some(p) => Config::load(p),
+            None => {
+                let p = Path::new("hort.toml");
+                if p.is_file() {
+                    Config::load(p)
+                } else {
+                    Ok(Config {
+                        base_dir: PathBuf::from("."),
+                        ..Config::default()
+                    })
+                }
+            }
+        }
+    }
+
+    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("<config>")),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ing = &self.ingest;
+        if !(16..=4096).contains(&ing.chunk_tokens) {
+            return Err(self.invalid("ingest.chunk_tokens", "must be between 16 and 4096"));
+        }
+        if ing.overlap_tokens * 2 > ing.chunk_tokens {
+            return Err(self.invalid(
+                "ingest.overlap_tokens",
+                "must be at most half of ingest.chunk_tokens",
+            ));
+        }
+        if ing.pdf_timeout_s == 0 {
+            return Err(self.invalid("ingest.pdf_timeout_s", "must be at least 1"));
+        }
+        if ing.segment_chunks < 1000 {
+            return Err(self.invalid("ingest.segment_chunks", "must be at least 1000"));
+        }
+        if !(4..=128).contains(&self.hnsw.m) {
+            return Err(self.invalid("hnsw.m", "must be between 4 and 128"));
+        }
+        if self.hnsw.ef_construction < self.hnsw.m || self.hnsw.ef_construction > 4096 {
+            return Err(self.invalid("hnsw.ef_construction", "must be between hnsw.m and 4096"));
+        }
+        if !(1..=4096).contains(&self.hnsw.ef_search) {
+            return Err(self.invalid("hnsw.ef_search", "must be between 1 and 4096"));
+        }
+        if self.embed.batch_size == 0 || self.embed.batch_size > 1024 {
+            return Err(self.invalid("embed.batch_size", "must be between 1 and 1024"));
+        }
+        if self.embed.threads == 0 || self.embed.threads > 256 {
+            return Err(self.invalid("embed.threads", "must be between 1 and 256"));
+        }
+        let r = &self.retrieve;
+        if r.k == 0 || r.k > 1000 {
+            return Err(self.invalid("retrieve.k", "must be between 1 and 1000"));
+        }
+        if r.candidates == 0 || r.candidates > 10_000 {
+            return Err(self.invalid("retrieve.candidates", "must be between 1 and 10000"));
+        }
+        if !(r.rrf_k.is_finite() && r.rrf_k > 0.0) {
+            return Err(self.invalid("retrieve.rrf_k", "must be a positive number"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.principals.iter().enumerate() {
+            let f = |name: &str| format!("principals[{i}].{name}");
+            if p.name.trim().is_empty() {
+                return Err(self.invalid(f("name"), "must not be empty"));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(self.invalid(f("name"), format!("duplicate principal {:?}", p.name)));
+            }
+            if let Some(h) = &p.api_key_sha256 {
+                if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(self.invalid(
+                        f("api_key_sha256"),
+                        "must be 64 hex digits (the SHA-256 of the key; see `hort keygen`)",
+                    ));
+                }
+            }
+            if p.teams.iter().any(|t| t.trim().is_empty()) {
+                return Err(self.invalid(f("teams"), "team names must not be empty"));
+            }
+            if let Some(b) = p.monthly_budget_usd {
+                if !(b.is_finite() && b >= 0.0) {
+                    return Err(self.invalid(f("monthly_budget_usd"), "must be >= 0"));
+                }
+            }
+        }
+        let mut pnames = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            if !pnames.insert(p.name.as_str()) {
+                return Err(self.invalid(
+                    format!("providers[{i}].name"),
+                    format!("duplicate provider {:?}", p.name),
+                ));
+            }
+        }
+        for (i, name) in self.routing.chain.iter().enumerate() {
+            if name != "extractive" && !pnames.contains(name.as_str()) {
+                return Err(self.invalid(
+                    format!("routing.chain[{i}]"),
+                    format!("no provider named {name:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.resolve(&self.index.path)
+    }
+
+    pub fn principal(&self, name: &str) -> Option<&PrincipalConfig> {
+        self.principals.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("hort.toml"), PathBuf::from("."))
+    }
+
+    #[test]
+    fn interface_example_parses() {
+        let cfg = parse(
+            r#"
+[index]
+path = "data/index"
+
+[[principals]]
+name = "alice"
+api_key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+teams = ["finance"]
+clearance = "confidential"
+requests_per_minute = 60
+monthly_budget_usd = 50.0
+
+[[providers]]
+name = "local-llm"
+kind = "openai"
+base_url = "http://127.0.0.1:8081/v1"
+model = "smollm2"
+api_key_env = "LOCAL_LLM_KEY"
+locality = "local"
+timeout_s = 30
+usd_per_1k_input = 0.0
+usd_per_1k_output = 0.0
+
+[audit]
+path = "data/audit.jsonl"
+
+[routing]
+chain = ["local-llm", "extractive"]
+local_only_from = "confidential"
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.principals[0].clearance, Classification::Confidential);
+        assert_eq!(cfg.ingest.chunk_tokens, 200);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = parse("[index]\npaht = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("hort.toml") && e.contains("paht"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let e = parse("[ingest]\nchunk_tokens = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ingest.chunk_tokens"), "{e}");
+        let e = parse("[[principals]]\nname='a'\nclearance='public'\napi_key_sha256='xyz'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("principals[0].api_key_sha256"), "{e}");
+        let e = parse("[[principals]]\nname='a'\nclearance='secret'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret"), "{e}");
+        let e = parse("[routing]\nchain=['nope']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("routing.chain[0]"), "{e}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Text → vector. One trait at the seam ([`Embedder`]); the real model runs
+//! through ONNX Runtime ([`OnnxEmbedder`]), and a small deterministic
+//! [`HashEmbedder`] makes unit tests fast and independent of model files.
+
+mod hashing;
+mod onnx;
+
+pub use hashing::HashEmbedder;
+pub use onnx::{ModelFiles, OnnxEmbedder};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::EmbedConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("model file missing: {0} (run `make models` to fetch the pinned model files)")]
+    MissingFile(PathBuf),
+    #[error("cannot load the ONNX Runtime library {path}: {message}")]
+    Runtime { path: PathBuf, message: String },
+    #[error("cannot load the embedding model from {path}: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("embedding failed: {0}")]
+    Inference(String),
+    #[error("unknown embedding model {0:?} (known: minilm-l6, hash)")]
+    UnknownModel(String),
+}
+
+/// A text embedder. Implementations must be deterministic for the same input,
+/// return unit-length vectors of [`Embedder::dim`] floats, and be usable from
+/// several threads (the ingest pipeline counts tokens on rayon workers).
+pub trait Embedder: Send + Sync {
+    /// Identifies model and version; the index records it and refuses another.
+    fn id(&self) -> &str;
+    fn dim(&self) -> usize;
+    /// The longest input the model reads, in its own tokens.
+    fn max_tokens(&self) -> usize;
+    /// Tokens the model would see for `text` (no special tokens, no truncation).
+    fn count_tokens(&self, text: &str) -> usize;
+    /// Embeds document passages.
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Embeds a query (models with asymmetric prefixes treat it differently).
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+}
+
+/// Scales `v` to unit length (leaves an all-zero vector alone).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Finds the model directory: the configured one, else `data/models` in the
+/// working directory, else `data/models` two levels above the executable
+/// (`target/release/hort` in a checkout).
+pub fn models_dir(cfg: &EmbedConfig, resolve: impl Fn(&Path) -> PathBuf) -> PathBuf {
+    if let Some(d) = &cfg.models_dir {
+        return resolve(d);
+    }
+    let cwd = PathBuf::from("data/models");
+    if cwd.is_dir() {
+        return cwd;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            let d = root.join("data/models");
+            if d.is_dir() {
+                return d;
+            }
+        }
+    }
+    cwd
+}
+
+/// Builds the embedder a configuration names.
+pub fn from_config(
+    cfg: &EmbedConfig,
+    resolve: impl Fn(&Path) -> PathBuf,
+) -> Result<Arc<dyn Embedder>, EmbedError> {
+    match cfg.model.as_str() {
+        "hash" => Ok(Arc::new(HashEmbedder::new(384))),
+        "minilm-l6" => {
+            let dir = models_dir(cfg, &resolve);
+            let files = ModelFiles::minilm(&dir, cfg.runtime.as_deref().map(&resolve));
+            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
+        }
+        other => Err(EmbedError::UnknownModel(other.to_string())),
+    }
+}

@@ -1,0 +1,177 @@
+//! The real embedding model: all-MiniLM-L6-v2 (int8 ONNX) through fastembed,
+//! with ONNX Runtime loaded at run time from the pinned library that
+//! `make models` fetched. Nothing is downloaded here.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use fastembed::{
+    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+
+use super::{normalize, EmbedError, Embedder};
+
+/// Where one model's files are.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub id: String,
+    pub dir: PathBuf,
+    pub runtime: PathBuf,
+    pub dim: usize,
+    pub max_tokens: usize,
+}
+
+impl ModelFiles {
+    /// all-MiniLM-L6-v2, int8: 384 dimensions, trained on 256-token inputs.
+    pub fn minilm(models_dir: &Path, runtime: Option<PathBuf>) -> ModelFiles {
+        ModelFiles {
+            id: "minilm-l6-int8/1".into(),
+            dir: models_dir.join("minilm-l6"),
+            runtime: runtime.unwrap_or_else(|| default_runtime(models_dir)),
+            dim: 384,
+            max_tokens: 256,
+        }
+    }
+}
+
+fn default_runtime(models_dir: &Path) -> PathBuf {
+    let dir = models_dir.join("onnxruntime");
+    // The pinned file name carries its version; take whichever one is there.
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        let mut libs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+            })
+            .collect();
+        libs.sort();
+        if let Some(p) = libs.pop() {
+            return p;
+        }
+    }
+    dir.join("libonnxruntime.so")
+}
+
+/// The ONNX Runtime library can be loaded once per process.
+static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+fn init_runtime(path: &Path) -> Result<(), EmbedError> {
+    if !path.is_file() {
+        return Err(EmbedError::MissingFile(path.to_path_buf()));
+    }
+    let r = RUNTIME.get_or_init(|| match ort::init_from(path) {
+        // Loading the library is all that is needed; sessions create the
+        // default environment on first use.
+        Ok(_builder) => Ok(path.to_path_buf()),
+        Err(e) => Err(e.to_string()),
+    });
+    match r {
+        Ok(_) => Ok(()),
+        Err(message) => Err(EmbedError::Runtime {
+            path: path.to_path_buf(),
+            message: message.clone(),
+        }),
+    }
+}
+
+pub struct OnnxEmbedder {
+    files: ModelFiles,
+    /// fastembed's `embed` needs `&mut`; a session per process is enough on a
+    /// 2-core machine, where the model's own threads do the parallel work.
+    model: Mutex<TextEmbedding>,
+    /// A second tokenizer without truncation or padding, for counting.
+    counter: tokenizers::Tokenizer,
+}
+
+impl OnnxEmbedder {
+    pub fn load(files: &ModelFiles, threads: usize) -> Result<OnnxEmbedder, EmbedError> {
+        let read = |name: &str| -> Result<Vec<u8>, EmbedError> {
+            let p = files.dir.join(name);
+            std::fs::read(&p).map_err(|_| EmbedError::MissingFile(p))
+        };
+        let onnx = read("model.onnx")?;
+        let tokenizer_file = read("tokenizer.json")?;
+        let tok = TokenizerFiles {
+            tokenizer_file: tokenizer_file.clone(),
+            config_file: read("config.json")?,
+            special_tokens_map_file: read("special_tokens_map.json")?,
+            tokenizer_config_file: read("tokenizer_config.json")?,
+        };
+        init_runtime(&files.runtime)?;
+        let model_err = |message: String| EmbedError::Model {
+            path: files.dir.clone(),
+            message,
+        };
+        let udm = UserDefinedEmbeddingModel::new(onnx, tok).with_pooling(Pooling::Mean);
+        let opts = InitOptionsUserDefined::new()
+            .with_max_length(files.max_tokens)
+            .with_intra_threads(threads.max(1));
+        let model = TextEmbedding::try_new_from_user_defined(udm, opts)
+            .map_err(|e| model_err(e.to_string()))?;
+        let mut counter = tokenizers::Tokenizer::from_bytes(&tokenizer_file)
+            .map_err(|e| model_err(format!("tokenizer.json: {e}")))?;
+        counter
+            .with_truncation(None)
+            .map_err(|e| model_err(format!("tokenizer.json: {e}")))?;
+        counter.with_padding(None);
+        Ok(OnnxEmbedder {
+            files: files.clone(),
+            model: Mutex::new(model),
+            counter,
+        })
+    }
+
+    fn run(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| EmbedError::Inference("model lock poisoned".into()))?;
+        let mut out = model
+            .embed(texts, Some(texts.len()))
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        for v in &mut out {
+            if v.len() != self.files.dim {
+                return Err(EmbedError::Inference(format!(
+                    "model returned {} dimensions, expected {}",
+                    v.len(),
+                    self.files.dim
+                )));
+            }
+            normalize(v);
+        }
+        Ok(out)
+    }
+}
+
+impl Embedder for OnnxEmbedder {
+    fn id(&self) -> &str {
+        &self.files.id
+    }
+    fn dim(&self) -> usize {
+        self.files.dim
+    }
+    fn max_tokens(&self) -> usize {
+        self.files.max_tokens
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        match self.counter.encode(text, false) {
+            Ok(enc) => enc.len(),
+            // A tokenizer failure must not stop chunking; a word-based estimate
+            // errs on the large side, so chunks stay within the model's window.
+            Err(_) => text.split_whitespace().count() * 2,
+        }
+    }
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.run(texts)
+    }
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        self.run(&[text])?
+            .pop()
+            .ok_or_else(|| EmbedError::Inference("no output".into()))
+    }
+}

@@ -1,0 +1,82 @@
+//! Progress of long ingests: a bar on a terminal, a log line every few
+//! seconds otherwise (CI logs, pipes), nothing when asked to be quiet.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    log: bool,
+    total: usize,
+    done: usize,
+    chunks: usize,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Progress {
+    pub fn new(total: usize, enabled: bool) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (enabled && tty && total > 0).then(|| {
+            let b = ProgressBar::new(total as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files, {msg}",
+            ) {
+                b.set_style(style);
+            }
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Progress {
+            log: enabled && !tty,
+            bar,
+            total,
+            done: 0,
+            chunks: 0,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    pub fn file_done(&mut self, chunks: usize) {
+        self.done += 1;
+        self.chunks += chunks;
+        if let Some(b) = &self.bar {
+            b.set_position(self.done as u64);
+            b.set_message(format!("{} chunks", self.chunks));
+        } else if self.log && self.last_line.elapsed() >= Duration::from_secs(5) {
+            self.last_line = Instant::now();
+            self.line();
+        }
+    }
+
+    /// A status message (e.g. "writing segment") that does not advance the count.
+    pub fn note(&self, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("{} chunks, {msg}", self.chunks));
+        } else if self.log {
+            eprintln!("ingest: {msg}");
+        }
+    }
+
+    fn line(&self) {
+        let pct = (self.done * 100).checked_div(self.total).unwrap_or(100);
+        eprintln!(
+            "ingest: {}/{} files ({pct}%), {} chunks, {:.1} s",
+            self.done,
+            self.total,
+            self.chunks,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        } else if self.log && self.total > 0 {
+            self.line();
+        }
+    }
+}

@@ -1,0 +1,185 @@
+use super::*;
+use crate::acl::{Classification, Principal};
+use crate::embed::HashEmbedder;
+use crate::retrieve::{self, SearchParams};
+use crate::store::IndexReader;
+use std::fs;
+
+fn opts() -> IngestOptions {
+    IngestOptions {
+        chunk: ChunkParams {
+            max_tokens: 40,
+            overlap_tokens: 8,
+        },
+        max_file_bytes: 1 << 20,
+        pdf: PdfIsolation::InProcess {
+            timeout: Duration::from_secs(20),
+        },
+        parse_threads: 2,
+        batch_size: 8,
+        segment_chunks: 1000,
+        graph: GraphParams {
+            m: 8,
+            ef_construction: 32,
+        },
+        progress: false,
+    }
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+fn params() -> SearchParams {
+    SearchParams {
+        k: 5,
+        candidates: 20,
+        rrf_k: 60.0,
+        ef_search: 32,
+        exact_threshold: 10,
+    }
+}
+
+#[test]
+fn incremental_ingest_lifecycle() {
+    let src = tempfile::tempdir().unwrap();
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(64);
+    let r = src.path();
+    write(
+        r,
+        "_access.toml",
+        "teams=[\"all\"]\nclassification=\"public\"",
+    );
+    write(r, "welcome.md", "# Welcome\n\nThe canteen opens at eight.");
+    write(
+        r,
+        "fin/_access.toml",
+        "teams=[\"finance\"]\nclassification=\"confidential\"",
+    );
+    write(
+        r,
+        "fin/budget.txt",
+        "The travel budget for 2026 is 40000 EUR.",
+    );
+    write(r, "drafts/../orphan.html", "<p>ignored path form</p>");
+    write(r, "logo.png", "png");
+    fs::create_dir_all(r.join("norule")).unwrap();
+    write(r, "fin/empty.txt", "");
+
+    let rep = ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
+    assert_eq!(rep.added, 3, "{rep:?}");
+    assert_eq!(rep.failed.len(), 1, "{rep:?}");
+    assert!(rep.failed[0].path == "fin/empty.txt" && rep.failed[0].error.contains("empty"));
+    assert_eq!(rep.skipped.len(), 1);
+    assert!(rep.no_access_rule.is_empty());
+
+    // Unchanged folder: nothing is embedded.
+    let rep = ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
+    assert_eq!((rep.added, rep.updated, rep.embedded), (0, 0, 0), "{rep:?}");
+    assert_eq!(rep.unchanged, 3);
+
+    // Change one file, delete one, tighten a rule.
+    write(
+        r,
+        "welcome.md",
+        "# Welcome\n\nThe canteen now opens at nine.",
+    );
+    fs::remove_file(r.join("orphan.html")).unwrap();
+    write(
+        r,
+        "fin/_access.toml",
+        "teams=[\"finance\"]\nclassification=\"restricted\"",
+    );
+    let rep = ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
+    assert_eq!(rep.updated, 1, "{rep:?}");
+    assert_eq!(rep.removed, 1);
+    assert_eq!(rep.access_updated, 1);
+    assert_eq!(
+        rep.embedded, 1,
+        "only the changed file is embedded: {rep:?}"
+    );
+
+    let reader = IndexReader::open(idx.path()).unwrap();
+    let s = reader.snapshot();
+    let fin_conf = Principal::new("f", &["finance"], Classification::Confidential);
+    let fin_restr = Principal::new("f", &["finance"], Classification::Restricted);
+    let all = Principal::new("a", &["all"], Classification::Public);
+    let hits = |p: &Principal, q: &str| retrieve::search(&s, &e, p, q, 5, &params()).unwrap().hits;
+    assert!(
+        hits(&fin_conf, "travel budget").is_empty(),
+        "tightened rule applies"
+    );
+    assert_eq!(hits(&fin_restr, "travel budget")[0].doc, "fin/budget.txt");
+    let h = hits(&all, "canteen opens");
+    assert_eq!(h.len(), 1);
+    assert!(h[0].text.contains("nine"), "new content only");
+    assert!(hits(&all, "ignored path form")
+        .iter()
+        .all(|h| h.doc != "orphan.html"));
+}
+
+#[test]
+fn files_without_rules_are_stored_invisible_and_listed() {
+    let src = tempfile::tempdir().unwrap();
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(64);
+    write(src.path(), "todo.txt", "secret plans for the merger");
+    write(
+        src.path(),
+        "bad/_access.toml",
+        "teams=[\"x\"]\nclassification=\"topsecret\"",
+    );
+    write(src.path(), "bad/doc.txt", "more secret plans");
+    let rep = ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    assert_eq!(rep.no_access_rule, vec!["bad/doc.txt", "todo.txt"]);
+    let f = rep
+        .failed
+        .iter()
+        .find(|f| f.path == "bad/_access.toml")
+        .unwrap();
+    assert!(
+        f.error.contains("classification") && f.error.contains("topsecret"),
+        "{f:?}"
+    );
+    let reader = IndexReader::open(idx.path()).unwrap();
+    let s = reader.snapshot();
+    assert_eq!(s.live_chunks(), 2);
+    let god = Principal::new("g", &["x", "all"], Classification::Restricted);
+    assert!(retrieve::search(&s, &e, &god, "secret plans", 5, &params())
+        .unwrap()
+        .hits
+        .is_empty());
+}
+
+#[test]
+fn missing_folder_is_an_error_not_a_wipe() {
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(64);
+    let err = ingest(idx.path(), &[PathBuf::from("/no/such/dir")], &e, &opts()).unwrap_err();
+    assert!(err.to_string().contains("/no/such/dir"), "{err}");
+}
+
+#[test]
+fn broken_pdf_is_reported_not_fatal() {
+    let src = tempfile::tempdir().unwrap();
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(64);
+    write(
+        src.path(),
+        "_access.toml",
+        "teams=[\"all\"]\nclassification=\"public\"",
+    );
+    write(
+        src.path(),
+        "broken.pdf",
+        "%PDF-1.4 this is not really a pdf",
+    );
+    write(src.path(), "ok.txt", "still here");
+    let rep = ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    assert_eq!(rep.added, 1);
+    assert_eq!(rep.failed.len(), 1);
+    assert!(rep.failed[0].error.contains("PDF"), "{:?}", rep.failed);
+}

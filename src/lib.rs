@@ -1,0 +1,18 @@
+//! hort: a RAG engine for documents that must stay under control.
+//!
+//! Data flows one way (see `docs/architecture.md`):
+//! `ingest` (loaders → chunker) → `embed` → `store` (one writer, atomic manifest)
+//! and, on the query side, `acl::Filter` → `retrieve` (vector + keyword, fused).
+//! No module reaches back up this chain; `main.rs` only parses arguments.
+
+pub mod acl;
+pub mod config;
+pub mod embed;
+pub mod ingest;
+pub mod retrieve;
+pub mod sanitize;
+pub mod server;
+pub mod store;
+
+pub use acl::{AccessRule, Classification, Principal};
+pub use config::Config;

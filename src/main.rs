@@ -1,0 +1,426 @@
+//! The `hort` command line: argument parsing and output only; the work is
+//! done by the library.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use hort::acl::{Classification, Principal};
+use hort::config::Config;
+use hort::embed::{self, Embedder};
+use hort::ingest::{self, IngestOptions, IngestReport};
+use hort::retrieve::{self, SearchParams};
+use hort::store::{IndexReader, IndexWriter};
+
+#[derive(Parser)]
+#[command(
+    name = "hort",
+    version,
+    about = "Access-controlled retrieval over your documents"
+)]
+struct Cli {
+    /// Configuration file (default: ./hort.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Index directory (default: [index] path of the configuration, else data/index).
+    #[arg(long, global = true)]
+    index: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Add, update and remove documents so the index matches the folders.
+    Ingest {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Ask the index, as a principal from the configuration or as given teams and clearance.
+    Query {
+        text: String,
+        /// A principal named in the configuration.
+        #[arg(long = "as", conflicts_with_all = ["team", "clearance"])]
+        as_principal: Option<String>,
+        /// Teams, comma-separated.
+        #[arg(long, value_delimiter = ',', requires = "clearance")]
+        team: Vec<String>,
+        /// public, internal, confidential or restricted.
+        #[arg(long, requires = "team")]
+        clearance: Option<String>,
+        /// Number of hits.
+        #[arg(short, long)]
+        k: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        /// Retrieval only (the default until answer generation is configured).
+        #[arg(long)]
+        no_generate: bool,
+    },
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on (default: [server] addr, else 127.0.0.1:8080).
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Ingest the bundled sample corpus and serve it.
+    Demo {
+        #[arg(long)]
+        addr: Option<String>,
+    },
+    /// Show what the index holds.
+    Status {
+        /// Also read every segment and check its checksums.
+        #[arg(long)]
+        verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite segments to drop deleted chunks and merge small ones.
+    Compact,
+    /// Print a new API key and the SHA-256 to put in hort.toml.
+    Keygen,
+    /// Internal: parse one PDF from stdin in an isolated process.
+    #[command(name = "__pdf-worker", hide = true)]
+    PdfWorker,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    if let Cmd::PdfWorker = cli.cmd {
+        return ExitCode::from(hort::ingest::loader::pdf::worker_main() as u8);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HORT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("hort: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn index_dir(cli_index: &Option<PathBuf>, cfg: &Config) -> PathBuf {
+    cli_index.clone().unwrap_or_else(|| cfg.index_path())
+}
+
+fn load_embedder(cfg: &Config) -> Result<Arc<dyn Embedder>> {
+    embed::from_config(&cfg.embed, |p| cfg.resolve(p)).context("loading the embedding model")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let cfg = Config::discover(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Ingest { dirs, json, quiet } => {
+            let index = index_dir(&cli.index, &cfg);
+            let report = run_ingest(&cfg, &index, &dirs, quiet || json)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_ingest(&report, &index);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Query {
+            text,
+            as_principal,
+            team,
+            clearance,
+            k,
+            json,
+            no_generate: _,
+        } => {
+            let principal = match (as_principal, clearance) {
+                (Some(name), _) => {
+                    let p = cfg.principal(&name).with_context(|| {
+                        format!("no principal named {name:?} in the configuration")
+                    })?;
+                    Principal::new(&p.name, &p.teams, p.clearance)
+                }
+                (None, Some(c)) => {
+                    let c: Classification = c.parse()?;
+                    Principal::new("cli", &team, c)
+                }
+                (None, None) => {
+                    bail!("say who is asking: --as NAME, or --team T --clearance LEVEL")
+                }
+            };
+            let index = index_dir(&cli.index, &cfg);
+            let reader = IndexReader::open(&index)?;
+            let embedder = load_embedder(&cfg)?;
+            let snap = reader.snapshot();
+            check_model(&snap.manifest.embedder, embedder.as_ref())?;
+            let params = SearchParams::from_config(&cfg);
+            let k = k.unwrap_or(params.k);
+            if k == 0 {
+                bail!("-k must be at least 1");
+            }
+            let r = retrieve::search(&snap, embedder.as_ref(), &principal, &text, k, &params)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "hits": r.hits }))?
+                );
+            } else if r.hits.is_empty() {
+                println!(
+                    "No results visible to {} (teams: {}, clearance: {}).",
+                    principal.name,
+                    principal.teams.join(","),
+                    principal.clearance
+                );
+            } else {
+                for (i, h) in r.hits.iter().enumerate() {
+                    let page = h.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+                    println!(
+                        "[{}] {}{} chars {}..{} ({}, score {:.4})",
+                        i + 1,
+                        h.doc,
+                        page,
+                        h.start,
+                        h.end,
+                        h.classification,
+                        h.score
+                    );
+                    let excerpt: String = h.text.chars().take(300).collect();
+                    let more = if h.text.chars().count() > 300 {
+                        "…"
+                    } else {
+                        ""
+                    };
+                    println!("    {}{more}\n", excerpt.replace('\n', " "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve { addr } => {
+            let index = index_dir(&cli.index, &cfg);
+            let addr = addr.unwrap_or_else(|| cfg.server.addr.clone());
+            serve(&cfg, &index, &addr, None)
+        }
+        Cmd::Demo { addr } => demo(cli.config.as_deref(), cli.index.clone(), addr),
+        Cmd::Status { verify, json } => {
+            let index = index_dir(&cli.index, &cfg);
+            let reader = IndexReader::open(&index)?;
+            let snap = reader.snapshot();
+            if verify {
+                snap.verify()?;
+            }
+            let bytes: u64 = snap.manifest.segments.iter().map(|s| s.bytes).sum();
+            let stored: u64 = snap.manifest.segments.iter().map(|s| s.chunks).sum();
+            let no_rule = snap.docs.iter().filter(|d| d.access.is_none()).count();
+            let status = serde_json::json!({
+                "index": index,
+                "generation": snap.generation(),
+                "embedder": snap.manifest.embedder,
+                "documents": snap.docs.len(),
+                "documents_without_rule": no_rule,
+                "chunks": snap.live_chunks(),
+                "stored_chunks": stored,
+                "segments": snap.segments.len(),
+                "segment_bytes": bytes,
+                "teams": snap.teams.len(),
+                "verified": verify,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("index      {}", index.display());
+                println!("generation {}", snap.generation());
+                println!("model      {}", snap.manifest.embedder);
+                println!(
+                    "documents  {} ({} without an access rule)",
+                    snap.docs.len(),
+                    no_rule
+                );
+                println!(
+                    "chunks     {} live, {} stored in {} segments ({:.1} MB)",
+                    snap.live_chunks(),
+                    stored,
+                    snap.segments.len(),
+                    bytes as f64 / 1e6
+                );
+                if verify {
+                    println!("checksums  ok");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compact => {
+            let index = index_dir(&cli.index, &cfg);
+            let embedder = load_embedder(&cfg)?;
+            let opts = IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
+            let mut w = IndexWriter::open(
+                &index,
+                embedder.id(),
+                embedder.dim(),
+                &opts.chunk.fingerprint(),
+                opts.graph,
+            )?;
+            let stats = w.compact(true)?;
+            let generation = w.commit()?;
+            println!(
+                "compacted {} segments, dropped {} deleted chunks (generation {generation})",
+                stats.merged_segments, stats.dropped_chunks
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Keygen => {
+            let mut bytes = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+                .context("reading /dev/urandom")?;
+            let key: String = format!(
+                "hort_{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            println!("api key:        {key}");
+            println!("api_key_sha256 = \"{}\"", hort::server::key_hash_hex(&key));
+            println!("\nGive the key to its owner; put only the hash in hort.toml.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::PdfWorker => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn check_model(index_model: &str, embedder: &dyn Embedder) -> Result<()> {
+    if index_model != embedder.id() {
+        bail!(
+            "the index was built with embedding model {index_model}, but {} is configured; \
+             configure the same model or re-ingest into a new index",
+            embedder.id()
+        );
+    }
+    Ok(())
+}
+
+fn run_ingest(cfg: &Config, index: &Path, dirs: &[PathBuf], quiet: bool) -> Result<IngestReport> {
+    let embedder = load_embedder(cfg)?;
+    let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+    opts.progress = !quiet;
+    Ok(ingest::ingest(index, dirs, embedder.as_ref(), &opts)?)
+}
+
+fn print_ingest(r: &IngestReport, index: &Path) {
+    let mut out = std::io::stdout().lock();
+    let _ =
+        writeln!(
+        out,
+        "ingested into {}: {} added, {} updated, {} unchanged, {} removed, {} access rules changed",
+        index.display(), r.added, r.updated, r.unchanged, r.removed, r.access_updated
+    );
+    let _ = writeln!(
+        out,
+        "{} chunks in the index ({} embedded now, {} pages read) in {:.1} s",
+        r.chunks, r.embedded, r.pages, r.seconds
+    );
+    if !r.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} files skipped (unsupported type, hidden, links)",
+            r.skipped.len()
+        );
+    }
+    if !r.no_access_rule.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} documents have no access rule and are visible to nobody:",
+            r.no_access_rule.len()
+        );
+        for p in r.no_access_rule.iter().take(20) {
+            let _ = writeln!(out, "  {p}");
+        }
+        if r.no_access_rule.len() > 20 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (see --json)",
+                r.no_access_rule.len() - 20
+            );
+        }
+    }
+    if !r.failed.is_empty() {
+        let _ = writeln!(out, "{} failed:", r.failed.len());
+        for f in &r.failed {
+            let _ = writeln!(out, "  {}: {}", f.path, f.error);
+        }
+    }
+}
+
+fn serve(cfg: &Config, index: &Path, addr: &str, banner: Option<String>) -> Result<ExitCode> {
+    let embedder = load_embedder(cfg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        hort::server::serve(cfg, index, addr, embedder, |local| {
+            eprintln!("hort: serving {} on http://{local}", index.display());
+            if let Some(b) = banner {
+                println!("{}", b.replace("{addr}", &local.to_string()));
+            }
+        })
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sample corpus and its configuration, found beside the working
+/// directory or the executable (`target/release/hort` in a checkout).
+fn find_fixtures() -> Option<PathBuf> {
+    let mut candidates = vec![PathBuf::from("fixtures")];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            candidates.push(root.join("fixtures"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.join("hort.toml").is_file())
+}
+
+fn demo(config: Option<&Path>, index: Option<PathBuf>, addr: Option<String>) -> Result<ExitCode> {
+    let fixtures = find_fixtures().context("cannot find fixtures/ (run from the repository)")?;
+    let cfg_path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| fixtures.join("hort.toml"));
+    let cfg = Config::load(&cfg_path)?;
+    let index = index.unwrap_or_else(|| cfg.index_path());
+    let corpus = fixtures.join("corpus");
+    eprintln!(
+        "hort: ingesting the sample corpus {} into {}",
+        corpus.display(),
+        index.display()
+    );
+    let report = run_ingest(&cfg, &index, &[corpus], false)?;
+    print_ingest(&report, &index);
+    let addr = addr.unwrap_or_else(|| cfg.server.addr.clone());
+    let banner = std::fs::read_to_string(fixtures.join("demo-banner.txt")).ok();
+    serve(&cfg, &index, &addr, banner)
+}

@@ -1,0 +1,279 @@
+//! The keyword side: a tantivy index of chunk text with the access fields
+//! (teams as a multi-valued keyword, classification level as a number), so
+//! the access filter is a query clause evaluated inside the search.
+//!
+//! Its commits carry the index generation as payload; see `store::commit`.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+use super::StoreError;
+use crate::acl::Filter;
+
+/// Bump when fields or analysis change: the writer then rebuilds the keyword
+/// index from the segments (no re-embedding).
+pub const SCHEMA_VERSION: u32 = 1;
+const TOKENIZER: &str = "hort_en";
+
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub chunk_id: Field,
+    pub doc_id: Field,
+    pub text: Field,
+    pub teams: Field,
+    pub level: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let id_opts = NumericOptions::default().set_indexed().set_fast();
+    let chunk_id = b.add_u64_field("chunk_id", id_opts.clone());
+    let doc_id = b.add_u64_field("doc_id", NumericOptions::default().set_indexed());
+    let text = b.add_text_field(
+        "text",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        ),
+    );
+    let teams = b.add_text_field("teams", STRING);
+    let level = b.add_u64_field("level", id_opts);
+    (
+        b.build(),
+        Fields {
+            chunk_id,
+            doc_id,
+            text,
+            teams,
+            level,
+        },
+    )
+}
+
+fn analyzer() -> TextAnalyzer {
+    let b = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::English) {
+        Some(stop) => b
+            .filter(stop)
+            .filter(Stemmer::new(Language::English))
+            .build(),
+        None => b.filter(Stemmer::new(Language::English)).build(),
+    }
+}
+
+fn kw_err(e: tantivy::TantivyError) -> StoreError {
+    StoreError::Keyword(e.to_string())
+}
+
+pub struct KeywordIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl KeywordIndex {
+    /// Opens the keyword index in `dir`, creating it if absent. A schema that
+    /// differs from this version's is an error the writer answers with a rebuild.
+    pub fn open_or_create(dir: &Path) -> Result<KeywordIndex, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let (schema, fields) = schema();
+        let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
+        let index = Index::open_or_create(mdir, schema).map_err(kw_err)?;
+        index.tokenizers().register(TOKENIZER, analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(kw_err)?;
+        Ok(KeywordIndex {
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    /// The generation of the last commit (0 for a new index).
+    pub fn committed_generation(&self) -> Result<u64, StoreError> {
+        let metas = self.index.load_metas().map_err(kw_err)?;
+        Ok(parse_payload(metas.payload.as_deref()))
+    }
+
+    /// A searcher and the generation it shows. The meta file is read before
+    /// and after the reload; if they agree, the searcher is that commit.
+    pub fn searcher(&self) -> Result<Option<(Searcher, u64)>, StoreError> {
+        let before = self.committed_generation()?;
+        self.reader.reload().map_err(kw_err)?;
+        let searcher = self.reader.searcher();
+        let after = self.committed_generation()?;
+        Ok((before == after).then_some((searcher, after)))
+    }
+
+    pub fn writer(&self) -> Result<KeywordWriter, StoreError> {
+        let w = self
+            .index
+            .writer_with_num_threads(1, 64 * 1024 * 1024)
+            .map_err(kw_err)?;
+        Ok(KeywordWriter {
+            w,
+            fields: self.fields,
+        })
+    }
+
+    /// BM25 search restricted by `filter` as query clauses. Returns
+    /// (chunk id, score), best first.
+    pub fn search(
+        &self,
+        searcher: &Searcher,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>, StoreError> {
+        if filter.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let f = self.fields;
+        let mut analyzer = self.index.tokenizer_for_field(f.text).map_err(kw_err)?;
+        let mut stream = analyzer.token_stream(query);
+        let mut terms: Vec<String> = Vec::new();
+        while stream.advance() {
+            let t = &stream.token().text;
+            if !terms.contains(t) {
+                terms.push(t.clone());
+            }
+            if terms.len() >= 256 {
+                break;
+            }
+        }
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text_q: Box<dyn Query> = Box::new(BooleanQuery::new(
+            terms
+                .iter()
+                .map(|t| {
+                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(f.text, t),
+                        IndexRecordOption::WithFreqs,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        ));
+        let teams_q = TermSetQuery::new(
+            filter
+                .team_names()
+                .iter()
+                .map(|t| Term::from_field_text(f.teams, t)),
+        );
+        let level_q = RangeQuery::new(
+            Bound::Included(Term::from_field_u64(f.level, 0)),
+            Bound::Included(Term::from_field_u64(f.level, filter.max_level() as u64)),
+        );
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, text_q),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(teams_q), 0.0)),
+            ),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(level_q), 0.0)),
+            ),
+        ]);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(kw_err)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let col = searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("chunk_id")
+                .map_err(kw_err)?;
+            if let Some(id) = col.first(addr.doc_id) {
+                out.push((id, score));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_payload(p: Option<&str>) -> u64 {
+    p.and_then(|s| s.strip_prefix("generation="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+pub struct KeywordWriter {
+    w: IndexWriter<TantivyDocument>,
+    fields: Fields,
+}
+
+impl KeywordWriter {
+    pub fn add(
+        &self,
+        chunk_id: u64,
+        doc_id: u64,
+        text: &str,
+        teams: &[String],
+        level: u8,
+    ) -> Result<(), StoreError> {
+        let f = self.fields;
+        let mut d = TantivyDocument::new();
+        d.add_u64(f.chunk_id, chunk_id);
+        d.add_u64(f.doc_id, doc_id);
+        d.add_text(f.text, text);
+        for t in teams {
+            d.add_text(f.teams, t);
+        }
+        d.add_u64(f.level, level as u64);
+        self.w.add_document(d).map_err(kw_err)?;
+        Ok(())
+    }
+
+    /// Removes every chunk of a document (applies to documents added before).
+    pub fn delete_doc(&self, doc_id: u64) {
+        self.w
+            .delete_term(Term::from_field_u64(self.fields.doc_id, doc_id));
+    }
+
+    pub fn delete_all(&mut self) -> Result<(), StoreError> {
+        self.w.delete_all_documents().map_err(kw_err)?;
+        Ok(())
+    }
+
+    /// Commits with the index generation as payload.
+    pub fn commit(&mut self, generation: u64) -> Result<(), StoreError> {
+        let mut p = self.w.prepare_commit().map_err(kw_err)?;
+        p.set_payload(&format!("generation={generation}"));
+        p.commit().map_err(kw_err)?;
+        Ok(())
+    }
+
+    /// Waits for background merges and removes files no commit refers to.
+    pub fn finish(self) -> Result<(), StoreError> {
+        let _ = self.w.garbage_collect_files().wait();
+        self.w.wait_merging_threads().map_err(kw_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+use super::*;
+use crate::acl::{AccessRule, Classification, Principal};
+use crate::embed::{Embedder, HashEmbedder};
+use segment::ChunkRecord;
+
+const G: GraphParams = GraphParams {
+    m: 8,
+    ef_construction: 32,
+};
+
+/// Writes one segment holding `docs` (path, text, rule) as one chunk each.
+fn add_docs(w: &mut IndexWriter, docs: &[(&str, &str, Option<AccessRule>)]) -> Vec<u64> {
+    let e = HashEmbedder::new(32);
+    let mut b = SegmentBuilder::new(32);
+    let mut recs = Vec::new();
+    for (path, text, rule) in docs {
+        let id = match w.docs().find("/root", path) {
+            Some(d) => d.id,
+            None => w.alloc_doc_id(),
+        };
+        let first = w.alloc_chunk_ids(1);
+        let page = b.add_page(0, text);
+        let v = e.embed_query(text).unwrap();
+        b.add_chunk(
+            first,
+            ChunkRecord {
+                doc_id: id,
+                page_idx: page,
+                page_no: 0,
+                byte_start: 0,
+                byte_end: text.len() as u32,
+                char_start: 0,
+                char_end: text.chars().count() as u32,
+                hash: [0; 16],
+            },
+            &v,
+        )
+        .unwrap();
+        recs.push((
+            DocRecord {
+                id,
+                root: "/root".into(),
+                path: path.to_string(),
+                kind: "txt".into(),
+                size: text.len() as u64,
+                mtime_ns: 0,
+                sha256: String::new(),
+                access: rule.clone(),
+                rule_source: None,
+                segment: String::new(),
+                first_chunk: first,
+                n_chunks: 1,
+                first_page: page,
+                n_pages: 1,
+                paged: false,
+                ingested_at: 0,
+                checked_at_ns: 0,
+            },
+            text.to_string(),
+        ));
+    }
+    let name = w.write_segment(b).unwrap();
+    recs.into_iter()
+        .map(|(mut d, t)| {
+            d.segment = name.clone();
+            let id = d.id;
+            w.put_doc(d, &[&t]).unwrap();
+            id
+        })
+        .collect()
+}
+
+fn rule(teams: &[&str], c: Classification) -> Option<AccessRule> {
+    Some(AccessRule::new(teams, c).unwrap())
+}
+
+fn open_writer(dir: &Path) -> IndexWriter {
+    IndexWriter::open(dir, "hash-v1-32", 32, "test", G).unwrap()
+}
+
+#[test]
+fn write_commit_read_and_filter() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = open_writer(d.path());
+    add_docs(
+        &mut w,
+        &[
+            (
+                "pub.txt",
+                "travel policy for everyone",
+                rule(&["all"], Classification::Public),
+            ),
+            (
+                "fin.txt",
+                "travel budget of finance",
+                rule(&["finance"], Classification::Confidential),
+            ),
+            ("none.txt", "travel notes without rule", None),
+        ],
+    );
+    assert_eq!(w.commit().unwrap(), 1);
+    drop(w);
+
+    let r = IndexReader::open(d.path()).unwrap();
+    let s = r.snapshot();
+    assert_eq!(s.generation(), 1);
+    assert_eq!(s.live_chunks(), 3);
+    let everyone = Principal::new("e", &["all"], Classification::Public);
+    let cfo = Principal::new("c", &["all", "finance"], Classification::Restricted);
+    let intern = Principal::new("i", &["finance"], Classification::Internal);
+    let kw = |p: &Principal| {
+        let mut ids: Vec<u64> = s
+            .keyword_search("travel", &s.filter_for(p), 10)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(kw(&everyone), vec![0]);
+    assert_eq!(kw(&cfo), vec![0, 1]);
+    assert!(kw(&intern).is_empty(), "clearance below the classification");
+    let root = Principal::new("r", &["nobody"], Classification::Restricted);
+    assert!(kw(&root).is_empty(), "no rule: visible to nobody");
+}
+
+#[test]
+fn access_change_remove_and_compact_keep_ids_and_text() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = open_writer(d.path());
+    let ids = add_docs(
+        &mut w,
+        &[
+            (
+                "a.txt",
+                "alpha report",
+                rule(&["x"], Classification::Public),
+            ),
+            ("b.txt", "beta report", rule(&["x"], Classification::Public)),
+            (
+                "c.txt",
+                "gamma report",
+                rule(&["x"], Classification::Public),
+            ),
+            ("d.txt", "delta", rule(&["x"], Classification::Public)),
+            ("e.txt", "epsilon", rule(&["x"], Classification::Public)),
+        ],
+    );
+    w.commit().unwrap();
+    w.set_access(ids[0], rule(&["y"], Classification::Public), None)
+        .unwrap();
+    w.remove_doc(ids[1]);
+    w.remove_doc(ids[3]);
+    w.commit().unwrap();
+    assert_eq!(
+        w.compact(false).unwrap().merged_segments,
+        0,
+        "3 of 5 live: no need yet"
+    );
+    w.remove_doc(ids[4]);
+    let stats = w.compact(false).unwrap();
+    assert_eq!(stats.dropped_chunks, 3, "{stats:?}");
+    w.commit().unwrap();
+    drop(w);
+    let r = IndexReader::open(d.path()).unwrap();
+    let s = r.snapshot();
+    assert_eq!(s.segments.len(), 1);
+    assert_eq!(
+        s.segments[0].len(),
+        2,
+        "the removed chunk is gone after compaction"
+    );
+    let x = Principal::new("x", &["x"], Classification::Public);
+    let y = Principal::new("y", &["y"], Classification::Public);
+    let hits = |p: &Principal| -> Vec<u64> {
+        s.keyword_search("report", &s.filter_for(p), 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.0)
+            .collect()
+    };
+    assert_eq!(hits(&x), vec![2]);
+    assert_eq!(hits(&y), vec![0]);
+    let loc = s.locate(0).unwrap();
+    assert_eq!(
+        s.segments[loc.segment].chunk_text(loc.row).unwrap(),
+        "alpha report"
+    );
+    // Only files of the current generation remain.
+    let seg_files = std::fs::read_dir(d.path().join("segments"))
+        .unwrap()
+        .count();
+    assert_eq!(seg_files, 1);
+}
+
+#[test]
+fn a_second_writer_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let _w = open_writer(d.path());
+    match IndexWriter::open(d.path(), "hash-v1-32", 32, "test", G) {
+        Err(StoreError::Locked { .. }) => {}
+        other => panic!("expected Locked, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn another_model_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = open_writer(d.path());
+    add_docs(&mut w, &[("a.txt", "x", None)]);
+    w.commit().unwrap();
+    drop(w);
+    let e = IndexWriter::open(d.path(), "other-model", 32, "test", G)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::ModelMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("other-model"));
+}
+
+#[test]
+fn reader_sees_old_generation_until_refresh_and_missing_index_is_clear() {
+    let d = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        IndexReader::open(d.path()),
+        Err(StoreError::NotFound(_))
+    ));
+    let mut w = open_writer(d.path());
+    add_docs(
+        &mut w,
+        &[("a.txt", "one", rule(&["x"], Classification::Public))],
+    );
+    w.commit().unwrap();
+    let r = IndexReader::open(d.path()).unwrap();
+    let old = r.snapshot();
+    add_docs(
+        &mut w,
+        &[("b.txt", "two", rule(&["x"], Classification::Public))],
+    );
+    w.commit().unwrap();
+    assert_eq!(old.live_chunks(), 1, "a snapshot never changes");
+    assert!(r.refresh().unwrap());
+    assert_eq!(r.snapshot().live_chunks(), 2);
+    assert_eq!(old.live_chunks(), 1);
+}
+
+#[test]
+fn lost_keyword_index_is_rebuilt_from_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = open_writer(d.path());
+    add_docs(
+        &mut w,
+        &[(
+            "a.txt",
+            "kubernetes upgrade",
+            rule(&["x"], Classification::Public),
+        )],
+    );
+    w.commit().unwrap();
+    drop(w);
+    std::fs::remove_dir_all(d.path().join("keyword")).unwrap();
+    let w = open_writer(d.path());
+    drop(w);
+    let r = IndexReader::open(d.path()).unwrap();
+    let s = r.snapshot();
+    let p = Principal::new("x", &["x"], Classification::Public);
+    assert_eq!(
+        s.keyword_search("kubernetes", &s.filter_for(&p), 5)
+            .unwrap()
+            .len(),
+        1
+    );
+}
