@@ -1,0 +1,230 @@
+//! The sample corpus through the real binary and the real model: ingest,
+//! access per principal, exact offsets, incremental re-ingest, CLI errors.
+
+mod common;
+
+use common::{copy_tree, repo, Env};
+use hort::store::IndexReader;
+
+fn hits(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["hits"].as_array().cloned().unwrap_or_default()
+}
+
+fn docs(v: &serde_json::Value) -> Vec<String> {
+    hits(v)
+        .iter()
+        .map(|h| h["doc"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sample_corpus_end_to_end() {
+    let env = Env::new("minilm-l6");
+    let corpus = env.path().join("corpus");
+    copy_tree(&repo().join("fixtures/corpus"), &corpus);
+    let rep = env.json(&["ingest", "--json", "corpus"]);
+    assert_eq!(rep["added"], 29, "{rep}");
+    assert_eq!(rep["failed"].as_array().unwrap().len(), 0, "{rep}");
+    assert_eq!(
+        rep["no_access_rule"],
+        serde_json::json!(["drafts/todo-reorg.md"])
+    );
+    assert_eq!(rep["skipped"][0]["path"], "public/logo.png");
+    let chunks = rep["chunks"].as_u64().unwrap();
+    assert!(chunks >= 29, "{rep}");
+
+    // The CFO rule is on page 3 of the travel policy PDF.
+    let q = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "alice",
+        "-k",
+        "3",
+        "Who approves travel above 500 EUR?",
+    ]);
+    let top = &hits(&q)[0];
+    assert_eq!(top["doc"], "internal/travel-policy.pdf", "{q}");
+    assert_eq!(top["page"], 3);
+    assert!(top["text"]
+        .as_str()
+        .unwrap()
+        .contains("Travel above 500 EUR needs approval by the\nCFO"));
+
+    // Offsets are exact: the hit text is page_text[start..end] (in chars).
+    let reader = IndexReader::open(&env.index()).unwrap();
+    let snap = reader.snapshot();
+    for h in hits(&q) {
+        let id = u64::from_str_radix(h["chunk_id"].as_str().unwrap(), 16).unwrap();
+        let loc = snap.locate(id).unwrap();
+        let seg = &snap.segments[loc.segment];
+        let page = seg.page_text(seg.chunk(loc.row).page_idx).unwrap();
+        let (s, e) = (
+            h["start"].as_u64().unwrap() as usize,
+            h["end"].as_u64().unwrap() as usize,
+        );
+        let by_chars: String = page.chars().skip(s).take(e - s).collect();
+        assert_eq!(by_chars, h["text"].as_str().unwrap());
+    }
+
+    // Access: guest sees public only; confidential finance is alice's; legal is dave's.
+    let g = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "guest",
+        "-k",
+        "10",
+        "travel budget approval salary merger",
+    ]);
+    for h in hits(&g) {
+        assert_eq!(h["classification"], "public", "{h}");
+    }
+    let a = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "alice",
+        "-k",
+        "5",
+        "company bank accounts IBAN",
+    ]);
+    assert_eq!(docs(&a)[0], "finance/bank-accounts.txt");
+    assert!(docs(&a)
+        .iter()
+        .all(|d| !d.starts_with("legal/") && !d.starts_with("hr/")));
+    // The budget PDF is restricted by its own rule file: alice (confidential) cannot see it.
+    let b = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "alice",
+        "-k",
+        "10",
+        "capital expenditure LNG trucks budget 2026",
+    ]);
+    assert!(
+        !docs(&b).contains(&"finance/budget-2026.pdf".to_string()),
+        "{b}"
+    );
+    let d = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "dave",
+        "-k",
+        "3",
+        "capital expenditure LNG trucks budget 2026",
+    ]);
+    assert_eq!(docs(&d)[0], "finance/budget-2026.pdf");
+    let f = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "dave",
+        "-k",
+        "3",
+        "acquisition of Baltic Reefer Lines",
+    ]);
+    assert_eq!(docs(&f)[0], "legal/project-falcon.md");
+    // The draft without a rule is invisible even to the most privileged principal.
+    let t = env.json(&[
+        "query",
+        "--json",
+        "--team",
+        "staff,legal,board,finance,hr,engineering,drafts",
+        "--clearance",
+        "restricted",
+        "-k",
+        "50",
+        "merging the Bremen and Hamburg dispatch teams",
+    ]);
+    assert!(!docs(&t).iter().any(|d| d.starts_with("drafts/")), "{t}");
+    // German query, German document.
+    let de = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "guest",
+        "-k",
+        "3",
+        "Wie viele Tage Homeoffice pro Woche?",
+    ]);
+    assert_eq!(docs(&de)[0], "public/homeoffice-faq.html", "{de}");
+
+    // Unchanged re-ingest embeds nothing.
+    let again = env.json(&["ingest", "--json", "corpus"]);
+    assert_eq!(again["embedded"], 0, "{again}");
+    assert_eq!(again["unchanged"], 29);
+    assert_eq!(again["chunks"].as_u64().unwrap(), chunks);
+
+    // One changed file is re-embedded alone; a deleted one disappears from both indexes.
+    std::fs::write(
+        corpus.join("public/welcome.md"),
+        "# Welcome\n\nOur new office in Leipzig opens in March 2027.",
+    )
+    .unwrap();
+    std::fs::remove_file(corpus.join("internal/vendor-list.html")).unwrap();
+    let third = env.json(&["ingest", "--json", "corpus"]);
+    assert_eq!(third["updated"], 1, "{third}");
+    assert_eq!(third["removed"], 1);
+    assert_eq!(third["embedded"], 1);
+    let l = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "guest",
+        "-k",
+        "1",
+        "new office Leipzig",
+    ]);
+    assert_eq!(docs(&l)[0], "public/welcome.md");
+    let v = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "alice",
+        "-k",
+        "20",
+        "Hanse Diesel fuel cards vendor",
+    ]);
+    assert!(!docs(&v).contains(&"internal/vendor-list.html".to_string()));
+    let reader = IndexReader::open(&env.index()).unwrap();
+    let snap = reader.snapshot();
+    let p = hort::Principal::new("x", &["staff"], hort::Classification::Internal);
+    let kw = snap
+        .keyword_search("CleanPort", &snap.filter_for(&p), 10)
+        .unwrap();
+    assert!(kw.is_empty(), "the keyword index forgot the deleted file");
+}
+
+#[test]
+fn cli_errors_are_one_clear_line_with_exit_codes() {
+    let env = Env::new("minilm-l6");
+    // Usage error: exit 2.
+    let out = env.run(&["query"]);
+    assert_eq!(out.status.code(), Some(2));
+    // No index yet: exit 1, one line naming the index and what to do.
+    let out = env.run(&["query", "--as", "alice", "anything"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("hort ingest"), "{err}");
+    // Unknown principal, unknown clearance, missing folder.
+    let out = env.run(&["query", "--as", "mallory", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mallory"));
+    let out = env.run(&["query", "--team", "a", "--clearance", "secret", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
+    let out = env.run(&["ingest", "no-such-folder"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-folder"));
+    // A bad configuration names the file and the field.
+    std::fs::write(env.config(), "[ingest]\nchunk_tokenz = 5\n").unwrap();
+    let out = env.run(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hort.toml") && err.contains("chunk_tokenz"),
+        "{err}"
+    );
+}
