@@ -146,29 +146,33 @@ pub struct Server {
 
 impl Server {
     pub fn start(env: &Env) -> Server {
-        let mut child = env
+        let child = env
             .cmd()
             .args(["serve", "--addr", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
+        // From here on, Drop kills and reaps the child on every path.
+        let mut server = Server {
+            child,
+            addr: String::new(),
+        };
+        let mut err = BufReader::new(server.child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut line = String::new();
         loop {
             line.clear();
-            if err.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("server did not start");
-            }
+            let n = err.read_line(&mut line).unwrap_or(0);
+            assert!(n > 0 && Instant::now() < deadline, "server did not start");
             if let Some(rest) = line.trim().split("on http://").nth(1) {
-                let addr = rest.to_string();
+                server.addr = rest.to_string();
                 // Keep draining stderr so the server never blocks on a full pipe.
                 std::thread::spawn(move || {
                     let mut sink = String::new();
                     let _ = err.read_to_string(&mut sink);
                 });
-                return Server { child, addr };
+                return server;
             }
         }
     }
@@ -273,10 +277,7 @@ pub fn http(
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
