@@ -6,6 +6,7 @@
 //! No module reaches back up this chain; `main.rs` only parses arguments.
 
 pub mod acl;
+pub mod bench;
 pub mod config;
 pub mod embed;
 pub mod ingest;

@@ -90,9 +90,30 @@ enum Cmd {
     Compact,
     /// Print a new API key and the SHA-256 to put in hort.toml.
     Keygen,
+    /// Measurements (results go to bench/results/).
+    Bench {
+        #[command(subcommand)]
+        suite: BenchSuite,
+    },
     /// Internal: parse one PDF from stdin in an isolated process.
     #[command(name = "__pdf-worker", hide = true)]
     PdfWorker,
+}
+
+#[derive(Subcommand)]
+enum BenchSuite {
+    /// Resident memory after opening an index of N chunks (synthetic vectors).
+    Open {
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+        /// Where synthetic indexes are built (and reused).
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -306,6 +327,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("\nGive the key to its owner; put only the hash in hort.toml.");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Bench { suite } => match suite {
+            BenchSuite::Open {
+                chunks,
+                work,
+                out,
+                queries,
+            } => {
+                hort::bench::open::run(&work, chunks, &out, queries)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Cmd::PdfWorker => Ok(ExitCode::SUCCESS),
     }
 }

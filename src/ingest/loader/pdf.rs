@@ -123,7 +123,7 @@ fn into_doc(reply: WorkerReply) -> Result<LoadedDoc, LoadError> {
                         message: format!("no page could be read (page 1: {})", page_errors[0].1),
                     }
                 } else {
-                    LoadError::NoText(" (scanned images? hort does no OCR)")
+                    LoadError::NoText(" (only images or drawings? hort does no OCR)")
                 });
             }
             let warnings = page_errors

@@ -1,0 +1,200 @@
+//! Synthetic indexes for scale measurements: realistic sizes (chunk text of
+//! ~60 words, 384-dimensional unit vectors, several teams and levels) without
+//! hours of embedding. Vectors are random; use them for memory and latency,
+//! never for retrieval quality.
+
+use std::path::Path;
+
+use crate::acl::{AccessRule, Classification};
+use crate::embed::normalize;
+use crate::store::docs::DocRecord;
+use crate::store::hnsw::GraphParams;
+use crate::store::segment::{ChunkRecord, SegmentBuilder};
+use crate::store::{IndexWriter, StoreError};
+
+pub const EMBEDDER_ID: &str = "synthetic-384";
+pub const TEAMS: [&str; 10] = [
+    "finance", "hr", "legal", "eng", "sales", "ops", "it", "board", "audit", "staff",
+];
+
+const WORDS: &[&str] = &[
+    "freight",
+    "harbour",
+    "invoice",
+    "pallet",
+    "driver",
+    "route",
+    "customs",
+    "warehouse",
+    "contract",
+    "delivery",
+    "schedule",
+    "container",
+    "budget",
+    "tariff",
+    "shipment",
+    "crane",
+    "vessel",
+    "rail",
+    "truck",
+    "depot",
+    "forklift",
+    "order",
+    "claim",
+    "audit",
+    "policy",
+    "salary",
+    "approval",
+    "travel",
+    "expense",
+    "server",
+    "deploy",
+    "incident",
+    "backup",
+    "customer",
+    "supplier",
+    "quarter",
+    "revenue",
+    "margin",
+    "risk",
+    "safety",
+];
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+pub fn random_unit_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dim).map(|_| rng.unit()).collect();
+    normalize(&mut v);
+    v
+}
+
+pub fn sentence(rng: &mut Rng, words: usize) -> String {
+    let mut s = String::new();
+    for i in 0..words {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(WORDS[rng.below(WORDS.len())]);
+    }
+    s.push('.');
+    s
+}
+
+/// The access rule of synthetic document `i`: one or two of ten teams, and a
+/// level; roughly a tenth of the chunks per team.
+pub fn rule_for(rng: &mut Rng) -> AccessRule {
+    let a = TEAMS[rng.below(TEAMS.len())];
+    let mut teams = vec![a];
+    if rng.below(4) == 0 {
+        teams.push(TEAMS[rng.below(TEAMS.len())]);
+    }
+    let level = Classification::from_level(rng.below(4) as u8).unwrap_or(Classification::Public);
+    AccessRule::new(&teams, level).unwrap_or_else(|_| AccessRule {
+        teams: vec!["staff".into()],
+        classification: Classification::Public,
+    })
+}
+
+/// Builds an index of `n_chunks` chunks (10 per document) in `dir`.
+pub fn build_index(
+    dir: &Path,
+    n_chunks: usize,
+    dim: usize,
+    graph: GraphParams,
+    seed: u64,
+    mut progress: impl FnMut(usize),
+) -> Result<(), StoreError> {
+    let mut w = IndexWriter::open(dir, EMBEDDER_ID, dim, "synthetic", graph)?;
+    let mut rng = Rng::new(seed);
+    let per_doc = 10;
+    let per_segment = 200_000;
+    let mut done = 0;
+    while done < n_chunks {
+        let in_seg = per_segment.min(n_chunks - done);
+        let mut b = SegmentBuilder::new(dim);
+        let mut staged = Vec::new();
+        let mut made = 0;
+        while made < in_seg {
+            let n = per_doc.min(in_seg - made);
+            let id = w.alloc_doc_id();
+            let first = w.alloc_chunk_ids(n);
+            let mut texts = Vec::with_capacity(n);
+            let first_page = b.page_count() as u32;
+            for c in 0..n {
+                let text = format!(
+                    "{} {} {}",
+                    sentence(&mut rng, 20),
+                    sentence(&mut rng, 20),
+                    sentence(&mut rng, 20)
+                );
+                let page = b.add_page(c as u32 + 1, &text);
+                let rec = ChunkRecord {
+                    doc_id: id,
+                    page_idx: page,
+                    page_no: c as u32 + 1,
+                    byte_start: 0,
+                    byte_end: text.len() as u32,
+                    char_start: 0,
+                    char_end: text.chars().count() as u32,
+                    hash: [0; 16],
+                };
+                b.add_chunk(first + c as u64, rec, &random_unit_vector(&mut rng, dim))?;
+                texts.push(text);
+            }
+            staged.push((
+                DocRecord {
+                    id,
+                    root: "synthetic".into(),
+                    path: format!("doc{id:07}.pdf"),
+                    kind: "pdf".into(),
+                    size: 0,
+                    mtime_ns: 0,
+                    sha256: String::new(),
+                    access: Some(rule_for(&mut rng)),
+                    rule_source: None,
+                    segment: String::new(),
+                    first_chunk: first,
+                    n_chunks: n as u32,
+                    first_page,
+                    n_pages: n as u32,
+                    paged: true,
+                    ingested_at: 0,
+                    checked_at_ns: 0,
+                },
+                texts,
+            ));
+            made += n;
+        }
+        let name = w.write_segment(b)?;
+        for (mut d, texts) in staged {
+            d.segment = name.clone();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            w.put_doc(d, &refs)?;
+        }
+        w.commit()?;
+        done += in_seg;
+        progress(done);
+    }
+    Ok(())
+}
