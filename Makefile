@@ -3,11 +3,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: demo test models build lint fmt clean-data
+.PHONY: demo test models datasets build lint fmt clean-data
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
 	$(PYTHON) scripts/fetch_models.py
+
+## Public datasets for the benchmarks (GloVe 6B 50d), pinned like the models.
+datasets:
+	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
 
 ## Release build of the hort binary.
 build:

@@ -15,6 +15,7 @@ use hort::ingest::chunk::ChunkParams;
 use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::retrieve::{self, SearchParams};
+use hort::store::docfilter::DocFilter;
 use hort::store::hnsw::GraphParams;
 use hort::store::IndexReader;
 
@@ -56,6 +57,8 @@ proptest! {
         docs in proptest::collection::vec(doc(), 1..40),
         principals in proptest::collection::vec(principal(), 1..5),
         k in 1usize..60,
+        prefix in proptest::option::of(0usize..40),
+        md_only in proptest::bool::ANY,
     ) {
         let src = tempfile::tempdir().unwrap();
         let idx = tempfile::tempdir().unwrap();
@@ -63,7 +66,8 @@ proptest! {
             let dir = src.path().join(format!("d{i}"));
             std::fs::create_dir_all(&dir).unwrap();
             let text: Vec<&str> = d.words.iter().map(|&w| WORDS[w]).collect();
-            std::fs::write(dir.join("doc.txt"), format!("{}.", text.join(" "))).unwrap();
+            let name = if d.words[0] % 2 == 0 { "doc.md" } else { "doc.txt" };
+            std::fs::write(dir.join(name), format!("{}.", text.join(" "))).unwrap();
             if let Some((teams, l)) = &d.rule {
                 let teams: Vec<String> = teams.iter().map(|&t| format!("\"{}\"", TEAMS[t])).collect();
                 std::fs::write(
@@ -100,10 +104,32 @@ proptest! {
                 .flat_map(|d| d.chunk_ids())
                 .collect();
             let filter = snap.filter_for(&p);
+            // The same checks with a metadata filter: hits must be visible *and* match it.
+            let meta = DocFilter {
+                path_prefix: prefix.map(|j| format!("d{j}")),
+                file_types: md_only.then(|| vec!["md".to_string()]),
+                ..DocFilter::default()
+            }
+            .compile()
+            .unwrap();
+            let allowed: HashSet<u64> = snap
+                .docs
+                .iter()
+                .filter(|d| p.can_see(d.access.as_ref()) && meta.matches(d))
+                .flat_map(|d| d.chunk_ids())
+                .collect();
+            let mask = snap.doc_mask(&meta);
+            let params = SearchParams { k, candidates: k, ef_search: 8, exact_threshold: 0, ..SearchParams::default() };
+            let r = retrieve::search(&snap, &e, &p, &retrieve::Request { query: WORDS[0], k, docs: Some(&meta) }, &params).unwrap();
+            for id in r.hits.iter().map(|h| h.id).chain(r.vector.iter().map(|x| x.0)).chain(r.keyword.iter().map(|x| x.0)) {
+                prop_assert!(allowed.contains(&id), "hit {id} outside access or metadata filter");
+            }
+            let (v, _) = retrieve::vector_search(&snap, &filter, Some(&mask), &e.embed_query(WORDS[1]).unwrap(), k, &params);
+            prop_assert_eq!(v.len(), k.min(allowed.len()));
             for exact_threshold in [0usize, 1_000_000] {
-                let params = SearchParams { k, candidates: k, rrf_k: 60.0, ef_search: 8, exact_threshold };
+                let params = SearchParams { k, candidates: k, ef_search: 8, exact_threshold, ..SearchParams::default() };
                 let q = WORDS[k % WORDS.len()];
-                let r = retrieve::search(&snap, &e, &p, q, k, &params).unwrap();
+                let r = retrieve::search(&snap, &e, &p, &retrieve::Request { query: q, k, docs: None }, &params).unwrap();
                 for h in &r.hits {
                     prop_assert!(visible.contains(&h.id), "fused hit {} not visible", h.id);
                 }
@@ -111,9 +137,9 @@ proptest! {
                     prop_assert!(visible.contains(id), "candidate {id} not visible");
                 }
                 // The vector side never starves: it returns min(k, visible) chunks.
-                let (v, _) = retrieve::vector_search(&snap, &filter, &e.embed_query(q).unwrap(), k, &params);
+                let (v, _) = retrieve::vector_search(&snap, &filter, None, &e.embed_query(q).unwrap(), k, &params);
                 prop_assert_eq!(v.len(), k.min(visible.len()));
-                let kw = snap.keyword_search(q, &filter, 1000).unwrap();
+                let kw = snap.keyword_search(q, &filter, None, 1000).unwrap();
                 for (id, _) in &kw {
                     prop_assert!(visible.contains(id));
                 }

@@ -193,7 +193,7 @@ fn sample_corpus_end_to_end() {
     let snap = reader.snapshot();
     let p = hort::Principal::new("x", &["staff"], hort::Classification::Internal);
     let kw = snap
-        .keyword_search("CleanPort", &snap.filter_for(&p), 10)
+        .keyword_search("CleanPort", &snap.filter_for(&p), None, 10)
         .unwrap();
     assert!(kw.is_empty(), "the keyword index forgot the deleted file");
 }

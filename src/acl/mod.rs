@@ -322,6 +322,15 @@ impl Filter {
         &self.team_names
     }
 
+    /// Bit positions of the principal's teams that occur in the index.
+    pub fn team_bits(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64u32)
+                .filter(move |b| word & (1u64 << b) != 0)
+                .map(move |b| w as u32 * 64 + b)
+        })
+    }
+
     /// The check itself, run inside the search loops.
     #[inline]
     pub fn allows(&self, acl: &AclTable, i: usize) -> bool {

@@ -2,7 +2,10 @@
 //! suite prints a Markdown table and writes JSON (with machine information)
 //! into `bench/results/`.
 
+pub mod ann;
+pub mod dataset;
 pub mod open;
+pub mod quality;
 pub mod synth;
 
 use std::path::Path;

@@ -84,9 +84,7 @@ pub fn run(
     let params = SearchParams {
         k: 10,
         candidates: 50,
-        rrf_k: 60.0,
-        ef_search: 64,
-        exact_threshold: 20_000,
+        ..SearchParams::default()
     };
     let mut rng = Rng::new(7);
     let mut lat = Vec::with_capacity(queries);
@@ -100,7 +98,7 @@ pub fn run(
         let f = snap.filter_for(&p);
         let q = synth::random_unit_vector(&mut rng, dim);
         let t = Instant::now();
-        let (hits, _) = vector_search(&snap, &f, &q, 50, &params);
+        let (hits, _) = vector_search(&snap, &f, None, &q, 50, &params);
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         std::hint::black_box(hits);
     }

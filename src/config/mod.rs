@@ -219,6 +219,32 @@ pub struct RetrieveConfig {
     /// Below this many visible chunks, vectors are scored exactly instead of via the graph.
     #[serde(default = "default_exact_threshold")]
     pub exact_threshold: usize,
+    /// How vector and keyword results are combined.
+    #[serde(default)]
+    pub fusion: Fusion,
+    /// Weight of the vector list in fusion.
+    #[serde(default = "default_weight")]
+    pub vector_weight: f32,
+    /// Weight of the keyword list in fusion.
+    #[serde(default = "default_weight")]
+    pub keyword_weight: f32,
+    /// At most this many hits per document (0 = no limit).
+    #[serde(default)]
+    pub max_per_doc: usize,
+    /// Drop a hit whose text overlaps a better hit of the same page.
+    #[serde(default = "default_true")]
+    pub dedupe_overlaps: bool,
+}
+
+/// Fusion of the vector and keyword result lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: Σ w / (rrf_k + rank). Robust to score scales.
+    #[default]
+    Rrf,
+    /// Σ w · score, each list's scores min-max normalised to [0, 1].
+    Weighted,
 }
 
 impl Default for RetrieveConfig {
@@ -228,6 +254,11 @@ impl Default for RetrieveConfig {
             candidates: default_candidates(),
             rrf_k: default_rrf_k(),
             exact_threshold: default_exact_threshold(),
+            fusion: Fusion::default(),
+            vector_weight: default_weight(),
+            keyword_weight: default_weight(),
+            max_per_doc: 0,
+            dedupe_overlaps: true,
         }
     }
 }
@@ -243,6 +274,12 @@ fn default_rrf_k() -> f32 {
 }
 fn default_exact_threshold() -> usize {
     20_000
+}
+fn default_weight() -> f32 {
+    1.0
+}
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -444,6 +481,20 @@ impl Config {
         }
         if !(r.rrf_k.is_finite() && r.rrf_k > 0.0) {
             return Err(self.invalid("retrieve.rrf_k", "must be a positive number"));
+        }
+        for (name, w) in [
+            ("retrieve.vector_weight", r.vector_weight),
+            ("retrieve.keyword_weight", r.keyword_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(self.invalid(name, "must be a number >= 0"));
+            }
+        }
+        if r.vector_weight + r.keyword_weight <= 0.0 {
+            return Err(self.invalid(
+                "retrieve.vector_weight",
+                "vector_weight and keyword_weight cannot both be 0",
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.principals.iter().enumerate() {

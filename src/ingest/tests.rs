@@ -36,9 +36,17 @@ fn params() -> SearchParams {
     SearchParams {
         k: 5,
         candidates: 20,
-        rrf_k: 60.0,
         ef_search: 32,
         exact_threshold: 10,
+        ..SearchParams::default()
+    }
+}
+
+fn req(query: &str, k: usize) -> retrieve::Request<'_> {
+    retrieve::Request {
+        query,
+        k,
+        docs: None,
     }
 }
 
@@ -107,7 +115,11 @@ fn incremental_ingest_lifecycle() {
     let fin_conf = Principal::new("f", &["finance"], Classification::Confidential);
     let fin_restr = Principal::new("f", &["finance"], Classification::Restricted);
     let all = Principal::new("a", &["all"], Classification::Public);
-    let hits = |p: &Principal, q: &str| retrieve::search(&s, &e, p, q, 5, &params()).unwrap().hits;
+    let hits = |p: &Principal, q: &str| {
+        retrieve::search(&s, &e, p, &req(q, 5), &params())
+            .unwrap()
+            .hits
+    };
     assert!(
         hits(&fin_conf, "travel budget").is_empty(),
         "tightened rule applies"
@@ -148,10 +160,12 @@ fn files_without_rules_are_stored_invisible_and_listed() {
     let s = reader.snapshot();
     assert_eq!(s.live_chunks(), 2);
     let god = Principal::new("g", &["x", "all"], Classification::Restricted);
-    assert!(retrieve::search(&s, &e, &god, "secret plans", 5, &params())
-        .unwrap()
-        .hits
-        .is_empty());
+    assert!(
+        retrieve::search(&s, &e, &god, &req("secret plans", 5), &params())
+            .unwrap()
+            .hits
+            .is_empty()
+    );
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! Retrieval: vector and keyword search, each with the access filter applied
-//! *inside* the search, fused by reciprocal rank.
+//! Retrieval: vector and keyword search, each with the access filter (and
+//! any metadata filter) applied *inside* the search, then fused.
 //!
-//! Vector side, per segment (a small planner in the spirit of Qdrant's):
-//! count the chunks the principal may see; if few, score exactly those; if
-//! many, search the graph with the filter in the loop and an `ef` that grows
-//! as the filter gets more selective; if the graph still returns fewer than
-//! wanted, fall back to the exact scan. Either way no hit outside the
-//! principal's access can be produced, and restrictive filters do not starve.
+//! Vector side, per segment, a planner in the spirit of Qdrant's: estimate
+//! how many chunks the principal may see from per-team, per-level counts; if
+//! few, score exactly those (a scan of the mapped vectors); if many, search
+//! the graph with the filter checked in the loop and an `ef` that grows as
+//! the filter narrows; if the graph still returns fewer than wanted, fall
+//! back to the exact scan. No plan can produce a hit outside the principal's
+//! access, and restrictive filters do not starve.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,8 +15,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::acl::{Classification, Filter, Principal};
-use crate::config::Config;
+use crate::config::{Config, Fusion};
 use crate::embed::{EmbedError, Embedder};
+use crate::store::docfilter::CompiledDocFilter;
 use crate::store::hnsw::{self, Visited};
 use crate::store::{Snapshot, StoreError};
 
@@ -31,20 +33,37 @@ pub enum RetrieveError {
 pub struct SearchParams {
     pub k: usize,
     pub candidates: usize,
+    pub fusion: Fusion,
     pub rrf_k: f32,
+    pub vector_weight: f32,
+    pub keyword_weight: f32,
     pub ef_search: usize,
     pub exact_threshold: usize,
+    pub max_per_doc: usize,
+    pub dedupe_overlaps: bool,
 }
 
 impl SearchParams {
     pub fn from_config(cfg: &Config) -> SearchParams {
+        let r = &cfg.retrieve;
         SearchParams {
-            k: cfg.retrieve.k,
-            candidates: cfg.retrieve.candidates,
-            rrf_k: cfg.retrieve.rrf_k,
+            k: r.k,
+            candidates: r.candidates,
+            fusion: r.fusion,
+            rrf_k: r.rrf_k,
+            vector_weight: r.vector_weight,
+            keyword_weight: r.keyword_weight,
             ef_search: cfg.hnsw.ef_search,
-            exact_threshold: cfg.retrieve.exact_threshold,
+            exact_threshold: r.exact_threshold,
+            max_per_doc: r.max_per_doc,
+            dedupe_overlaps: r.dedupe_overlaps,
         }
+    }
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams::from_config(&Config::default())
     }
 }
 
@@ -64,6 +83,8 @@ pub struct Hit {
     pub teams: Vec<String>,
     #[serde(skip)]
     pub id: u64,
+    #[serde(skip)]
+    pub doc_id: u64,
 }
 
 /// How the vector side was answered, per segment (for diagnostics and tests).
@@ -85,19 +106,47 @@ pub struct SearchResult {
     pub plans: Vec<VectorPlan>,
 }
 
+/// What to search for.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub query: &'a str,
+    pub k: usize,
+    pub docs: Option<&'a CompiledDocFilter>,
+}
+
 /// Formats an internal chunk id for the API.
 pub fn chunk_id_string(id: u64) -> String {
     format!("{id:016x}")
+}
+
+/// Parses an API chunk id.
+pub fn parse_chunk_id(s: &str) -> Option<u64> {
+    u64::from_str_radix(s, 16).ok()
 }
 
 thread_local! {
     static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
 }
 
-/// Nearest chunks the filter admits, over all segments.
+#[inline]
+fn bit(mask: &[u64], i: usize) -> bool {
+    mask.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// The beam width for a graph search when a fraction `selectivity` of the
+/// nodes is admitted: narrower filters need a wider beam to collect k.
+pub fn ef_for(base: usize, selectivity: f64) -> usize {
+    let s = selectivity.clamp(1e-6, 1.0);
+    ((base as f64) * (1.0 / s).sqrt().min(8.0))
+        .round()
+        .min(4096.0) as usize
+}
+
+/// Nearest chunks the filter (and the optional per-segment mask) admits.
 pub fn vector_search(
     snap: &Snapshot,
     filter: &Filter,
+    mask: Option<&[Vec<u64>]>,
     query: &[f32],
     want: usize,
     p: &SearchParams,
@@ -109,30 +158,39 @@ pub fn vector_search(
     }
     for (s, seg) in snap.segments.iter().enumerate() {
         let acl = snap.acl(s);
-        let allow = |i: u32| filter.allows(acl, i as usize);
+        let seg_mask = mask.map(|m| m[s].as_slice());
+        let allow = |i: u32| {
+            let i = i as usize;
+            filter.allows(acl, i) && seg_mask.is_none_or(|m| bit(m, i))
+        };
         let n = seg.len();
-        let visible = (0..n).filter(|&i| filter.allows(acl, i)).count();
-        if visible == 0 {
+        let estimate = match seg_mask {
+            None => snap.estimate_visible(s, filter),
+            // With a metadata filter the counts do not apply; count exactly
+            // over the (usually few) chunks the mask admits.
+            Some(m) => (0..n)
+                .filter(|&i| bit(m, i) && filter.allows(acl, i))
+                .count(),
+        };
+        if estimate == 0 {
             plans.push(VectorPlan::Skipped);
             continue;
         }
-        let target = want.min(visible);
+        let target = want.min(estimate);
         let vectors = seg.vectors();
-        let (hits, plan) = if visible <= p.exact_threshold {
+        let (hits, plan) = if estimate <= p.exact_threshold {
             (
                 hnsw::exact(vectors, query, target, allow),
                 VectorPlan::Exact,
             )
         } else {
-            let selectivity = visible as f64 / n as f64;
-            let base = p.ef_search.max(want);
-            let ef = ((base as f64) * (1.0 / selectivity).min(16.0)).min(4096.0) as usize;
+            let ef = ef_for(p.ef_search.max(want), estimate as f64 / n as f64);
+            let budget = hnsw::Budget {
+                k: target,
+                ef,
+                max_visits: n,
+            };
             let r = VISITED.with(|v| {
-                let budget = hnsw::Budget {
-                    k: target,
-                    ef,
-                    max_visits: n,
-                };
                 seg.graph()
                     .search(vectors, query, budget, allow, &mut v.borrow_mut())
             });
@@ -154,14 +212,36 @@ pub fn vector_search(
     (all, plans)
 }
 
-/// Reciprocal rank fusion: Σ 1 / (k + rank) over the lists a chunk is in.
-pub fn rrf(lists: &[&[(u64, f32)]], k: f32, limit: usize) -> Vec<(u64, f32)> {
+/// Reciprocal rank fusion: Σ w / (k + rank) over the lists a chunk is in.
+pub fn rrf(lists: &[(&[(u64, f32)], f32)], k: f32, limit: usize) -> Vec<(u64, f32)> {
     let mut score: HashMap<u64, f32> = HashMap::new();
-    for list in lists {
+    for (list, w) in lists {
         for (rank, (id, _)) in list.iter().enumerate() {
-            *score.entry(*id).or_default() += 1.0 / (k + rank as f32 + 1.0);
+            *score.entry(*id).or_default() += w / (k + rank as f32 + 1.0);
         }
     }
+    sorted(score, limit)
+}
+
+/// Weighted score fusion: each list's scores min-max normalised to [0, 1],
+/// then Σ w · score (a chunk missing from a list scores 0 there).
+pub fn weighted(lists: &[(&[(u64, f32)], f32)], limit: usize) -> Vec<(u64, f32)> {
+    let mut score: HashMap<u64, f32> = HashMap::new();
+    for (list, w) in lists {
+        let (lo, hi) = list
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(x.1), hi.max(x.1))
+            });
+        for (id, s) in list.iter() {
+            let norm = if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
+            *score.entry(*id).or_default() += w * norm;
+        }
+    }
+    sorted(score, limit)
+}
+
+fn sorted(score: HashMap<u64, f32>, limit: usize) -> Vec<(u64, f32)> {
     let mut out: Vec<(u64, f32)> = score.into_iter().collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     out.truncate(limit);
@@ -169,10 +249,17 @@ pub fn rrf(lists: &[&[(u64, f32)]], k: f32, limit: usize) -> Vec<(u64, f32)> {
 }
 
 /// Turns a chunk id into a [`Hit`], checking once more that `principal` may
-/// see it. The filter already ran inside both searches; this is a second,
-/// independent check against the document table, and a hit that fails it is
-/// dropped and logged as the bug it would be.
-pub fn make_hit(snap: &Snapshot, principal: &Principal, id: u64, score: f32) -> Option<Hit> {
+/// see it (and that it matches the metadata filter). The filters already ran
+/// inside both searches; this is a second, independent check against the
+/// document table, and a hit that fails it is dropped and logged as the bug
+/// it would be.
+pub fn make_hit(
+    snap: &Snapshot,
+    principal: &Principal,
+    docs: Option<&CompiledDocFilter>,
+    id: u64,
+    score: f32,
+) -> Option<Hit> {
     let loc = snap.locate(id)?;
     let seg = &snap.segments[loc.segment];
     let rec = seg.chunk(loc.row);
@@ -181,10 +268,10 @@ pub fn make_hit(snap: &Snapshot, principal: &Principal, id: u64, score: f32) -> 
         return None;
     }
     let access = doc.access.as_ref();
-    if !principal.can_see(access) {
+    if !principal.can_see(access) || docs.is_some_and(|f| !f.matches(doc)) {
         tracing::error!(
             chunk = id,
-            "access check failed after retrieval; hit dropped"
+            "filter check failed after retrieval; hit dropped"
         );
         return None;
     }
@@ -201,7 +288,44 @@ pub fn make_hit(snap: &Snapshot, principal: &Principal, id: u64, score: f32) -> 
         classification: access.classification,
         teams: access.teams.clone(),
         id,
+        doc_id: doc.id,
     })
+}
+
+/// Picks the final hits from the fused list: drops a hit whose text overlaps
+/// a better hit of the same page, and keeps at most `max_per_doc` per document.
+fn select(
+    snap: &Snapshot,
+    principal: &Principal,
+    docs: Option<&CompiledDocFilter>,
+    fused: &[(u64, f32)],
+    k: usize,
+    p: &SearchParams,
+) -> Vec<Hit> {
+    let mut out: Vec<Hit> = Vec::with_capacity(k);
+    let mut per_doc: HashMap<u64, usize> = HashMap::new();
+    for &(id, score) in fused {
+        if out.len() >= k {
+            break;
+        }
+        let Some(h) = make_hit(snap, principal, docs, id, score) else {
+            continue;
+        };
+        if p.dedupe_overlaps
+            && out.iter().any(|o| {
+                o.doc_id == h.doc_id && o.page == h.page && o.start < h.end && h.start < o.end
+            })
+        {
+            continue;
+        }
+        let n = per_doc.entry(h.doc_id).or_default();
+        if p.max_per_doc > 0 && *n >= p.max_per_doc {
+            continue;
+        }
+        *n += 1;
+        out.push(h);
+    }
+    out
 }
 
 /// Hybrid search for `principal`: both searches filtered, fused, top `k`.
@@ -209,24 +333,37 @@ pub fn search(
     snap: &Snapshot,
     embedder: &dyn Embedder,
     principal: &Principal,
-    query: &str,
-    k: usize,
+    req: &Request<'_>,
     p: &SearchParams,
 ) -> Result<SearchResult, RetrieveError> {
     let filter = snap.filter_for(principal);
-    if filter.is_empty() || k == 0 || query.trim().is_empty() {
+    if filter.is_empty() || req.k == 0 || req.query.trim().is_empty() {
         return Ok(SearchResult::default());
     }
-    let want = p.candidates.max(k);
-    let qv = embedder.embed_query(query)?;
-    let (vector, plans) = vector_search(snap, &filter, &qv, want, p);
-    let keyword = snap.keyword_search(query, &filter, want)?;
-    let fused = rrf(&[&vector, &keyword], p.rrf_k, want);
-    let hits = fused
-        .into_iter()
-        .filter_map(|(id, score)| make_hit(snap, principal, id, score))
-        .take(k)
-        .collect();
+    let docs = req.docs.filter(|d| !d.is_empty());
+    let want = p.candidates.max(req.k);
+    let mask = docs.map(|d| snap.doc_mask(d));
+    let qv = embedder.embed_query(req.query)?;
+    let (vector, plans) = if p.vector_weight > 0.0 {
+        vector_search(snap, &filter, mask.as_deref(), &qv, want, p)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let keyword = if p.keyword_weight > 0.0 {
+        snap.keyword_search(req.query, &filter, docs, want)?
+    } else {
+        Vec::new()
+    };
+    let lists = [
+        (vector.as_slice(), p.vector_weight),
+        (keyword.as_slice(), p.keyword_weight),
+    ];
+    // Fuse more than k so that de-duplication and diversity can skip some.
+    let fused = match p.fusion {
+        Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
+        Fusion::Weighted => weighted(&lists, want * 2),
+    };
+    let hits = select(snap, principal, docs, &fused, req.k, p);
     Ok(SearchResult {
         hits,
         vector,
@@ -243,10 +380,31 @@ mod tests {
     fn rrf_rewards_agreement() {
         let a = [(1, 0.9), (2, 0.8), (3, 0.7)];
         let b = [(3, 10.0), (4, 9.0), (1, 8.0)];
-        let f = rrf(&[&a, &b], 60.0, 10);
+        let f = rrf(&[(&a, 1.0), (&b, 1.0)], 60.0, 10);
         assert_eq!(f[0].0, 1);
         assert_eq!(f[1].0, 3);
         assert_eq!(f.len(), 4);
-        assert!(rrf(&[&a, &b], 60.0, 2).len() == 2);
+        assert_eq!(rrf(&[(&a, 1.0), (&b, 1.0)], 60.0, 2).len(), 2);
+        // A zero weight silences a list.
+        let only_b = rrf(&[(&a, 0.0), (&b, 1.0)], 60.0, 1);
+        assert_eq!(only_b[0].0, 3);
+    }
+
+    #[test]
+    fn weighted_normalises_each_list() {
+        let a = [(1, 0.95), (2, 0.90)];
+        let b = [(2, 30.0), (3, 10.0)];
+        let f = weighted(&[(&a, 1.0), (&b, 1.0)], 10);
+        // 2: 0 + 1; 1: 1 + 0; 3: 0 + 0 -> 1 and 2 tie at 1.0, id order breaks it.
+        assert_eq!(f.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let f = weighted(&[(&a, 1.0), (&b, 2.0)], 10);
+        assert_eq!(f[0].0, 2);
+    }
+
+    #[test]
+    fn ef_grows_as_the_filter_narrows() {
+        assert_eq!(ef_for(64, 1.0), 64);
+        assert!(ef_for(64, 0.1) > ef_for(64, 0.5));
+        assert_eq!(ef_for(64, 0.0001), 512);
     }
 }

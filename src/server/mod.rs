@@ -24,6 +24,7 @@ use crate::acl::Principal;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::retrieve::{self, Hit, SearchParams};
+use crate::store::docfilter::DocFilter;
 use crate::store::{IndexReader, StoreError};
 
 /// Errors of the HTTP layer, each with its status and stable code.
@@ -194,6 +195,9 @@ impl AppState {
 pub struct SearchRequest {
     pub query: String,
     pub k: Option<usize>,
+    /// Metadata filter: `path_prefix`, `file_types`, `modified_after`, `modified_before`.
+    #[serde(default)]
+    pub filter: Option<DocFilter>,
 }
 
 #[derive(Serialize)]
@@ -223,18 +227,22 @@ async fn search(
             st.max_query_chars
         )));
     }
+    let docs = match &req.filter {
+        Some(f) => Some(
+            f.compile()
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+        None => None,
+    };
     let st2 = st.clone();
     let hits = tokio::task::spawn_blocking(move || {
         let snap = st2.reader.snapshot();
-        retrieve::search(
-            &snap,
-            st2.embedder.as_ref(),
-            &principal,
-            &req.query,
+        let r = retrieve::Request {
+            query: &req.query,
             k,
-            &st2.params,
-        )
-        .map(|r| r.hits)
+            docs: docs.as_ref(),
+        };
+        retrieve::search(&snap, st2.embedder.as_ref(), &principal, &r, &st2.params).map(|r| r.hits)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;

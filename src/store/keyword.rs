@@ -20,12 +20,14 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
+use super::docfilter::CompiledDocFilter;
+use super::docs::DocRecord;
 use super::StoreError;
-use crate::acl::Filter;
+use crate::acl::{Filter, INVISIBLE};
 
 /// Bump when fields or analysis change: the writer then rebuilds the keyword
 /// index from the segments (no re-embedding).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const TOKENIZER: &str = "hort_en";
 
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,9 @@ pub struct Fields {
     pub text: Field,
     pub teams: Field,
     pub level: Field,
+    pub path: Field,
+    pub kind: Field,
+    pub mtime: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -52,6 +57,9 @@ fn schema() -> (Schema, Fields) {
     );
     let teams = b.add_text_field("teams", STRING);
     let level = b.add_u64_field("level", id_opts);
+    let path = b.add_text_field("path", STRING);
+    let kind = b.add_text_field("kind", STRING);
+    let mtime = b.add_i64_field("mtime", NumericOptions::default().set_indexed());
     (
         b.build(),
         Fields {
@@ -60,6 +68,9 @@ fn schema() -> (Schema, Fields) {
             text,
             teams,
             level,
+            path,
+            kind,
+            mtime,
         },
     )
 }
@@ -139,13 +150,14 @@ impl KeywordIndex {
         })
     }
 
-    /// BM25 search restricted by `filter` as query clauses. Returns
-    /// (chunk id, score), best first.
+    /// BM25 search restricted by `filter` (and `docs`, if given) as query
+    /// clauses. Returns (chunk id, score), best first.
     pub fn search(
         &self,
         searcher: &Searcher,
         query: &str,
         filter: &Filter,
+        docs: Option<&CompiledDocFilter>,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
         if filter.is_empty() || limit == 0 {
@@ -189,7 +201,7 @@ impl KeywordIndex {
             Bound::Included(Term::from_field_u64(f.level, 0)),
             Bound::Included(Term::from_field_u64(f.level, filter.max_level() as u64)),
         );
-        let q = BooleanQuery::new(vec![
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
             (Occur::Must, text_q),
             (
                 Occur::Must,
@@ -199,7 +211,13 @@ impl KeywordIndex {
                 Occur::Must,
                 Box::new(ConstScoreQuery::new(Box::new(level_q), 0.0)),
             ),
-        ]);
+        ];
+        if let Some(d) = docs {
+            for c in doc_filter_clauses(f, d) {
+                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
+            }
+        }
+        let q = BooleanQuery::new(clauses);
         let top = searcher
             .search(&q, &TopDocs::with_limit(limit).order_by_score())
             .map_err(kw_err)?;
@@ -218,6 +236,43 @@ impl KeywordIndex {
     }
 }
 
+/// The metadata filter as tantivy queries (all must match).
+fn doc_filter_clauses(f: Fields, d: &CompiledDocFilter) -> Vec<Box<dyn Query>> {
+    let mut out: Vec<Box<dyn Query>> = Vec::new();
+    if let Some(p) = &d.path_prefix {
+        // `p` itself, or anything in [p/, p0): '0' is the byte after '/'.
+        let exact: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_text(f.path, p),
+            IndexRecordOption::Basic,
+        ));
+        let below: Box<dyn Query> = Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_text(f.path, &format!("{p}/"))),
+            Bound::Excluded(Term::from_field_text(f.path, &format!("{p}0"))),
+        ));
+        out.push(Box::new(BooleanQuery::new(vec![
+            (Occur::Should, exact),
+            (Occur::Should, below),
+        ])));
+    }
+    if let Some(kinds) = &d.kinds {
+        out.push(Box::new(TermSetQuery::new(
+            kinds.iter().map(|k| Term::from_field_text(f.kind, k)),
+        )));
+    }
+    if d.after_ns.is_some() || d.before_ns.is_some() {
+        let lo = d
+            .after_ns
+            .map(|a| Bound::Included(Term::from_field_i64(f.mtime, a)))
+            .unwrap_or(Bound::Unbounded);
+        let hi = d
+            .before_ns
+            .map(|b| Bound::Excluded(Term::from_field_i64(f.mtime, b)))
+            .unwrap_or(Bound::Unbounded);
+        out.push(Box::new(RangeQuery::new(lo, hi)));
+    }
+    out
+}
+
 fn parse_payload(p: Option<&str>) -> u64 {
     p.and_then(|s| s.strip_prefix("generation="))
         .and_then(|s| s.parse().ok())
@@ -230,23 +285,26 @@ pub struct KeywordWriter {
 }
 
 impl KeywordWriter {
-    pub fn add(
-        &self,
-        chunk_id: u64,
-        doc_id: u64,
-        text: &str,
-        teams: &[String],
-        level: u8,
-    ) -> Result<(), StoreError> {
+    /// Adds one chunk of `doc`, with the document's access and metadata fields.
+    pub fn add(&self, chunk_id: u64, doc: &DocRecord, text: &str) -> Result<(), StoreError> {
         let f = self.fields;
         let mut d = TantivyDocument::new();
         d.add_u64(f.chunk_id, chunk_id);
-        d.add_u64(f.doc_id, doc_id);
+        d.add_u64(f.doc_id, doc.id);
         d.add_text(f.text, text);
-        for t in teams {
-            d.add_text(f.teams, t);
+        // No rule: no team and a level above every clearance, so no clause matches.
+        match &doc.access {
+            Some(a) => {
+                for t in &a.teams {
+                    d.add_text(f.teams, t);
+                }
+                d.add_u64(f.level, a.classification.level() as u64);
+            }
+            None => d.add_u64(f.level, INVISIBLE as u64),
         }
-        d.add_u64(f.level, level as u64);
+        d.add_text(f.path, &doc.path);
+        d.add_text(f.kind, &doc.kind);
+        d.add_i64(f.mtime, doc.mtime_ns);
         self.w.add_document(d).map_err(kw_err)?;
         Ok(())
     }

@@ -20,6 +20,7 @@
 //! Readers apply the same rule without writing, so they never see a mix.
 
 pub mod distance;
+pub mod docfilter;
 pub mod docs;
 pub mod fsutil;
 pub mod hnsw;
@@ -34,7 +35,8 @@ use std::time::Duration;
 
 use tantivy::Searcher;
 
-use crate::acl::{AccessRule, AclTable, Filter, Principal, TeamTable, INVISIBLE};
+use crate::acl::{AccessRule, AclTable, Filter, Principal, TeamTable};
+use docfilter::CompiledDocFilter;
 use docs::{DocRecord, DocTable};
 use fsutil::{atomic_write, crashpoint, fsync_dir, DirLock};
 use hnsw::GraphParams;
@@ -111,6 +113,8 @@ pub struct Snapshot {
     pub docs: DocTable,
     pub teams: TeamTable,
     acl: Vec<AclTable>,
+    /// Per segment, per team bit: chunk counts by level (the planner's statistics).
+    counts: Vec<Vec<[u32; 4]>>,
     keyword: Arc<KeywordIndex>,
     searcher: Searcher,
     live_chunks: usize,
@@ -163,14 +167,59 @@ impl Snapshot {
             .find_map(|(s, seg)| seg.local(chunk_id).map(|row| ChunkLoc { segment: s, row }))
     }
 
-    /// Keyword search with the access filter as a query clause.
+    /// Keyword search with the access filter (and a metadata filter) as query clauses.
     pub fn keyword_search(
         &self,
         query: &str,
         filter: &Filter,
+        docs: Option<&CompiledDocFilter>,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
-        self.keyword.search(&self.searcher, query, filter, limit)
+        self.keyword
+            .search(&self.searcher, query, filter, docs, limit)
+    }
+
+    /// Per segment, a bitset of the chunks whose document matches `f`.
+    pub fn doc_mask(&self, f: &CompiledDocFilter) -> Vec<Vec<u64>> {
+        let pos: HashMap<&str, usize> = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name(), i))
+            .collect();
+        let mut masks: Vec<Vec<u64>> = self
+            .segments
+            .iter()
+            .map(|s| vec![0u64; s.len().div_ceil(64)])
+            .collect();
+        for d in self.docs.iter().filter(|d| d.n_chunks > 0 && f.matches(d)) {
+            let Some(&s) = pos.get(d.segment.as_str()) else {
+                continue;
+            };
+            let Some(start) = self.segments[s].local(d.first_chunk) else {
+                continue;
+            };
+            for row in start..start + d.n_chunks as usize {
+                masks[s][row / 64] |= 1 << (row % 64);
+            }
+        }
+        masks
+    }
+
+    /// Upper bound of the chunks of `segment` that `filter` admits, from the
+    /// per-team, per-level counts (exact when documents have one team each).
+    pub fn estimate_visible(&self, segment: usize, filter: &Filter) -> usize {
+        let counts = &self.counts[segment];
+        let mut total = 0usize;
+        for bit in filter.team_bits() {
+            if let Some(per_level) = counts.get(bit as usize) {
+                total += per_level[..=(filter.max_level().min(3) as usize)]
+                    .iter()
+                    .map(|&c| c as usize)
+                    .sum::<usize>();
+            }
+        }
+        total.min(self.segments[segment].len())
     }
 
     /// Reads the whole of every segment and checks its checksums.
@@ -182,11 +231,16 @@ impl Snapshot {
     }
 }
 
-/// Builds per-segment access arrays from the document table.
-fn build_acl(
-    segments: &[Arc<Segment>],
-    docs: &DocTable,
-) -> Result<(TeamTable, Vec<AclTable>, usize), StoreError> {
+/// Access arrays and planner statistics of one snapshot.
+struct AccessData {
+    teams: TeamTable,
+    acl: Vec<AclTable>,
+    counts: Vec<Vec<[u32; 4]>>,
+    live: usize,
+}
+
+/// Builds per-segment access arrays and counts from the document table.
+fn build_acl(segments: &[Arc<Segment>], docs: &DocTable) -> Result<AccessData, StoreError> {
     let mut teams = TeamTable::new();
     for d in docs.iter() {
         if let Some(a) = &d.access {
@@ -203,6 +257,10 @@ fn build_acl(
     let mut acl: Vec<AclTable> = segments
         .iter()
         .map(|s| AclTable::new(s.len(), teams.words()))
+        .collect();
+    let mut counts: Vec<Vec<[u32; 4]>> = segments
+        .iter()
+        .map(|_| vec![[0u32; 4]; teams.len()])
         .collect();
     let mut live = 0usize;
     for d in docs.iter() {
@@ -234,9 +292,21 @@ fn build_acl(
         for row in start + 1..=last {
             acl[s].copy_entry(start, row);
         }
+        if let Some(a) = &d.access {
+            for t in &a.teams {
+                if let Some(bit) = teams.get(t) {
+                    counts[s][bit as usize][a.classification.level() as usize] += d.n_chunks;
+                }
+            }
+        }
         live += d.n_chunks as usize;
     }
-    Ok((teams, acl, live))
+    Ok(AccessData {
+        teams,
+        acl,
+        counts,
+        live,
+    })
 }
 
 fn open_segments(
@@ -306,17 +376,18 @@ fn load_snapshot(
                 Err(e) => return Err(e),
             },
         };
-        let (teams, acl, live_chunks) = build_acl(&segments, &docs)?;
+        let a = build_acl(&segments, &docs)?;
         return Ok(Snapshot {
             dir: dir.to_path_buf(),
             manifest: m,
             segments,
             docs,
-            teams,
-            acl,
+            teams: a.teams,
+            acl: a.acl,
+            counts: a.counts,
             keyword: keyword.clone(),
             searcher,
-            live_chunks,
+            live_chunks: a.live,
         });
     }
     Err(StoreError::Busy(last_err))
@@ -550,13 +621,8 @@ impl IndexWriter {
     }
 
     fn keyword_add_doc(&self, d: &DocRecord, texts: &[&str]) -> Result<(), StoreError> {
-        let (teams, level) = match &d.access {
-            Some(a) => (a.teams.clone(), a.classification.level()),
-            None => (Vec::new(), INVISIBLE),
-        };
         for (i, t) in texts.iter().enumerate() {
-            self.kw
-                .add(d.first_chunk + i as u64, d.id, t, &teams, level)?;
+            self.kw.add(d.first_chunk + i as u64, d, t)?;
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ fn write_commit_read_and_filter() {
     let intern = Principal::new("i", &["finance"], Classification::Internal);
     let kw = |p: &Principal| {
         let mut ids: Vec<u64> = s
-            .keyword_search("travel", &s.filter_for(p), 10)
+            .keyword_search("travel", &s.filter_for(p), None, 10)
             .unwrap()
             .into_iter()
             .map(|x| x.0)
@@ -174,7 +174,7 @@ fn access_change_remove_and_compact_keep_ids_and_text() {
     let x = Principal::new("x", &["x"], Classification::Public);
     let y = Principal::new("y", &["y"], Classification::Public);
     let hits = |p: &Principal| -> Vec<u64> {
-        s.keyword_search("report", &s.filter_for(p), 10)
+        s.keyword_search("report", &s.filter_for(p), None, 10)
             .unwrap()
             .into_iter()
             .map(|h| h.0)
@@ -265,7 +265,7 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
     let s = r.snapshot();
     let p = Principal::new("x", &["x"], Classification::Public);
     assert_eq!(
-        s.keyword_search("kubernetes", &s.filter_for(&p), 5)
+        s.keyword_search("kubernetes", &s.filter_for(&p), None, 5)
             .unwrap()
             .len(),
         1

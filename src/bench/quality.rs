@@ -1,0 +1,272 @@
+//! `hort bench quality`: retrieval quality on a judged query set (nDCG@10
+//! and recall@10 at document level), for keyword search alone, vector search
+//! alone and the fused hybrid, so the fusion choice rests on numbers.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{write_results, Machine};
+use crate::acl::{Classification, Principal};
+use crate::config::Fusion;
+use crate::embed::Embedder;
+use crate::retrieve::{self, Request, SearchParams};
+use crate::store::Snapshot;
+
+/// A query with graded relevance per document path.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Judged {
+    pub id: String,
+    pub query: String,
+    #[serde(default)]
+    pub lang: Option<String>,
+    pub relevant: HashMap<String, u32>,
+}
+
+pub fn load_queries(path: &Path) -> Result<Vec<Judged>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// nDCG@k with gains 2^rel − 1 over a ranked list of document keys.
+pub fn ndcg_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| {
+            let g = rel.get(d).copied().unwrap_or(0);
+            (2f64.powi(g as i32) - 1.0) / ((i + 2) as f64).log2()
+        })
+        .sum();
+    let mut ideal: Vec<u32> = rel.values().copied().filter(|&g| g > 0).collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &g)| (2f64.powi(g as i32) - 1.0) / ((i + 2) as f64).log2())
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
+}
+
+pub fn recall_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
+    let total = rel.values().filter(|&&g| g > 0).count();
+    if total == 0 {
+        return 0.0;
+    }
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| rel.get(*d).is_some_and(|&g| g > 0))
+        .count();
+    found as f64 / total as f64
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QualityRow {
+    pub config: String,
+    pub ndcg_at_10: f64,
+    pub recall_at_10: f64,
+    /// Per query language (e.g. "de"), when the set labels languages.
+    pub by_lang: Vec<(String, f64)>,
+}
+
+/// The configurations compared: keyword alone, vectors alone, and fusions.
+pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
+    let doc_level = SearchParams {
+        max_per_doc: 1,
+        ..base
+    };
+    vec![
+        (
+            "BM25 only".into(),
+            SearchParams {
+                vector_weight: 0.0,
+                keyword_weight: 1.0,
+                ..doc_level
+            },
+        ),
+        (
+            "vectors only".into(),
+            SearchParams {
+                vector_weight: 1.0,
+                keyword_weight: 0.0,
+                ..doc_level
+            },
+        ),
+        (
+            "hybrid, RRF".into(),
+            SearchParams {
+                fusion: Fusion::Rrf,
+                vector_weight: 1.0,
+                keyword_weight: 1.0,
+                ..doc_level
+            },
+        ),
+        (
+            "hybrid, weighted".into(),
+            SearchParams {
+                fusion: Fusion::Weighted,
+                vector_weight: 1.0,
+                keyword_weight: 1.0,
+                ..doc_level
+            },
+        ),
+    ]
+}
+
+/// Evaluates every configuration as `principal` (one who may see everything judged).
+pub fn evaluate(
+    snap: &Snapshot,
+    embedder: &dyn Embedder,
+    principal: &Principal,
+    queries: &[Judged],
+    configs: &[(String, SearchParams)],
+) -> Result<Vec<QualityRow>, String> {
+    let mut rows = Vec::new();
+    for (name, params) in configs {
+        let mut ndcg = Vec::new();
+        let mut rec = Vec::new();
+        let mut lang: HashMap<String, Vec<f64>> = HashMap::new();
+        for q in queries {
+            let req = Request {
+                query: &q.query,
+                k: 10,
+                docs: None,
+            };
+            let r = retrieve::search(snap, embedder, principal, &req, params)
+                .map_err(|e| e.to_string())?;
+            let mut ranked: Vec<String> = Vec::new();
+            for h in r.hits {
+                if !ranked.contains(&h.doc) {
+                    ranked.push(h.doc);
+                }
+            }
+            let n = ndcg_at(&ranked, &q.relevant, 10);
+            ndcg.push(n);
+            rec.push(recall_at(&ranked, &q.relevant, 10));
+            if let Some(l) = &q.lang {
+                lang.entry(l.clone()).or_default().push(n);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let mut by_lang: Vec<(String, f64)> =
+            lang.into_iter().map(|(l, v)| (l, mean(&v))).collect();
+        by_lang.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.push(QualityRow {
+            config: name.clone(),
+            ndcg_at_10: mean(&ndcg),
+            recall_at_10: mean(&rec),
+            by_lang,
+        });
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Serialize)]
+pub struct QualityReport {
+    pub machine: Machine,
+    pub set: String,
+    pub queries: usize,
+    pub embedder: String,
+    pub rows: Vec<QualityRow>,
+    pub fused_at_least_best_single: bool,
+}
+
+/// Runs the comparison on an index and writes `<out>/<name>.{json,md}`.
+pub fn report(
+    snap: &Snapshot,
+    embedder: &dyn Embedder,
+    queries: &[Judged],
+    set: &str,
+    name: &str,
+    base: SearchParams,
+    out: &Path,
+) -> Result<QualityReport, String> {
+    let teams: Vec<String> = (0..snap.teams.len() as u32)
+        .filter_map(|b| snap.teams.name(b).map(str::to_string))
+        .collect();
+    let everyone = Principal::new("evaluator", &teams, Classification::Restricted);
+    let rows = evaluate(snap, embedder, &everyone, queries, &configs(base))?;
+    let best_single = rows[0].ndcg_at_10.max(rows[1].ndcg_at_10);
+    let fused_ok = rows[2].ndcg_at_10 >= best_single - 1e-9;
+    let report = QualityReport {
+        machine: Machine::detect(),
+        set: set.to_string(),
+        queries: queries.len(),
+        embedder: embedder.id().to_string(),
+        rows,
+        fused_at_least_best_single: fused_ok,
+    };
+    let langs: Vec<String> = report.rows[0]
+        .by_lang
+        .iter()
+        .map(|(l, _)| l.clone())
+        .collect();
+    let mut md = format!(
+        "{set}: {} queries, document-level nDCG@10 and recall@10, model {}.\n\n| retrieval | nDCG@10 | recall@10 |",
+        report.queries, report.embedder
+    );
+    for l in &langs {
+        md.push_str(&format!(" nDCG@10 ({l} queries) |"));
+    }
+    md.push_str("\n|---|---:|---:|");
+    for _ in &langs {
+        md.push_str("---:|");
+    }
+    md.push('\n');
+    for r in &report.rows {
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.3} |",
+            r.config, r.ndcg_at_10, r.recall_at_10
+        ));
+        for (_, v) in &r.by_lang {
+            md.push_str(&format!(" {v:.3} |"));
+        }
+        md.push('\n');
+    }
+    md.push_str(&format!(
+        "\nFused (RRF, the default) {} the better single retriever. Machine: {}.\n",
+        if fused_ok {
+            "is not worse than"
+        } else {
+            "is WORSE than"
+        },
+        report.machine.line()
+    ));
+    write_results(out, name, &report, &md).map_err(|e| e.to_string())?;
+    print!("{md}");
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndcg_and_recall() {
+        let rel: HashMap<String, u32> = [("a".to_string(), 2), ("b".to_string(), 1)].into();
+        let perfect = vec!["a".to_string(), "b".to_string()];
+        assert!((ndcg_at(&perfect, &rel, 10) - 1.0).abs() < 1e-12);
+        let swapped = vec!["b".to_string(), "a".to_string()];
+        let n = ndcg_at(&swapped, &rel, 10);
+        assert!(n < 1.0 && n > 0.5);
+        assert_eq!(
+            recall_at(&["x".to_string(), "a".to_string()], &rel, 10),
+            0.5
+        );
+        assert_eq!(ndcg_at(&["x".to_string()], &rel, 10), 0.0);
+    }
+}
