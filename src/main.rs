@@ -447,7 +447,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let judged =
                     hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
                 let embedder = load_embedder(&cfg)?;
-                let index = work.join(format!("quality-{}", cfg.embed.model));
+                // One index per corpus and model, reused (and updated) between runs.
+                let corpus_name = std::fs::canonicalize(&corpus)
+                    .ok()
+                    .and_then(|p| {
+                        p.parent()
+                            .and_then(|d| d.file_name())
+                            .map(|d| d.to_string_lossy().to_string())
+                    })
+                    .unwrap_or_else(|| "corpus".into());
+                let index = work.join(format!("quality-{corpus_name}-{}", cfg.embed.model));
                 let mut opts =
                     IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
                 opts.progress = false;

@@ -228,3 +228,51 @@ fn cli_errors_are_one_clear_line_with_exit_codes() {
         "{err}"
     );
 }
+
+/// The judged queries over the sample corpus: the default fusion is not
+/// worse than the better of keyword and vector search alone.
+#[test]
+fn default_fusion_is_not_worse_than_either_retriever() {
+    use hort::bench::quality::{configs, evaluate, load_queries};
+    let env = Env::new("minilm-l6");
+    copy_tree(&repo().join("fixtures/corpus"), &env.path().join("corpus"));
+    let out = env.run(&["ingest", "--quiet", "corpus"]);
+    assert!(out.status.success());
+    let queries = load_queries(&repo().join("bench/quality/nordwind.jsonl")).unwrap();
+    assert!(queries.len() >= 40);
+    let embedder = hort::embed::from_config(
+        &hort::config::EmbedConfig {
+            models_dir: Some(common::models_dir()),
+            ..Default::default()
+        },
+        |p| p.to_path_buf(),
+    )
+    .unwrap();
+    let reader = IndexReader::open(&env.index()).unwrap();
+    let snap = reader.snapshot();
+    let everyone = hort::Principal::new(
+        "all",
+        &["staff", "finance", "hr", "legal", "board", "engineering"],
+        hort::Classification::Restricted,
+    );
+    let base = hort::retrieve::SearchParams::default();
+    let rows = evaluate(
+        &snap,
+        embedder.as_ref(),
+        &everyone,
+        &queries,
+        &configs(base),
+    )
+    .unwrap();
+    let (bm25, vectors, weighted) = (&rows[0], &rows[1], &rows[3]);
+    assert_eq!(
+        base.fusion,
+        hort::config::Fusion::Weighted,
+        "the default is what we measure"
+    );
+    assert!(
+        weighted.ndcg_at_10 >= bm25.ndcg_at_10.max(vectors.ndcg_at_10),
+        "{rows:?}"
+    );
+    assert!(weighted.ndcg_at_10 > 0.8, "{rows:?} ({})", embedder.id());
+}

@@ -201,7 +201,12 @@ pub fn report(
     let everyone = Principal::new("evaluator", &teams, Classification::Restricted);
     let rows = evaluate(snap, embedder, &everyone, queries, &configs(base))?;
     let best_single = rows[0].ndcg_at_10.max(rows[1].ndcg_at_10);
-    let fused_ok = rows[2].ndcg_at_10 >= best_single - 1e-9;
+    let default_row = match base.fusion {
+        Fusion::Rrf => &rows[2],
+        Fusion::Weighted => &rows[3],
+    };
+    let fused_ok = default_row.ndcg_at_10 >= best_single - 1e-9;
+    let default_name = default_row.config.clone();
     let report = QualityReport {
         machine: Machine::detect(),
         set: set.to_string(),
@@ -238,7 +243,7 @@ pub fn report(
         md.push('\n');
     }
     md.push_str(&format!(
-        "\nFused (RRF, the default) {} the better single retriever. Machine: {}.\n",
+        "\nThe default ({default_name}) {} the better single retriever. Machine: {}.\n",
         if fused_ok {
             "is not worse than"
         } else {

@@ -241,9 +241,11 @@ pub struct RetrieveConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
     /// Reciprocal rank fusion: Σ w / (rrf_k + rank). Robust to score scales.
-    #[default]
     Rrf,
-    /// Σ w · score, each list's scores min-max normalised to [0, 1].
+    /// Σ w · score, each list's scores min-max normalised to [0, 1]. The
+    /// default: better than RRF on SciFact train (0.732 vs 0.723 nDCG@10,
+    /// chosen there) and on the sample corpus (`hort bench quality`).
+    #[default]
     Weighted,
 }
 
