@@ -73,6 +73,40 @@ fn authenticated_filtered_search_and_error_statuses() {
         );
         assert_eq!(r.json()["error"]["code"], "bad_request");
     }
+    // A metadata filter narrows the results; a bad one is a 400 that names the field.
+    let f = s.post_json(
+        "/v1/search",
+        Some("key-alice"),
+        r#"{"query": "approval", "k": 10, "filter": {"path_prefix": "finance", "file_types": ["txt"]}}"#,
+    );
+    assert_eq!(f.status, 200);
+    let hits = f.json()["hits"].as_array().unwrap().clone();
+    assert!(!hits.is_empty());
+    for h in &hits {
+        let d = h["doc"].as_str().unwrap();
+        assert!(d.starts_with("finance/") && d.ends_with(".txt"), "{d}");
+    }
+    for (body, field) in [
+        (
+            r#"{"query": "x", "filter": {"file_types": ["docx"]}}"#,
+            "filter.file_types",
+        ),
+        (
+            r#"{"query": "x", "filter": {"modified_after": "last week"}}"#,
+            "filter.modified_after",
+        ),
+        (r#"{"query": "x", "filter": {"owner": "me"}}"#, "owner"),
+    ] {
+        let r = s.post_json("/v1/search", Some("key-alice"), body);
+        assert_eq!(r.status, 400, "{body}");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field),
+            "{body}"
+        );
+    }
     // Invalid UTF-8 is a 400, not a crash.
     let r = s.request(
         "POST",
