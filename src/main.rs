@@ -171,6 +171,16 @@ enum BenchSuite {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// Precision, recall and false-positive rate of the injection detector (`make datasets`).
+    Injection {
+        #[arg(long, default_value = "data/datasets")]
+        datasets: PathBuf,
+        /// Where `hort bench quality` left its indexes (their chunks are benign documents).
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Unfiltered HNSW recall@10 and QPS over a sweep of ef (GloVe 6B 50d; `make datasets`).
     Ann {
         #[command(flatten)]
@@ -485,6 +495,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &out,
                 )
                 .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Injection {
+                datasets,
+                work,
+                out,
+            } => {
+                hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
                 Ok(ExitCode::SUCCESS)
             }
             BenchSuite::Ann { common } => {

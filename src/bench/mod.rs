@@ -4,6 +4,7 @@
 
 pub mod ann;
 pub mod dataset;
+pub mod injection;
 pub mod open;
 pub mod quality;
 pub mod synth;

