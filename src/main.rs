@@ -181,6 +181,13 @@ enum BenchSuite {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// Precision and recall of personal-data detection per type (generated data).
+    Pii {
+        #[arg(long, default_value_t = 1000)]
+        per_kind: usize,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Unfiltered HNSW recall@10 and QPS over a sweep of ef (GloVe 6B 50d; `make datasets`).
     Ann {
         #[command(flatten)]
@@ -505,6 +512,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
                 Ok(ExitCode::SUCCESS)
             }
+            BenchSuite::Pii { per_kind, out } => {
+                hort::bench::pii::run(&out, per_kind).map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
             BenchSuite::Ann { common } => {
                 hort::bench::ann::run_ann(
                     &common.datasets,
@@ -594,6 +605,30 @@ fn print_ingest(r: &IngestReport, index: &Path) {
                 r.no_access_rule.len() - 20
             );
         }
+    }
+    if !r.injection_suspected.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} chunks look like prompt injection (kept, flagged in answers):",
+            r.injection_suspected.len()
+        );
+        for s in r.injection_suspected.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {} (chunk {}, score {:.2}: {})",
+                s.path,
+                s.chunk_id,
+                s.score,
+                s.reasons.join(", ")
+            );
+        }
+    }
+    if r.hygiene.removed() > 0 {
+        let _ = writeln!(
+            out,
+            "{} invisible characters removed (zero-width, bidi, control)",
+            r.hygiene.removed()
+        );
     }
     if !r.failed.is_empty() {
         let _ = writeln!(out, "{} failed:", r.failed.len());

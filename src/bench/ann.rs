@@ -123,6 +123,8 @@ fn build(
                 paged: false,
                 ingested_at: 0,
                 checked_at_ns: 0,
+                injection: Vec::new(),
+                hygiene_removed: 0,
             },
             texts,
         ));

@@ -6,6 +6,7 @@ pub mod ann;
 pub mod dataset;
 pub mod injection;
 pub mod open;
+pub mod pii;
 pub mod quality;
 pub mod synth;
 

@@ -181,6 +181,8 @@ pub fn build_index(
                     paged: true,
                     ingested_at: 0,
                     checked_at_ns: 0,
+                    injection: Vec::new(),
+                    hygiene_removed: 0,
                 },
                 texts,
             ));

@@ -26,7 +26,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedder};
 use crate::sanitize::hygiene::{self, HygieneReport};
-use crate::store::docs::DocRecord;
+use crate::sanitize::injection;
+use crate::store::docs::{ChunkFlag, DocRecord};
 use crate::store::hnsw::GraphParams;
 use crate::store::segment::{ChunkRecord, SegmentBuilder};
 use crate::store::{IndexWriter, StoreError};
@@ -130,7 +131,18 @@ pub struct IngestReport {
     pub warnings: Vec<Warning>,
     /// Invisible characters removed by text hygiene.
     pub hygiene: HygieneReport,
+    /// Chunks of the ingested folders that look like prompt injection
+    /// (detector score at or above 0.5).
+    pub injection_suspected: Vec<SuspectedChunk>,
     pub generation: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SuspectedChunk {
+    pub path: String,
+    pub chunk_id: String,
+    pub score: f32,
+    pub reasons: Vec<String>,
 }
 
 struct Job {
@@ -147,6 +159,29 @@ struct ParsedDoc {
     spans: Vec<(usize, ChunkSpan)>,
     warnings: Vec<String>,
     hygiene: HygieneReport,
+    /// (chunk index, injection score, reasons) of chunks worth remembering.
+    flags: Vec<(usize, f32, Vec<String>)>,
+}
+
+/// Detector scores at or above this are stored with the document, so a
+/// lower policy threshold later needs no re-scan.
+const FLAG_STORE_MIN: f32 = 0.3;
+
+fn flag_of(text: &str) -> Option<(f32, Vec<String>)> {
+    let d = injection::detect(text);
+    (d.score >= FLAG_STORE_MIN).then(|| {
+        let reasons = d
+            .reasons
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect();
+        (d.score, reasons)
+    })
 }
 
 enum Parsed {
@@ -246,12 +281,20 @@ fn parse_job(
     if spans.is_empty() {
         return Parsed::Failed(job, LoadError::NoText("").to_string());
     }
+    let flags = spans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (page, s))| {
+            flag_of(&pages[*page].1[s.byte_start..s.byte_end]).map(|(score, r)| (i, score, r))
+        })
+        .collect();
     Parsed::Doc(Box::new(ParsedDoc {
         sha256: sha,
         pages,
         spans,
         warnings: loaded.warnings,
         hygiene: report,
+        flags,
         job,
     }))
 }
@@ -319,6 +362,16 @@ impl Stager<'_> {
             paged: f.kind.paged(),
             ingested_at: now / 1_000_000_000,
             checked_at_ns: now,
+            injection: doc
+                .flags
+                .iter()
+                .map(|(i, score, reasons)| ChunkFlag {
+                    chunk: first_chunk + *i as u64,
+                    score: *score,
+                    reasons: reasons.clone(),
+                })
+                .collect(),
+            hygiene_removed: doc.hygiene.removed(),
         };
         self.staged.push((rec, texts));
         if self.builder.len() >= self.segment_chunks {
@@ -426,6 +479,27 @@ pub fn ingest(
         opts.graph,
     )?;
     let rechunk = writer.chunker_changed();
+    // Stored injection verdicts from another detector version are redone
+    // from the stored text (no parsing, no embedding).
+    if writer.manifest().detector != injection::DETECTOR_VERSION {
+        let docs: Vec<DocRecord> = writer.docs().iter().cloned().collect();
+        for d in docs {
+            let texts = writer.chunk_texts(&d)?;
+            let flags = texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    flag_of(t).map(|(score, reasons)| ChunkFlag {
+                        chunk: d.first_chunk + i as u64,
+                        score,
+                        reasons,
+                    })
+                })
+                .collect();
+            writer.set_flags(d.id, flags);
+        }
+        writer.set_detector(injection::DETECTOR_VERSION);
+    }
 
     // 1. Walk, and decide per file what is to be done.
     let mut jobs: Vec<Job> = Vec::new();
@@ -602,6 +676,22 @@ pub fn ingest(
         })
         .collect();
     report.chunks = writer.docs().iter().map(|d| d.n_chunks as usize).sum();
+    report.injection_suspected = writer
+        .docs()
+        .iter()
+        .filter(|d| roots_s.contains(&d.root))
+        .flat_map(|d| {
+            d.injection
+                .iter()
+                .filter(|f| f.score >= injection::DEFAULT_THRESHOLD)
+                .map(|f| SuspectedChunk {
+                    path: d.path.clone(),
+                    chunk_id: crate::retrieve::chunk_id_string(f.chunk),
+                    score: f.score,
+                    reasons: f.reasons.clone(),
+                })
+        })
+        .collect();
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     Ok(report)

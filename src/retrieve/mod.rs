@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::acl::{Classification, Filter, Principal};
-use crate::config::{Config, Fusion};
+use crate::config::{Config, Fusion, InjectionAction, SanitizeConfig};
 use crate::embed::{EmbedError, Embedder};
 use crate::store::docfilter::CompiledDocFilter;
 use crate::store::hnsw::{self, Visited};
@@ -41,6 +41,54 @@ pub struct SearchParams {
     pub exact_threshold: usize,
     pub max_per_doc: usize,
     pub dedupe_overlaps: bool,
+    pub injection: InjectionPolicy,
+}
+
+/// How chunks suspected of prompt injection are treated in results.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InjectionPolicy {
+    pub threshold: f32,
+    pub high: f32,
+    pub on_suspected: InjectionAction,
+    pub on_high: InjectionAction,
+    pub downrank_factor: f32,
+}
+
+impl InjectionPolicy {
+    pub fn from_config(s: &SanitizeConfig) -> InjectionPolicy {
+        InjectionPolicy {
+            threshold: s.injection_threshold,
+            high: s.injection_high,
+            on_suspected: s.on_suspected,
+            on_high: s.on_high,
+            downrank_factor: s.downrank_factor,
+        }
+    }
+
+    /// The action for a chunk with detector score `score`, if any.
+    pub fn action(&self, score: f32) -> Option<InjectionAction> {
+        if score >= self.high {
+            Some(self.on_high)
+        } else if score >= self.threshold {
+            Some(self.on_suspected)
+        } else {
+            None
+        }
+    }
+}
+
+/// Scores go out with four decimals: more is noise.
+fn round4<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((*x as f64 * 10_000.0).round() / 10_000.0)
+}
+
+/// A hit's injection verdict, and what was done about it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HitInjection {
+    #[serde(serialize_with = "round4")]
+    pub score: f32,
+    pub reasons: Vec<String>,
+    pub action: InjectionAction,
 }
 
 impl SearchParams {
@@ -57,6 +105,7 @@ impl SearchParams {
             exact_threshold: r.exact_threshold,
             max_per_doc: r.max_per_doc,
             dedupe_overlaps: r.dedupe_overlaps,
+            injection: InjectionPolicy::from_config(&cfg.sanitize),
         }
     }
 }
@@ -77,10 +126,14 @@ pub struct Hit {
     /// Offsets in Unicode scalar values into the page text.
     pub start: u32,
     pub end: u32,
+    #[serde(serialize_with = "round4")]
     pub score: f32,
     pub text: String,
     pub classification: Classification,
     pub teams: Vec<String>,
+    /// Present when the chunk looks like a prompt injection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection: Option<HitInjection>,
     #[serde(skip)]
     pub id: u64,
     #[serde(skip)]
@@ -290,6 +343,12 @@ pub fn make_hit(
         text,
         classification: access.classification,
         teams: access.teams.clone(),
+        injection: doc.flag(id).map(|f| HitInjection {
+            score: f.score,
+            reasons: f.reasons.clone(),
+            // Filled in by the policy; annotate until then.
+            action: InjectionAction::Annotate,
+        }),
         id,
         doc_id: doc.id,
     })
@@ -305,15 +364,32 @@ fn select(
     k: usize,
     p: &SearchParams,
 ) -> Vec<Hit> {
+    // Apply the injection policy first: down-ranking can reorder.
+    let mut cands: Vec<Hit> = Vec::with_capacity(fused.len());
+    for &(id, score) in fused {
+        let Some(mut h) = make_hit(snap, principal, docs, id, score) else {
+            continue;
+        };
+        if let Some(inj) = h.injection.as_mut() {
+            match p.injection.action(inj.score) {
+                None => h.injection = None,
+                Some(action) => {
+                    inj.action = action;
+                    if action == InjectionAction::Downrank {
+                        h.score *= p.injection.downrank_factor;
+                    }
+                }
+            }
+        }
+        cands.push(h);
+    }
+    cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out: Vec<Hit> = Vec::with_capacity(k);
     let mut per_doc: HashMap<u64, usize> = HashMap::new();
-    for &(id, score) in fused {
+    for h in cands {
         if out.len() >= k {
             break;
         }
-        let Some(h) = make_hit(snap, principal, docs, id, score) else {
-            continue;
-        };
         if p.dedupe_overlaps
             && out.iter().any(|o| {
                 o.doc_id == h.doc_id && o.page == h.page && o.start < h.end && h.start < o.end

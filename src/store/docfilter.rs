@@ -313,6 +313,8 @@ mod tests {
             paged: false,
             ingested_at: 0,
             checked_at_ns: 0,
+            injection: Vec::new(),
+            hygiene_removed: 0,
         };
         assert!(f.matches(&doc("finance/a.txt")));
         assert!(f.matches(&doc("finance")));

@@ -45,6 +45,31 @@ pub struct DocRecord {
     /// When the content hash was last checked against the file (ns since epoch);
     /// a file modified within the same clock tick is re-hashed (racy-clean rule).
     pub checked_at_ns: i64,
+    /// Chunks an injection detector scored as notable (see `Manifest::detector`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injection: Vec<ChunkFlag>,
+    /// Invisible characters removed from the text at ingest.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hygiene_removed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A detector's verdict on one chunk, kept with the document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkFlag {
+    pub chunk: u64,
+    pub score: f32,
+    pub reasons: Vec<String>,
+}
+
+impl DocRecord {
+    /// The stored verdict on `chunk`, if any.
+    pub fn flag(&self, chunk: u64) -> Option<&ChunkFlag> {
+        self.injection.iter().find(|f| f.chunk == chunk)
+    }
 }
 
 impl DocRecord {

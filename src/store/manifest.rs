@@ -40,6 +40,9 @@ pub struct Manifest {
     pub docs_file: Option<String>,
     /// Unix seconds of the commit.
     pub committed_at: i64,
+    /// Version of the injection detector whose verdicts the documents carry.
+    #[serde(default)]
+    pub detector: u32,
 }
 
 impl Manifest {
@@ -56,6 +59,7 @@ impl Manifest {
             segments: Vec::new(),
             docs_file: None,
             committed_at: 0,
+            detector: 0,
         }
     }
 

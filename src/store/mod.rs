@@ -688,6 +688,29 @@ impl IndexWriter {
         Ok(())
     }
 
+    /// Replaces a document's stored injection verdicts (no index change).
+    pub fn set_flags(&mut self, doc_id: u64, flags: Vec<docs::ChunkFlag>) {
+        if let Some(d) = self.docs.get_mut(doc_id) {
+            if d.injection != flags {
+                d.injection = flags;
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Records which detector version the stored verdicts come from.
+    pub fn set_detector(&mut self, version: u32) {
+        if self.manifest.detector != version {
+            self.manifest.detector = version;
+            self.dirty = true;
+        }
+    }
+
+    /// The texts of a document's chunks, in id order.
+    pub fn chunk_texts(&self, d: &DocRecord) -> Result<Vec<String>, StoreError> {
+        self.doc_texts(d)
+    }
+
     /// Updates file metadata of an unchanged document (no index change).
     pub fn touch_doc(&mut self, doc_id: u64, size: u64, mtime_ns: i64, checked_at_ns: i64) {
         if let Some(d) = self.docs.get_mut(doc_id) {

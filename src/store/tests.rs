@@ -55,6 +55,8 @@ fn add_docs(w: &mut IndexWriter, docs: &[(&str, &str, Option<AccessRule>)]) -> V
                 paged: false,
                 ingested_at: 0,
                 checked_at_ns: 0,
+                injection: Vec::new(),
+                hygiene_removed: 0,
             },
             text.to_string(),
         ));
