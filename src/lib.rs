@@ -9,6 +9,8 @@ pub mod acl;
 pub mod bench;
 pub mod config;
 pub mod embed;
+pub mod gateway;
+pub mod generate;
 pub mod ingest;
 pub mod retrieve;
 pub mod sanitize;

@@ -64,7 +64,7 @@ enum Cmd {
         k: Option<usize>,
         #[arg(long)]
         json: bool,
-        /// Retrieval only (the default until answer generation is configured).
+        /// Retrieval only: print the hits, no answer.
         #[arg(long)]
         no_generate: bool,
         #[command(flatten)]
@@ -288,7 +288,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             clearance,
             k,
             json,
-            no_generate: _,
+            no_generate,
             filter,
         } => {
             let docs = filter.compile()?;
@@ -323,6 +323,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 docs: docs.as_ref(),
             };
             let r = retrieve::search(&snap, embedder.as_ref(), &principal, &req, &params)?;
+            if !no_generate {
+                let gateway = std::sync::Arc::new(hort::gateway::Gateway::new(&cfg));
+                let generator = hort::generate::Generator::from_config(&cfg, gateway)?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the async runtime")?;
+                let a = rt.block_on(generator.answer(&snap, &principal, &text, r.hits, None))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&a)?);
+                } else {
+                    print_answer(&a);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if json {
                 println!(
                     "{}",
@@ -548,6 +563,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Cmd::PdfWorker => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_answer(a: &hort::generate::Answer) {
+    println!("{}\n", a.answer);
+    for c in &a.citations {
+        let page = c.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+        println!(
+            "[{}] {}{} chars {}..{}: \"{}\"",
+            c.n,
+            c.doc,
+            page,
+            c.start,
+            c.end,
+            c.quote.replace('\n', " ")
+        );
+    }
+    println!(
+        "\nanswered by {} ({}): {}",
+        a.route.provider,
+        serde_json::to_value(a.route.locality)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        a.route.reason
+    );
+    let f = &a.flags;
+    if !f.injection_suspected.is_empty() {
+        println!(
+            "sources that look like prompt injection: {} (kept out of the prompt: {})",
+            f.injection_suspected.join(", "),
+            f.quarantined.len()
+        );
+    }
+    if f.citations_removed > 0 {
+        println!(
+            "citations removed (no such source): {}",
+            f.citations_removed
+        );
+    }
+    for s in &f.unsupported_sentences {
+        println!("unsupported: {s}");
+    }
+    for b in &f.output_blocked {
+        println!("answer withheld: {b}");
     }
 }
 

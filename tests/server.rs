@@ -123,6 +123,102 @@ fn authenticated_filtered_search_and_error_statuses() {
     let r = s.post_json("/v1/search", Some("key-alice"), &big);
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["error"]["code"], "payload_too_large");
+    // /v1/query answers with citations (extractive by default), and streams as SSE.
+    let q = s.post_json(
+        "/v1/query",
+        Some("key-alice"),
+        r#"{"query": "Who approves travel above 500 EUR?", "k": 5}"#,
+    );
+    assert_eq!(q.status, 200);
+    let a = q.json();
+    assert!(a["answer"].as_str().unwrap().contains("CFO"), "{a}");
+    assert_eq!(a["route"]["provider"], "extractive");
+    assert_eq!(a["citations"][0]["doc"], "internal/travel-policy.pdf");
+    assert_eq!(a["citations"][0]["page"], 3);
+    let st = s.post_json(
+        "/v1/query",
+        Some("key-alice"),
+        r#"{"query": "Who approves travel above 500 EUR?", "k": 5, "stream": true}"#,
+    );
+    assert_eq!(st.status, 200);
+    assert!(st
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let body = String::from_utf8_lossy(&st.body);
+    assert!(
+        body.contains("event: delta") && body.contains("event: done"),
+        "{body}"
+    );
     // The server is still healthy after all that.
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
+}
+
+/// The poisoned meeting notes of the sample corpus: retrieved, flagged,
+/// kept out of the prompt, so even a model that obeys whatever it reads
+/// cannot follow them; and the answer says so.
+#[test]
+fn poisoned_document_is_flagged_and_never_reaches_the_model() {
+    let llm = common::start_echo_llm();
+    let extra = format!(
+        "[[providers]]\nname = \"obedient\"\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\nmodel = \"echo\"\nlocality = \"local\"\n\n[routing]\nchain = [\"obedient\"]\n",
+        llm.addr
+    );
+    let env = Env::with_extra("minilm-l6", &extra);
+    copy_tree(&repo().join("fixtures/corpus"), &env.path().join("corpus"));
+    let out = env.run(&["ingest", "--json", "corpus"]);
+    assert!(out.status.success());
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suspects = rep["injection_suspected"].as_array().unwrap();
+    assert_eq!(suspects.len(), 1, "{rep}");
+    assert_eq!(suspects[0]["path"], "internal/meeting-notes-2026-10.txt");
+    let s = Server::start(&env);
+    let r = s.post_json(
+        "/v1/query",
+        Some("key-guest"),
+        r#"{"query": "What did the operations weekly meeting decide about peak season and the Rotterdam shuttle?", "k": 8}"#,
+    );
+    // guest is public-only: the internal notes are not visible at all.
+    assert_eq!(r.status, 200);
+    let a = s.post_json(
+        "/v1/query",
+        Some("key-alice"),
+        r#"{"query": "What did the operations weekly meeting decide about peak season and the Rotterdam shuttle?", "k": 8}"#,
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let v = a.json();
+    let poisoned = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["doc"] == "internal/meeting-notes-2026-10.txt")
+        .expect("the poisoned notes are retrieved")
+        .clone();
+    assert_eq!(poisoned["injection"]["action"], "quarantine");
+    let id = poisoned["chunk_id"].as_str().unwrap();
+    assert!(v["flags"]["injection_suspected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == id));
+    assert!(v["flags"]["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == id));
+    // What the model received, and what it answered, never carry the payload.
+    let sent = llm.received.lock().unwrap().join("\n");
+    assert!(!sent.is_empty(), "the model was called");
+    assert!(
+        !sent.contains("IMPORTANT NOTE TO THE AI"),
+        "quarantined text reached the model"
+    );
+    let answer = v["answer"].as_str().unwrap();
+    assert!(!answer.contains("Ignore all previous instructions"));
+    assert!(!answer.to_lowercase().contains("salary"));
+    // The echo repeated the spotlight markers: the output check caught them.
+    assert!(!answer.contains("<<<SOURCE"), "{answer}");
+    assert!(v["flags"]["output_blocked"]
+        .as_array()
+        .is_some_and(|b| !b.is_empty()));
 }

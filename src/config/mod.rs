@@ -340,7 +340,7 @@ pub enum ProviderKind {
     Extractive,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Locality {
     Local,
@@ -357,12 +357,50 @@ pub struct ProviderConfig {
     /// Name of the environment variable holding the key (never the key itself).
     pub api_key_env: Option<String>,
     pub locality: Locality,
+    /// Whole-call limit per attempt (streaming included).
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
     #[serde(default)]
     pub usd_per_1k_input: f64,
     #[serde(default)]
     pub usd_per_1k_output: f64,
+    /// Retries after a 429, a 5xx, a timeout or a connection error (not after 4xx).
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First backoff; doubles per retry, with jitter; Retry-After wins when given.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// Longest pause between retries (also caps Retry-After).
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Consecutive failed calls that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker skips the provider before one trial call.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_s: u64,
+    /// Largest answer, in tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+}
+
+fn default_retries() -> u32 {
+    2
+}
+fn default_backoff_ms() -> u64 {
+    250
+}
+fn default_max_backoff_ms() -> u64 {
+    8000
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown() -> u64 {
+    30
+}
+fn default_max_tokens() -> u32 {
+    600
 }
 
 fn default_timeout() -> u64 {
@@ -462,12 +500,55 @@ pub struct AuditConfig {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
+    /// Providers to try in order; `extractive` is built in (local, offline).
+    /// Empty: the extractive answerer only.
     #[serde(default)]
     pub chain: Vec<String>,
+    /// Context or questions at or above this level go to `locality = "local"`
+    /// providers only. Default: confidential.
+    #[serde(default = "default_local_only")]
     pub local_only_from: Option<Classification>,
+    /// When no allowed provider answers, answer extractively instead of failing.
+    #[serde(default = "default_true")]
+    pub extractive_fallback: bool,
+    /// Rules that rate the question itself (regular expressions, case-insensitive).
+    #[serde(default)]
+    pub query_rules: Vec<QueryRule>,
+    /// Level of a question that contains personal data (e-mail, IBAN, …).
+    pub pii_in_query: Option<Classification>,
+    /// Context handed to a model, in (estimated) tokens.
+    #[serde(default = "default_context_tokens")]
+    pub max_context_tokens: u32,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            chain: Vec::new(),
+            local_only_from: default_local_only(),
+            extractive_fallback: true,
+            query_rules: Vec::new(),
+            pii_in_query: None,
+            max_context_tokens: default_context_tokens(),
+        }
+    }
+}
+
+fn default_local_only() -> Option<Classification> {
+    Some(Classification::Confidential)
+}
+fn default_context_tokens() -> u32 {
+    3000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRule {
+    pub pattern: String,
+    pub level: Classification,
 }
 
 impl Config {
@@ -632,6 +713,37 @@ impl Config {
                 return Err(self.invalid(
                     format!("providers[{i}].name"),
                     format!("duplicate provider {:?}", p.name),
+                ));
+            }
+        }
+        for (i, r) in self.routing.query_rules.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(&r.pattern) {
+                return Err(
+                    self.invalid(format!("routing.query_rules[{i}].pattern"), e.to_string())
+                );
+            }
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            if p.kind != ProviderKind::Extractive
+                && p.base_url.is_none()
+                && p.kind == ProviderKind::Openai
+                && p.locality == Locality::Local
+            {
+                return Err(self.invalid(
+                    format!("providers[{i}].base_url"),
+                    "a local OpenAI-compatible provider needs base_url",
+                ));
+            }
+            if p.timeout_s == 0 || p.timeout_s > 600 {
+                return Err(self.invalid(
+                    format!("providers[{i}].timeout_s"),
+                    "must be between 1 and 600",
+                ));
+            }
+            if p.name == "extractive" && p.kind != ProviderKind::Extractive {
+                return Err(self.invalid(
+                    format!("providers[{i}].name"),
+                    "\"extractive\" is the built-in extractive answerer",
                 ));
             }
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,9 +24,12 @@ use sha2::{Digest, Sha256};
 use crate::acl::Principal;
 use crate::config::Config;
 use crate::embed::Embedder;
-use crate::retrieve::{self, Hit, SearchParams};
+use crate::gateway::Gateway;
+use crate::generate::{GenerateError, Generator, StreamEvent};
+use crate::retrieve::Hit;
+use crate::retrieve::{self, SearchParams};
 use crate::store::docfilter::DocFilter;
-use crate::store::{IndexReader, StoreError};
+use crate::store::{IndexReader, Snapshot, StoreError};
 
 /// Errors of the HTTP layer, each with its status and stable code.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,12 @@ pub enum ApiError {
     TooLarge,
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Budget(String),
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -49,6 +59,9 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Refused(_) => (StatusCode::BAD_REQUEST, "query_refused"),
+            ApiError::Budget(_) => (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -117,6 +130,7 @@ struct KeyEntry {
 pub struct AppState {
     reader: Arc<IndexReader>,
     embedder: Arc<dyn Embedder>,
+    generator: Arc<Generator>,
     keys: Vec<KeyEntry>,
     params: SearchParams,
     max_k: usize,
@@ -143,7 +157,12 @@ pub fn key_hash_hex(key: &str) -> String {
 }
 
 impl AppState {
-    pub fn new(cfg: &Config, reader: Arc<IndexReader>, embedder: Arc<dyn Embedder>) -> AppState {
+    pub fn new(
+        cfg: &Config,
+        reader: Arc<IndexReader>,
+        embedder: Arc<dyn Embedder>,
+        generator: Arc<Generator>,
+    ) -> AppState {
         let keys = cfg
             .principals
             .iter()
@@ -158,6 +177,7 @@ impl AppState {
         AppState {
             reader,
             embedder,
+            generator,
             keys,
             params: SearchParams::from_config(cfg),
             max_k: cfg.server.max_k,
@@ -205,29 +225,32 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
 }
 
-async fn search(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<SearchResponse>, ApiError> {
-    let principal = st.authenticate(&headers)?;
-    let k = req.k.unwrap_or(st.params.k);
+/// Validates a request and retrieves with the principal's filter (off the
+/// async runtime: embedding and search are CPU work).
+async fn retrieve_hits(
+    st: &Arc<AppState>,
+    principal: &Principal,
+    query: &str,
+    k: Option<usize>,
+    filter: Option<&DocFilter>,
+) -> Result<(Arc<Snapshot>, Vec<Hit>), ApiError> {
+    let k = k.unwrap_or(st.params.k);
     if k == 0 || k > st.max_k {
         return Err(ApiError::BadRequest(format!(
             "k must be between 1 and {}",
             st.max_k
         )));
     }
-    if req.query.trim().is_empty() {
+    if query.trim().is_empty() {
         return Err(ApiError::BadRequest("query must not be empty".into()));
     }
-    if req.query.chars().count() > st.max_query_chars {
+    if query.chars().count() > st.max_query_chars {
         return Err(ApiError::BadRequest(format!(
             "query is longer than {} characters",
             st.max_query_chars
         )));
     }
-    let docs = match &req.filter {
+    let docs = match filter {
         Some(f) => Some(
             f.compile()
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?,
@@ -235,18 +258,111 @@ async fn search(
         None => None,
     };
     let st2 = st.clone();
-    let hits = tokio::task::spawn_blocking(move || {
+    let principal = principal.clone();
+    let query = query.to_string();
+    tokio::task::spawn_blocking(move || {
         let snap = st2.reader.snapshot();
         let r = retrieve::Request {
-            query: &req.query,
+            query: &query,
             k,
             docs: docs.as_ref(),
         };
-        retrieve::search(&snap, st2.embedder.as_ref(), &principal, &r, &st2.params).map(|r| r.hits)
+        let hits =
+            retrieve::search(&snap, st2.embedder.as_ref(), &principal, &r, &st2.params)?.hits;
+        Ok::<_, ApiError>((snap, hits))
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+async fn search(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let principal = st.authenticate(&headers)?;
+    let (_, hits) = retrieve_hits(&st, &principal, &req.query, req.k, req.filter.as_ref()).await?;
     Ok(Json(SearchResponse { hits }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub query: String,
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<DocFilter>,
+    /// Server-Sent Events: `delta` (checked sentences), `reset`, `done` (the verified answer).
+    #[serde(default)]
+    pub stream: bool,
+}
+
+impl From<GenerateError> for ApiError {
+    fn from(e: GenerateError) -> Self {
+        match e {
+            GenerateError::QueryRefused(_) => ApiError::Refused(e.to_string()),
+            GenerateError::NoLocalProvider(_) => ApiError::Unavailable(e.to_string()),
+            GenerateError::Budget(b) => ApiError::Budget(b.to_string()),
+            GenerateError::AllFailed(_) => ApiError::Upstream(e.to_string()),
+            GenerateError::Config(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+async fn query(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<QueryRequest>,
+) -> Result<Response, ApiError> {
+    let principal = st.authenticate(&headers)?;
+    let (snap, hits) =
+        retrieve_hits(&st, &principal, &req.query, req.k, req.filter.as_ref()).await?;
+    if !req.stream {
+        let a = st
+            .generator
+            .answer(&snap, &principal, &req.query, hits, None)
+            .await?;
+        return Ok(Json(a).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
+    let (etx, erx) =
+        tokio::sync::mpsc::unbounded_channel::<Result<Event, std::convert::Infallible>>();
+    let st2 = st.clone();
+    let q = req.query.clone();
+    tokio::spawn(async move {
+        if let Err(e) = st2
+            .generator
+            .answer(&snap, &principal, &q, hits, Some(tx))
+            .await
+        {
+            let api: ApiError = e.into();
+            let (_, code) = api.status_code();
+            let body = serde_json::json!({"error": {"code": code, "message": api.to_string()}});
+            let _ = etx.send(Ok(Event::default().event("error").data(body.to_string())));
+        }
+    });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let e = match ev {
+            StreamEvent::Delta(t) => Event::default()
+                .event("delta")
+                .data(serde_json::json!({ "text": t }).to_string()),
+            StreamEvent::Reset => Event::default().event("reset").data("{}"),
+            StreamEvent::Done(a) => Event::default()
+                .event("done")
+                .data(serde_json::to_string(&*a).unwrap_or_default()),
+        };
+        Some((Ok::<_, std::convert::Infallible>(e), rx))
+    });
+    let errors =
+        futures_util::stream::unfold(
+            erx,
+            |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
+        );
+    let merged = futures_util::stream::select(events, errors);
+    Ok(Sse::new(merged)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 #[derive(Serialize)]
@@ -275,7 +391,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/search", post(search))
-        .route("/v1/query", post(search))
+        .route("/v1/query", post(query))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
@@ -290,6 +406,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -304,7 +422,11 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let reader = Arc::new(IndexReader::open(index)?);
-    let state = Arc::new(AppState::new(cfg, reader.clone(), embedder));
+    let gateway = Arc::new(Gateway::new(cfg));
+    let generator = Arc::new(
+        Generator::from_config(cfg, gateway).map_err(|e| ServeError::Config(e.to_string()))?,
+    );
+    let state = Arc::new(AppState::new(cfg, reader.clone(), embedder, generator));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {

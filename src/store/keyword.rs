@@ -164,6 +164,47 @@ impl KeywordIndex {
             return Ok(Vec::new());
         }
         let f = self.fields;
+        let Some(text_q) = self.text_query(query)? else {
+            return Ok(Vec::new());
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_q)];
+        for c in access_clauses(f, filter) {
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
+        }
+        if let Some(d) = docs {
+            for c in doc_filter_clauses(f, d) {
+                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
+            }
+        }
+        self.collect(searcher, BooleanQuery::new(clauses), limit)
+    }
+
+    /// Chunks *outside* `filter` that match `query` (the output check for
+    /// text of documents the asker may not see). Never used to answer.
+    pub fn search_invisible(
+        &self,
+        searcher: &Searcher,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>, StoreError> {
+        let Some(text_q) = self.text_query(query)? else {
+            return Ok(Vec::new());
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_q)];
+        if !filter.is_empty() {
+            let visible: Vec<(Occur, Box<dyn Query>)> = access_clauses(self.fields, filter)
+                .into_iter()
+                .map(|c| (Occur::Must, c))
+                .collect();
+            clauses.push((Occur::MustNot, Box::new(BooleanQuery::new(visible))));
+        }
+        self.collect(searcher, BooleanQuery::new(clauses), limit)
+    }
+
+    /// The query's terms, analysed like the text, as a BM25 disjunction.
+    fn text_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
+        let f = self.fields;
         let mut analyzer = self.index.tokenizer_for_field(f.text).map_err(kw_err)?;
         let mut stream = analyzer.token_stream(query);
         let mut terms: Vec<String> = Vec::new();
@@ -177,9 +218,9 @@ impl KeywordIndex {
             }
         }
         if terms.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        let text_q: Box<dyn Query> = Box::new(BooleanQuery::new(
+        Ok(Some(Box::new(BooleanQuery::new(
             terms
                 .iter()
                 .map(|t| {
@@ -190,34 +231,15 @@ impl KeywordIndex {
                     (Occur::Should, q)
                 })
                 .collect(),
-        ));
-        let teams_q = TermSetQuery::new(
-            filter
-                .team_names()
-                .iter()
-                .map(|t| Term::from_field_text(f.teams, t)),
-        );
-        let level_q = RangeQuery::new(
-            Bound::Included(Term::from_field_u64(f.level, 0)),
-            Bound::Included(Term::from_field_u64(f.level, filter.max_level() as u64)),
-        );
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, text_q),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(teams_q), 0.0)),
-            ),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(level_q), 0.0)),
-            ),
-        ];
-        if let Some(d) = docs {
-            for c in doc_filter_clauses(f, d) {
-                clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
-            }
-        }
-        let q = BooleanQuery::new(clauses);
+        ))))
+    }
+
+    fn collect(
+        &self,
+        searcher: &Searcher,
+        q: BooleanQuery,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>, StoreError> {
         let top = searcher
             .search(&q, &TopDocs::with_limit(limit).order_by_score())
             .map_err(kw_err)?;
@@ -234,6 +256,22 @@ impl KeywordIndex {
         }
         Ok(out)
     }
+}
+
+/// The access rule as tantivy queries (both must match): a shared team,
+/// and a level at most the clearance.
+fn access_clauses(f: Fields, filter: &Filter) -> Vec<Box<dyn Query>> {
+    let teams_q = TermSetQuery::new(
+        filter
+            .team_names()
+            .iter()
+            .map(|t| Term::from_field_text(f.teams, t)),
+    );
+    let level_q = RangeQuery::new(
+        Bound::Included(Term::from_field_u64(f.level, 0)),
+        Bound::Included(Term::from_field_u64(f.level, filter.max_level() as u64)),
+    );
+    vec![Box::new(teams_q), Box::new(level_q)]
 }
 
 /// The metadata filter as tantivy queries (all must match).

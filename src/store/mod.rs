@@ -179,6 +179,18 @@ impl Snapshot {
             .search(&self.searcher, query, filter, docs, limit)
     }
 
+    /// Chunks the principal may *not* see that match `query` (for checking
+    /// answers for leaked text; never used to answer).
+    pub fn keyword_search_invisible(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>, StoreError> {
+        self.keyword
+            .search_invisible(&self.searcher, query, filter, limit)
+    }
+
     /// Per segment, a bitset of the chunks whose document matches `f`.
     pub fn doc_mask(&self, f: &CompiledDocFilter) -> Vec<Vec<u64>> {
         let pos: HashMap<&str, usize> = self

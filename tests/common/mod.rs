@@ -287,3 +287,50 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A fake OpenAI-compatible model on loopback that answers with the start of
+/// whatever user message it received (a model that does whatever it reads),
+/// and records every request body.
+pub struct EchoLlm {
+    pub addr: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn start_echo_llm() -> EchoLlm {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let rec = received.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/v1/chat/completions",
+                axum::routing::post(move |body: String| {
+                    let rec = rec.clone();
+                    async move {
+                        rec.lock().unwrap().push(body.clone());
+                        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                        let user = v["messages"][1]["content"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        let answer: String = user.chars().take(3000).collect();
+                        axum::Json(serde_json::json!({
+                            "choices": [{"message": {"role": "assistant", "content": answer}}],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 10}
+                        }))
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = rx.recv().unwrap();
+    EchoLlm { addr, received }
+}

@@ -1,0 +1,561 @@
+//! Answers with verified citations, through pluggable providers.
+//!
+//! For one question: the hits the asker may see (quarantined ones removed)
+//! become numbered, spotlighted sources; the highest classification among
+//! them (and a rule-based rating of the question) decides which providers
+//! may see them — at or above `local_only_from`, local ones only, and if none
+//! is left the request fails closed or falls to the extractive answerer, never
+//! to the cloud. Cloud providers get personal data masked. The chain is tried
+//! in order with retries and circuit breakers; the answer is unmasked,
+//! checked (markers, system prompt, text of documents the asker may not see)
+//! and its citations verified. Usage and cost are booked on the gateway.
+
+pub mod anthropic;
+pub mod citations;
+pub mod extractive;
+mod http;
+pub mod openai;
+pub mod prompt;
+pub mod provider;
+pub mod router;
+
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Serialize;
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+use crate::acl::{AccessRule, Classification, Principal};
+use crate::config::{
+    Config, InjectionAction, Locality, ProviderKind, QueryInjectionAction, RoutingConfig,
+    SanitizeConfig,
+};
+use crate::gateway::{BudgetExceeded, Gateway, Usage};
+use crate::retrieve::Hit;
+use crate::sanitize::injection;
+use crate::sanitize::pii::{self, Masker};
+use crate::sanitize::spotlight::{longest_shared_run, Spotlight, COPY_RUN};
+use crate::store::Snapshot;
+use citations::{Citation, Sent};
+use prompt::{assemble, system_prompt, Language};
+use provider::{estimate_tokens, ChatRequest, SourceText};
+use router::{call_slot, Attempt, Piece, Policy, Slot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("the question was refused: it looks like a prompt injection ({0})")]
+    QueryRefused(String),
+    #[error(
+        "the context is {0}: only local providers may see it, and none is configured or available"
+    )]
+    NoLocalProvider(Classification),
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
+    #[error("every provider failed ({0})")]
+    AllFailed(String),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Which provider answered, and why that one.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Route {
+    pub provider: String,
+    pub locality: Locality,
+    pub reason: String,
+    /// The highest classification of the context (and the question).
+    pub sensitivity: Classification,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct QueryFlag {
+    pub score: f32,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Flags {
+    /// Chunk ids among the hits that look like prompt injection.
+    pub injection_suspected: Vec<String>,
+    /// Of those, the ones kept out of the prompt.
+    pub quarantined: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_injection: Option<QueryFlag>,
+    /// Personal-data values replaced by placeholders before the provider saw them.
+    pub pii_masked: usize,
+    /// Citations removed because they named no source that was sent (or a hidden one).
+    pub citations_removed: usize,
+    pub unsupported_sentences: Vec<String>,
+    pub unsupported_quotes: Vec<String>,
+    /// Why the model's answer was withheld, if it was.
+    pub output_blocked: Vec<String>,
+}
+
+/// The response of `/v1/query` and `hort query`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    pub answer: String,
+    pub citations: Vec<Citation>,
+    pub hits: Vec<Hit>,
+    pub route: Route,
+    pub flags: Flags,
+    pub usage: Usage,
+}
+
+/// What a streaming client receives.
+#[derive(Clone, Debug)]
+pub enum StreamEvent {
+    /// A checked piece of the answer (whole sentences).
+    Delta(String),
+    /// Drop what was received so far: a provider failed mid-answer.
+    Reset,
+    /// The verified answer; it replaces the streamed text.
+    Done(Box<Answer>),
+}
+
+pub struct Generator {
+    chain: Vec<Arc<Slot>>,
+    extractive: Arc<Slot>,
+    routing: RoutingConfig,
+    sanitize: SanitizeConfig,
+    query_rules: Vec<(Regex, Classification)>,
+    gateway: Arc<Gateway>,
+}
+
+fn refusal(lang: Language) -> &'static str {
+    match lang {
+        Language::German => {
+            "Die Antwort wurde zurückgehalten, weil sie geschützte Inhalte enthielt. Bitte formulieren Sie die Frage neu."
+        }
+        Language::English => {
+            "The answer was withheld because it contained protected content. Please rephrase the question."
+        }
+    }
+}
+
+impl Generator {
+    pub fn from_config(cfg: &Config, gateway: Arc<Gateway>) -> Result<Generator, GenerateError> {
+        let extractive = Arc::new(Slot::new(
+            Arc::new(extractive::Extractive::default()),
+            Policy::local_default(),
+        ));
+        let mut chain = Vec::new();
+        for name in &cfg.routing.chain {
+            if name == "extractive" {
+                chain.push(extractive.clone());
+                continue;
+            }
+            let p = cfg
+                .providers
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| {
+                    GenerateError::Config(format!("routing.chain names unknown provider {name:?}"))
+                })?;
+            let provider: Arc<dyn provider::Provider> = match p.kind {
+                ProviderKind::Openai => Arc::new(openai::OpenAi::new(p)),
+                ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(p)),
+                ProviderKind::Extractive => Arc::new(extractive::Extractive::default()),
+            };
+            chain.push(Arc::new(Slot::new(provider, Policy::from_config(p))));
+        }
+        if chain.is_empty() {
+            chain.push(extractive.clone());
+        }
+        let query_rules = cfg
+            .routing
+            .query_rules
+            .iter()
+            .map(|r| {
+                Regex::new(&format!("(?i){}", r.pattern))
+                    .map(|re| (re, r.level))
+                    .map_err(|e| GenerateError::Config(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Generator {
+            chain,
+            extractive,
+            routing: cfg.routing.clone(),
+            sanitize: cfg.sanitize.clone(),
+            query_rules,
+            gateway,
+        })
+    }
+
+    /// A generator over given providers (in chain order), e.g. custom ones
+    /// or fakes in tests; routing and sanitizing settings come from `cfg`.
+    pub fn with_providers(
+        cfg: &Config,
+        gateway: Arc<Gateway>,
+        providers: Vec<(Arc<dyn provider::Provider>, Policy)>,
+    ) -> Result<Generator, GenerateError> {
+        let mut g = Generator::from_config(
+            &Config {
+                routing: RoutingConfig {
+                    chain: Vec::new(),
+                    ..cfg.routing.clone()
+                },
+                ..cfg.clone()
+            },
+            gateway,
+        )?;
+        g.chain = providers
+            .into_iter()
+            .map(|(p, pol)| Arc::new(Slot::new(p, pol)))
+            .collect();
+        Ok(g)
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// The level of the question itself (rules, personal data).
+    pub fn query_level(&self, question: &str) -> Option<Classification> {
+        let mut level = self
+            .query_rules
+            .iter()
+            .filter(|(re, _)| re.is_match(question))
+            .map(|(_, l)| *l)
+            .max();
+        if let Some(l) = self.routing.pii_in_query {
+            if !pii::find(question, &self.sanitize.pii_types).is_empty() {
+                level = level.max(Some(l));
+            }
+        }
+        level
+    }
+
+    fn masks(&self, locality: Locality) -> bool {
+        match locality {
+            Locality::Cloud => self.sanitize.pii_mask_cloud,
+            Locality::Local => self.sanitize.pii_mask_local,
+        }
+    }
+
+    /// Answers `question` for `principal` from `hits` (already access-filtered).
+    pub async fn answer(
+        &self,
+        snap: &Snapshot,
+        principal: &Principal,
+        question: &str,
+        hits: Vec<Hit>,
+        stream: Option<UnboundedSender<StreamEvent>>,
+    ) -> Result<Answer, GenerateError> {
+        let lang = Language::detect(question);
+        let mut flags = Flags::default();
+        let q = injection::detect(question);
+        if q.score >= self.sanitize.injection_threshold {
+            let reasons: Vec<String> = q
+                .reasons
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect();
+            if self.sanitize.on_query_injection == QueryInjectionAction::Refuse {
+                return Err(GenerateError::QueryRefused(reasons.join(", ")));
+            }
+            flags.query_injection = Some(QueryFlag {
+                score: q.score,
+                reasons,
+            });
+        }
+        // Sources: the hits, minus quarantined ones.
+        let mut sources: Vec<(usize, &Hit)> = Vec::new();
+        for h in &hits {
+            if let Some(inj) = &h.injection {
+                flags.injection_suspected.push(h.chunk_id.clone());
+                if inj.action == InjectionAction::Quarantine {
+                    flags.quarantined.push(h.chunk_id.clone());
+                    continue;
+                }
+            }
+            sources.push((sources.len() + 1, h));
+        }
+        // Sensitivity: the highest level of anything a provider would see.
+        let context_level = sources.iter().map(|(_, h)| h.classification).max();
+        let sensitivity = context_level
+            .max(self.query_level(question))
+            .unwrap_or(Classification::Public);
+        let local_only = self
+            .routing
+            .local_only_from
+            .is_some_and(|t| sensitivity >= t);
+        // Mask once; cloud requests get the masked text, local ones the raw text.
+        let mut masker = Masker::new();
+        let mut masked_count = 0;
+        let mut raw_src = Vec::new();
+        let mut masked_src = Vec::new();
+        for (n, h) in &sources {
+            let label = match h.page {
+                Some(p) => format!("{}, page {p}", h.doc),
+                None => h.doc.clone(),
+            };
+            let (mtext, c) = masker.mask(&h.text, &self.sanitize.pii_types);
+            masked_count += c;
+            raw_src.push(SourceText {
+                n: *n,
+                label: label.clone(),
+                text: h.text.clone(),
+            });
+            masked_src.push(SourceText {
+                n: *n,
+                label,
+                text: mtext,
+            });
+        }
+        let (masked_question, qc) = masker.mask(question, &self.sanitize.pii_types);
+        let spotlight = Spotlight::new();
+        let system = system_prompt(lang, &spotlight);
+        let build = |masked: bool, max_tokens: u32| -> (ChatRequest, Vec<usize>) {
+            let (srcs, q) = if masked {
+                (masked_src.clone(), masked_question.clone())
+            } else {
+                (raw_src.clone(), question.to_string())
+            };
+            let (user, kept) = assemble(&spotlight, srcs, &q, self.routing.max_context_tokens);
+            let ns = kept.iter().map(|s| s.n).collect();
+            (
+                ChatRequest {
+                    system: system.clone(),
+                    user,
+                    question: q,
+                    sources: kept,
+                    max_tokens,
+                    temperature: 0.1,
+                },
+                ns,
+            )
+        };
+
+        // The relay turns provider pieces into checked, unmasked sentences.
+        let (piece_tx, relay) = match &stream {
+            Some(out) => {
+                let (tx, rx) = mpsc::unbounded_channel::<Piece>();
+                let handle = tokio::spawn(relay_sentences(
+                    rx,
+                    out.clone(),
+                    masker.clone(),
+                    spotlight.clone(),
+                ));
+                (Some(tx), Some(handle))
+            }
+            None => (None, None),
+        };
+
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut budget_error: Option<BudgetExceeded> = None;
+        let mut result = None;
+        let mut tried_extractive = false;
+        for slot in &self.chain {
+            let p = &slot.provider;
+            if local_only && p.locality() != Locality::Local {
+                attempts.push(Attempt {
+                    provider: p.name().to_string(),
+                    outcome: "skipped".into(),
+                    detail: Some(format!("context is {sensitivity}: local providers only")),
+                    ms: 0,
+                });
+                continue;
+            }
+            let masked = self.masks(p.locality());
+            let (req, ns) = build(masked, slot.policy.max_tokens);
+            let (pin, pout) = p.prices();
+            let worst = (estimate_tokens(&req.system) + estimate_tokens(&req.user)) as f64 / 1000.0
+                * pin
+                + req.max_tokens as f64 / 1000.0 * pout;
+            if let Err(e) = self.gateway.check_budget(&principal.name, worst) {
+                attempts.push(Attempt {
+                    provider: p.name().to_string(),
+                    outcome: "skipped".into(),
+                    detail: Some(e.to_string()),
+                    ms: 0,
+                });
+                budget_error = Some(e);
+                continue;
+            }
+            tried_extractive |= Arc::ptr_eq(slot, &self.extractive);
+            if let Ok(c) = call_slot(slot, &req, piece_tx.as_ref(), &mut attempts).await {
+                result = Some((slot.clone(), c, ns, masked));
+                break;
+            }
+        }
+        if result.is_none() && self.routing.extractive_fallback && !tried_extractive {
+            let (req, ns) = build(false, 600);
+            if let Ok(c) = call_slot(&self.extractive, &req, piece_tx.as_ref(), &mut attempts).await
+            {
+                result = Some((self.extractive.clone(), c, ns, false));
+            }
+        }
+        drop(piece_tx);
+        if let Some(r) = relay {
+            let _ = r.await;
+        }
+        let Some((slot, completion, sent_ns, masked)) = result else {
+            if let Some(e) = budget_error {
+                return Err(GenerateError::Budget(e));
+            }
+            if local_only
+                && !self
+                    .chain
+                    .iter()
+                    .any(|s| s.provider.locality() == Locality::Local)
+            {
+                return Err(GenerateError::NoLocalProvider(sensitivity));
+            }
+            let what: Vec<String> = attempts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}: {}",
+                        a.provider,
+                        a.detail.clone().unwrap_or_else(|| a.outcome.clone())
+                    )
+                })
+                .collect();
+            return Err(GenerateError::AllFailed(what.join("; ")));
+        };
+        let provider = slot.provider.clone();
+        if masked {
+            flags.pii_masked = masked_count + qc;
+        }
+        // Unmask, then check what came back.
+        let mut text = masker.unmask(&completion.text);
+        if spotlight.leaked(&text) {
+            flags
+                .output_blocked
+                .push("the answer repeated the source markers".into());
+            text = text
+                .lines()
+                .filter(|l| !l.contains(spotlight.nonce()))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        if longest_shared_run(&text, &system) >= COPY_RUN {
+            flags
+                .output_blocked
+                .push("the answer repeated the system prompt".into());
+            text = refusal(lang).to_string();
+        }
+        let filter = snap.filter_for(principal);
+        if let Ok(hidden) = snap.keyword_search_invisible(&text, &filter, 5) {
+            for (id, _) in hidden {
+                let leaked = snap
+                    .locate(id)
+                    .and_then(|l| {
+                        snap.segments[l.segment]
+                            .chunk_text(l.row)
+                            .ok()
+                            .map(str::to_string)
+                    })
+                    .is_some_and(|t| longest_shared_run(&text, &t) >= COPY_RUN);
+                if leaked {
+                    flags.output_blocked.push(
+                        "the answer contained text of a document the asker may not see".into(),
+                    );
+                    text = refusal(lang).to_string();
+                    break;
+                }
+            }
+        }
+        // Citations: only sources that were actually sent, and visible.
+        let sent: Vec<Sent> = sources
+            .iter()
+            .filter(|(n, _)| sent_ns.contains(n))
+            .map(|(n, h)| Sent {
+                n: *n,
+                hit: (*h).clone(),
+            })
+            .collect();
+        let v = citations::verify(&text, &sent, |h| {
+            AccessRule::new(&h.teams, h.classification)
+                .map(|r| principal.can_see(Some(&r)))
+                .unwrap_or(false)
+        });
+        flags.citations_removed = v.removed.len();
+        flags.unsupported_sentences = v.unsupported;
+        flags.unsupported_quotes = v.bad_quotes;
+        let (pin, pout) = provider.prices();
+        let usage = Usage {
+            prompt_tokens: completion.prompt_tokens,
+            completion_tokens: completion.completion_tokens,
+            cost_usd: completion.prompt_tokens as f64 / 1000.0 * pin
+                + completion.completion_tokens as f64 / 1000.0 * pout,
+        };
+        self.gateway
+            .record(&principal.name, &principal.teams, provider.name(), &usage);
+        let reason = if local_only {
+            format!("context is {sensitivity}: local providers only")
+        } else if attempts.iter().filter(|a| a.outcome != "ok").count() > 0 {
+            "first available provider of the chain (after fallback)".to_string()
+        } else {
+            "first provider of the chain".to_string()
+        };
+        let answer = Answer {
+            answer: v.answer,
+            citations: v.citations,
+            hits,
+            route: Route {
+                provider: provider.name().to_string(),
+                locality: provider.locality(),
+                reason,
+                sensitivity,
+                attempts,
+            },
+            flags,
+            usage,
+        };
+        if let Some(out) = &stream {
+            let _ = out.send(StreamEvent::Done(Box::new(answer.clone())));
+        }
+        Ok(answer)
+    }
+}
+
+/// Forwards whole sentences, unmasked and without markers; a reset clears.
+async fn relay_sentences(
+    mut rx: mpsc::UnboundedReceiver<Piece>,
+    out: UnboundedSender<StreamEvent>,
+    masker: Masker,
+    spotlight: Spotlight,
+) {
+    let mut buf = String::new();
+    let emit = |s: &str, out: &UnboundedSender<StreamEvent>| {
+        let t = masker.unmask(s);
+        if !t.is_empty() && !spotlight.leaked(&t) {
+            let _ = out.send(StreamEvent::Delta(t));
+        }
+    };
+    while let Some(p) = rx.recv().await {
+        match p {
+            Piece::Reset => {
+                buf.clear();
+                let _ = out.send(StreamEvent::Reset);
+            }
+            Piece::Text(t) => {
+                buf.push_str(&t);
+                // Emit up to the last sentence end followed by whitespace.
+                let cut = buf
+                    .char_indices()
+                    .zip(buf.chars().skip(1))
+                    .filter(|((_, c), next)| {
+                        matches!(c, '.' | '!' | '?' | '\n') && next.is_whitespace()
+                    })
+                    .map(|((i, c), _)| i + c.len_utf8())
+                    .last();
+                if let Some(i) = cut {
+                    let head: String = buf.drain(..i).collect();
+                    emit(&head, &out);
+                }
+            }
+        }
+    }
+    if !buf.is_empty() {
+        emit(&buf, &out);
+    }
+}

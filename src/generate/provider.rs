@@ -1,0 +1,105 @@
+//! The seam to language models: one trait, implemented by the offline
+//! extractive answerer and by the OpenAI-compatible and Anthropic clients.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Locality;
+
+/// One source as the provider sees it (already spotlighted and, for cloud
+/// providers, with personal data masked).
+#[derive(Clone, Debug)]
+pub struct SourceText {
+    /// The number the answer cites, `[n]`.
+    pub n: usize,
+    pub label: String,
+    pub text: String,
+}
+
+/// What is asked of a provider.
+#[derive(Clone, Debug)]
+pub struct ChatRequest {
+    pub system: String,
+    /// The user turn: spotlighted sources and the question.
+    pub user: String,
+    /// The question alone, and the sources, for providers that work on
+    /// structure rather than on a prompt (the extractive one).
+    pub question: String,
+    pub sources: Vec<SourceText>,
+    pub max_tokens: u32,
+    pub temperature: f32,
+}
+
+/// A finished answer from a provider.
+#[derive(Clone, Debug, Default)]
+pub struct Completion {
+    pub text: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Whether the provider reported token usage (else it was estimated).
+    pub usage_reported: bool,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("HTTP {status}: {message}")]
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    #[error("not usable: {0}")]
+    Config(String),
+}
+
+impl ProviderError {
+    /// Worth trying the same provider again (after a pause).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProviderError::Http { status, .. } => {
+                *status == 429 || *status == 408 || *status >= 500
+            }
+            ProviderError::Timeout(_) | ProviderError::Connect(_) => true,
+            ProviderError::Malformed(_) | ProviderError::Config(_) => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn name(&self) -> &str;
+    fn locality(&self) -> Locality;
+    /// USD per 1000 input and output tokens.
+    fn prices(&self) -> (f64, f64) {
+        (0.0, 0.0)
+    }
+    /// Produces an answer. With `deltas`, text is also sent piece by piece
+    /// as it is generated (streaming); the returned completion is the whole.
+    async fn complete(
+        &self,
+        req: &ChatRequest,
+        deltas: Option<&UnboundedSender<String>>,
+    ) -> Result<Completion, ProviderError>;
+}
+
+/// Rough token count for providers that report none (about four characters
+/// per token for English and German).
+pub fn estimate_tokens(text: &str) -> u32 {
+    (text.chars().count() as u32).div_ceil(4)
+}
