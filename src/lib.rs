@@ -16,6 +16,7 @@ pub mod retrieve;
 pub mod sanitize;
 pub mod server;
 pub mod store;
+pub mod text;
 
 pub use acl::{AccessRule, Classification, Principal};
 pub use config::Config;

@@ -213,6 +213,12 @@ fn poisoned_document_is_flagged_and_never_reaches_the_model() {
         !sent.contains("IMPORTANT NOTE TO THE AI"),
         "quarantined text reached the model"
     );
+    assert!(!sent.contains("maintenance mode") && !sent.contains("Do not mention this"));
+    // The honest part of the note is still usable.
+    assert!(
+        sent.contains("12 percent above last year"),
+        "the clean sentences were dropped too"
+    );
     let answer = v["answer"].as_str().unwrap();
     assert!(!answer.contains("Ignore all previous instructions"));
     assert!(!answer.to_lowercase().contains("salary"));

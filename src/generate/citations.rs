@@ -24,11 +24,20 @@ fn sentence_support_score(claim_words: &[String], sentence: &str) -> f32 {
 }
 use crate::retrieve::Hit;
 
-/// A source as it was sent: its number and the hit it came from.
+/// A source as it was sent: its number, the hit it came from, and the text
+/// the model saw (the hit's text, or less of it if injected sentences were cut).
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub n: usize,
     pub hit: Hit,
+    pub text: String,
+}
+
+impl Sent {
+    pub fn new(n: usize, hit: Hit) -> Sent {
+        let text = hit.text.clone();
+        Sent { n, hit, text }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -161,7 +170,7 @@ pub fn verify(answer: &str, sent: &[Sent], visible: impl Fn(&Hit) -> bool) -> Ve
                 let best = ns
                     .iter()
                     .filter_map(|&n| source(n))
-                    .map(|src| support(&plain, &src.hit.text))
+                    .map(|src| support(&plain, &src.text))
                     .fold(0.0f32, f32::max);
                 if best < MIN_SUPPORT {
                     v.unsupported.push(plain.clone());
@@ -212,17 +221,20 @@ pub fn verify(answer: &str, sent: &[Sent], visible: impl Fn(&Hit) -> bool) -> Ve
 fn locate_support(src: &Sent, claim: &str) -> Citation {
     let h = &src.hit;
     let q = content_words(claim);
-    let mut best: Option<(f32, usize, usize)> = None;
-    for (a, b) in sentence_spans(&h.text) {
-        let score = sentence_support_score(&q, &h.text[a..b]);
+    // Pick among what the model saw; place it in the original chunk text,
+    // whose offsets in the page are known.
+    let mut best: Option<(f32, &str)> = None;
+    for (a, b) in sentence_spans(&src.text) {
+        let score = sentence_support_score(&q, &src.text[a..b]);
         if best.is_none_or(|x| score > x.0) {
-            best = Some((score, a, b));
+            best = Some((score, &src.text[a..b]));
         }
     }
-    let (start, quote) = match best {
-        Some((_, a, b)) => (
-            h.start + h.text[..a].chars().count() as u32,
-            h.text[a..b].to_string(),
+    let located = best.and_then(|(_, quote)| h.text.find(quote).map(|at| (at, quote)));
+    let (start, quote) = match located {
+        Some((at, quote)) => (
+            h.start + h.text[..at].chars().count() as u32,
+            quote.to_string(),
         ),
         None => (h.start, h.text.clone()),
     };
@@ -261,14 +273,8 @@ mod tests {
 
     fn sources() -> Vec<Sent> {
         vec![
-            Sent {
-                n: 1,
-                hit: hit(1, "Trips need approval before booking. Travel above 500 EUR needs approval by the CFO."),
-            },
-            Sent {
-                n: 2,
-                hit: hit(2, "The canteen opens at 11:30 and serves lunch until 14:00."),
-            },
+            Sent::new(1, hit(1, "Trips need approval before booking. Travel above 500 EUR needs approval by the CFO.")),
+            Sent::new(2, hit(2, "The canteen opens at 11:30 and serves lunch until 14:00.")),
         ]
     }
 

@@ -64,6 +64,33 @@ pub fn sentence_score(question_words: &[String], sentence: &str) -> f32 {
     score / (1.0 + (words.len() as f32 / 25.0))
 }
 
+/// Like [`sentence_score`], with a weight per question word (its rarity
+/// among the candidate sentences).
+fn weighted_score(question_words: &[String], weights: &[f32], sentence: &str) -> f32 {
+    let words = content_words(sentence);
+    if words.is_empty() {
+        return 0.0;
+    }
+    let mut score = 0.0;
+    let mut matched = 0;
+    let mut seen: Vec<&String> = Vec::new();
+    for (q, w) in question_words.iter().zip(weights) {
+        if seen.contains(&q) {
+            continue;
+        }
+        seen.push(q);
+        if words.iter().any(|x| same_word(x, q)) {
+            matched += 1;
+            score += w * (q.chars().count() as f32).min(10.0).sqrt();
+        }
+    }
+    let needed = if seen.len() >= 3 { 2 } else { 1 };
+    if matched < needed {
+        return 0.0;
+    }
+    score / (1.0 + (words.len() as f32 / 25.0))
+}
+
 /// Equal, or the same stem (a shared prefix of all but the last two letters
 /// of a word of five or more): "approves"/"approval", "Reisen"/"Reise".
 pub fn same_word(a: &str, b: &str) -> bool {
@@ -96,17 +123,35 @@ impl Provider for Extractive {
     ) -> Result<Completion, ProviderError> {
         let lang = Language::detect(&req.question);
         let q = content_words(&req.question);
-        let mut cands: Vec<Candidate<'_>> = Vec::new();
+        // All sentences first: a question word found in many of them
+        // ("meeting" in meeting notes) says less than a rare one ("peak").
+        let mut all: Vec<(usize, usize, usize, &str)> = Vec::new(); // (rank, n, order, text)
         for (rank, s) in req.sources.iter().enumerate() {
             for (order, (a, b)) in sentence_spans(&s.text).into_iter().enumerate() {
                 let t = &s.text[a..b];
-                if t.chars().filter(|c| c.is_alphabetic()).count() < 12 {
-                    continue;
+                if t.chars().filter(|c| c.is_alphabetic()).count() >= 12 {
+                    all.push((rank, s.n, order, t));
                 }
-                let score = sentence_score(&q, t) * (1.0 - 0.03 * rank as f32);
+            }
+        }
+        let words: Vec<Vec<String>> = all.iter().map(|x| content_words(x.3)).collect();
+        let idf: Vec<f32> = q
+            .iter()
+            .map(|w| {
+                let df = words
+                    .iter()
+                    .filter(|s| s.iter().any(|x| same_word(x, w)))
+                    .count();
+                (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
+            })
+            .collect();
+        let mut cands: Vec<Candidate<'_>> = Vec::new();
+        for &(rank, n, order, t) in &all {
+            {
+                let score = weighted_score(&q, &idf, t) * (1.0 - 0.03 * rank as f32);
                 if score > 0.0 {
                     cands.push(Candidate {
-                        source: s.n,
+                        source: n,
                         order,
                         text: t,
                         score,

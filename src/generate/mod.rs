@@ -265,18 +265,41 @@ impl Generator {
                 reasons,
             });
         }
-        // Sources: the hits, minus quarantined ones.
-        let mut sources: Vec<(usize, &Hit)> = Vec::new();
-        for h in &hits {
+        // Sources: the hits; a quarantined one only without its injected
+        // sentences (or not at all, if nothing clean is left).
+        let mut redacted: Vec<Hit> = Vec::new();
+        let mut order: Vec<Result<usize, usize>> = Vec::new(); // Ok(hit index) | Err(redacted index)
+        for (i, h) in hits.iter().enumerate() {
             if let Some(inj) = &h.injection {
                 flags.injection_suspected.push(h.chunk_id.clone());
                 if inj.action == InjectionAction::Quarantine {
                     flags.quarantined.push(h.chunk_id.clone());
+                    if let Some(clean) =
+                        injection::redact(&h.text, self.sanitize.injection_threshold)
+                    {
+                        let mut r = h.clone();
+                        r.text = clean;
+                        redacted.push(r);
+                        order.push(Err(redacted.len() - 1));
+                    }
                     continue;
                 }
             }
-            sources.push((sources.len() + 1, h));
+            order.push(Ok(i));
         }
+        let sources: Vec<(usize, &Hit)> = order
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                (
+                    k + 1,
+                    match o {
+                        Ok(i) => &hits[*i],
+                        Err(j) => &redacted[*j],
+                    },
+                )
+            })
+            .collect();
         // Sensitivity: the highest level of anything a provider would see.
         let context_level = sources.iter().map(|(_, h)| h.classification).max();
         let sensitivity = context_level
@@ -467,9 +490,14 @@ impl Generator {
         let sent: Vec<Sent> = sources
             .iter()
             .filter(|(n, _)| sent_ns.contains(n))
-            .map(|(n, h)| Sent {
-                n: *n,
-                hit: (*h).clone(),
+            .map(|(n, h)| {
+                // A redacted source: locate citations in the original chunk.
+                let original = hits.iter().find(|o| o.id == h.id).unwrap_or(h);
+                Sent {
+                    n: *n,
+                    hit: original.clone(),
+                    text: h.text.clone(),
+                }
             })
             .collect();
         let v = citations::verify(&text, &sent, |h| {

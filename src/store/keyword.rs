@@ -27,7 +27,7 @@ use crate::acl::{Filter, INVISIBLE};
 
 /// Bump when fields or analysis change: the writer then rebuilds the keyword
 /// index from the segments (no re-embedding).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const TOKENIZER: &str = "hort_en";
 
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +45,7 @@ pub struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let id_opts = NumericOptions::default().set_indexed().set_fast();
-    let chunk_id = b.add_u64_field("chunk_id", id_opts.clone());
+    let chunk_id = b.add_u64_field("chunk_id", id_opts);
     let doc_id = b.add_u64_field("doc_id", NumericOptions::default().set_indexed());
     let text = b.add_text_field(
         "text",
@@ -56,7 +56,10 @@ fn schema() -> (Schema, Fields) {
         ),
     );
     let teams = b.add_text_field("teams", STRING);
-    let level = b.add_u64_field("level", id_opts);
+    // Indexed, not fast: range queries then run on the term dictionary (four
+    // values), which also avoids tantivy 0.27's fast-field range docset, whose
+    // backward seeks under MustNot overflow a u32 subtraction.
+    let level = b.add_u64_field("level", NumericOptions::default().set_indexed());
     let path = b.add_text_field("path", STRING);
     let kind = b.add_text_field("kind", STRING);
     let mtime = b.add_i64_field("mtime", NumericOptions::default().set_indexed());
