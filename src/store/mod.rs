@@ -73,6 +73,8 @@ pub enum StoreError {
     },
     #[error("the index keeps changing under the reader; try again ({0})")]
     Busy(String),
+    #[error("the index at {0} was written by another version of hort; run `hort compact` (or `hort ingest`) once to upgrade it")]
+    NeedsUpgrade(PathBuf),
 }
 
 impl StoreError {
@@ -417,6 +419,11 @@ impl IndexReader {
     pub fn open(dir: &Path) -> Result<IndexReader, StoreError> {
         if !dir.join(manifest::FILE).is_file() && !dir.join(manifest::PENDING).is_file() {
             return Err(StoreError::NotFound(dir.to_path_buf()));
+        }
+        if let Some(m) = Manifest::read(&dir.join(manifest::FILE))? {
+            if m.keyword_schema != SCHEMA_VERSION {
+                return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
+            }
         }
         let keyword = Arc::new(KeywordIndex::open_or_create(&dir.join(KEYWORD))?);
         let snap = load_snapshot(dir, &keyword, None)?;
