@@ -30,8 +30,17 @@ struct Cli {
     /// Index directory (default: [index] path of the configuration, else data/index).
     #[arg(long, global = true)]
     index: Option<PathBuf>,
+    /// Log lines on stderr as text or as JSON (for log shippers). Level: HORT_LOG.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +102,11 @@ enum Cmd {
     Compact,
     /// Print a new API key and the SHA-256 to put in hort.toml.
     Keygen,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Measurements (results go to bench/results/).
     Bench {
         #[command(subcommand)]
@@ -142,6 +156,17 @@ impl FilterArgs {
         })?;
         Ok(Some(compiled))
     }
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain: names every edited, removed or reordered line.
+    Verify {
+        /// The log (default: [audit] path of the configuration).
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,13 +268,21 @@ fn main() -> ExitCode {
     if let Cmd::PdfWorker = cli.cmd {
         return ExitCode::from(hort::ingest::loader::pdf::worker_main() as u8);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HORT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A server logs each request (id, route, status, latency, principal;
+    // never credentials); other commands only warnings.
+    let default = match cli.cmd {
+        Cmd::Serve { .. } | Cmd::Demo { .. } => "warn,hort=info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HORT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().init(),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -445,6 +478,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stats.merged_segments, stats.dropped_chunks
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Audit {
+            cmd: AuditCmd::Verify { path, json },
+        } => {
+            let path = match path.or_else(|| cfg.audit.path.as_ref().map(|p| cfg.resolve(p))) {
+                Some(p) => p,
+                None => {
+                    eprintln!(
+                        "hort: error: no audit log: give its path or set [audit] path in hort.toml"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let v = hort::gateway::audit::verify(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if v.problems.is_empty() {
+                println!("{}: {} records, chain intact", path.display(), v.records);
+            } else {
+                for p in &v.problems {
+                    println!("{}: {p}", path.display());
+                }
+                println!(
+                    "{}: {} records, {} problem(s): the log was altered",
+                    path.display(),
+                    v.records,
+                    v.problems.len()
+                );
+            }
+            Ok(if v.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Keygen => {
             let mut bytes = [0u8; 32];

@@ -50,6 +50,13 @@ pub struct Config {
     pub routing: RoutingConfig,
     #[serde(default)]
     pub sanitize: SanitizeConfig,
+    /// Limits and budgets per team (a principal's requests count for each of its teams).
+    #[serde(default)]
+    pub teams: Vec<TeamConfig>,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Directory relative paths in the file are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -297,6 +304,21 @@ pub struct ServerConfig {
     /// Longest query accepted, in characters.
     #[serde(default = "default_max_query_chars")]
     pub max_query_chars: usize,
+    /// Largest request body (413 above), except document uploads.
+    #[serde(default = "default_max_body_kb")]
+    pub max_body_kb: usize,
+    /// Largest document upload.
+    #[serde(default = "default_max_upload_mb")]
+    pub max_upload_mb: usize,
+    /// A request taking longer is answered 503 (code `timeout`).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_s: u64,
+    /// Requests handled at once; more are refused at once with 503 (back-pressure).
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Origins allowed by CORS; empty (the default): no CORS headers at all.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -305,8 +327,26 @@ impl Default for ServerConfig {
             addr: default_addr(),
             max_k: default_max_k(),
             max_query_chars: default_max_query_chars(),
+            max_body_kb: default_max_body_kb(),
+            max_upload_mb: default_max_upload_mb(),
+            request_timeout_s: default_request_timeout(),
+            max_concurrency: default_max_concurrency(),
+            cors_origins: Vec::new(),
         }
     }
+}
+
+fn default_max_body_kb() -> usize {
+    1024
+}
+fn default_max_upload_mb() -> usize {
+    25
+}
+fn default_request_timeout() -> u64 {
+    120
+}
+fn default_max_concurrency() -> usize {
+    64
 }
 
 fn default_addr() -> String {
@@ -330,6 +370,83 @@ pub struct PrincipalConfig {
     pub clearance: Classification,
     pub requests_per_minute: Option<u32>,
     pub monthly_budget_usd: Option<f64>,
+    /// `admin` may upload and delete documents; `approver` decides on agent actions.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub name: String,
+    pub requests_per_minute: Option<u32>,
+    pub monthly_budget_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Journal of spending (JSON lines), replayed at start so budgets survive restarts.
+    #[serde(default = "default_usage_path")]
+    pub usage_path: PathBuf,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            usage_path: default_usage_path(),
+        }
+    }
+}
+
+fn default_usage_path() -> PathBuf {
+    PathBuf::from("data/usage.jsonl")
+}
+
+/// Bearer tokens other than API keys: JWTs from an OIDC provider, checked
+/// offline against a JWKS file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub jwt: Option<JwtConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud` (optional).
+    pub audience: Option<String>,
+    /// The issuer's public keys (a JWKS document saved to disk).
+    pub jwks_file: PathBuf,
+    /// Claim with the principal's name.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// Claim with the list of teams.
+    #[serde(default = "default_teams_claim")]
+    pub teams_claim: String,
+    /// Claim with the clearance (public … restricted); missing means public.
+    #[serde(default = "default_clearance_claim")]
+    pub clearance_claim: String,
+    /// Claim with roles (admin, approver).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Requests per minute for JWT principals (none: unlimited).
+    pub requests_per_minute: Option<u32>,
+}
+
+fn default_name_claim() -> String {
+    "sub".into()
+}
+fn default_teams_claim() -> String {
+    "teams".into()
+}
+fn default_clearance_claim() -> String {
+    "clearance".into()
+}
+fn default_roles_claim() -> String {
+    "roles".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -497,7 +614,26 @@ fn default_pii_types() -> Vec<crate::sanitize::pii::PiiKind> {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
+    /// The audit log (JSON lines, hash-chained); none: no audit log.
     pub path: Option<PathBuf>,
+    /// When records reach the disk.
+    #[serde(default)]
+    pub fsync: FsyncPolicy,
+    /// Also record the question text (personal data masked). Default: only its hash.
+    #[serde(default)]
+    pub log_query_text: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// After every record (slowest, nothing lost).
+    Always,
+    /// At most once a second (a crash loses up to a second).
+    #[default]
+    Interval,
+    /// Leave it to the operating system.
+    Never,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -706,6 +842,52 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&s.downrank_factor) {
             return Err(self.invalid("sanitize.downrank_factor", "must be between 0 and 1"));
+        }
+        for (i, p) in self.principals.iter().enumerate() {
+            for r in &p.roles {
+                if r != "admin" && r != "approver" {
+                    return Err(self.invalid(
+                        format!("principals[{i}].roles"),
+                        format!("unknown role {r:?} (admin, approver)"),
+                    ));
+                }
+            }
+            if p.requests_per_minute == Some(0) {
+                return Err(self.invalid(
+                    format!("principals[{i}].requests_per_minute"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        let mut tnames = std::collections::HashSet::new();
+        for (i, t) in self.teams.iter().enumerate() {
+            if !tnames.insert(t.name.as_str()) {
+                return Err(self.invalid(
+                    format!("teams[{i}].name"),
+                    format!("duplicate team {:?}", t.name),
+                ));
+            }
+            if t.requests_per_minute == Some(0) {
+                return Err(self.invalid(
+                    format!("teams[{i}].requests_per_minute"),
+                    "must be at least 1",
+                ));
+            }
+            if t.monthly_budget_usd
+                .is_some_and(|b| !(b.is_finite() && b >= 0.0))
+            {
+                return Err(self.invalid(format!("teams[{i}].monthly_budget_usd"), "must be >= 0"));
+            }
+        }
+        let sv = &self.server;
+        if sv.max_concurrency == 0 {
+            return Err(self.invalid("server.max_concurrency", "must be at least 1"));
+        }
+        if sv.request_timeout_s == 0 {
+            return Err(self.invalid("server.request_timeout_s", "must be at least 1"));
+        }
+        if sv.max_body_kb == 0 || sv.max_upload_mb == 0 {
+            return Err(self.invalid("server.max_body_kb", "body limits must be at least 1"));
         }
         let mut pnames = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {

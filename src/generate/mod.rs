@@ -392,7 +392,7 @@ impl Generator {
             let worst = (estimate_tokens(&req.system) + estimate_tokens(&req.user)) as f64 / 1000.0
                 * pin
                 + req.max_tokens as f64 / 1000.0 * pout;
-            if let Err(e) = self.gateway.check_budget(&principal.name, worst) {
+            if let Err(e) = self.gateway.check_budget(principal, worst) {
                 attempts.push(Attempt {
                     provider: p.name().to_string(),
                     outcome: "skipped".into(),

@@ -252,11 +252,23 @@ fn parse_job(
     if !rechunk && job.existing.as_ref().is_some_and(|d| d.sha256 == sha) {
         return Parsed::Unchanged(job);
     }
-    let loaded = match loaders.for_kind(f.kind).load(&bytes) {
+    parse_bytes(job, &bytes, sha, opts, embedder, loaders)
+}
+
+/// Loads, cleans, chunks and scores one document's bytes.
+fn parse_bytes(
+    job: Job,
+    bytes: &[u8],
+    sha: String,
+    opts: &IngestOptions,
+    embedder: &dyn Embedder,
+    loaders: &Loaders,
+) -> Parsed {
+    let f = &job.file;
+    let loaded = match loaders.for_kind(f.kind).load(bytes) {
         Ok(l) => l,
         Err(e) => return Parsed::Failed(job, e.to_string()),
     };
-    drop(bytes);
     let max = opts
         .chunk
         .max_tokens
@@ -695,6 +707,151 @@ pub fn ingest(
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     Ok(report)
+}
+
+/// Documents added through the API (not from a folder) live under this root.
+pub const UPLOAD_ROOT: &str = "upload:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    BadPath(String),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+/// Checks an API document path: relative, `/`-separated, no `.`/`..`, no
+/// hidden parts, a supported extension. Returns the normalised path and kind.
+pub fn check_upload_path(path: &str) -> Result<(String, FileKind), UploadError> {
+    let bad = |m: &str| UploadError::BadPath(format!("path {path:?}: {m}"));
+    let p = path.trim().trim_start_matches("./");
+    if p.is_empty() || p.len() > 512 || p.starts_with('/') || p.contains('\\') || p.contains('\0') {
+        return Err(bad("must be a relative path like `folder/name.md`"));
+    }
+    for part in p.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.starts_with('.') {
+            return Err(bad("empty, `.`, `..` or hidden parts are not allowed"));
+        }
+        if part.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed"));
+        }
+    }
+    let ext = p.rsplit('.').next().filter(|e| *e != p).unwrap_or("");
+    let kind = FileKind::from_extension(ext)
+        .ok_or_else(|| bad("supported types are .txt, .md, .html, .htm and .pdf"))?;
+    if p.ends_with(rules::FILE_RULE_SUFFIX) || p.rsplit('/').next() == Some(rules::DIR_RULE) {
+        return Err(bad("access rule files cannot be uploaded as documents"));
+    }
+    Ok((p.to_string(), kind))
+}
+
+/// Adds (or replaces) one document given as bytes, with its access rule.
+/// Returns the number of chunks stored.
+pub fn ingest_document(
+    index_dir: &Path,
+    path: &str,
+    bytes: &[u8],
+    rule: crate::acl::AccessRule,
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<usize, UploadError> {
+    let (rel, kind) = check_upload_path(path)?;
+    if bytes.len() as u64 > opts.max_file_bytes {
+        return Err(UploadError::Unreadable(
+            LoadError::TooLarge {
+                size: bytes.len() as u64,
+                limit: opts.max_file_bytes,
+            }
+            .to_string(),
+        ));
+    }
+    let mut writer = IndexWriter::open(
+        index_dir,
+        embedder.id(),
+        embedder.dim(),
+        &opts.chunk.fingerprint(),
+        opts.graph,
+    )
+    .map_err(IngestError::from)?;
+    let existing = writer.docs().find(UPLOAD_ROOT, &rel).cloned();
+    let now = now_ns();
+    let job = Job {
+        root: UPLOAD_ROOT.to_string(),
+        file: SourceFile {
+            abs: PathBuf::from(&rel),
+            rel: rel.clone(),
+            kind,
+            size: bytes.len() as u64,
+            mtime_ns: now,
+            rule: walk::RuleState::Rule {
+                rule,
+                source: "(uploaded with the document)".into(),
+            },
+        },
+        existing,
+    };
+    let loaders = Loaders {
+        text: TextLoader,
+        html: HtmlLoader,
+        pdf: PdfLoader {
+            isolation: opts.pdf.clone(),
+        },
+    };
+    let parsed = parse_bytes(job, bytes, sha256_hex(bytes), opts, embedder, &loaders);
+    let doc = match parsed {
+        Parsed::Doc(d) => d,
+        Parsed::Failed(_, e) => return Err(UploadError::Unreadable(e)),
+        Parsed::Unchanged(_) => return Ok(0),
+    };
+    let n = doc.spans.len();
+    let mut report = IngestReport::default();
+    let dim = embedder.dim();
+    let mut stager = Stager {
+        writer: &mut writer,
+        builder: SegmentBuilder::new(dim),
+        staged: Vec::new(),
+        dim,
+        segment_chunks: opts.segment_chunks.max(1),
+    };
+    let mut docs = vec![*doc];
+    embed_and_stage(
+        &mut docs,
+        embedder,
+        opts.batch_size.max(1),
+        &mut stager,
+        &mut report,
+    )?;
+    stager.flush()?;
+    writer.compact(false).map_err(IngestError::from)?;
+    writer.commit().map_err(IngestError::from)?;
+    Ok(n)
+}
+
+/// Removes a document added through the API. `Ok(false)` if there was none.
+pub fn remove_document(
+    index_dir: &Path,
+    path: &str,
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<bool, UploadError> {
+    let (rel, _) = check_upload_path(path)?;
+    let mut writer = IndexWriter::open(
+        index_dir,
+        embedder.id(),
+        embedder.dim(),
+        &opts.chunk.fingerprint(),
+        opts.graph,
+    )
+    .map_err(IngestError::from)?;
+    let Some(id) = writer.docs().find(UPLOAD_ROOT, &rel).map(|d| d.id) else {
+        return Ok(false);
+    };
+    writer.remove_doc(id);
+    writer.compact(false).map_err(IngestError::from)?;
+    writer.commit().map_err(IngestError::from)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -1,400 +1,215 @@
 //! `hort serve`: the HTTP API over one index.
 //!
-//! Every `/v1/*` call authenticates a bearer key (compared as SHA-256, in
-//! constant time, against every principal, so timing reveals nothing), turns
-//! it into a principal, and retrieves with that principal's access filter.
-//! CPU-heavy work (embedding, search) runs on the blocking pool. One error
-//! type maps to HTTP statuses in one place ([`ApiError`]).
+//! Layers, outside in: request id + access log + metrics + audit
+//! ([`observe`]); CORS (only if origins are configured); then, for `/v1/*`
+//! only, load shedding at the concurrency limit (503 at once rather than a
+//! queue that grows without bound) and a per-request timeout. `/healthz`
+//! and `/metrics` stay outside the limit so monitoring works under load.
+//!
+//! Every `/v1/*` handler takes an [`Authed`] caller: the bearer credential
+//! is checked (API key or JWT), then the rate limits of the principal and
+//! its teams. CPU-heavy work (embedding, search, parsing) runs on the
+//! blocking pool. Errors are [`ApiError`]s, mapped to statuses in one place.
+
+mod api;
+pub mod auth;
+mod documents;
+pub mod error;
+pub mod metrics;
+mod observe;
+mod openai;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use axum::{BoxError, Extension, Router};
+use tower::ServiceBuilder;
 
-use crate::acl::Principal;
-use crate::config::Config;
+pub use auth::{key_hash_hex, Authenticator, Caller};
+pub use error::ApiError;
+use error::BodyLimit;
+use metrics::Metrics;
+pub use observe::AuditSlot;
+
+use crate::config::{Config, ServerConfig};
 use crate::embed::Embedder;
+use crate::gateway::audit::AuditLog;
 use crate::gateway::Gateway;
-use crate::generate::{GenerateError, Generator, StreamEvent};
-use crate::retrieve::Hit;
-use crate::retrieve::{self, SearchParams};
-use crate::store::docfilter::DocFilter;
-use crate::store::{IndexReader, Snapshot, StoreError};
-
-/// Errors of the HTTP layer, each with its status and stable code.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("missing or invalid API key")]
-    Unauthorized,
-    #[error("request body too large")]
-    TooLarge,
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Budget(String),
-    #[error("{0}")]
-    Upstream(String),
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl ApiError {
-    fn status_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Refused(_) => (StatusCode::BAD_REQUEST, "query_refused"),
-            ApiError::Budget(_) => (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded"),
-            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_code();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
-        }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code,
-                message: self.to_string(),
-            },
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-impl From<retrieve::RetrieveError> for ApiError {
-    fn from(e: retrieve::RetrieveError) -> Self {
-        match e {
-            retrieve::RetrieveError::Store(StoreError::Busy(m)) => ApiError::Unavailable(m),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-/// JSON body extractor whose failures are this API's errors, not axum's text.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
-        }
-    }
-}
-
-struct KeyEntry {
-    hash: [u8; 32],
-    principal: Principal,
-}
+use crate::generate::Generator;
+use crate::ingest::IngestOptions;
+use crate::retrieve::SearchParams;
+use crate::store::{IndexReader, StoreError};
 
 pub struct AppState {
     reader: Arc<IndexReader>,
     embedder: Arc<dyn Embedder>,
     generator: Arc<Generator>,
-    keys: Vec<KeyEntry>,
+    gateway: Arc<Gateway>,
+    auth: Authenticator,
+    audit: Option<AuditLog>,
+    metrics: Metrics,
     params: SearchParams,
-    max_k: usize,
-    max_query_chars: usize,
-}
-
-fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// SHA-256 of an API key, in hex (what `hort.toml` stores).
-pub fn key_hash_hex(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    server: ServerConfig,
+    index_dir: PathBuf,
+    ingest: IngestOptions,
+    /// Uploads and deletions through the API, one at a time.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
+    /// Everything the handlers share; opens the usage journal and the audit log.
     pub fn new(
         cfg: &Config,
+        index_dir: &Path,
         reader: Arc<IndexReader>,
         embedder: Arc<dyn Embedder>,
-        generator: Arc<Generator>,
-    ) -> AppState {
-        let keys = cfg
-            .principals
-            .iter()
-            .filter_map(|p| {
-                let hash = parse_hex32(&p.api_key_sha256.as_deref()?.to_ascii_lowercase())?;
-                Some(KeyEntry {
-                    hash,
-                    principal: Principal::new(&p.name, &p.teams, p.clearance),
-                })
-            })
-            .collect();
-        AppState {
+    ) -> Result<AppState, ServeError> {
+        let gateway = Arc::new(
+            Gateway::open(cfg, &cfg.resolve(&cfg.gateway.usage_path))
+                .map_err(|e| ServeError::Config(format!("usage journal: {e}")))?,
+        );
+        let generator = Arc::new(
+            Generator::from_config(cfg, gateway.clone())
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        let auth =
+            Authenticator::new(cfg).map_err(|e| ServeError::Config(format!("auth.jwt: {e}")))?;
+        let audit = match &cfg.audit.path {
+            None => None,
+            Some(p) => Some(
+                AuditLog::open(&cfg.resolve(p), cfg.audit.fsync, cfg.audit.log_query_text)
+                    .map_err(|e| ServeError::Config(format!("audit log: {e}")))?,
+            ),
+        };
+        let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+        ingest.progress = false;
+        Ok(AppState {
             reader,
             embedder,
             generator,
-            keys,
+            gateway,
+            auth,
+            audit,
+            metrics: Metrics::default(),
             params: SearchParams::from_config(cfg),
-            max_k: cfg.server.max_k,
-            max_query_chars: cfg.server.max_query_chars,
-        }
+            server: cfg.server.clone(),
+            index_dir: index_dir.to_path_buf(),
+            ingest,
+            writer: tokio::sync::Mutex::new(()),
+        })
     }
 
-    /// The principal a bearer key belongs to. Every stored hash is compared,
-    /// whatever matches, so the time taken does not depend on which (if any).
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
-        let key = headers
+    /// Writes pending audit records to disk (at shutdown).
+    pub fn flush(&self) {
+        if let Some(a) = &self.audit {
+            a.flush();
+        }
+    }
+}
+
+/// An authenticated caller within its rate limits.
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized)?;
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let mut found: Option<&Principal> = None;
-        for k in &self.keys {
-            let diff = k
-                .hash
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
-                found = Some(&k.principal);
-            }
+            .and_then(|v| v.to_str().ok());
+        let caller = st.auth.authenticate(header).ok_or(ApiError::Unauthorized)?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set_principal(&caller.principal.name);
         }
-        found.cloned().ok_or(ApiError::Unauthorized)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    pub query: String,
-    pub k: Option<usize>,
-    /// Metadata filter: `path_prefix`, `file_types`, `modified_after`, `modified_before`.
-    #[serde(default)]
-    pub filter: Option<DocFilter>,
-}
-
-#[derive(Serialize)]
-pub struct SearchResponse {
-    pub hits: Vec<Hit>,
-}
-
-/// Validates a request and retrieves with the principal's filter (off the
-/// async runtime: embedding and search are CPU work).
-async fn retrieve_hits(
-    st: &Arc<AppState>,
-    principal: &Principal,
-    query: &str,
-    k: Option<usize>,
-    filter: Option<&DocFilter>,
-) -> Result<(Arc<Snapshot>, Vec<Hit>), ApiError> {
-    let k = k.unwrap_or(st.params.k);
-    if k == 0 || k > st.max_k {
-        return Err(ApiError::BadRequest(format!(
-            "k must be between 1 and {}",
-            st.max_k
-        )));
-    }
-    if query.trim().is_empty() {
-        return Err(ApiError::BadRequest("query must not be empty".into()));
-    }
-    if query.chars().count() > st.max_query_chars {
-        return Err(ApiError::BadRequest(format!(
-            "query is longer than {} characters",
-            st.max_query_chars
-        )));
-    }
-    let docs = match filter {
-        Some(f) => Some(
-            f.compile()
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let st2 = st.clone();
-    let principal = principal.clone();
-    let query = query.to_string();
-    tokio::task::spawn_blocking(move || {
-        let snap = st2.reader.snapshot();
-        let r = retrieve::Request {
-            query: &query,
-            k,
-            docs: docs.as_ref(),
-        };
-        let hits =
-            retrieve::search(&snap, st2.embedder.as_ref(), &principal, &r, &st2.params)?.hits;
-        Ok::<_, ApiError>((snap, hits))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-}
-
-async fn search(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<SearchResponse>, ApiError> {
-    let principal = st.authenticate(&headers)?;
-    let (_, hits) = retrieve_hits(&st, &principal, &req.query, req.k, req.filter.as_ref()).await?;
-    Ok(Json(SearchResponse { hits }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRequest {
-    pub query: String,
-    pub k: Option<usize>,
-    #[serde(default)]
-    pub filter: Option<DocFilter>,
-    /// Server-Sent Events: `delta` (checked sentences), `reset`, `done` (the verified answer).
-    #[serde(default)]
-    pub stream: bool,
-}
-
-impl From<GenerateError> for ApiError {
-    fn from(e: GenerateError) -> Self {
-        match e {
-            GenerateError::QueryRefused(_) => ApiError::Refused(e.to_string()),
-            GenerateError::NoLocalProvider(_) => ApiError::Unavailable(e.to_string()),
-            GenerateError::Budget(b) => ApiError::Budget(b.to_string()),
-            GenerateError::AllFailed(_) => ApiError::Upstream(e.to_string()),
-            GenerateError::Config(m) => ApiError::Internal(m),
+        if let Err(e) = st.gateway.check_rate(&caller.principal, caller.rpm) {
+            st.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::RateLimited {
+                message: e.to_string(),
+                retry_after_s: e.retry_after.as_secs_f64().ceil() as u64,
+            });
         }
+        Ok(Authed(caller))
     }
 }
 
-async fn query(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    ApiJson(req): ApiJson<QueryRequest>,
-) -> Result<Response, ApiError> {
-    let principal = st.authenticate(&headers)?;
-    let (snap, hits) =
-        retrieve_hits(&st, &principal, &req.query, req.k, req.filter.as_ref()).await?;
-    if !req.stream {
-        let a = st
-            .generator
-            .answer(&snap, &principal, &req.query, hits, None)
-            .await?;
-        return Ok(Json(a).into_response());
+async fn tower_error(st: Arc<AppState>, err: BoxError) -> ApiError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        st.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        ApiError::Overloaded
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout(st.server.request_timeout_s)
+    } else {
+        ApiError::Internal(err.to_string())
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
-    let (etx, erx) =
-        tokio::sync::mpsc::unbounded_channel::<Result<Event, std::convert::Infallible>>();
-    let st2 = st.clone();
-    let q = req.query.clone();
-    tokio::spawn(async move {
-        if let Err(e) = st2
-            .generator
-            .answer(&snap, &principal, &q, hits, Some(tx))
-            .await
-        {
-            let api: ApiError = e.into();
-            let (_, code) = api.status_code();
-            let body = serde_json::json!({"error": {"code": code, "message": api.to_string()}});
-            let _ = etx.send(Ok(Event::default().event("error").data(body.to_string())));
-        }
-    });
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let e = match ev {
-            StreamEvent::Delta(t) => Event::default()
-                .event("delta")
-                .data(serde_json::json!({ "text": t }).to_string()),
-            StreamEvent::Reset => Event::default().event("reset").data("{}"),
-            StreamEvent::Done(a) => Event::default()
-                .event("done")
-                .data(serde_json::to_string(&*a).unwrap_or_default()),
-        };
-        Some((Ok::<_, std::convert::Infallible>(e), rx))
-    });
-    let errors =
-        futures_util::stream::unfold(
-            erx,
-            |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
-        );
-    let merged = futures_util::stream::select(events, errors);
-    Ok(Sse::new(merged)
-        .keep_alive(KeepAlive::default())
-        .into_response())
 }
 
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    generation: u64,
-    documents: usize,
-    chunks: usize,
-}
-
-async fn healthz(State(st): State<Arc<AppState>>) -> Json<Health> {
-    let snap = st.reader.snapshot();
-    Json(Health {
-        status: "ok",
-        generation: snap.generation(),
-        documents: snap.docs.len(),
-        chunks: snap.live_chunks(),
-    })
-}
-
-async fn not_found() -> ApiError {
-    ApiError::BadRequest("no such endpoint".into())
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(list)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/search", post(search))
-        .route("/v1/query", post(query))
-        .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .with_state(state)
+    let sv = &state.server;
+    let body = sv.max_body_kb.saturating_mul(1024);
+    // Uploads carry the document as base64 (4 bytes per 3) inside JSON.
+    let upload = sv.max_upload_mb.saturating_mul(1024 * 1024) / 3 * 4 + 64 * 1024;
+    let st = state.clone();
+    let limits = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |err: BoxError| {
+            tower_error(st.clone(), err)
+        }))
+        .load_shed()
+        .concurrency_limit(sv.max_concurrency)
+        .timeout(Duration::from_secs(sv.request_timeout_s));
+    let v1 = Router::new()
+        .route("/v1/search", post(api::search))
+        .route("/v1/query", post(api::query))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
+        .route(
+            "/v1/documents",
+            post(documents::upload)
+                .delete(documents::remove)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(upload))
+                .layer::<_, std::convert::Infallible>(Extension(BodyLimit(upload))),
+        )
+        .layer(DefaultBodyLimit::max(body))
+        .layer(Extension(BodyLimit(body)))
+        .layer(limits);
+    let mut app = Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
+        .merge(v1)
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ));
+    if let Some(c) = cors(&sv.cors_origins) {
+        app = app.layer(c);
+    }
+    app.with_state(state)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -412,8 +227,9 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves the index at `index` until Ctrl-C or SIGTERM; in-flight requests finish.
-/// `on_ready` gets the bound address (useful with port 0).
+/// Serves the index at `index` until Ctrl-C or SIGTERM; in-flight requests
+/// finish and the audit log is flushed. `on_ready` gets the bound address
+/// (useful with port 0).
 pub async fn serve(
     cfg: &Config,
     index: &Path,
@@ -422,11 +238,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let reader = Arc::new(IndexReader::open(index)?);
-    let gateway = Arc::new(Gateway::new(cfg));
-    let generator = Arc::new(
-        Generator::from_config(cfg, gateway).map_err(|e| ServeError::Config(e.to_string()))?,
-    );
-    let state = Arc::new(AppState::new(cfg, reader.clone(), embedder, generator));
+    let state = Arc::new(AppState::new(cfg, index, reader.clone(), embedder)?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -435,7 +247,7 @@ pub async fn serve(
         })?;
     let local = listener.local_addr()?;
     // Pick up commits of concurrent ingests.
-    tokio::spawn(async move {
+    let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
@@ -448,9 +260,13 @@ pub async fn serve(
         }
     });
     on_ready(local);
-    axum::serve(listener, router(state))
+    let result = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+    refresher.abort();
+    state.flush();
+    tracing::info!("stopped");
+    result?;
     Ok(())
 }
 
@@ -465,8 +281,11 @@ async fn shutdown_signal() {
             s.recv().await;
         }
     };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
     }
+    tracing::info!("shutting down: finishing in-flight requests");
 }

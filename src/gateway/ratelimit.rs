@@ -1,0 +1,120 @@
+//! Token buckets per principal and per team: `requests_per_minute` tokens,
+//! refilled continuously; a request takes one token from every bucket it
+//! counts against, or from none (then it is refused with the wait until the
+//! emptiest bucket has a token again).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rpm: u32) -> Bucket {
+        Bucket {
+            tokens: rpm as f64,
+            capacity: rpm as f64,
+            per_sec: rpm as f64 / 60.0,
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
+        self.last = now;
+    }
+
+    fn wait(&self) -> Duration {
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("rate limit of {account} reached; retry in {} s", retry_after.as_secs().max(1))]
+pub struct RateLimited {
+    pub account: String,
+    pub retry_after: Duration,
+}
+
+#[derive(Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// Takes a token for each `(account, requests per minute)`, all or none.
+    pub fn take(&self, accounts: &[(String, u32)]) -> Result<(), RateLimited> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = match self.buckets.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut worst: Option<(String, Duration)> = None;
+        for (name, rpm) in accounts {
+            let b = map.entry(name.clone()).or_insert_with(|| Bucket::new(*rpm));
+            if (b.capacity - *rpm as f64).abs() > f64::EPSILON {
+                // The configuration changed: start the account afresh.
+                *b = Bucket::new(*rpm);
+            }
+            b.refill(now);
+            let w = b.wait();
+            if w > Duration::ZERO && worst.as_ref().is_none_or(|x| w > x.1) {
+                worst = Some((name.clone(), w));
+            }
+        }
+        if let Some((account, retry_after)) = worst {
+            return Err(RateLimited {
+                account,
+                retry_after,
+            });
+        }
+        for (name, _) in accounts {
+            if let Some(b) = map.get_mut(name) {
+                b.tokens -= 1.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_empty_and_refuse_with_a_wait() {
+        let r = RateLimiter::default();
+        let acc = vec![
+            ("principal alice".to_string(), 3),
+            ("team finance".to_string(), 100),
+        ];
+        for _ in 0..3 {
+            r.take(&acc).unwrap();
+        }
+        let e = r.take(&acc).unwrap_err();
+        assert_eq!(e.account, "principal alice");
+        assert!(
+            e.retry_after > Duration::from_secs(15) && e.retry_after <= Duration::from_secs(20)
+        );
+        // A refused request took nothing from the team bucket.
+        let team_only = vec![("team finance".to_string(), 100)];
+        for _ in 0..97 {
+            r.take(&team_only).unwrap();
+        }
+        assert!(r.take(&team_only).is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! Who is calling: a bearer API key (stored as SHA-256, compared in constant
+//! time against every configured key) or, if configured, a JWT from an OIDC
+//! provider, checked offline against a JWKS file (issuer, audience, expiry,
+//! asymmetric signatures only), with teams, clearance and roles from claims.
+
+use std::path::Path;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
+
+use crate::acl::{Classification, Principal};
+use crate::config::{Config, JwtConfig};
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub principal: Principal,
+    pub roles: Vec<String>,
+    /// Requests per minute for callers not in the config (JWT).
+    pub rpm: Option<u32>,
+}
+
+impl Caller {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+struct KeyEntry {
+    hash: [u8; 32],
+    caller: Caller,
+}
+
+struct Jwt {
+    cfg: JwtConfig,
+    keys: JwkSet,
+}
+
+pub struct Authenticator {
+    keys: Vec<KeyEntry>,
+    jwt: Option<Jwt>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthSetupError(pub String);
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// SHA-256 of an API key, in hex (what `hort.toml` stores).
+pub fn key_hash_hex(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+impl Authenticator {
+    pub fn new(cfg: &Config) -> Result<Authenticator, AuthSetupError> {
+        let keys = cfg
+            .principals
+            .iter()
+            .filter_map(|p| {
+                let hash = parse_hex32(&p.api_key_sha256.as_deref()?.to_ascii_lowercase())?;
+                Some(KeyEntry {
+                    hash,
+                    caller: Caller {
+                        principal: Principal::new(&p.name, &p.teams, p.clearance),
+                        roles: p.roles.clone(),
+                        rpm: None,
+                    },
+                })
+            })
+            .collect();
+        let jwt = match &cfg.auth.jwt {
+            None => None,
+            Some(j) => {
+                let path = cfg.resolve(&j.jwks_file);
+                Some(Jwt {
+                    keys: load_jwks(&path)?,
+                    cfg: j.clone(),
+                })
+            }
+        };
+        Ok(Authenticator { keys, jwt })
+    }
+
+    /// The caller a bearer token belongs to, or `None` (the same answer for
+    /// a missing, malformed, unknown or expired credential).
+    pub fn authenticate(&self, authorization: Option<&str>) -> Option<Caller> {
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        if token.is_empty() || token.len() > 8192 {
+            return None;
+        }
+        if let Some(j) = &self.jwt {
+            if token.matches('.').count() == 2 {
+                return j.verify(token);
+            }
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut found: Option<&Caller> = None;
+        for k in &self.keys {
+            // Every key is compared in full: the time taken does not depend on which matched.
+            let diff = k
+                .hash
+                .iter()
+                .zip(digest.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                found = Some(&k.caller);
+            }
+        }
+        found.cloned()
+    }
+}
+
+fn load_jwks(path: &Path) -> Result<JwkSet, AuthSetupError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| AuthSetupError(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AuthSetupError(format!("{}: not a JWKS document: {e}", path.display())))
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::String(s) => s
+            .split([',', ' '])
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Jwt {
+    fn verify(&self, token: &str) -> Option<Caller> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if !ASYMMETRIC.contains(&header.alg) {
+            // An HMAC token could be forged with a public key as the secret.
+            return None;
+        }
+        let jwk = match &header.kid {
+            Some(kid) => self.keys.find(kid)?,
+            None if self.keys.keys.len() == 1 => &self.keys.keys[0],
+            None => return None,
+        };
+        let key = DecodingKey::from_jwk(jwk).ok()?;
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[self.cfg.issuer.as_str()]);
+        match &self.cfg.audience {
+            Some(a) => v.set_audience(&[a.as_str()]),
+            None => v.validate_aud = false,
+        }
+        v.set_required_spec_claims(&["exp", "iss"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).ok()?;
+        let c = &data.claims;
+        let name = c.get(&self.cfg.name_claim)?.as_str()?.to_string();
+        let teams = c
+            .get(&self.cfg.teams_claim)
+            .map(strings)
+            .unwrap_or_default();
+        let clearance = c
+            .get(&self.cfg.clearance_claim)
+            .and_then(|x| x.as_str())
+            .and_then(|s| s.parse::<Classification>().ok())
+            .unwrap_or(Classification::Public);
+        let roles = c
+            .get(&self.cfg.roles_claim)
+            .map(strings)
+            .unwrap_or_default();
+        Some(Caller {
+            principal: Principal::new(&name, &teams, clearance),
+            roles,
+            rpm: self.cfg.requests_per_minute,
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! `/v1/documents`: add, replace or delete one document with its access
+//! rule, for callers with the `admin` role.
+//!
+//! Uploaded documents live beside the ingested folders (under their own
+//! root, so a folder ingest never removes them). The write takes the
+//! index's writer lock like `hort ingest`; if another process holds it the
+//! answer is 503 rather than a wait. Parsing and embedding run on the
+//! blocking pool; the served snapshot switches once the commit is durable.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiJson};
+use super::{AppState, AuditSlot, Authed};
+use crate::acl::{AccessRule, Classification};
+use crate::ingest::{self, IngestError, UploadError};
+use crate::store::StoreError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// Relative path with extension, e.g. `hr/leave-policy.md`.
+    pub path: String,
+    /// The document as text (txt, md, html) …
+    #[serde(default)]
+    pub content: Option<String>,
+    /// … or as base64 bytes (any type, PDF included).
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    pub teams: Vec<String>,
+    pub classification: Classification,
+}
+
+#[derive(Serialize)]
+pub struct UploadResponse {
+    pub path: String,
+    pub chunks: usize,
+    pub generation: u64,
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    pub path: String,
+}
+
+#[derive(Serialize)]
+pub struct RemoveResponse {
+    pub path: String,
+    pub removed: bool,
+    pub generation: u64,
+}
+
+fn require_admin(caller: &super::Caller) -> Result<(), ApiError> {
+    if caller.has_role("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "changing documents needs the admin role".into(),
+        ))
+    }
+}
+
+fn map_upload(e: UploadError) -> ApiError {
+    match e {
+        UploadError::BadPath(m) | UploadError::Unreadable(m) => ApiError::BadRequest(m),
+        UploadError::Ingest(IngestError::Store(s @ StoreError::Locked { .. })) => {
+            ApiError::Unavailable(s.to_string())
+        }
+        UploadError::Ingest(other) => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Standard base64 (RFC 4648, padding optional, line breaks ignored).
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    LENIENT.decode(clean).ok()
+}
+
+pub async fn upload(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+    ApiJson(req): ApiJson<UploadRequest>,
+) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
+    require_admin(&caller)?;
+    slot.set_docs(vec![req.path.clone()]);
+    let bytes = match (req.content, req.content_base64) {
+        (Some(t), None) => t.into_bytes(),
+        (None, Some(b)) => decode_base64(&b)
+            .ok_or_else(|| ApiError::BadRequest("content_base64 is not valid base64".into()))?,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of content and content_base64".into(),
+            ))
+        }
+    };
+    let rule = AccessRule::new(&req.teams, req.classification)
+        .map_err(|e| ApiError::BadRequest(format!("access rule: {e}")))?;
+    let (path, _) = ingest::check_upload_path(&req.path).map_err(map_upload)?;
+    let _guard = st.writer.lock().await;
+    let st2 = st.clone();
+    let p = path.clone();
+    let chunks = tokio::task::spawn_blocking(move || {
+        let n = ingest::ingest_document(
+            &st2.index_dir,
+            &p,
+            &bytes,
+            rule,
+            st2.embedder.as_ref(),
+            &st2.ingest,
+        )?;
+        st2.reader
+            .refresh()
+            .map_err(|e| UploadError::Ingest(IngestError::Store(e)))?;
+        Ok::<_, UploadError>(n)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(map_upload)?;
+    tracing::info!(path = %path, chunks, "document uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadResponse {
+            path,
+            chunks,
+            generation: st.reader.snapshot().generation(),
+        }),
+    ))
+}
+
+pub async fn remove(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+    q: Result<Query<RemoveQuery>, QueryRejection>,
+) -> Result<Json<RemoveResponse>, ApiError> {
+    require_admin(&caller)?;
+    let Query(q) = q.map_err(|_| {
+        ApiError::BadRequest("name the document: DELETE /v1/documents?path=folder/name.md".into())
+    })?;
+    slot.set_docs(vec![q.path.clone()]);
+    let (path, _) = ingest::check_upload_path(&q.path).map_err(map_upload)?;
+    let _guard = st.writer.lock().await;
+    let st2 = st.clone();
+    let p = path.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        let r = ingest::remove_document(&st2.index_dir, &p, st2.embedder.as_ref(), &st2.ingest)?;
+        st2.reader
+            .refresh()
+            .map_err(|e| UploadError::Ingest(IngestError::Store(e)))?;
+        Ok::<_, UploadError>(r)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(map_upload)?;
+    if !removed {
+        return Err(ApiError::NotFound(format!(
+            "no uploaded document at {path:?}"
+        )));
+    }
+    Ok(Json(RemoveResponse {
+        path,
+        removed,
+        generation: st.reader.snapshot().generation(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64_round_trips_and_rejects_garbage() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVs\nbG8h").unwrap(), b"hello!");
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a$==").is_none());
+        assert!(decode_base64("abcde").is_none());
+    }
+}

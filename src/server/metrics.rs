@@ -1,0 +1,265 @@
+//! Prometheus metrics in the text exposition format, kept in a few maps
+//! behind mutexes (the label sets are small and bounded: routes, statuses,
+//! configured providers).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::generate::Answer;
+
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; 12],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, v: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += v;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels},le=\"{b}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    http: Mutex<BTreeMap<(String, u16), Histogram>>,
+    provider: Mutex<BTreeMap<(String, String), Histogram>>,
+    tokens: Mutex<BTreeMap<(String, &'static str), u64>>,
+    cost: Mutex<BTreeMap<String, f64>>,
+    pub rate_limited: AtomicU64,
+    pub budget_refused: AtomicU64,
+    pub overloaded: AtomicU64,
+    injection_suspected: AtomicU64,
+    quarantined: AtomicU64,
+    query_injection: AtomicU64,
+    pii_masked: AtomicU64,
+    output_blocked: AtomicU64,
+    citations_removed: AtomicU64,
+    pub in_flight: AtomicI64,
+    pub audit_failures: AtomicU64,
+}
+
+/// Index figures shown as gauges.
+pub struct IndexGauges {
+    pub generation: u64,
+    pub documents: usize,
+    pub chunks: usize,
+    pub segments: usize,
+    pub bytes: u64,
+}
+
+impl Metrics {
+    pub fn observe_http(&self, route: &str, status: u16, secs: f64) {
+        lock(&self.http)
+            .entry((route.to_string(), status))
+            .or_default()
+            .observe(secs);
+    }
+
+    /// Provider latencies and errors, tokens, cost and flags of one answer.
+    pub fn observe_answer(&self, a: &Answer) {
+        {
+            let mut p = lock(&self.provider);
+            for at in &a.route.attempts {
+                if at.outcome == "skipped" {
+                    continue;
+                }
+                p.entry((at.provider.clone(), at.outcome.clone()))
+                    .or_default()
+                    .observe(at.ms as f64 / 1000.0);
+            }
+        }
+        {
+            let mut t = lock(&self.tokens);
+            *t.entry((a.route.provider.clone(), "input")).or_default() +=
+                a.usage.prompt_tokens as u64;
+            *t.entry((a.route.provider.clone(), "output")).or_default() +=
+                a.usage.completion_tokens as u64;
+        }
+        *lock(&self.cost)
+            .entry(a.route.provider.clone())
+            .or_default() += a.usage.cost_usd;
+        let f = &a.flags;
+        self.injection_suspected
+            .fetch_add(f.injection_suspected.len() as u64, Ordering::Relaxed);
+        self.quarantined
+            .fetch_add(f.quarantined.len() as u64, Ordering::Relaxed);
+        self.query_injection
+            .fetch_add(f.query_injection.is_some() as u64, Ordering::Relaxed);
+        self.pii_masked
+            .fetch_add(f.pii_masked as u64, Ordering::Relaxed);
+        self.output_blocked
+            .fetch_add(f.output_blocked.len() as u64, Ordering::Relaxed);
+        self.citations_removed
+            .fetch_add(f.citations_removed as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, idx: &IndexGauges) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP hort_http_request_duration_seconds Requests by route and status.\n# TYPE hort_http_request_duration_seconds histogram\n");
+        for ((route, status), h) in lock(&self.http).iter() {
+            h.render(
+                &mut out,
+                "hort_http_request_duration_seconds",
+                &format!("route=\"{}\",status=\"{status}\"", esc(route)),
+            );
+        }
+        out.push_str("# HELP hort_provider_call_duration_seconds Provider attempts by outcome.\n# TYPE hort_provider_call_duration_seconds histogram\n");
+        for ((p, outcome), h) in lock(&self.provider).iter() {
+            h.render(
+                &mut out,
+                "hort_provider_call_duration_seconds",
+                &format!("provider=\"{}\",outcome=\"{}\"", esc(p), esc(outcome)),
+            );
+        }
+        out.push_str("# HELP hort_provider_tokens_total Tokens by provider and direction.\n# TYPE hort_provider_tokens_total counter\n");
+        for ((p, dir), n) in lock(&self.tokens).iter() {
+            let _ = writeln!(
+                out,
+                "hort_provider_tokens_total{{provider=\"{}\",direction=\"{dir}\"}} {n}",
+                esc(p)
+            );
+        }
+        out.push_str("# HELP hort_provider_cost_usd_total Cost by provider.\n# TYPE hort_provider_cost_usd_total counter\n");
+        for (p, c) in lock(&self.cost).iter() {
+            let _ = writeln!(
+                out,
+                "hort_provider_cost_usd_total{{provider=\"{}\"}} {c}",
+                esc(p)
+            );
+        }
+        let counters: [(&str, &str, &AtomicU64); 10] = [
+            (
+                "hort_audit_write_failures_total",
+                "Audit records that could not be written.",
+                &self.audit_failures,
+            ),
+            (
+                "hort_rate_limited_total",
+                "Requests refused by a rate limit.",
+                &self.rate_limited,
+            ),
+            (
+                "hort_budget_refused_total",
+                "Requests refused because a budget was spent.",
+                &self.budget_refused,
+            ),
+            (
+                "hort_overloaded_total",
+                "Requests refused at the concurrency limit.",
+                &self.overloaded,
+            ),
+            (
+                "hort_injection_suspected_total",
+                "Retrieved chunks that looked like prompt injection.",
+                &self.injection_suspected,
+            ),
+            (
+                "hort_injection_quarantined_total",
+                "Chunks kept out of prompts.",
+                &self.quarantined,
+            ),
+            (
+                "hort_query_injection_total",
+                "Questions that looked like prompt injection.",
+                &self.query_injection,
+            ),
+            (
+                "hort_pii_masked_total",
+                "Personal-data values masked before a provider.",
+                &self.pii_masked,
+            ),
+            (
+                "hort_output_blocked_total",
+                "Answers (or parts) withheld by the output checks.",
+                &self.output_blocked,
+            ),
+            (
+                "hort_citations_removed_total",
+                "Citations removed for naming no source sent.",
+                &self.citations_removed,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        let gauges = [
+            (
+                "hort_in_flight_requests",
+                "Requests being handled.",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "hort_index_generation",
+                "Generation of the served index.",
+                idx.generation as f64,
+            ),
+            (
+                "hort_index_documents",
+                "Documents in the served index.",
+                idx.documents as f64,
+            ),
+            (
+                "hort_index_chunks",
+                "Live chunks in the served index.",
+                idx.chunks as f64,
+            ),
+            (
+                "hort_index_segments",
+                "Segments in the served index.",
+                idx.segments as f64,
+            ),
+            (
+                "hort_index_segment_bytes",
+                "Bytes of segment files.",
+                idx.bytes as f64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        out
+    }
+}
