@@ -3,11 +3,16 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: demo test models datasets build lint fmt clean-data e2e-local-llm
+.PHONY: demo test models pydeps datasets build lint fmt clean-data e2e-local-llm
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
 	$(PYTHON) scripts/fetch_models.py
+
+## The Python clients the integration tests drive hort with (the official
+## OpenAI SDK), pinned with hashes, into data/py.
+pydeps:
+	scripts/fetch_pydeps.sh
 
 ## Public datasets for the benchmarks (GloVe 6B 50d), pinned like the models.
 datasets:
@@ -22,7 +27,7 @@ demo: models build
 	./target/release/hort demo
 
 ## The whole test suite (unit, integration, property tests, doc tests).
-test: models
+test: models pydeps
 	@if command -v cargo-nextest >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --no-fail-fast; \
 	else \

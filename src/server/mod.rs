@@ -106,6 +106,12 @@ impl AppState {
         })
     }
 
+    /// How uploads are parsed (the default runs PDFs in a `hort` subprocess).
+    pub fn with_ingest_options(mut self, opts: IngestOptions) -> AppState {
+        self.ingest = opts;
+        self
+    }
+
     /// Writes pending audit records to disk (at shutdown).
     pub fn flush(&self) {
         if let Some(a) = &self.audit {
@@ -174,12 +180,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     // Uploads carry the document as base64 (4 bytes per 3) inside JSON.
     let upload = sv.max_upload_mb.saturating_mul(1024 * 1024) / 3 * 4 + 64 * 1024;
     let st = state.clone();
+    // `Router::layer` clones the stack per route: the semaphore is shared so
+    // the limit is one for the whole API.
+    let permits = Arc::new(tokio::sync::Semaphore::new(sv.max_concurrency));
     let limits = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(move |err: BoxError| {
             tower_error(st.clone(), err)
         }))
         .load_shed()
-        .concurrency_limit(sv.max_concurrency)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+            permits,
+        ))
         .timeout(Duration::from_secs(sv.request_timeout_s));
     let v1 = Router::new()
         .route("/v1/search", post(api::search))

@@ -142,6 +142,8 @@ pub fn copy_tree(from: &Path, to: &Path) {
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Everything the server wrote to stderr (its log).
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -157,6 +159,7 @@ impl Server {
         let mut server = Server {
             child,
             addr: String::new(),
+            log: Default::default(),
         };
         let mut err = BufReader::new(server.child.stderr.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -168,9 +171,13 @@ impl Server {
             if let Some(rest) = line.trim().split("on http://").nth(1) {
                 server.addr = rest.to_string();
                 // Keep draining stderr so the server never blocks on a full pipe.
+                let log = server.log.clone();
                 std::thread::spawn(move || {
-                    let mut sink = String::new();
-                    let _ = err.read_to_string(&mut sink);
+                    let mut line = String::new();
+                    while err.read_line(&mut line).unwrap_or(0) > 0 {
+                        log.lock().unwrap().push_str(&line);
+                        line.clear();
+                    }
                 });
                 return server;
             }
@@ -194,6 +201,22 @@ impl Server {
             h.push(("Authorization", a.as_str()));
         }
         self.request("POST", path, &h, body.as_bytes())
+    }
+}
+
+impl Server {
+    /// SIGTERM, then waits (up to 30 s) for a graceful exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -333,4 +356,65 @@ pub fn start_echo_llm() -> EchoLlm {
     });
     let addr = rx.recv().unwrap();
     EchoLlm { addr, received }
+}
+
+/// A fake OpenAI-compatible model on loopback whose behaviour is chosen by
+/// markers in the prompt: `zzslow` waits 6 s, `zzpause` 1.5 s, `zzfail`
+/// answers 400, `zzexpensive` reports 100 000 prompt tokens. Otherwise it
+/// answers with a cited sentence.
+pub fn start_scripted_llm() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/v1/chat/completions",
+                axum::routing::post(|body: String| async move {
+                    use axum::response::IntoResponse;
+                    if body.contains("zzslow") {
+                        tokio::time::sleep(Duration::from_secs(6)).await;
+                    }
+                    if body.contains("zzpause") {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                    }
+                    if body.contains("zzfail") {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({"error": {"message": "scripted failure"}})),
+                        )
+                            .into_response();
+                    }
+                    let prompt = if body.contains("zzexpensive") { 100_000 } else { 10 };
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    if v["stream"] == true {
+                        let sse = format!(
+                            "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+                            serde_json::json!({"choices": [{"index": 0, "delta": {"content": "The sources answer this [1]."}}]}),
+                            serde_json::json!({"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": 7}}),
+                        );
+                        return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], sse)
+                            .into_response();
+                    }
+                    axum::Json(serde_json::json!({
+                        "choices": [{"message": {"role": "assistant",
+                            "content": "The sources answer this [1]."}}],
+                        "usage": {"prompt_tokens": prompt, "completion_tokens": 7}
+                    }))
+                    .into_response()
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// `Authorization` and JSON content-type headers for a key.
+pub fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
 }
