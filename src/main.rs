@@ -218,6 +218,71 @@ enum BenchSuite {
         #[command(flatten)]
         common: BenchCommon,
     },
+    /// BM25 latency of hort's keyword path against bare tantivy on the same index (SciFact).
+    Keyword {
+        #[arg(long, default_value = "data/beir/scifact/corpus")]
+        corpus: PathBuf,
+        /// JSON lines with a "query" field.
+        #[arg(long, default_value = "data/beir/scifact/test.jsonl")]
+        queries: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// Chunks per second through the embedder, 1 and 2 model threads (SciFact chunk texts).
+    Embed {
+        #[arg(long, default_value = "data/beir/scifact/corpus")]
+        corpus: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        texts: usize,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// Ingest end to end against embedding alone; PDF pages per second.
+    Ingest {
+        #[arg(long, default_value = "data/beir/scifact/corpus")]
+        corpus: PathBuf,
+        /// Files taken from the corpus (0 = all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// A folder of PDFs to parse (skipped if absent).
+        #[arg(long, default_value = "data/pdf-corpus/corpus")]
+        pdfs: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        pdf_limit: usize,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// /v1/search and /v1/query latency over HTTP at several index sizes (synthetic).
+    Query {
+        /// Index sizes in chunks, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// Side-by-side table, plots and the README's performance section from bench/results.
+    Report {
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+        /// The README whose generated section is replaced.
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+        /// Only write bench/results/summary.md and the plots.
+        #[arg(long)]
+        no_readme: bool,
+    },
     /// Filtered recall@10 and latency at 50/10/1/0.1 % selectivity (GloVe 6B 50d).
     Filter {
         #[command(flatten)]
@@ -296,6 +361,48 @@ fn main() -> ExitCode {
 
 fn index_dir(cli_index: &Option<PathBuf>, cfg: &Config) -> PathBuf {
     cli_index.clone().unwrap_or_else(|| cfg.index_path())
+}
+
+/// The index of a benchmark corpus, one per corpus folder and model, kept in
+/// `work` and brought up to date incrementally (shared by several suites).
+fn bench_index(
+    cfg: &Config,
+    embedder: &dyn Embedder,
+    corpus: &Path,
+    work: &Path,
+) -> Result<PathBuf> {
+    let corpus_name = std::fs::canonicalize(corpus)
+        .with_context(|| format!("{}: no such corpus folder", corpus.display()))?
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|d| d.to_string_lossy().to_string())
+        .unwrap_or_else(|| "corpus".into());
+    let index = work.join(format!("quality-{corpus_name}-{}", cfg.embed.model));
+    let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+    opts.progress = false;
+    ingest::ingest(&index, &[corpus.to_path_buf()], embedder, &opts)?;
+    Ok(index)
+}
+
+/// Reads the "query" field of each JSON line.
+fn read_queries(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        let q = v
+            .get("query")
+            .and_then(|q| q.as_str())
+            .with_context(|| format!("{}:{}: no \"query\" field", path.display(), i + 1))?;
+        out.push(q.to_string());
+    }
+    Ok(out)
 }
 
 fn load_embedder(cfg: &Config) -> Result<Arc<dyn Embedder>> {
@@ -548,24 +655,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
                 let embedder = load_embedder(&cfg)?;
                 // One index per corpus and model, reused (and updated) between runs.
-                let corpus_name = std::fs::canonicalize(&corpus)
-                    .ok()
-                    .and_then(|p| {
-                        p.parent()
-                            .and_then(|d| d.file_name())
-                            .map(|d| d.to_string_lossy().to_string())
-                    })
-                    .unwrap_or_else(|| "corpus".into());
-                let index = work.join(format!("quality-{corpus_name}-{}", cfg.embed.model));
-                let mut opts =
-                    IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
-                opts.progress = false;
-                ingest::ingest(
-                    &index,
-                    std::slice::from_ref(&corpus),
-                    embedder.as_ref(),
-                    &opts,
-                )?;
+                let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
                 let snap = IndexReader::open(&index)?.snapshot();
                 let name = format!(
                     "quality-{}-{}",
@@ -597,6 +687,102 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             BenchSuite::Pii { per_kind, out } => {
                 hort::bench::pii::run(&out, per_kind).map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Keyword {
+                corpus,
+                queries,
+                rounds,
+                work,
+                out,
+            } => {
+                let embedder = load_embedder(&cfg)?;
+                let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
+                let snap = IndexReader::open(&index)?.snapshot();
+                let qs = read_queries(&queries)?;
+                hort::bench::keyword::export(&snap, &qs, &work.join("keyword-export"))
+                    .map_err(anyhow::Error::msg)?;
+                hort::bench::keyword::run(&snap, &corpus.display().to_string(), &qs, rounds, &out)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Embed {
+                corpus,
+                texts,
+                work,
+                out,
+            } => {
+                let embedder = load_embedder(&cfg)?;
+                let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
+                drop(embedder);
+                let snap = IndexReader::open(&index)?.snapshot();
+                let mut all = Vec::new();
+                'docs: for d in snap.docs.iter() {
+                    let Some(seg) = snap.segments.iter().find(|s| s.name() == d.segment) else {
+                        continue;
+                    };
+                    for id in d.chunk_ids() {
+                        if all.len() >= texts {
+                            break 'docs;
+                        }
+                        if let Some(row) = seg.local(id) {
+                            all.push(seg.chunk_text(row)?.to_string());
+                        }
+                    }
+                }
+                hort::bench::embed::write_inputs(&all, &work.join("embed-inputs.jsonl"))
+                    .map_err(anyhow::Error::msg)?;
+                let files = embed::ModelFiles::minilm(
+                    &embed::models_dir(&cfg.embed, |p| cfg.resolve(p)),
+                    cfg.embed.runtime.as_ref().map(|p| cfg.resolve(p)),
+                );
+                hort::bench::embed::run(&files, &all, cfg.embed.batch_size, &out)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Ingest {
+                corpus,
+                limit,
+                pdfs,
+                pdf_limit,
+                work,
+                out,
+            } => {
+                let embedder = load_embedder(&cfg)?;
+                let mut opts =
+                    IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
+                opts.progress = false;
+                let args = hort::bench::ingest::IngestBenchArgs {
+                    corpus: &corpus,
+                    limit,
+                    pdfs: pdfs.is_dir().then_some(pdfs.as_path()),
+                    pdf_limit,
+                    work: &work,
+                    out: &out,
+                };
+                hort::bench::ingest::run(&args, embedder.as_ref(), &opts)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Query {
+                sizes,
+                requests,
+                work,
+                out,
+            } => {
+                let embedder = load_embedder(&cfg)?;
+                hort::bench::query::run(embedder, &sizes, requests, &work, &out)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Report {
+                out,
+                readme,
+                no_readme,
+            } => {
+                let md = hort::bench::report::run(&out, (!no_readme).then_some(readme.as_path()))
+                    .map_err(anyhow::Error::msg)?;
+                print!("{md}");
                 Ok(ExitCode::SUCCESS)
             }
             BenchSuite::Ann { common } => {

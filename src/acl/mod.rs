@@ -318,6 +318,13 @@ impl Filter {
         self.max_level
     }
 
+    /// Identifies the filter within the team table it was built against
+    /// (the principal's team bits and clearance): two filters with the same
+    /// key admit exactly the same chunks of that index generation.
+    pub fn cache_key(&self) -> (Vec<u64>, u8) {
+        (self.words.clone(), self.max_level)
+    }
+
     pub fn team_names(&self) -> &[String] {
         &self.team_names
     }

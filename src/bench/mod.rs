@@ -4,10 +4,15 @@
 
 pub mod ann;
 pub mod dataset;
+pub mod embed;
+pub mod ingest;
 pub mod injection;
+pub mod keyword;
 pub mod open;
 pub mod pii;
 pub mod quality;
+pub mod query;
+pub mod report;
 pub mod synth;
 
 use std::path::Path;

@@ -54,7 +54,7 @@ pub fn run(
     queries: usize,
 ) -> Result<OpenReport, StoreError> {
     let dim = 384;
-    let index = work.join(format!("synthetic-{chunks}"));
+    let index = work.join(format!("synthetic-v2-{chunks}"));
     let mut build_seconds = None;
     if !index.join("MANIFEST").is_file() {
         let t = Instant::now();
@@ -64,6 +64,7 @@ pub fn run(
         );
         synth::build_index(
             &index,
+            synth::EMBEDDER_ID,
             chunks,
             dim,
             GraphParams {

@@ -89,16 +89,65 @@ pub fn random_unit_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
     v
 }
 
-pub fn sentence(rng: &mut Rng, words: usize) -> String {
-    let mut s = String::new();
-    for i in 0..words {
-        if i > 0 {
-            s.push(' ');
+/// A vocabulary with a natural-language-like (Zipf) frequency profile: the
+/// real words above are the most frequent, followed by ~27k pseudo-words, so
+/// posting lists are as skewed as in real text (a uniform 40-word vocabulary
+/// would put every word in every chunk and make BM25 look far slower).
+pub struct Vocabulary {
+    words: Vec<String>,
+    /// Cumulative weights 1/rank^1.07, scaled to u64.
+    cumulative: Vec<f64>,
+}
+
+impl Vocabulary {
+    pub fn new() -> Vocabulary {
+        const SYL: [&str; 30] = [
+            "ka", "lo", "mi", "ner", "so", "tu", "vak", "ri", "pe", "dan", "gol", "fi", "ha", "jo",
+            "bu", "cer", "wen", "tra", "sto", "ple", "mar", "ist", "ung", "ber", "ox", "eil",
+            "qua", "zen", "rak", "pol",
+        ];
+        let mut words: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
+        for a in SYL {
+            for b in SYL {
+                for c in SYL {
+                    words.push(format!("{a}{b}{c}"));
+                }
+            }
         }
-        s.push_str(WORDS[rng.below(WORDS.len())]);
+        let mut total = 0.0;
+        let cumulative = (0..words.len())
+            .map(|r| {
+                total += 1.0 / ((r + 1) as f64).powf(1.07);
+                total
+            })
+            .collect();
+        Vocabulary { words, cumulative }
     }
-    s.push('.');
-    s
+
+    pub fn word(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let i = self.cumulative.partition_point(|&c| c < u);
+        &self.words[i.min(self.words.len() - 1)]
+    }
+
+    pub fn sentence(&self, rng: &mut Rng, words: usize) -> String {
+        let mut s = String::new();
+        for i in 0..words {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(self.word(rng));
+        }
+        s.push('.');
+        s
+    }
+}
+
+impl Default for Vocabulary {
+    fn default() -> Self {
+        Vocabulary::new()
+    }
 }
 
 /// The access rule of synthetic document `i`: one or two of ten teams, and a
@@ -116,17 +165,20 @@ pub fn rule_for(rng: &mut Rng) -> AccessRule {
     })
 }
 
-/// Builds an index of `n_chunks` chunks (10 per document) in `dir`.
+/// Builds an index of `n_chunks` chunks (10 per document) in `dir`, recorded
+/// as embedded by `embedder_id` (random vectors of its dimension).
 pub fn build_index(
     dir: &Path,
+    embedder_id: &str,
     n_chunks: usize,
     dim: usize,
     graph: GraphParams,
     seed: u64,
     mut progress: impl FnMut(usize),
 ) -> Result<(), StoreError> {
-    let mut w = IndexWriter::open(dir, EMBEDDER_ID, dim, "synthetic", graph)?;
+    let mut w = IndexWriter::open(dir, embedder_id, dim, "synthetic", graph)?;
     let mut rng = Rng::new(seed);
+    let vocab = Vocabulary::new();
     let per_doc = 10;
     let per_segment = 200_000;
     let mut done = 0;
@@ -144,9 +196,9 @@ pub fn build_index(
             for c in 0..n {
                 let text = format!(
                     "{} {} {}",
-                    sentence(&mut rng, 20),
-                    sentence(&mut rng, 20),
-                    sentence(&mut rng, 20)
+                    vocab.sentence(&mut rng, 20),
+                    vocab.sentence(&mut rng, 20),
+                    vocab.sentence(&mut rng, 20)
                 );
                 let page = b.add_page(c as u32 + 1, &text);
                 let rec = ChunkRecord {

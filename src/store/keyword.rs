@@ -1,16 +1,21 @@
 //! The keyword side: a tantivy index of chunk text with the access fields
 //! (teams as a multi-valued keyword, classification level as a number), so
-//! the access filter is a query clause evaluated inside the search.
+//! the access filter is a query clause evaluated inside the search. The
+//! clause is a bitset per segment, computed once per snapshot and filter
+//! ([`AccessBits`]) and intersected with every query of that principal.
 //!
 //! Its commits carry the index generation as payload; see `store::commit`.
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
+use tantivy::index::SegmentId;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
+    BitSetDocSet, BooleanQuery, ConstScoreQuery, ConstScorer, EmptyScorer, EnableScoring,
+    Explanation, Occur, Query, RangeQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
@@ -18,7 +23,10 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    BitSet, DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher,
+    SegmentReader, TantivyDocument, Term, TERMINATED,
+};
 
 use super::docfilter::CompiledDocFilter;
 use super::docs::DocRecord;
@@ -28,7 +36,9 @@ use crate::acl::{Filter, INVISIBLE};
 /// Bump when fields or analysis change: the writer then rebuilds the keyword
 /// index from the segments (no re-embedding).
 pub const SCHEMA_VERSION: u32 = 3;
-const TOKENIZER: &str = "hort_en";
+/// The analyzer's name in the tantivy index (public so that the benchmark
+/// can open the same index with bare tantivy).
+pub const TOKENIZER: &str = "hort_en";
 
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
@@ -78,7 +88,7 @@ fn schema() -> (Schema, Fields) {
     )
 }
 
-fn analyzer() -> TextAnalyzer {
+pub fn analyzer() -> TextAnalyzer {
     let b = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(64))
         .filter(LowerCaser);
@@ -153,27 +163,59 @@ impl KeywordIndex {
         })
     }
 
-    /// BM25 search restricted by `filter` (and `docs`, if given) as query
-    /// clauses. Returns (chunk id, score), best first.
+    /// The chunks `filter` lets through, per segment of `searcher`: the team
+    /// and level clauses evaluated once, so that each query of the principal
+    /// intersects with a ready bitset instead of re-running them.
+    pub fn access_bits(
+        &self,
+        searcher: &Searcher,
+        filter: &Filter,
+    ) -> Result<AccessBits, StoreError> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = access_clauses(self.fields, filter)
+            .into_iter()
+            .map(|c| (Occur::Must, c))
+            .collect();
+        let q = BooleanQuery::new(clauses);
+        let weight = q
+            .weight(EnableScoring::disabled_from_searcher(searcher))
+            .map_err(kw_err)?;
+        let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+        for reader in searcher.segment_readers() {
+            let mut bits = BitSet::with_max_value(reader.max_doc());
+            let mut scorer = weight.scorer(reader, 1.0).map_err(kw_err)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                bits.insert(doc);
+                doc = scorer.advance();
+            }
+            segments.push((reader.segment_id(), bits));
+        }
+        Ok(AccessBits {
+            segments: Arc::new(segments),
+        })
+    }
+
+    /// BM25 search restricted to `access` (from [`Self::access_bits`]) and to
+    /// `docs`, if given, as query clauses. Returns (chunk id, score), best first.
     pub fn search(
         &self,
         searcher: &Searcher,
         query: &str,
-        filter: &Filter,
+        access: &AccessBits,
         docs: Option<&CompiledDocFilter>,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
-        if filter.is_empty() || limit == 0 {
+        if limit == 0 {
             return Ok(Vec::new());
         }
         let f = self.fields;
         let Some(text_q) = self.text_query(query)? else {
             return Ok(Vec::new());
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_q)];
-        for c in access_clauses(f, filter) {
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
-        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, text_q),
+            (Occur::Must, Box::new(access.clone())),
+        ];
         if let Some(d) = docs {
             for c in doc_filter_clauses(f, d) {
                 clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(c, 0.0))));
@@ -312,6 +354,46 @@ fn doc_filter_clauses(f: Fields, d: &CompiledDocFilter) -> Vec<Box<dyn Query>> {
         out.push(Box::new(RangeQuery::new(lo, hi)));
     }
     out
+}
+
+/// The documents an access filter admits, per segment of one searcher, as a
+/// tantivy query that scores 0 (so BM25 scores are those of the text alone).
+/// Built only by [`KeywordIndex::access_bits`]; a segment it does not know
+/// matches nothing (fail closed).
+#[derive(Clone, Debug)]
+pub struct AccessBits {
+    segments: Arc<Vec<(SegmentId, BitSet)>>,
+}
+
+impl AccessBits {
+    fn of(&self, reader: &SegmentReader) -> Option<&BitSet> {
+        let id = reader.segment_id();
+        self.segments.iter().find(|(s, _)| *s == id).map(|(_, b)| b)
+    }
+}
+
+impl Query for AccessBits {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for AccessBits {
+    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(match self.of(reader) {
+            Some(bits) => Box::new(ConstScorer::new(BitSetDocSet::from(bits.clone()), 0.0)),
+            None => Box::new(EmptyScorer),
+        })
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        match self.of(reader) {
+            Some(bits) if bits.contains(doc) => Ok(Explanation::new("access filter", 0.0)),
+            _ => Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} is not visible to this filter"
+            ))),
+        }
+    }
 }
 
 fn parse_payload(p: Option<&str>) -> u64 {

@@ -30,7 +30,7 @@ pub mod segment;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tantivy::Searcher;
@@ -40,7 +40,7 @@ use docfilter::CompiledDocFilter;
 use docs::{DocRecord, DocTable};
 use fsutil::{atomic_write, crashpoint, fsync_dir, DirLock};
 use hnsw::GraphParams;
-use keyword::{KeywordIndex, KeywordWriter, SCHEMA_VERSION};
+use keyword::{AccessBits, KeywordIndex, KeywordWriter, SCHEMA_VERSION};
 use manifest::{Manifest, SegmentMeta};
 use segment::{Segment, SegmentBuilder};
 
@@ -120,6 +120,16 @@ pub struct Snapshot {
     keyword: Arc<KeywordIndex>,
     searcher: Searcher,
     live_chunks: usize,
+    access_cache: Mutex<HashMap<(Vec<u64>, u8), AccessBits>>,
+}
+
+/// Distinct access filters whose keyword bitsets a snapshot keeps (one per
+/// team combination and clearance in use; cleared when full).
+const ACCESS_CACHE_ENTRIES: usize = 256;
+
+fn lock_cache<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The cache holds no invariant a panic could break: recover it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -177,8 +187,30 @@ impl Snapshot {
         docs: Option<&CompiledDocFilter>,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
+        if filter.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let access = self.access_bits(filter)?;
         self.keyword
-            .search(&self.searcher, query, filter, docs, limit)
+            .search(&self.searcher, query, &access, docs, limit)
+    }
+
+    /// The keyword-side bitsets of `filter`, from the cache of this snapshot
+    /// (a snapshot never changes, so an entry never goes stale; a new
+    /// generation starts with an empty cache). Keyed by the filter's team bits
+    /// and level, which identify it exactly within this snapshot.
+    fn access_bits(&self, filter: &Filter) -> Result<AccessBits, StoreError> {
+        let key = filter.cache_key();
+        if let Some(b) = lock_cache(&self.access_cache).get(&key) {
+            return Ok(b.clone());
+        }
+        let bits = self.keyword.access_bits(&self.searcher, filter)?;
+        let mut cache = lock_cache(&self.access_cache);
+        if cache.len() >= ACCESS_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, bits.clone());
+        Ok(bits)
     }
 
     /// Chunks the principal may *not* see that match `query` (for checking
@@ -402,6 +434,7 @@ fn load_snapshot(
             keyword: keyword.clone(),
             searcher,
             live_chunks: a.live,
+            access_cache: Mutex::new(HashMap::new()),
         });
     }
     Err(StoreError::Busy(last_err))

@@ -273,3 +273,82 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
         1
     );
 }
+
+#[test]
+fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = open_writer(d.path());
+    // Two segments, so the per-segment bitsets are exercised.
+    add_docs(
+        &mut w,
+        &[
+            (
+                "a.txt",
+                "harbour crane",
+                rule(&["ops"], Classification::Internal),
+            ),
+            (
+                "b.txt",
+                "harbour fees",
+                rule(&["finance"], Classification::Confidential),
+            ),
+        ],
+    );
+    w.commit().unwrap();
+    add_docs(
+        &mut w,
+        &[
+            (
+                "c.txt",
+                "harbour board",
+                rule(&["board"], Classification::Restricted),
+            ),
+            ("d.txt", "harbour draft", None),
+        ],
+    );
+    w.commit().unwrap();
+    let r = IndexReader::open(d.path()).unwrap();
+    let principals = [
+        Principal::new("ops", &["ops"], Classification::Internal),
+        Principal::new("fin", &["finance"], Classification::Confidential),
+        Principal::new("fin-low", &["finance"], Classification::Internal),
+        Principal::new("board", &["board", "ops"], Classification::Restricted),
+        Principal::new("stranger", &["nobody"], Classification::Restricted),
+    ];
+    let paths = |s: &Snapshot, p: &Principal| -> Vec<String> {
+        let mut out: Vec<String> = s
+            .keyword_search("harbour", &s.filter_for(p), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| {
+                let loc = s.locate(id).unwrap();
+                let doc = s.segments[loc.segment].chunk(loc.row).doc_id;
+                s.docs.get(doc).unwrap().path.clone()
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let want: [&[&str]; 5] = [&["a.txt"], &["b.txt"], &[], &["a.txt", "c.txt"], &[]];
+    let s = r.snapshot();
+    // Interleaved and repeated: every answer after the first comes from the cache.
+    for round in 0..3 {
+        for (p, w) in principals.iter().zip(want) {
+            assert_eq!(paths(&s, p), w, "{} in round {round}", p.name);
+        }
+    }
+    // Tighten a rule: the next generation's snapshot must not reuse old bits.
+    let a = w.docs().find("/root", "a.txt").unwrap().id;
+    w.set_access(a, rule(&["ops"], Classification::Restricted), None)
+        .unwrap();
+    w.commit().unwrap();
+    r.refresh().unwrap();
+    let s2 = r.snapshot();
+    assert!(
+        paths(&s2, &principals[0]).is_empty(),
+        "ops/internal lost a.txt"
+    );
+    assert_eq!(paths(&s2, &principals[3]), ["a.txt", "c.txt"]);
+    // The old snapshot still answers as of its generation.
+    assert_eq!(paths(&s, &principals[0]), ["a.txt"]);
+}

@@ -1,0 +1,276 @@
+//! `hort bench query`: end-to-end latency of `POST /v1/search` and
+//! `POST /v1/query` (extractive answers) over HTTP on loopback, at several
+//! index sizes, plus the memory the open index costs.
+//!
+//! Indexes are synthetic (see [`super::synth`]): Zipf-distributed text and
+//! random vectors, recorded under the real model's id so that the server
+//! embeds each question with the real model, as in production. One client
+//! connection, requests back to back (latency, not saturation: `bench/serve-load.sh`
+//! measures throughput with wrk).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::keyword::Latency;
+use super::synth::{self, Rng, Vocabulary};
+use super::{write_results, Machine, Rss};
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::server::{router, AppState};
+use crate::store::hnsw::GraphParams;
+use crate::store::IndexReader;
+
+#[derive(Debug, Serialize)]
+pub struct Endpoint {
+    pub requests: usize,
+    pub errors: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Size {
+    pub chunks: usize,
+    pub build_seconds: Option<f64>,
+    pub open_ms: f64,
+    /// Resident memory the open index added (mapped files are counted once touched).
+    pub rss_open_mib: f64,
+    /// … and after the measured requests (the pages the queries touched).
+    pub rss_after_mib: f64,
+    pub search: Endpoint,
+    pub query: Endpoint,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueryReport {
+    pub machine: Machine,
+    pub model: String,
+    pub k: usize,
+    pub sizes: Vec<Size>,
+}
+
+/// A minimal HTTP/1.1 keep-alive client: enough for JSON request/response
+/// pairs with Content-Length, and no dependency that would add its own cost.
+struct Client {
+    reader: BufReader<TcpStream>,
+    addr: SocketAddr,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        Ok(Client {
+            reader: BufReader::new(s),
+            addr,
+        })
+    }
+
+    fn post(&mut self, path: &str, key: &str, body: &str) -> std::io::Result<u16> {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.reader.get_mut().write_all(req.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut len = None;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let len = len.ok_or_else(|| std::io::Error::other("response without Content-Length"))?;
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body)?;
+        Ok(status)
+    }
+}
+
+fn config(work: &Path) -> Result<Config, String> {
+    let hash = |k: &str| crate::gateway::audit::sha256_hex(k.as_bytes());
+    let teams = synth::TEAMS
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "[gateway]\nusage_path = \"bench-usage.jsonl\"\n\n\
+         [[principals]]\nname = \"everything\"\napi_key_sha256 = \"{}\"\nteams = [{teams}]\nclearance = \"restricted\"\n\n\
+         [[principals]]\nname = \"one-team\"\napi_key_sha256 = \"{}\"\nteams = [\"finance\"]\nclearance = \"internal\"\n",
+        hash("bench-everything"),
+        hash("bench-one-team")
+    );
+    Config::parse(&text, &work.join("bench-query.toml"), work.to_path_buf())
+        .map_err(|e| e.to_string())
+}
+
+fn measure(
+    addr: SocketAddr,
+    path: &str,
+    bodies: &[String],
+    requests: usize,
+) -> Result<Endpoint, String> {
+    let mut c = Client::connect(addr).map_err(|e| e.to_string())?;
+    let keys = ["bench-everything", "bench-one-team"];
+    let warm = (requests / 10).clamp(5, 50);
+    for i in 0..warm {
+        c.post(path, keys[i % 2], &bodies[i % bodies.len()])
+            .map_err(|e| e.to_string())?;
+    }
+    let mut ms = Vec::with_capacity(requests);
+    let mut errors = 0;
+    for i in 0..requests {
+        let body = &bodies[(i + warm) % bodies.len()];
+        let t = Instant::now();
+        let status = c.post(path, keys[i % 2], body).map_err(|e| e.to_string())?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if status != 200 {
+            errors += 1;
+        }
+    }
+    let l = Latency::of(ms);
+    Ok(Endpoint {
+        requests,
+        errors,
+        p50_ms: l.p50_ms,
+        p95_ms: l.p95_ms,
+        p99_ms: l.p99_ms,
+        mean_ms: l.mean_ms,
+    })
+}
+
+pub fn run(
+    embedder: Arc<dyn Embedder>,
+    sizes: &[usize],
+    requests: usize,
+    work: &Path,
+    out: &Path,
+) -> Result<QueryReport, String> {
+    std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
+    let cfg = config(work)?;
+    let vocab = Vocabulary::new();
+    let mut rng = Rng::new(99);
+    let bodies: Vec<String> = (0..500)
+        .map(|_| {
+            let words = 3 + rng.below(4);
+            let q = vocab.sentence(&mut rng, words);
+            serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut report = QueryReport {
+        machine: Machine::detect(),
+        model: embedder.id().to_string(),
+        k: 10,
+        sizes: Vec::new(),
+    };
+    for &n in sizes {
+        let dir = work.join(format!("query-synthetic-{n}"));
+        let mut build_seconds = None;
+        if !dir.join("MANIFEST").is_file() {
+            eprintln!(
+                "bench query: building a synthetic index of {n} chunks in {} (one-off)",
+                dir.display()
+            );
+            let t = Instant::now();
+            synth::build_index(
+                &dir,
+                embedder.id(),
+                n,
+                embedder.dim(),
+                GraphParams {
+                    m: 16,
+                    ef_construction: 100,
+                },
+                42,
+                |done| eprintln!("bench query: {done}/{n} chunks written"),
+            )
+            .map_err(|e| e.to_string())?;
+            build_seconds = Some(t.elapsed().as_secs_f64());
+        }
+        let before = Rss::now();
+        let t = Instant::now();
+        let reader = Arc::new(IndexReader::open(&dir).map_err(|e| e.to_string())?);
+        let open_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let after_open = Rss::now();
+        let state = Arc::new(
+            AppState::new(&cfg, &dir, reader, embedder.clone()).map_err(|e| e.to_string())?,
+        );
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = rt.spawn(async move {
+            let _ = axum::serve(listener, router(state)).await;
+        });
+        eprintln!("bench query: {n} chunks, {requests} requests per endpoint");
+        let search = measure(addr, "/v1/search", &bodies, requests)?;
+        let query = measure(addr, "/v1/query", &bodies, requests)?;
+        let after = Rss::now();
+        server.abort();
+        let mib = |a: Rss, b: Rss| (a.total_kib as f64 - b.total_kib as f64) / 1024.0;
+        report.sizes.push(Size {
+            chunks: n,
+            build_seconds,
+            open_ms,
+            rss_open_mib: mib(after_open, before),
+            rss_after_mib: mib(after, before),
+            search,
+            query,
+        });
+    }
+    let mut md = format!(
+        "HTTP on loopback, one connection, requests back to back, k = 10; each question embedded by {} \
+         (synthetic Zipf text and random vectors; half the requests as a principal who sees everything, \
+         half as one who sees one team up to internal).\n\n\
+         | chunks | open | RSS after open | RSS after requests | `/v1/search` p50 / p95 / p99 | `/v1/query` p50 / p95 / p99 | errors |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
+        report.model
+    );
+    for s in &report.sizes {
+        md.push_str(&format!(
+            "| {} | {:.0} ms | +{:.0} MiB | +{:.0} MiB | {:.1} / {:.1} / {:.1} ms | {:.1} / {:.1} / {:.1} ms | {} |\n",
+            s.chunks,
+            s.open_ms,
+            s.rss_open_mib,
+            s.rss_after_mib,
+            s.search.p50_ms,
+            s.search.p95_ms,
+            s.search.p99_ms,
+            s.query.p50_ms,
+            s.query.p95_ms,
+            s.query.p99_ms,
+            s.search.errors + s.query.errors
+        ));
+    }
+    md.push_str(&format!("\nMachine: {}.\n", report.machine.line()));
+    print!("{md}");
+    write_results(out, "query", &report, &md).map_err(|e| e.to_string())?;
+    Ok(report)
+}
