@@ -180,6 +180,9 @@ pub fn run(
             serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
         })
         .collect();
+    // The same questions drive `bench/serve-load.sh` (wrk).
+    let lines: String = bodies.iter().map(|b| format!("{b}\n")).collect();
+    std::fs::write(work.join("query-bodies.jsonl"), lines).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
