@@ -12,6 +12,7 @@ pub mod embed;
 pub mod gateway;
 pub mod generate;
 pub mod ingest;
+pub mod mcp;
 pub mod retrieve;
 pub mod sanitize;
 pub mod server;

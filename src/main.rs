@@ -107,6 +107,22 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// An MCP server over stdio for an agent acting as a configured principal.
+    Mcp {
+        /// The principal (from hort.toml) whose access, tools and limits apply.
+        #[arg(long = "as", value_name = "NAME")]
+        as_: String,
+    },
+    /// Agent actions waiting for a person.
+    Approvals {
+        #[command(subcommand)]
+        cmd: ApprovalsCmd,
+    },
+    /// The kill switch for every MCP session.
+    Agents {
+        #[command(subcommand)]
+        cmd: AgentsCmd,
+    },
     /// Measurements (results go to bench/results/).
     Bench {
         #[command(subcommand)]
@@ -167,6 +183,45 @@ enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// Pending (and decided) actions.
+    List {
+        /// Only actions with this status (pending, approved, rejected, executed).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let an action run (the agent's next identical call runs it once).
+    Approve {
+        id: String,
+        /// The approver (a principal with the approver role).
+        #[arg(long = "as", value_name = "NAME")]
+        as_: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Refuse an action.
+    Reject {
+        id: String,
+        #[arg(long = "as", value_name = "NAME")]
+        as_: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCmd {
+    /// Every MCP session of every process refuses tool calls from now on.
+    Stop,
+    /// Allow tool calls again.
+    Resume,
+    /// Whether agents are stopped.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -361,6 +416,103 @@ fn main() -> ExitCode {
 
 fn index_dir(cli_index: &Option<PathBuf>, cfg: &Config) -> PathBuf {
     cli_index.clone().unwrap_or_else(|| cfg.index_path())
+}
+
+/// Appends one record to the configured audit log (CLI actions: approvals,
+/// the kill switch). The log is shared with running servers (locked appends).
+fn audit_cli(cfg: &Config, endpoint: &str, principal: &str, flags: Vec<String>) {
+    let Some(path) = cfg.audit.path.as_ref().map(|p| cfg.resolve(p)) else {
+        return;
+    };
+    let rec = hort::gateway::audit::AuditRecord {
+        time: hort::gateway::rfc3339_now(),
+        request_id: format!("cli-{}", std::process::id()),
+        principal: principal.to_string(),
+        endpoint: endpoint.to_string(),
+        status: 200,
+        flags,
+        ..Default::default()
+    };
+    match hort::gateway::audit::AuditLog::open(&path, cfg.audit.fsync, false).and_then(|log| {
+        log.append(rec)?;
+        log.flush();
+        Ok(())
+    }) {
+        Ok(()) => {}
+        Err(e) => eprintln!("hort: warning: audit log: {e}"),
+    }
+}
+
+fn approvals(cfg: &Config, cmd: ApprovalsCmd) -> Result<ExitCode> {
+    use hort::mcp::approvals::Approvals;
+    let store = Approvals::open(&cfg.resolve(&cfg.mcp.approvals_dir))?;
+    match cmd {
+        ApprovalsCmd::List { status, json } => {
+            let list: Vec<_> = store
+                .list()?
+                .into_iter()
+                .filter(|a| status.as_deref().is_none_or(|s| a.status.to_string() == s))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no actions");
+            } else {
+                for a in &list {
+                    println!(
+                        "{}  {:<9} {:<16} {:<12} {}  {}",
+                        a.id,
+                        a.status.to_string(),
+                        a.tool,
+                        a.principal,
+                        a.created_at,
+                        a.arguments
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ApprovalsCmd::Approve { id, as_, reason } => decide(cfg, &store, &id, &as_, reason, true),
+        ApprovalsCmd::Reject { id, as_, reason } => decide(cfg, &store, &id, &as_, reason, false),
+    }
+}
+
+fn decide(
+    cfg: &Config,
+    store: &hort::mcp::approvals::Approvals,
+    id: &str,
+    as_: &str,
+    reason: Option<String>,
+    approve: bool,
+) -> Result<ExitCode> {
+    let p = cfg
+        .principals
+        .iter()
+        .find(|p| p.name == as_)
+        .with_context(|| format!("no principal {as_:?} in the configuration"))?;
+    if !p.roles.iter().any(|r| r == "approver") {
+        bail!("{as_} does not have the approver role");
+    }
+    let a = store.get(id)?;
+    if a.principal == as_ {
+        bail!("{as_} cannot decide on its own action");
+    }
+    let a = store.decide(id, as_, approve, reason)?;
+    let word = if approve { "approved" } else { "rejected" };
+    audit_cli(
+        cfg,
+        &format!(
+            "cli:approvals/{}",
+            if approve { "approve" } else { "reject" }
+        ),
+        as_,
+        vec![format!("approval_{word}:{id}")],
+    );
+    println!(
+        "{} {word}: {} by {} ({})",
+        a.id, a.tool, a.principal, a.arguments
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The index of a benchmark corpus, one per corpus folder and model, kept in
@@ -620,6 +772,79 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Cmd::Mcp { as_ } => {
+            let (principal, roles) = hort::mcp::principal_from_config(&cfg, &as_)
+                .with_context(|| format!("no principal {as_:?} in the configuration"))?;
+            let index = index_dir(&cli.index, &cfg);
+            let embedder = load_embedder(&cfg)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                let reader = Arc::new(IndexReader::open(&index)?);
+                let st = Arc::new(hort::server::AppState::new(
+                    &cfg,
+                    &index,
+                    reader.clone(),
+                    embedder,
+                )?);
+                // Pick up commits of concurrent ingests, as `serve` does.
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                    loop {
+                        tick.tick().await;
+                        let r = reader.clone();
+                        let _ = tokio::task::spawn_blocking(move || r.refresh()).await;
+                    }
+                });
+                let session = hort::mcp::Session::new(
+                    format!("stdio-{}", std::process::id()),
+                    principal,
+                    roles,
+                );
+                hort::mcp::serve_stdio(st, session).await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Approvals { cmd } => approvals(&cfg, cmd),
+        Cmd::Agents { cmd } => {
+            let ks = hort::mcp::KillSwitch::new(&cfg);
+            match cmd {
+                AgentsCmd::Stop => {
+                    ks.stop("cli").context("writing the stop file")?;
+                    audit_cli(
+                        &cfg,
+                        "cli:agents/stop",
+                        "cli",
+                        vec!["agents_stopped".into()],
+                    );
+                    println!("agents stopped: every MCP session refuses tool calls (hort agents resume to undo)");
+                }
+                AgentsCmd::Resume => {
+                    ks.resume().context("removing the stop file")?;
+                    audit_cli(
+                        &cfg,
+                        "cli:agents/resume",
+                        "cli",
+                        vec!["agents_resumed".into()],
+                    );
+                    println!("agents resumed");
+                }
+                AgentsCmd::Status => {
+                    println!(
+                        "{}",
+                        if ks.is_stopped() {
+                            "stopped"
+                        } else {
+                            "running"
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Keygen => {
             let mut bytes = [0u8; 32];

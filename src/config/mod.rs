@@ -57,6 +57,9 @@ pub struct Config {
     pub gateway: GatewayConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The MCP server for agents: tools per principal or role, approvals, limits.
+    #[serde(default)]
+    pub mcp: McpConfig,
     /// Directory relative paths in the file are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -401,6 +404,78 @@ impl Default for GatewayConfig {
 
 fn default_usage_path() -> PathBuf {
     PathBuf::from("data/usage.jsonl")
+}
+
+/// Agents over MCP: which tools each principal (or role) may use, which
+/// wait for a person, and the per-session limits of the kill switch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    #[serde(default)]
+    pub grants: Vec<McpGrant>,
+    /// Principals without a grant get the read tools (search, ask,
+    /// get_document); false: no tools at all without a grant.
+    #[serde(default = "default_true")]
+    pub default_read_tools: bool,
+    /// Tools whose calls wait for a person with the approver role.
+    #[serde(default = "default_requires_approval")]
+    pub requires_approval: Vec<String>,
+    /// Per session: tool calls, tokens (model tokens plus returned text / 4), seconds.
+    #[serde(default = "default_mcp_calls")]
+    pub max_tool_calls: u32,
+    #[serde(default = "default_mcp_tokens")]
+    pub max_tokens: u64,
+    #[serde(default = "default_mcp_seconds")]
+    pub max_session_s: u64,
+    /// Pending actions (one JSON file each), shared by every hort process.
+    #[serde(default = "default_approvals_dir")]
+    pub approvals_dir: PathBuf,
+    /// While this file exists, every MCP session refuses tool calls
+    /// (`hort agents stop` / `resume`).
+    #[serde(default = "default_stop_file")]
+    pub stop_file: PathBuf,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            grants: Vec::new(),
+            default_read_tools: true,
+            requires_approval: default_requires_approval(),
+            max_tool_calls: default_mcp_calls(),
+            max_tokens: default_mcp_tokens(),
+            max_session_s: default_mcp_seconds(),
+            approvals_dir: default_approvals_dir(),
+            stop_file: default_stop_file(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpGrant {
+    pub principal: Option<String>,
+    pub role: Option<String>,
+    pub tools: Vec<String>,
+}
+
+fn default_requires_approval() -> Vec<String> {
+    vec!["ingest_document".into(), "delete_document".into()]
+}
+fn default_mcp_calls() -> u32 {
+    200
+}
+fn default_mcp_tokens() -> u64 {
+    200_000
+}
+fn default_mcp_seconds() -> u64 {
+    3600
+}
+fn default_approvals_dir() -> PathBuf {
+    PathBuf::from("data/approvals")
+}
+fn default_stop_file() -> PathBuf {
+    PathBuf::from("data/agents.stopped")
 }
 
 /// Bearer tokens other than API keys: JWTs from an OIDC provider, checked
@@ -843,12 +918,44 @@ impl Config {
         if !(0.0..=1.0).contains(&s.downrank_factor) {
             return Err(self.invalid("sanitize.downrank_factor", "must be between 0 and 1"));
         }
+        // Roles: the built-in ones, and any role an MCP grant names.
+        let granted_roles: Vec<&str> = self
+            .mcp
+            .grants
+            .iter()
+            .filter_map(|g| g.role.as_deref())
+            .collect();
+        for (i, g) in self.mcp.grants.iter().enumerate() {
+            let f = |name: &str| format!("mcp.grants[{i}].{name}");
+            if g.principal.is_some() == g.role.is_some() {
+                return Err(self.invalid(f("principal"), "give exactly one of principal and role"));
+            }
+            for t in &g.tools {
+                if !crate::mcp::known_tool(t) {
+                    return Err(self.invalid(
+                        f("tools"),
+                        format!("unknown tool {t:?} (search, ask, get_document, ingest_document, delete_document)"),
+                    ));
+                }
+            }
+        }
+        for t in &self.mcp.requires_approval {
+            if !crate::mcp::known_tool(t) {
+                return Err(self.invalid("mcp.requires_approval", format!("unknown tool {t:?}")));
+            }
+        }
+        if self.mcp.max_tool_calls == 0 || self.mcp.max_tokens == 0 || self.mcp.max_session_s == 0 {
+            return Err(self.invalid(
+                "mcp",
+                "max_tool_calls, max_tokens and max_session_s must be at least 1",
+            ));
+        }
         for (i, p) in self.principals.iter().enumerate() {
             for r in &p.roles {
-                if r != "admin" && r != "approver" {
+                if r != "admin" && r != "approver" && !granted_roles.contains(&r.as_str()) {
                     return Err(self.invalid(
                         format!("principals[{i}].roles"),
-                        format!("unknown role {r:?} (admin, approver)"),
+                        format!("unknown role {r:?} (admin, approver, or a role named in [[mcp.grants]])"),
                     ));
                 }
             }

@@ -137,6 +137,41 @@ fn last_line(f: &mut File) -> std::io::Result<Option<String>> {
     }
 }
 
+/// Sequence number and hash of the last line (the genesis for an empty log).
+fn chain_end(f: &mut File) -> std::io::Result<(u64, String)> {
+    Ok(match last_line(f)? {
+        None => (0, GENESIS.to_string()),
+        Some(l) => {
+            let seq = serde_json::from_str::<Line>(&l).map(|x| x.seq).unwrap_or(0);
+            (seq, sha256_hex(l.as_bytes()))
+        }
+    })
+}
+
+/// An exclusive advisory lock on the log file for one append, so that
+/// several processes (`hort serve`, `hort mcp`, `hort approvals`) can share
+/// one chain: each re-reads the end of the chain under the lock.
+struct FileLock(std::os::fd::RawFd);
+
+impl FileLock {
+    fn acquire(f: &File) -> std::io::Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        // SAFETY: flock on a file descriptor this process owns and keeps open.
+        if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(FileLock(fd))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is still open (the lock lives shorter than the file).
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+    }
+}
+
 impl AuditLog {
     pub fn open(
         path: &Path,
@@ -156,13 +191,7 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io)?;
-        let (seq, prev) = match last_line(&mut file).map_err(io)? {
-            None => (0, GENESIS.to_string()),
-            Some(l) => {
-                let seq = serde_json::from_str::<Line>(&l).map(|x| x.seq).unwrap_or(0);
-                (seq, sha256_hex(l.as_bytes()))
-            }
-        };
+        let (seq, prev) = chain_end(&mut file).map_err(io)?;
         let hp = head_path(path);
         if let Ok(h) = std::fs::read(&hp).map(|b| serde_json::from_slice::<Head>(&b)) {
             match h {
@@ -209,6 +238,12 @@ impl AuditLog {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        let st = &mut *st;
+        let _lock = FileLock::acquire(&st.file).map_err(io)?;
+        // Another process may have appended since: continue from the real end.
+        let (seq, prev) = chain_end(&mut st.file).map_err(io)?;
+        st.seq = seq;
+        st.prev = prev;
         let line = Line {
             seq: st.seq + 1,
             prev: st.prev.clone(),

@@ -37,7 +37,7 @@ pub struct SearchResponse {
 
 /// Validates a request and retrieves with the principal's filter (off the
 /// async runtime: embedding and search are CPU work).
-pub(super) async fn retrieve_hits(
+pub(crate) async fn retrieve_hits(
     st: &Arc<AppState>,
     principal: &Principal,
     query: &str,
@@ -117,7 +117,7 @@ pub struct QueryRequest {
 }
 
 /// Refuses callers whose monthly budget is spent, before any work.
-pub(super) fn check_budget(st: &AppState, p: &Principal) -> Result<(), ApiError> {
+pub(crate) fn check_budget(st: &AppState, p: &Principal) -> Result<(), ApiError> {
     st.gateway.check_spent(p).map_err(|e| {
         st.metrics.budget_refused.fetch_add(1, Ordering::Relaxed);
         ApiError::Budget {
@@ -237,6 +237,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         chunks: snap.live_chunks(),
         segments: snap.segments.len(),
         bytes: snap.manifest.segments.iter().map(|s| s.bytes).sum(),
+        agents_stopped: st.kill_switch.is_stopped(),
     };
     (
         [(

@@ -36,7 +36,7 @@ pub struct UploadRequest {
     pub classification: Classification,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct UploadResponse {
     pub path: String,
     pub chunks: usize,
@@ -48,7 +48,7 @@ pub struct RemoveQuery {
     pub path: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct RemoveResponse {
     pub path: String,
     pub removed: bool,
@@ -87,14 +87,13 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
     LENIENT.decode(clean).ok()
 }
 
-pub async fn upload(
-    State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
-    Authed(caller): Authed,
-    ApiJson(req): ApiJson<UploadRequest>,
-) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
-    require_admin(&caller)?;
-    slot.set_docs(vec![req.path.clone()]);
+/// Adds or replaces one uploaded document (the caller's authority is
+/// checked by the caller: the admin role over HTTP, a grant and an approval
+/// over MCP).
+pub(crate) async fn put_document(
+    st: &Arc<AppState>,
+    req: UploadRequest,
+) -> Result<UploadResponse, ApiError> {
     let bytes = match (req.content, req.content_base64) {
         (Some(t), None) => t.into_bytes(),
         (None, Some(b)) => decode_base64(&b)
@@ -129,28 +128,19 @@ pub async fn upload(
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(map_upload)?;
     tracing::info!(path = %path, chunks, "document uploaded");
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadResponse {
-            path,
-            chunks,
-            generation: st.reader.snapshot().generation(),
-        }),
-    ))
+    Ok(UploadResponse {
+        path,
+        chunks,
+        generation: st.reader.snapshot().generation(),
+    })
 }
 
-pub async fn remove(
-    State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
-    Authed(caller): Authed,
-    q: Result<Query<RemoveQuery>, QueryRejection>,
-) -> Result<Json<RemoveResponse>, ApiError> {
-    require_admin(&caller)?;
-    let Query(q) = q.map_err(|_| {
-        ApiError::BadRequest("name the document: DELETE /v1/documents?path=folder/name.md".into())
-    })?;
-    slot.set_docs(vec![q.path.clone()]);
-    let (path, _) = ingest::check_upload_path(&q.path).map_err(map_upload)?;
+/// Deletes one uploaded document; `NotFound` if there is none at `path`.
+pub(crate) async fn delete_document(
+    st: &Arc<AppState>,
+    path: &str,
+) -> Result<RemoveResponse, ApiError> {
+    let (path, _) = ingest::check_upload_path(path).map_err(map_upload)?;
     let _guard = st.writer.lock().await;
     let st2 = st.clone();
     let p = path.clone();
@@ -169,11 +159,36 @@ pub async fn remove(
             "no uploaded document at {path:?}"
         )));
     }
-    Ok(Json(RemoveResponse {
+    Ok(RemoveResponse {
         path,
         removed,
         generation: st.reader.snapshot().generation(),
-    }))
+    })
+}
+
+pub async fn upload(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+    ApiJson(req): ApiJson<UploadRequest>,
+) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
+    require_admin(&caller)?;
+    slot.set_docs(vec![req.path.clone()]);
+    Ok((StatusCode::CREATED, Json(put_document(&st, req).await?)))
+}
+
+pub async fn remove(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+    q: Result<Query<RemoveQuery>, QueryRejection>,
+) -> Result<Json<RemoveResponse>, ApiError> {
+    require_admin(&caller)?;
+    let Query(q) = q.map_err(|_| {
+        ApiError::BadRequest("name the document: DELETE /v1/documents?path=folder/name.md".into())
+    })?;
+    slot.set_docs(vec![q.path.clone()]);
+    Ok(Json(delete_document(&st, &q.path).await?))
 }
 
 #[cfg(test)]

@@ -75,6 +75,10 @@ pub struct Metrics {
     citations_removed: AtomicU64,
     pub in_flight: AtomicI64,
     pub audit_failures: AtomicU64,
+    /// MCP tool calls by tool and outcome (ok, error, refused, pending_approval, …).
+    mcp: Mutex<BTreeMap<(String, String), u64>>,
+    /// Approval decisions by decision.
+    approvals: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Index figures shown as gauges.
@@ -84,9 +88,22 @@ pub struct IndexGauges {
     pub chunks: usize,
     pub segments: usize,
     pub bytes: u64,
+    pub agents_stopped: bool,
 }
 
 impl Metrics {
+    pub fn observe_mcp(&self, tool: &str, outcome: &str) {
+        *lock(&self.mcp)
+            .entry((tool.to_string(), outcome.to_string()))
+            .or_insert(0) += 1;
+    }
+
+    pub fn observe_approval(&self, decision: &str) {
+        *lock(&self.approvals)
+            .entry(decision.to_string())
+            .or_insert(0) += 1;
+    }
+
     pub fn observe_http(&self, route: &str, status: u16, secs: f64) {
         lock(&self.http)
             .entry((route.to_string(), status))
@@ -260,6 +277,22 @@ impl Metrics {
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        out.push_str("# HELP hort_mcp_tool_calls_total MCP tool calls by tool and outcome.\n# TYPE hort_mcp_tool_calls_total counter\n");
+        for ((tool, outcome), n) in lock(&self.mcp).iter() {
+            let _ = writeln!(
+                out,
+                "hort_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP hort_approvals_total Decisions on pending agent actions.\n# TYPE hort_approvals_total counter\n");
+        for (decision, n) in lock(&self.approvals).iter() {
+            let _ = writeln!(out, "hort_approvals_total{{decision=\"{decision}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hort_agents_stopped 1 while the kill switch stops every MCP session.\n# TYPE hort_agents_stopped gauge\nhort_agents_stopped {}",
+            u8::from(idx.agents_stopped)
+        );
         out
     }
 }

@@ -11,9 +11,10 @@
 //! its teams. CPU-heavy work (embedding, search, parsing) runs on the
 //! blocking pool. Errors are [`ApiError`]s, mapped to statuses in one place.
 
-mod api;
+mod agents;
+pub(crate) mod api;
 pub mod auth;
-mod documents;
+pub(crate) mod documents;
 pub mod error;
 pub mod metrics;
 mod observe;
@@ -48,15 +49,19 @@ use crate::retrieve::SearchParams;
 use crate::store::{IndexReader, StoreError};
 
 pub struct AppState {
-    reader: Arc<IndexReader>,
-    embedder: Arc<dyn Embedder>,
-    generator: Arc<Generator>,
-    gateway: Arc<Gateway>,
+    pub(crate) reader: Arc<IndexReader>,
+    pub(crate) embedder: Arc<dyn Embedder>,
+    pub(crate) generator: Arc<Generator>,
+    pub(crate) gateway: Arc<Gateway>,
     auth: Authenticator,
-    audit: Option<AuditLog>,
-    metrics: Metrics,
-    params: SearchParams,
+    pub(crate) audit: Option<AuditLog>,
+    pub(crate) metrics: Metrics,
+    pub(crate) params: SearchParams,
     server: ServerConfig,
+    pub(crate) config: Config,
+    pub(crate) kill_switch: crate::mcp::KillSwitch,
+    /// MCP sessions over HTTP, by `Mcp-Session-Id`.
+    mcp_sessions: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::mcp::Session>>>,
     index_dir: PathBuf,
     ingest: IngestOptions,
     /// Uploads and deletions through the API, one at a time.
@@ -100,6 +105,9 @@ impl AppState {
             metrics: Metrics::default(),
             params: SearchParams::from_config(cfg),
             server: cfg.server.clone(),
+            config: cfg.clone(),
+            kill_switch: crate::mcp::KillSwitch::new(cfg),
+            mcp_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
             index_dir: index_dir.to_path_buf(),
             ingest,
             writer: tokio::sync::Mutex::new(()),
@@ -203,6 +211,20 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(documents::remove)
                 .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(upload))
                 .layer::<_, std::convert::Infallible>(Extension(BodyLimit(upload))),
+        )
+        .route("/v1/approvals", get(agents::approvals_list))
+        .route(
+            "/v1/approvals/{id}",
+            get(agents::approval_get).post(agents::approval_decide),
+        )
+        .route("/v1/agents", get(agents::agents_status))
+        .route("/v1/agents/stop", post(agents::agents_stop))
+        .route("/v1/agents/resume", post(agents::agents_resume))
+        .route(
+            "/mcp",
+            post(agents::mcp_post)
+                .get(agents::mcp_get)
+                .delete(agents::mcp_delete),
         )
         .layer(DefaultBodyLimit::max(body))
         .layer(Extension(BodyLimit(body)))

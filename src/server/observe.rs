@@ -157,6 +157,11 @@ impl AuditSlot {
         self.with(|s| s.record.docs = docs);
     }
 
+    /// Adds a flag (e.g. an approval decision).
+    pub fn add_flag(&self, flag: String) {
+        self.with(|s| s.record.flags.push(flag));
+    }
+
     /// The stream task writes the record when the stream ends.
     pub fn defer(&self) {
         self.with(|s| s.deferred = true);

@@ -1,0 +1,285 @@
+//! Agents over HTTP: the MCP endpoint (`/mcp`, streamable HTTP with JSON
+//! responses), the approvals queue (`/v1/approvals`) and the kill switch
+//! (`/v1/agents/stop`, `/v1/agents/resume`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiJson};
+use super::{AppState, AuditSlot, Authed};
+use crate::mcp::approvals::{Action, ApprovalError, Approvals, Status};
+use crate::mcp::{self, Session};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Sessions kept at most; the oldest idle ones go first.
+const MAX_SESSIONS: usize = 10_000;
+
+fn new_session_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    crate::gateway::audit::sha256_hex(format!("{nanos}-{n}-{}", std::process::id()).as_bytes())
+}
+
+/// `POST /mcp`: one JSON-RPC message in, its reply out (202 for notifications).
+pub async fn mcp_post(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Json(mcp::parse_error(&e.to_string())),
+            )
+                .into_response())
+        }
+    };
+    let is_initialize = msg.get("method").and_then(Value::as_str) == Some("initialize");
+    let session = if is_initialize {
+        let s = Arc::new(Session::new(
+            new_session_id(),
+            caller.principal.clone(),
+            caller.roles.clone(),
+        ));
+        let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_SESSIONS {
+            // Drop the oldest session to make room.
+            if let Some(oldest) = map
+                .iter()
+                .max_by_key(|(_, s)| s.elapsed())
+                .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(s.id.clone(), s.clone());
+        s
+    } else {
+        let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+            // No session: a JSON-RPC error the client can act on (e.g. a
+            // `server/discover` probe falls back to the initialize handshake).
+            let rpc_id = msg.get("id").cloned().unwrap_or(Value::Null);
+            let (code, text) = match msg.get("method").and_then(Value::as_str) {
+                Some(m @ "server/discover") => (-32601, format!("method not found: {m}")),
+                _ => (
+                    -32600,
+                    "missing Mcp-Session-Id header (initialize first)".to_string(),
+                ),
+            };
+            let body =
+                json!({"jsonrpc": "2.0", "id": rpc_id, "error": {"code": code, "message": text}});
+            let status = if code == -32601 {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Ok((status, Json(body)).into_response());
+        };
+        let map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+        // Another principal's session id is treated as unknown.
+        match map.get(id) {
+            Some(s) if s.principal.name == caller.principal.name => s.clone(),
+            _ => {
+                return Err(ApiError::NotFound(
+                    "unknown MCP session (initialize again)".into(),
+                ))
+            }
+        }
+    };
+    let reply = mcp::handle(&st, &session, msg).await;
+    let mut resp = match reply {
+        Some(r) => Json(r).into_response(),
+        None => StatusCode::ACCEPTED.into_response(),
+    };
+    if is_initialize {
+        if let Ok(v) = HeaderValue::from_str(&session.id) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `GET /mcp`: this server sends no unsolicited messages, so it offers no stream.
+pub async fn mcp_get(Authed(_): Authed) -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// `DELETE /mcp`: ends a session.
+pub async fn mcp_delete(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::BadRequest("missing Mcp-Session-Id header".into()))?;
+    let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+    match map.get(id) {
+        Some(s) if s.principal.name == caller.principal.name => {
+            map.remove(id);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::NotFound("unknown MCP session".into())),
+    }
+}
+
+fn store(st: &AppState) -> Result<Approvals, ApiError> {
+    Approvals::open(&st.config.resolve(&st.config.mcp.approvals_dir))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn map_approval(e: ApprovalError) -> ApiError {
+    match e {
+        ApprovalError::NotFound(id) => ApiError::NotFound(format!("no pending action {id:?}")),
+        e @ ApprovalError::AlreadyDecided { .. } => ApiError::BadRequest(e.to_string()),
+        e => ApiError::Internal(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+/// `GET /v1/approvals`: everything for approvers; one's own actions otherwise.
+pub async fn approvals_list(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let all = store(&st)?.list().map_err(map_approval)?;
+    let approver = caller.has_role("approver");
+    let list: Vec<Action> = all
+        .into_iter()
+        .filter(|a| approver || a.principal == caller.principal.name)
+        .filter(|a| {
+            q.status
+                .as_deref()
+                .is_none_or(|s| a.status.to_string() == s)
+        })
+        .collect();
+    Ok(Json(json!({ "approvals": list })))
+}
+
+pub async fn approval_get(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Action>, ApiError> {
+    let a = store(&st)?.get(&id).map_err(map_approval)?;
+    if !caller.has_role("approver") && a.principal != caller.principal.name {
+        return Err(ApiError::NotFound(format!("no pending action {id:?}")));
+    }
+    Ok(Json(a))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    decision: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /v1/approvals/{id}` `{"decision": "approve" | "reject", "reason": …}`:
+/// approvers only, and never on their own actions (four eyes).
+pub async fn approval_decide(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    ApiJson(d): ApiJson<Decision>,
+) -> Result<Json<Action>, ApiError> {
+    if !caller.has_role("approver") {
+        return Err(ApiError::Forbidden(
+            "deciding needs the approver role".into(),
+        ));
+    }
+    let approve = match d.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "decision must be \"approve\" or \"reject\", not {other:?}"
+            )))
+        }
+    };
+    let s = store(&st)?;
+    let a = s.get(&id).map_err(map_approval)?;
+    if a.principal == caller.principal.name {
+        return Err(ApiError::Forbidden(
+            "you cannot decide on your own action".into(),
+        ));
+    }
+    let a = s
+        .decide(&id, &caller.principal.name, approve, d.reason)
+        .map_err(map_approval)?;
+    let word = if a.status == Status::Approved {
+        "approved"
+    } else {
+        "rejected"
+    };
+    st.metrics.observe_approval(word);
+    slot.add_flag(format!("approval_{word}:{id}"));
+    slot.set_docs(vec![format!("{}:{}", a.principal, a.tool)]);
+    Ok(Json(a))
+}
+
+pub async fn agents_status(State(st): State<Arc<AppState>>, Authed(_): Authed) -> Json<Value> {
+    let sessions = st.mcp_sessions.lock().map(|m| m.len()).unwrap_or(0);
+    Json(json!({"stopped": st.kill_switch.is_stopped(), "http_sessions": sessions}))
+}
+
+fn require_admin(caller: &super::Caller) -> Result<(), ApiError> {
+    if caller.has_role("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the kill switch needs the admin role".into(),
+        ))
+    }
+}
+
+/// `POST /v1/agents/stop`: every MCP session (of every process) refuses calls from now on.
+pub async fn agents_stop(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    st.kill_switch
+        .stop(&caller.principal.name)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    slot.add_flag("agents_stopped".into());
+    tracing::warn!(by = %caller.principal.name, "agents stopped");
+    Ok(Json(json!({"stopped": true})))
+}
+
+pub async fn agents_resume(
+    State(st): State<Arc<AppState>>,
+    Extension(slot): Extension<AuditSlot>,
+    Authed(caller): Authed,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    st.kill_switch
+        .resume()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    slot.add_flag("agents_resumed".into());
+    tracing::warn!(by = %caller.principal.name, "agents resumed");
+    Ok(Json(json!({"stopped": false})))
+}
