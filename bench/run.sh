@@ -73,10 +73,10 @@ step "keyword: hort vs bare tantivy, then bm25s (SciFact)"
 $HORT bench keyword
 peer bench/peers/keyword.py data/bench/keyword-export "$OUT/peers-keyword-scifact.json"
 step "embed: hort vs onnxruntime"
-$HORT bench embed
+$HORT bench embed --texts 1000
 peer bench/peers/embed.py data/models/minilm-l6 data/bench/embed-inputs.jsonl "$OUT/peers-embed.json"
 step "ingest: end to end vs embedding alone; PDFs vs pdftotext"
-$HORT bench ingest --limit 1500
+$HORT bench ingest --limit 1000
 bench/peers/pdf.sh data/bench/ingest-pdf-input "$OUT/peers-pdf.json"
 step "query: /v1/search and /v1/query at 10k, 100k, 1M chunks"
 $HORT bench query
