@@ -47,6 +47,14 @@ pub fn prepare(datasets: &Path, work: &Path, graph: GraphParams) -> Result<Prepa
         .collect();
     let index = work.join(format!("glove-50-m{}-ef{}", graph.m, graph.ef_construction));
     let mut build_seconds = None;
+    if index.join("MANIFEST").is_file() && IndexReader::open(&index).is_err() {
+        // Written by an older hort: the writer upgrades it in place (the
+        // keyword side is rebuilt from the segments; vectors are kept).
+        eprintln!("bench: upgrading {} to this version", index.display());
+        let mut w = IndexWriter::open(&index, "glove-6b-50d", all.dim, "bench", graph)
+            .map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())?;
+    }
     if !index.join("MANIFEST").is_file() {
         let t = Instant::now();
         eprintln!(
