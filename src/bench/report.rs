@@ -81,8 +81,8 @@ pub fn verdict(ratio: Option<f64>, bound: f64, at_least: bool) -> String {
         None => "not measured".into(),
         Some(r) if at_least && r >= bound => "met".into(),
         Some(r) if !at_least && r <= bound => "met".into(),
-        Some(r) if at_least => format!("**missed** by {:.0} %", (bound - r) / bound * 100.0),
-        Some(r) => format!("**missed** by {:.0} %", (r - bound) / bound * 100.0),
+        Some(r) if at_least => format!("**missed** by {:.1} %", (bound - r) / bound * 100.0),
+        Some(r) => format!("**missed** by {:.1} %", (r - bound) / bound * 100.0),
     }
 }
 
@@ -256,7 +256,7 @@ fn query_rows(dir: &Path, rows: &mut Vec<Row>) {
         verdict: match p100k {
             None => "not measured".into(),
             Some(v) if v <= 20.0 => "met".into(),
-            Some(v) => format!("**missed** by {:.0} %", (v - 20.0) / 20.0 * 100.0),
+            Some(v) => format!("**missed** by {:.1} %", (v - 20.0) / 20.0 * 100.0),
         },
     });
     let (small, large) = (at(10_000, "search"), at(1_000_000, "search"));
@@ -338,6 +338,21 @@ pub fn markdown(dir: &Path, rows: &[Row]) -> String {
     }
     if dir.join("query-latency.svg").is_file() {
         s.push_str("\n![/v1/search and /v1/query latency percentiles at 10k, 100k and 1M chunks](bench/results/query-latency.svg)\n");
+    }
+    for (file, title) in [
+        (
+            "filter-glove-50.md",
+            "Filtered vector search (no peer filters inside HNSW the same way)",
+        ),
+        ("query.md", "End-to-end query latency by index size"),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(dir.join(file)) {
+            s.push_str(&format!(
+                "\n**{title}** (`bench/results/{file}`):\n\n{}",
+                t.trim_end()
+            ));
+            s.push('\n');
+        }
     }
     s.push_str(
         "\nDetails per suite: `bench/results/*.md` (tables) and `*.json` (raw, with versions and parameters).\n",
@@ -551,8 +566,8 @@ mod tests {
     #[test]
     fn verdicts_say_by_how_much_a_target_is_missed() {
         assert_eq!(verdict(Some(1.05), 1.0, true), "met");
-        assert_eq!(verdict(Some(0.8), 1.0, true), "**missed** by 20 %");
-        assert_eq!(verdict(Some(1.5), 1.2, false), "**missed** by 25 %");
+        assert_eq!(verdict(Some(0.8), 1.0, true), "**missed** by 20.0 %");
+        assert_eq!(verdict(Some(1.5), 1.2, false), "**missed** by 25.0 %");
         assert_eq!(verdict(Some(1.1), 1.2, false), "met");
         assert_eq!(verdict(None, 1.0, true), "not measured");
     }

@@ -214,6 +214,20 @@ impl<'a> Vectors<'a> {
     pub fn len(&self) -> usize {
         self.data.len().checked_div(self.dim).unwrap_or(0)
     }
+    /// Asks the CPU to start loading vector `i` (a hint; no effect elsewhere).
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v) = self.data.get(i * self.dim) {
+            // SAFETY: prefetching is only a hint and the address is in bounds.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    (v as *const f32).cast::<i8>(),
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -243,6 +257,10 @@ impl Visited {
             self.marks.iter_mut().for_each(|m| *m = 0);
             self.epoch = 1;
         }
+    }
+    #[inline]
+    fn seen(&self, i: usize) -> bool {
+        self.marks[i] == self.epoch
     }
     /// Marks `i`; true if it was not yet visited.
     #[inline]
@@ -378,7 +396,16 @@ impl<'a> Graph<'a> {
             if visits >= max_visits {
                 break;
             }
-            for &nb in self.neighbours(0, c.idx) {
+            let nbs = self.neighbours(0, c.idx);
+            // Start loading the unvisited neighbours' vectors before scoring
+            // them: once vectors outgrow the caches the walk waits on memory.
+            for &nb in nbs {
+                let i = nb as usize;
+                if i < n && !visited.seen(i) {
+                    vectors.prefetch(i);
+                }
+            }
+            for &nb in nbs {
                 let i = nb as usize;
                 if i >= n || !visited.insert(i) {
                     continue;

@@ -1,0 +1,54 @@
+//! Micro-benchmarks of the hot kernels (`cargo bench`): the distance every
+//! vector search runs, the injection and personal-data detectors every
+//! chunk and answer passes, and the chunker. End-to-end numbers come from
+//! `hort bench` / `make bench`; these isolate the inner loops for profiling.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hort::ingest::chunk::{chunk_page, ChunkParams};
+use hort::sanitize::pii::{self, PiiKind};
+use hort::store::distance;
+
+fn vectors() -> (Vec<f32>, Vec<f32>) {
+    let a: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin()).collect();
+    let b: Vec<f32> = (0..384).map(|i| (i as f32 * 0.11).cos()).collect();
+    (a, b)
+}
+
+fn page(kib: usize) -> String {
+    let para = "Trips whose total expected cost is up to 500 EUR are approved by the \
+                traveller's team lead. Travel above 500 EUR needs approval by the CFO. \
+                Receipts go to accounting@nordwind.example within 30 days; refunds are paid \
+                to the IBAN on file.\n\n";
+    para.repeat(kib * 1024 / para.len() + 1)
+}
+
+fn kernels(c: &mut Criterion) {
+    let (a, b) = vectors();
+    c.bench_function("dot/384/dispatch", |x| {
+        x.iter(|| distance::dot(black_box(&a), black_box(&b)))
+    });
+    c.bench_function("dot/384/portable", |x| {
+        x.iter(|| distance::dot_portable(black_box(&a), black_box(&b)))
+    });
+    let one_kib = page(1);
+    c.bench_function("injection/detect/1KiB", |x| {
+        x.iter(|| hort::sanitize::injection::detect(black_box(&one_kib)))
+    });
+    c.bench_function("pii/find/1KiB", |x| {
+        x.iter(|| pii::find(black_box(&one_kib), &PiiKind::ALL))
+    });
+    let ten_kib = page(10);
+    let params = ChunkParams {
+        max_tokens: 200,
+        overlap_tokens: 40,
+    };
+    let words = |s: &str| s.split_whitespace().count();
+    c.bench_function("chunk/page/10KiB", |x| {
+        x.iter(|| chunk_page(black_box(&ten_kib), params, &words))
+    });
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);
