@@ -37,7 +37,7 @@ test: models pydeps
 
 ## Every benchmark suite beside its peers (hnswlib, FAISS, bm25s, onnxruntime,
 ## pdftotext; pinned), then bench/results/summary.md and the README's
-## performance section. bench-quick: a ~3-minute subset into bench/results/quick.
+## performance section. bench-quick: a ~4-minute subset into bench/results/quick.
 bench:
 	bench/run.sh full
 
