@@ -942,18 +942,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 drop(embedder);
                 let snap = IndexReader::open(&index)?.snapshot();
                 let mut all = Vec::new();
-                'docs: for d in snap.docs.iter() {
-                    let Some(seg) = snap.segments.iter().find(|s| s.name() == d.segment) else {
-                        continue;
-                    };
-                    for id in d.chunk_ids() {
-                        if all.len() >= texts {
-                            break 'docs;
-                        }
-                        if let Some(row) = seg.local(id) {
-                            all.push(seg.chunk_text(row)?.to_string());
-                        }
+                for d in snap.docs.iter() {
+                    if all.len() >= texts {
+                        break;
                     }
+                    let chunks = snap.doc_chunks(d)?;
+                    let room = texts - all.len();
+                    all.extend(chunks.into_iter().take(room).map(|(_, t)| t.to_string()));
                 }
                 hort::bench::embed::write_inputs(&all, &work.join("embed-inputs.jsonl"))
                     .map_err(anyhow::Error::msg)?;

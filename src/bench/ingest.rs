@@ -93,14 +93,8 @@ fn all_chunk_texts(index: &Path) -> Result<Vec<String>, String> {
         .snapshot();
     let mut out = Vec::with_capacity(snap.live_chunks());
     for d in snap.docs.iter() {
-        let Some(seg) = snap.segments.iter().find(|s| s.name() == d.segment) else {
-            continue;
-        };
-        for id in d.chunk_ids() {
-            if let Some(row) = seg.local(id) {
-                out.push(seg.chunk_text(row).map_err(|e| e.to_string())?.to_string());
-            }
-        }
+        let chunks = snap.doc_chunks(d).map_err(|e| e.to_string())?;
+        out.extend(chunks.into_iter().map(|(_, t)| t.to_string()));
     }
     Ok(out)
 }

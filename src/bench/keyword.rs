@@ -84,12 +84,7 @@ pub fn export(snap: &Snapshot, queries: &[String], dir: &Path) -> Result<(), Str
     let mut chunks =
         std::io::BufWriter::new(std::fs::File::create(dir.join("chunks.jsonl")).map_err(io)?);
     for d in snap.docs.iter() {
-        let Some(seg) = snap.segments.iter().find(|s| s.name() == d.segment) else {
-            continue;
-        };
-        for id in d.chunk_ids() {
-            let Some(row) = seg.local(id) else { continue };
-            let text = seg.chunk_text(row).map_err(|e| e.to_string())?;
+        for (id, text) in snap.doc_chunks(d).map_err(|e| e.to_string())? {
             let line = serde_json::json!({"id": id, "text": text});
             writeln!(chunks, "{line}").map_err(io)?;
         }

@@ -591,7 +591,7 @@ fn get_document(st: &Arc<AppState>, p: &Principal, a: GetArgs) -> Outcome {
             ))
         }
     };
-    let Some(seg) = snap.segments.iter().find(|s| s.name() == d.segment) else {
+    let Some(seg) = snap.segment_of(d) else {
         return Outcome::error("the document's segment is missing".into());
     };
     let page_no = a.page.unwrap_or(1);
@@ -917,11 +917,7 @@ fn read_resource(
         .iter()
         .find(|d| d.path == path && session.principal.can_see(d.access.as_ref()))
         .ok_or_else(not_found)?;
-    let seg = snap
-        .segments
-        .iter()
-        .find(|s| s.name() == d.segment)
-        .ok_or_else(not_found)?;
+    let seg = snap.segment_of(d).ok_or_else(not_found)?;
     let mut text = String::new();
     for i in 0..d.n_pages.max(1) {
         let t = seg

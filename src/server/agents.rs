@@ -245,23 +245,13 @@ pub async fn agents_status(State(st): State<Arc<AppState>>, Authed(_): Authed) -
     Json(json!({"stopped": st.kill_switch.is_stopped(), "http_sessions": sessions}))
 }
 
-fn require_admin(caller: &super::Caller) -> Result<(), ApiError> {
-    if caller.has_role("admin") {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "the kill switch needs the admin role".into(),
-        ))
-    }
-}
-
 /// `POST /v1/agents/stop`: every MCP session (of every process) refuses calls from now on.
 pub async fn agents_stop(
     State(st): State<Arc<AppState>>,
     Extension(slot): Extension<AuditSlot>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller)?;
+    super::require_admin(&caller, "the kill switch")?;
     st.kill_switch
         .stop(&caller.principal.name)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -275,7 +265,7 @@ pub async fn agents_resume(
     Extension(slot): Extension<AuditSlot>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&caller)?;
+    super::require_admin(&caller, "the kill switch")?;
     st.kill_switch
         .resume()
         .map_err(|e| ApiError::Internal(e.to_string()))?;

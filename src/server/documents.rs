@@ -55,16 +55,6 @@ pub struct RemoveResponse {
     pub generation: u64,
 }
 
-fn require_admin(caller: &super::Caller) -> Result<(), ApiError> {
-    if caller.has_role("admin") {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "changing documents needs the admin role".into(),
-        ))
-    }
-}
-
 fn map_upload(e: UploadError) -> ApiError {
     match e {
         UploadError::BadPath(m) | UploadError::Unreadable(m) => ApiError::BadRequest(m),
@@ -172,7 +162,7 @@ pub async fn upload(
     Authed(caller): Authed,
     ApiJson(req): ApiJson<UploadRequest>,
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
-    require_admin(&caller)?;
+    super::require_admin(&caller, "changing documents")?;
     slot.set_docs(vec![req.path.clone()]);
     Ok((StatusCode::CREATED, Json(put_document(&st, req).await?)))
 }
@@ -183,7 +173,7 @@ pub async fn remove(
     Authed(caller): Authed,
     q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<Json<RemoveResponse>, ApiError> {
-    require_admin(&caller)?;
+    super::require_admin(&caller, "changing documents")?;
     let Query(q) = q.map_err(|_| {
         ApiError::BadRequest("name the document: DELETE /v1/documents?path=folder/name.md".into())
     })?;

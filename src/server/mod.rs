@@ -128,6 +128,15 @@ impl AppState {
     }
 }
 
+/// Refuses callers without the admin role; `what` names the action in the message.
+fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.has_role("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("{what} needs the admin role")))
+    }
+}
+
 /// An authenticated caller within its rate limits.
 pub struct Authed(pub Caller);
 

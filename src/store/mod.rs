@@ -172,6 +172,25 @@ impl Snapshot {
         Filter::new(principal, &self.teams)
     }
 
+    /// The segment holding the chunks of `d`.
+    pub fn segment_of(&self, d: &DocRecord) -> Option<&Arc<Segment>> {
+        self.segments.iter().find(|s| s.name() == d.segment)
+    }
+
+    /// The chunks of `d` in order, as (chunk id, text).
+    pub fn doc_chunks(&self, d: &DocRecord) -> Result<Vec<(u64, &str)>, StoreError> {
+        let Some(seg) = self.segment_of(d) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(d.n_chunks as usize);
+        for id in d.chunk_ids() {
+            if let Some(row) = seg.local(id) {
+                out.push((id, seg.chunk_text(row)?));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn locate(&self, chunk_id: u64) -> Option<ChunkLoc> {
         self.segments
             .iter()
