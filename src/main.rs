@@ -15,7 +15,7 @@ use hort::embed::{self, Embedder};
 use hort::ingest::{self, IngestOptions, IngestReport};
 use hort::retrieve::{self, SearchParams};
 use hort::store::docfilter::{CompiledDocFilter, DocFilter};
-use hort::store::{IndexReader, IndexWriter};
+use hort::store::{migrate, IndexReader, IndexWriter, View};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,12 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MigrateTarget {
+    Postgres,
+    Embedded,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +108,19 @@ enum Cmd {
     Compact,
     /// Print a new API key and the SHA-256 to put in hort.toml.
     Keygen,
+    /// Copy documents and their vectors between the embedded index and
+    /// PostgreSQL (nothing is embedded again).
+    Migrate {
+        /// `postgres`: the index into the database ([store] url);
+        /// `embedded`: the database into the index.
+        #[arg(long, value_enum)]
+        to: MigrateTarget,
+        /// The database URL (default: [store] url or HORT_DATABASE_URL).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -601,10 +620,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             };
             let index = index_dir(&cli.index, &cfg);
-            let reader = IndexReader::open(&index)?;
             let embedder = load_embedder(&cfg)?;
-            let snap = reader.snapshot();
-            check_model(&snap.manifest.embedder, embedder.as_ref())?;
+            let view = match ingest::open_database(&cfg, embedder.as_ref())? {
+                Some(pg) => View::Postgres(pg),
+                None => {
+                    let snap = IndexReader::open(&index)?.snapshot();
+                    check_model(&snap.manifest.embedder, embedder.as_ref())?;
+                    View::Embedded(snap)
+                }
+            };
             let params = SearchParams::from_config(&cfg);
             let k = k.unwrap_or(params.k);
             if k == 0 {
@@ -615,7 +639,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 k,
                 docs: docs.as_ref(),
             };
-            let r = retrieve::search(&snap, embedder.as_ref(), &principal, &req, &params)?;
+            let r = retrieve::search_view(&view, embedder.as_ref(), &principal, &req, &params)?;
             if !no_generate {
                 let gateway = std::sync::Arc::new(hort::gateway::Gateway::new(&cfg));
                 let generator = hort::generate::Generator::from_config(&cfg, gateway)?;
@@ -623,7 +647,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .enable_all()
                     .build()
                     .context("starting the async runtime")?;
-                let a = rt.block_on(generator.answer(&snap, &principal, &text, r.hits, None))?;
+                let a = rt.block_on(generator.answer(&view, &principal, &text, r.hits, None))?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&a)?);
                 } else {
@@ -665,6 +689,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("    {}{more}\n", excerpt.replace('\n', " "));
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Migrate { to, url, quiet } => {
+            let index = index_dir(&cli.index, &cfg);
+            let mut cfg = cfg.clone();
+            cfg.store.backend = hort::config::Backend::Postgres;
+            if let Some(u) = url {
+                cfg.store.url = Some(u);
+            }
+            if cfg.store.url().is_none() {
+                bail!("no database: give --url, set [store] url, or HORT_DATABASE_URL");
+            }
+            let started = std::time::Instant::now();
+            let report = match to {
+                MigrateTarget::Postgres => {
+                    let snap = IndexReader::open(&index)?.snapshot();
+                    // The database is created for the index's model, not the configured one.
+                    let meta = hort::store::pg::Meta {
+                        embedder: snap.manifest.embedder.clone(),
+                        dim: snap.manifest.dim as usize,
+                        chunker: snap.manifest.chunker.clone(),
+                    };
+                    let pg = hort::store::pg::PgStore::open(
+                        &cfg.store.url().unwrap_or_default(),
+                        None,
+                        cfg.store.pool_size,
+                        meta,
+                    )?;
+                    migrate::to_postgres(&snap, &pg, &migrate::Scope::Folders, !quiet)?
+                }
+                MigrateTarget::Embedded => {
+                    let embedder = load_embedder(&cfg)?;
+                    let pg = ingest::open_database(&cfg, embedder.as_ref())?
+                        .context("no database configured")?;
+                    let opts =
+                        IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
+                    migrate::to_embedded(&pg, &index, opts.graph, opts.segment_chunks, !quiet)?
+                }
+            };
+            println!(
+                "migrated in {:.1} s: {} added, {} updated, {} removed, {} unchanged ({} chunks copied)",
+                started.elapsed().as_secs_f64(),
+                report.added,
+                report.updated,
+                report.removed,
+                report.unchanged,
+                report.chunks
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { addr } => {
@@ -740,6 +812,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Audit {
+            cmd: AuditCmd::Verify { path: None, json },
+        } if cfg.store.backend == hort::config::Backend::Postgres => {
+            let embedder = load_embedder(&cfg)?;
+            let pg = ingest::open_database(&cfg, embedder.as_ref())?
+                .context("no database configured")?;
+            let v = hort::gateway::audit::verify_shared(&pg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for p in &v.problems {
+                    println!("database audit log: {p}");
+                }
+                println!(
+                    "database audit log: {} records, {}",
+                    v.records,
+                    if v.problems.is_empty() {
+                        "chain intact".to_string()
+                    } else {
+                        format!("{} problem(s): the log was altered", v.problems.len())
+                    }
+                );
+            }
+            Ok(if v.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Cmd::Audit {
             cmd: AuditCmd::Verify { path, json },
         } => {
             let path = match path.or_else(|| cfg.audit.path.as_ref().map(|p| cfg.resolve(p))) {
@@ -783,13 +884,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(async {
-                let reader = Arc::new(IndexReader::open(&index)?);
-                let st = Arc::new(hort::server::AppState::new(
-                    &cfg,
-                    &index,
-                    reader.clone(),
-                    embedder,
-                )?);
+                let (reader, st) = hort::server::open_node(&cfg, &index, embedder)?;
+                let st = Arc::new(st);
                 // Pick up commits of concurrent ingests, as `serve` does.
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -1098,9 +1194,28 @@ fn check_model(index_model: &str, embedder: &dyn Embedder) -> Result<()> {
 
 fn run_ingest(cfg: &Config, index: &Path, dirs: &[PathBuf], quiet: bool) -> Result<IngestReport> {
     let embedder = load_embedder(cfg)?;
+    // Connect first: a wrong URL or model should fail before the work.
+    let pg = ingest::open_database(cfg, embedder.as_ref())?;
     let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     opts.progress = !quiet;
-    Ok(ingest::ingest(index, dirs, embedder.as_ref(), &opts)?)
+    let report = ingest::ingest(index, dirs, embedder.as_ref(), &opts)?;
+    if let Some(pg) = pg {
+        // The staging index now matches the folders; make the database match it.
+        let roots = dirs
+            .iter()
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .map(|d| d.to_string_lossy().to_string())
+            .collect();
+        let snap = IndexReader::open(index)?.snapshot();
+        let s = migrate::to_postgres(&snap, &pg, &migrate::Scope::Roots(roots), !quiet)?;
+        if !quiet {
+            eprintln!(
+                "database: {} added, {} updated, {} removed, {} unchanged ({} chunks written)",
+                s.added, s.updated, s.removed, s.unchanged, s.chunks
+            );
+        }
+    }
+    Ok(report)
 }
 
 fn print_ingest(r: &IngestReport, index: &Path) {

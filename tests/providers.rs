@@ -282,10 +282,28 @@ impl Ask {
         .unwrap()
         .hits;
         if !stream {
-            return (g.answer(&self.snap, p, q, hits, None).await, Vec::new());
+            return (
+                g.answer(
+                    &hort::store::View::Embedded(self.snap.clone()),
+                    p,
+                    q,
+                    hits,
+                    None,
+                )
+                .await,
+                Vec::new(),
+            );
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let r = g.answer(&self.snap, p, q, hits, Some(tx)).await;
+        let r = g
+            .answer(
+                &hort::store::View::Embedded(self.snap.clone()),
+                p,
+                q,
+                hits,
+                Some(tx),
+            )
+            .await;
         let mut events = Vec::new();
         while let Ok(e) = rx.try_recv() {
             events.push(e);

@@ -30,6 +30,9 @@ pub enum ConfigError {
 pub struct Config {
     #[serde(default)]
     pub index: IndexConfig,
+    /// Where chunks, vectors and the gateway's state live.
+    #[serde(default)]
+    pub store: StoreConfig,
     #[serde(default)]
     pub embed: EmbedConfig,
     #[serde(default)]
@@ -66,6 +69,65 @@ pub struct Config {
     /// Where the configuration came from (for error messages).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// The storage backend: the embedded index (one machine) or PostgreSQL with
+/// pgvector (several stateless nodes on one database).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Embedded,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub backend: Backend,
+    /// `postgres://user@host:port/db`; the password is better given in
+    /// `HORT_DATABASE_URL` (which overrides this) than in the file.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A streaming replica for searches (`HORT_DATABASE_READ_URL` overrides).
+    #[serde(default)]
+    pub read_url: Option<String>,
+    /// Connections per pool (one pool for writes, one for reads).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_pool_size() -> usize {
+    8
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: Backend::Embedded,
+            url: None,
+            read_url: None,
+            pool_size: default_pool_size(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The primary's URL, the environment first (it may hold a password).
+    pub fn url(&self) -> Option<String> {
+        std::env::var("HORT_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.url.clone())
+    }
+
+    pub fn read_url(&self) -> Option<String> {
+        std::env::var("HORT_DATABASE_READ_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.read_url.clone())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -824,6 +886,15 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.store.backend == Backend::Postgres && self.store.url().is_none() {
+            return Err(self.invalid(
+                "store.url",
+                "backend = \"postgres\" needs a url (or HORT_DATABASE_URL)",
+            ));
+        }
+        if !(1..=256).contains(&self.store.pool_size) {
+            return Err(self.invalid("store.pool_size", "must be between 1 and 256"));
+        }
         let ing = &self.ingest;
         if !(16..=4096).contains(&ing.chunk_tokens) {
             return Err(self.invalid("ingest.chunk_tokens", "must be between 16 and 4096"));

@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::FsyncPolicy;
 use crate::sanitize::pii::{Masker, PiiKind};
+use crate::store::pg::{PgError, PgStore};
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -91,10 +92,15 @@ pub struct AuditLog {
     policy: FsyncPolicy,
     log_query_text: bool,
     state: Mutex<State>,
+    /// On the PostgreSQL backend the chain lives in the database, one chain
+    /// for every node; the file is then not written.
+    shared: Option<Arc<PgStore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    #[error("shared audit log: {0}")]
+    Shared(PgError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -212,7 +218,14 @@ impl AuditLog {
                 prev,
                 last_sync: Instant::now(),
             }),
+            shared: None,
         })
+    }
+
+    /// Appends to the database's chain instead of the file.
+    pub fn shared(mut self, pg: Arc<PgStore>) -> AuditLog {
+        self.shared = Some(pg);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -234,6 +247,15 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
+        if let Some(pg) = &self.shared {
+            return pg
+                .audit_append(move |seq, prev| {
+                    serde_json::to_string(&Line { seq, prev, record })
+                        .map_err(|e| PgError::Mismatch(e.to_string()))
+                })
+                .map(|_| ())
+                .map_err(AuditError::Shared);
+        }
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -289,18 +311,21 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
-/// Checks the chain of `path` (and its head file, if present).
-pub fn verify(path: &Path) -> Result<Verification, AuditError> {
-    let io = |source| AuditError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let f = File::open(path).map_err(io)?;
+struct Chain {
+    records: u64,
+    expect_seq: u64,
+    prev_hash: String,
+    problems: Vec<String>,
+}
+
+/// Walks a chain of lines: sequence numbers and each line's hash of the one
+/// before.
+fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain {
     let mut problems = Vec::new();
     let mut prev_hash = GENESIS.to_string();
     let mut expect_seq = 1u64;
     let mut n = 0u64;
-    for (i, line) in BufReader::new(f).lines().enumerate() {
+    for (i, line) in lines.enumerate() {
         let lineno = i + 1;
         let line = match line {
             Ok(l) => l,
@@ -338,6 +363,40 @@ pub fn verify(path: &Path) -> Result<Verification, AuditError> {
         }
         prev_hash = sha256_hex(line.as_bytes());
     }
+    Chain {
+        records: n,
+        expect_seq,
+        prev_hash,
+        problems,
+    }
+}
+
+/// Checks the chain kept in PostgreSQL (`line` numbers are sequence order).
+pub fn verify_shared(pg: &PgStore) -> Result<Verification, AuditError> {
+    let lines = pg.audit_lines().map_err(AuditError::Shared)?;
+    let c = check_chain(lines.into_iter().map(Ok));
+    Ok(Verification {
+        records: c.records,
+        problems: c.problems,
+    })
+}
+
+/// Checks the chain of `path` (and its head file, if present).
+pub fn verify(path: &Path) -> Result<Verification, AuditError> {
+    let io = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = File::open(path).map_err(io)?;
+    let lines = BufReader::new(f)
+        .lines()
+        .map(|l| l.map_err(|e| e.to_string()));
+    let Chain {
+        records: n,
+        expect_seq,
+        prev_hash,
+        mut problems,
+    } = check_chain(lines);
     if let Ok(b) = std::fs::read(head_path(path)) {
         match serde_json::from_slice::<Head>(&b) {
             Ok(h) if h.seq == expect_seq - 1 && h.hash == prev_hash => {}

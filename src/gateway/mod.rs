@@ -11,12 +11,13 @@ pub mod ratelimit;
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::acl::Principal;
 use crate::config::Config;
+use crate::store::pg::PgStore;
 pub use ratelimit::{RateLimited, RateLimiter};
 
 /// `YYYY-MM` of now (UTC); budgets are monthly.
@@ -123,6 +124,17 @@ struct JournalLine {
 
 type Key = (String, String, String); // (kind, name, month)
 
+type UsageRow = (String, String, String, u64, u64, u64, f64);
+
+fn spend_of(r: &UsageRow) -> Spend {
+    Spend {
+        requests: r.3,
+        prompt_tokens: r.4,
+        completion_tokens: r.5,
+        cost_usd: r.6,
+    }
+}
+
 pub struct Gateway {
     spend: Mutex<HashMap<Key, Spend>>,
     journal: Option<Mutex<std::fs::File>>,
@@ -131,6 +143,10 @@ pub struct Gateway {
     principal_rpm: HashMap<String, u32>,
     team_rpm: HashMap<String, u32>,
     pub limiter: RateLimiter,
+    /// On the PostgreSQL backend: the books and the rate windows every node
+    /// shares (the in-memory ones are then only a fallback while the
+    /// database is unreachable).
+    shared: Option<Arc<PgStore>>,
 }
 
 impl Gateway {
@@ -160,7 +176,15 @@ impl Gateway {
                 .filter_map(|t| t.requests_per_minute.map(|r| (t.name.clone(), r)))
                 .collect(),
             limiter: RateLimiter::default(),
+            shared: None,
         }
+    }
+
+    /// Keeps usage, budgets and rate limits in the database, shared by
+    /// every `hort serve` on it.
+    pub fn shared(mut self, pg: Arc<PgStore>) -> Gateway {
+        self.shared = Some(pg);
+        self
     }
 
     /// A gateway whose spending is journaled at `path` (replayed now).
@@ -208,11 +232,28 @@ impl Gateway {
 
     pub fn spent(&self, kind: &str, name: &str) -> Spend {
         let key = (kind.to_string(), name.to_string(), month_now());
+        if let Some(pg) = &self.shared {
+            match pg.usage(Some(key.clone())) {
+                Ok(rows) => return rows.first().map(spend_of).unwrap_or_default(),
+                Err(e) => tracing::error!("shared usage unreadable, using this node's: {e}"),
+            }
+        }
         self.with(|m| m.get(&key).cloned().unwrap_or_default())
     }
 
     /// Every month's spending of every account (for /v1/usage and metrics).
     pub fn all_spending(&self) -> Vec<(String, String, String, Spend)> {
+        if let Some(pg) = &self.shared {
+            match pg.usage(None) {
+                Ok(rows) => {
+                    return rows
+                        .iter()
+                        .map(|r| (r.0.clone(), r.1.clone(), r.2.clone(), spend_of(r)))
+                        .collect()
+                }
+                Err(e) => tracing::error!("shared usage unreadable, using this node's: {e}"),
+            }
+        }
         self.with(|m| {
             let mut v: Vec<_> = m
                 .iter()
@@ -232,6 +273,25 @@ impl Gateway {
         for t in &p.teams {
             if let Some(&r) = self.team_rpm.get(t) {
                 accounts.push((format!("team {t}"), r));
+            }
+        }
+        if let Some(pg) = &self.shared {
+            if accounts.is_empty() {
+                return Ok(());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            match pg.take_rate(accounts.clone(), now) {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err((account, wait))) => {
+                    return Err(RateLimited {
+                        account,
+                        retry_after: std::time::Duration::from_secs(wait.max(1)),
+                    })
+                }
+                Err(e) => tracing::error!("shared rate limits unreachable, using this node's: {e}"),
             }
         }
         self.limiter.take(&accounts)
@@ -309,6 +369,20 @@ impl Gateway {
     pub fn record(&self, principal: &str, teams: &[String], provider: &str, u: &Usage) {
         let month = month_now();
         self.book(&month, principal, teams, provider, u);
+        if let Some(pg) = &self.shared {
+            let mut accounts = vec![("principal".to_string(), principal.to_string())];
+            accounts.extend(teams.iter().map(|t| ("team".to_string(), t.clone())));
+            accounts.push(("provider".to_string(), provider.to_string()));
+            if let Err(e) = pg.add_usage(
+                &month,
+                accounts,
+                u.prompt_tokens as u64,
+                u.completion_tokens as u64,
+                u.cost_usd,
+            ) {
+                tracing::error!("shared usage not recorded: {e}");
+            }
+        }
         let Some(j) = &self.journal else {
             return;
         };

@@ -35,11 +35,41 @@ use crate::retrieve::Hit;
 use crate::sanitize::injection;
 use crate::sanitize::pii::{self, Masker};
 use crate::sanitize::spotlight::{longest_shared_run, Spotlight, COPY_RUN};
-use crate::store::Snapshot;
+use crate::store::View;
 use citations::{Citation, Sent};
 use prompt::{assemble, system_prompt, Language};
 use provider::{estimate_tokens, ChatRequest, SourceText};
 use router::{call_slot, Attempt, Piece, Policy, Slot};
+
+/// Texts the principal may not see that share words with `answer` (for the
+/// check that an answer does not carry hidden text; an error means nothing
+/// to check against, never a failed answer).
+fn invisible_texts(view: &View, principal: &Principal, answer: &str) -> Vec<String> {
+    match view {
+        View::Embedded(snap) => {
+            let filter = snap.filter_for(principal);
+            let Ok(hidden) = snap.keyword_search_invisible(answer, &filter, 5) else {
+                return Vec::new();
+            };
+            hidden
+                .into_iter()
+                .filter_map(|(id, _)| {
+                    let l = snap.locate(id)?;
+                    snap.segments[l.segment]
+                        .chunk_text(l.row)
+                        .ok()
+                        .map(str::to_string)
+                })
+                .collect()
+        }
+        View::Postgres(pg) => pg
+            .invisible_texts(principal, answer, 5)
+            .unwrap_or_else(|e| {
+                tracing::warn!("leak check skipped: {e}");
+                Vec::new()
+            }),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -237,7 +267,7 @@ impl Generator {
     /// Answers `question` for `principal` from `hits` (already access-filtered).
     pub async fn answer(
         &self,
-        snap: &Snapshot,
+        snap: &View,
         principal: &Principal,
         question: &str,
         hits: Vec<Hit>,
@@ -465,25 +495,13 @@ impl Generator {
                 .push("the answer repeated the system prompt".into());
             text = refusal(lang).to_string();
         }
-        let filter = snap.filter_for(principal);
-        if let Ok(hidden) = snap.keyword_search_invisible(&text, &filter, 5) {
-            for (id, _) in hidden {
-                let leaked = snap
-                    .locate(id)
-                    .and_then(|l| {
-                        snap.segments[l.segment]
-                            .chunk_text(l.row)
-                            .ok()
-                            .map(str::to_string)
-                    })
-                    .is_some_and(|t| longest_shared_run(&text, &t) >= COPY_RUN);
-                if leaked {
-                    flags.output_blocked.push(
-                        "the answer contained text of a document the asker may not see".into(),
-                    );
-                    text = refusal(lang).to_string();
-                    break;
-                }
+        for hidden in invisible_texts(snap, principal, &text) {
+            if longest_shared_run(&text, &hidden) >= COPY_RUN {
+                flags
+                    .output_blocked
+                    .push("the answer contained text of a document the asker may not see".into());
+                text = refusal(lang).to_string();
+                break;
             }
         }
         // Citations: only sources that were actually sent, and visible.

@@ -29,6 +29,7 @@ use crate::sanitize::hygiene::{self, HygieneReport};
 use crate::sanitize::injection;
 use crate::store::docs::{ChunkFlag, DocRecord};
 use crate::store::hnsw::GraphParams;
+use crate::store::pg::{Meta, PgError, PgStore};
 use crate::store::segment::{ChunkRecord, SegmentBuilder};
 use crate::store::{IndexWriter, StoreError};
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
@@ -720,6 +721,9 @@ pub enum UploadError {
     Unreadable(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The shared database could not take the change.
+    #[error("{0}")]
+    Database(String),
 }
 
 /// Checks an API document path: relative, `/`-separated, no `.`/`..`, no
@@ -827,6 +831,35 @@ pub fn ingest_document(
     writer.compact(false).map_err(IngestError::from)?;
     writer.commit().map_err(IngestError::from)?;
     Ok(n)
+}
+
+/// The PostgreSQL store of the configuration (`None` on the embedded
+/// backend), created and migrated if new; refuses a database whose vectors
+/// another model made.
+pub fn open_database(
+    cfg: &Config,
+    embedder: &dyn Embedder,
+) -> Result<Option<std::sync::Arc<PgStore>>, PgError> {
+    if cfg.store.backend != crate::config::Backend::Postgres {
+        return Ok(None);
+    }
+    let url = cfg
+        .store
+        .url()
+        .ok_or_else(|| PgError::Url("[store] url is not set".into()))?;
+    let opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+    let meta = Meta {
+        embedder: embedder.id().to_string(),
+        dim: embedder.dim(),
+        chunker: opts.chunk.fingerprint(),
+    };
+    let pg = PgStore::open(
+        &url,
+        cfg.store.read_url().as_deref(),
+        cfg.store.pool_size,
+        meta,
+    )?;
+    Ok(Some(std::sync::Arc::new(pg)))
 }
 
 /// Removes a document added through the API. `Ok(false)` if there was none.

@@ -14,12 +14,13 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::acl::{Classification, Filter, Principal};
+use crate::acl::{AccessRule, Classification, Filter, Principal};
 use crate::config::{Config, Fusion, InjectionAction, SanitizeConfig};
 use crate::embed::{EmbedError, Embedder};
 use crate::store::docfilter::CompiledDocFilter;
 use crate::store::hnsw::{self, Visited};
-use crate::store::{Snapshot, StoreError};
+use crate::store::pg::{ChunkRow, PgError, PgStore};
+use crate::store::{Snapshot, StoreError, View};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -27,6 +28,8 @@ pub enum RetrieveError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Pg(#[from] PgError),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -357,17 +360,15 @@ pub fn make_hit(
 /// Picks the final hits from the fused list: drops a hit whose text overlaps
 /// a better hit of the same page, and keeps at most `max_per_doc` per document.
 fn select(
-    snap: &Snapshot,
-    principal: &Principal,
-    docs: Option<&CompiledDocFilter>,
     fused: &[(u64, f32)],
     k: usize,
     p: &SearchParams,
+    mut make: impl FnMut(u64, f32) -> Option<Hit>,
 ) -> Vec<Hit> {
     // Apply the injection policy first: down-ranking can reorder.
     let mut cands: Vec<Hit> = Vec::with_capacity(fused.len());
     for &(id, score) in fused {
-        let Some(mut h) = make_hit(snap, principal, docs, id, score) else {
+        let Some(mut h) = make(id, score) else {
             continue;
         };
         if let Some(inj) = h.injection.as_mut() {
@@ -442,12 +443,112 @@ pub fn search(
         Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
         Fusion::Weighted => weighted(&lists, want * 2),
     };
-    let hits = select(snap, principal, docs, &fused, req.k, p);
+    let hits = select(&fused, req.k, p, |id, score| {
+        make_hit(snap, principal, docs, id, score)
+    });
     Ok(SearchResult {
         hits,
         vector,
         keyword,
         plans,
+    })
+}
+
+/// Hybrid search over whichever backend `view` reads.
+pub fn search_view(
+    view: &View,
+    embedder: &dyn Embedder,
+    principal: &Principal,
+    req: &Request<'_>,
+    p: &SearchParams,
+) -> Result<SearchResult, RetrieveError> {
+    match view {
+        View::Embedded(snap) => search(snap, embedder, principal, req, p),
+        View::Postgres(pg) => search_pg(pg, embedder, principal, req, p),
+    }
+}
+
+/// Hybrid search on PostgreSQL: both searches run in the database with the
+/// access rule in their `WHERE` and under row-level security; the fusion,
+/// the injection policy and the selection are the embedded backend's.
+pub fn search_pg(
+    pg: &PgStore,
+    embedder: &dyn Embedder,
+    principal: &Principal,
+    req: &Request<'_>,
+    p: &SearchParams,
+) -> Result<SearchResult, RetrieveError> {
+    if principal.teams.is_empty() || req.k == 0 || req.query.trim().is_empty() {
+        return Ok(SearchResult::default());
+    }
+    let docs = req.docs.filter(|d| !d.is_empty());
+    let want = p.candidates.max(req.k);
+    let qv = if p.vector_weight > 0.0 {
+        Some(embedder.embed_query(req.query)?)
+    } else {
+        None
+    };
+    let (vector, mut keyword) = pg.search(
+        principal,
+        req.query,
+        qv,
+        want,
+        p.ef_search.max(want),
+        docs.cloned(),
+    )?;
+    if p.keyword_weight <= 0.0 {
+        keyword.clear();
+    }
+    let lists = [
+        (vector.as_slice(), p.vector_weight),
+        (keyword.as_slice(), p.keyword_weight),
+    ];
+    let fused = match p.fusion {
+        Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
+        Fusion::Weighted => weighted(&lists, want * 2),
+    };
+    let rows: HashMap<u64, ChunkRow> = pg
+        .chunks(principal, fused.iter().map(|x| x.0).collect())?
+        .into_iter()
+        .map(|r| (r.id as u64, r))
+        .collect();
+    let hits = select(&fused, req.k, p, |id, score| {
+        let r = rows.get(&id)?;
+        let rule = AccessRule {
+            teams: r.teams.clone(),
+            classification: r.classification,
+        };
+        if !principal.can_see(Some(&rule)) {
+            tracing::error!(
+                chunk = id,
+                "filter check failed after retrieval; hit dropped"
+            );
+            return None;
+        }
+        Some(Hit {
+            chunk_id: chunk_id_string(id),
+            doc: r.path.clone(),
+            page: r.paged.then_some(r.page_no),
+            start: r.char_start,
+            end: r.char_end,
+            score,
+            text: r.text.clone(),
+            classification: r.classification,
+            teams: r.teams.clone(),
+            injection: r.injection.as_ref().map(|(s, reasons)| HitInjection {
+                score: *s,
+                reasons: reasons.clone(),
+                action: InjectionAction::Annotate,
+            }),
+            id,
+            doc_id: r.doc_id as u64,
+        })
+    });
+    Ok(SearchResult {
+        hits,
+        vector,
+        keyword,
+        plans: Vec::new(),
     })
 }
 

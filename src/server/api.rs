@@ -18,7 +18,7 @@ use crate::acl::Principal;
 use crate::generate::{Answer, StreamEvent};
 use crate::retrieve::{self, Hit};
 use crate::store::docfilter::DocFilter;
-use crate::store::Snapshot;
+use crate::store::View;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +43,7 @@ pub(crate) async fn retrieve_hits(
     query: &str,
     k: Option<usize>,
     filter: Option<&DocFilter>,
-) -> Result<(Arc<Snapshot>, Vec<Hit>), ApiError> {
+) -> Result<(View, Vec<Hit>), ApiError> {
     let k = k.unwrap_or(st.params.k);
     if k == 0 || k > st.server.max_k {
         return Err(ApiError::BadRequest(format!(
@@ -71,15 +71,15 @@ pub(crate) async fn retrieve_hits(
     let principal = principal.clone();
     let query = query.to_string();
     tokio::task::spawn_blocking(move || {
-        let snap = st2.reader.snapshot();
+        let view = st2.view();
         let r = retrieve::Request {
             query: &query,
             k,
             docs: docs.as_ref(),
         };
         let hits =
-            retrieve::search(&snap, st2.embedder.as_ref(), &principal, &r, &st2.params)?.hits;
-        Ok::<_, ApiError>((snap, hits))
+            retrieve::search_view(&view, st2.embedder.as_ref(), &principal, &r, &st2.params)?.hits;
+        Ok::<_, ApiError>((view, hits))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?

@@ -19,6 +19,7 @@ use super::error::{ApiError, ApiJson};
 use super::{AppState, AuditSlot, Authed};
 use crate::acl::{AccessRule, Classification};
 use crate::ingest::{self, IngestError, UploadError};
+use crate::store::migrate::{self, Scope};
 use crate::store::StoreError;
 
 #[derive(Deserialize)]
@@ -62,6 +63,7 @@ fn map_upload(e: UploadError) -> ApiError {
             ApiError::Unavailable(s.to_string())
         }
         UploadError::Ingest(other) => ApiError::Internal(other.to_string()),
+        UploadError::Database(m) => ApiError::Unavailable(m),
     }
 }
 
@@ -112,6 +114,15 @@ pub(crate) async fn put_document(
         st2.reader
             .refresh()
             .map_err(|e| UploadError::Ingest(IngestError::Store(e)))?;
+        if let Some(pg) = &st2.pg {
+            // The staging index has the document; the database serves it.
+            let scope = Scope::Doc {
+                root: ingest::UPLOAD_ROOT.to_string(),
+                path: p.clone(),
+            };
+            migrate::to_postgres(&st2.reader.snapshot(), pg, &scope, false)
+                .map_err(|e| UploadError::Database(format!("storing in the database: {e}")))?;
+        }
         Ok::<_, UploadError>(n)
     })
     .await
@@ -135,10 +146,17 @@ pub(crate) async fn delete_document(
     let st2 = st.clone();
     let p = path.clone();
     let removed = tokio::task::spawn_blocking(move || {
-        let r = ingest::remove_document(&st2.index_dir, &p, st2.embedder.as_ref(), &st2.ingest)?;
+        let mut r =
+            ingest::remove_document(&st2.index_dir, &p, st2.embedder.as_ref(), &st2.ingest)?;
         st2.reader
             .refresh()
             .map_err(|e| UploadError::Ingest(IngestError::Store(e)))?;
+        if let Some(pg) = &st2.pg {
+            // Another node may have uploaded it: the database decides.
+            r = pg
+                .delete_path(ingest::UPLOAD_ROOT, &p)
+                .map_err(|e| UploadError::Database(format!("deleting in the database: {e}")))?;
+        }
         Ok::<_, UploadError>(r)
     })
     .await

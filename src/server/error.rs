@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::generate::GenerateError;
 use crate::retrieve::RetrieveError;
+use crate::store::pg::PgError;
 use crate::store::StoreError;
 
 /// Errors of the HTTP layer, each with its status and stable code.
@@ -121,10 +122,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<PgError> for ApiError {
+    fn from(e: PgError) -> Self {
+        match e {
+            PgError::Connect { .. } | PgError::Stopped => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<RetrieveError> for ApiError {
     fn from(e: RetrieveError) -> Self {
         match e {
             RetrieveError::Store(StoreError::Busy(m)) => ApiError::Unavailable(m),
+            RetrieveError::Pg(p) => p.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

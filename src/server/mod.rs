@@ -46,10 +46,15 @@ use crate::gateway::Gateway;
 use crate::generate::Generator;
 use crate::ingest::IngestOptions;
 use crate::retrieve::SearchParams;
-use crate::store::{IndexReader, StoreError};
+use crate::store::pg::PgStore;
+use crate::store::{IndexReader, StoreError, View};
 
 pub struct AppState {
+    /// The node's embedded index: what it serves on the embedded backend,
+    /// its ingest staging area on PostgreSQL.
     pub(crate) reader: Arc<IndexReader>,
+    /// The database, on the PostgreSQL backend.
+    pub(crate) pg: Option<Arc<PgStore>>,
     pub(crate) embedder: Arc<dyn Embedder>,
     pub(crate) generator: Arc<Generator>,
     pub(crate) gateway: Arc<Gateway>,
@@ -97,6 +102,7 @@ impl AppState {
         ingest.progress = false;
         Ok(AppState {
             reader,
+            pg: None,
             embedder,
             generator,
             gateway,
@@ -112,6 +118,29 @@ impl AppState {
             ingest,
             writer: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Serves from PostgreSQL: searches, usage, rate limits and the audit
+    /// chain go to `pg` (shared with the other nodes).
+    pub fn with_postgres(mut self, pg: Arc<PgStore>) -> Result<AppState, ServeError> {
+        self.gateway = Arc::new(Gateway::new(&self.config).shared(pg.clone()));
+        self.generator = Arc::new(
+            Generator::from_config(&self.config, self.gateway.clone())
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        if let Some(a) = self.audit.take() {
+            self.audit = Some(a.shared(pg.clone()));
+        }
+        self.pg = Some(pg);
+        Ok(self)
+    }
+
+    /// What queries read now.
+    pub(crate) fn view(&self) -> View {
+        match &self.pg {
+            Some(pg) => View::Postgres(pg.clone()),
+            None => View::Embedded(self.reader.snapshot()),
+        }
     }
 
     /// How uploads are parsed (the default runs PDFs in a `hort` subprocess).
@@ -272,6 +301,35 @@ pub enum ServeError {
 /// Serves the index at `index` until Ctrl-C or SIGTERM; in-flight requests
 /// finish and the audit log is flushed. `on_ready` gets the bound address
 /// (useful with port 0).
+/// The reader and the shared state of one node: on the PostgreSQL backend
+/// the database (migrated if new) and the node's staging index (created if
+/// new); on the embedded backend the index at `index`.
+pub fn open_node(
+    cfg: &Config,
+    index: &Path,
+    embedder: Arc<dyn Embedder>,
+) -> Result<(Arc<IndexReader>, AppState), ServeError> {
+    let pg = crate::ingest::open_database(cfg, embedder.as_ref())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    if pg.is_some() && !index.join(crate::store::manifest::FILE).exists() {
+        let opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+        crate::store::IndexWriter::open(
+            index,
+            embedder.id(),
+            embedder.dim(),
+            &opts.chunk.fingerprint(),
+            opts.graph,
+        )?
+        .commit()?;
+    }
+    let reader = Arc::new(IndexReader::open(index)?);
+    let mut state = AppState::new(cfg, index, reader.clone(), embedder)?;
+    if let Some(pg) = pg {
+        state = state.with_postgres(pg)?;
+    }
+    Ok((reader, state))
+}
+
 pub async fn serve(
     cfg: &Config,
     index: &Path,
@@ -279,8 +337,8 @@ pub async fn serve(
     embedder: Arc<dyn Embedder>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let reader = Arc::new(IndexReader::open(index)?);
-    let state = Arc::new(AppState::new(cfg, index, reader.clone(), embedder)?);
+    let (reader, state) = open_node(cfg, index, embedder)?;
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {

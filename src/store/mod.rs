@@ -26,6 +26,8 @@ pub mod fsutil;
 pub mod hnsw;
 pub mod keyword;
 pub mod manifest;
+pub mod migrate;
+pub mod pg;
 pub mod segment;
 
 use std::collections::{BTreeSet, HashMap};
@@ -103,6 +105,14 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// What a query reads: one generation of the embedded index, or the
+/// PostgreSQL database (see [`pg`]).
+#[derive(Clone, Debug)]
+pub enum View {
+    Embedded(Arc<Snapshot>),
+    Postgres(Arc<pg::PgStore>),
 }
 
 /// One consistent generation of the index, as a query sees it: mapped
