@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
+.PHONY: pg pg-stop demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
@@ -26,14 +26,26 @@ build:
 demo: models build
 	./target/release/hort demo
 
-## The whole test suite (unit, integration, property tests, doc tests).
+## The whole test suite (unit, integration, property tests, doc tests),
+## with a throwaway PostgreSQL + pgvector primary and replica on loopback
+## (scripts/pg.sh, from a pinned wheel) for the database backend's tests.
 test: models pydeps
-	@if command -v cargo-nextest >/dev/null 2>&1; then \
+	@set -e; envfile="$$(scripts/pg.sh start)"; source "$$envfile"; \
+	trap 'scripts/pg.sh stop' EXIT; \
+	if command -v cargo-nextest >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --no-fail-fast; \
 	else \
 		$(CARGO) test --locked --no-fail-fast --lib --bins --tests; \
-	fi
+	fi; \
 	$(CARGO) test --locked --doc
+
+## PostgreSQL + pgvector for trying the database backend by hand:
+## `make pg` prints the env file to source; `make pg-stop` removes it.
+pg:
+	@scripts/pg.sh start
+
+pg-stop:
+	@scripts/pg.sh stop
 
 ## Every benchmark suite beside its peers (hnswlib, FAISS, bm25s, onnxruntime,
 ## pdftotext; pinned), then bench/results/summary.md and the README's

@@ -320,7 +320,7 @@ pub fn open_node(
             &opts.chunk.fingerprint(),
             opts.graph,
         )?
-        .commit()?;
+        .initialise()?;
     }
     let reader = Arc::new(IndexReader::open(index)?);
     let mut state = AppState::new(cfg, index, reader.clone(), embedder)?;

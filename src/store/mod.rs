@@ -824,6 +824,15 @@ impl IndexWriter {
         Ok(())
     }
 
+    /// Commits a new, empty index so that readers can open it (a database
+    /// node's staging index before its first upload).
+    pub fn initialise(&mut self) -> Result<u64, StoreError> {
+        if !self.dir.join(manifest::FILE).is_file() {
+            self.dirty = true;
+        }
+        self.commit()
+    }
+
     /// Makes everything since the last commit durable and visible, as one step.
     pub fn commit(&mut self) -> Result<u64, StoreError> {
         if !self.dirty {
