@@ -225,6 +225,8 @@ proptest! {
     }
 }
 
+type Rule = (&'static [&'static str], Classification);
+
 /// Row-level security alone: a SELECT with no filter of hort's, run as the
 /// principal's role, returns exactly the permitted rows of every table.
 #[test]
@@ -242,7 +244,7 @@ fn row_level_security_filters_an_unfiltered_select() {
     )
     .unwrap();
     let mut docs = Vec::new();
-    let rules: [(&str, Option<(&[&str], Classification)>); 5] = [
+    let rules: [(&str, Option<Rule>); 5] = [
         ("pub.md", Some((&["finance"], Classification::Public))),
         (
             "conf.md",
