@@ -269,6 +269,10 @@ enum BenchSuite {
         work: PathBuf,
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
+        /// Also on PostgreSQL: the index is copied into a database on this
+        /// server (created if missing) and searched there.
+        #[arg(long)]
+        pg_url: Option<String>,
     },
     /// Precision, recall and false-positive rate of the injection detector (`make datasets`).
     Injection {
@@ -339,6 +343,22 @@ enum BenchSuite {
         /// Index sizes in chunks, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
         sizes: Vec<usize>,
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// The embedded index and PostgreSQL + pgvector side by side at 100k
+    /// chunks: /v1/search latency, vector search latency and recall@10.
+    Backends {
+        /// A PostgreSQL server with pgvector (a database `hort_bench_clustered_N`
+        /// is created on it); default HORT_DATABASE_URL.
+        #[arg(long)]
+        pg_url: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
         #[arg(long, default_value_t = 500)]
         requests: usize,
         #[arg(long, default_value = "data/bench")]
@@ -710,6 +730,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         embedder: snap.manifest.embedder.clone(),
                         dim: snap.manifest.dim as usize,
                         chunker: snap.manifest.chunker.clone(),
+                        m: cfg.hnsw.m,
+                        ef_construction: cfg.hnsw.ef_construction,
                     };
                     let pg = hort::store::pg::PgStore::open(
                         &cfg.store.url().unwrap_or_default(),
@@ -971,6 +993,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 corpus,
                 work,
                 out,
+                pg_url,
             } => {
                 let judged =
                     hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
@@ -978,16 +1001,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 // One index per corpus and model, reused (and updated) between runs.
                 let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
                 let snap = IndexReader::open(&index)?.snapshot();
-                let name = format!(
-                    "quality-{}-{}",
-                    queries
-                        .file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or("set"),
-                    cfg.embed.model
-                );
+                let stem = queries
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("set")
+                    .to_string();
+                let mut name = format!("quality-{stem}-{}", cfg.embed.model);
+                let view = match pg_url {
+                    None => View::Embedded(snap.clone()),
+                    Some(url) => {
+                        let db_name: String =
+                            format!("hort_bench_quality_{stem}_{}", cfg.embed.model)
+                                .chars()
+                                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                                .collect();
+                        let db = hort::bench::backends::database(&url, &db_name)
+                            .map_err(anyhow::Error::msg)?;
+                        let pg = hort::store::pg::PgStore::open(
+                            &db,
+                            None,
+                            2,
+                            hort::store::pg::Meta {
+                                embedder: snap.manifest.embedder.clone(),
+                                dim: snap.manifest.dim as usize,
+                                chunker: snap.manifest.chunker.clone(),
+                                ..Default::default()
+                            },
+                        )?;
+                        migrate::to_postgres(&snap, &pg, &migrate::Scope::Folders, true)?;
+                        name.push_str("-postgres");
+                        View::Postgres(Arc::new(pg))
+                    }
+                };
                 hort::bench::quality::report(
                     &snap,
+                    &view,
                     embedder.as_ref(),
                     &judged,
                     &queries.display().to_string(),
@@ -1088,6 +1136,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } => {
                 let embedder = load_embedder(&cfg)?;
                 hort::bench::query::run(embedder, &sizes, requests, &work, &out)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            BenchSuite::Backends {
+                pg_url,
+                chunks,
+                requests,
+                work,
+                out,
+            } => {
+                let url = pg_url
+                    .or_else(|| std::env::var("HORT_DATABASE_URL").ok())
+                    .context("give --pg-url (or HORT_DATABASE_URL); `make pg` starts a server")?;
+                let embedder = load_embedder(&cfg)?;
+                hort::bench::backends::run(embedder, &url, chunks, requests, &work, &out)
                     .map_err(anyhow::Error::msg)?;
                 Ok(ExitCode::SUCCESS)
             }

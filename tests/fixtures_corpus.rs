@@ -257,7 +257,7 @@ fn default_fusion_is_not_worse_than_either_retriever() {
     );
     let base = hort::retrieve::SearchParams::default();
     let rows = evaluate(
-        &snap,
+        &hort::store::View::Embedded(snap.clone()),
         embedder.as_ref(),
         &everyone,
         &queries,

@@ -139,6 +139,7 @@ fn store_for(url: &str, snap: &hort::store::Snapshot) -> PgStore {
             embedder: snap.manifest.embedder.clone(),
             dim: snap.manifest.dim as usize,
             chunker: snap.manifest.chunker.clone(),
+            ..Default::default()
         },
     )
     .unwrap()
@@ -240,6 +241,7 @@ fn row_level_security_filters_an_unfiltered_select() {
             embedder: "test".into(),
             dim: 3,
             chunker: "c".into(),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -419,6 +421,7 @@ fn migrate_round_trip_and_model_check() {
             embedder: "other-model".into(),
             dim: 48,
             chunker: "c".into(),
+            ..Default::default()
         },
     )
     .unwrap_err()
@@ -440,6 +443,7 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
         embedder: "t".into(),
         dim: 3,
         chunker: "c".into(),
+        ..Default::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let mut handles = Vec::new();
@@ -495,6 +499,7 @@ fn read_replica_answers_searches() {
         embedder: snap.manifest.embedder.clone(),
         dim: snap.manifest.dim as usize,
         chunker: snap.manifest.chunker.clone(),
+        ..Default::default()
     };
     let primary = PgStore::open(&url, None, 1, meta.clone()).unwrap();
     migrate::to_postgres(&snap, &primary, &Scope::Folders, false).unwrap();
@@ -711,6 +716,7 @@ fn embedder_dimension_is_checked_on_write() {
             embedder: "t".into(),
             dim: 4,
             chunker: "c".into(),
+            ..Default::default()
         },
     )
     .unwrap();

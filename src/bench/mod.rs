@@ -3,6 +3,7 @@
 //! into `bench/results/`.
 
 pub mod ann;
+pub mod backends;
 pub mod dataset;
 pub mod embed;
 pub mod ingest;

@@ -12,7 +12,7 @@ use crate::acl::{Classification, Principal};
 use crate::config::Fusion;
 use crate::embed::Embedder;
 use crate::retrieve::{self, Request, SearchParams};
-use crate::store::Snapshot;
+use crate::store::{Snapshot, View};
 
 /// A query with graded relevance per document path.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,7 +129,7 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
 
 /// Evaluates every configuration as `principal` (one who may see everything judged).
 pub fn evaluate(
-    snap: &Snapshot,
+    view: &View,
     embedder: &dyn Embedder,
     principal: &Principal,
     queries: &[Judged],
@@ -146,7 +146,7 @@ pub fn evaluate(
                 k: 10,
                 docs: None,
             };
-            let r = retrieve::search(snap, embedder, principal, &req, params)
+            let r = retrieve::search_view(view, embedder, principal, &req, params)
                 .map_err(|e| e.to_string())?;
             let mut ranked: Vec<String> = Vec::new();
             for h in r.hits {
@@ -185,9 +185,12 @@ pub struct QualityReport {
     pub fused_at_least_best_single: bool,
 }
 
-/// Runs the comparison on an index and writes `<out>/<name>.{json,md}`.
+/// Runs the comparison on an index (or the database it was copied to, `view`)
+/// and writes `<out>/<name>.{json,md}`.
+#[allow(clippy::too_many_arguments)]
 pub fn report(
     snap: &Snapshot,
+    view: &View,
     embedder: &dyn Embedder,
     queries: &[Judged],
     set: &str,
@@ -199,7 +202,10 @@ pub fn report(
         .filter_map(|b| snap.teams.name(b).map(str::to_string))
         .collect();
     let everyone = Principal::new("evaluator", &teams, Classification::Restricted);
-    let rows = evaluate(snap, embedder, &everyone, queries, &configs(base))?;
+    let mut rows = evaluate(view, embedder, &everyone, queries, &configs(base))?;
+    if let View::Postgres(_) = view {
+        rows[0].config = "full text only (ts_rank)".into();
+    }
     let best_single = rows[0].ndcg_at_10.max(rows[1].ndcg_at_10);
     let default_row = match base.fusion {
         Fusion::Rrf => &rows[2],
@@ -220,8 +226,14 @@ pub fn report(
         .iter()
         .map(|(l, _)| l.clone())
         .collect();
+    let backend = match view {
+        View::Embedded(_) => "",
+        View::Postgres(_) => {
+            ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
+        }
+    };
     let mut md = format!(
-        "{set}: {} queries, document-level nDCG@10 and recall@10, model {}.\n\n| retrieval | nDCG@10 | recall@10 |",
+        "{set}: {} queries, document-level nDCG@10 and recall@10, model {}{backend}.\n\n| retrieval | nDCG@10 | recall@10 |",
         report.queries, report.embedder
     );
     for l in &langs {

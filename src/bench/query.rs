@@ -109,7 +109,7 @@ impl Client {
     }
 }
 
-fn config(work: &Path) -> Result<Config, String> {
+pub(super) fn config(work: &Path) -> Result<Config, String> {
     let hash = |k: &str| crate::gateway::audit::sha256_hex(k.as_bytes());
     let teams = synth::TEAMS
         .iter()
@@ -127,7 +127,7 @@ fn config(work: &Path) -> Result<Config, String> {
         .map_err(|e| e.to_string())
 }
 
-fn measure(
+pub(super) fn measure(
     addr: SocketAddr,
     path: &str,
     bodies: &[String],

@@ -165,6 +165,35 @@ pub fn rule_for(rng: &mut Rng) -> AccessRule {
     })
 }
 
+/// Vectors with structure like a real embedding space: unit vectors around
+/// `n` random centroids (cosine ≈ 0.8 to their centroid, ≈ 0.65 between
+/// neighbours), so that nearest neighbours are meaningful and recall@10 of
+/// an approximate search says something (uniform random vectors in 384
+/// dimensions are all nearly equidistant).
+pub struct Clusters {
+    centroids: Vec<Vec<f32>>,
+}
+
+impl Clusters {
+    pub fn new(seed: u64, dim: usize, n: usize) -> Clusters {
+        let mut rng = Rng::new(seed);
+        Clusters {
+            centroids: (0..n.max(1))
+                .map(|_| random_unit_vector(&mut rng, dim))
+                .collect(),
+        }
+    }
+
+    pub fn sample(&self, rng: &mut Rng) -> Vec<f32> {
+        let c = &self.centroids[rng.below(self.centroids.len())];
+        // Uniform noise of unit variance per vector, scaled to 0.75 of the centroid.
+        let scale = 0.75 * (12.0f32 / c.len() as f32).sqrt();
+        let mut v: Vec<f32> = c.iter().map(|x| x + scale * rng.unit()).collect();
+        normalize(&mut v);
+        v
+    }
+}
+
 /// Builds an index of `n_chunks` chunks (10 per document) in `dir`, recorded
 /// as embedded by `embedder_id` (random vectors of its dimension).
 pub fn build_index(
@@ -174,7 +203,31 @@ pub fn build_index(
     dim: usize,
     graph: GraphParams,
     seed: u64,
+    progress: impl FnMut(usize),
+) -> Result<(), StoreError> {
+    build_index_with(
+        dir,
+        embedder_id,
+        n_chunks,
+        dim,
+        graph,
+        seed,
+        progress,
+        random_unit_vector,
+    )
+}
+
+/// [`build_index`] with vectors from `vector`.
+#[allow(clippy::too_many_arguments)]
+pub fn build_index_with(
+    dir: &Path,
+    embedder_id: &str,
+    n_chunks: usize,
+    dim: usize,
+    graph: GraphParams,
+    seed: u64,
     mut progress: impl FnMut(usize),
+    mut vector: impl FnMut(&mut Rng, usize) -> Vec<f32>,
 ) -> Result<(), StoreError> {
     let mut w = IndexWriter::open(dir, embedder_id, dim, "synthetic", graph)?;
     let mut rng = Rng::new(seed);
@@ -211,7 +264,7 @@ pub fn build_index(
                     char_end: text.chars().count() as u32,
                     hash: [0; 16],
                 };
-                b.add_chunk(first + c as u64, rec, &random_unit_vector(&mut rng, dim))?;
+                b.add_chunk(first + c as u64, rec, &vector(&mut rng, dim))?;
                 texts.push(text);
             }
             staged.push((

@@ -852,6 +852,8 @@ pub fn open_database(
         embedder: embedder.id().to_string(),
         dim: embedder.dim(),
         chunker: opts.chunk.fingerprint(),
+        m: cfg.hnsw.m,
+        ef_construction: cfg.hnsw.ef_construction,
     };
     let pg = PgStore::open(
         &url,
