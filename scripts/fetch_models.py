@@ -118,6 +118,26 @@ def main():
         shutil.copyfile(src, tmp)
         place(tmp, dest, c["sha256"], c["dest"])
         fetched += 1
+    for c in lock.get("convert", []):
+        dest = os.path.join(out, c["dest"])
+        if ok(dest, c["sha256"]):
+            continue
+        # The converter's own packages (pinned, hashed), then the conversion.
+        r = subprocess.run([os.path.join(ROOT, "scripts", "fetch_pydeps.sh"),
+                            c["requirements"], c["python_path"]], cwd=ROOT)
+        if r.returncode != 0:
+            fail(f"could not install {c['requirements']}")
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-", suffix=".onnx")
+        os.close(fd)
+        print(f"fetch_models: converting {c['input']} with {c['script']}", file=sys.stderr)
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, c["python_path"]))
+        r = subprocess.run([sys.executable, os.path.join(ROOT, c["script"]),
+                            os.path.join(out, c["input"]), tmp], env=env)
+        if r.returncode != 0:
+            os.unlink(tmp)
+            fail(f"{c['script']} failed")
+        place(tmp, dest, c["sha256"], c["dest"])
+        fetched += 1
     state = "fetched " + str(fetched) + " files" if fetched else "all files present"
     print(f"fetch_models: {out}: {state}, hashes verified", file=sys.stderr)
 

@@ -6,7 +6,7 @@ mod hashing;
 mod onnx;
 
 pub use hashing::HashEmbedder;
-pub use onnx::{ModelFiles, OnnxEmbedder};
+pub use onnx::{ModelFiles, OnnxEmbedder, PoolingKind};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub enum EmbedError {
     Model { path: PathBuf, message: String },
     #[error("embedding failed: {0}")]
     Inference(String),
-    #[error("unknown embedding model {0:?} (known: minilm-l6, hash)")]
+    #[error("unknown embedding model {0:?} (known: minilm-l6, multilingual-e5-small, hash, or a directory with a hort-model.toml)")]
     UnknownModel(String),
 }
 
@@ -84,6 +84,19 @@ pub fn from_config(
         "minilm-l6" => {
             let dir = models_dir(cfg, &resolve);
             let files = ModelFiles::minilm(&dir, cfg.runtime.as_deref().map(&resolve));
+            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
+        }
+        "multilingual-e5-small" => {
+            let dir = models_dir(cfg, &resolve);
+            let files = ModelFiles::e5_small(&dir, cfg.runtime.as_deref().map(&resolve));
+            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
+        }
+        other if other.contains('/') => {
+            let runtime = match cfg.runtime.as_deref() {
+                Some(r) => resolve(r),
+                None => onnx::default_runtime(&models_dir(cfg, &resolve)),
+            };
+            let files = ModelFiles::from_dir(&resolve(Path::new(other)), runtime)?;
             Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
         }
         other => Err(EmbedError::UnknownModel(other.to_string())),

@@ -11,7 +11,18 @@ use fastembed::{
 
 use super::{normalize, EmbedError, Embedder};
 
-/// Where one model's files are.
+/// How token vectors become one text vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolingKind {
+    /// Mean over the attended tokens (MiniLM, E5).
+    Mean,
+    /// The first token's vector (BGE and other CLS-trained models).
+    Cls,
+}
+
+/// One model: where its files are, and what its definition says about how
+/// it reads text (the index records `id`, and refuses another model).
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
     pub id: String,
@@ -19,6 +30,25 @@ pub struct ModelFiles {
     pub runtime: PathBuf,
     pub dim: usize,
     pub max_tokens: usize,
+    pub pooling: PoolingKind,
+    /// Put before every question (E5: `"query: "`).
+    pub query_prefix: String,
+    /// Put before every passage (E5: `"passage: "`).
+    pub passage_prefix: String,
+}
+
+/// `hort-model.toml` in a model directory of one's own.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Definition {
+    id: String,
+    dim: usize,
+    max_tokens: usize,
+    pooling: PoolingKind,
+    #[serde(default)]
+    query_prefix: String,
+    #[serde(default)]
+    passage_prefix: String,
 }
 
 impl ModelFiles {
@@ -30,11 +60,57 @@ impl ModelFiles {
             runtime: runtime.unwrap_or_else(|| default_runtime(models_dir)),
             dim: 384,
             max_tokens: 256,
+            pooling: PoolingKind::Mean,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
         }
+    }
+
+    /// multilingual-e5-small, 4-bit weights (converted by `make models`):
+    /// 384 dimensions, 512 tokens, ~100 languages; E5 expects the prefixes.
+    pub fn e5_small(models_dir: &Path, runtime: Option<PathBuf>) -> ModelFiles {
+        ModelFiles {
+            id: "multilingual-e5-small-q4/1".into(),
+            dir: models_dir.join("multilingual-e5-small"),
+            runtime: runtime.unwrap_or_else(|| default_runtime(models_dir)),
+            dim: 384,
+            max_tokens: 512,
+            pooling: PoolingKind::Mean,
+            query_prefix: "query: ".into(),
+            passage_prefix: "passage: ".into(),
+        }
+    }
+
+    /// A model directory of one's own: `model.onnx`, `tokenizer.json`,
+    /// `config.json`, `special_tokens_map.json`, `tokenizer_config.json`
+    /// and `hort-model.toml` (id, dim, max_tokens, pooling, prefixes).
+    pub fn from_dir(dir: &Path, runtime: PathBuf) -> Result<ModelFiles, EmbedError> {
+        let p = dir.join("hort-model.toml");
+        let text = std::fs::read_to_string(&p).map_err(|_| EmbedError::MissingFile(p.clone()))?;
+        let d: Definition = toml::from_str(&text).map_err(|e| EmbedError::Model {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        if d.dim == 0 || d.max_tokens < 16 || d.id.trim().is_empty() {
+            return Err(EmbedError::Model {
+                path: p,
+                message: "id must be set, dim at least 1, max_tokens at least 16".into(),
+            });
+        }
+        Ok(ModelFiles {
+            id: d.id,
+            dir: dir.to_path_buf(),
+            runtime,
+            dim: d.dim,
+            max_tokens: d.max_tokens,
+            pooling: d.pooling,
+            query_prefix: d.query_prefix,
+            passage_prefix: d.passage_prefix,
+        })
     }
 }
 
-fn default_runtime(models_dir: &Path) -> PathBuf {
+pub(crate) fn default_runtime(models_dir: &Path) -> PathBuf {
     let dir = models_dir.join("onnxruntime");
     // The pinned file name carries its version; take whichever one is there.
     if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -104,7 +180,11 @@ impl OnnxEmbedder {
             path: files.dir.clone(),
             message,
         };
-        let udm = UserDefinedEmbeddingModel::new(onnx, tok).with_pooling(Pooling::Mean);
+        let pooling = match files.pooling {
+            PoolingKind::Mean => Pooling::Mean,
+            PoolingKind::Cls => Pooling::Cls,
+        };
+        let udm = UserDefinedEmbeddingModel::new(onnx, tok).with_pooling(pooling);
         let opts = InitOptionsUserDefined::new()
             .with_max_length(files.max_tokens)
             .with_intra_threads(threads.max(1));
@@ -123,16 +203,23 @@ impl OnnxEmbedder {
         })
     }
 
-    fn run(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn run(&self, prefix: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let prefixed: Vec<String>;
+        let texts: Vec<&str> = if prefix.is_empty() {
+            texts.to_vec()
+        } else {
+            prefixed = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+            prefixed.iter().map(String::as_str).collect()
+        };
         let mut model = self
             .model
             .lock()
             .map_err(|_| EmbedError::Inference("model lock poisoned".into()))?;
         let mut out = model
-            .embed(texts, Some(texts.len()))
+            .embed(&texts, Some(texts.len()))
             .map_err(|e| EmbedError::Inference(e.to_string()))?;
         for v in &mut out {
             if v.len() != self.files.dim {
@@ -156,7 +243,10 @@ impl Embedder for OnnxEmbedder {
         self.files.dim
     }
     fn max_tokens(&self) -> usize {
-        self.files.max_tokens
+        // The passage prefix takes part of the window.
+        self.files
+            .max_tokens
+            .saturating_sub(self.count_tokens(&self.files.passage_prefix))
     }
     fn count_tokens(&self, text: &str) -> usize {
         match self.counter.encode(text, false) {
@@ -167,10 +257,10 @@ impl Embedder for OnnxEmbedder {
         }
     }
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.run(texts)
+        self.run(&self.files.passage_prefix, texts)
     }
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.run(&[text])?
+        self.run(&self.files.query_prefix, &[text])?
             .pop()
             .ok_or_else(|| EmbedError::Inference("no output".into()))
     }
