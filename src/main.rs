@@ -1395,6 +1395,19 @@ fn demo(config: Option<&Path>, index: Option<PathBuf>, addr: Option<String>) -> 
         corpus.display(),
         index.display()
     );
+    // The demo's own index: rebuild it when the configured model changed
+    // (any other index refuses a different model and asks for a re-ingest).
+    if let Ok(Some(m)) = hort::store::manifest::Manifest::read(&index.join("MANIFEST")) {
+        let built_with = m.embedder;
+        let configured = load_embedder(&cfg)?.id().to_string();
+        if built_with != configured {
+            eprintln!(
+                "hort: the demo index was built with {built_with}; rebuilding it with {configured}"
+            );
+            std::fs::remove_dir_all(&index)
+                .with_context(|| format!("removing {}", index.display()))?;
+        }
+    }
     let report = run_ingest(&cfg, &index, &[corpus], false)?;
     print_ingest(&report, &index);
     let addr = addr.unwrap_or_else(|| cfg.server.addr.clone());

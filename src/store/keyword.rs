@@ -35,16 +35,81 @@ use crate::acl::{Filter, INVISIBLE};
 
 /// Bump when fields or analysis change: the writer then rebuilds the keyword
 /// index from the segments (no re-embedding).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// The analyzer's name in the tantivy index (public so that the benchmark
 /// can open the same index with bare tantivy).
 pub const TOKENIZER: &str = "hort_en";
+/// German: German stop words and the German Snowball stemmer.
+pub const TOKENIZER_DE: &str = "hort_de";
+/// Parts of German compounds, and text in other languages: lower case only.
+pub const TOKENIZER_PLAIN: &str = "hort_plain";
+
+/// How much a match on a part of a German compound counts against a match
+/// on a whole word (parts are weaker evidence: "rechnung" in
+/// "Reisekostenabrechnung").
+const PARTS_BOOST: f32 = 0.4;
+/// The shortest compound part indexed, and the shortest word split.
+const MIN_PART: usize = 4;
+const MIN_COMPOUND: usize = 9;
+
+/// The language a chunk is analysed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextLanguage {
+    English,
+    German,
+    Other,
+}
+
+impl TextLanguage {
+    /// Detects the language of `text` (whatlang, trigram statistics); text
+    /// that is too short or mixed to tell counts as English, the corpus
+    /// language hort was first built for, since its analyser only stems.
+    pub fn detect(text: &str) -> TextLanguage {
+        match whatlang::detect(text) {
+            Some(i)
+                if i.lang() == whatlang::Lang::Deu && (i.is_reliable() || i.confidence() > 0.5) =>
+            {
+                TextLanguage::German
+            }
+            Some(i) if i.lang() == whatlang::Lang::Eng || !i.is_reliable() => TextLanguage::English,
+            Some(_) => TextLanguage::Other,
+            None => TextLanguage::English,
+        }
+    }
+}
+
+/// Parts of the long words of German `text`: every prefix and suffix of at
+/// least [`MIN_PART`] letters of words of at least [`MIN_COMPOUND`] letters,
+/// so that "Obergrenze" and "Hotel" find "Hotelobergrenze" (tantivy has no
+/// German decompounder; a dictionary-free split over-generates, which is why
+/// parts live in a field of their own and count for less).
+pub fn compound_parts(text: &str) -> String {
+    let mut out = String::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        let chars: Vec<char> = w.chars().flat_map(char::to_lowercase).collect();
+        let n = chars.len();
+        if n < MIN_COMPOUND || chars.iter().any(|c| c.is_numeric()) {
+            continue;
+        }
+        for k in MIN_PART..=(n - MIN_PART) {
+            out.extend(&chars[..k]);
+            out.push(' ');
+            out.extend(&chars[k..]);
+            out.push(' ');
+        }
+    }
+    out
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
     pub chunk_id: Field,
     pub doc_id: Field,
+    /// English (and undetected) text.
     pub text: Field,
+    pub text_de: Field,
+    pub text_de_parts: Field,
+    pub text_other: Field,
     pub teams: Field,
     pub level: Field,
     pub path: Field,
@@ -57,14 +122,17 @@ fn schema() -> (Schema, Fields) {
     let id_opts = NumericOptions::default().set_indexed().set_fast();
     let chunk_id = b.add_u64_field("chunk_id", id_opts);
     let doc_id = b.add_u64_field("doc_id", NumericOptions::default().set_indexed());
-    let text = b.add_text_field(
-        "text",
+    let analysed = |tokenizer: &str| {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer(TOKENIZER)
+                .set_tokenizer(tokenizer)
                 .set_index_option(IndexRecordOption::WithFreqs),
-        ),
-    );
+        )
+    };
+    let text = b.add_text_field("text", analysed(TOKENIZER));
+    let text_de = b.add_text_field("text_de", analysed(TOKENIZER_DE));
+    let text_de_parts = b.add_text_field("text_de_parts", analysed(TOKENIZER_PLAIN));
+    let text_other = b.add_text_field("text_other", analysed(TOKENIZER_PLAIN));
     let teams = b.add_text_field("teams", STRING);
     // Indexed, not fast: range queries then run on the term dictionary (four
     // values), which also avoids tantivy 0.27's fast-field range docset, whose
@@ -79,6 +147,9 @@ fn schema() -> (Schema, Fields) {
             chunk_id,
             doc_id,
             text,
+            text_de,
+            text_de_parts,
+            text_other,
             teams,
             level,
             path,
@@ -101,6 +172,26 @@ pub fn analyzer() -> TextAnalyzer {
     }
 }
 
+pub fn analyzer_de() -> TextAnalyzer {
+    let b = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser);
+    match StopWordFilter::new(Language::German) {
+        Some(stop) => b
+            .filter(stop)
+            .filter(Stemmer::new(Language::German))
+            .build(),
+        None => b.filter(Stemmer::new(Language::German)).build(),
+    }
+}
+
+pub fn analyzer_plain() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser)
+        .build()
+}
+
 fn kw_err(e: tantivy::TantivyError) -> StoreError {
     StoreError::Keyword(e.to_string())
 }
@@ -120,6 +211,10 @@ impl KeywordIndex {
         let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
         let index = Index::open_or_create(mdir, schema).map_err(kw_err)?;
         index.tokenizers().register(TOKENIZER, analyzer());
+        index.tokenizers().register(TOKENIZER_DE, analyzer_de());
+        index
+            .tokenizers()
+            .register(TOKENIZER_PLAIN, analyzer_plain());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -247,36 +342,58 @@ impl KeywordIndex {
         self.collect(searcher, BooleanQuery::new(clauses), limit)
     }
 
-    /// The query's terms, analysed like the text, as a BM25 disjunction.
+    /// The query's terms, analysed as each language's text is, as one BM25
+    /// disjunction over the language fields (a question may be German or
+    /// English whatever the documents are; each field matches only the
+    /// chunks of its language). Whole words count fully, parts of German
+    /// compounds with [`PARTS_BOOST`].
     fn text_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
         let f = self.fields;
-        let mut analyzer = self.index.tokenizer_for_field(f.text).map_err(kw_err)?;
-        let mut stream = analyzer.token_stream(query);
-        let mut terms: Vec<String> = Vec::new();
-        while stream.advance() {
-            let t = &stream.token().text;
-            if !terms.contains(t) {
-                terms.push(t.clone());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut total = 0usize;
+        let all = [
+            (f.text, 1.0),
+            (f.text_de, 1.0),
+            (f.text_other, 1.0),
+            (f.text_de_parts, PARTS_BOOST),
+        ];
+        // Every field, whatever the question's language: restricting German
+        // questions to German chunks was measured worse (bench/multilingual:
+        // words such as "VPN", "GDPR" or "500 Euro" match across languages).
+        for (field, boost) in all {
+            let mut analyzer = self.index.tokenizer_for_field(field).map_err(kw_err)?;
+            let mut stream = analyzer.token_stream(query);
+            let mut terms: Vec<String> = Vec::new();
+            while stream.advance() {
+                let t = &stream.token().text;
+                if field == f.text_de_parts && t.chars().count() < MIN_PART {
+                    continue;
+                }
+                if !terms.contains(t) {
+                    terms.push(t.clone());
+                }
+                if terms.len() >= 256 {
+                    break;
+                }
             }
-            if terms.len() >= 256 {
-                break;
+            total += terms.len();
+            for t in terms {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(field, &t),
+                    IndexRecordOption::WithFreqs,
+                ));
+                let q: Box<dyn Query> = if boost == 1.0 {
+                    q
+                } else {
+                    Box::new(tantivy::query::BoostQuery::new(q, boost))
+                };
+                clauses.push((Occur::Should, q));
             }
         }
-        if terms.is_empty() {
+        if total == 0 {
             return Ok(None);
         }
-        Ok(Some(Box::new(BooleanQuery::new(
-            terms
-                .iter()
-                .map(|t| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(f.text, t),
-                        IndexRecordOption::WithFreqs,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect(),
-        ))))
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
     fn collect(
@@ -414,7 +531,14 @@ impl KeywordWriter {
         let mut d = TantivyDocument::new();
         d.add_u64(f.chunk_id, chunk_id);
         d.add_u64(f.doc_id, doc.id);
-        d.add_text(f.text, text);
+        match TextLanguage::detect(text) {
+            TextLanguage::English => d.add_text(f.text, text),
+            TextLanguage::German => {
+                d.add_text(f.text_de, text);
+                d.add_text(f.text_de_parts, compound_parts(text));
+            }
+            TextLanguage::Other => d.add_text(f.text_other, text),
+        }
         // No rule: no team and a level above every clearance, so no clause matches.
         match &doc.access {
             Some(a) => {
@@ -456,5 +580,112 @@ impl KeywordWriter {
         let _ = self.w.garbage_collect_files().wait();
         self.w.wait_merging_threads().map_err(kw_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{AccessRule, Classification, Principal, TeamTable};
+
+    #[test]
+    fn languages_are_told_apart() {
+        assert_eq!(
+            TextLanguage::detect(
+                "Die Hotelobergrenze liegt bei 140 Euro pro Nacht, in München bei 190 Euro."
+            ),
+            TextLanguage::German
+        );
+        assert_eq!(
+            TextLanguage::detect(
+                "Hotels are booked through the travel portal and the limit is 140 euros."
+            ),
+            TextLanguage::English
+        );
+        assert_eq!(TextLanguage::detect("42"), TextLanguage::English);
+    }
+
+    #[test]
+    fn compounds_yield_their_parts() {
+        let p = compound_parts("Die Reisekostenabrechnung und die Hotelobergrenze; kurz.");
+        for part in ["reisekosten", "abrechnung", "hotel", "obergrenze"] {
+            assert!(p.split(' ').any(|w| w == part), "{part} missing in {p}");
+        }
+        assert!(!p.contains("kurz"), "short words are not split");
+        assert!(compound_parts("2026-11-25 Kalenderwoche48").is_empty());
+    }
+
+    /// German text is found by its stems and by the parts of its compounds,
+    /// English text by English stems, both through one query.
+    #[test]
+    fn german_and_english_chunks_are_analysed_in_their_language() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = KeywordIndex::open_or_create(dir.path()).unwrap();
+        let mut w = k.writer().unwrap();
+        let doc = |id: u64| DocRecord {
+            id,
+            root: "/r".into(),
+            path: format!("d{id}.md"),
+            kind: "md".into(),
+            size: 0,
+            mtime_ns: 0,
+            sha256: String::new(),
+            access: Some(AccessRule::new(&["staff"], Classification::Public).unwrap()),
+            rule_source: None,
+            segment: String::new(),
+            first_chunk: id,
+            n_chunks: 1,
+            first_page: 0,
+            n_pages: 1,
+            paged: false,
+            ingested_at: 0,
+            checked_at_ns: 0,
+            injection: Vec::new(),
+            hygiene_removed: 0,
+        };
+        w.add(
+            1,
+            &doc(1),
+            "Die Hotelobergrenze liegt in München bei 190 Euro pro Nacht, sonst bei 140 Euro.",
+        )
+        .unwrap();
+        w.add(
+            2,
+            &doc(2),
+            "Travel above 500 euros needs the approval of the chief financial officer.",
+        )
+        .unwrap();
+        w.add(
+            3,
+            &doc(3),
+            "Die Kantine im dritten Stock ist montags bis freitags geöffnet.",
+        )
+        .unwrap();
+        w.commit(1).unwrap();
+        let (searcher, _) = k.searcher().unwrap().unwrap();
+        let mut teams = TeamTable::new();
+        teams.intern("staff");
+        let p = Principal::new("p", &["staff"], Classification::Public);
+        let filter = Filter::new(&p, &teams);
+        let access = k.access_bits(&searcher, &filter).unwrap();
+        let top = |q: &str| -> Vec<u64> {
+            k.search(&searcher, q, &access, None, 10)
+                .unwrap()
+                .into_iter()
+                .map(|x| x.0)
+                .collect()
+        };
+        assert_eq!(
+            top("Obergrenze für Hotels").first(),
+            Some(&1),
+            "compound part"
+        );
+        assert_eq!(top("Hotelobergrenzen").first(), Some(&1), "German stem");
+        assert_eq!(top("Kantinen").first(), Some(&3));
+        assert_eq!(
+            top("approvals for travelling").first(),
+            Some(&2),
+            "English stem"
+        );
     }
 }
