@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: pg pg-stop demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
+.PHONY: pg pg-stop pyconvert demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
@@ -13,6 +13,10 @@ models:
 ## OpenAI SDK), pinned with hashes, into data/py.
 pydeps:
 	scripts/fetch_pydeps.sh
+
+## numpy + onnx (pinned): the e5 converter, and the tests' tiny reranker.
+pyconvert:
+	scripts/fetch_pydeps.sh scripts/e5/requirements.txt data/py-convert
 
 ## Public datasets for the benchmarks (GloVe 6B 50d), pinned like the models.
 datasets:
@@ -29,7 +33,7 @@ demo: models build
 ## The whole test suite (unit, integration, property tests, doc tests),
 ## with a throwaway PostgreSQL + pgvector primary and replica on loopback
 ## (scripts/pg.sh, from a pinned wheel) for the database backend's tests.
-test: models pydeps
+test: models pydeps pyconvert
 	@set -e; envfile="$$(scripts/pg.sh start)"; source "$$envfile"; \
 	trap 'scripts/pg.sh stop' EXIT; \
 	if command -v cargo-nextest >/dev/null 2>&1; then \

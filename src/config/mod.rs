@@ -308,6 +308,16 @@ pub struct RetrieveConfig {
     /// Drop a hit whose text overlaps a better hit of the same page.
     #[serde(default = "default_true")]
     pub dedupe_overlaps: bool,
+    /// A cross-encoder model directory (docs/multilingual.md): the best
+    /// `rerank_candidates` hits are reordered by it. None ships here.
+    #[serde(default)]
+    pub reranker: Option<PathBuf>,
+    #[serde(default = "default_rerank_candidates")]
+    pub rerank_candidates: usize,
+}
+
+fn default_rerank_candidates() -> usize {
+    20
 }
 
 /// Fusion of the vector and keyword result lists.
@@ -335,6 +345,8 @@ impl Default for RetrieveConfig {
             keyword_weight: default_weight(),
             max_per_doc: 0,
             dedupe_overlaps: true,
+            reranker: None,
+            rerank_candidates: default_rerank_candidates(),
         }
     }
 }

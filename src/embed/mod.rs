@@ -6,6 +6,7 @@ mod hashing;
 mod onnx;
 
 pub use hashing::HashEmbedder;
+pub(crate) use onnx::init_runtime;
 pub use onnx::{ModelFiles, OnnxEmbedder, PoolingKind};
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,14 @@ pub fn models_dir(cfg: &EmbedConfig, resolve: impl Fn(&Path) -> PathBuf) -> Path
         }
     }
     cwd
+}
+
+/// The ONNX Runtime library a configuration uses.
+pub fn runtime_path(cfg: &EmbedConfig, resolve: impl Fn(&Path) -> PathBuf) -> PathBuf {
+    match cfg.runtime.as_deref() {
+        Some(r) => resolve(r),
+        None => onnx::default_runtime(&models_dir(cfg, &resolve)),
+    }
 }
 
 /// Builds the embedder a configuration names.

@@ -133,7 +133,7 @@ pub(crate) fn default_runtime(models_dir: &Path) -> PathBuf {
 /// The ONNX Runtime library can be loaded once per process.
 static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
-fn init_runtime(path: &Path) -> Result<(), EmbedError> {
+pub(crate) fn init_runtime(path: &Path) -> Result<(), EmbedError> {
     if !path.is_file() {
         return Err(EmbedError::MissingFile(path.to_path_buf()));
     }

@@ -9,6 +9,8 @@
 //! back to the exact scan. No plan can produce a hit outside the principal's
 //! access, and restrictive filters do not starve.
 
+pub mod rerank;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 

@@ -77,9 +77,23 @@ pub(crate) async fn retrieve_hits(
             k,
             docs: docs.as_ref(),
         };
+        let Some(rr) = &st2.reranker else {
+            let hits =
+                retrieve::search_view(&view, st2.embedder.as_ref(), &principal, &r, &st2.params)?
+                    .hits;
+            return Ok::<_, ApiError>((view, hits));
+        };
+        // More candidates for the cross-encoder to reorder, then k.
+        let wide = retrieve::Request {
+            k: k.max(st2.config.retrieve.rerank_candidates),
+            ..r
+        };
         let hits =
-            retrieve::search_view(&view, st2.embedder.as_ref(), &principal, &r, &st2.params)?.hits;
-        Ok::<_, ApiError>((view, hits))
+            retrieve::search_view(&view, st2.embedder.as_ref(), &principal, &wide, &st2.params)?
+                .hits;
+        let hits = retrieve::rerank::rerank(rr.as_ref(), &query, hits, k)
+            .map_err(|e| ApiError::Internal(format!("reranker: {e}")))?;
+        Ok((view, hits))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?

@@ -55,6 +55,8 @@ pub struct AppState {
     pub(crate) reader: Arc<IndexReader>,
     /// The database, on the PostgreSQL backend.
     pub(crate) pg: Option<Arc<PgStore>>,
+    /// The optional cross-encoder (`[retrieve] reranker`).
+    pub(crate) reranker: Option<Arc<dyn crate::retrieve::rerank::Reranker>>,
     pub(crate) embedder: Arc<dyn Embedder>,
     pub(crate) generator: Arc<Generator>,
     pub(crate) gateway: Arc<Gateway>,
@@ -100,9 +102,23 @@ impl AppState {
         };
         let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
         ingest.progress = false;
+        let reranker: Option<Arc<dyn crate::retrieve::rerank::Reranker>> =
+            match &cfg.retrieve.reranker {
+                None => None,
+                Some(dir) => Some(Arc::new(
+                    crate::retrieve::rerank::CrossEncoder::load(
+                        &cfg.resolve(dir),
+                        &crate::embed::runtime_path(&cfg.embed, |p| cfg.resolve(p)),
+                        512,
+                        cfg.embed.threads,
+                    )
+                    .map_err(|e| ServeError::Config(format!("retrieve.reranker: {e}")))?,
+                )),
+            };
         Ok(AppState {
             reader,
             pg: None,
+            reranker,
             embedder,
             generator,
             gateway,
