@@ -1096,11 +1096,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 hort::bench::embed::write_inputs(&all, &work.join("embed-inputs.jsonl"))
                     .map_err(anyhow::Error::msg)?;
-                let files = embed::ModelFiles::minilm(
-                    &embed::models_dir(&cfg.embed, |p| cfg.resolve(p)),
-                    cfg.embed.runtime.as_ref().map(|p| cfg.resolve(p)),
-                );
-                hort::bench::embed::run(&files, &all, cfg.embed.batch_size, &out)
+                let files = embed::model_files(&cfg.embed, |p| cfg.resolve(p))?
+                    .context("the hash embedder has no model to measure")?;
+                // MiniLM's results are the ones compared with the peers.
+                let name = match cfg.embed.model.as_str() {
+                    "minilm-l6" => "embed".to_string(),
+                    m => format!("embed-{m}"),
+                };
+                hort::bench::embed::run(&files, &all, cfg.embed.batch_size, &out, &name)
                     .map_err(anyhow::Error::msg)?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -65,6 +65,7 @@ pub fn run(
     texts: &[String],
     batch: usize,
     out: &Path,
+    name: &str,
 ) -> Result<EmbedReport, String> {
     if texts.is_empty() {
         return Err("no texts to embed".into());
@@ -104,6 +105,6 @@ pub fn run(
         model = report.model,
     );
     print!("{md}");
-    write_results(out, "embed", &report, &md).map_err(|e| e.to_string())?;
+    write_results(out, name, &report, &md).map_err(|e| e.to_string())?;
     Ok(report)
 }

@@ -83,31 +83,30 @@ pub fn runtime_path(cfg: &EmbedConfig, resolve: impl Fn(&Path) -> PathBuf) -> Pa
     }
 }
 
+/// The model files a configuration names (`None`: the hash embedder).
+pub fn model_files(
+    cfg: &EmbedConfig,
+    resolve: impl Fn(&Path) -> PathBuf,
+) -> Result<Option<ModelFiles>, EmbedError> {
+    let runtime = || cfg.runtime.as_deref().map(&resolve);
+    Ok(Some(match cfg.model.as_str() {
+        "hash" => return Ok(None),
+        "minilm-l6" => ModelFiles::minilm(&models_dir(cfg, &resolve), runtime()),
+        "multilingual-e5-small" => ModelFiles::e5_small(&models_dir(cfg, &resolve), runtime()),
+        other if other.contains('/') => {
+            ModelFiles::from_dir(&resolve(Path::new(other)), runtime_path(cfg, &resolve))?
+        }
+        other => return Err(EmbedError::UnknownModel(other.to_string())),
+    }))
+}
+
 /// Builds the embedder a configuration names.
 pub fn from_config(
     cfg: &EmbedConfig,
     resolve: impl Fn(&Path) -> PathBuf,
 ) -> Result<Arc<dyn Embedder>, EmbedError> {
-    match cfg.model.as_str() {
-        "hash" => Ok(Arc::new(HashEmbedder::new(384))),
-        "minilm-l6" => {
-            let dir = models_dir(cfg, &resolve);
-            let files = ModelFiles::minilm(&dir, cfg.runtime.as_deref().map(&resolve));
-            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
-        }
-        "multilingual-e5-small" => {
-            let dir = models_dir(cfg, &resolve);
-            let files = ModelFiles::e5_small(&dir, cfg.runtime.as_deref().map(&resolve));
-            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
-        }
-        other if other.contains('/') => {
-            let runtime = match cfg.runtime.as_deref() {
-                Some(r) => resolve(r),
-                None => onnx::default_runtime(&models_dir(cfg, &resolve)),
-            };
-            let files = ModelFiles::from_dir(&resolve(Path::new(other)), runtime)?;
-            Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?))
-        }
-        other => Err(EmbedError::UnknownModel(other.to_string())),
+    match model_files(cfg, resolve)? {
+        None => Ok(Arc::new(HashEmbedder::new(384))),
+        Some(files) => Ok(Arc::new(OnnxEmbedder::load(&files, cfg.threads)?)),
     }
 }
