@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use hort::acl::{Classification, Principal};
+mod common;
+use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
+
+use hort::acl::Principal;
 use hort::embed::{Embedder, HashEmbedder};
 use hort::ingest::chunk::ChunkParams;
 use hort::ingest::loader::PdfIsolation;
@@ -19,34 +22,8 @@ use hort::store::docfilter::DocFilter;
 use hort::store::hnsw::GraphParams;
 use hort::store::IndexReader;
 
-const TEAMS: &[&str] = &["finance", "hr", "legal", "eng", "sales"];
-const WORDS: &[&str] = &[
-    "budget", "salary", "contract", "server", "invoice", "travel", "policy",
-];
-
-#[derive(Debug, Clone)]
-struct Doc {
-    rule: Option<(Vec<usize>, u8)>,
-    words: Vec<usize>,
-}
-
-fn doc() -> impl Strategy<Value = Doc> {
-    (
-        proptest::option::weighted(
-            0.85,
-            (proptest::collection::vec(0..TEAMS.len(), 1..3), 0u8..4),
-        ),
-        proptest::collection::vec(0..WORDS.len(), 3..40),
-    )
-        .prop_map(|(rule, words)| Doc { rule, words })
-}
-
 fn principal() -> impl Strategy<Value = (Vec<usize>, u8)> {
     (proptest::collection::vec(0..TEAMS.len() + 1, 0..3), 0u8..4)
-}
-
-fn level(l: u8) -> Classification {
-    Classification::from_level(l).unwrap()
 }
 
 proptest! {
@@ -62,20 +39,7 @@ proptest! {
     ) {
         let src = tempfile::tempdir().unwrap();
         let idx = tempfile::tempdir().unwrap();
-        for (i, d) in docs.iter().enumerate() {
-            let dir = src.path().join(format!("d{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let text: Vec<&str> = d.words.iter().map(|&w| WORDS[w]).collect();
-            let name = if d.words[0] % 2 == 0 { "doc.md" } else { "doc.txt" };
-            std::fs::write(dir.join(name), format!("{}.", text.join(" "))).unwrap();
-            if let Some((teams, l)) = &d.rule {
-                let teams: Vec<String> = teams.iter().map(|&t| format!("\"{}\"", TEAMS[t])).collect();
-                std::fs::write(
-                    dir.join("_access.toml"),
-                    format!("teams = [{}]\nclassification = \"{}\"\n", teams.join(","), level(*l)),
-                ).unwrap();
-            }
-        }
+        acl_corpus::write(src.path(), &docs);
         let e = HashEmbedder::new(32);
         let opts = IngestOptions {
             chunk: ChunkParams { max_tokens: 12, overlap_tokens: 3 },

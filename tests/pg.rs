@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
 use common::{copy_tree, repo, start_scripted_llm, Env, Server};
 use hort::acl::{AccessRule, Classification, Principal};
 use hort::embed::{Embedder, HashEmbedder};
@@ -57,32 +58,6 @@ fn db_name(url: &str) -> &str {
     url.rsplit_once('/').unwrap().1
 }
 
-const TEAMS: &[&str] = &["finance", "hr", "legal", "eng", "sales"];
-const WORDS: &[&str] = &[
-    "budget", "salary", "contract", "server", "invoice", "travel", "policy",
-];
-
-#[derive(Debug, Clone)]
-struct Doc {
-    rule: Option<(Vec<usize>, u8)>,
-    words: Vec<usize>,
-}
-
-fn doc() -> impl Strategy<Value = Doc> {
-    (
-        proptest::option::weighted(
-            0.85,
-            (proptest::collection::vec(0..TEAMS.len(), 1..3), 0u8..4),
-        ),
-        proptest::collection::vec(0..WORDS.len(), 3..40),
-    )
-        .prop_map(|(rule, words)| Doc { rule, words })
-}
-
-fn level(l: u8) -> Classification {
-    Classification::from_level(l).unwrap()
-}
-
 fn opts() -> IngestOptions {
     IngestOptions {
         chunk: ChunkParams {
@@ -101,32 +76,6 @@ fn opts() -> IngestOptions {
             ef_construction: 16,
         },
         progress: false,
-    }
-}
-
-fn write_corpus(src: &std::path::Path, docs: &[Doc]) {
-    for (i, d) in docs.iter().enumerate() {
-        let dir = src.join(format!("d{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let text: Vec<&str> = d.words.iter().map(|&w| WORDS[w]).collect();
-        let name = if d.words[0] % 2 == 0 {
-            "doc.md"
-        } else {
-            "doc.txt"
-        };
-        std::fs::write(dir.join(name), format!("{}.", text.join(" "))).unwrap();
-        if let Some((teams, l)) = &d.rule {
-            let teams: Vec<String> = teams.iter().map(|&t| format!("\"{}\"", TEAMS[t])).collect();
-            std::fs::write(
-                dir.join("_access.toml"),
-                format!(
-                    "teams = [{}]\nclassification = \"{}\"\n",
-                    teams.join(","),
-                    level(*l)
-                ),
-            )
-            .unwrap();
-        }
     }
 }
 
@@ -167,7 +116,7 @@ proptest! {
         let url = DB.with(|u| u.clone());
         let src = tempfile::tempdir().unwrap();
         let idx = tempfile::tempdir().unwrap();
-        write_corpus(src.path(), &docs);
+        acl_corpus::write(src.path(), &docs);
         let e = HashEmbedder::new(32);
         ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
         let snap = IndexReader::open(idx.path()).unwrap().snapshot();

@@ -16,8 +16,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::keyword::Latency;
-use super::query::{config, measure, Endpoint};
-use super::synth::{self, Clusters, Rng, Vocabulary};
+use super::query::{config, measure, question_bodies, Endpoint};
+use super::synth::{self, Clusters, Rng};
 use super::{write_results, Machine};
 use crate::acl::{Classification, Principal};
 use crate::embed::Embedder;
@@ -238,15 +238,7 @@ pub fn run(
 
     // `/v1/search` over HTTP, the same questions against each backend.
     let cfg = config(work)?;
-    let vocab = Vocabulary::new();
-    let mut rng = Rng::new(99);
-    let bodies: Vec<String> = (0..500)
-        .map(|_| {
-            let words = 3 + rng.below(4);
-            let q = vocab.sentence(&mut rng, words);
-            serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
-        })
-        .collect();
+    let bodies = question_bodies();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -127,6 +127,20 @@ pub(super) fn config(work: &Path) -> Result<Config, String> {
         .map_err(|e| e.to_string())
 }
 
+/// 500 request bodies: questions of 3–6 words drawn like the synthetic
+/// text (fixed seed: every run and every suite asks the same).
+pub(super) fn question_bodies() -> Vec<String> {
+    let vocab = Vocabulary::new();
+    let mut rng = Rng::new(99);
+    (0..500)
+        .map(|_| {
+            let words = 3 + rng.below(4);
+            let q = vocab.sentence(&mut rng, words);
+            serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
+        })
+        .collect()
+}
+
 pub(super) fn measure(
     addr: SocketAddr,
     path: &str,
@@ -171,15 +185,7 @@ pub fn run(
 ) -> Result<QueryReport, String> {
     std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
     let cfg = config(work)?;
-    let vocab = Vocabulary::new();
-    let mut rng = Rng::new(99);
-    let bodies: Vec<String> = (0..500)
-        .map(|_| {
-            let words = 3 + rng.below(4);
-            let q = vocab.sentence(&mut rng, words);
-            serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
-        })
-        .collect();
+    let bodies = question_bodies();
     // The same questions drive `bench/serve-load.sh` (wrk).
     let lines: String = bodies.iter().map(|b| format!("{b}\n")).collect();
     std::fs::write(work.join("query-bodies.jsonl"), lines).map_err(|e| e.to_string())?;

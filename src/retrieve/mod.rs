@@ -410,6 +410,21 @@ fn select(
     out
 }
 
+/// Both candidate lists fused as configured; more than k are kept so that
+/// de-duplication and diversity can skip some.
+fn fuse(
+    vector: &[(u64, f32)],
+    keyword: &[(u64, f32)],
+    p: &SearchParams,
+    want: usize,
+) -> Vec<(u64, f32)> {
+    let lists = [(vector, p.vector_weight), (keyword, p.keyword_weight)];
+    match p.fusion {
+        Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
+        Fusion::Weighted => weighted(&lists, want * 2),
+    }
+}
+
 /// Hybrid search for `principal`: both searches filtered, fused, top `k`.
 pub fn search(
     snap: &Snapshot,
@@ -436,15 +451,7 @@ pub fn search(
     } else {
         Vec::new()
     };
-    let lists = [
-        (vector.as_slice(), p.vector_weight),
-        (keyword.as_slice(), p.keyword_weight),
-    ];
-    // Fuse more than k so that de-duplication and diversity can skip some.
-    let fused = match p.fusion {
-        Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
-        Fusion::Weighted => weighted(&lists, want * 2),
-    };
+    let fused = fuse(&vector, &keyword, p, want);
     let hits = select(&fused, req.k, p, |id, score| {
         make_hit(snap, principal, docs, id, score)
     });
@@ -501,14 +508,7 @@ pub fn search_pg(
     if p.keyword_weight <= 0.0 {
         keyword.clear();
     }
-    let lists = [
-        (vector.as_slice(), p.vector_weight),
-        (keyword.as_slice(), p.keyword_weight),
-    ];
-    let fused = match p.fusion {
-        Fusion::Rrf => rrf(&lists, p.rrf_k, want * 2),
-        Fusion::Weighted => weighted(&lists, want * 2),
-    };
+    let fused = fuse(&vector, &keyword, p, want);
     let rows: HashMap<u64, ChunkRow> = pg
         .chunks(principal, fused.iter().map(|x| x.0).collect())?
         .into_iter()

@@ -418,3 +418,65 @@ pub fn start_scripted_llm() -> String {
 pub fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
+
+/// Random corpora for the access property tests (embedded and PostgreSQL):
+/// one document per folder `d<i>`, words from a small vocabulary, an
+/// optional rule (teams, level).
+pub mod acl_corpus {
+    use hort::acl::Classification;
+    use proptest::prelude::*;
+
+    pub const TEAMS: &[&str] = &["finance", "hr", "legal", "eng", "sales"];
+    pub const WORDS: &[&str] = &[
+        "budget", "salary", "contract", "server", "invoice", "travel", "policy",
+    ];
+
+    #[derive(Debug, Clone)]
+    pub struct Doc {
+        pub rule: Option<(Vec<usize>, u8)>,
+        pub words: Vec<usize>,
+    }
+
+    pub fn doc() -> impl Strategy<Value = Doc> {
+        (
+            proptest::option::weighted(
+                0.85,
+                (proptest::collection::vec(0..TEAMS.len(), 1..3), 0u8..4),
+            ),
+            proptest::collection::vec(0..WORDS.len(), 3..40),
+        )
+            .prop_map(|(rule, words)| Doc { rule, words })
+    }
+
+    pub fn level(l: u8) -> Classification {
+        Classification::from_level(l).unwrap()
+    }
+
+    /// Writes the documents (and their `_access.toml`) below `src`.
+    pub fn write(src: &std::path::Path, docs: &[Doc]) {
+        for (i, d) in docs.iter().enumerate() {
+            let dir = src.join(format!("d{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let text: Vec<&str> = d.words.iter().map(|&w| WORDS[w]).collect();
+            let name = if d.words[0] % 2 == 0 {
+                "doc.md"
+            } else {
+                "doc.txt"
+            };
+            std::fs::write(dir.join(name), format!("{}.", text.join(" "))).unwrap();
+            if let Some((teams, l)) = &d.rule {
+                let teams: Vec<String> =
+                    teams.iter().map(|&t| format!("\"{}\"", TEAMS[t])).collect();
+                std::fs::write(
+                    dir.join("_access.toml"),
+                    format!(
+                        "teams = [{}]\nclassification = \"{}\"\n",
+                        teams.join(","),
+                        level(*l)
+                    ),
+                )
+                .unwrap();
+            }
+        }
+    }
+}
