@@ -345,6 +345,10 @@ enum BenchSuite {
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 500)]
         requests: usize,
+        /// Also on PostgreSQL (a server with pgvector): the embedded index and
+        /// the database side by side, with recall@10 (as `hort bench backends`).
+        #[arg(long)]
+        pg_url: Option<String>,
         #[arg(long, default_value = "data/bench")]
         work: PathBuf,
         #[arg(long, default_value = "bench/results")]
@@ -1136,10 +1140,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 requests,
                 work,
                 out,
+                pg_url,
             } => {
                 let embedder = load_embedder(&cfg)?;
-                hort::bench::query::run(embedder, &sizes, requests, &work, &out)
-                    .map_err(anyhow::Error::msg)?;
+                match pg_url {
+                    None => {
+                        hort::bench::query::run(embedder, &sizes, requests, &work, &out)
+                            .map_err(anyhow::Error::msg)?;
+                    }
+                    Some(url) => {
+                        for &n in &sizes {
+                            hort::bench::backends::run(
+                                embedder.clone(),
+                                &url,
+                                n,
+                                requests,
+                                &work,
+                                &out,
+                            )
+                            .map_err(anyhow::Error::msg)?;
+                        }
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             }
             BenchSuite::Backends {
