@@ -14,13 +14,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::Term;
 
 use super::{percentile, write_results, Machine};
 use crate::acl::{Classification, Principal};
-use crate::store::keyword::{analyzer, TOKENIZER};
+use crate::store::keyword;
 use crate::store::Snapshot;
 
 const LIMIT: usize = 50;
@@ -110,34 +107,15 @@ pub fn run(
     // Bare tantivy on the same files, with the same analyzer registered.
     let index = tantivy::Index::open_in_dir(snap.dir().join("keyword"))
         .map_err(|e| format!("keyword index: {e}"))?;
-    index.tokenizers().register(TOKENIZER, analyzer());
-    let text = index
-        .schema()
-        .get_field("text")
-        .map_err(|e| e.to_string())?;
+    keyword::register_analyzers(&index);
+    let fields = keyword::fields();
     let searcher = index.reader().map_err(|e| e.to_string())?.searcher();
     let bare = |q: &str| -> Result<Vec<u64>, String> {
-        let mut analyzer = index.tokenizer_for_field(text).map_err(|e| e.to_string())?;
-        let mut stream = analyzer.token_stream(q);
-        let mut terms: Vec<String> = Vec::new();
-        while stream.advance() {
-            let t = &stream.token().text;
-            if !terms.contains(t) {
-                terms.push(t.clone());
-            }
-        }
-        let query = BooleanQuery::new(
-            terms
-                .iter()
-                .map(|t| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(text, t),
-                        IndexRecordOption::WithFreqs,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect(),
-        );
+        // hort's query (the same terms over the same language fields), run by
+        // tantivy alone: no access bitset, no snapshot, no fusion.
+        let Some(query) = keyword::text_query(&index, fields, q).map_err(|e| e.to_string())? else {
+            return Ok(Vec::new());
+        };
         let top = searcher
             .search(&query, &TopDocs::with_limit(LIMIT).order_by_score())
             .map_err(|e| e.to_string())?;

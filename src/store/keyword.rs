@@ -192,6 +192,21 @@ pub fn analyzer_plain() -> TextAnalyzer {
         .build()
 }
 
+/// Registers hort's analysers on an index opened elsewhere (the benchmark's
+/// bare tantivy reads the same files).
+pub fn register_analyzers(index: &Index) {
+    index.tokenizers().register(TOKENIZER, analyzer());
+    index.tokenizers().register(TOKENIZER_DE, analyzer_de());
+    index
+        .tokenizers()
+        .register(TOKENIZER_PLAIN, analyzer_plain());
+}
+
+/// The fields of this schema version.
+pub fn fields() -> Fields {
+    schema().1
+}
+
 fn kw_err(e: tantivy::TantivyError) -> StoreError {
     StoreError::Keyword(e.to_string())
 }
@@ -342,58 +357,8 @@ impl KeywordIndex {
         self.collect(searcher, BooleanQuery::new(clauses), limit)
     }
 
-    /// The query's terms, analysed as each language's text is, as one BM25
-    /// disjunction over the language fields (a question may be German or
-    /// English whatever the documents are; each field matches only the
-    /// chunks of its language). Whole words count fully, parts of German
-    /// compounds with [`PARTS_BOOST`].
     fn text_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
-        let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut total = 0usize;
-        let all = [
-            (f.text, 1.0),
-            (f.text_de, 1.0),
-            (f.text_other, 1.0),
-            (f.text_de_parts, PARTS_BOOST),
-        ];
-        // Every field, whatever the question's language: restricting German
-        // questions to German chunks was measured worse (bench/multilingual:
-        // words such as "VPN", "GDPR" or "500 Euro" match across languages).
-        for (field, boost) in all {
-            let mut analyzer = self.index.tokenizer_for_field(field).map_err(kw_err)?;
-            let mut stream = analyzer.token_stream(query);
-            let mut terms: Vec<String> = Vec::new();
-            while stream.advance() {
-                let t = &stream.token().text;
-                if field == f.text_de_parts && t.chars().count() < MIN_PART {
-                    continue;
-                }
-                if !terms.contains(t) {
-                    terms.push(t.clone());
-                }
-                if terms.len() >= 256 {
-                    break;
-                }
-            }
-            total += terms.len();
-            for t in terms {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(field, &t),
-                    IndexRecordOption::WithFreqs,
-                ));
-                let q: Box<dyn Query> = if boost == 1.0 {
-                    q
-                } else {
-                    Box::new(tantivy::query::BoostQuery::new(q, boost))
-                };
-                clauses.push((Occur::Should, q));
-            }
-        }
-        if total == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+        text_query(&self.index, self.fields, query)
     }
 
     fn collect(
@@ -418,6 +383,63 @@ impl KeywordIndex {
         }
         Ok(out)
     }
+}
+
+/// The query's terms, analysed as each language's text is, as one BM25
+/// disjunction over the language fields (a question may be German or
+/// English whatever the documents are; each field matches only the
+/// chunks of its language). Whole words count fully, parts of German
+/// compounds with [`PARTS_BOOST`].
+pub fn text_query(
+    index: &Index,
+    f: Fields,
+    query: &str,
+) -> Result<Option<Box<dyn Query>>, StoreError> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut total = 0usize;
+    let all = [
+        (f.text, 1.0),
+        (f.text_de, 1.0),
+        (f.text_other, 1.0),
+        (f.text_de_parts, PARTS_BOOST),
+    ];
+    // Every field, whatever the question's language: restricting German
+    // questions to German chunks was measured worse (bench/multilingual:
+    // words such as "VPN", "GDPR" or "500 Euro" match across languages).
+    for (field, boost) in all {
+        let mut analyzer = index.tokenizer_for_field(field).map_err(kw_err)?;
+        let mut stream = analyzer.token_stream(query);
+        let mut terms: Vec<String> = Vec::new();
+        while stream.advance() {
+            let t = &stream.token().text;
+            if field == f.text_de_parts && t.chars().count() < MIN_PART {
+                continue;
+            }
+            if !terms.contains(t) {
+                terms.push(t.clone());
+            }
+            if terms.len() >= 256 {
+                break;
+            }
+        }
+        total += terms.len();
+        for t in terms {
+            let q: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(field, &t),
+                IndexRecordOption::WithFreqs,
+            ));
+            let q: Box<dyn Query> = if boost == 1.0 {
+                q
+            } else {
+                Box::new(tantivy::query::BoostQuery::new(q, boost))
+            };
+            clauses.push((Occur::Should, q));
+        }
+    }
+    if total == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(BooleanQuery::new(clauses))))
 }
 
 /// The access rule as tantivy queries (both must match): a shared team,
