@@ -281,6 +281,25 @@ fn row_level_security_filters_an_unfiltered_select() {
         paths(&top, "chunks"),
         vec!["both.md", "conf.md", "hr.md", "pub.md"]
     );
+    // One page of a document, as the MCP get_document tool reads it: only
+    // what the principal may see, under row-level security.
+    use hort::store::pg::PageLookup;
+    assert_eq!(
+        pg.doc_page(&fin_internal, "conf.md", 1).unwrap(),
+        PageLookup::NotFound
+    );
+    assert_eq!(
+        pg.doc_page(&fin_internal, "pub.md", 2).unwrap(),
+        PageLookup::OutOfRange(1)
+    );
+    match pg.doc_page(&fin_internal, "pub.md", 1).unwrap() {
+        PageLookup::Found { text, .. } => assert_eq!(text, "text of pub.md"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        pg.doc_page(&nobody, "pub.md", 1).unwrap(),
+        PageLookup::NotFound
+    );
     // The reader role cannot write.
     assert!(pg
         .select_as(&top, "DELETE FROM chunks RETURNING id")

@@ -573,38 +573,86 @@ async fn run_tool(st: &Arc<AppState>, session: &Session, name: &str, args: Value
     }
 }
 
-fn get_document(st: &Arc<AppState>, p: &Principal, a: GetArgs) -> Outcome {
+/// One page of a document the principal may see, from either backend.
+struct DocPage {
+    path: String,
+    paged: bool,
+    n_pages: u32,
+    classification: Option<crate::acl::Classification>,
+    text: String,
+}
+
+fn find_page(
+    st: &Arc<AppState>,
+    p: &Principal,
+    doc: &str,
+    page_no: u32,
+) -> Result<DocPage, String> {
+    let ambiguous = |n: usize| {
+        format!(
+            "{doc:?} names {n} documents in different folders; search and use the result's path"
+        )
+    };
+    let out_of_range = |n: u32| format!("page {page_no} out of range (1–{})", n.max(1));
+    if let Some(pg) = &st.pg {
+        // Read under row-level security as the principal.
+        return match pg.doc_page(p, doc, page_no).map_err(|e| e.to_string())? {
+            crate::store::pg::PageLookup::NotFound => {
+                Err(format!("no document {doc:?} that you may see"))
+            }
+            crate::store::pg::PageLookup::Ambiguous(n) => Err(ambiguous(n)),
+            crate::store::pg::PageLookup::OutOfRange(n) => Err(out_of_range(n)),
+            crate::store::pg::PageLookup::Found {
+                paged,
+                n_pages,
+                classification,
+                text,
+            } => Ok(DocPage {
+                path: doc.to_string(),
+                paged,
+                n_pages,
+                classification: Some(classification),
+                text,
+            }),
+        };
+    }
     let snap = st.reader.snapshot();
     let visible: Vec<_> = snap
         .docs
         .iter()
-        .filter(|d| d.path == a.doc && p.can_see(d.access.as_ref()))
+        .filter(|d| d.path == doc && p.can_see(d.access.as_ref()))
         .collect();
     let d = match visible.as_slice() {
-        [] => return Outcome::error(format!("no document {:?} that you may see", a.doc)),
+        [] => return Err(format!("no document {doc:?} that you may see")),
         [d] => *d,
-        _ => {
-            return Outcome::error(format!(
-                "{:?} names {} documents in different folders; search and use the result's path",
-                a.doc,
-                visible.len()
-            ))
-        }
+        _ => return Err(ambiguous(visible.len())),
     };
-    let Some(seg) = snap.segment_of(d) else {
-        return Outcome::error("the document's segment is missing".into());
-    };
-    let page_no = a.page.unwrap_or(1);
+    let seg = snap
+        .segment_of(d)
+        .ok_or_else(|| "the document's segment is missing".to_string())?;
     if page_no == 0 || page_no > d.n_pages.max(1) {
-        return Outcome::error(format!(
-            "page {page_no} out of range (1–{})",
-            d.n_pages.max(1)
-        ));
+        return Err(out_of_range(d.n_pages));
     }
-    let text = match seg.page_text(d.first_page + page_no - 1) {
-        Ok(t) => t,
-        Err(e) => return Outcome::error(e.to_string()),
+    let text = seg
+        .page_text(d.first_page + page_no - 1)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    Ok(DocPage {
+        path: d.path.clone(),
+        paged: d.paged,
+        n_pages: d.n_pages,
+        classification: d.access.as_ref().map(|r| r.classification),
+        text,
+    })
+}
+
+fn get_document(st: &Arc<AppState>, p: &Principal, a: GetArgs) -> Outcome {
+    let page_no = a.page.unwrap_or(1);
+    let d = match find_page(st, p, &a.doc, page_no) {
+        Ok(d) => d,
+        Err(e) => return Outcome::error(e),
     };
+    let text = d.text.as_str();
     let n = text.chars().count();
     let start = a.start.unwrap_or(0).min(n);
     let end = a.end.unwrap_or(n).min(n).max(start);
@@ -634,7 +682,7 @@ fn get_document(st: &Arc<AppState>, p: &Principal, a: GetArgs) -> Outcome {
     let page = d.paged.then_some(page_no);
     let mut structured = json!({
         "doc": d.path, "page": page, "start": start, "end": end, "pages": d.n_pages,
-        "classification": d.access.as_ref().map(|r| r.classification),
+        "classification": d.classification,
         "text": body,
     });
     if !injection.is_null() {

@@ -405,6 +405,22 @@ pub struct DocRow {
     pub classification: Classification,
 }
 
+/// What [`PgStore::doc_page`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageLookup {
+    NotFound,
+    /// That many visible documents have the path (in different folders).
+    Ambiguous(usize),
+    /// The document has this many pages.
+    OutOfRange(u32),
+    Found {
+        paged: bool,
+        n_pages: u32,
+        classification: Classification,
+        text: String,
+    },
+}
+
 /// Access for one read transaction.
 #[derive(Debug, Clone)]
 struct Access {
@@ -1025,6 +1041,57 @@ impl PgStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// Page `page_no` (1-based) of the document at `path`, if `principal`
+    /// may see it (read under row-level security).
+    pub fn doc_page(
+        &self,
+        principal: &Principal,
+        path: &str,
+        page_no: u32,
+    ) -> Result<PageLookup, PgError> {
+        let access = Access::of(principal);
+        let path = path.to_string();
+        self.read.run(move |c| {
+            let mut tx = access.begin(c)?;
+            let docs = tx
+                .query(
+                    "SELECT d.id, d.paged, d.classification,
+                            (SELECT count(*) FROM pages x WHERE x.doc_id = d.id)
+                     FROM documents d
+                     WHERE d.path = $1 AND d.teams && $2 AND d.classification <= $3",
+                    &[&path, &access.teams, &access.clearance],
+                )
+                .ctx("find document")?;
+            let r = match docs.as_slice() {
+                [] => PageLookup::NotFound,
+                [d] => {
+                    let n_pages = d.get::<_, i64>(3) as u32;
+                    if page_no == 0 || page_no > n_pages.max(1) {
+                        PageLookup::OutOfRange(n_pages)
+                    } else {
+                        let id: i64 = d.get(0);
+                        let text: Option<String> = tx
+                            .query_opt(
+                                "SELECT text FROM pages WHERE doc_id = $1 AND ord = $2",
+                                &[&id, &((page_no - 1) as i32)],
+                            )
+                            .ctx("read page")?
+                            .map(|r| r.get(0));
+                        PageLookup::Found {
+                            paged: d.get(1),
+                            n_pages,
+                            classification: class_of(d.get(2))?,
+                            text: text.unwrap_or_default(),
+                        }
+                    }
+                }
+                many => PageLookup::Ambiguous(many.len()),
+            };
+            tx.commit().ctx("end read")?;
+            Ok(r)
         })
     }
 
