@@ -254,11 +254,21 @@ impl KeywordIndex {
 
     /// A searcher and the generation it shows. The meta file is read before
     /// and after the reload; if they agree, the searcher is that commit.
+    ///
+    /// A read that races a commit can fail for a moment (tantivy's meta file
+    /// was seen missing under load in CI): that is reported as `None`, like a
+    /// commit in progress, and the caller's bounded retry reads again.
     pub fn searcher(&self) -> Result<Option<(Searcher, u64)>, StoreError> {
-        let before = self.committed_generation()?;
-        self.reader.reload().map_err(kw_err)?;
+        let Ok(before) = self.committed_generation() else {
+            return Ok(None);
+        };
+        if self.reader.reload().is_err() {
+            return Ok(None);
+        }
         let searcher = self.reader.searcher();
-        let after = self.committed_generation()?;
+        let Ok(after) = self.committed_generation() else {
+            return Ok(None);
+        };
         Ok((before == after).then_some((searcher, after)))
     }
 
