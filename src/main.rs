@@ -1424,7 +1424,11 @@ fn demo(config: Option<&Path>, index: Option<PathBuf>, addr: Option<String>) -> 
     // (any other index refuses a different model and asks for a re-ingest).
     if let Ok(Some(m)) = hort::store::manifest::Manifest::read(&index.join("MANIFEST")) {
         let built_with = m.embedder;
-        let configured = load_embedder(&cfg)?.id().to_string();
+        // The id from the model's definition: no need to load the model twice.
+        let configured = match embed::model_files(&cfg.embed, |p| cfg.resolve(p))? {
+            Some(files) => files.id,
+            None => load_embedder(&cfg)?.id().to_string(),
+        };
         if built_with != configured {
             eprintln!(
                 "hort: the demo index was built with {built_with}; rebuilding it with {configured}"

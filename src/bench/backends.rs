@@ -200,7 +200,7 @@ pub fn run(
                         .collect()
                 } else {
                     let (v, _) = pg
-                        .search(p, "", Some(q.clone()), 10, params.ef_search.max(10), None)
+                        .search(p, None, Some(q.clone()), 10, params.ef_search.max(10), None)
                         .map_err(|e| e.to_string())?;
                     ms.push(start.elapsed().as_secs_f64() * 1000.0);
                     pg.chunks(&god, v.iter().map(|x| x.0).collect())

@@ -497,17 +497,14 @@ pub fn search_pg(
     } else {
         None
     };
-    let (vector, mut keyword) = pg.search(
+    let (vector, keyword) = pg.search(
         principal,
-        req.query,
+        (p.keyword_weight > 0.0).then_some(req.query),
         qv,
         want,
         p.ef_search.max(want),
         docs.cloned(),
     )?;
-    if p.keyword_weight <= 0.0 {
-        keyword.clear();
-    }
     let fused = fuse(&vector, &keyword, p, want);
     let rows: HashMap<u64, ChunkRow> = pg
         .chunks(principal, fused.iter().map(|x| x.0).collect())?

@@ -90,20 +90,26 @@ impl Reranker for CrossEncoder {
 pub fn rerank(
     reranker: &dyn Reranker,
     query: &str,
-    mut hits: Vec<Hit>,
+    hits: Vec<Hit>,
     k: usize,
 ) -> Result<Vec<Hit>, EmbedError> {
     let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
     let scores = reranker.score(query, &texts)?;
-    let mut order: Vec<usize> = (0..hits.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let mut slots: Vec<Option<Hit>> = hits.drain(..).map(Some).collect();
-    let mut out = Vec::with_capacity(k.min(order.len()));
-    for i in order.into_iter().take(k) {
-        if let Some(mut h) = slots[i].take() {
-            h.score = scores[i];
-            out.push(h);
-        }
+    if scores.len() != hits.len() {
+        return Err(EmbedError::Inference(format!(
+            "reranker returned {} scores for {} passages",
+            scores.len(),
+            hits.len()
+        )));
     }
-    Ok(out)
+    let mut scored: Vec<(f32, Hit)> = scores.into_iter().zip(hits).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(scored
+        .into_iter()
+        .take(k)
+        .map(|(score, mut h)| {
+            h.score = score;
+            h
+        })
+        .collect())
 }

@@ -708,23 +708,27 @@ impl PgStore {
 
     /// Removes documents by id (pages and chunks go with them).
     pub fn delete_docs(&self, ids: Vec<i64>) -> Result<u64, PgError> {
-        self.write.run(move |c| {
-            c.execute("DELETE FROM documents WHERE id = ANY($1)", &[&ids])
-                .ctx("delete documents")
-        })
+        self.write
+            .run(move |c| {
+                c.execute("DELETE FROM documents WHERE id = ANY($1)", &[&ids])
+                    .ctx("delete documents")
+            })
+            .inspect(|_| self.counts_changed())
     }
 
     /// Removes the document at (root, path); `false` if there was none.
     pub fn delete_path(&self, root: &str, path: &str) -> Result<bool, PgError> {
         let (root, path) = (root.to_string(), path.to_string());
-        self.write.run(move |c| {
-            Ok(c.execute(
-                "DELETE FROM documents WHERE root = $1 AND path = $2",
-                &[&root, &path],
-            )
-            .ctx("delete document")?
-                > 0)
-        })
+        self.write
+            .run(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM documents WHERE root = $1 AND path = $2",
+                    &[&root, &path],
+                )
+                .ctx("delete document")?
+                    > 0)
+            })
+            .inspect(|_| self.counts_changed())
     }
 
     /// The stored version of (root, path), if any.
@@ -851,7 +855,7 @@ impl PgStore {
     pub fn search(
         &self,
         principal: &Principal,
-        query: &str,
+        query: Option<&str>,
         qv: Option<Vec<f32>>,
         want: usize,
         ef: usize,
@@ -872,7 +876,7 @@ impl PgStore {
         let selectivity = (estimate as f64 / total.max(1) as f64).clamp(1e-6, 1.0);
         let ef = crate::retrieve::ef_for(ef, selectivity)
             .max((want as f64 / selectivity).ceil().min(1000.0) as usize);
-        let query = query.to_string();
+        let query = query.map(str::to_string);
         let want = want as i64;
         self.read.run(move |c| {
             let ids = match &docs {
@@ -886,38 +890,40 @@ impl PgStore {
             // these are ids only, and every chunk's content is read later
             // under row-level security ([`PgStore::chunks`]), so a mistake
             // here could cost a rank, never disclose text.
-            let mut tx = c
-                .build_transaction()
-                .read_only(true)
-                .start()
-                .ctx("begin read")?;
-            // The words of the question, stemmed, OR-ed (computed first so
-            // that the query can use the full-text index).
-            let tsq: String = tx
-                .query_one(
-                    "SELECT coalesce(string_agg(quote_literal(l), ' | '), '')
-                     FROM unnest(tsvector_to_array(to_tsvector('english', $1))) l",
-                    &[&query],
-                )
-                .ctx("parse the question")?
-                .get(0);
             let mut keyword = Vec::new();
-            if !tsq.is_empty() {
-                let rows = tx
-                    .query(
-                        "SELECT id, ts_rank(tsv, q, 1) AS r FROM chunks, to_tsquery('simple', $1) q
-                         WHERE tsv @@ q AND teams && $2 AND classification <= $3
-                           AND ($5::bigint[] IS NULL OR doc_id = ANY($5))
-                         ORDER BY r DESC, id LIMIT $4",
-                        &[&tsq, &access.teams, &access.clearance, &want, &ids],
+            if let Some(query) = &query {
+                let mut tx = c
+                    .build_transaction()
+                    .read_only(true)
+                    .start()
+                    .ctx("begin read")?;
+                // The words of the question, stemmed, OR-ed (computed first so
+                // that the query can use the full-text index).
+                let tsq: String = tx
+                    .query_one(
+                        "SELECT coalesce(string_agg(quote_literal(l), ' | '), '')
+                         FROM unnest(tsvector_to_array(to_tsvector('english', $1))) l",
+                        &[query],
                     )
-                    .ctx("keyword search")?;
-                keyword = rows
-                    .iter()
-                    .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, f32>(1)))
-                    .collect();
+                    .ctx("parse the question")?
+                    .get(0);
+                if !tsq.is_empty() {
+                    let rows = tx
+                        .query(
+                            "SELECT id, ts_rank(tsv, q, 1) AS r FROM chunks, to_tsquery('simple', $1) q
+                             WHERE tsv @@ q AND teams && $2 AND classification <= $3
+                               AND ($5::bigint[] IS NULL OR doc_id = ANY($5))
+                             ORDER BY r DESC, id LIMIT $4",
+                            &[&tsq, &access.teams, &access.clearance, &want, &ids],
+                        )
+                        .ctx("keyword search")?;
+                    keyword = rows
+                        .iter()
+                        .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, f32>(1)))
+                        .collect();
+                }
+                tx.commit().ctx("end keyword read")?;
             }
-            tx.commit().ctx("end keyword read")?;
             let mut tx = access.begin(c)?;
             let mut vector = Vec::new();
             if let Some(qv) = qv {
@@ -1229,7 +1235,10 @@ impl PgStore {
         kind_name: Option<(String, String, String)>,
     ) -> Result<Vec<(String, String, String, u64, u64, u64, f64)>, PgError> {
         self.write.run(move |c| {
-            let (k, n, m) = kind_name.unzip3();
+            let (k, n, m) = match kind_name {
+                Some((k, n, m)) => (Some(k), Some(n), Some(m)),
+                None => (None, None, None),
+            };
             let rows = c
                 .query(
                     "SELECT kind, name, month, requests, prompt_tokens, completion_tokens, cost_usd
@@ -1339,19 +1348,6 @@ impl PgStore {
         let sql = sql.to_string();
         self.write
             .run(move |c| c.batch_execute(&sql).ctx("owner statement"))
-    }
-}
-
-trait Unzip3<A, B, C> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
-}
-
-impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
-        match self {
-            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
-            None => (None, None, None),
-        }
     }
 }
 
