@@ -201,18 +201,32 @@ enum AuditCmd {
         path: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Check the chain even without its head file (which is what detects
+        /// records cut off the end); without this flag a missing head fails.
+        #[arg(long)]
+        no_head: bool,
     },
 }
 
 #[derive(Subcommand)]
 enum ApprovalsCmd {
-    /// Pending (and decided) actions.
+    /// Pending (and decided) actions. Document text is shown only with
+    /// `--as` a principal whose access covers the document's rule.
     List {
         /// Only actions with this status (pending, approved, rejected, executed).
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]
         json: bool,
+        /// The approver looking (a principal of the configuration).
+        #[arg(long = "as", value_name = "NAME")]
+        as_: Option<String>,
+    },
+    /// One action in full, as the approver `--as` may see it.
+    Show {
+        id: String,
+        #[arg(long = "as", value_name = "NAME")]
+        as_: String,
     },
     /// Let an action run (the agent's next identical call runs it once).
     Approve {
@@ -486,15 +500,34 @@ fn audit_cli(cfg: &Config, endpoint: &str, principal: &str, flags: Vec<String>) 
     }
 }
 
+/// The principal an approver names with `--as` (none: sees no document text).
+fn viewer(cfg: &Config, name: Option<&str>) -> Result<Principal> {
+    match name {
+        None => Ok(Principal::new(
+            "cli",
+            &[] as &[&str],
+            Classification::Public,
+        )),
+        Some(n) => {
+            let p = cfg
+                .principal(n)
+                .with_context(|| format!("no principal {n:?} in the configuration"))?;
+            Ok(Principal::new(&p.name, &p.teams, p.clearance))
+        }
+    }
+}
+
 fn approvals(cfg: &Config, cmd: ApprovalsCmd) -> Result<ExitCode> {
     use hort::mcp::approvals::Approvals;
     let store = Approvals::open(&cfg.resolve(&cfg.mcp.approvals_dir))?;
     match cmd {
-        ApprovalsCmd::List { status, json } => {
+        ApprovalsCmd::List { status, json, as_ } => {
+            let who = viewer(cfg, as_.as_deref())?;
             let list: Vec<_> = store
                 .list()?
                 .into_iter()
                 .filter(|a| status.as_deref().is_none_or(|s| a.status.to_string() == s))
+                .map(|a| a.view_for(&who))
                 .collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -509,10 +542,20 @@ fn approvals(cfg: &Config, cmd: ApprovalsCmd) -> Result<ExitCode> {
                         a.tool,
                         a.principal,
                         a.created_at,
-                        a.arguments
+                        if a.summary.is_empty() {
+                            a.arguments.to_string()
+                        } else {
+                            a.summary.clone()
+                        }
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ApprovalsCmd::Show { id, as_ } => {
+            let who = viewer(cfg, Some(&as_))?;
+            let a = store.get(&id)?.view_for(&who);
+            println!("{}", serde_json::to_string_pretty(&a)?);
             Ok(ExitCode::SUCCESS)
         }
         ApprovalsCmd::Approve { id, as_, reason } => decide(cfg, &store, &id, &as_, reason, true),
@@ -553,7 +596,7 @@ fn decide(
     );
     println!(
         "{} {word}: {} by {} ({})",
-        a.id, a.tool, a.principal, a.arguments
+        a.id, a.tool, a.principal, a.summary
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -838,7 +881,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Audit {
-            cmd: AuditCmd::Verify { path: None, json },
+            cmd: AuditCmd::Verify {
+                path: None, json, ..
+            },
         } if cfg.store.backend == hort::config::Backend::Postgres => {
             let embedder = load_embedder(&cfg)?;
             let pg = ingest::open_database(&cfg, embedder.as_ref())?
@@ -867,7 +912,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Cmd::Audit {
-            cmd: AuditCmd::Verify { path, json },
+            cmd:
+                AuditCmd::Verify {
+                    path,
+                    json,
+                    no_head,
+                },
         } => {
             let path = match path.or_else(|| cfg.audit.path.as_ref().map(|p| cfg.resolve(p))) {
                 Some(p) => p,
@@ -878,7 +928,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let v = hort::gateway::audit::verify(&path)?;
+            let v = hort::gateway::audit::verify(&path, !no_head)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if v.problems.is_empty() {

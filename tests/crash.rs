@@ -134,6 +134,8 @@ fn classify(index: &Path, old: (u64, u64), new: (u64, u64)) -> bool {
     }
 }
 
+// The crash points exist in debug builds only (never in a release binary).
+#[cfg(debug_assertions)]
 #[test]
 fn crash_at_every_commit_step_and_kill_9_anywhere() {
     let env = Env::new("minilm-l6");

@@ -7,120 +7,45 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_tree, hort, repo, sha256_hex, Env, Server};
+use common::{hort, local_state, principal, repo, Env, Server, StdioClient};
 use serde_json::{json, Value};
 
 fn setup(mcp: &str) -> Env {
     let extra = format!(
         r#"
-[audit]
-path = "audit.jsonl"
-fsync = "always"
-
-[gateway]
-usage_path = "usage.jsonl"
-
-[mcp]
-approvals_dir = "approvals"
-stop_file = "agents.stopped"
-{mcp}
-
+{}
 [[mcp.grants]]
 role = "agent-writer"
 tools = ["search", "ingest_document"]
 
-# key: key-writer
-[[principals]]
-name = "writer"
-api_key_sha256 = "{writer}"
-teams = ["staff"]
-clearance = "internal"
-roles = ["agent-writer"]
-
-# key: key-boss
-[[principals]]
-name = "boss"
-api_key_sha256 = "{boss}"
-teams = ["staff"]
-clearance = "internal"
-roles = ["approver", "admin"]
-"#,
-        writer = sha256_hex("key-writer"),
-        boss = sha256_hex("key-boss"),
+{}
+{}"#,
+        local_state(mcp),
+        principal(
+            "writer",
+            r#"["staff"]"#,
+            "internal",
+            r#"roles = ["agent-writer"]"#
+        ),
+        principal(
+            "boss",
+            r#"["staff"]"#,
+            "internal",
+            r#"roles = ["approver", "admin"]"#
+        ),
     );
     let env = Env::with_extra("minilm-l6", &extra);
-    copy_tree(&repo().join("fixtures/corpus"), &env.path().join("corpus"));
-    let out = env.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ingest_fixtures();
     env
-}
-
-/// `hort mcp --as NAME` with raw JSON-RPC lines.
-struct StdioClient {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl StdioClient {
-    fn start(env: &Env, principal: &str) -> StdioClient {
-        let mut child = env
-            .cmd()
-            .args(["mcp", "--as", principal])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        StdioClient {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn recv(&mut self) -> Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-    }
-
-    fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
-        self.send(
-            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
-        );
-        let r = self.recv();
-        assert_eq!(r["id"], id, "{r}");
-        r
-    }
-}
-
-impl Drop for StdioClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
 fn stdio_speaks_json_rpc_and_the_mcp_lifecycle() {
-    let env = setup("max_tool_calls = 4");
+    let env = setup("max_tool_calls = 6");
     let mut s = StdioClient::start(&env, "alice");
     // Version negotiation: a known revision is echoed, an unknown one gets ours.
     let r = s.call(
@@ -232,8 +157,9 @@ fn stdio_speaks_json_rpc_and_the_mcp_lifecycle() {
         hidden["error"]["code"], -32002,
         "invisible looks like absent"
     );
-    // The session limit (4 tool calls, counting the failed-argument one): the
-    // next calls are refused with the kill-switch code.
+    // The limit (6 calls: the failed-argument one and the two resource
+    // calls count like tools): the next calls are refused with the
+    // kill-switch code.
     s.call(
         14,
         "tools/call",
@@ -253,7 +179,7 @@ fn stdio_speaks_json_rpc_and_the_mcp_lifecycle() {
     assert!(r["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("4 tool calls"));
+        .contains("6 tool calls"));
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
-use common::{copy_tree, repo, start_scripted_llm, Env, Server};
+use common::{copy_tree, repo, start_scripted_llm, Env, McpHttp, Server};
 use hort::acl::{AccessRule, Classification, Principal};
 use hort::embed::{Embedder, HashEmbedder};
 use hort::ingest::chunk::ChunkParams;
@@ -449,6 +449,67 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
     let v = hort::gateway::audit::verify_shared(&pg).unwrap();
     assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
     assert!(v.problems[0].contains("edited"), "{:?}", v.problems);
+    // Cutting the newest rows: the next append is refused (nothing is
+    // chained onto the cut), and verify names the cut.
+    pg.execute_owner("DELETE FROM audit WHERE seq > 58")
+        .unwrap();
+    let pg = Arc::new(pg);
+    let log = hort::gateway::audit::AuditLog::open(
+        &dir.path().join("unused-x.jsonl"),
+        hort::config::FsyncPolicy::Never,
+        false,
+    )
+    .unwrap()
+    .shared(pg.clone());
+    let e = log
+        .append(hort::gateway::audit::AuditRecord::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 record(s) were removed"), "{e}");
+    assert!(log.broken().is_some());
+    let v = hort::gateway::audit::verify_shared(&pg).unwrap();
+    assert_eq!(v.records, 58);
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.contains("2 record(s) were removed")),
+        "{:?}",
+        v.problems
+    );
+}
+
+/// A job that panics on a pooled connection fails alone: the pool keeps
+/// its workers and the next job runs (on a fresh connection).
+#[test]
+fn a_panicking_database_job_leaves_the_pool_whole() {
+    let pool = hort::store::pg::Pool::new(&pg_url("HORT_TEST_PG_URL"), 1).unwrap();
+    for _ in 0..3 {
+        let r: Result<(), _> = pool.run(|_| panic!("a bug in a query's code"));
+        assert!(
+            matches!(r, Err(hort::store::pg::PgError::JobPanicked(_))),
+            "{r:?}"
+        );
+        let one: i32 = pool
+            .run(|c| {
+                let row = c
+                    .query_one("SELECT 1", &[])
+                    .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
+                hort::store::pg::col(&row, 0)
+            })
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+    // A column of another type is an error, not a panic.
+    let r = pool.run(|c| {
+        let row = c
+            .query_one("SELECT 'text'::text", &[])
+            .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
+        hort::store::pg::col::<i64>(&row, 0)
+    });
+    assert!(
+        matches!(r, Err(hort::store::pg::PgError::Query { .. })),
+        "{r:?}"
+    );
 }
 
 /// A streaming replica (`pg_basebackup -R`) answers searches: a document
@@ -573,13 +634,7 @@ fn two_nodes_share_documents_limits_budgets_and_audit() {
     let llm = start_scripted_llm();
     let a = node(&llm, &url);
     let b = node(&llm, &url);
-    copy_tree(&repo().join("fixtures/corpus"), &a.path().join("corpus"));
-    let out = a.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.ingest_fixtures();
     let sa = Server::start(&a);
     let sb = Server::start(&b);
     let search = |s: &Server, key: &str, q: &str| -> Vec<String> {
@@ -621,6 +676,48 @@ fn two_nodes_share_documents_limits_budgets_and_audit() {
     assert!(!search(&sa, "key-admin", "zebra census")
         .iter()
         .any(|d| d == "memos/zebra.md"));
+
+    // MCP resources read the database under row-level security, not the
+    // node's staging copy: what B restricts or deletes is gone from A at once.
+    let okapi = r#"{"path": "memos/okapi.md", "content": "The okapi enclosure opens at nine.", "teams": ["staff"], "classification": "internal"}"#;
+    assert_eq!(post(&sa, "/v1/documents", "key-admin", okapi).status, 201);
+    let read = |s: &Server, key: &str| {
+        McpHttp::open(s, key).call(
+            1,
+            "resources/read",
+            serde_json::json!({"uri": "hort://documents/memos/okapi.md"}),
+        )
+    };
+    let r = read(&sa, "key-spender");
+    assert!(
+        r["result"]["contents"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("okapi")),
+        "{r}"
+    );
+    let stricter = okapi.replace("internal", "restricted");
+    assert_eq!(
+        post(&sb, "/v1/documents", "key-admin", &stricter).status,
+        201
+    );
+    assert_eq!(read(&sa, "key-spender")["error"]["code"], -32002);
+    assert!(read(&sa, "key-admin")["result"].is_object());
+    let r = sb.request(
+        "DELETE",
+        "/v1/documents?path=memos/okapi.md",
+        &[("Authorization", "Bearer key-admin")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(read(&sa, "key-admin")["error"]["code"], -32002);
+    // An admin who may not see a document cannot replace it on any node.
+    let hidden = okapi.replace("[\"staff\"]", "[\"board\"]");
+    assert_eq!(post(&sb, "/v1/documents", "key-admin", &hidden).status, 201);
+    let takeover = okapi.replace("okapi enclosure", "nothing");
+    assert_eq!(
+        post(&sa, "/v1/documents", "key-admin", &takeover).status,
+        403
+    );
 
     // Rate limit: 2 per minute for "limited", counted across both nodes.
     let q = r#"{"query": "travel"}"#;

@@ -7,20 +7,21 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bearer, copy_tree, repo, sha256_hex, start_scripted_llm, Env, Server};
+use common::{bearer, copy_tree, repo, start_scripted_llm, Env, Server};
 
 /// Principals beyond alice/guest of the common configuration.
 fn principals() -> String {
-    let p = |name: &str, teams: &str, clearance: &str, more: &str| {
-        format!(
-            "[[principals]]\nname = \"{name}\"\napi_key_sha256 = \"{}\"\nteams = {teams}\nclearance = \"{clearance}\"\n{more}\n",
-            sha256_hex(&format!("key-{name}"))
-        )
-    };
+    let p = common::principal;
     [
         p(
             "admin",
             r#"["staff"]"#,
+            "restricted",
+            r#"roles = ["admin"]"#,
+        ),
+        p(
+            "finadmin",
+            r#"["finance"]"#,
             "restricted",
             r#"roles = ["admin"]"#,
         ),
@@ -50,13 +51,7 @@ fn setup(llm: &str, server: &str, more: &str) -> Env {
 [server]
 {server}
 
-[audit]
-path = "audit.jsonl"
-fsync = "always"
-
-[gateway]
-usage_path = "usage.jsonl"
-
+{}
 [[providers]]
 name = "scripted"
 kind = "openai"
@@ -77,16 +72,11 @@ requests_per_minute = 3
 
 {more}
 {}"#,
+        common::local_state(""),
         principals()
     );
     let env = Env::with_extra("minilm-l6", &extra);
-    copy_tree(&repo().join("fixtures/corpus"), &env.path().join("corpus"));
-    let out = env.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ingest_fixtures();
     env
 }
 
@@ -274,15 +264,19 @@ fn uploads_and_deletions_need_admin_and_apply_access_at_once() {
         !sees("key-admin"),
         "uploading does not grant access (admin is not in finance)"
     );
-    // Re-upload with a stricter rule: alice loses access at once.
+    // Nobody replaces what they may not see: not even an admin.
+    let r = post(&s, "/v1/documents", "key-admin", &doc("restricted"));
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(sees("key-alice"));
+    // An admin who sees it re-uploads with a stricter rule: alice loses access at once.
     assert_eq!(
-        post(&s, "/v1/documents", "key-admin", &doc("restricted")).status,
+        post(&s, "/v1/documents", "key-finadmin", &doc("restricted")).status,
         201
     );
     assert!(!sees("key-alice"));
     // A PDF as base64.
     let pdf = std::fs::read(repo().join("fixtures/corpus/internal/travel-policy.pdf")).unwrap();
-    let b64 = base64_encode(&pdf);
+    let b64 = common::base64(&pdf);
     let r = post(
         &s,
         "/v1/documents",
@@ -329,8 +323,17 @@ fn uploads_and_deletions_need_admin_and_apply_access_at_once() {
         let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(msg.contains(why), "{body}: {msg}");
     }
-    // Delete: gone for everyone; deleting again is a 404.
-    let auth = bearer("key-admin");
+    // Delete: only by an admin who sees it (else it is not there); then
+    // gone for everyone; deleting again is a 404.
+    let blind = bearer("key-admin");
+    let r = s.request(
+        "DELETE",
+        "/v1/documents?path=finance/zebra.md",
+        &[("Authorization", &blind)],
+        b"",
+    );
+    assert_eq!(r.status, 404);
+    let auth = bearer("key-finadmin");
     let del = |path: &str| s.request("DELETE", path, &[("Authorization", &auth)], b"");
     assert_eq!(del("/v1/documents?path=finance/zebra.md").status, 200);
     assert!(!sees("key-admin") && !sees("key-alice"));
@@ -347,24 +350,6 @@ fn uploads_and_deletions_need_admin_and_apply_access_at_once() {
     assert!(out.status.success());
     let status = env.json(&["status", "--json"]);
     assert_eq!(status["documents"], 30, "{status}");
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -566,44 +551,22 @@ fn question_text_is_logged_masked_only_when_configured() {
     assert!(!text.contains("jane.doe") && !text.contains("DE89"));
 }
 
-fn b64url(b: &[u8]) -> String {
-    base64_encode(b)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
-}
-
 #[test]
 fn jwt_bearer_tokens_from_an_oidc_issuer() {
+    use common::jwt::{b64url, Issuer};
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-    use ring::rand::SystemRandom;
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
-    let rng = SystemRandom::new();
-    let keypair = |rng: &SystemRandom| {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), rng)
-            .unwrap();
-        (pkcs8.as_ref().to_vec(), kp.public_key().as_ref().to_vec())
-    };
-    let (issuer_key, issuer_pub) = keypair(&rng);
-    let (other_key, _) = keypair(&rng);
+    let issuer = Issuer::new();
+    let other = Issuer::new();
     let llm = start_scripted_llm();
     let env = setup(
         &llm,
         "",
         "[auth.jwt]\nissuer = \"https://idp.example\"\naudience = \"hort\"\njwks_file = \"jwks.json\"\nrequests_per_minute = 100\n",
     );
-    let jwks = serde_json::json!({"keys": [{
-        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-        "x": b64url(&issuer_pub[1..33]), "y": b64url(&issuer_pub[33..65]),
-    }]});
-    std::fs::write(env.path().join("jwks.json"), jwks.to_string()).unwrap();
+    std::fs::write(env.path().join("jwks.json"), issuer.jwks().to_string()).unwrap();
     let s = Server::start(&env);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = common::jwt::now();
     let claims = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut c = serde_json::json!({
             "sub": "erin", "iss": "https://idp.example", "aud": "hort", "exp": now + 600,
@@ -612,11 +575,7 @@ fn jwt_bearer_tokens_from_an_oidc_issuer() {
         f(&mut c);
         c
     };
-    let sign = |key: &[u8], c: &serde_json::Value| {
-        let mut h = Header::new(Algorithm::ES256);
-        h.kid = Some("k1".into());
-        encode(&h, c, &EncodingKey::from_ec_der(key)).unwrap()
-    };
+    let sign = |i: &Issuer, c: &serde_json::Value| i.sign(c);
     let q = r#"{"query": "company bank accounts IBAN", "k": 5}"#;
     let sees_accounts = |token: &str| -> Option<bool> {
         let r = post(&s, "/v1/search", token, q);
@@ -633,39 +592,36 @@ fn jwt_bearer_tokens_from_an_oidc_issuer() {
         }
     };
     // Teams and clearance come from the claims.
-    assert_eq!(
-        sees_accounts(&sign(&issuer_key, &claims(&|_| {}))),
-        Some(true)
-    );
-    let public = sign(&issuer_key, &claims(&|c| c["clearance"] = "public".into()));
+    assert_eq!(sees_accounts(&sign(&issuer, &claims(&|_| {}))), Some(true));
+    let public = sign(&issuer, &claims(&|c| c["clearance"] = "public".into()));
     assert_eq!(sees_accounts(&public), Some(false));
     let no_team = sign(
-        &issuer_key,
+        &issuer,
         &claims(&|c| c["teams"] = serde_json::json!(["staff"])),
     );
     assert_eq!(sees_accounts(&no_team), Some(false));
     // Everything else is the same 401.
-    let expired = sign(&issuer_key, &claims(&|c| c["exp"] = (now - 600).into()));
+    let expired = sign(&issuer, &claims(&|c| c["exp"] = (now - 600).into()));
     let wrong_iss = sign(
-        &issuer_key,
+        &issuer,
         &claims(&|c| c["iss"] = "https://evil.example".into()),
     );
-    let wrong_aud = sign(&issuer_key, &claims(&|c| c["aud"] = "other".into()));
+    let wrong_aud = sign(&issuer, &claims(&|c| c["aud"] = "other".into()));
     let no_exp = sign(
-        &issuer_key,
+        &issuer,
         &claims(&|c| {
             c.as_object_mut().unwrap().remove("exp");
         }),
     );
-    let other_signer = sign(&other_key, &claims(&|_| {}));
+    let other_signer = sign(&other, &claims(&|_| {}));
     // HMAC with the public key as the secret (the classic algorithm confusion).
     let hmac = encode(
         &Header::new(Algorithm::HS256),
         &claims(&|_| {}),
-        &EncodingKey::from_secret(&issuer_pub),
+        &EncodingKey::from_secret(&issuer.public),
     )
     .unwrap();
-    let good = sign(&issuer_key, &claims(&|_| {}));
+    let good = sign(&issuer, &claims(&|_| {}));
     let parts: Vec<&str> = good.split('.').collect();
     let raised = b64url(
         claims(&|c| c["clearance"] = "restricted".into())
@@ -688,7 +644,7 @@ fn jwt_bearer_tokens_from_an_oidc_issuer() {
     }
     // Roles come from claims too: an admin token may upload.
     let admin = sign(
-        &issuer_key,
+        &issuer,
         &claims(&|c| c["roles"] = serde_json::json!(["admin"])),
     );
     let doc =

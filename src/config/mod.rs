@@ -391,11 +391,37 @@ pub struct ServerConfig {
     #[serde(default = "default_request_timeout")]
     pub request_timeout_s: u64,
     /// Requests handled at once; more are refused at once with 503 (back-pressure).
+    /// A request holds its slot from the moment its body has arrived until its
+    /// response (a stream included) has ended.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// Requests of one principal in flight at once, its slow uploads included;
+    /// more are refused with 429, so that one key cannot starve the others.
+    /// Default: half of `max_concurrency` (at least 1); a deployment with a
+    /// single key sets it to `max_concurrency`.
+    #[serde(default)]
+    pub max_concurrency_per_principal: Option<usize>,
+    /// Seconds a client has to send a request's head; also how long an idle
+    /// keep-alive connection stays open. Slower connections are closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_s: u64,
+    /// Seconds a client has to send a request's body once its head arrived (408).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_s: u64,
+    /// Open connections at most; further clients wait in the listen queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Origins allowed by CORS; empty (the default): no CORS headers at all.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Slots of one principal: as configured, else half of the server's.
+    pub fn per_principal(&self) -> usize {
+        self.max_concurrency_per_principal
+            .unwrap_or((self.max_concurrency / 2).max(1))
+    }
 }
 
 impl Default for ServerConfig {
@@ -408,6 +434,10 @@ impl Default for ServerConfig {
             max_upload_mb: default_max_upload_mb(),
             request_timeout_s: default_request_timeout(),
             max_concurrency: default_max_concurrency(),
+            max_concurrency_per_principal: None,
+            header_timeout_s: default_header_timeout(),
+            body_timeout_s: default_body_timeout(),
+            max_connections: default_max_connections(),
             cors_origins: Vec::new(),
         }
     }
@@ -424,6 +454,15 @@ fn default_request_timeout() -> u64 {
 }
 fn default_max_concurrency() -> usize {
     64
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_body_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_addr() -> String {
@@ -450,6 +489,11 @@ pub struct PrincipalConfig {
     /// `admin` may upload and delete documents; `approver` decides on agent actions.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// A JWT whose subject (`[auth.jwt] name_claim`) is this value
+    /// authenticates as this principal (its teams, clearance, roles, grants and
+    /// limits from here). Without it, JWT callers are `jwt:<subject>` and never
+    /// share the name, grants or approvals of an API-key principal.
+    pub jwt_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -565,7 +609,7 @@ pub struct AuthConfig {
 pub struct JwtConfig {
     /// Expected `iss`.
     pub issuer: String,
-    /// Expected `aud` (optional).
+    /// Expected `aud`: when set, a token must carry it.
     pub audience: Option<String>,
     /// The issuer's public keys (a JWKS document saved to disk).
     pub jwks_file: PathBuf,
@@ -897,6 +941,34 @@ impl Config {
         }
     }
 
+    /// `value` within `lo..=hi`, else an error naming `field` and the range.
+    fn range<T: PartialOrd + std::fmt::Display>(
+        &self,
+        field: impl Into<String>,
+        value: T,
+        lo: T,
+        hi: T,
+    ) -> Result<(), ConfigError> {
+        if value >= lo && value <= hi {
+            Ok(())
+        } else {
+            Err(self.invalid(field, format!("must be between {lo} and {hi} (is {value})")))
+        }
+    }
+
+    /// A money amount: finite and not negative.
+    fn amount(&self, field: impl Into<String>, value: f64) -> Result<(), ConfigError> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(self.invalid(field, "must be a number >= 0"))
+        }
+    }
+
+    /// Checks every value against the range it is used in: limits, time
+    /// spans and sizes are bounded here, so that no later arithmetic on
+    /// them (durations added to clocks, multiplied backoffs, token buckets)
+    /// can overflow or divide by zero.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.store.backend == Backend::Postgres && self.store.url().is_none() {
             return Err(self.invalid(
@@ -917,9 +989,10 @@ impl Config {
                 "must be at most half of ingest.chunk_tokens",
             ));
         }
-        if ing.pdf_timeout_s == 0 {
-            return Err(self.invalid("ingest.pdf_timeout_s", "must be at least 1"));
-        }
+        self.range("ingest.pdf_timeout_s", ing.pdf_timeout_s, 1, 3600)?;
+        self.range("ingest.pdf_memory_mb", ing.pdf_memory_mb, 64, 1 << 20)?;
+        self.range("ingest.max_file_mb", ing.max_file_mb, 1, 1 << 20)?;
+        self.range("ingest.parse_threads", ing.parse_threads, 0, 4096)?;
         if ing.segment_chunks < 1000 {
             return Err(self.invalid("ingest.segment_chunks", "must be at least 1000"));
         }
@@ -939,6 +1012,7 @@ impl Config {
             return Err(self.invalid("embed.threads", "must be between 1 and 256"));
         }
         let r = &self.retrieve;
+        self.range("retrieve.rerank_candidates", r.rerank_candidates, 1, 10_000)?;
         if r.k == 0 || r.k > 1000 {
             return Err(self.invalid("retrieve.k", "must be between 1 and 1000"));
         }
@@ -1027,12 +1101,9 @@ impl Config {
                 return Err(self.invalid("mcp.requires_approval", format!("unknown tool {t:?}")));
             }
         }
-        if self.mcp.max_tool_calls == 0 || self.mcp.max_tokens == 0 || self.mcp.max_session_s == 0 {
-            return Err(self.invalid(
-                "mcp",
-                "max_tool_calls, max_tokens and max_session_s must be at least 1",
-            ));
-        }
+        self.range("mcp.max_tool_calls", self.mcp.max_tool_calls, 1, u32::MAX)?;
+        self.range("mcp.max_tokens", self.mcp.max_tokens, 1, u64::MAX)?;
+        self.range("mcp.max_session_s", self.mcp.max_session_s, 1, 31_536_000)?;
         for (i, p) in self.principals.iter().enumerate() {
             for r in &p.roles {
                 if r != "admin" && r != "approver" && !granted_roles.contains(&r.as_str()) {
@@ -1070,14 +1141,55 @@ impl Config {
             }
         }
         let sv = &self.server;
-        if sv.max_concurrency == 0 {
-            return Err(self.invalid("server.max_concurrency", "must be at least 1"));
+        self.range("server.max_k", sv.max_k, 1, 10_000)?;
+        self.range("server.max_query_chars", sv.max_query_chars, 1, 1_000_000)?;
+        self.range("server.max_body_kb", sv.max_body_kb, 1, 1 << 20)?;
+        self.range("server.max_upload_mb", sv.max_upload_mb, 1, 4096)?;
+        self.range("server.request_timeout_s", sv.request_timeout_s, 1, 86_400)?;
+        self.range("server.header_timeout_s", sv.header_timeout_s, 1, 3600)?;
+        self.range("server.body_timeout_s", sv.body_timeout_s, 1, 3600)?;
+        self.range("server.max_concurrency", sv.max_concurrency, 1, 100_000)?;
+        self.range(
+            "server.max_concurrency_per_principal",
+            sv.per_principal(),
+            1,
+            sv.max_concurrency,
+        )?;
+        self.range("server.max_connections", sv.max_connections, 1, 1_000_000)?;
+        if let Some(j) = &self.auth.jwt {
+            if let Some(r) = j.requests_per_minute {
+                self.range("auth.jwt.requests_per_minute", r, 1, u32::MAX)?;
+            }
+            if j.issuer.trim().is_empty() {
+                return Err(self.invalid("auth.jwt.issuer", "must not be empty"));
+            }
         }
-        if sv.request_timeout_s == 0 {
-            return Err(self.invalid("server.request_timeout_s", "must be at least 1"));
+        for (i, p) in self.principals.iter().enumerate() {
+            if p.name.starts_with("jwt:") {
+                return Err(self.invalid(
+                    format!("principals[{i}].name"),
+                    "names starting with `jwt:` are reserved for JWT callers (map a token with jwt_subject)",
+                ));
+            }
+            if p.jwt_subject
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+            {
+                return Err(
+                    self.invalid(format!("principals[{i}].jwt_subject"), "must not be empty")
+                );
+            }
         }
-        if sv.max_body_kb == 0 || sv.max_upload_mb == 0 {
-            return Err(self.invalid("server.max_body_kb", "body limits must be at least 1"));
+        let mut subjects = std::collections::HashSet::new();
+        for (i, p) in self.principals.iter().enumerate() {
+            if let Some(sub) = &p.jwt_subject {
+                if !subjects.insert(sub.as_str()) {
+                    return Err(self.invalid(
+                        format!("principals[{i}].jwt_subject"),
+                        format!("{sub:?} is mapped to two principals"),
+                    ));
+                }
+            }
         }
         let mut pnames = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
@@ -1088,6 +1200,12 @@ impl Config {
                 ));
             }
         }
+        self.range(
+            "routing.max_context_tokens",
+            self.routing.max_context_tokens,
+            1,
+            10_000_000,
+        )?;
         for (i, r) in self.routing.query_rules.iter().enumerate() {
             if let Err(e) = regex::Regex::new(&r.pattern) {
                 return Err(
@@ -1106,12 +1224,16 @@ impl Config {
                     "a local OpenAI-compatible provider needs base_url",
                 ));
             }
-            if p.timeout_s == 0 || p.timeout_s > 600 {
-                return Err(self.invalid(
-                    format!("providers[{i}].timeout_s"),
-                    "must be between 1 and 600",
-                ));
-            }
+            let f = |name: &str| format!("providers[{i}].{name}");
+            self.range(f("timeout_s"), p.timeout_s, 1, 600)?;
+            self.range(f("max_retries"), p.max_retries, 0, 10)?;
+            self.range(f("backoff_ms"), p.backoff_ms, 0, 600_000)?;
+            self.range(f("max_backoff_ms"), p.max_backoff_ms, 0, 3_600_000)?;
+            self.range(f("breaker_failures"), p.breaker_failures, 1, 1_000_000)?;
+            self.range(f("breaker_cooldown_s"), p.breaker_cooldown_s, 0, 86_400)?;
+            self.range(f("max_tokens"), p.max_tokens, 1, 1_000_000)?;
+            self.amount(f("usd_per_1k_input"), p.usd_per_1k_input)?;
+            self.amount(f("usd_per_1k_output"), p.usd_per_1k_output)?;
             if p.name == "extractive" && p.kind != ProviderKind::Extractive {
                 return Err(self.invalid(
                     format!("providers[{i}].name"),
@@ -1219,5 +1341,40 @@ local_only_from = "confidential"
             .unwrap_err()
             .to_string();
         assert!(e.contains("routing.chain[0]"), "{e}");
+    }
+
+    #[test]
+    fn limits_out_of_range_name_the_field() {
+        for (text, field) in [
+            (
+                "[auth.jwt]\nissuer='i'\njwks_file='j'\nrequests_per_minute=0\n",
+                "auth.jwt.requests_per_minute",
+            ),
+            ("[server]\nrequest_timeout_s=9223372036854775807\n", "server.request_timeout_s"),
+            ("[server]\nheader_timeout_s=0\n", "server.header_timeout_s"),
+            (
+                "[server]\nmax_concurrency=4\nmax_concurrency_per_principal=5\n",
+                "server.max_concurrency_per_principal",
+            ),
+            (
+                "[[providers]]\nname='p'\nkind='openai'\nlocality='cloud'\nbreaker_cooldown_s=9223372036854775807\n",
+                "providers[0].breaker_cooldown_s",
+            ),
+            (
+                "[[providers]]\nname='p'\nkind='openai'\nlocality='cloud'\nbackoff_ms=9223372036854775807\n",
+                "providers[0].backoff_ms",
+            ),
+            (
+                "[[providers]]\nname='p'\nkind='openai'\nlocality='cloud'\nusd_per_1k_input=nan\n",
+                "providers[0].usd_per_1k_input",
+            ),
+            ("[mcp]\nmax_session_s=9223372036854775807\n", "mcp.max_session_s"),
+            ("[[principals]]\nname='jwt:x'\nclearance='public'\n", "principals[0].name"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+        let ok = parse("[server]\nmax_concurrency=4\nmax_concurrency_per_principal=4\n");
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

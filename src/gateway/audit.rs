@@ -4,7 +4,16 @@
 //! it (64 zeros for the first), so editing, removing or reordering any line
 //! breaks the chain where it happened. A head file beside the log records the
 //! last sequence number and hash, so cutting lines off the end is detected
-//! too. Lines hold the principal, a hash of the question (its text only if
+//! too: the head is written before the first line and after every line, so a
+//! log without its head, or one that ends before its head, has been cut.
+//!
+//! The writer checks the file against the head (and against what this
+//! process itself wrote) under the lock before every append. If the log was
+//! cut or its end edited, it refuses to chain onto it — continuing would make
+//! the cut invisible to `hort audit verify` — and stays refusing (logged,
+//! counted, and shown as `hort_audit_chain_broken 1`) until an operator has
+//! looked: opening such a log fails with the way out (verify it, move it and
+//! its head aside, start a new chain). Lines hold the principal, a hash of the question (its text only if
 //! configured, with personal data masked), the chunks and documents returned,
 //! the route, tokens, cost, flags and status — never keys or raw personal data.
 
@@ -60,6 +69,10 @@ pub struct AuditRecord {
     pub cost_usd: f64,
     #[serde(default)]
     pub flags: Vec<String>,
+    /// Provider failures in full (addresses, messages): callers only see
+    /// their kind, the log keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provider_errors: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub latency_ms: u64,
@@ -84,6 +97,8 @@ struct State {
     seq: u64,
     prev: String,
     last_sync: Instant,
+    /// Why the log may not be continued, once found (sticky).
+    broken: Option<String>,
 }
 
 pub struct AuditLog {
@@ -101,6 +116,12 @@ pub struct AuditLog {
 pub enum AuditError {
     #[error("shared audit log: {0}")]
     Shared(PgError),
+    /// The log was cut or edited at its end: nothing is chained onto it.
+    #[error(
+        "{path}: {reason}; refusing to continue this chain (check it with `hort audit verify`, \
+         then move the log and its .head file aside to start a new one)"
+    )]
+    Broken { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -143,15 +164,89 @@ fn last_line(f: &mut File) -> std::io::Result<Option<String>> {
     }
 }
 
-/// Sequence number and hash of the last line (the genesis for an empty log).
-fn chain_end(f: &mut File) -> std::io::Result<(u64, String)> {
+/// The end of the chain in the file: the last record's sequence number, its
+/// hash and the hash it names as its predecessor.
+struct End {
+    seq: u64,
+    hash: String,
+    prev: String,
+}
+
+/// The end of the chain in the file (the genesis for an empty log).
+fn chain_end(f: &mut File) -> std::io::Result<End> {
     Ok(match last_line(f)? {
-        None => (0, GENESIS.to_string()),
+        None => End {
+            seq: 0,
+            hash: GENESIS.to_string(),
+            prev: GENESIS.to_string(),
+        },
         Some(l) => {
-            let seq = serde_json::from_str::<Line>(&l).map(|x| x.seq).unwrap_or(0);
-            (seq, sha256_hex(l.as_bytes()))
+            let (seq, prev) = serde_json::from_str::<Line>(&l)
+                .map(|x| (x.seq, x.prev))
+                .unwrap_or((0, String::new()));
+            End {
+                seq,
+                hash: sha256_hex(l.as_bytes()),
+                prev,
+            }
         }
     })
+}
+
+fn read_head(path: &Path) -> std::io::Result<Option<Result<Head, String>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(
+            serde_json::from_slice::<Head>(&b).map_err(|e| e.to_string()),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the file may be continued: its end must be the head's (or one
+/// record past it, chained onto it: a crash between writing a line and its
+/// head), and not before what this process wrote itself.
+fn check_end(end: &End, head: Option<Result<Head, String>>, known: u64) -> Result<(), String> {
+    let by_head = match head {
+        None if end.seq == 0 => Ok(()),
+        None => {
+            Err("its head file is missing, so records cut off the end cannot be ruled out".into())
+        }
+        Some(Err(e)) => Err(format!("its head file is damaged ({e})")),
+        Some(Ok(h)) if h.seq == end.seq && h.hash == end.hash => Ok(()),
+        Some(Ok(h)) if end.seq == h.seq + 1 && end.prev == h.hash => Ok(()),
+        Some(Ok(h)) if h.seq > end.seq => Err(format!(
+            "the log ends at record {} but {} were written: the last {} record(s) were removed",
+            end.seq,
+            h.seq,
+            h.seq - end.seq
+        )),
+        Some(Ok(h)) => Err(format!(
+            "the log ends at record {} and does not match its head (record {}): its end was edited",
+            end.seq, h.seq
+        )),
+    };
+    by_head?;
+    if end.seq < known {
+        // Both the log and its head were rewritten behind this process's back.
+        return Err(format!(
+            "the log ends at record {} but this process wrote up to {known}: records were cut off the end",
+            end.seq
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the head atomically (temp file, rename).
+fn write_head(path: &Path, seq: u64, hash: &str) -> std::io::Result<()> {
+    let head = serde_json::to_vec(&Head {
+        seq,
+        hash: hash.to_string(),
+    })
+    .map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("head.tmp");
+    std::fs::write(&tmp, head)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// An exclusive advisory lock on the log file for one append, so that
@@ -197,16 +292,25 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io)?;
-        let (seq, prev) = chain_end(&mut file).map_err(io)?;
         let hp = head_path(path);
-        if let Ok(h) = std::fs::read(&hp).map(|b| serde_json::from_slice::<Head>(&b)) {
-            match h {
-                Ok(h) if h.seq == seq && h.hash == prev => {}
-                _ => {
-                    tracing::warn!(path = %path.display(), "audit log and its head differ; run `hort audit verify`")
-                }
+        let (seq, prev) = {
+            let _lock = FileLock::acquire(&file).map_err(io)?;
+            let end = chain_end(&mut file).map_err(io)?;
+            let head = read_head(&hp).map_err(io)?;
+            let headless = head.is_none();
+            if let Err(reason) = check_end(&end, head, 0) {
+                return Err(AuditError::Broken {
+                    path: path.to_path_buf(),
+                    reason,
+                });
             }
-        }
+            if headless {
+                // A new log: its head comes first, so that from now on a log
+                // without one has been tampered with.
+                write_head(&hp, 0, GENESIS).map_err(io)?;
+            }
+            (end.seq, end.hash)
+        };
         Ok(AuditLog {
             path: path.to_path_buf(),
             head_path: hp,
@@ -217,9 +321,18 @@ impl AuditLog {
                 seq,
                 prev,
                 last_sync: Instant::now(),
+                broken: None,
             }),
             shared: None,
         })
+    }
+
+    /// Why appends are refused, if they are (the log was cut or edited).
+    pub fn broken(&self) -> Option<String> {
+        match self.state.lock() {
+            Ok(g) => g.broken.clone(),
+            Err(p) => p.into_inner().broken.clone(),
+        }
     }
 
     /// Appends to the database's chain instead of the file.
@@ -248,24 +361,50 @@ impl AuditLog {
             source,
         };
         if let Some(pg) = &self.shared {
-            return pg
-                .audit_append(move |seq, prev| {
-                    serde_json::to_string(&Line { seq, prev, record })
-                        .map_err(|e| PgError::Mismatch(e.to_string()))
-                })
-                .map(|_| ())
-                .map_err(AuditError::Shared);
+            let r = pg.audit_append(move |seq, prev| {
+                serde_json::to_string(&Line { seq, prev, record })
+                    .map_err(|e| PgError::Mismatch(e.to_string()))
+            });
+            if let Err(PgError::AuditBroken(reason)) = &r {
+                tracing::error!(%reason, "shared audit log: refusing to continue the chain");
+                let mut st = match self.state.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                st.broken = Some(reason.clone());
+            }
+            return r.map(|_| ()).map_err(AuditError::Shared);
         }
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         let st = &mut *st;
+        if let Some(reason) = &st.broken {
+            return Err(AuditError::Broken {
+                path: self.path.clone(),
+                reason: reason.clone(),
+            });
+        }
         let _lock = FileLock::acquire(&st.file).map_err(io)?;
-        // Another process may have appended since: continue from the real end.
-        let (seq, prev) = chain_end(&mut st.file).map_err(io)?;
-        st.seq = seq;
-        st.prev = prev;
+        // Another process may have appended since: continue from the real
+        // end, but only if it is the end the head (and this process) knows.
+        let end = chain_end(&mut st.file).map_err(io)?;
+        let head = read_head(&self.head_path).map_err(io)?;
+        if let Err(reason) = check_end(&end, head, st.seq) {
+            tracing::error!(path = %self.path.display(), %reason, "audit log: refusing to continue the chain");
+            st.broken = Some(reason.clone());
+            return Err(AuditError::Broken {
+                path: self.path.clone(),
+                reason,
+            });
+        }
+        if end.seq == 0 {
+            // The head comes first: from now on a log without one was cut.
+            write_head(&self.head_path, 0, GENESIS).map_err(io)?;
+        }
+        st.seq = end.seq;
+        st.prev = end.hash;
         let line = Line {
             seq: st.seq + 1,
             prev: st.prev.clone(),
@@ -286,14 +425,7 @@ impl AuditLog {
             st.file.sync_data().map_err(io)?;
             st.last_sync = Instant::now();
         }
-        let head = serde_json::to_vec(&Head {
-            seq: st.seq,
-            hash: st.prev.clone(),
-        })
-        .unwrap_or_default();
-        let tmp = self.head_path.with_extension("head.tmp");
-        std::fs::write(&tmp, head).map_err(io)?;
-        std::fs::rename(&tmp, &self.head_path).map_err(io)?;
+        write_head(&self.head_path, st.seq, &st.prev).map_err(io)?;
         Ok(())
     }
 
@@ -371,18 +503,33 @@ fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain {
     }
 }
 
-/// Checks the chain kept in PostgreSQL (`line` numbers are sequence order).
+/// Checks the chain kept in PostgreSQL (`line` numbers are sequence order)
+/// and its head row.
 pub fn verify_shared(pg: &PgStore) -> Result<Verification, AuditError> {
     let lines = pg.audit_lines().map_err(AuditError::Shared)?;
-    let c = check_chain(lines.into_iter().map(Ok));
+    let (head_seq, head_hash) = pg.audit_head().map_err(AuditError::Shared)?;
+    let mut c = check_chain(lines.into_iter().map(Ok));
+    let last = c.expect_seq - 1;
+    if head_seq > last {
+        c.problems.push(format!(
+            "the chain ends at record {last} but {head_seq} were written: the last {} record(s) were removed",
+            head_seq - last
+        ));
+    } else if head_seq != last || head_hash != c.prev_hash {
+        c.problems.push(format!(
+            "record {last}: the last record was edited (it does not match the head)"
+        ));
+    }
     Ok(Verification {
         records: c.records,
         problems: c.problems,
     })
 }
 
-/// Checks the chain of `path` (and its head file, if present).
-pub fn verify(path: &Path) -> Result<Verification, AuditError> {
+/// Checks the chain of `path` and its head file. Without the head, cut-off
+/// records cannot be detected: that is a problem unless `require_head` is
+/// false (`hort audit verify --no-head`).
+pub fn verify(path: &Path, require_head: bool) -> Result<Verification, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_path_buf(),
         source,
@@ -397,20 +544,28 @@ pub fn verify(path: &Path) -> Result<Verification, AuditError> {
         prev_hash,
         mut problems,
     } = check_chain(lines);
-    if let Ok(b) = std::fs::read(head_path(path)) {
-        match serde_json::from_slice::<Head>(&b) {
-            Ok(h) if h.seq == expect_seq - 1 && h.hash == prev_hash => {}
-            Ok(h) if h.seq > expect_seq - 1 => problems.push(format!(
-                "the log ends at record {} but {} were written: the last {} record(s) were removed",
-                expect_seq - 1,
-                h.seq,
-                h.seq - (expect_seq - 1)
-            )),
-            Ok(_) => problems.push(format!(
-                "line {n}: the last record was edited (it does not match the head)"
-            )),
-            Err(_) => problems.push("the head file is damaged".into()),
-        }
+    let hp = head_path(path);
+    match read_head(&hp).map_err(|source| AuditError::Io {
+        path: hp.clone(),
+        source,
+    })? {
+        Some(Ok(h)) if h.seq == expect_seq - 1 && h.hash == prev_hash => {}
+        Some(Ok(h)) if h.seq > expect_seq - 1 => problems.push(format!(
+            "the log ends at record {} but {} were written: the last {} record(s) were removed",
+            expect_seq - 1,
+            h.seq,
+            h.seq - (expect_seq - 1)
+        )),
+        Some(Ok(_)) => problems.push(format!(
+            "line {n}: the last record was edited (it does not match the head)"
+        )),
+        Some(Err(_)) => problems.push("the head file is damaged".into()),
+        None if require_head && n > 0 => problems.push(format!(
+            "no head file ({}): records cut off the end cannot be detected \
+             (--no-head checks the chain alone)",
+            hp.display()
+        )),
+        None => {}
     }
     Ok(Verification {
         records: n,
@@ -463,7 +618,7 @@ mod tests {
             let log = AuditLog::open(&p, FsyncPolicy::Always, false).unwrap();
             log.append(rec(9)).unwrap();
         }
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert_eq!(v.records, 6);
         assert!(v.problems.is_empty(), "{v:?}");
     }
@@ -477,7 +632,7 @@ mod tests {
         let mut l = orig.clone();
         l[2] = l[2].replace("\"prompt_tokens\":2", "\"prompt_tokens\":999");
         put(&p, &l);
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert!(
             v.problems.iter().any(|x| x.starts_with("line 4:")
                 && x.contains("record 3")
@@ -488,13 +643,13 @@ mod tests {
         let mut l = orig.clone();
         l.remove(1);
         put(&p, &l);
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert!(v.problems.iter().any(|x| x.contains("removed")), "{v:?}");
         // Swap lines 4 and 5.
         let mut l = orig.clone();
         l.swap(3, 4);
         put(&p, &l);
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert!(
             v.problems.iter().any(|x| x.contains("out of order")),
             "{v:?}"
@@ -503,7 +658,7 @@ mod tests {
         let mut l = orig.clone();
         l.pop();
         put(&p, &l);
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert!(
             v.problems
                 .iter()
@@ -515,7 +670,7 @@ mod tests {
         let last = l.len() - 1;
         l[last] = l[last].replace("alice", "mallory");
         put(&p, &l);
-        let v = verify(&p).unwrap();
+        let v = verify(&p, true).unwrap();
         assert!(
             v.problems
                 .iter()
@@ -524,7 +679,63 @@ mod tests {
         );
         // Untouched: clean.
         put(&p, &orig);
-        assert!(verify(&p).unwrap().problems.is_empty());
+        assert!(verify(&p, true).unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_writer_refuses_to_chain_onto_a_cut_or_headless_log() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.jsonl");
+        let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+        // The head exists before the first line.
+        assert!(head_path(&p).exists());
+        for i in 0..4 {
+            log.append(rec(i)).unwrap();
+        }
+        let mut l = lines(&p);
+        l.truncate(2);
+        put(&p, &l);
+        let e = log.append(rec(9)).unwrap_err().to_string();
+        assert!(e.contains("2 record(s) were removed"), "{e}");
+        assert!(log.broken().is_some());
+        assert_eq!(lines(&p).len(), 2, "nothing chained onto the cut log");
+        // It stays refused, and a new writer does not open it.
+        assert!(log.append(rec(10)).is_err());
+        assert!(matches!(
+            AuditLog::open(&p, FsyncPolicy::Never, false),
+            Err(AuditError::Broken { .. })
+        ));
+        // Without a head: refused as well.
+        std::fs::remove_file(head_path(&p)).unwrap();
+        let e = AuditLog::open(&p, FsyncPolicy::Never, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("head file is missing"), "{e}");
+        let v = verify(&p, true).unwrap();
+        assert!(
+            v.problems.iter().any(|x| x.contains("no head file")),
+            "{v:?}"
+        );
+        assert!(verify(&p, false).unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_crash_between_a_line_and_its_head_is_recovered() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_log(d.path(), 3);
+        let head = std::fs::read(head_path(&p)).unwrap();
+        {
+            let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+            log.append(rec(3)).unwrap();
+        }
+        // As if the process died after the line and before the head.
+        std::fs::write(head_path(&p), head).unwrap();
+        let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+        log.append(rec(4)).unwrap();
+        let v = verify(&p, true).unwrap();
+        assert_eq!(v.records, 5);
+        assert!(v.problems.is_empty(), "{v:?}");
     }
 
     #[test]

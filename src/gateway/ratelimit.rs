@@ -2,6 +2,10 @@
 //! refilled continuously; a request takes one token from every bucket it
 //! counts against, or from none (then it is refused with the wait until the
 //! emptiest bucket has a token again).
+//!
+//! Total for every `u32`: a limit of 0 (which configuration validation
+//! refuses anyway) refuses every request with a one-minute wait instead of
+//! dividing by zero.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,17 +30,19 @@ impl Bucket {
     }
 
     fn refill(&mut self, now: Instant) {
-        let dt = now.duration_since(self.last).as_secs_f64();
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
         self.last = now;
     }
 
     fn wait(&self) -> Duration {
         if self.tokens >= 1.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec)
+            return Duration::ZERO;
         }
+        // per_sec is 0 for a limit of 0: "never", said as a minute.
+        Duration::try_from_secs_f64((1.0 - self.tokens) / self.per_sec)
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(60))
     }
 }
 
@@ -94,6 +100,26 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any limit, any number of requests: an answer, never a panic; a
+        /// refusal always names a finite wait of at most a minute.
+        #[test]
+        fn any_limit_answers_without_panicking(rpm in any::<u32>(), n in 1usize..50) {
+            let r = RateLimiter::default();
+            let acc = vec![("principal p".to_string(), rpm)];
+            for i in 0..n {
+                match r.take(&acc) {
+                    Ok(()) => prop_assert!(rpm > 0 && (i as u64) < rpm as u64),
+                    Err(e) => prop_assert!(e.retry_after <= Duration::from_secs(60)),
+                }
+            }
+            if rpm == 0 {
+                prop_assert!(r.take(&acc).is_err());
+            }
+        }
+    }
 
     #[test]
     fn buckets_empty_and_refuse_with_a_wait() {

@@ -34,7 +34,7 @@ use crate::gateway::{BudgetExceeded, Gateway, Usage};
 use crate::retrieve::Hit;
 use crate::sanitize::injection;
 use crate::sanitize::pii::{self, Masker};
-use crate::sanitize::spotlight::{longest_shared_run, Spotlight, COPY_RUN};
+use crate::sanitize::spotlight::{copies, KnownRuns, Spotlight};
 use crate::store::View;
 use citations::{Citation, Sent};
 use prompt::{assemble, system_prompt, Language};
@@ -71,6 +71,71 @@ fn invisible_texts(view: &View, principal: &Principal, answer: &str) -> Vec<Stri
     }
 }
 
+/// The whole errors of the failed attempts ("provider: error"), for the
+/// audit log.
+pub fn internal_details(attempts: &[Attempt]) -> Vec<String> {
+    attempts
+        .iter()
+        .filter_map(|a| Some(format!("{}: {}", a.provider, a.internal.as_ref()?)))
+        .collect()
+}
+
+/// Why an answer (or a streamed part of it) was withheld. The asker is only
+/// told *that* it was ([`WITHHELD`]): naming the hidden-text check would
+/// confirm a guess. The audit log gets the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    SystemPrompt,
+    HiddenText,
+}
+
+impl Block {
+    /// The audit flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Block::SystemPrompt => "output_blocked:system_prompt",
+            Block::HiddenText => "output_blocked:hidden_text",
+        }
+    }
+}
+
+/// What the asker reads in `flags.output_blocked` for any withheld answer.
+pub const WITHHELD: &str = "the answer was withheld by an output check";
+/// … and when only repeated source markers were cut from it.
+pub const MARKERS_REMOVED: &str = "source markers were removed from the answer";
+
+/// The output checks of one answer, shared by the final answer and each
+/// streamed sentence (so a stream never shows what the answer withholds).
+#[derive(Clone)]
+struct OutputGuard {
+    view: View,
+    principal: Principal,
+    system: String,
+    /// Word runs the asker already has (its question, the sources it may see).
+    known: Arc<KnownRuns>,
+}
+
+impl OutputGuard {
+    /// Whether `text` copies the system prompt or a text the asker may not see.
+    /// Reads the index (a keyword search): call it off the async runtime.
+    fn check(&self, text: &str) -> Option<Block> {
+        if copies(text, &self.system, &self.known) {
+            return Some(Block::SystemPrompt);
+        }
+        invisible_texts(&self.view, &self.principal, text)
+            .iter()
+            .any(|hidden| copies(text, hidden, &self.known))
+            .then_some(Block::HiddenText)
+    }
+
+    async fn check_async(&self, text: String) -> Option<Block> {
+        let g = self.clone();
+        tokio::task::spawn_blocking(move || g.check(&text))
+            .await
+            .unwrap_or(Some(Block::HiddenText)) // a crashed check withholds (fail closed)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("the question was refused: it looks like a prompt injection ({0})")]
@@ -81,8 +146,13 @@ pub enum GenerateError {
     NoLocalProvider(Classification),
     #[error(transparent)]
     Budget(#[from] BudgetExceeded),
-    #[error("every provider failed ({0})")]
-    AllFailed(String),
+    /// `public` names each provider and the kind of its failure; `internal`
+    /// holds the whole errors (URLs, bodies) for logs and the audit log.
+    #[error("every provider failed ({public})")]
+    AllFailed {
+        public: String,
+        internal: Vec<String>,
+    },
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -118,7 +188,8 @@ pub struct Flags {
     pub citations_removed: usize,
     pub unsupported_sentences: Vec<String>,
     pub unsupported_quotes: Vec<String>,
-    /// Why the model's answer was withheld, if it was.
+    /// Whether the model's answer was withheld (or had markers cut): the
+    /// fact, never which check fired (the audit log has that).
     pub output_blocked: Vec<String>,
 }
 
@@ -131,6 +202,9 @@ pub struct Answer {
     pub route: Route,
     pub flags: Flags,
     pub usage: Usage,
+    /// Flags for the audit log only (which output check fired).
+    #[serde(skip)]
+    pub audit_flags: Vec<String>,
 }
 
 /// What a streaming client receives.
@@ -365,6 +439,14 @@ impl Generator {
         let (masked_question, qc) = masker.mask(question, &self.sanitize.pii_types);
         let spotlight = Spotlight::new();
         let system = system_prompt(lang, &spotlight);
+        let guard = OutputGuard {
+            view: snap.clone(),
+            principal: principal.clone(),
+            system: system.clone(),
+            known: Arc::new(KnownRuns::of(
+                std::iter::once(question).chain(hits.iter().map(|h| h.text.as_str())),
+            )),
+        };
         let build = |masked: bool, max_tokens: u32| -> (ChatRequest, Vec<usize>) {
             let (srcs, q) = if masked {
                 (masked_src.clone(), masked_question.clone())
@@ -395,6 +477,7 @@ impl Generator {
                     out.clone(),
                     masker.clone(),
                     spotlight.clone(),
+                    guard.clone(),
                 ));
                 (Some(tx), Some(handle))
             }
@@ -408,12 +491,10 @@ impl Generator {
         for slot in &self.chain {
             let p = &slot.provider;
             if local_only && p.locality() != Locality::Local {
-                attempts.push(Attempt {
-                    provider: p.name().to_string(),
-                    outcome: "skipped".into(),
-                    detail: Some(format!("context is {sensitivity}: local providers only")),
-                    ms: 0,
-                });
+                attempts.push(Attempt::skipped(
+                    p.name(),
+                    format!("context is {sensitivity}: local providers only"),
+                ));
                 continue;
             }
             let masked = self.masks(p.locality());
@@ -423,12 +504,7 @@ impl Generator {
                 * pin
                 + req.max_tokens as f64 / 1000.0 * pout;
             if let Err(e) = self.gateway.check_budget(principal, worst) {
-                attempts.push(Attempt {
-                    provider: p.name().to_string(),
-                    outcome: "skipped".into(),
-                    detail: Some(e.to_string()),
-                    ms: 0,
-                });
+                attempts.push(Attempt::skipped(p.name(), e.to_string()));
                 budget_error = Some(e);
                 continue;
             }
@@ -446,8 +522,10 @@ impl Generator {
             }
         }
         drop(piece_tx);
+        // What the stream withheld (of the last attempt) the answer withholds too.
+        let mut streamed_block = None;
         if let Some(r) = relay {
-            let _ = r.await;
+            streamed_block = r.await.unwrap_or(None);
         }
         let Some((slot, completion, sent_ns, masked)) = result else {
             if let Some(e) = budget_error {
@@ -471,7 +549,10 @@ impl Generator {
                     )
                 })
                 .collect();
-            return Err(GenerateError::AllFailed(what.join("; ")));
+            return Err(GenerateError::AllFailed {
+                public: what.join("; "),
+                internal: internal_details(&attempts),
+            });
         };
         let provider = slot.provider.clone();
         if masked {
@@ -479,30 +560,24 @@ impl Generator {
         }
         // Unmask, then check what came back.
         let mut text = masker.unmask(&completion.text);
+        let mut audit_flags = Vec::new();
         if spotlight.leaked(&text) {
-            flags
-                .output_blocked
-                .push("the answer repeated the source markers".into());
+            flags.output_blocked.push(MARKERS_REMOVED.into());
+            audit_flags.push("output_blocked:markers".to_string());
             text = text
                 .lines()
                 .filter(|l| !l.contains(spotlight.nonce()))
                 .collect::<Vec<_>>()
                 .join("\n");
         }
-        if longest_shared_run(&text, &system) >= COPY_RUN {
-            flags
-                .output_blocked
-                .push("the answer repeated the system prompt".into());
+        let block = match streamed_block {
+            Some(b) => Some(b),
+            None => guard.check_async(text.clone()).await,
+        };
+        if let Some(b) = block {
+            flags.output_blocked.push(WITHHELD.into());
+            audit_flags.push(b.flag().to_string());
             text = refusal(lang).to_string();
-        }
-        for hidden in invisible_texts(snap, principal, &text) {
-            if longest_shared_run(&text, &hidden) >= COPY_RUN {
-                flags
-                    .output_blocked
-                    .push("the answer contained text of a document the asker may not see".into());
-                text = refusal(lang).to_string();
-                break;
-            }
         }
         // Citations: only sources that were actually sent, and visible.
         let sent: Vec<Sent> = sources
@@ -558,6 +633,7 @@ impl Generator {
             },
             flags,
             usage,
+            audit_flags,
         };
         if let Some(out) = &stream {
             let _ = out.send(StreamEvent::Done(Box::new(answer.clone())));
@@ -566,29 +642,34 @@ impl Generator {
     }
 }
 
-/// Forwards whole sentences, unmasked and without markers; a reset clears.
+/// Forwards whole sentences, unmasked, without markers and checked: each
+/// sentence is sent only if what the client would then hold passes the
+/// output checks. Once a check fires, the client is told to drop what it
+/// got (`reset`) and nothing more is streamed (the final answer is then the
+/// refusal). A reset from the chain (another provider starts) starts over.
+/// Returns the block of the last attempt, if one fired.
 async fn relay_sentences(
     mut rx: mpsc::UnboundedReceiver<Piece>,
     out: UnboundedSender<StreamEvent>,
     masker: Masker,
     spotlight: Spotlight,
-) {
+    guard: OutputGuard,
+) -> Option<Block> {
     let mut buf = String::new();
-    let emit = |s: &str, out: &UnboundedSender<StreamEvent>| {
-        let t = masker.unmask(s);
-        if !t.is_empty() && !spotlight.leaked(&t) {
-            let _ = out.send(StreamEvent::Delta(t));
-        }
-    };
+    let mut shown = String::new();
+    let mut blocked: Option<Block> = None;
     while let Some(p) = rx.recv().await {
-        match p {
+        let head = match p {
             Piece::Reset => {
                 buf.clear();
+                shown.clear();
+                blocked = None;
                 let _ = out.send(StreamEvent::Reset);
+                continue;
             }
             Piece::Text(t) => {
                 buf.push_str(&t);
-                // Emit up to the last sentence end followed by whitespace.
+                // Up to the last sentence end followed by whitespace.
                 let cut = buf
                     .char_indices()
                     .zip(buf.chars().skip(1))
@@ -597,14 +678,41 @@ async fn relay_sentences(
                     })
                     .map(|((i, c), _)| i + c.len_utf8())
                     .last();
-                if let Some(i) = cut {
-                    let head: String = buf.drain(..i).collect();
-                    emit(&head, &out);
+                match cut {
+                    Some(i) => buf.drain(..i).collect::<String>(),
+                    None => continue,
                 }
             }
+        };
+        if blocked.is_none() {
+            blocked = emit(&head, &mut shown, &out, &masker, &spotlight, &guard).await;
         }
     }
-    if !buf.is_empty() {
-        emit(&buf, &out);
+    if !buf.is_empty() && blocked.is_none() {
+        blocked = emit(&buf, &mut shown, &out, &masker, &spotlight, &guard).await;
     }
+    blocked
+}
+
+/// Sends one checked piece; on a block, tells the client to drop the stream.
+async fn emit(
+    piece: &str,
+    shown: &mut String,
+    out: &UnboundedSender<StreamEvent>,
+    masker: &Masker,
+    spotlight: &Spotlight,
+    guard: &OutputGuard,
+) -> Option<Block> {
+    let t = masker.unmask(piece);
+    if t.is_empty() || spotlight.leaked(&t) {
+        return None;
+    }
+    let candidate = format!("{shown}{t}");
+    if let Some(b) = guard.check_async(candidate.clone()).await {
+        let _ = out.send(StreamEvent::Reset);
+        return Some(b);
+    }
+    *shown = candidate;
+    let _ = out.send(StreamEvent::Delta(t));
+    None
 }

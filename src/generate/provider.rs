@@ -62,6 +62,18 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The kind of failure without the provider's message, URL or body:
+    /// what a caller of hort may see (the whole error goes to the logs).
+    pub fn public(&self) -> String {
+        match self {
+            ProviderError::Http { status, .. } => format!("HTTP {status}"),
+            ProviderError::Timeout(d) => format!("no answer within {} s", d.as_secs()),
+            ProviderError::Connect(_) => "connection failed".into(),
+            ProviderError::Malformed(_) => "malformed response".into(),
+            ProviderError::Config(_) => "not usable".into(),
+        }
+    }
+
     /// Worth trying the same provider again (after a pause).
     pub fn retryable(&self) -> bool {
         match self {

@@ -110,9 +110,27 @@ pub struct Attempt {
     pub provider: String,
     /// ok | error | skipped
     pub outcome: String,
+    /// What the caller may know: the kind of failure ("HTTP 503",
+    /// "connection failed"), never a provider's message or address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The whole error, for the server log and the audit log only.
+    #[serde(skip)]
+    pub internal: Option<String>,
     pub ms: u64,
+}
+
+impl Attempt {
+    /// An attempt that was not made, with a reason the caller may read.
+    pub fn skipped(provider: &str, why: String) -> Attempt {
+        Attempt {
+            provider: provider.to_string(),
+            outcome: "skipped".into(),
+            detail: Some(why),
+            internal: None,
+            ms: 0,
+        }
+    }
 }
 
 /// What a stream consumer receives from the chain.
@@ -144,12 +162,7 @@ pub async fn call_slot(
     let mut last: Option<ProviderError> = None;
     for attempt in 0..=slot.policy.max_retries {
         if !slot.available() {
-            attempts.push(Attempt {
-                provider: name.clone(),
-                outcome: "skipped".into(),
-                detail: Some("circuit breaker open".into()),
-                ms: 0,
-            });
+            attempts.push(Attempt::skipped(&name, "circuit breaker open".into()));
             return Err(last.unwrap_or(ProviderError::Config("circuit breaker open".into())));
         }
         let started = Instant::now();
@@ -182,6 +195,7 @@ pub async fn call_slot(
                     provider: name.clone(),
                     outcome: "ok".into(),
                     detail: None,
+                    internal: None,
                     ms,
                 });
                 return Ok(c);
@@ -193,10 +207,12 @@ pub async fn call_slot(
                         let _ = o.send(Piece::Reset);
                     }
                 }
+                tracing::warn!(provider = %name, error = %e, "provider attempt failed");
                 attempts.push(Attempt {
                     provider: name.clone(),
                     outcome: "error".into(),
-                    detail: Some(e.to_string()),
+                    detail: Some(e.public()),
+                    internal: Some(e.to_string()),
                     ms,
                 });
                 let retry = e.retryable() && attempt < slot.policy.max_retries;

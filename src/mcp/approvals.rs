@@ -7,6 +7,11 @@
 //! keyed by the SHA-256 of (principal, tool, arguments). The same call made
 //! again finds it: still pending → "pending approval"; approved → it runs
 //! once and the action is marked executed; rejected → refused.
+//!
+//! An action says what it would do (`summary`, `replaces`). A document's
+//! text is shown only to viewers whose access covers the document's rule
+//! (others see its path, rule, size and digest: [`Action::view_for`]), and is
+//! dropped from the file once the action is rejected or executed.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +33,16 @@ pub enum ApprovalError {
     AlreadyDecided { id: String, status: Status },
     #[error("approvals: {0}")]
     Corrupt(String),
+    #[error("{principal} already has {limit} actions waiting for approval; wait for a decision")]
+    TooManyPending { principal: String, limit: usize },
 }
+
+/// Pending actions one principal may have at once (a runaway agent fills
+/// no disk and no approver's queue beyond this).
+pub const MAX_PENDING_PER_PRINCIPAL: usize = 100;
+
+/// Argument fields that carry a document's text.
+const TEXT_FIELDS: [&str; 2] = ["content", "content_base64"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,7 +72,15 @@ pub struct Action {
     pub key: String,
     pub principal: String,
     pub tool: String,
+    /// The call's arguments, with the size and SHA-256 of any document text
+    /// (`content_chars` or `content_bytes`, `content_sha256`) beside it.
     pub arguments: serde_json::Value,
+    /// What running it would do, in words (for the approver).
+    #[serde(default)]
+    pub summary: String,
+    /// Whether it would replace an existing document.
+    #[serde(default)]
+    pub replaces: bool,
     pub status: Status,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +95,74 @@ pub struct Action {
 
 pub struct Approvals {
     dir: PathBuf,
+}
+
+/// What a new action says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Describe {
+    pub summary: String,
+    pub replaces: bool,
+}
+
+/// The arguments as stored: a document's text gets its size and digest beside it.
+fn with_digests(arguments: &serde_json::Value) -> serde_json::Value {
+    let mut a = arguments.clone();
+    if let Some(o) = a.as_object_mut() {
+        if let Some(t) = o
+            .get("content")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+        {
+            o.insert("content_chars".into(), t.chars().count().into());
+            o.insert("content_sha256".into(), sha256_hex(t.as_bytes()).into());
+        }
+        if let Some(b) = o.get("content_base64").and_then(|v| v.as_str()) {
+            use base64::Engine;
+            let clean: String = b.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            if let Ok(bytes) =
+                base64::engine::general_purpose::STANDARD_NO_PAD.decode(clean.trim_end_matches('='))
+            {
+                o.insert("content_bytes".into(), bytes.len().into());
+                o.insert("content_sha256".into(), sha256_hex(&bytes).into());
+            }
+        }
+    }
+    a
+}
+
+/// The arguments without a document's text (its size and digest stay).
+fn without_text(arguments: &serde_json::Value) -> serde_json::Value {
+    let mut a = arguments.clone();
+    if let Some(o) = a.as_object_mut() {
+        for f in TEXT_FIELDS {
+            o.remove(f);
+        }
+    }
+    a
+}
+
+impl Action {
+    /// The action as `viewer` may see it: a document's text only if the
+    /// viewer's access covers the rule the call gives the document.
+    pub fn view_for(&self, viewer: &crate::acl::Principal) -> Action {
+        let args = &self.arguments;
+        let rule = (|| {
+            let teams: Vec<String> = serde_json::from_value(args.get("teams")?.clone()).ok()?;
+            let level: crate::acl::Classification =
+                serde_json::from_value(args.get("classification")?.clone()).ok()?;
+            crate::acl::AccessRule::new(&teams, level).ok()
+        })();
+        let mut a = self.clone();
+        if !viewer.can_see(rule.as_ref()) {
+            a.arguments = without_text(args);
+        }
+        a
+    }
+
+    /// Whether the stored arguments still hold a document's text.
+    pub fn holds_text(&self) -> bool {
+        TEXT_FIELDS.iter().any(|f| self.arguments.get(f).is_some())
+    }
 }
 
 /// The key of a call: the same principal making the same call (arguments
@@ -199,23 +289,37 @@ impl Approvals {
         principal: &str,
         tool: &str,
         arguments: &serde_json::Value,
+        describe: impl FnOnce() -> Describe,
     ) -> Result<(Action, bool), ApprovalError> {
         let key = call_key(principal, tool, arguments);
         let _l = self.lock()?;
-        if let Some(a) = self
-            .list()?
-            .into_iter()
+        let all = self.list()?;
+        if let Some(a) = all
+            .iter()
             .rev()
             .find(|a| a.key == key && a.status != Status::Executed)
         {
-            return Ok((a, false));
+            return Ok((a.clone(), false));
         }
+        let pending = all
+            .iter()
+            .filter(|a| a.principal == principal && a.status == Status::Pending)
+            .count();
+        if pending >= MAX_PENDING_PER_PRINCIPAL {
+            return Err(ApprovalError::TooManyPending {
+                principal: principal.to_string(),
+                limit: MAX_PENDING_PER_PRINCIPAL,
+            });
+        }
+        let d = describe();
         let a = Action {
             id: new_id(),
             key,
             principal: principal.to_string(),
             tool: tool.to_string(),
-            arguments: arguments.clone(),
+            arguments: with_digests(arguments),
+            summary: d.summary,
+            replaces: d.replaces,
             status: Status::Pending,
             created_at: crate::gateway::rfc3339_now(),
             decided_by: None,
@@ -251,6 +355,10 @@ impl Approvals {
         a.decided_by = Some(approver.to_string());
         a.decided_at = Some(crate::gateway::rfc3339_now());
         a.reason = reason;
+        if !approve {
+            // Refused: the text has no further use here.
+            a.arguments = without_text(&a.arguments);
+        }
         self.write(&a)?;
         Ok(a)
     }
@@ -264,6 +372,8 @@ impl Approvals {
             return Ok(false);
         }
         a.status = Status::Executed;
+        // The run uses the agent's own call: the stored text is done with.
+        a.arguments = without_text(&a.arguments);
         self.write(&a)?;
         Ok(true)
     }
@@ -287,14 +397,20 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Approvals::open(d.path()).unwrap();
         let args = json!({"path": "a.md", "teams": ["x"]});
-        let (a, created) = s.find_or_create("bob", "delete_document", &args).unwrap();
+        let (a, created) = s
+            .find_or_create("bob", "delete_document", &args, Describe::default)
+            .unwrap();
         assert!(created && a.status == Status::Pending);
         // The same call again finds the same action; key order does not matter.
         let same = json!({"teams": ["x"], "path": "a.md"});
-        let (b, created) = s.find_or_create("bob", "delete_document", &same).unwrap();
+        let (b, created) = s
+            .find_or_create("bob", "delete_document", &same, Describe::default)
+            .unwrap();
         assert!(!created && b.id == a.id);
         // Another principal's identical call is a different action.
-        let (c, created) = s.find_or_create("eve", "delete_document", &args).unwrap();
+        let (c, created) = s
+            .find_or_create("eve", "delete_document", &args, Describe::default)
+            .unwrap();
         assert!(created && c.id != a.id);
         assert!(!s.claim(&a.id).unwrap(), "pending cannot run");
         let d1 = s.decide(&a.id, "carol", true, None).unwrap();
@@ -305,15 +421,87 @@ mod tests {
         ));
         assert!(s.claim(&a.id).unwrap());
         assert!(!s.claim(&a.id).unwrap(), "runs once");
-        let (fresh, created) = s.find_or_create("bob", "delete_document", &args).unwrap();
+        let (fresh, created) = s
+            .find_or_create("bob", "delete_document", &args, Describe::default)
+            .unwrap();
         assert!(created && fresh.id != a.id, "an executed approval is spent");
         s.decide(&c.id, "carol", false, Some("no".into())).unwrap();
-        let (r, created) = s.find_or_create("eve", "delete_document", &args).unwrap();
+        let (r, created) = s
+            .find_or_create("eve", "delete_document", &args, Describe::default)
+            .unwrap();
         assert!(!created && r.status == Status::Rejected);
         assert_eq!(s.list().unwrap().len(), 3);
         assert!(matches!(
             s.get("../../etc/passwd"),
             Err(ApprovalError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn text_is_shown_to_cleared_viewers_only_and_dropped_when_decided() {
+        use crate::acl::{Classification, Principal};
+        let d = tempfile::tempdir().unwrap();
+        let s = Approvals::open(d.path()).unwrap();
+        let args = json!({"path": "n.md", "content": "Geheim: 42", "teams": ["hr"],
+                          "classification": "confidential"});
+        let (a, _) = s
+            .find_or_create("agent", "ingest_document", &args, Describe::default)
+            .unwrap();
+        assert_eq!(a.arguments["content_chars"], 10);
+        assert_eq!(a.arguments["content_sha256"], sha256_hex(b"Geheim: 42"));
+        let cleared = Principal::new("c", &["hr"], Classification::Confidential);
+        let other_team = Principal::new("o", &["it"], Classification::Restricted);
+        let low = Principal::new("l", &["hr"], Classification::Internal);
+        assert_eq!(a.view_for(&cleared).arguments["content"], "Geheim: 42");
+        for v in [&other_team, &low] {
+            let seen = a.view_for(v);
+            assert!(seen.arguments.get("content").is_none());
+            assert_eq!(seen.arguments["path"], "n.md");
+            assert_eq!(seen.arguments["content_chars"], 10);
+        }
+        let r = s.decide(&a.id, "c", false, None).unwrap();
+        assert!(!r.holds_text());
+        assert!(
+            !std::fs::read_to_string(d.path().join(format!("{}.json", a.id)))
+                .unwrap()
+                .contains("Geheim")
+        );
+        // The call is still recognised after its text is gone.
+        let (again, created) = s
+            .find_or_create("agent", "ingest_document", &args, Describe::default)
+            .unwrap();
+        assert!(!created && again.status == Status::Rejected);
+    }
+
+    #[test]
+    fn a_principal_has_a_bounded_number_of_pending_actions() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Approvals::open(d.path()).unwrap();
+        for i in 0..MAX_PENDING_PER_PRINCIPAL {
+            s.find_or_create(
+                "a",
+                "delete_document",
+                &json!({"path": format!("{i}.md")}),
+                Describe::default,
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            s.find_or_create(
+                "a",
+                "delete_document",
+                &json!({"path": "x.md"}),
+                Describe::default
+            ),
+            Err(ApprovalError::TooManyPending { .. })
+        ));
+        assert!(s
+            .find_or_create(
+                "b",
+                "delete_document",
+                &json!({"path": "x.md"}),
+                Describe::default
+            )
+            .is_ok());
     }
 }

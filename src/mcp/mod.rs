@@ -11,10 +11,11 @@
 //! streamable HTTP at `/mcp` (see `server::agents`).
 
 pub mod approvals;
+pub mod ledger;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,10 +26,11 @@ use crate::acl::{AccessRule, Classification, Principal};
 use crate::config::{Config, InjectionAction};
 use crate::gateway::audit::AuditRecord;
 use crate::retrieve::Hit;
+use crate::server::documents::{check_delete, check_write, UploadRequest, WriteEffect};
 use crate::server::error::ApiError;
 use crate::server::AppState;
 use crate::store::docfilter::DocFilter;
-use approvals::{Approvals, Status};
+use approvals::{Approvals, Describe, Status};
 
 /// Protocol revisions this server speaks, newest first.
 pub const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -55,14 +57,13 @@ const RESOURCE_NOT_FOUND: i64 = -32002;
 const MAX_PASSAGE_CHARS: usize = 20_000;
 const RESOURCES_PAGE: usize = 100;
 
-/// One agent's connection: who it is and what it has used.
+/// One agent's connection: who it is and when it started. What it may
+/// still use is counted per principal ([`ledger`]), not per session.
 pub struct Session {
     pub id: String,
     pub principal: Principal,
     pub roles: Vec<String>,
     started: Instant,
-    calls: AtomicU32,
-    tokens: AtomicU64,
     initialized: AtomicBool,
     protocol: Mutex<String>,
 }
@@ -74,8 +75,6 @@ impl Session {
             principal,
             roles,
             started: Instant::now(),
-            calls: AtomicU32::new(0),
-            tokens: AtomicU64::new(0),
             initialized: AtomicBool::new(false),
             protocol: Mutex::new(PROTOCOL_VERSIONS[0].to_string()),
         }
@@ -316,13 +315,19 @@ pub async fn handle(st: &Arc<AppState>, session: &Session, msg: Value) -> Option
         return None;
     };
     let reply = match method {
-        "initialize" => initialize(session, &params),
+        "initialize" => initialize(st, session, &params),
         "ping" => Ok(json!({})),
         "tools/list" => Ok(json!({"tools": list_tools(st, session)})),
         "tools/call" => return Some(call_tool(st, session, &id, &params).await),
-        "resources/list" => list_resources(st, session, &params),
-        "resources/templates/list" => Ok(json!({"resourceTemplates": []})),
-        "resources/read" => read_resource(st, session, &params),
+        "resources/list" => {
+            return Some(resources(st, session, &id, ResourceOp::List, &params).await)
+        }
+        "resources/read" => {
+            return Some(resources(st, session, &id, ResourceOp::Read, &params).await)
+        }
+        "resources/templates/list" if reads_documents(st, session) => {
+            Ok(json!({"resourceTemplates": []}))
+        }
         other => Err((METHOD_NOT_FOUND, format!("method not found: {other}"))),
     };
     Some(match reply {
@@ -331,7 +336,13 @@ pub async fn handle(st: &Arc<AppState>, session: &Session, msg: Value) -> Option
     })
 }
 
-fn initialize(session: &Session, params: &Value) -> Result<Value, (i64, String)> {
+/// Whether the session may read whole documents: resources are what
+/// `get_document` is, and exist only for principals granted it.
+fn reads_documents(st: &AppState, session: &Session) -> bool {
+    allowed_tools(&st.config, &session.principal.name, &session.roles).contains("get_document")
+}
+
+fn initialize(st: &AppState, session: &Session, params: &Value) -> Result<Value, (i64, String)> {
     let asked = params
         .get("protocolVersion")
         .and_then(Value::as_str)
@@ -345,9 +356,13 @@ fn initialize(session: &Session, params: &Value) -> Result<Value, (i64, String)>
     if let Ok(mut p) = session.protocol.lock() {
         *p = version.to_string();
     }
+    let mut capabilities = json!({"tools": {"listChanged": false}});
+    if reads_documents(st, session) {
+        capabilities["resources"] = json!({"listChanged": false, "subscribe": false});
+    }
     Ok(json!({
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}},
+        "capabilities": capabilities,
         "serverInfo": {"name": "hort", "version": env!("CARGO_PKG_VERSION")},
         "instructions": format!(
             "Documents of this organisation, filtered to what {} may see. Cite sources as returned.",
@@ -416,7 +431,13 @@ fn approx_tokens(s: &str) -> u64 {
     (s.len() as u64).div_ceil(4)
 }
 
-async fn run_tool(st: &Arc<AppState>, session: &Session, name: &str, args: Value) -> Outcome {
+async fn run_tool(
+    st: &Arc<AppState>,
+    session: &Session,
+    name: &str,
+    args: Value,
+    approved: Option<WriteEffect>,
+) -> Outcome {
     let p = &session.principal;
     let bad = |e: serde_json::Error| Outcome::error(format!("invalid arguments: {e}"));
     let api = |e: ApiError| Outcome::error(e.to_string());
@@ -480,12 +501,7 @@ async fn run_tool(st: &Arc<AppState>, session: &Session, name: &str, args: Value
                         .iter()
                         .map(|c| format!("quarantined:{c}"))
                         .collect();
-                    flags.extend(
-                        ans.flags
-                            .output_blocked
-                            .iter()
-                            .map(|b| format!("output_blocked:{b}")),
-                    );
+                    flags.extend(ans.audit_flags.iter().cloned());
                     Outcome {
                         tokens: used + approx_tokens(&text),
                         structured: serde_json::to_value(&ans).unwrap_or(Value::Null),
@@ -504,28 +520,18 @@ async fn run_tool(st: &Arc<AppState>, session: &Session, name: &str, args: Value
                 Ok(a) => a,
                 Err(e) => return bad(e),
             };
-            get_document(st, p, a)
+            let (st2, p2) = (st.clone(), p.clone());
+            tokio::task::spawn_blocking(move || get_document(&st2, &p2, a))
+                .await
+                .unwrap_or_else(|e| Outcome::error(format!("internal error: {e}")))
         }
         "ingest_document" => {
-            let req: crate::server::documents::UploadRequest = match serde_json::from_value(args) {
+            let req: UploadRequest = match serde_json::from_value(args) {
                 Ok(a) => a,
                 Err(e) => return bad(e),
             };
-            // No privilege escalation: an agent may only file documents for
-            // teams it belongs to, at most at its own clearance.
-            if let Some(t) = req.teams.iter().find(|t| !p.teams.contains(t)) {
-                return Outcome::error(format!(
-                    "you may only add documents for your own teams (not {t:?})"
-                ));
-            }
-            if req.classification > p.clearance {
-                return Outcome::error(format!(
-                    "you may not classify a document above your clearance ({})",
-                    p.clearance
-                ));
-            }
             let path = req.path.clone();
-            match crate::server::documents::put_document(st, req).await {
+            match crate::server::documents::put_document(st, p, req, approved).await {
                 Ok(r) => Outcome {
                     text: format!("Stored {} ({} chunks).", r.path, r.chunks),
                     tokens: 0,
@@ -543,20 +549,9 @@ async fn run_tool(st: &Arc<AppState>, session: &Session, name: &str, args: Value
                 Ok(a) => a,
                 Err(e) => return bad(e),
             };
-            // Only documents the principal may see can be deleted by it.
-            let snap = st.reader.snapshot();
-            let visible = snap.docs.iter().any(|d| {
-                d.root == crate::ingest::UPLOAD_ROOT
-                    && d.path == a.path
-                    && p.can_see(d.access.as_ref())
-            });
-            if !visible {
-                return Outcome::error(format!(
-                    "no uploaded document {:?} that you may see",
-                    a.path
-                ));
-            }
-            match crate::server::documents::delete_document(st, &a.path).await {
+            // Only documents the principal may see can be deleted by it
+            // (checked again under the writer lock, from the database on PostgreSQL).
+            match crate::server::documents::delete_document(st, p, &a.path).await {
                 Ok(r) => Outcome {
                     text: format!("Deleted {}.", r.path),
                     tokens: 0,
@@ -699,7 +694,8 @@ fn get_document(st: &Arc<AppState>, p: &Principal, a: GetArgs) -> Outcome {
     }
 }
 
-/// Refuses the call if the agents are stopped or the session is spent.
+/// Refuses the call if the agents are stopped, the session is too old, or
+/// the principal's calls or tokens are spent; else counts the call.
 fn check_limits(st: &AppState, session: &Session) -> Result<(), String> {
     let m = &st.config.mcp;
     if st.kill_switch.is_stopped() {
@@ -707,22 +703,13 @@ fn check_limits(st: &AppState, session: &Session) -> Result<(), String> {
             "agents are stopped by an operator (hort agents resume to allow calls again)".into(),
         );
     }
-    if session.calls.load(Ordering::Relaxed) >= m.max_tool_calls {
-        return Err(format!(
-            "session limit reached: {} tool calls",
-            m.max_tool_calls
-        ));
-    }
-    if session.tokens.load(Ordering::Relaxed) >= m.max_tokens {
-        return Err(format!("session limit reached: {} tokens", m.max_tokens));
-    }
     if session.elapsed() >= Duration::from_secs(m.max_session_s) {
         return Err(format!(
             "session limit reached: {} seconds",
             m.max_session_s
         ));
     }
-    Ok(())
+    st.agent_ledger.take_call(m, &session.principal.name)
 }
 
 async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &Value) -> Value {
@@ -761,7 +748,6 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
         audit(st, record, 429, Some(m.clone()), started);
         return err(id, REFUSED, m);
     }
-    session.calls.fetch_add(1, Ordering::Relaxed);
     if let Some(q) = args
         .get("query")
         .or_else(|| args.get("question"))
@@ -771,15 +757,32 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
             log.question(q, &mut record);
         }
     }
+    // A change the caller may not make is refused before anyone is asked.
+    let describe = match precheck(st, &session.principal, name, &args).await {
+        Ok(d) => d,
+        Err(out) => {
+            st.metrics.observe_mcp(name, "error");
+            audit(st, record, 400, Some(out.text.clone()), started);
+            return tool_result(id, out);
+        }
+    };
     // Human in the loop.
     let mut approval_id = None;
+    let mut approved_effect = None;
     if st.config.mcp.requires_approval.iter().any(|t| t == name) {
         let store = match Approvals::open(&st.config.resolve(&st.config.mcp.approvals_dir)) {
             Ok(s) => s,
             Err(e) => return err(id, INTERNAL_ERROR, e.to_string()),
         };
-        let (action, created) = match store.find_or_create(&session.principal.name, name, &args) {
+        let found = store.find_or_create(&session.principal.name, name, &args, || {
+            describe.clone().unwrap_or_default()
+        });
+        let (action, created) = match found {
             Ok(x) => x,
+            Err(e @ approvals::ApprovalError::TooManyPending { .. }) => {
+                audit(st, record, 429, Some(e.to_string()), started);
+                return err(id, REFUSED, e.to_string());
+            }
             Err(e) => return err(id, INTERNAL_ERROR, e.to_string()),
         };
         match action.status {
@@ -830,6 +833,11 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
                     record
                         .flags
                         .push(format!("approval_executed:{}", action.id));
+                    approved_effect = Some(if action.replaces {
+                        WriteEffect::Replaces
+                    } else {
+                        WriteEffect::Adds
+                    });
                     approval_id = Some((store, action.id));
                 }
                 Ok(false) => return err(id, REFUSED, "the approval was used by another call"),
@@ -838,8 +846,9 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
             Status::Executed => return err(id, REFUSED, "the approval was already used"),
         }
     }
-    let out = run_tool(st, session, name, args).await;
-    session.tokens.fetch_add(out.tokens, Ordering::Relaxed);
+    let out = run_tool(st, session, name, args, approved_effect).await;
+    st.agent_ledger
+        .add_tokens(&st.config.mcp, &session.principal.name, out.tokens);
     if let Some((store, aid)) = approval_id {
         let outcome = if out.is_error {
             format!("failed: {}", out.text)
@@ -852,9 +861,9 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
     }
     st.metrics
         .observe_mcp(name, if out.is_error { "error" } else { "ok" });
-    record.chunks = out.chunks;
-    record.docs = out.docs;
-    record.flags.extend(out.flags);
+    record.chunks = out.chunks.clone();
+    record.docs = out.docs.clone();
+    record.flags.extend(out.flags.iter().cloned());
     record.prompt_tokens = out.tokens.min(u32::MAX as u64) as u32;
     audit(
         st,
@@ -863,12 +872,82 @@ async fn call_tool(st: &Arc<AppState>, session: &Session, id: &Value, params: &V
         out.is_error.then(|| out.text.clone()),
         started,
     );
+    tool_result(id, out)
+}
+
+fn tool_result(id: &Value, out: Outcome) -> Value {
     ok(
         id,
         json!({"content": [{"type": "text", "text": out.text}],
                "structuredContent": out.structured,
                "isError": out.is_error}),
     )
+}
+
+/// Checks a change before anyone is asked to approve it: the caller may
+/// only file documents for its own teams, up to its clearance, and only
+/// where it may see what it replaces; it may only delete what it may see.
+/// Returns what the change would do (for the approval), `None` for reads.
+async fn precheck(
+    st: &Arc<AppState>,
+    p: &Principal,
+    name: &str,
+    args: &Value,
+) -> Result<Option<Describe>, Outcome> {
+    let bad = |e: serde_json::Error| Outcome::error(format!("invalid arguments: {e}"));
+    let path = match name {
+        "ingest_document" => {
+            let req: UploadRequest = serde_json::from_value(args.clone()).map_err(bad)?;
+            // No privilege escalation: an agent may only file documents for
+            // teams it belongs to, at most at its own clearance.
+            if let Some(t) = req.teams.iter().find(|t| !p.teams.contains(t)) {
+                return Err(Outcome::error(format!(
+                    "you may only add documents for your own teams (not {t:?})"
+                )));
+            }
+            if req.classification > p.clearance {
+                return Err(Outcome::error(format!(
+                    "you may not classify a document above your clearance ({})",
+                    p.clearance
+                )));
+            }
+            req.path
+        }
+        "delete_document" => {
+            let a: DeleteArgs = serde_json::from_value(args.clone()).map_err(bad)?;
+            a.path
+        }
+        _ => return Ok(None),
+    };
+    let (path, _) =
+        crate::ingest::check_upload_path(&path).map_err(|e| Outcome::error(e.to_string()))?;
+    let (st2, p2, name2) = (st.clone(), p.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        if name2 == "delete_document" {
+            check_delete(&st2, &p2, &path)?;
+            return Ok(Describe {
+                summary: format!("deletes the uploaded document {path}"),
+                replaces: true,
+            });
+        }
+        let effect = check_write(&st2, &p2, &path)?;
+        let replaces = effect == WriteEffect::Replaces;
+        Ok(Describe {
+            summary: format!(
+                "stores {path}: {}",
+                if replaces {
+                    "replaces an existing document"
+                } else {
+                    "adds a new document"
+                }
+            ),
+            replaces,
+        })
+    })
+    .await
+    .map_err(|e| Outcome::error(format!("internal error: {e}")))?
+    .map(Some)
+    .map_err(|e: ApiError| Outcome::error(e.to_string()))
 }
 
 fn name_label(name: &str) -> &str {
@@ -899,58 +978,155 @@ fn audit(
     }
 }
 
+/// The two resource methods: they read documents, so they pass the same
+/// guards as `get_document` (grant, kill switch, limits, audit).
+#[derive(Clone, Copy)]
+enum ResourceOp {
+    List,
+    Read,
+}
+
+impl ResourceOp {
+    fn method(self) -> &'static str {
+        match self {
+            ResourceOp::List => "resources/list",
+            ResourceOp::Read => "resources/read",
+        }
+    }
+}
+
+/// What a resource method returned: the result, the documents it showed
+/// and an estimate of its tokens.
+type ResourceReply = Result<(Value, Vec<String>, u64), (i64, String)>;
+
+async fn resources(
+    st: &Arc<AppState>,
+    session: &Session,
+    id: &Value,
+    op: ResourceOp,
+    params: &Value,
+) -> Value {
+    let started = Instant::now();
+    let method = op.method();
+    let mut record = AuditRecord {
+        request_id: format!("mcp-{}", session.id),
+        principal: session.principal.name.clone(),
+        endpoint: format!("mcp:{method}"),
+        ..AuditRecord::default()
+    };
+    // Without get_document the methods do not exist for this principal.
+    if !reads_documents(st, session) {
+        audit(st, record, 404, Some("not granted".into()), started);
+        return err(id, METHOD_NOT_FOUND, format!("method not found: {method}"));
+    }
+    if let Err(m) = check_limits(st, session) {
+        st.metrics.observe_mcp(method, "refused");
+        record.flags.push("refused".into());
+        audit(st, record, 429, Some(m.clone()), started);
+        return err(id, REFUSED, m);
+    }
+    let (st2, p, params) = (st.clone(), session.principal.clone(), params.clone());
+    let reply: ResourceReply = tokio::task::spawn_blocking(move || match op {
+        ResourceOp::List => list_resources(&st2, &p, &params),
+        ResourceOp::Read => read_resource(&st2, &p, &params),
+    })
+    .await
+    .unwrap_or_else(|e| Err((INTERNAL_ERROR, format!("internal error: {e}"))));
+    match reply {
+        Ok((result, docs, tokens)) => {
+            st.agent_ledger
+                .add_tokens(&st.config.mcp, &session.principal.name, tokens);
+            st.metrics.observe_mcp(method, "ok");
+            record.docs = docs;
+            record.prompt_tokens = tokens.min(u32::MAX as u64) as u32;
+            audit(st, record, 200, None, started);
+            ok(id, result)
+        }
+        Err((code, m)) => {
+            st.metrics.observe_mcp(method, "error");
+            let status = if code == RESOURCE_NOT_FOUND { 404 } else { 400 };
+            audit(st, record, status, Some(m.clone()), started);
+            err(id, code, m)
+        }
+    }
+}
+
 fn doc_uri(path: &str) -> String {
     format!("hort://documents/{path}")
 }
 
-fn list_resources(
-    st: &Arc<AppState>,
-    session: &Session,
-    params: &Value,
-) -> Result<Value, (i64, String)> {
-    let snap = st.reader.snapshot();
-    let mut docs: Vec<_> = snap
-        .docs
-        .iter()
-        .filter(|d| session.principal.can_see(d.access.as_ref()))
-        .collect();
-    docs.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
+/// One listed document.
+struct Listed {
+    path: String,
+    kind: String,
+    classification: Classification,
+    pages: u32,
+}
+
+fn list_resources(st: &AppState, p: &Principal, params: &Value) -> ResourceReply {
     let start: usize = match params.get("cursor").and_then(Value::as_str) {
         None => 0,
         Some(c) => c
             .parse()
             .map_err(|_| (INVALID_PARAMS, "invalid cursor".to_string()))?,
     };
-    let page: Vec<Value> = docs
+    let docs: Vec<Listed> = match &st.pg {
+        // The database under row-level security: what every node serves.
+        Some(pg) => pg
+            .list_docs(p)
+            .map_err(|e| (INTERNAL_ERROR, ApiError::from(e).to_string()))?
+            .into_iter()
+            .map(|d| Listed {
+                path: d.path,
+                kind: d.kind,
+                classification: d.classification,
+                pages: d.n_pages.max(1) as u32,
+            })
+            .collect(),
+        None => {
+            let snap = st.reader.snapshot();
+            let mut v: Vec<_> = snap
+                .docs
+                .iter()
+                .filter(|d| p.can_see(d.access.as_ref()))
+                .collect();
+            v.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
+            v.into_iter()
+                .map(|d| Listed {
+                    path: d.path.clone(),
+                    kind: d.kind.clone(),
+                    classification: d
+                        .access
+                        .as_ref()
+                        .map(|r| r.classification)
+                        .unwrap_or(Classification::Restricted),
+                    pages: d.n_pages.max(1),
+                })
+                .collect()
+        }
+    };
+    let page: Vec<&Listed> = docs.iter().skip(start).take(RESOURCES_PAGE).collect();
+    let shown: Vec<String> = page.iter().map(|d| d.path.clone()).collect();
+    let items: Vec<Value> = page
         .iter()
-        .skip(start)
-        .take(RESOURCES_PAGE)
         .map(|d| {
             json!({
                 "uri": doc_uri(&d.path),
                 "name": d.path,
                 "mimeType": "text/plain",
-                "description": format!(
-                    "{} {}, {} page(s)",
-                    d.access.as_ref().map(|r| r.classification).unwrap_or(Classification::Restricted),
-                    d.kind,
-                    d.n_pages.max(1)
-                ),
+                "description": format!("{} {}, {} page(s)", d.classification, d.kind, d.pages),
             })
         })
         .collect();
-    let mut r = json!({ "resources": page });
+    let mut r = json!({ "resources": items });
     if start + RESOURCES_PAGE < docs.len() {
         r["nextCursor"] = Value::String((start + RESOURCES_PAGE).to_string());
     }
-    Ok(r)
+    let tokens = approx_tokens(&r.to_string());
+    Ok((r, shown, tokens))
 }
 
-fn read_resource(
-    st: &Arc<AppState>,
-    session: &Session,
-    params: &Value,
-) -> Result<Value, (i64, String)> {
+fn read_resource(st: &AppState, p: &Principal, params: &Value) -> ResourceReply {
     let uri = params
         .get("uri")
         .and_then(Value::as_str)
@@ -959,19 +1135,12 @@ fn read_resource(
     let path = uri
         .strip_prefix("hort://documents/")
         .ok_or_else(not_found)?;
-    let snap = st.reader.snapshot();
-    let d = snap
-        .docs
-        .iter()
-        .find(|d| d.path == path && session.principal.can_see(d.access.as_ref()))
+    let (paged, pages) = read_pages(st, p, path)
+        .map_err(|e| (INTERNAL_ERROR, e))?
         .ok_or_else(not_found)?;
-    let seg = snap.segment_of(d).ok_or_else(not_found)?;
     let mut text = String::new();
-    for i in 0..d.n_pages.max(1) {
-        let t = seg
-            .page_text(d.first_page + i)
-            .map_err(|e| (INTERNAL_ERROR, e.to_string()))?;
-        if d.paged {
+    for (i, t) in pages.iter().enumerate() {
+        if paged {
             text.push_str(&format!("--- page {} ---\n", i + 1));
         }
         text.push_str(t);
@@ -982,7 +1151,48 @@ fn read_resource(
     if st.params.injection.action(det.score) == Some(InjectionAction::Quarantine) {
         text = "[withheld: this document looks like a prompt injection; use search to read its clean passages]".into();
     }
-    Ok(json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}))
+    let tokens = approx_tokens(&text);
+    Ok((
+        json!({"contents": [{"uri": uri, "mimeType": "text/plain", "text": text}]}),
+        vec![path.to_string()],
+        tokens,
+    ))
+}
+
+/// Every page of the document at `path` if `p` may see it (`None` if not,
+/// or if there is none: the same answer). On PostgreSQL from the database
+/// under row-level security.
+fn read_pages(
+    st: &AppState,
+    p: &Principal,
+    path: &str,
+) -> Result<Option<(bool, Vec<String>)>, String> {
+    if let Some(pg) = &st.pg {
+        return Ok(pg
+            .doc_pages(p, path)
+            .map_err(|e| ApiError::from(e).to_string())?
+            .ok());
+    }
+    let snap = st.reader.snapshot();
+    let Some(d) = snap
+        .docs
+        .iter()
+        .find(|d| d.path == path && p.can_see(d.access.as_ref()))
+    else {
+        return Ok(None);
+    };
+    let seg = snap
+        .segment_of(d)
+        .ok_or("the document's segment is missing")?;
+    let mut pages = Vec::new();
+    for i in 0..d.n_pages.max(1) {
+        pages.push(
+            seg.page_text(d.first_page + i)
+                .map_err(|e| e.to_string())?
+                .to_string(),
+        );
+    }
+    Ok(Some((d.paged, pages)))
 }
 
 /// The stdio transport: one JSON-RPC message per line in, one per line out.

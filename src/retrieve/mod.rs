@@ -471,10 +471,21 @@ pub fn search_view(
     req: &Request<'_>,
     p: &SearchParams,
 ) -> Result<SearchResult, RetrieveError> {
-    match view {
+    let mut r = match view {
         View::Embedded(snap) => search(snap, embedder, principal, req, p),
         View::Postgres(pg) => search_pg(pg, embedder, principal, req, p),
+    }?;
+    for h in &mut r.hits {
+        own_teams_only(h, principal);
     }
+    Ok(r)
+}
+
+/// A hit names only the teams of the document that the asker belongs to:
+/// which other teams share a document is not the asker's business. (At
+/// least one is always left: the asker sees the hit through it.)
+pub fn own_teams_only(h: &mut Hit, principal: &Principal) {
+    h.teams.retain(|t| principal.teams.contains(t));
 }
 
 /// Hybrid search on PostgreSQL: both searches run in the database with the

@@ -113,30 +113,49 @@ fn words(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Length (in words) of the longest run of words `a` and `b` share.
-pub fn longest_shared_run(a: &str, b: &str) -> usize {
-    let (a, b) = (words(a), words(b));
-    if a.is_empty() || b.is_empty() {
-        return 0;
-    }
-    // Dynamic programming over the shorter text; answers and chunks are short.
-    let mut prev = vec![0usize; b.len() + 1];
-    let mut best = 0;
-    for x in &a {
-        let mut cur = vec![0usize; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            if x == y {
-                cur[j + 1] = prev[j] + 1;
-                best = best.max(cur[j + 1]);
-            }
-        }
-        prev = cur;
-    }
-    best
-}
-
 /// Words in a row that count as copying (the system prompt, a hidden chunk).
 pub const COPY_RUN: usize = 10;
+
+fn window_hash(w: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    w.hash(&mut h);
+    h.finish()
+}
+
+/// Every run of [`COPY_RUN`] words of some texts, hashed: what an asker
+/// already has (its question, the sources it may see), so that repeating it
+/// is never counted as copying something else.
+#[derive(Debug, Clone, Default)]
+pub struct KnownRuns(std::collections::HashSet<u64>);
+
+impl KnownRuns {
+    pub fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> KnownRuns {
+        let mut set = std::collections::HashSet::new();
+        for t in texts {
+            let w = words(t);
+            set.extend(w.windows(COPY_RUN).map(window_hash));
+        }
+        KnownRuns(set)
+    }
+}
+
+/// Whether `answer` copies [`COPY_RUN`] or more words in a row from `other`
+/// beyond what `known` already holds: a shared run counts only if one of its
+/// windows is not known. So an answer that repeats the question (or a source
+/// the asker may see) is not "copying" a hidden text that happens to say the
+/// same — which would tell the asker that a guess was right.
+pub fn copies(answer: &str, other: &str, known: &KnownRuns) -> bool {
+    let a = words(answer);
+    if a.len() < COPY_RUN {
+        return false;
+    }
+    let o: std::collections::HashSet<u64> =
+        words(other).windows(COPY_RUN).map(window_hash).collect();
+    a.windows(COPY_RUN)
+        .map(window_hash)
+        .any(|h| o.contains(&h) && !known.0.contains(&h))
+}
 
 #[cfg(test)]
 mod tests {
@@ -160,11 +179,42 @@ mod tests {
     }
 
     #[test]
-    fn shared_runs() {
-        assert_eq!(
-            longest_shared_run("the cat sat on the mat", "a cat sat on a mat"),
-            3
-        );
-        assert_eq!(longest_shared_run("", "x"), 0);
+    fn copying_counts_only_runs_beyond_what_the_asker_has() {
+        let hidden =
+            "The indicative purchase price for the target company is 18 to 21 million EUR in cash.";
+        let none = KnownRuns::default();
+        assert!(copies(&format!("Well: {hidden}"), hidden, &none));
+        assert!(!copies(
+            "The price is secret and nobody will say it.",
+            hidden,
+            &none
+        ));
+        // Nine words are not a copy.
+        assert!(!copies(
+            "purchase price for the target company is 18 to",
+            hidden,
+            &none
+        ));
+        // Repeating the question is not copying, even where the hidden text says the same …
+        let q = "Is the indicative purchase price for the target company 18 to 21 million EUR?";
+        let known = KnownRuns::of([q]);
+        let echo = format!("You asked: {q}");
+        assert!(copies(
+            &echo,
+            "indicative purchase price for the target company 18 to 21 million EUR",
+            &none
+        ));
+        assert!(!copies(
+            &echo,
+            "indicative purchase price for the target company 18 to 21 million EUR",
+            &known
+        ));
+        // … but one word more than the question had is.
+        let more = "indicative purchase price for the target company 18 to 21 million EUR in cash";
+        assert!(copies(
+            more,
+            "indicative purchase price for the target company 18 to 21 million EUR in cash",
+            &known
+        ));
     }
 }

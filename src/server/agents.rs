@@ -18,8 +18,11 @@ use crate::mcp::approvals::{Action, ApprovalError, Approvals, Status};
 use crate::mcp::{self, Session};
 
 const SESSION_HEADER: &str = "mcp-session-id";
-/// Sessions kept at most; the oldest idle ones go first.
+/// Sessions kept at most; the oldest go first.
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions one principal keeps at most: opening more ends its own oldest,
+/// never another principal's.
+const MAX_SESSIONS_PER_PRINCIPAL: usize = 32;
 
 fn new_session_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -56,15 +59,23 @@ pub async fn mcp_post(
             caller.roles.clone(),
         ));
         let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_SESSIONS {
-            // Drop the oldest session to make room.
-            if let Some(oldest) = map
-                .iter()
-                .max_by_key(|(_, s)| s.elapsed())
+        let name = &caller.principal.name;
+        let own = map.values().filter(|x| &x.principal.name == name).count();
+        // Make room: the principal's own oldest first, then anyone's oldest.
+        let victim = if own >= MAX_SESSIONS_PER_PRINCIPAL {
+            map.iter()
+                .filter(|(_, x)| &x.principal.name == name)
+                .max_by_key(|(_, x)| x.elapsed())
                 .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
+        } else if map.len() >= MAX_SESSIONS {
+            map.iter()
+                .max_by_key(|(_, x)| x.elapsed())
+                .map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        if let Some(v) = victim {
+            map.remove(&v);
         }
         map.insert(s.id.clone(), s.clone());
         s
@@ -172,6 +183,7 @@ pub async fn approvals_list(
                 .as_deref()
                 .is_none_or(|s| a.status.to_string() == s)
         })
+        .map(|a| a.view_for(&caller.principal))
         .collect();
     Ok(Json(json!({ "approvals": list })))
 }
@@ -185,7 +197,7 @@ pub async fn approval_get(
     if !caller.has_role("approver") && a.principal != caller.principal.name {
         return Err(ApiError::NotFound(format!("no pending action {id:?}")));
     }
-    Ok(Json(a))
+    Ok(Json(a.view_for(&caller.principal)))
 }
 
 #[derive(Deserialize)]
@@ -237,12 +249,23 @@ pub async fn approval_decide(
     st.metrics.observe_approval(word);
     slot.add_flag(format!("approval_{word}:{id}"));
     slot.set_docs(vec![format!("{}:{}", a.principal, a.tool)]);
-    Ok(Json(a))
+    Ok(Json(a.view_for(&caller.principal)))
 }
 
-pub async fn agents_status(State(st): State<Arc<AppState>>, Authed(_): Authed) -> Json<Value> {
+/// `GET /v1/agents`: for the people who run the agents (admins, approvers).
+pub async fn agents_status(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.has_role("admin") && !caller.has_role("approver") {
+        return Err(ApiError::Forbidden(
+            "the agents' status needs the admin or approver role".into(),
+        ));
+    }
     let sessions = st.mcp_sessions.lock().map(|m| m.len()).unwrap_or(0);
-    Json(json!({"stopped": st.kill_switch.is_stopped(), "http_sessions": sessions}))
+    Ok(Json(
+        json!({"stopped": st.kill_switch.is_stopped(), "http_sessions": sessions}),
+    ))
 }
 
 /// `POST /v1/agents/stop`: every MCP session (of every process) refuses calls from now on.

@@ -12,10 +12,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiJson};
+use super::limits::Admission;
 use super::metrics::IndexGauges;
 use super::{AppState, AuditSlot, Authed};
 use crate::acl::Principal;
-use crate::generate::{Answer, StreamEvent};
+use crate::generate::{Answer, GenerateError, StreamEvent};
 use crate::retrieve::{self, Hit};
 use crate::store::docfilter::DocFilter;
 use crate::store::View;
@@ -141,6 +142,15 @@ pub(crate) fn check_budget(st: &AppState, p: &Principal) -> Result<(), ApiError>
     })
 }
 
+/// A failed generation as the caller sees it (the kind of each provider's
+/// failure); the whole errors go to the request's audit record.
+pub(super) fn generation_failed(slot: &AuditSlot, e: GenerateError) -> ApiError {
+    if let GenerateError::AllFailed { internal, .. } = &e {
+        slot.set_provider_errors(internal.clone());
+    }
+    e.into()
+}
+
 /// Books a finished answer in the metrics and the audit record.
 pub(super) fn observe_answer(st: &AppState, slot: &AuditSlot, a: &Answer) {
     st.metrics.observe_answer(a);
@@ -157,6 +167,7 @@ pub(super) fn channel_stream<T: Send + 'static>(
 pub async fn query(
     State(st): State<Arc<AppState>>,
     Extension(slot): Extension<AuditSlot>,
+    Extension(admission): Extension<Admission>,
     Authed(caller): Authed,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> Result<Response, ApiError> {
@@ -170,7 +181,8 @@ pub async fn query(
         let a = st
             .generator
             .answer(&snap, &principal, &req.query, hits, None)
-            .await?;
+            .await
+            .map_err(|e| generation_failed(&slot, e))?;
         observe_answer(&st, &slot, &a);
         return Ok(Json(a).into_response());
     }
@@ -200,29 +212,46 @@ pub async fn query(
             }
         }
     });
+    // The task holds the request's slots and deadline until the stream ends.
     tokio::spawn(async move {
-        let result = st2
-            .generator
-            .answer(&snap, &principal, &q, hits, Some(tx))
-            .await;
+        let generation = st2.generator.answer(&snap, &principal, &q, hits, Some(tx));
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(admission.deadline(), generation) => {
+                r.map_err(|_| admission.timeout_error())
+            }
+            _ = out.closed() => Err(ApiError::BadRequest("the client went away".into())),
+        };
         let _ = relay.await;
         match result {
-            Ok(a) => {
+            Ok(Ok(a)) => {
                 observe_answer(&st2, &slot, &a);
                 slot.finish_deferred(&st2, None);
             }
-            Err(e) => {
-                let api: ApiError = e.into();
-                let _ = out.send(Ok(Event::default()
-                    .event("error")
-                    .data(api.body().to_string())));
-                slot.finish_deferred(&st2, Some(api.status_code().1));
+            Ok(Err(e)) => {
+                let e = generation_failed(&slot, e);
+                stream_failed(&st2, &slot, &out, e)
             }
+            Err(api) => stream_failed(&st2, &slot, &out, api),
         }
+        drop(admission);
     });
     Ok(Sse::new(channel_stream(events))
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Ends a stream with an `error` event (the status line went out long ago)
+/// and writes its audit record.
+fn stream_failed(
+    st: &AppState,
+    slot: &AuditSlot,
+    out: &tokio::sync::mpsc::UnboundedSender<Result<Event, Infallible>>,
+    e: ApiError,
+) {
+    let _ = out.send(Ok(Event::default()
+        .event("error")
+        .data(e.body().to_string())));
+    slot.finish_deferred(st, Some(e.status_code().1));
 }
 
 #[derive(Serialize)]
@@ -252,6 +281,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         segments: snap.segments.len(),
         bytes: snap.manifest.segments.iter().map(|s| s.bytes).sum(),
         agents_stopped: st.kill_switch.is_stopped(),
+        audit_broken: st.audit.as_ref().is_some_and(|a| a.broken().is_some()),
     };
     (
         [(

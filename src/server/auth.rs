@@ -1,7 +1,14 @@
 //! Who is calling: a bearer API key (stored as SHA-256, compared in constant
 //! time against every configured key) or, if configured, a JWT from an OIDC
-//! provider, checked offline against a JWKS file (issuer, audience, expiry,
-//! asymmetric signatures only), with teams, clearance and roles from claims.
+//! provider, checked offline against a JWKS file (issuer, audience when one
+//! is configured, expiry, not-before, asymmetric signatures only), with
+//! teams, clearance and roles from claims.
+//!
+//! JWT callers live in their own namespace: a token for subject `bob` is the
+//! principal `jwt:bob`, never the API-key principal `bob` (whose grants,
+//! approvals, budgets and limits are keyed by that name), unless the
+//! configuration maps the subject onto a principal (`jwt_subject`); then the
+//! token *is* that principal, with its configured teams, clearance and roles.
 
 use std::path::Path;
 
@@ -35,6 +42,8 @@ struct KeyEntry {
 struct Jwt {
     cfg: JwtConfig,
     keys: JwkSet,
+    /// Subjects mapped onto configured principals (`jwt_subject`).
+    mapped: Vec<(String, Caller)>,
 }
 
 pub struct Authenticator {
@@ -98,9 +107,24 @@ impl Authenticator {
             None => None,
             Some(j) => {
                 let path = cfg.resolve(&j.jwks_file);
+                let mapped = cfg
+                    .principals
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.jwt_subject.clone()?,
+                            Caller {
+                                principal: Principal::new(&p.name, &p.teams, p.clearance),
+                                roles: p.roles.clone(),
+                                rpm: None,
+                            },
+                        ))
+                    })
+                    .collect();
                 Some(Jwt {
                     keys: load_jwks(&path)?,
                     cfg: j.clone(),
+                    mapped,
                 })
             }
         };
@@ -147,7 +171,8 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
     match v {
         serde_json::Value::Array(a) => a
             .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
+            .filter_map(|x| x.as_str().map(str::trim).filter(|x| !x.is_empty()))
+            .map(str::to_string)
             .collect(),
         serde_json::Value::String(s) => s
             .split([',', ' '])
@@ -173,14 +198,28 @@ impl Jwt {
         let key = DecodingKey::from_jwk(jwk).ok()?;
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[self.cfg.issuer.as_str()]);
+        v.validate_nbf = true;
         match &self.cfg.audience {
-            Some(a) => v.set_audience(&[a.as_str()]),
-            None => v.validate_aud = false,
+            Some(a) => {
+                v.set_audience(&[a.as_str()]);
+                // A configured audience is required, not only checked when present.
+                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+            }
+            None => {
+                v.validate_aud = false;
+                v.set_required_spec_claims(&["exp", "iss"]);
+            }
         }
-        v.set_required_spec_claims(&["exp", "iss"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).ok()?;
         let c = &data.claims;
-        let name = c.get(&self.cfg.name_claim)?.as_str()?.to_string();
+        let subject = c.get(&self.cfg.name_claim)?.as_str()?.trim();
+        if subject.is_empty() {
+            return None;
+        }
+        if let Some((_, caller)) = self.mapped.iter().find(|(s, _)| s == subject) {
+            return Some(caller.clone());
+        }
+        let name = format!("jwt:{subject}");
         let teams = c
             .get(&self.cfg.teams_claim)
             .map(strings)

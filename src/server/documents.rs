@@ -1,5 +1,12 @@
 //! `/v1/documents`: add, replace or delete one document with its access
-//! rule, for callers with the `admin` role.
+//! rule, for callers with the `admin` role (and for agents through MCP).
+//!
+//! Nobody changes what they may not see: a write to a path where a document
+//! the writer may not see lives is refused (the same answer whatever that
+//! document is), a delete of it looks like a delete of nothing. Uploads live
+//! under their own root and never take the path of a document from an
+//! ingested folder (a second document under a familiar name would pass for
+//! it in every citation).
 //!
 //! Uploaded documents live beside the ingested folders (under their own
 //! root, so a folder ingest never removes them). The write takes the
@@ -17,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiJson};
 use super::{AppState, AuditSlot, Authed};
-use crate::acl::{AccessRule, Classification};
+use crate::acl::{AccessRule, Classification, Principal};
 use crate::ingest::{self, IngestError, UploadError};
 use crate::store::migrate::{self, Scope};
 use crate::store::StoreError;
@@ -63,7 +70,11 @@ fn map_upload(e: UploadError) -> ApiError {
             ApiError::Unavailable(s.to_string())
         }
         UploadError::Ingest(other) => ApiError::Internal(other.to_string()),
-        UploadError::Database(m) => ApiError::Unavailable(m),
+        UploadError::Database(m) => {
+            // The database's message may name hosts: the log keeps it.
+            tracing::error!(error = %m, "document change not stored in the database");
+            ApiError::Unavailable("the database did not take the change; retry later".into())
+        }
     }
 }
 
@@ -79,12 +90,84 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
     LENIENT.decode(clean).ok()
 }
 
-/// Adds or replaces one uploaded document (the caller's authority is
-/// checked by the caller: the admin role over HTTP, a grant and an approval
-/// over MCP).
+/// Every document at `path` (whatever its folder), from the database on
+/// PostgreSQL (the node's staging copy may be behind other nodes).
+fn documents_at(st: &AppState, path: &str) -> Result<Vec<(String, Option<AccessRule>)>, ApiError> {
+    if let Some(pg) = &st.pg {
+        return Ok(pg
+            .docs_at(path)?
+            .into_iter()
+            .map(|d| (d.root, d.access))
+            .collect());
+    }
+    Ok(st
+        .reader
+        .snapshot()
+        .docs
+        .iter()
+        .filter(|d| d.path == path)
+        .map(|d| (d.root.clone(), d.access.clone()))
+        .collect())
+}
+
+/// What a write of `path` by `writer` would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteEffect {
+    Adds,
+    Replaces,
+}
+
+/// May `writer` write an uploaded document at `path` (normalised)?
+pub(crate) fn check_write(
+    st: &AppState,
+    writer: &Principal,
+    path: &str,
+) -> Result<WriteEffect, ApiError> {
+    let docs = documents_at(st, path)?;
+    if docs.iter().any(|(_, rule)| !writer.can_see(rule.as_ref())) {
+        // The same answer whatever lives there: its rule is not the writer's business.
+        return Err(ApiError::Forbidden(format!(
+            "the path {path:?} is not available to you: choose another path"
+        )));
+    }
+    if docs.iter().any(|(root, _)| root != ingest::UPLOAD_ROOT) {
+        return Err(ApiError::Forbidden(format!(
+            "{path:?} is the path of a document from an ingested folder; an upload may not \
+             shadow it: choose another path"
+        )));
+    }
+    Ok(if docs.is_empty() {
+        WriteEffect::Adds
+    } else {
+        WriteEffect::Replaces
+    })
+}
+
+/// May `writer` delete the uploaded document at `path`? A document it may
+/// not see is "not found", exactly like one that does not exist.
+pub(crate) fn check_delete(st: &AppState, writer: &Principal, path: &str) -> Result<(), ApiError> {
+    let visible = documents_at(st, path)?
+        .iter()
+        .any(|(root, rule)| root == ingest::UPLOAD_ROOT && writer.can_see(rule.as_ref()));
+    if visible {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no uploaded document {path:?} that you may see"
+        )))
+    }
+}
+
+/// Adds or replaces one uploaded document for `writer`, who must be able to
+/// see any document it replaces. The caller's authority to write at all is
+/// checked by the caller (the admin role over HTTP, a grant and an approval
+/// over MCP); `approved` is what the approval said the write would do, and a
+/// write that would now do something else is refused.
 pub(crate) async fn put_document(
     st: &Arc<AppState>,
+    writer: &Principal,
     req: UploadRequest,
+    approved: Option<WriteEffect>,
 ) -> Result<UploadResponse, ApiError> {
     let bytes = match (req.content, req.content_base64) {
         (Some(t), None) => t.into_bytes(),
@@ -100,6 +183,16 @@ pub(crate) async fn put_document(
         .map_err(|e| ApiError::BadRequest(format!("access rule: {e}")))?;
     let (path, _) = ingest::check_upload_path(&req.path).map_err(map_upload)?;
     let _guard = st.writer.lock().await;
+    let effect = check_write(st, writer, &path)?;
+    if approved.is_some_and(|a| a != effect) {
+        return Err(ApiError::Forbidden(format!(
+            "{path:?} changed since the approval (the write would now {}): call again for a new approval",
+            match effect {
+                WriteEffect::Adds => "add a new document",
+                WriteEffect::Replaces => "replace an existing document",
+            }
+        )));
+    }
     let st2 = st.clone();
     let p = path.clone();
     let chunks = tokio::task::spawn_blocking(move || {
@@ -136,13 +229,16 @@ pub(crate) async fn put_document(
     })
 }
 
-/// Deletes one uploaded document; `NotFound` if there is none at `path`.
+/// Deletes one uploaded document `writer` may see; `NotFound` if there is
+/// none at `path` (or none it may see).
 pub(crate) async fn delete_document(
     st: &Arc<AppState>,
+    writer: &Principal,
     path: &str,
 ) -> Result<RemoveResponse, ApiError> {
     let (path, _) = ingest::check_upload_path(path).map_err(map_upload)?;
     let _guard = st.writer.lock().await;
+    check_delete(st, writer, &path)?;
     let st2 = st.clone();
     let p = path.clone();
     let removed = tokio::task::spawn_blocking(move || {
@@ -164,7 +260,7 @@ pub(crate) async fn delete_document(
     .map_err(map_upload)?;
     if !removed {
         return Err(ApiError::NotFound(format!(
-            "no uploaded document at {path:?}"
+            "no uploaded document {path:?} that you may see"
         )));
     }
     Ok(RemoveResponse {
@@ -182,7 +278,10 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
     super::require_admin(&caller, "changing documents")?;
     slot.set_docs(vec![req.path.clone()]);
-    Ok((StatusCode::CREATED, Json(put_document(&st, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(put_document(&st, &caller.principal, req, None).await?),
+    ))
 }
 
 pub async fn remove(
@@ -196,7 +295,9 @@ pub async fn remove(
         ApiError::BadRequest("name the document: DELETE /v1/documents?path=folder/name.md".into())
     })?;
     slot.set_docs(vec![q.path.clone()]);
-    Ok(Json(delete_document(&st, &q.path).await?))
+    Ok(Json(
+        delete_document(&st, &caller.principal, &q.path).await?,
+    ))
 }
 
 #[cfg(test)]

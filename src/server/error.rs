@@ -44,6 +44,12 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the server is at its concurrency limit; retry shortly")]
     Overloaded,
+    #[error(
+        "too many requests of yours are in flight at once (limit {0}); retry when one has finished"
+    )]
+    TooManyConcurrent(usize),
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
     #[error("internal error")]
@@ -69,6 +75,10 @@ impl ApiError {
             ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::TooManyConcurrent(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "concurrency_limited")
+            }
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -101,7 +111,7 @@ impl IntoResponse for ApiError {
         let retry = match &self {
             ApiError::RateLimited { retry_after_s, .. }
             | ApiError::Budget { retry_after_s, .. } => Some(*retry_after_s),
-            ApiError::Overloaded => Some(1),
+            ApiError::Overloaded | ApiError::TooManyConcurrent(_) => Some(1),
             _ => None,
         };
         let body = ErrorBody {
@@ -125,7 +135,11 @@ impl IntoResponse for ApiError {
 impl From<PgError> for ApiError {
     fn from(e: PgError) -> Self {
         match e {
-            PgError::Connect { .. } | PgError::Stopped => ApiError::Unavailable(e.to_string()),
+            // The message names the database's host: the log keeps it.
+            PgError::Connect { .. } | PgError::Stopped => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry later".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -150,7 +164,7 @@ impl From<GenerateError> for ApiError {
                 message: b.to_string(),
                 retry_after_s: crate::gateway::seconds_to_next_month(),
             },
-            GenerateError::AllFailed(_) => ApiError::Upstream(e.to_string()),
+            GenerateError::AllFailed { .. } => ApiError::Upstream(e.to_string()),
             GenerateError::Config(m) => ApiError::Internal(m),
         }
     }

@@ -89,6 +89,8 @@ pub struct IndexGauges {
     pub segments: usize,
     pub bytes: u64,
     pub agents_stopped: bool,
+    /// The audit log refuses appends (cut or edited).
+    pub audit_broken: bool,
 }
 
 impl Metrics {
@@ -292,6 +294,11 @@ impl Metrics {
             out,
             "# HELP hort_agents_stopped 1 while the kill switch stops every MCP session.\n# TYPE hort_agents_stopped gauge\nhort_agents_stopped {}",
             u8::from(idx.agents_stopped)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hort_audit_chain_broken 1 while the audit log refuses appends (it was cut or edited; see the server log).\n# TYPE hort_audit_chain_broken gauge\nhort_audit_chain_broken {}",
+            u8::from(idx.audit_broken)
         );
         out
     }

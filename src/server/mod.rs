@@ -1,37 +1,41 @@
 //! `hort serve`: the HTTP API over one index.
 //!
+//! Connections: HTTP/1.1 with a deadline for every request head (which also
+//! closes idle keep-alive connections) and at most `max_connections` open;
+//! see [`serve_router`].
+//!
 //! Layers, outside in: request id + access log + metrics + audit
 //! ([`observe`]); CORS (only if origins are configured); then, for `/v1/*`
-//! only, load shedding at the concurrency limit (503 at once rather than a
-//! queue that grows without bound) and a per-request timeout. `/healthz`
-//! and `/metrics` stay outside the limit so monitoring works under load.
+//! and `/mcp`, admission control ([`limits`]): the credential and rate
+//! limits, the caller's own share of slots, the body (with its own time
+//! limit), a server-wide slot (503 at once rather than a queue that grows
+//! without bound) and the request deadline. `/healthz` and `/metrics` stay
+//! outside the limit so monitoring works under load.
 //!
-//! Every `/v1/*` handler takes an [`Authed`] caller: the bearer credential
-//! is checked (API key or JWT), then the rate limits of the principal and
-//! its teams. CPU-heavy work (embedding, search, parsing) runs on the
-//! blocking pool. Errors are [`ApiError`]s, mapped to statuses in one place.
+//! Every `/v1/*` handler takes an [`Authed`] caller (the one admission
+//! control authenticated). CPU-heavy work (embedding, search, parsing) runs
+//! on the blocking pool. Errors are [`ApiError`]s, mapped to statuses in one
+//! place.
 
 mod agents;
 pub(crate) mod api;
 pub mod auth;
 pub(crate) mod documents;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 mod observe;
 mod openai;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use axum::{BoxError, Extension, Router};
-use tower::ServiceBuilder;
+use axum::{Extension, Router};
 
 pub use auth::{key_hash_hex, Authenticator, Caller};
 pub use error::ApiError;
@@ -61,12 +65,16 @@ pub struct AppState {
     pub(crate) generator: Arc<Generator>,
     pub(crate) gateway: Arc<Gateway>,
     auth: Authenticator,
+    /// Admission control: slots per principal and server-wide, time limits.
+    limits: limits::Limits,
     pub(crate) audit: Option<AuditLog>,
     pub(crate) metrics: Metrics,
     pub(crate) params: SearchParams,
     server: ServerConfig,
     pub(crate) config: Config,
     pub(crate) kill_switch: crate::mcp::KillSwitch,
+    /// What each principal's agents used (calls, tokens), across sessions.
+    pub(crate) agent_ledger: crate::mcp::ledger::Ledger,
     /// MCP sessions over HTTP, by `Mcp-Session-Id`.
     mcp_sessions: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::mcp::Session>>>,
     index_dir: PathBuf,
@@ -123,12 +131,14 @@ impl AppState {
             generator,
             gateway,
             auth,
+            limits: limits::Limits::new(&cfg.server),
             audit,
             metrics: Metrics::default(),
             params: SearchParams::from_config(cfg),
             server: cfg.server.clone(),
             config: cfg.clone(),
             kill_switch: crate::mcp::KillSwitch::new(cfg),
+            agent_ledger: Default::default(),
             mcp_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
             index_dir: index_dir.to_path_buf(),
             ingest,
@@ -182,40 +192,20 @@ fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
     }
 }
 
-/// An authenticated caller within its rate limits.
+/// The caller admission control authenticated (and held to its rate
+/// limits). A route outside admission control has none: 401, fail closed.
 pub struct Authed(pub Caller);
 
 impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let caller = st.auth.authenticate(header).ok_or(ApiError::Unauthorized)?;
-        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
-            slot.set_principal(&caller.principal.name);
-        }
-        if let Err(e) = st.gateway.check_rate(&caller.principal, caller.rpm) {
-            st.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::RateLimited {
-                message: e.to_string(),
-                retry_after_s: e.retry_after.as_secs_f64().ceil() as u64,
-            });
-        }
-        Ok(Authed(caller))
-    }
-}
-
-async fn tower_error(st: Arc<AppState>, err: BoxError) -> ApiError {
-    if err.is::<tower::load_shed::error::Overloaded>() {
-        st.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        ApiError::Overloaded
-    } else if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::Timeout(st.server.request_timeout_s)
-    } else {
-        ApiError::Internal(err.to_string())
+    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Authed)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -238,22 +228,8 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let sv = &state.server;
-    let body = sv.max_body_kb.saturating_mul(1024);
-    // Uploads carry the document as base64 (4 bytes per 3) inside JSON.
-    let upload = sv.max_upload_mb.saturating_mul(1024 * 1024) / 3 * 4 + 64 * 1024;
-    let st = state.clone();
-    // `Router::layer` clones the stack per route: the semaphore is shared so
-    // the limit is one for the whole API.
-    let permits = Arc::new(tokio::sync::Semaphore::new(sv.max_concurrency));
-    let limits = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(move |err: BoxError| {
-            tower_error(st.clone(), err)
-        }))
-        .load_shed()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
-            permits,
-        ))
-        .timeout(Duration::from_secs(sv.request_timeout_s));
+    let body = state.limits.body_limit("");
+    let upload = state.limits.body_limit("/v1/documents");
     let v1 = Router::new()
         .route("/v1/search", post(api::search))
         .route("/v1/query", post(api::query))
@@ -282,7 +258,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .layer(DefaultBodyLimit::max(body))
         .layer(Extension(BodyLimit(body)))
-        .layer(limits);
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::admit,
+        ));
     let mut app = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
@@ -376,14 +355,97 @@ pub async fn serve(
         }
     });
     on_ready(local);
-    let result = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    serve_router(
+        listener,
+        router(state.clone()),
+        &cfg.server,
+        shutdown_signal(),
+    )
+    .await;
     refresher.abort();
     state.flush();
     tracing::info!("stopped");
-    result?;
     Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish (up to the request timeout) and returns.
+///
+/// HTTP/1.1 through hyper with a timer, so that a client gets
+/// `header_timeout_s` to send each request head: a connection that opens and
+/// sends nothing (or trickles its headers, or idles between keep-alive
+/// requests) is closed then, and holds nothing of the server's meanwhile.
+/// At most `max_connections` are open; further clients wait in the
+/// listen queue. Bodies have their own limit in admission control.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    sv: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let max = sv.max_connections;
+    let connections = Arc::new(tokio::sync::Semaphore::new(max));
+    let header_timeout = Duration::from_secs(sv.header_timeout_s);
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of descriptors and the like: pause, do not spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let closing = async move {
+                let _ = closed.wait_for(|c| *c).await;
+            };
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = closing => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = closing.send(true);
+    // Every connection hands its permit back when it is done.
+    let grace = Duration::from_secs(sv.request_timeout_s.saturating_add(5));
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(grace, connections.acquire_many(all)).await;
 }
 
 async fn shutdown_signal() {
@@ -403,5 +465,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

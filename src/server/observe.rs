@@ -25,7 +25,7 @@ use crate::retrieve::Hit;
 /// The route label of a path: one of the known endpoints or `other`, so
 /// metrics labels stay bounded whatever clients send.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 7] = [
+    const ROUTES: [&str; 12] = [
         "/v1/query",
         "/v1/search",
         "/v1/chat/completions",
@@ -33,8 +33,20 @@ pub fn route_label(path: &str) -> &'static str {
         "/healthz",
         "/metrics",
         "/v1/models",
+        "/mcp",
+        "/v1/approvals",
+        "/v1/agents",
+        "/v1/agents/stop",
+        "/v1/agents/resume",
     ];
-    ROUTES.into_iter().find(|r| *r == path).unwrap_or("other")
+    if let Some(r) = ROUTES.into_iter().find(|r| *r == path) {
+        return r;
+    }
+    // One label for every approval id.
+    match path.strip_prefix("/v1/approvals/") {
+        Some(id) if !id.is_empty() && !id.contains('/') => "/v1/approvals/{id}",
+        _ => "other",
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -134,6 +146,7 @@ impl AuditSlot {
             r.locality = serde_json::to_value(a.route.locality)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string));
+            r.provider_errors = crate::generate::internal_details(&a.route.attempts);
             r.prompt_tokens = a.usage.prompt_tokens;
             r.completion_tokens = a.usage.completion_tokens;
             r.cost_usd = a.usage.cost_usd;
@@ -147,9 +160,17 @@ impl AuditSlot {
             add(f.query_injection.is_some(), "query_injection");
             add(f.pii_masked > 0, "pii_masked");
             add(!f.output_blocked.is_empty(), "output_blocked");
+            for flag in &a.audit_flags {
+                add(true, flag);
+            }
             add(f.citations_removed > 0, "citations_removed");
             add(!f.unsupported_sentences.is_empty(), "unsupported_sentences");
         });
+    }
+
+    /// Provider failures in full (the caller saw only their kind).
+    pub fn set_provider_errors(&self, errors: Vec<String>) {
+        self.with(|s| s.record.provider_errors = errors);
     }
 
     /// Records a document change (uploads and deletions name the document).

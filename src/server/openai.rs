@@ -21,8 +21,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{channel_stream, check_budget, observe_answer, retrieve_hits};
+use super::api::{channel_stream, check_budget, generation_failed, observe_answer, retrieve_hits};
 use super::error::{ApiError, ApiJson};
+use super::limits::Admission;
 use super::{AppState, AuditSlot, Authed};
 use crate::generate::Answer;
 use crate::store::docfilter::DocFilter;
@@ -146,6 +147,7 @@ fn pieces(text: &str) -> Vec<&str> {
 pub async fn chat_completions(
     State(st): State<Arc<AppState>>,
     Extension(slot): Extension<AuditSlot>,
+    Extension(admission): Extension<Admission>,
     Authed(caller): Authed,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
@@ -161,7 +163,8 @@ pub async fn chat_completions(
         let a = st
             .generator
             .answer(&snap, &principal, &q, hits, None)
-            .await?;
+            .await
+            .map_err(|e| generation_failed(&slot, e))?;
         observe_answer(&st, &slot, &a);
         let (citations, hort) = extras(&a);
         return Ok(Json(json!({
@@ -184,13 +187,18 @@ pub async fn chat_completions(
     let (out, events) = tokio::sync::mpsc::unbounded_channel::<Result<Event, Infallible>>();
     let st2 = st.clone();
     let req_model = req.model.clone();
+    // The task holds the request's slots and deadline until the stream ends.
     tokio::spawn(async move {
         let send = |v: Value| out.send(Ok(Event::default().data(v.to_string()))).is_ok();
-        match st2
-            .generator
-            .answer(&snap, &principal, &q, hits, None)
-            .await
-        {
+        let generation = st2.generator.answer(&snap, &principal, &q, hits, None);
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(admission.deadline(), generation) => match r {
+                Ok(r) => r.map_err(|e| generation_failed(&slot, e)),
+                Err(_) => Err(admission.timeout_error()),
+            },
+            _ = out.closed() => Err(ApiError::BadRequest("the client went away".into())),
+        };
+        match result {
             Ok(a) => {
                 observe_answer(&st2, &slot, &a);
                 let model = model_name(req_model.as_deref(), &a);
@@ -221,12 +229,12 @@ pub async fn chat_completions(
                 }
                 slot.finish_deferred(&st2, None);
             }
-            Err(e) => {
-                let api: ApiError = e.into();
+            Err(api) => {
                 send(api.body());
                 slot.finish_deferred(&st2, Some(api.status_code().1));
             }
         }
+        drop(admission);
     });
     Ok(Sse::new(channel_stream(events))
         .keep_alive(KeepAlive::default())

@@ -48,6 +48,19 @@ pub enum PgError {
     Url(String),
     #[error("PostgreSQL: connection pool stopped")]
     Stopped,
+    /// A job on a pooled connection panicked; the connection was replaced.
+    #[error("PostgreSQL: a database job failed unexpectedly ({0})")]
+    JobPanicked(String),
+    #[error(
+        "shared audit chain: {0}; refusing to continue it (check it with `hort audit verify`)"
+    )]
+    AuditBroken(String),
+}
+
+/// Column `i` of a row as `T`, or an error naming the column (never a panic
+/// on a type or index mismatch).
+pub fn col<'a, T: FromSql<'a>>(r: &'a postgres::Row, i: usize) -> Result<T, PgError> {
+    r.try_get(i).ctx("reading a result column")
 }
 
 /// Adds the query's purpose to a driver error.
@@ -189,7 +202,21 @@ impl Pool {
                         r.recv()
                     };
                     match job {
-                        Ok(job) => job(&mut conn),
+                        Ok(job) => {
+                            // A panicking job must not take its worker (and
+                            // so the pool's capacity) with it. The
+                            // connection may be mid-transaction: drop it,
+                            // the next job reconnects.
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                job(&mut conn)
+                            }));
+                            if r.is_err() {
+                                conn.client = None;
+                                tracing::error!(
+                                    "a PostgreSQL job panicked; its connection was closed"
+                                );
+                            }
+                        }
                         Err(_) => return,
                     }
                 })
@@ -208,6 +235,8 @@ impl Pool {
             let r = conn.client().and_then(f);
             let _ = otx.send(r);
         });
+        // Dropped unanswered: the job panicked (the worker lives on).
+        let lost = || PgError::JobPanicked("see the server log".into());
         {
             let tx = match self.tx.lock() {
                 Ok(g) => g,
@@ -215,15 +244,16 @@ impl Pool {
             };
             tx.send(job).map_err(|_| PgError::Stopped)?;
         }
-        orx.recv().map_err(|_| PgError::Stopped)?
+        orx.recv().map_err(|_| lost())?
     }
 }
 
 /// Schema migrations, applied in order, each once, each in a transaction.
 /// `{dim}` is the embedding dimension the database is created for.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE hort_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE documents (
@@ -323,7 +353,24 @@ CREATE POLICY hort_acl ON pages FOR SELECT TO hort_reader
 CREATE POLICY hort_acl ON chunks FOR SELECT TO hort_reader
     USING (teams && hort_teams() AND classification <= hort_clearance());
 "#,
-)];
+    ),
+    (
+        2,
+        // The audit chain's head, kept beside it and changed in the same
+        // transaction: deleting the newest rows leaves the head ahead of them.
+        r#"
+CREATE TABLE audit_head (
+    id int PRIMARY KEY CHECK (id = 1),
+    seq bigint NOT NULL,
+    hash text NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash)
+SELECT 1, coalesce(max(seq), 0),
+       coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), '{genesis}')
+FROM audit;
+"#,
+    ),
+];
 
 /// Serialises migrations across nodes starting at once.
 const MIGRATION_LOCK: i64 = 0x686f_7274_6d69; // "hortmi"
@@ -401,8 +448,18 @@ pub struct DocRow {
     pub path: String,
     pub kind: String,
     pub chunks: i64,
+    pub n_pages: i64,
+    pub paged: bool,
     pub teams: Vec<String>,
     pub classification: Classification,
+}
+
+/// A document at a path, whoever may see it (for write checks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocAt {
+    pub root: String,
+    /// `None`: no rule, visible to nobody.
+    pub access: Option<AccessRule>,
 }
 
 /// What [`PgStore::doc_page`] found.
@@ -419,6 +476,17 @@ pub enum PageLookup {
         classification: Classification,
         text: String,
     },
+}
+
+/// Pages of a document, or why there are none.
+enum DocText {
+    Pages {
+        paged: bool,
+        n_pages: u32,
+        classification: Classification,
+        pages: Vec<String>,
+    },
+    Missing(PageLookup),
 }
 
 /// Access for one read transaction.
@@ -573,18 +641,18 @@ impl PgStore {
                     &[],
                 )
                 .ctx("list documents")?;
-            Ok(rows
+            rows
                 .iter()
-                .map(|r| DocVersion {
-                    id: r.get(0),
-                    root: r.get(1),
-                    path: r.get(2),
-                    sha256: r.get(3),
-                    teams: r.get(4),
-                    classification: r.get(5),
-                    flags: r.get::<_, i64>(6) as usize,
-                })
-                .collect())
+                .map(|r| Ok(DocVersion {
+                    id: col(r, 0)?,
+                    root: col(r, 1)?,
+                    path: col(r, 2)?,
+                    sha256: col(r, 3)?,
+                    teams: col(r, 4)?,
+                    classification: col(r, 5)?,
+                    flags: col::<i64>(r, 6)? as usize,
+                }))
+                .collect()
         })
     }
 
@@ -735,12 +803,13 @@ impl PgStore {
     pub fn version_of(&self, root: &str, path: &str) -> Result<Option<String>, PgError> {
         let (root, path) = (root.to_string(), path.to_string());
         self.write.run(move |c| {
-            Ok(c.query_opt(
+            c.query_opt(
                 "SELECT sha256 FROM documents WHERE root = $1 AND path = $2",
                 &[&root, &path],
             )
             .ctx("find document")?
-            .map(|r| r.get(0)))
+            .map(|r| col(&r, 0))
+            .transpose()
         })
     }
 
@@ -797,7 +866,7 @@ impl PgStore {
                 &[&prefix, &like, &f.kinds, &f.after_ns, &f.before_ns],
             )
             .ctx("metadata filter")?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        rows.iter().map(|r| col(r, 0)).collect()
     }
 
     /// An upper bound of the chunks `access` admits, from per-team,
@@ -817,14 +886,14 @@ impl PgStore {
             return Ok(n);
         }
         let counts: Counts = self.read.run(|c| {
-            Ok(c.query(
+            c.query(
                 "SELECT t, classification, count(*) FROM chunks, unnest(teams) t GROUP BY 1, 2",
                 &[],
             )
             .ctx("count chunks per team")?
             .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect())
+            .map(|r| Ok(((col(r, 0)?, col(r, 1)?), col(r, 2)?)))
+            .collect::<Result<_, PgError>>()
         })?;
         let n = (estimate(&counts, access), total(&counts));
         let mut g = match self.counts.lock() {
@@ -919,8 +988,8 @@ impl PgStore {
                         .ctx("keyword search")?;
                     keyword = rows
                         .iter()
-                        .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, f32>(1)))
-                        .collect();
+                        .map(|r| Ok((col::<i64>(r, 0)? as u64, col::<f32>(r, 1)?)))
+                        .collect::<Result<_, PgError>>()?;
                 }
                 tx.commit().ctx("end keyword read")?;
             }
@@ -962,8 +1031,8 @@ impl PgStore {
                 }
                 vector = rows
                     .iter()
-                    .map(|r| (r.get::<_, i64>(0) as u64, 1.0 - r.get::<_, f64>(1) as f32))
-                    .collect();
+                    .map(|r| Ok((col::<i64>(r, 0)? as u64, 1.0 - col::<f64>(r, 1)? as f32)))
+                    .collect::<Result<_, PgError>>()?;
                 tx.batch_execute("SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = on;")
                     .ctx("reset plan settings")?;
             }
@@ -994,7 +1063,7 @@ impl PgStore {
                     &[&text, &access.teams, &access.clearance, &n],
                 )
                 .ctx("leak check")?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            rows.iter().map(|r| col(r, 0)).collect()
         })
     }
 
@@ -1027,7 +1096,8 @@ impl PgStore {
                 .query(
                     "SELECT d.id, d.root, d.path, d.kind,
                             (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id),
-                            d.teams, d.classification
+                            d.teams, d.classification,
+                            (SELECT count(*) FROM pages x WHERE x.doc_id = d.id), d.paged
                      FROM documents d
                      WHERE d.teams && $1 AND d.classification <= $2 ORDER BY d.path, d.id",
                     &[&access.teams, &access.clearance],
@@ -1037,16 +1107,42 @@ impl PgStore {
             rows.iter()
                 .map(|r| {
                     Ok(DocRow {
-                        id: r.get(0),
-                        root: r.get(1),
-                        path: r.get(2),
-                        kind: r.get(3),
-                        chunks: r.get(4),
-                        teams: r.get(5),
-                        classification: class_of(r.get(6))?,
+                        id: col(r, 0)?,
+                        root: col(r, 1)?,
+                        path: col(r, 2)?,
+                        kind: col(r, 3)?,
+                        chunks: col(r, 4)?,
+                        teams: col(r, 5)?,
+                        classification: class_of(col(r, 6)?)?,
+                        n_pages: col(r, 7)?,
+                        paged: col(r, 8)?,
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// Every document at `path` (any folder, uploads included) with its
+    /// rule, read as the owner: a write must know of documents the writer
+    /// may not see, to refuse to replace them.
+    pub fn docs_at(&self, path: &str) -> Result<Vec<DocAt>, PgError> {
+        let path = path.to_string();
+        self.write.run(move |c| {
+            c.query(
+                "SELECT root, teams, classification FROM documents WHERE path = $1",
+                &[&path],
+            )
+            .ctx("documents at a path")?
+            .iter()
+            .map(|r| {
+                let teams: Vec<String> = col(r, 1)?;
+                let level = class_of(col(r, 2)?)?;
+                Ok(DocAt {
+                    root: col(r, 0)?,
+                    access: AccessRule::new(&teams, level).ok(),
+                })
+            })
+            .collect()
         })
     }
 
@@ -1058,6 +1154,43 @@ impl PgStore {
         path: &str,
         page_no: u32,
     ) -> Result<PageLookup, PgError> {
+        Ok(match self.doc_text(principal, path, Some(page_no))? {
+            DocText::Pages {
+                paged,
+                n_pages,
+                classification,
+                mut pages,
+            } => PageLookup::Found {
+                paged,
+                n_pages,
+                classification,
+                text: pages.pop().unwrap_or_default(),
+            },
+            DocText::Missing(m) => m,
+        })
+    }
+
+    /// Every page of the document at `path`, if `principal` may see it:
+    /// `(paged, pages)`, or the lookup's failure.
+    pub fn doc_pages(
+        &self,
+        principal: &Principal,
+        path: &str,
+    ) -> Result<Result<(bool, Vec<String>), PageLookup>, PgError> {
+        Ok(match self.doc_text(principal, path, None)? {
+            DocText::Pages { paged, pages, .. } => Ok((paged, pages)),
+            DocText::Missing(m) => Err(m),
+        })
+    }
+
+    /// One page (`Some(n)`) or all pages of a document `principal` may
+    /// see, in one transaction under row-level security.
+    fn doc_text(
+        &self,
+        principal: &Principal,
+        path: &str,
+        page_no: Option<u32>,
+    ) -> Result<DocText, PgError> {
         let access = Access::of(principal);
         let path = path.to_string();
         self.read.run(move |c| {
@@ -1072,29 +1205,39 @@ impl PgStore {
                 )
                 .ctx("find document")?;
             let r = match docs.as_slice() {
-                [] => PageLookup::NotFound,
+                [] => DocText::Missing(PageLookup::NotFound),
                 [d] => {
-                    let n_pages = d.get::<_, i64>(3) as u32;
-                    if page_no == 0 || page_no > n_pages.max(1) {
-                        PageLookup::OutOfRange(n_pages)
-                    } else {
-                        let id: i64 = d.get(0);
-                        let text: Option<String> = tx
-                            .query_opt(
-                                "SELECT text FROM pages WHERE doc_id = $1 AND ord = $2",
-                                &[&id, &((page_no - 1) as i32)],
-                            )
-                            .ctx("read page")?
-                            .map(|r| r.get(0));
-                        PageLookup::Found {
-                            paged: d.get(1),
-                            n_pages,
-                            classification: class_of(d.get(2))?,
-                            text: text.unwrap_or_default(),
+                    let n_pages = col::<i64>(d, 3)? as u32;
+                    let id: i64 = col(d, 0)?;
+                    // Pages are 0-based `ord` in the table; `None`: all.
+                    let range: (i32, i32) = match page_no {
+                        Some(p) if p == 0 || p > n_pages.max(1) => {
+                            tx.commit().ctx("end read")?;
+                            return Ok(DocText::Missing(PageLookup::OutOfRange(n_pages)));
                         }
+                        Some(p) => ((p - 1) as i32, (p - 1) as i32),
+                        None => (0, i32::MAX),
+                    };
+                    let mut pages: Vec<String> = tx
+                        .query(
+                            "SELECT text FROM pages WHERE doc_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord",
+                            &[&id, &range.0, &range.1],
+                        )
+                        .ctx("read pages")?
+                        .iter()
+                        .map(|r| col(r, 0))
+                        .collect::<Result<_, PgError>>()?;
+                    if page_no.is_some() && pages.is_empty() {
+                        pages.push(String::new());
+                    }
+                    DocText::Pages {
+                        paged: col(d, 1)?,
+                        n_pages,
+                        classification: class_of(col(d, 2)?)?,
+                        pages,
                     }
                 }
-                many => PageLookup::Ambiguous(many.len()),
+                many => DocText::Missing(PageLookup::Ambiguous(many.len())),
             };
             tx.commit().ctx("end read")?;
             Ok(r)
@@ -1111,7 +1254,7 @@ impl PgStore {
             let mut tx = access.begin(c)?;
             let rows = tx.query(&sql, &[]).ctx("select as principal")?;
             tx.commit().ctx("end read")?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            rows.iter().map(|r| col(r, 0)).collect()
         })
     }
 
@@ -1129,14 +1272,14 @@ impl PgStore {
                 .ctx("export documents")?;
             let mut out = Vec::with_capacity(docs.len());
             for r in &docs {
-                let id: i64 = r.get(0);
-                let teams: Vec<String> = r.get(7);
+                let id: i64 = col(r, 0)?;
+                let teams: Vec<String> = col(r, 7)?;
                 let access = if teams.is_empty() {
                     None
                 } else {
                     Some(AccessRule {
                         teams,
-                        classification: class_of(r.get(8))?,
+                        classification: class_of(col(r, 8)?)?,
                     })
                 };
                 let pages = c
@@ -1146,8 +1289,8 @@ impl PgStore {
                     )
                     .ctx("export pages")?
                     .iter()
-                    .map(|p| (p.get::<_, i32>(0) as u32, p.get::<_, String>(1)))
-                    .collect();
+                    .map(|p| Ok((col::<i32>(p, 0)? as u32, col::<String>(p, 1)?)))
+                    .collect::<Result<_, PgError>>()?;
                 let chunks = c
                     .query(
                         "SELECT page_ord, byte_start, byte_end, char_start, char_end, content_hash,
@@ -1158,38 +1301,38 @@ impl PgStore {
                     .ctx("export chunks")?
                     .iter()
                     .map(|k| {
-                        let hash: Vec<u8> = k.get(5);
+                        let hash: Vec<u8> = col(k, 5)?;
                         let mut content_hash = [0u8; 16];
                         let n = hash.len().min(16);
                         content_hash[..n].copy_from_slice(&hash[..n]);
-                        let score: Option<f32> = k.get(6);
-                        let reasons: Option<Vec<String>> = k.get(7);
-                        PgChunk {
-                            page_ord: k.get::<_, i32>(0) as u32,
-                            byte_start: k.get::<_, i32>(1) as u32,
-                            byte_end: k.get::<_, i32>(2) as u32,
-                            char_start: k.get::<_, i32>(3) as u32,
-                            char_end: k.get::<_, i32>(4) as u32,
+                        let score: Option<f32> = col(k, 6)?;
+                        let reasons: Option<Vec<String>> = col(k, 7)?;
+                        Ok(PgChunk {
+                            page_ord: col::<i32>(k, 0)? as u32,
+                            byte_start: col::<i32>(k, 1)? as u32,
+                            byte_end: col::<i32>(k, 2)? as u32,
+                            char_start: col::<i32>(k, 3)? as u32,
+                            char_end: col::<i32>(k, 4)? as u32,
                             content_hash,
                             injection: score.map(|s| (s, reasons.unwrap_or_default())),
-                            embedding: k.get::<_, Vector>(8).0,
-                        }
+                            embedding: col::<Vector>(k, 8)?.0,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_, PgError>>()?;
                 out.push((
                     id,
                     PgDoc {
-                        root: r.get(1),
-                        path: r.get(2),
-                        kind: r.get(3),
-                        size: r.get::<_, i64>(4) as u64,
-                        mtime_ns: r.get(5),
-                        sha256: r.get(6),
+                        root: col(r, 1)?,
+                        path: col(r, 2)?,
+                        kind: col(r, 3)?,
+                        size: col::<i64>(r, 4)? as u64,
+                        mtime_ns: col(r, 5)?,
+                        sha256: col(r, 6)?,
                         access,
-                        rule_source: r.get(9),
-                        paged: r.get(10),
-                        ingested_at: r.get(11),
-                        hygiene_removed: r.get::<_, i32>(12) as usize,
+                        rule_source: col(r, 9)?,
+                        paged: col(r, 10)?,
+                        ingested_at: col(r, 11)?,
+                        hygiene_removed: col::<i32>(r, 12)? as usize,
                         pages,
                         chunks,
                     },
@@ -1247,20 +1390,19 @@ impl PgStore {
                     &[&k, &n, &m],
                 )
                 .ctx("read usage")?;
-            Ok(rows
-                .iter()
+            rows.iter()
                 .map(|r| {
-                    (
-                        r.get(0),
-                        r.get(1),
-                        r.get(2),
-                        r.get::<_, i64>(3) as u64,
-                        r.get::<_, i64>(4) as u64,
-                        r.get::<_, i64>(5) as u64,
-                        r.get(6),
-                    )
+                    Ok((
+                        col(r, 0)?,
+                        col(r, 1)?,
+                        col(r, 2)?,
+                        col::<i64>(r, 3)? as u64,
+                        col::<i64>(r, 4)? as u64,
+                        col::<i64>(r, 5)? as u64,
+                        col(r, 6)?,
+                    ))
                 })
-                .collect())
+                .collect()
         })
     }
 
@@ -1304,7 +1446,9 @@ impl PgStore {
     }
 
     /// Appends one line to the shared audit chain: `make(seq, prev_hash)`
-    /// renders the line; the append is serialised across nodes.
+    /// renders the line; the append is serialised across nodes. Refused
+    /// (nothing written) when the newest rows do not match the chain's head,
+    /// i.e. rows were deleted or edited at the end.
     pub fn audit_append(
         &self,
         make: impl FnOnce(u64, String) -> Result<String, PgError> + Send + 'static,
@@ -1317,9 +1461,26 @@ impl PgStore {
                 .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
                 .ctx("audit end")?
             {
-                Some(r) => (r.get::<_, i64>(0) as u64, r.get::<_, String>(1)),
+                Some(r) => (
+                    col::<i64>(&r, 0)? as u64,
+                    col::<String>(&r, 1)?,
+                ),
                 None => (0, crate::gateway::audit::GENESIS.to_string()),
             };
+            let head = tx
+                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[])
+                .ctx("audit head")?;
+            let (head_seq, head_hash) = (col::<i64>(&head, 0)? as u64, col::<String>(&head, 1)?);
+            if head_seq != seq || head_hash != prev {
+                return Err(PgError::AuditBroken(if head_seq > seq {
+                    format!(
+                        "the chain ends at record {seq} but {head_seq} were written: the last {} record(s) were removed",
+                        head_seq - seq
+                    )
+                } else {
+                    format!("the chain ends at record {seq} and does not match its head (record {head_seq})")
+                }));
+            }
             let line = make(seq + 1, prev)?;
             let hash = crate::gateway::audit::sha256_hex(line.as_bytes());
             tx.execute(
@@ -1327,19 +1488,34 @@ impl PgStore {
                 &[&((seq + 1) as i64), &line, &hash],
             )
             .ctx("append audit")?;
+            tx.execute(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[&((seq + 1) as i64), &hash],
+            )
+            .ctx("move audit head")?;
             tx.commit().ctx("commit audit")?;
             Ok(seq + 1)
+        })
+    }
+
+    /// The chain's head: (sequence number, hash) of the last record written.
+    pub fn audit_head(&self) -> Result<(u64, String), PgError> {
+        self.write.run(|c| {
+            let r = c
+                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+                .ctx("audit head")?;
+            Ok((col::<i64>(&r, 0)? as u64, col::<String>(&r, 1)?))
         })
     }
 
     /// The audit lines in order (for `hort audit verify`).
     pub fn audit_lines(&self) -> Result<Vec<String>, PgError> {
         self.write.run(|c| {
-            Ok(c.query("SELECT line FROM audit ORDER BY seq", &[])
+            c.query("SELECT line FROM audit ORDER BY seq", &[])
                 .ctx("read audit")?
                 .iter()
-                .map(|r| r.get(0))
-                .collect())
+                .map(|r| col(r, 0))
+                .collect()
         })
     }
 
@@ -1375,19 +1551,19 @@ fn class_of(level: i32) -> Result<Classification, PgError> {
 }
 
 fn chunk_row(r: &postgres::Row) -> Result<ChunkRow, PgError> {
-    let score: Option<f32> = r.get(10);
-    let reasons: Option<Vec<String>> = r.get(11);
+    let score: Option<f32> = col(r, 10)?;
+    let reasons: Option<Vec<String>> = col(r, 11)?;
     Ok(ChunkRow {
-        id: r.get(0),
-        doc_id: r.get(1),
-        path: r.get(2),
-        paged: r.get(3),
-        page_no: r.get::<_, i32>(4) as u32,
-        char_start: r.get::<_, i32>(5) as u32,
-        char_end: r.get::<_, i32>(6) as u32,
-        text: r.get(7),
-        teams: r.get(8),
-        classification: class_of(r.get(9))?,
+        id: col(r, 0)?,
+        doc_id: col(r, 1)?,
+        path: col(r, 2)?,
+        paged: col(r, 3)?,
+        page_no: col::<i32>(r, 4)? as u32,
+        char_start: col::<i32>(r, 5)? as u32,
+        char_end: col::<i32>(r, 6)? as u32,
+        text: col(r, 7)?,
+        teams: col(r, 8)?,
+        classification: class_of(col(r, 9)?)?,
         injection: score.map(|s| (s, reasons.unwrap_or_default())),
     })
 }
@@ -1411,8 +1587,8 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
         .query("SELECT version FROM hort_schema", &[])
         .ctx("read schema version")?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| col(r, 0))
+        .collect::<Result<_, PgError>>()?;
     for (v, sql) in MIGRATIONS {
         if done.contains(v) {
             continue;
@@ -1423,7 +1599,8 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
             .replace(
                 "{ef_construction}",
                 &want.ef_construction.clamp(4, 1000).to_string(),
-            );
+            )
+            .replace("{genesis}", crate::gateway::audit::GENESIS);
         let mut tx = c.transaction().ctx("begin migration")?;
         tx.batch_execute(&sql).ctx("apply migration")?;
         tx.execute("INSERT INTO hort_schema (version) VALUES ($1)", &[v])
@@ -1456,8 +1633,8 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
         .query("SELECT key, value FROM hort_meta", &[])
         .ctx("read embedder")?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+        .collect::<Result<_, PgError>>()?;
     let field = |k: &str| got.get(k).cloned().unwrap_or_default();
     if field("embedder") != want.embedder || field("dim") != want.dim.to_string() {
         return Err(PgError::Mismatch(format!(

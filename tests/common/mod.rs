@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
@@ -121,6 +121,36 @@ impl Env {
         );
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+/// A `[[principals]]` entry whose API key is `key-<name>`; `teams` is a TOML
+/// array, `more` further lines (roles, limits).
+pub fn principal(name: &str, teams: &str, clearance: &str, more: &str) -> String {
+    format!(
+        "# key: key-{name}\n[[principals]]\nname = \"{name}\"\napi_key_sha256 = \"{}\"\nteams = {teams}\nclearance = \"{clearance}\"\n{more}\n",
+        sha256_hex(&format!("key-{name}"))
+    )
+}
+
+/// The node's own state files, in its directory: audit log, usage journal,
+/// approvals and the agents' stop file; `mcp` is added to `[mcp]`.
+pub fn local_state(mcp: &str) -> String {
+    format!(
+        "[audit]\npath = \"audit.jsonl\"\nfsync = \"always\"\n\n[gateway]\nusage_path = \"usage.jsonl\"\n\n[mcp]\napprovals_dir = \"approvals\"\nstop_file = \"agents.stopped\"\n{mcp}\n"
+    )
+}
+
+impl Env {
+    /// Copies the sample corpus to `corpus/` and ingests it (real model).
+    pub fn ingest_fixtures(&self) {
+        copy_tree(&repo().join("fixtures/corpus"), &self.path().join("corpus"));
+        let out = self.run(&["ingest", "--quiet", "corpus"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -302,8 +332,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
+        if size == 0 || b.len() < nl + 2 + size + 2 {
+            break; // the end, or a chunk not fully received yet
         }
         out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
         b = &b[nl + 2 + size + 2..];
@@ -320,42 +350,14 @@ pub struct EchoLlm {
 }
 
 pub fn start_echo_llm() -> EchoLlm {
-    use std::sync::{Arc, Mutex};
-    let received: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let rec = received.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                axum::routing::post(move |body: String| {
-                    let rec = rec.clone();
-                    async move {
-                        rec.lock().unwrap().push(body.clone());
-                        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                        let user = v["messages"][1]["content"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string();
-                        let answer: String = user.chars().take(3000).collect();
-                        axum::Json(serde_json::json!({
-                            "choices": [{"message": {"role": "assistant", "content": answer}}],
-                            "usage": {"prompt_tokens": 10, "completion_tokens": 10}
-                        }))
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let _ = axum::serve(listener, app).await;
-        });
+    let llm = FakeLlm::start(|req| {
+        let user = req["messages"][1]["content"].as_str().unwrap_or("");
+        Reply::text(user.chars().take(3000).collect::<String>())
     });
-    let addr = rx.recv().unwrap();
-    EchoLlm { addr, received }
+    EchoLlm {
+        addr: llm.addr,
+        received: llm.received,
+    }
 }
 
 /// A fake OpenAI-compatible model on loopback whose behaviour is chosen by
@@ -363,55 +365,25 @@ pub fn start_echo_llm() -> EchoLlm {
 /// answers 400, `zzexpensive` reports 100 000 prompt tokens. Otherwise it
 /// answers with a cited sentence.
 pub fn start_scripted_llm() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                axum::routing::post(|body: String| async move {
-                    use axum::response::IntoResponse;
-                    if body.contains("zzslow") {
-                        tokio::time::sleep(Duration::from_secs(6)).await;
-                    }
-                    if body.contains("zzpause") {
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
-                    }
-                    if body.contains("zzfail") {
-                        return (
-                            axum::http::StatusCode::BAD_REQUEST,
-                            axum::Json(serde_json::json!({"error": {"message": "scripted failure"}})),
-                        )
-                            .into_response();
-                    }
-                    let prompt = if body.contains("zzexpensive") { 100_000 } else { 10 };
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                    if v["stream"] == true {
-                        let sse = format!(
-                            "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
-                            serde_json::json!({"choices": [{"index": 0, "delta": {"content": "The sources answer this [1]."}}]}),
-                            serde_json::json!({"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": 7}}),
-                        );
-                        return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], sse)
-                            .into_response();
-                    }
-                    axum::Json(serde_json::json!({
-                        "choices": [{"message": {"role": "assistant",
-                            "content": "The sources answer this [1]."}}],
-                        "usage": {"prompt_tokens": prompt, "completion_tokens": 7}
-                    }))
-                    .into_response()
-                }),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let _ = axum::serve(listener, app).await;
-        });
-    });
-    rx.recv().unwrap()
+    FakeLlm::start(|req| {
+        let body = req.to_string();
+        let mut r = Reply::text("The sources answer this [1].");
+        if body.contains("zzslow") {
+            r.delay = Duration::from_secs(6);
+        }
+        if body.contains("zzpause") {
+            r.delay = Duration::from_millis(1500);
+        }
+        if body.contains("zzfail") {
+            r.status = 400;
+        }
+        if body.contains("zzexpensive") {
+            r.prompt_tokens = 100_000;
+        }
+        r.completion_tokens = 7;
+        r
+    })
+    .addr
 }
 
 /// `Authorization` and JSON content-type headers for a key.
@@ -479,4 +451,383 @@ pub mod acl_corpus {
             }
         }
     }
+}
+
+/// What a [`FakeLlm`] answers to one request: after `delay`, text pieces
+/// (streamed one by one with `pause` between them when the client asks to
+/// stream), or an HTTP error status; with the usage it reports.
+pub struct Reply {
+    pub pieces: Vec<String>,
+    pub delay: Duration,
+    pub pause: Duration,
+    pub status: u16,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+impl Reply {
+    pub fn text(t: impl Into<String>) -> Reply {
+        Reply::pieces(vec![t.into()], Duration::ZERO)
+    }
+
+    pub fn pieces(pieces: Vec<String>, pause: Duration) -> Reply {
+        Reply {
+            pieces,
+            delay: Duration::ZERO,
+            pause,
+            status: 200,
+            prompt_tokens: 10,
+            completion_tokens: 10,
+        }
+    }
+}
+
+/// A fake OpenAI-compatible model on loopback whose answer a test decides
+/// from the request body (the chat request as JSON); it records every body.
+pub struct FakeLlm {
+    pub addr: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeLlm {
+    pub fn start(answer: impl Fn(&serde_json::Value) -> Reply + Send + Sync + 'static) -> FakeLlm {
+        use std::sync::{Arc, Mutex};
+        let answer = Arc::new(answer);
+        let received: Arc<Mutex<Vec<String>>> = Arc::default();
+        let rec = received.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/v1/chat/completions",
+                    axum::routing::post(move |body: String| {
+                        let answer = answer.clone();
+                        let rec = rec.clone();
+                        async move {
+                            use axum::response::IntoResponse;
+                            rec.lock().unwrap().push(body.clone());
+                            let v: serde_json::Value =
+                                serde_json::from_str(&body).unwrap_or_default();
+                            let r = answer(&v);
+                            tokio::time::sleep(r.delay).await;
+                            if r.status != 200 {
+                                return (
+                                    axum::http::StatusCode::from_u16(r.status).unwrap(),
+                                    axum::Json(serde_json::json!({"error": {"message": "fake failure"}})),
+                                )
+                                    .into_response();
+                            }
+                            if v["stream"] == true {
+                                let (stx, srx) = tokio::sync::mpsc::unbounded_channel::<
+                                    Result<String, std::convert::Infallible>,
+                                >();
+                                tokio::spawn(async move {
+                                    for p in r.pieces {
+                                        let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": p}}]});
+                                        if stx.send(Ok(format!("data: {chunk}\n\n"))).is_err() {
+                                            return;
+                                        }
+                                        tokio::time::sleep(r.pause).await;
+                                    }
+                                    let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}});
+                                    let _ = stx.send(Ok(format!("data: {usage}\n\ndata: [DONE]\n\n")));
+                                });
+                                let stream = futures_util::stream::unfold(srx, |mut rx| async move {
+                                    rx.recv().await.map(|x| (x, rx))
+                                });
+                                return (
+                                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                                    axum::body::Body::from_stream(stream),
+                                )
+                                    .into_response();
+                            }
+                            tokio::time::sleep(r.pause * r.pieces.len() as u32).await;
+                            axum::Json(serde_json::json!({
+                                "choices": [{"message": {"role": "assistant", "content": r.pieces.concat()}}],
+                                "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}
+                            }))
+                            .into_response()
+                        }
+                    }),
+                );
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().to_string()).unwrap();
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        FakeLlm {
+            addr: rx.recv().unwrap(),
+            received,
+        }
+    }
+}
+
+/// The question of a chat request hort sent (after `Question:` in the user message).
+pub fn asked(req: &serde_json::Value) -> String {
+    let user = req["messages"][1]["content"].as_str().unwrap_or("");
+    user.rsplit("Question:")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Standard base64 with padding.
+pub fn base64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// JSON Web Tokens from a test identity provider: an ES256 key pair, its
+/// JWKS document, and signed tokens.
+pub mod jwt {
+    use base64::Engine;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    pub fn b64url(b: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    pub fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    pub struct Issuer {
+        /// PKCS#8 of the private key.
+        pub private: Vec<u8>,
+        /// The uncompressed public point (0x04 || x || y).
+        pub public: Vec<u8>,
+    }
+
+    impl Issuer {
+        pub fn new() -> Issuer {
+            let rng = SystemRandom::new();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let kp =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                    .unwrap();
+            Issuer {
+                private: pkcs8.as_ref().to_vec(),
+                public: kp.public_key().as_ref().to_vec(),
+            }
+        }
+
+        /// The JWKS document with this key as `k1`.
+        pub fn jwks(&self) -> serde_json::Value {
+            serde_json::json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+                "x": b64url(&self.public[1..33]), "y": b64url(&self.public[33..65]),
+            }]})
+        }
+
+        pub fn sign(&self, claims: &serde_json::Value) -> String {
+            use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+            let mut h = Header::new(Algorithm::ES256);
+            h.kid = Some("k1".into());
+            encode(&h, claims, &EncodingKey::from_ec_der(&self.private)).unwrap()
+        }
+    }
+}
+
+/// `hort mcp --as NAME` with raw JSON-RPC lines.
+pub struct StdioClient {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl StdioClient {
+    pub fn start(env: &Env, principal: &str) -> StdioClient {
+        let mut child = env
+            .cmd()
+            .args(["mcp", "--as", principal])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        StdioClient {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn recv(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    pub fn call(&mut self, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.send(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+                .to_string(),
+        );
+        let r = self.recv();
+        assert_eq!(r["id"], id, "{r}");
+        r
+    }
+}
+
+impl Drop for StdioClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// MCP over streamable HTTP (`POST /mcp`) for one principal, one session.
+pub struct McpHttp<'a> {
+    pub server: &'a Server,
+    pub key: String,
+    pub session: String,
+}
+
+impl<'a> McpHttp<'a> {
+    /// Opens a session (initialize + initialized).
+    pub fn open(server: &'a Server, key: &str) -> McpHttp<'a> {
+        let r = server.post_json(
+            "/mcp",
+            Some(key),
+            r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#,
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let session = r.header("mcp-session-id").expect("session id").to_string();
+        let m = McpHttp {
+            server,
+            key: key.to_string(),
+            session,
+        };
+        m.notify("notifications/initialized");
+        m
+    }
+
+    fn post(&self, body: &serde_json::Value) -> Response {
+        let auth = bearer(&self.key);
+        self.server.request(
+            "POST",
+            "/mcp",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json, text/event-stream"),
+                ("Authorization", &auth),
+                ("Mcp-Session-Id", &self.session),
+            ],
+            body.to_string().as_bytes(),
+        )
+    }
+
+    pub fn notify(&self, method: &str) {
+        let r = self.post(&serde_json::json!({"jsonrpc": "2.0", "method": method}));
+        assert_eq!(r.status, 202);
+    }
+
+    /// One request; the JSON-RPC reply.
+    pub fn call(&self, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let r = self.post(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+}
+
+/// One Server-Sent Event and when it arrived.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub at: Duration,
+    pub event: String,
+    pub data: String,
+}
+
+/// A streaming POST: the status and every event until the stream ends or
+/// `limit` passes (whichever is first).
+pub fn sse(addr: &str, path: &str, key: &str, body: &str, limit: Duration) -> (u16, Vec<SseEvent>) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw: Vec<u8> = Vec::new();
+    let mut events = Vec::new();
+    let mut status = 0;
+    let mut consumed = 0; // bytes of the (de-chunked) body already parsed into events
+    let mut buf = [0u8; 8192];
+    loop {
+        if started.elapsed() > limit {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
+            Err(_) => break,
+        }
+        let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        if status == 0 {
+            status = String::from_utf8_lossy(&raw[..split])
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+        }
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(&raw[split + 4..])
+        } else {
+            raw[split + 4..].to_vec()
+        };
+        let text = String::from_utf8_lossy(&body).to_string();
+        while let Some(end) = text[consumed..].find("\n\n") {
+            let block = &text[consumed..consumed + end];
+            consumed += end + 2;
+            let mut ev = SseEvent {
+                at: started.elapsed(),
+                event: "message".into(),
+                data: String::new(),
+            };
+            let mut any = false;
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    ev.event = e.trim().to_string();
+                    any = true;
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    ev.data.push_str(d.trim_start());
+                    any = true;
+                }
+            }
+            if any {
+                events.push(ev);
+            }
+        }
+    }
+    (status, events)
 }
