@@ -6,6 +6,7 @@
 //! No module reaches back up this chain; `main.rs` only parses arguments.
 
 pub mod acl;
+pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod embed;
@@ -16,6 +17,7 @@ pub mod mcp;
 pub mod retrieve;
 pub mod sanitize;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod text;
 

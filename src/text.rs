@@ -30,3 +30,12 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
     }
     out
 }
+
+/// SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -88,7 +88,7 @@ proptest! {
             for id in r.hits.iter().map(|h| h.id).chain(r.vector.iter().map(|x| x.0)).chain(r.keyword.iter().map(|x| x.0)) {
                 prop_assert!(allowed.contains(&id), "hit {id} outside access or metadata filter");
             }
-            let (v, _) = retrieve::vector_search(&snap, &filter, Some(&mask), &e.embed_query(WORDS[1]).unwrap(), k, &params);
+            let (v, _) = hort::store::plan::vector_search(&snap, &filter, Some(&mask), &e.embed_query(WORDS[1]).unwrap(), k, params.vector());
             prop_assert_eq!(v.len(), k.min(allowed.len()));
             for exact_threshold in [0usize, 1_000_000] {
                 let params = SearchParams { k, candidates: k, ef_search: 8, exact_threshold, ..SearchParams::default() };
@@ -101,9 +101,9 @@ proptest! {
                     prop_assert!(visible.contains(id), "candidate {id} not visible");
                 }
                 // The vector side never starves: it returns min(k, visible) chunks.
-                let (v, _) = retrieve::vector_search(&snap, &filter, None, &e.embed_query(q).unwrap(), k, &params);
+                let (v, _) = hort::store::plan::vector_search(&snap, &filter, None, &e.embed_query(q).unwrap(), k, params.vector());
                 prop_assert_eq!(v.len(), k.min(visible.len()));
-                let kw = snap.keyword_search(q, &filter, None, 1000).unwrap();
+                let kw = snap.keyword_search_filtered(q, &filter, None, 1000).unwrap();
                 for (id, _) in &kw {
                     prop_assert!(visible.contains(id));
                 }

@@ -82,7 +82,7 @@ fn has(index: &Path, marker: &str) -> bool {
     let snap = reader.snapshot();
     let p = Principal::new("guest", &["staff"], Classification::Public);
     !snap
-        .keyword_search(marker, &snap.filter_for(&p), None, 1)
+        .keyword_search_filtered(marker, &snap.filter_for(&p), None, 1)
         .unwrap()
         .is_empty()
 }

@@ -193,7 +193,7 @@ fn sample_corpus_end_to_end() {
     let snap = reader.snapshot();
     let p = hort::Principal::new("x", &["staff"], hort::Classification::Internal);
     let kw = snap
-        .keyword_search("CleanPort", &snap.filter_for(&p), None, 10)
+        .keyword_search_filtered("CleanPort", &snap.filter_for(&p), None, 10)
         .unwrap();
     assert!(kw.is_empty(), "the keyword index forgot the deleted file");
 }
@@ -257,7 +257,7 @@ fn default_fusion_is_not_worse_than_either_retriever() {
     );
     let base = hort::retrieve::SearchParams::default();
     let rows = evaluate(
-        &hort::store::View::Embedded(snap.clone()),
+        snap.as_ref(),
         embedder.as_ref(),
         &everyone,
         &queries,

@@ -18,8 +18,8 @@ use hort::ingest::chunk::ChunkParams;
 use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::server::{key_hash_hex, router, AppState};
+use hort::service::Service;
 use hort::store::hnsw::GraphParams;
-use hort::store::IndexReader;
 
 struct Fixture {
     _dirs: (tempfile::TempDir, tempfile::TempDir),
@@ -84,10 +84,10 @@ fn fixture() -> Fixture {
         idx.path().to_path_buf(),
     )
     .unwrap();
-    let reader = Arc::new(IndexReader::open(idx.path()).unwrap());
-    let state = AppState::new(&cfg, idx.path(), reader, embedder)
+    let svc = Service::open(&cfg, embedder, idx.path(), false)
         .unwrap()
         .with_ingest_options(opts());
+    let state = AppState::new(Arc::new(svc)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -2,8 +2,9 @@
 //! pgvector 0.8 (started by `make test` through `scripts/pg.sh`, which sets
 //! `HORT_TEST_PG_URL` and `HORT_TEST_PG_REPLICA_URL`): the access property
 //! over random corpora on both backends, row-level security on its own,
-//! migration both ways, the shared audit chain, a streaming replica, and two
-//! `hort serve` nodes sharing documents, rate limits and budgets.
+//! ingest straight into the database (atomic per folder, two folders at
+//! once), migration both ways, the shared audit chain, a streaming replica,
+//! and two `hort serve` nodes sharing documents, rate limits and budgets.
 
 mod common;
 
@@ -17,15 +18,19 @@ use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
 use common::{copy_tree, repo, start_scripted_llm, Env, McpHttp, Server};
 use hort::acl::{AccessRule, Classification, Principal};
 use hort::embed::{Embedder, HashEmbedder};
+use hort::gateway::audit::AuditRecord;
+use hort::gateway::ledger::Ledger;
+use hort::gateway::pg::PgLedger;
 use hort::ingest::chunk::ChunkParams;
 use hort::ingest::loader::PdfIsolation;
-use hort::ingest::{ingest, IngestOptions};
+use hort::ingest::{ingest, ingest_into, IngestOptions};
 use hort::retrieve::{self, SearchParams};
 use hort::store::docfilter::DocFilter;
+use hort::store::embedded::{EmbeddedSpec, EmbeddedStore};
 use hort::store::hnsw::GraphParams;
-use hort::store::migrate::{self, Scope};
-use hort::store::pg::{Meta, PgDoc, PgStore};
-use hort::store::IndexReader;
+use hort::store::migrate;
+use hort::store::pg::{Meta, PgBackend, PgStore, PgWriter};
+use hort::store::{IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store};
 
 fn pg_url(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -79,28 +84,51 @@ fn opts() -> IngestOptions {
     }
 }
 
-fn store_for(url: &str, snap: &hort::store::Snapshot) -> PgStore {
-    PgStore::open(
-        url,
-        None,
-        2,
-        Meta {
-            embedder: snap.manifest.embedder.clone(),
-            dim: snap.manifest.dim as usize,
-            chunker: snap.manifest.chunker.clone(),
-            ..Default::default()
-        },
+/// The database at `url` as a store for vectors of `e` cut by [`opts`].
+fn pg_for(url: &str, e: &dyn Embedder) -> Arc<PgStore> {
+    let o = opts();
+    Arc::new(
+        PgStore::open(
+            url,
+            None,
+            2,
+            Meta {
+                embedder: e.id().to_string(),
+                dim: e.dim(),
+                chunker: o.chunk.fingerprint(),
+                m: o.graph.m,
+                ef_construction: o.graph.ef_construction,
+            },
+        )
+        .unwrap(),
     )
-    .unwrap()
+}
+
+fn backend(pg: &Arc<PgStore>) -> PgBackend {
+    PgBackend::new(pg.clone(), &opts().chunk.fingerprint())
+}
+
+fn meta(embedder: &str, dim: usize) -> Meta {
+    Meta {
+        embedder: embedder.into(),
+        dim,
+        chunker: "c".into(),
+        ..Default::default()
+    }
+}
+
+fn doc_ids(v: &[retrieve::Hit]) -> Vec<String> {
+    v.iter().map(|h| h.doc.clone()).collect()
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// The embedded backend's access property, on PostgreSQL: over random
-    /// corpora, rules and principals, no vector, keyword or fused hit is
-    /// outside the principal's access (with and without a metadata filter),
-    /// and the filtered vector search never starves (iterative scan).
+    /// corpora, rules and principals, ingested straight into the database,
+    /// no vector, keyword or fused hit is outside the principal's access
+    /// (with and without a metadata filter), and the filtered vector search
+    /// never starves (iterative scan).
     #[test]
     fn no_hit_outside_access_on_postgres(
         docs in proptest::collection::vec(doc(), 1..30),
@@ -118,12 +146,15 @@ proptest! {
         let idx = tempfile::tempdir().unwrap();
         acl_corpus::write(src.path(), &docs);
         let e = HashEmbedder::new(32);
-        ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+        let roots = [src.path().to_path_buf()];
+        // The embedded index is the reference for who may see what.
+        ingest(idx.path(), &roots, &e, &opts()).unwrap();
         let snap = IndexReader::open(idx.path()).unwrap().snapshot();
-        let pg = store_for(&url, &snap);
+        let pg = pg_for(&url, &e);
         pg.execute_owner("TRUNCATE documents CASCADE").unwrap();
-        let r = migrate::to_postgres(&snap, &pg, &Scope::Folders, false).unwrap();
+        let r = ingest_into(&backend(&pg), &roots, &e, &opts()).unwrap();
         prop_assert_eq!(r.added, snap.docs.len());
+        prop_assert_eq!(pg.stats().unwrap().chunks, snap.stats().unwrap().chunks);
         for (teams, l) in &principals {
             let names: Vec<String> = teams
                 .iter()
@@ -156,15 +187,14 @@ proptest! {
                 (WORDS[k % WORDS.len()], None, &visible),
             ] {
                 let req = retrieve::Request { query: q, k, docs: docs_filter };
-                let r = retrieve::search_pg(&pg, &e, &p, &req, &params).unwrap();
+                let r = retrieve::search(pg.as_ref(), &e, &p, &req, &params).unwrap();
                 for h in &r.hits {
                     prop_assert!(ok.contains(&h.doc), "hit in {} outside access or filter", h.doc);
                 }
                 // Every candidate either side belongs to a permitted document.
                 let ids: Vec<u64> = r.vector.iter().chain(r.keyword.iter()).map(|x| x.0).collect();
-                let owner = store_for(&url, &snap);
                 let god = Principal::new("god", TEAMS, Classification::Restricted);
-                for row in owner.chunks(&god, ids).unwrap() {
+                for row in pg.chunks(&god, None, &ids).unwrap() {
                     prop_assert!(ok.contains(&row.path), "candidate in {} outside access", row.path);
                 }
                 if docs_filter.is_none() {
@@ -177,24 +207,42 @@ proptest! {
 
 type Rule = (&'static [&'static str], Classification);
 
+/// A one-page, one-chunk document for the writer.
+fn one_chunk_doc(root: &str, path: &str, access: Option<AccessRule>, v: Vec<f32>) -> NewDocument {
+    let text = format!("text of {path}");
+    NewDocument {
+        root: root.into(),
+        path: path.into(),
+        kind: "md".into(),
+        size: 1,
+        mtime_ns: 0,
+        sha256: path.into(),
+        access,
+        rule_source: None,
+        paged: false,
+        ingested_at: 0,
+        checked_at_ns: 0,
+        hygiene_removed: 0,
+        chunks: vec![NewChunk {
+            page_ord: 0,
+            byte_start: 0,
+            byte_end: text.len() as u32,
+            char_start: 0,
+            char_end: text.len() as u32,
+            content_hash: [0; 16],
+            injection: None,
+            embedding: v,
+        }],
+        pages: vec![(1, text)],
+    }
+}
+
 /// Row-level security alone: a SELECT with no filter of hort's, run as the
 /// principal's role, returns exactly the permitted rows of every table.
 #[test]
 fn row_level_security_filters_an_unfiltered_select() {
     let url = fresh_db("rls");
-    let pg = PgStore::open(
-        &url,
-        None,
-        2,
-        Meta {
-            embedder: "test".into(),
-            dim: 3,
-            chunker: "c".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let mut docs = Vec::new();
+    let pg = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
     let rules: [(&str, Option<Rule>); 5] = [
         ("pub.md", Some((&["finance"], Classification::Public))),
         (
@@ -208,34 +256,13 @@ fn row_level_security_filters_an_unfiltered_select() {
         ),
         ("norule.md", None),
     ];
+    let mut w = PgWriter::open(pg.clone(), "c").unwrap();
     for (path, rule) in rules {
-        let text = format!("text of {path}");
-        docs.push(PgDoc {
-            root: "/r".into(),
-            path: path.into(),
-            kind: "md".into(),
-            size: 1,
-            mtime_ns: 0,
-            sha256: path.into(),
-            access: rule.map(|(t, c)| AccessRule::new(t, c).unwrap()),
-            rule_source: None,
-            paged: false,
-            ingested_at: 0,
-            hygiene_removed: 0,
-            pages: vec![(1, text.clone())],
-            chunks: vec![hort::store::pg::PgChunk {
-                page_ord: 0,
-                byte_start: 0,
-                byte_end: text.len() as u32,
-                char_start: 0,
-                char_end: text.len() as u32,
-                content_hash: [0; 16],
-                injection: None,
-                embedding: vec![1.0, 0.0, 0.0],
-            }],
-        });
+        let access = rule.map(|(t, c)| AccessRule::new(t, c).unwrap());
+        w.put(one_chunk_doc("/r", path, access, vec![1.0, 0.0, 0.0]))
+            .unwrap();
     }
-    pg.put_docs(docs).unwrap();
+    w.commit().unwrap();
     let paths = |p: &Principal, table: &str| -> Vec<String> {
         let ids = pg
             .select_as(p, &format!("SELECT doc_id FROM {table}"))
@@ -283,27 +310,148 @@ fn row_level_security_filters_an_unfiltered_select() {
     );
     // One page of a document, as the MCP get_document tool reads it: only
     // what the principal may see, under row-level security.
-    use hort::store::pg::PageLookup;
     assert_eq!(
-        pg.doc_page(&fin_internal, "conf.md", 1).unwrap(),
-        PageLookup::NotFound
+        pg.pages(&fin_internal, "conf.md", Some(1)).unwrap(),
+        Pages::NotFound
     );
     assert_eq!(
-        pg.doc_page(&fin_internal, "pub.md", 2).unwrap(),
-        PageLookup::OutOfRange(1)
+        pg.pages(&fin_internal, "pub.md", Some(2)).unwrap(),
+        Pages::OutOfRange(1)
     );
-    match pg.doc_page(&fin_internal, "pub.md", 1).unwrap() {
-        PageLookup::Found { text, .. } => assert_eq!(text, "text of pub.md"),
+    match pg.pages(&fin_internal, "pub.md", Some(1)).unwrap() {
+        Pages::Found { texts, .. } => assert_eq!(texts, vec!["text of pub.md".to_string()]),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        pg.doc_page(&nobody, "pub.md", 1).unwrap(),
-        PageLookup::NotFound
+        pg.pages(&nobody, "pub.md", Some(1)).unwrap(),
+        Pages::NotFound
     );
+    // Listing: the same rows.
+    let listed: Vec<String> = pg
+        .documents(&fin_internal)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    assert_eq!(listed, vec!["both.md", "pub.md"]);
     // The reader role cannot write.
     assert!(pg
         .select_as(&top, "DELETE FROM chunks RETURNING id")
         .is_err());
+}
+
+/// `hort ingest` on PostgreSQL writes straight into the database through the
+/// write contract: the same documents, rules, chunks and hits as the
+/// embedded index; a second run changes nothing; a changed file, a changed
+/// rule and a deleted file are synced.
+#[test]
+fn ingest_writes_straight_into_postgres() {
+    let url = fresh_db("ingest");
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("fixtures/corpus"), src.path());
+    let roots = [src.path().to_path_buf()];
+    let e = HashEmbedder::new(48);
+    let idx = tempfile::tempdir().unwrap();
+    let reference = ingest(idx.path(), &roots, &e, &opts()).unwrap();
+    let snap = IndexReader::open(idx.path()).unwrap().snapshot();
+    let pg = pg_for(&url, &e);
+    let store = backend(&pg);
+    let r = ingest_into(&store, &roots, &e, &opts()).unwrap();
+    assert_eq!(
+        (r.added, r.chunks, r.no_access_rule.len()),
+        (
+            reference.added,
+            reference.chunks,
+            reference.no_access_rule.len()
+        )
+    );
+    let (a, b) = (snap.stats().unwrap(), pg.stats().unwrap());
+    assert_eq!(
+        (a.documents, a.chunks, a.unruled, a.teams),
+        (b.documents, b.chunks, b.unruled, b.teams)
+    );
+    let p = Principal::new("a", &["staff", "finance"], Classification::Confidential);
+    let params = SearchParams::default();
+    // The vectors are the same and both backends score them exactly at this
+    // size; keyword scores differ by design (BM25 here, ts_rank there).
+    let vectors_only = SearchParams {
+        keyword_weight: 0.0,
+        vector_weight: 1.0,
+        ..params
+    };
+    for q in [
+        "travel approval",
+        "budget 2026",
+        "vendor fuel cards",
+        "holiday",
+    ] {
+        let req = retrieve::Request {
+            query: q,
+            k: 5,
+            docs: None,
+        };
+        let h1 = retrieve::search(snap.as_ref(), &e, &p, &req, &vectors_only).unwrap();
+        let h2 = retrieve::search(pg.as_ref(), &e, &p, &req, &vectors_only).unwrap();
+        assert_eq!(doc_ids(&h1.hits), doc_ids(&h2.hits), "{q}");
+        let docs = |v: Vec<hort::store::DocSummary>| -> Vec<(String, u32)> {
+            v.into_iter().map(|d| (d.path, d.n_chunks)).collect()
+        };
+        assert_eq!(
+            docs(snap.documents(&p).unwrap()),
+            docs(pg.documents(&p).unwrap())
+        );
+    }
+    let again = ingest_into(&store, &roots, &e, &opts()).unwrap();
+    assert_eq!(
+        (again.added, again.updated, again.removed, again.embedded),
+        (0, 0, 0, 0)
+    );
+    // A changed file, a stricter rule, a deleted file.
+    let root = src.path();
+    std::fs::write(
+        root.join("public/zebra.md"),
+        "The zebra census of 2026 counted forty-two zebras.",
+    )
+    .unwrap();
+    let travel = std::fs::read_dir(root.join("internal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("travel"))
+        .expect("a travel policy in the fixtures");
+    std::fs::remove_file(&travel).unwrap();
+    std::fs::write(
+        root.join("hr/_access.toml"),
+        "teams = [\"hr\"]\nclassification = \"restricted\"\n",
+    )
+    .unwrap();
+    let r = ingest_into(&store, &roots, &e, &opts()).unwrap();
+    assert_eq!((r.added, r.removed), (1, 1), "{r:?}");
+    assert!(r.access_updated >= 1, "{r:?}");
+    let staff = Principal::new("s", &["staff"], Classification::Public);
+    let req = retrieve::Request {
+        query: "zebra census",
+        k: 3,
+        docs: None,
+    };
+    let hits = retrieve::search(pg.as_ref(), &e, &staff, &req, &params).unwrap();
+    assert_eq!(
+        hits.hits.first().map(|h| h.doc.as_str()),
+        Some("public/zebra.md")
+    );
+    let everyone = Principal::new("x", TEAMS, Classification::Restricted);
+    let listed: Vec<String> = pg
+        .documents(&everyone)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.path)
+        .collect();
+    assert!(!listed.iter().any(|d| d.contains("travel")), "{listed:?}");
+    let hr_confidential = Principal::new("h", &["hr"], Classification::Confidential);
+    assert!(pg
+        .documents(&hr_confidential)
+        .unwrap()
+        .iter()
+        .all(|d| !d.path.starts_with("hr/")));
 }
 
 /// `hort migrate`: embedded → PostgreSQL → embedded keeps every document,
@@ -318,18 +466,41 @@ fn migrate_round_trip_and_model_check() {
     let e = HashEmbedder::new(48);
     ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
     let snap = IndexReader::open(idx.path()).unwrap().snapshot();
-    let pg = store_for(&url, &snap);
-    let r = migrate::to_postgres(&snap, &pg, &Scope::Folders, false).unwrap();
-    assert_eq!(r.added, snap.docs.len());
+    let pg = pg_for(&url, &e);
+    let chunker = snap.manifest.chunker.clone();
+    let r = migrate::copy(
+        snap.as_ref(),
+        &mut PgWriter::open(pg.clone(), &chunker).unwrap(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(r.added, snap.docs.len(), "{r:?}");
     assert!(r.chunks > 20);
-    let again = migrate::to_postgres(&snap, &pg, &Scope::Folders, false).unwrap();
+    let again = migrate::copy(
+        snap.as_ref(),
+        &mut PgWriter::open(pg.clone(), &chunker).unwrap(),
+        false,
+    )
+    .unwrap();
     assert_eq!(
         (again.added, again.updated, again.unchanged),
         (0, 0, snap.docs.len())
     );
 
     let back = tempfile::tempdir().unwrap();
-    let r = migrate::to_embedded(&pg, back.path(), opts().graph, 1000, false).unwrap();
+    let target = EmbeddedStore::open(
+        EmbeddedSpec {
+            dir: back.path().to_path_buf(),
+            embedder: snap.manifest.embedder.clone(),
+            dim: snap.manifest.dim as usize,
+            chunker: chunker.clone(),
+            graph: opts().graph,
+            segment_chunks: 1000,
+        },
+        true,
+    )
+    .unwrap();
+    let r = migrate::copy(pg.as_ref(), target.writer().unwrap().as_mut(), false).unwrap();
     assert_eq!(r.added, snap.docs.len());
     let snap2 = IndexReader::open(back.path()).unwrap().snapshot();
     assert_eq!(snap2.manifest.embedder, snap.manifest.embedder);
@@ -357,7 +528,8 @@ fn migrate_round_trip_and_model_check() {
             );
         }
     }
-    // The same search on both embedded indexes gives the same documents.
+    // The same search on both embedded indexes and on the database gives
+    // the same documents.
     let p = Principal::new("a", &["staff", "finance"], Classification::Confidential);
     let params = SearchParams::default();
     let req = retrieve::Request {
@@ -365,109 +537,94 @@ fn migrate_round_trip_and_model_check() {
         k: 5,
         docs: None,
     };
-    let h1: Vec<String> = retrieve::search(&snap, &e, &p, &req, &params)
-        .unwrap()
-        .hits
-        .into_iter()
-        .map(|h| h.doc)
-        .collect();
-    let h2: Vec<String> = retrieve::search(&snap2, &e, &p, &req, &params)
-        .unwrap()
-        .hits
-        .into_iter()
-        .map(|h| h.doc)
-        .collect();
+    let h1 = doc_ids(
+        &retrieve::search(snap.as_ref(), &e, &p, &req, &params)
+            .unwrap()
+            .hits,
+    );
+    let h2 = doc_ids(
+        &retrieve::search(snap2.as_ref(), &e, &p, &req, &params)
+            .unwrap()
+            .hits,
+    );
     assert_eq!(h1, h2);
     assert!(!h1.is_empty());
+    // The database's copy: the same vector hits (keyword scores differ by design).
+    let vectors_only = SearchParams {
+        keyword_weight: 0.0,
+        vector_weight: 1.0,
+        ..params
+    };
+    let v1 = doc_ids(
+        &retrieve::search(snap.as_ref(), &e, &p, &req, &vectors_only)
+            .unwrap()
+            .hits,
+    );
+    let v3 = doc_ids(
+        &retrieve::search(pg.as_ref(), &e, &p, &req, &vectors_only)
+            .unwrap()
+            .hits,
+    );
+    assert_eq!(v1, v3);
 
     // A different model is refused with the reason.
-    let err = PgStore::open(
-        &url,
-        None,
-        1,
-        Meta {
-            embedder: "other-model".into(),
-            dim: 48,
-            chunker: "c".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = PgStore::open(&url, None, 1, meta("other-model", 48))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("other-model") && err.contains("re-ingest"),
         "{err}"
     );
     // Migrations are applied once: opening again is a no-op.
-    store_for(&url, &snap);
+    pg_for(&url, &e);
 }
 
 /// The audit chain in the database: appends from several threads (as from
-/// several nodes) form one intact chain; an edited row is found.
+/// several nodes, each with its own ledger) form one intact chain; an
+/// edited row is found; a cut end stops further appends.
 #[test]
 fn shared_audit_chain_is_serialised_and_tamper_evident() {
     let url = fresh_db("audit");
-    let meta = Meta {
-        embedder: "t".into(),
-        dim: 3,
-        chunker: "c".into(),
-        ..Default::default()
-    };
-    let dir = tempfile::tempdir().unwrap();
     let mut handles = Vec::new();
     for node in 0..3 {
-        let pg = Arc::new(PgStore::open(&url, None, 2, meta.clone()).unwrap());
-        let log = hort::gateway::audit::AuditLog::open(
-            &dir.path().join(format!("unused-{node}.jsonl")),
-            hort::config::FsyncPolicy::Never,
-            false,
-        )
-        .unwrap()
-        .shared(pg);
+        let ledger = PgLedger::open(&url, 2, true).unwrap();
         handles.push(std::thread::spawn(move || {
             for i in 0..20 {
-                log.append(hort::gateway::audit::AuditRecord {
-                    principal: format!("node{node}"),
-                    endpoint: format!("/v1/search#{i}"),
-                    status: 200,
-                    ..Default::default()
-                })
-                .unwrap();
+                ledger
+                    .audit(AuditRecord {
+                        principal: format!("node{node}"),
+                        endpoint: format!("/v1/search#{i}"),
+                        status: 200,
+                        ..Default::default()
+                    })
+                    .unwrap();
             }
         }));
     }
     for h in handles {
         h.join().unwrap();
     }
-    let pg = PgStore::open(&url, None, 1, meta).unwrap();
-    let v = hort::gateway::audit::verify_shared(&pg).unwrap();
+    let ledger = PgLedger::open(&url, 1, true).unwrap();
+    let v = ledger.verify(true).unwrap().unwrap();
     assert_eq!((v.records, v.problems.len()), (60, 0), "{:?}", v.problems);
-    pg.execute_owner(
-        "UPDATE audit SET line = replace(line, 'node1', 'node9') WHERE seq = (SELECT min(seq) FROM audit WHERE line LIKE '%node1%')",
-    )
-    .unwrap();
-    let v = hort::gateway::audit::verify_shared(&pg).unwrap();
+    ledger
+        .execute_owner(
+            "UPDATE audit SET line = replace(line, 'node1', 'node9') WHERE seq = (SELECT min(seq) FROM audit WHERE line LIKE '%node1%')",
+        )
+        .unwrap();
+    let v = ledger.verify(true).unwrap().unwrap();
     assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
     assert!(v.problems[0].contains("edited"), "{:?}", v.problems);
     // Cutting the newest rows: the next append is refused (nothing is
     // chained onto the cut), and verify names the cut.
-    pg.execute_owner("DELETE FROM audit WHERE seq > 58")
+    ledger
+        .execute_owner("DELETE FROM audit WHERE seq > 58")
         .unwrap();
-    let pg = Arc::new(pg);
-    let log = hort::gateway::audit::AuditLog::open(
-        &dir.path().join("unused-x.jsonl"),
-        hort::config::FsyncPolicy::Never,
-        false,
-    )
-    .unwrap()
-    .shared(pg.clone());
-    let e = log
-        .append(hort::gateway::audit::AuditRecord::default())
-        .unwrap_err()
-        .to_string();
+    let other = PgLedger::open(&url, 1, true).unwrap();
+    let e = other.audit(AuditRecord::default()).unwrap_err().to_string();
     assert!(e.contains("2 record(s) were removed"), "{e}");
-    assert!(log.broken().is_some());
-    let v = hort::gateway::audit::verify_shared(&pg).unwrap();
+    assert!(other.audit_broken().is_some());
+    let v = ledger.verify(true).unwrap().unwrap();
     assert_eq!(v.records, 58);
     assert!(
         v.problems
@@ -476,6 +633,10 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
         "{:?}",
         v.problems
     );
+    // A ledger without an audit log configured appends nothing.
+    let quiet = PgLedger::open(&url, 1, false).unwrap();
+    quiet.audit(AuditRecord::default()).unwrap();
+    assert_eq!(ledger.verify(true).unwrap().unwrap().records, 58);
 }
 
 /// A job that panics on a pooled connection fails alone: the pool keeps
@@ -514,26 +675,19 @@ fn a_panicking_database_job_leaves_the_pool_whole() {
 
 /// A streaming replica (`pg_basebackup -R`) answers searches: a document
 /// written to the primary is found through a store that reads the replica.
+/// A streaming replica (`pg_basebackup -R`) answers searches: a document
+/// written to the primary is found through a store that reads the replica.
 #[test]
 fn read_replica_answers_searches() {
     let url = fresh_db("replica");
     let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
     let src = tempfile::tempdir().unwrap();
     copy_tree(&repo().join("fixtures/corpus"), src.path());
-    let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(48);
-    ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
-    let snap = IndexReader::open(idx.path()).unwrap().snapshot();
-    let meta = Meta {
-        embedder: snap.manifest.embedder.clone(),
-        dim: snap.manifest.dim as usize,
-        chunker: snap.manifest.chunker.clone(),
-        ..Default::default()
-    };
-    let primary = PgStore::open(&url, None, 1, meta.clone()).unwrap();
-    migrate::to_postgres(&snap, &primary, &Scope::Folders, false).unwrap();
+    let primary = pg_for(&url, &e);
+    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
     // Migrations and writes go to the primary; reads to the replica.
-    let split = PgStore::open(&url, Some(&replica), 1, meta).unwrap();
+    let split = PgStore::open(&url, Some(&replica), 1, primary.meta().clone()).unwrap();
     let p = Principal::new("a", &["staff", "finance"], Classification::Confidential);
     let req = retrieve::Request {
         query: "travel approval",
@@ -542,7 +696,7 @@ fn read_replica_answers_searches() {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let hits = loop {
-        let r = retrieve::search_pg(&split, &e, &p, &req, &SearchParams::default());
+        let r = retrieve::search(&split, &e, &p, &req, &SearchParams::default());
         if let Ok(r) = r {
             if !r.hits.is_empty() {
                 break r.hits;
@@ -770,51 +924,122 @@ fn two_nodes_share_documents_limits_budgets_and_audit() {
     );
 }
 
+/// A vector of the wrong dimension is refused with the reason, and nothing
+/// of the writer's transaction remains.
 #[test]
 fn embedder_dimension_is_checked_on_write() {
     let url = fresh_db("dim");
-    let pg = PgStore::open(
-        &url,
-        None,
-        1,
-        Meta {
-            embedder: "t".into(),
-            dim: 4,
-            chunker: "c".into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let pg = Arc::new(PgStore::open(&url, None, 1, meta("t", 4)).unwrap());
     let e = HashEmbedder::new(3);
     let v = e.embed_query("x").unwrap();
-    let err = pg
-        .put_docs(vec![PgDoc {
-            root: "/r".into(),
-            path: "a.md".into(),
-            kind: "md".into(),
-            size: 1,
-            mtime_ns: 0,
-            sha256: "s".into(),
-            access: None,
-            rule_source: None,
-            paged: false,
-            ingested_at: 0,
-            hygiene_removed: 0,
-            pages: vec![(1, "abc".into())],
-            chunks: vec![hort::store::pg::PgChunk {
-                page_ord: 0,
-                byte_start: 0,
-                byte_end: 3,
-                char_start: 0,
-                char_end: 3,
-                content_hash: [0; 16],
-                injection: None,
-                embedding: v,
-            }],
-        }])
+    let mut w = PgWriter::open(pg.clone(), "c").unwrap();
+    w.put(one_chunk_doc("/r", "ok.md", None, vec![0.5; 4]))
+        .unwrap();
+    let err = w
+        .put(one_chunk_doc("/r", "a.md", None, v))
+        .and_then(|_| w.commit().map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("for a 4-dimensional database"), "{err}");
-    // Nothing of the failed transaction remains.
-    assert!(pg.versions().unwrap().is_empty());
+    drop(w);
+    // Nothing of the failed transaction remains, not even the good document.
+    assert_eq!(pg.stats().unwrap().documents, 0);
+    let mut w = PgWriter::open(pg, "c").unwrap();
+    assert!(w.stored("/r").unwrap().is_empty());
+}
+
+/// `hort ingest` on PostgreSQL, as operators run it: no staging index on
+/// disk; a folder's sync is one transaction (an ingest killed before its
+/// commit leaves nothing); two ingest processes of different folders run at
+/// the same time; then two `hort serve` nodes find both folders.
+#[test]
+fn two_ingests_at_once_straight_into_the_database_then_two_nodes_search() {
+    let url = fresh_db("twoingest");
+    let llm = start_scripted_llm();
+    let a = node(&llm, &url);
+    let b = node(&llm, &url);
+    copy_tree(&repo().join("fixtures/corpus"), &a.path().join("corpus"));
+    let notes = b.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("_access.toml"),
+        "teams = [\"staff\"]\nclassification = \"internal\"\n",
+    )
+    .unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            notes.join(format!("note-{i:02}.md")),
+            format!(
+                "# Field note {i}\n\nThe okapi survey of station {i} counted {} okapis near the river.",
+                i * 3 + 1
+            ),
+        )
+        .unwrap();
+    }
+    let documents = |env: &Env| {
+        env.json(&["status", "--json"])["documents"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // Killed just before its commit: nothing of the folder is visible.
+    let out = b
+        .cmd()
+        .args(["ingest", "--quiet", "notes"])
+        .env("HORT_CRASHPOINT", "pg:before-commit")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the crashpoint was not reached");
+    assert_eq!(documents(&a), 0);
+
+    // Two processes, two folders, at once.
+    let spawn = |env: &Env, dir: &str| {
+        env.cmd()
+            .args(["ingest", "--json", dir])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(&a, "corpus"), spawn(&b, "notes"));
+    let mut added = Vec::new();
+    for p in [pa, pb] {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        added.push(report["added"].as_u64().unwrap());
+    }
+    assert!(added[0] > 20, "{added:?}");
+    assert_eq!(added[1], 40);
+    assert_eq!(documents(&b), added[0] + added[1]);
+    // No staging copy anywhere: the database is the store.
+    assert!(!a.index().exists() && !b.index().exists());
+
+    let sa = Server::start(&a);
+    let sb = Server::start(&b);
+    for s in [&sa, &sb] {
+        for (q, want) in [
+            ("okapi survey station 17", "note-17.md"),
+            ("travel approval CFO", "travel-policy"),
+        ] {
+            let r = post(
+                s,
+                "/v1/search",
+                "key-admin",
+                &format!(r#"{{"query": "{q}", "k": 5}}"#),
+            );
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let docs: Vec<String> = r.json()["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["doc"].as_str().unwrap().to_string())
+                .collect();
+            assert!(docs.iter().any(|d| d.contains(want)), "{q}: {docs:?}");
+        }
+    }
 }

@@ -284,7 +284,7 @@ impl Ask {
         if !stream {
             return (
                 g.answer(
-                    &hort::store::View::Embedded(self.snap.clone()),
+                    &(self.snap.clone() as Arc<dyn hort::store::IndexRead>),
                     p,
                     q,
                     hits,
@@ -297,7 +297,7 @@ impl Ask {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let r = g
             .answer(
-                &hort::store::View::Embedded(self.snap.clone()),
+                &(self.snap.clone() as Arc<dyn hort::store::IndexRead>),
                 p,
                 q,
                 hits,

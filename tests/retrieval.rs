@@ -271,7 +271,7 @@ fn planner_picks_exact_graph_and_falls_back() {
             exact_threshold: threshold,
             ..SearchParams::default()
         };
-        retrieve::vector_search(&snap, f, None, &q, k, &p)
+        hort::store::plan::vector_search(&snap, f, None, &q, k, p.vector())
     };
     assert_eq!(plan(&staff, 1000, 5).1, vec![VectorPlan::Exact]);
     assert_eq!(plan(&staff, 10, 5).1, vec![VectorPlan::Graph]);
@@ -312,7 +312,9 @@ fn readers_see_whole_generations_while_a_writer_commits() {
                 last_gen = snap.generation();
                 // Every document of a snapshot is complete and searchable in it.
                 let f = snap.filter_for(&p);
-                let kw = snap.keyword_search("marker", &f, None, 1000).unwrap();
+                let kw = snap
+                    .keyword_search_filtered("marker", &f, None, 1000)
+                    .unwrap();
                 assert_eq!(
                     kw.len(),
                     snap.docs.len(),

@@ -137,7 +137,7 @@ proptest! {
         let hits: Vec<Hit> = levels.iter().enumerate().map(|(i, l)| hit(i, level(*l))).collect();
         let sensitivity = levels.iter().copied().max().map(level).unwrap_or(Classification::Public);
         let p = Principal::new("p", &["t"], Classification::Restricted);
-        let r = rt.block_on(g.answer(&hort::store::View::Embedded(snap.clone()), &p, "what is the marker", hits, None));
+        let r = rt.block_on(g.answer(&(snap.clone() as std::sync::Arc<dyn hort::store::IndexRead>), &p, "what is the marker", hits, None));
         let must_stay_local = sensitivity >= level(threshold);
         if must_stay_local {
             for (cloud, calls, _) in &fakes {

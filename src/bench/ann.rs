@@ -14,9 +14,10 @@ use super::dataset::{read_npy_f32, Vectors};
 use super::synth::Rng;
 use super::{percentile, write_results, Machine};
 use crate::acl::{AccessRule, Classification, Principal};
-use crate::retrieve::{vector_search, SearchParams, VectorPlan};
+use crate::retrieve::{SearchParams, VectorPlan};
 use crate::store::docs::DocRecord;
 use crate::store::hnsw::{self, Budget, GraphParams, Visited};
+use crate::store::plan::vector_search;
 use crate::store::segment::{ChunkRecord, SegmentBuilder};
 use crate::store::{IndexReader, IndexWriter};
 
@@ -330,7 +331,7 @@ pub fn run_filter(
             let t = Instant::now();
             for (q, tr) in p.queries.iter().zip(&truth) {
                 let t1 = Instant::now();
-                let (hits, plan) = vector_search(&snap, &filter, None, q, K, &sp);
+                let (hits, plan) = vector_search(&snap, &filter, None, q, K, sp.vector());
                 lat.push(t1.elapsed().as_secs_f64() * 1000.0);
                 for pl in plan {
                     if !plans.contains(&pl) {

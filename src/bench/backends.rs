@@ -16,17 +16,16 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::keyword::Latency;
-use super::query::{config, measure, question_bodies, Endpoint};
+use super::query::{config, measure, question_bodies, serve_in_process, Endpoint};
 use super::synth::{self, Clusters, Rng};
 use super::{write_results, Machine};
 use crate::acl::{Classification, Principal};
 use crate::embed::Embedder;
-use crate::retrieve::{self, SearchParams};
-use crate::server::{router, AppState};
+use crate::retrieve::SearchParams;
 use crate::store::hnsw::{self, GraphParams};
-use crate::store::migrate::{self, Scope};
-use crate::store::pg::{Meta, PgStore};
-use crate::store::{IndexReader, Snapshot};
+use crate::store::migrate;
+use crate::store::pg::{Meta, PgStore, PgWriter};
+use crate::store::{IndexRead, IndexReader, Snapshot};
 
 #[derive(Debug, Serialize)]
 pub struct Side {
@@ -157,8 +156,10 @@ pub fn run(
         .map_err(|e| e.to_string())?,
     );
     let t = Instant::now();
-    let sync =
-        migrate::to_postgres(&snap, &pg, &Scope::Folders, true).map_err(|e| e.to_string())?;
+    let mut writer =
+        PgWriter::open(pg.clone(), &snap.manifest.chunker).map_err(|e| e.to_string())?;
+    let sync = migrate::copy(snap.as_ref(), &mut writer, true).map_err(|e| e.to_string())?;
+    drop(writer);
     let pg_load = (sync.added + sync.updated > 0).then(|| t.elapsed().as_secs_f64());
 
     let everyone = Principal::new("everything", &synth::TEAMS, Classification::Restricted);
@@ -191,24 +192,22 @@ pub fn run(
         for (q, t) in queries.iter().zip(&truth) {
             for (w, p) in [&everyone, &one_team].into_iter().enumerate() {
                 let start = Instant::now();
-                let found: Vec<(String, u32)> = if backend == "embedded" {
-                    let filter = snap.filter_for(p);
-                    let (v, _) = retrieve::vector_search(&snap, &filter, None, q, 10, &params);
-                    ms.push(start.elapsed().as_secs_f64() * 1000.0);
-                    v.iter()
-                        .filter_map(|(id, _)| key_embedded(&snap, *id))
-                        .collect()
+                let view: &dyn IndexRead = if backend == "embedded" {
+                    snap.as_ref()
                 } else {
-                    let (v, _) = pg
-                        .search(p, None, Some(q.clone()), 10, params.ef_search.max(10), None)
-                        .map_err(|e| e.to_string())?;
-                    ms.push(start.elapsed().as_secs_f64() * 1000.0);
-                    pg.chunks(&god, v.iter().map(|x| x.0).collect())
-                        .map_err(|e| e.to_string())?
-                        .into_iter()
-                        .map(|r| (r.path, r.page_no))
-                        .collect()
+                    pg.as_ref()
                 };
+                let (v, _) = view
+                    .vector_search(p, None, q, 10, params.vector())
+                    .map_err(|e| e.to_string())?;
+                ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                let ids: Vec<u64> = v.iter().map(|x| x.0).collect();
+                let found: Vec<(String, u32)> = view
+                    .chunks(&god, None, &ids)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|r| (r.path, r.page_no))
+                    .collect();
                 rec[w].push(recall(&found, &t[w]));
             }
         }
@@ -244,19 +243,14 @@ pub fn run(
         .build()
         .map_err(|e| e.to_string())?;
     for side in sides.iter_mut() {
-        let mut state = AppState::new(&cfg, &dir, reader.clone(), embedder.clone())
-            .map_err(|e| e.to_string())?;
+        let mut side_cfg = cfg.clone();
         if side.backend == "postgres" {
-            state = state.with_postgres(pg.clone()).map_err(|e| e.to_string())?;
+            side_cfg.store.backend = crate::config::Backend::Postgres;
+            side_cfg.store.url = Some(db.clone());
+            side_cfg.hnsw.m = 16;
+            side_cfg.hnsw.ef_construction = 100;
         }
-        let state = Arc::new(state);
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let server = rt.spawn(async move {
-            let _ = axum::serve(listener, router(state)).await;
-        });
+        let (addr, server) = serve_in_process(&rt, &side_cfg, &dir, embedder.clone())?;
         eprintln!(
             "bench backends: {}: {requests} requests to /v1/search",
             side.backend

@@ -134,7 +134,7 @@ pub fn run(
     };
     let hort = |q: &str| -> Result<Vec<u64>, String> {
         Ok(snap
-            .keyword_search(q, &filter, None, LIMIT)
+            .keyword_search_filtered(q, &filter, None, LIMIT)
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|(id, _)| id)

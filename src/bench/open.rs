@@ -11,8 +11,9 @@ use serde::Serialize;
 use super::synth::{self, Rng};
 use super::{percentile, write_results, Machine, Rss};
 use crate::acl::{Classification, Principal};
-use crate::retrieve::{vector_search, SearchParams};
+use crate::retrieve::SearchParams;
 use crate::store::hnsw::GraphParams;
+use crate::store::plan::vector_search;
 use crate::store::{IndexReader, StoreError};
 
 #[derive(Debug, Serialize)]
@@ -99,7 +100,7 @@ pub fn run(
         let f = snap.filter_for(&p);
         let q = synth::random_unit_vector(&mut rng, dim);
         let t = Instant::now();
-        let (hits, _) = vector_search(&snap, &f, None, &q, 50, &params);
+        let (hits, _) = vector_search(&snap, &f, None, &q, 50, params.vector());
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         std::hint::black_box(hits);
     }

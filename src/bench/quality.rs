@@ -12,7 +12,7 @@ use crate::acl::{Classification, Principal};
 use crate::config::Fusion;
 use crate::embed::Embedder;
 use crate::retrieve::{self, Request, SearchParams};
-use crate::store::{Snapshot, View};
+use crate::store::{IndexRead, Snapshot};
 
 /// A query with graded relevance per document path.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,7 +129,7 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
 
 /// Evaluates every configuration as `principal` (one who may see everything judged).
 pub fn evaluate(
-    view: &View,
+    view: &dyn IndexRead,
     embedder: &dyn Embedder,
     principal: &Principal,
     queries: &[Judged],
@@ -146,7 +146,7 @@ pub fn evaluate(
                 k: 10,
                 docs: None,
             };
-            let r = retrieve::search_view(view, embedder, principal, &req, params)
+            let r = retrieve::search(view, embedder, principal, &req, params)
                 .map_err(|e| e.to_string())?;
             let mut ranked: Vec<String> = Vec::new();
             for h in r.hits {
@@ -190,7 +190,8 @@ pub struct QualityReport {
 #[allow(clippy::too_many_arguments)]
 pub fn report(
     snap: &Snapshot,
-    view: &View,
+    view: &dyn IndexRead,
+    on_postgres: bool,
     embedder: &dyn Embedder,
     queries: &[Judged],
     set: &str,
@@ -203,7 +204,7 @@ pub fn report(
         .collect();
     let everyone = Principal::new("evaluator", &teams, Classification::Restricted);
     let mut rows = evaluate(view, embedder, &everyone, queries, &configs(base))?;
-    if let View::Postgres(_) = view {
+    if on_postgres {
         rows[0].config = "full text only (ts_rank)".into();
     }
     let best_single = rows[0].ndcg_at_10.max(rows[1].ndcg_at_10);
@@ -226,11 +227,10 @@ pub fn report(
         .iter()
         .map(|(l, _)| l.clone())
         .collect();
-    let backend = match view {
-        View::Embedded(_) => "",
-        View::Postgres(_) => {
-            ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
-        }
+    let backend = if on_postgres {
+        ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
+    } else {
+        ""
     };
     let mut md = format!(
         "{set}: {} queries, document-level nDCG@10 and recall@10, model {}{backend}.\n\n| retrieval | nDCG@10 | recall@10 |",

@@ -22,8 +22,29 @@ use super::{write_results, Machine, Rss};
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::server::{router, AppState};
+use crate::service::Service;
 use crate::store::hnsw::GraphParams;
 use crate::store::IndexReader;
+
+/// `hort serve` in this process on a free loopback port, over the store
+/// `cfg` names (the embedded index at `dir`, or the database).
+pub fn serve_in_process(
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    dir: &Path,
+    embedder: Arc<dyn Embedder>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), String> {
+    let svc = Service::open(cfg, embedder, dir, false).map_err(|e| e.to_string())?;
+    let state = Arc::new(AppState::new(Arc::new(svc)).map_err(|e| e.to_string())?);
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = rt.spawn(async move {
+        let _ = axum::serve(listener, router(state)).await;
+    });
+    Ok((addr, server))
+}
 
 #[derive(Debug, Serialize)]
 pub struct Endpoint {
@@ -225,19 +246,11 @@ pub fn run(
         }
         let before = Rss::now();
         let t = Instant::now();
-        let reader = Arc::new(IndexReader::open(&dir).map_err(|e| e.to_string())?);
+        let reader = IndexReader::open(&dir).map_err(|e| e.to_string())?;
         let open_ms = t.elapsed().as_secs_f64() * 1000.0;
         let after_open = Rss::now();
-        let state = Arc::new(
-            AppState::new(&cfg, &dir, reader, embedder.clone()).map_err(|e| e.to_string())?,
-        );
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let server = rt.spawn(async move {
-            let _ = axum::serve(listener, router(state)).await;
-        });
+        drop(reader);
+        let (addr, server) = serve_in_process(&rt, &cfg, &dir, embedder.clone())?;
         eprintln!("bench query: {n} chunks, {requests} requests per endpoint");
         let search = measure(addr, "/v1/search", &bodies, requests)?;
         let query = measure(addr, "/v1/query", &bodies, requests)?;

@@ -574,7 +574,53 @@ impl Default for McpConfig {
 pub struct McpGrant {
     pub principal: Option<String>,
     pub role: Option<String>,
+    /// Tool names (checked against [`Tool`] when the file is read).
     pub tools: Vec<String>,
+}
+
+impl McpGrant {
+    /// The granted tools (unknown names were refused when the file was read).
+    pub fn granted(&self) -> impl Iterator<Item = Tool> + '_ {
+        self.tools.iter().filter_map(|t| Tool::parse(t))
+    }
+}
+
+/// The tools hort offers agents (declared in the order of their names,
+/// which is the order agents see them listed in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tool {
+    Ask,
+    DeleteDocument,
+    GetDocument,
+    IngestDocument,
+    Search,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 5] = [
+        Tool::Search,
+        Tool::Ask,
+        Tool::GetDocument,
+        Tool::IngestDocument,
+        Tool::DeleteDocument,
+    ];
+    /// The tools that only read.
+    pub const READ: [Tool; 3] = [Tool::Search, Tool::Ask, Tool::GetDocument];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tool::Search => "search",
+            Tool::Ask => "ask",
+            Tool::GetDocument => "get_document",
+            Tool::IngestDocument => "ingest_document",
+            Tool::DeleteDocument => "delete_document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| t.as_str() == s)
+    }
 }
 
 fn default_requires_approval() -> Vec<String> {
@@ -1088,7 +1134,7 @@ impl Config {
                 return Err(self.invalid(f("principal"), "give exactly one of principal and role"));
             }
             for t in &g.tools {
-                if !crate::mcp::known_tool(t) {
+                if Tool::parse(t).is_none() {
                     return Err(self.invalid(
                         f("tools"),
                         format!("unknown tool {t:?} (search, ask, get_document, ingest_document, delete_document)"),
@@ -1097,7 +1143,7 @@ impl Config {
             }
         }
         for t in &self.mcp.requires_approval {
-            if !crate::mcp::known_tool(t) {
+            if Tool::parse(t).is_none() {
                 return Err(self.invalid("mcp.requires_approval", format!("unknown tool {t:?}")));
             }
         }

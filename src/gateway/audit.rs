@@ -13,31 +13,24 @@
 //! the cut invisible to `hort audit verify` — and stays refusing (logged,
 //! counted, and shown as `hort_audit_chain_broken 1`) until an operator has
 //! looked: opening such a log fails with the way out (verify it, move it and
-//! its head aside, start a new chain). Lines hold the principal, a hash of the question (its text only if
-//! configured, with personal data masked), the chunks and documents returned,
-//! the route, tokens, cost, flags and status — never keys or raw personal data.
+//! its head aside, start a new chain). Lines hold the principal, a hash of
+//! the question (its text only if configured, with personal data masked),
+//! the chunks and documents returned, the route, tokens, cost, flags and
+//! status — never keys or raw personal data.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::FsyncPolicy;
-use crate::sanitize::pii::{Masker, PiiKind};
-use crate::store::pg::{PgError, PgStore};
+pub use crate::text::sha256_hex;
 
+/// The hash the first record names as its predecessor.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// What happened in one request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -86,6 +79,13 @@ struct Line {
     record: AuditRecord,
 }
 
+/// One record as a line of the chain: its sequence number, the hash of the
+/// line before it, and the record (the same text in a file and in a database).
+pub fn render_line(seq: u64, prev: String, record: AuditRecord) -> String {
+    // Serialising plain data cannot fail.
+    serde_json::to_string(&Line { seq, prev, record }).unwrap_or_default()
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct Head {
     seq: u64,
@@ -101,21 +101,20 @@ struct State {
     broken: Option<String>,
 }
 
+/// The audit chain in a file (the embedded backend's; PostgreSQL keeps the
+/// chain in the database: `gateway::pg`).
 pub struct AuditLog {
     path: PathBuf,
     head_path: PathBuf,
     policy: FsyncPolicy,
-    log_query_text: bool,
     state: Mutex<State>,
-    /// On the PostgreSQL backend the chain lives in the database, one chain
-    /// for every node; the file is then not written.
-    shared: Option<Arc<PgStore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The database's chain could not be read or written.
     #[error("shared audit log: {0}")]
-    Shared(PgError),
+    Shared(String),
     /// The log was cut or edited at its end: nothing is chained onto it.
     #[error(
         "{path}: {reason}; refusing to continue this chain (check it with `hort audit verify`, \
@@ -274,11 +273,7 @@ impl Drop for FileLock {
 }
 
 impl AuditLog {
-    pub fn open(
-        path: &Path,
-        policy: FsyncPolicy,
-        log_query_text: bool,
-    ) -> Result<AuditLog, AuditError> {
+    pub fn open(path: &Path, policy: FsyncPolicy) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_path_buf(),
             source,
@@ -315,7 +310,6 @@ impl AuditLog {
             path: path.to_path_buf(),
             head_path: hp,
             policy,
-            log_query_text,
             state: Mutex::new(State {
                 file,
                 seq,
@@ -323,7 +317,6 @@ impl AuditLog {
                 last_sync: Instant::now(),
                 broken: None,
             }),
-            shared: None,
         })
     }
 
@@ -335,46 +328,12 @@ impl AuditLog {
         }
     }
 
-    /// Appends to the database's chain instead of the file.
-    pub fn shared(mut self, pg: Arc<PgStore>) -> AuditLog {
-        self.shared = Some(pg);
-        self
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The question as the log keeps it: always its hash, its text only if
-    /// configured, and then with personal data masked.
-    pub fn question(&self, q: &str, record: &mut AuditRecord) {
-        record.query_sha256 = Some(sha256_hex(q.as_bytes()));
-        if self.log_query_text {
-            record.query = Some(Masker::new().mask(q, &PiiKind::ALL).0);
-        }
-    }
-
     /// Appends one record (and updates the head).
     pub fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
         let io = |source| AuditError::Io {
             path: self.path.clone(),
             source,
         };
-        if let Some(pg) = &self.shared {
-            let r = pg.audit_append(move |seq, prev| {
-                serde_json::to_string(&Line { seq, prev, record })
-                    .map_err(|e| PgError::Mismatch(e.to_string()))
-            });
-            if let Err(PgError::AuditBroken(reason)) = &r {
-                tracing::error!(%reason, "shared audit log: refusing to continue the chain");
-                let mut st = match self.state.lock() {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                st.broken = Some(reason.clone());
-            }
-            return r.map(|_| ()).map_err(AuditError::Shared);
-        }
         let mut st = match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -405,12 +364,7 @@ impl AuditLog {
         }
         st.seq = end.seq;
         st.prev = end.hash;
-        let line = Line {
-            seq: st.seq + 1,
-            prev: st.prev.clone(),
-            record,
-        };
-        let text = serde_json::to_string(&line).map_err(|e| io(std::io::Error::other(e)))?;
+        let text = render_line(st.seq + 1, st.prev.clone(), record);
         st.file
             .write_all(format!("{text}\n").as_bytes())
             .map_err(io)?;
@@ -443,16 +397,19 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
-struct Chain {
-    records: u64,
-    expect_seq: u64,
-    prev_hash: String,
-    problems: Vec<String>,
+/// What walking a chain found.
+pub struct Chain {
+    pub records: u64,
+    /// The sequence number the next record would have.
+    pub expect_seq: u64,
+    /// The hash of the last line.
+    pub prev_hash: String,
+    pub problems: Vec<String>,
 }
 
 /// Walks a chain of lines: sequence numbers and each line's hash of the one
 /// before.
-fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain {
+pub fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain {
     let mut problems = Vec::new();
     let mut prev_hash = GENESIS.to_string();
     let mut expect_seq = 1u64;
@@ -501,29 +458,6 @@ fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain {
         prev_hash,
         problems,
     }
-}
-
-/// Checks the chain kept in PostgreSQL (`line` numbers are sequence order)
-/// and its head row.
-pub fn verify_shared(pg: &PgStore) -> Result<Verification, AuditError> {
-    let lines = pg.audit_lines().map_err(AuditError::Shared)?;
-    let (head_seq, head_hash) = pg.audit_head().map_err(AuditError::Shared)?;
-    let mut c = check_chain(lines.into_iter().map(Ok));
-    let last = c.expect_seq - 1;
-    if head_seq > last {
-        c.problems.push(format!(
-            "the chain ends at record {last} but {head_seq} were written: the last {} record(s) were removed",
-            head_seq - last
-        ));
-    } else if head_seq != last || head_hash != c.prev_hash {
-        c.problems.push(format!(
-            "record {last}: the last record was edited (it does not match the head)"
-        ));
-    }
-    Ok(Verification {
-        records: c.records,
-        problems: c.problems,
-    })
 }
 
 /// Checks the chain of `path` and its head file. Without the head, cut-off
@@ -591,7 +525,7 @@ mod tests {
 
     fn write_log(dir: &Path, n: u32) -> PathBuf {
         let p = dir.join("audit.jsonl");
-        let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+        let log = AuditLog::open(&p, FsyncPolicy::Never).unwrap();
         for i in 0..n {
             log.append(rec(i)).unwrap();
         }
@@ -615,7 +549,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = write_log(d.path(), 5);
         {
-            let log = AuditLog::open(&p, FsyncPolicy::Always, false).unwrap();
+            let log = AuditLog::open(&p, FsyncPolicy::Always).unwrap();
             log.append(rec(9)).unwrap();
         }
         let v = verify(&p, true).unwrap();
@@ -686,7 +620,7 @@ mod tests {
     fn a_writer_refuses_to_chain_onto_a_cut_or_headless_log() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("audit.jsonl");
-        let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+        let log = AuditLog::open(&p, FsyncPolicy::Never).unwrap();
         // The head exists before the first line.
         assert!(head_path(&p).exists());
         for i in 0..4 {
@@ -702,12 +636,12 @@ mod tests {
         // It stays refused, and a new writer does not open it.
         assert!(log.append(rec(10)).is_err());
         assert!(matches!(
-            AuditLog::open(&p, FsyncPolicy::Never, false),
+            AuditLog::open(&p, FsyncPolicy::Never),
             Err(AuditError::Broken { .. })
         ));
         // Without a head: refused as well.
         std::fs::remove_file(head_path(&p)).unwrap();
-        let e = AuditLog::open(&p, FsyncPolicy::Never, false)
+        let e = AuditLog::open(&p, FsyncPolicy::Never)
             .err()
             .unwrap()
             .to_string();
@@ -726,25 +660,15 @@ mod tests {
         let p = write_log(d.path(), 3);
         let head = std::fs::read(head_path(&p)).unwrap();
         {
-            let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+            let log = AuditLog::open(&p, FsyncPolicy::Never).unwrap();
             log.append(rec(3)).unwrap();
         }
         // As if the process died after the line and before the head.
         std::fs::write(head_path(&p), head).unwrap();
-        let log = AuditLog::open(&p, FsyncPolicy::Never, false).unwrap();
+        let log = AuditLog::open(&p, FsyncPolicy::Never).unwrap();
         log.append(rec(4)).unwrap();
         let v = verify(&p, true).unwrap();
         assert_eq!(v.records, 5);
         assert!(v.problems.is_empty(), "{v:?}");
-    }
-
-    #[test]
-    fn question_text_is_hashed_and_masked() {
-        let d = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&d.path().join("a.jsonl"), FsyncPolicy::Never, true).unwrap();
-        let mut r = AuditRecord::default();
-        log.question("Refund to DE89 3704 0044 0532 0130 00 please", &mut r);
-        assert_eq!(r.query.as_deref(), Some("Refund to [IBAN_1] please"));
-        assert_eq!(r.query_sha256.unwrap().len(), 64);
     }
 }

@@ -1,23 +1,30 @@
-//! The AI gateway's bookkeeping: rate limits, what each principal and team
+//! The AI gateway's accounting: rate limits, what each principal and team
 //! spent per month and per provider, budgets (checked *before* a paid call,
-//! with the call's worst case), and the audit log.
+//! with the call's worst case), the audit log, and the metrics.
 //!
-//! Spending is journaled (JSON lines, replayed at start), so budgets hold
-//! across restarts.
+//! The books live behind the [`Ledger`] contract: a journal and an audit
+//! file on one node ([`journal`]), or tables every node shares on
+//! PostgreSQL ([`pg`]); [`open`] picks the configured one. The gateway
+//! itself holds the limits and budgets of the configuration, and keeps this
+//! node's own count of spending and rate windows as the fallback when the
+//! shared books cannot be reached.
 
 pub mod audit;
+pub mod journal;
+pub mod ledger;
+pub mod metrics;
+pub mod pg;
 pub mod ratelimit;
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::acl::Principal;
-use crate::config::Config;
-use crate::store::pg::PgStore;
+use crate::config::{Backend, Config};
+use crate::sanitize::pii::{Masker, PiiKind};
+use audit::{AuditError, AuditRecord, Verification};
+use journal::{Books, FileLedger};
+pub use ledger::{AccountKind, Ledger, LedgerError, Spend, SpendRow, Spender, Usage};
 pub use ratelimit::{RateLimited, RateLimiter};
 
 /// `YYYY-MM` of now (UTC); budgets are monthly.
@@ -77,23 +84,6 @@ pub fn rfc3339_now() -> String {
     )
 }
 
-/// Spending of one account (principal, team or provider) in one month.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Spend {
-    pub requests: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cost_usd: f64,
-}
-
-/// Usage of one answered request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub cost_usd: f64,
-}
-
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the monthly budget of {account} is spent ({spent:.2} of {budget:.2} USD)")]
 pub struct BudgetExceeded {
@@ -102,59 +92,86 @@ pub struct BudgetExceeded {
     pub budget: f64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// One line of the usage journal.
-#[derive(Serialize, Deserialize)]
-struct JournalLine {
-    month: String,
-    principal: String,
-    teams: Vec<String>,
-    provider: String,
-    #[serde(flatten)]
-    usage: Usage,
-}
-
-type Key = (String, String, String); // (kind, name, month)
-
-type UsageRow = (String, String, String, u64, u64, u64, f64);
-
-fn spend_of(r: &UsageRow) -> Spend {
-    Spend {
-        requests: r.3,
-        prompt_tokens: r.4,
-        completion_tokens: r.5,
-        cost_usd: r.6,
-    }
-}
-
+/// The gateway of one node.
 pub struct Gateway {
-    spend: Mutex<HashMap<Key, Spend>>,
-    journal: Option<Mutex<std::fs::File>>,
+    ledger: Arc<dyn Ledger>,
+    /// This node's own books and rate windows: the fallback while shared
+    /// books are unreachable (with a file ledger they are the same numbers).
+    local: Books,
+    local_limiter: RateLimiter,
     principal_budgets: HashMap<String, f64>,
     team_budgets: HashMap<String, f64>,
     principal_rpm: HashMap<String, u32>,
     team_rpm: HashMap<String, u32>,
-    pub limiter: RateLimiter,
-    /// On the PostgreSQL backend: the books and the rate windows every node
-    /// shares (the in-memory ones are then only a fallback while the
-    /// database is unreachable).
-    shared: Option<Arc<PgStore>>,
+    log_query_text: bool,
+}
+
+/// Opens the configured books: on the embedded backend the usage journal
+/// and the audit file, on PostgreSQL the shared tables.
+pub fn open(cfg: &Config) -> Result<Gateway, LedgerError> {
+    let ledger: Arc<dyn Ledger> = match cfg.store.backend {
+        Backend::Embedded => Arc::new(FileLedger::open(
+            &cfg.resolve(&cfg.gateway.usage_path),
+            cfg.audit.path.as_ref().map(|p| cfg.resolve(p)).as_deref(),
+            cfg.audit.fsync,
+        )?),
+        Backend::Postgres => {
+            let url = cfg
+                .store
+                .url()
+                .ok_or_else(|| LedgerError::Shared("[store] url is not set".into()))?;
+            Arc::new(pg::PgLedger::open(
+                &url,
+                cfg.store.pool_size.min(4),
+                cfg.audit.path.is_some(),
+            )?)
+        }
+    };
+    Ok(Gateway::with_ledger(cfg, ledger))
+}
+
+/// Checks the configured audit chain — the file at `path` (default
+/// `[audit] path`) or, on PostgreSQL with no path given, the database's —
+/// without opening it for writing (a broken chain must still be checked).
+/// Returns what was checked and what was found; `None` if there is no
+/// audit log to check.
+pub fn verify_audit(
+    cfg: &Config,
+    path: Option<&std::path::Path>,
+    require_head: bool,
+) -> Result<Option<(String, Verification)>, LedgerError> {
+    if path.is_none() && cfg.store.backend == Backend::Postgres {
+        let url = cfg
+            .store
+            .url()
+            .ok_or_else(|| LedgerError::Shared("[store] url is not set".into()))?;
+        let ledger = pg::PgLedger::open(&url, 1, true)?;
+        return Ok(ledger
+            .verify(require_head)?
+            .map(|v| ("database audit log".to_string(), v)));
+    }
+    let Some(p) = path
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| cfg.audit.path.as_ref().map(|p| cfg.resolve(p)))
+    else {
+        return Ok(None);
+    };
+    let v = audit::verify(&p, require_head)?;
+    Ok(Some((p.display().to_string(), v)))
 }
 
 impl Gateway {
     /// A gateway that keeps its books in memory only.
     pub fn new(cfg: &Config) -> Gateway {
+        Gateway::with_ledger(cfg, Arc::new(FileLedger::memory()))
+    }
+
+    /// A gateway over the given books.
+    pub fn with_ledger(cfg: &Config, ledger: Arc<dyn Ledger>) -> Gateway {
         Gateway {
-            spend: Mutex::new(HashMap::new()),
-            journal: None,
+            ledger,
+            local: Books::default(),
+            local_limiter: RateLimiter::default(),
             principal_budgets: cfg
                 .principals
                 .iter()
@@ -175,93 +192,31 @@ impl Gateway {
                 .iter()
                 .filter_map(|t| t.requests_per_minute.map(|r| (t.name.clone(), r)))
                 .collect(),
-            limiter: RateLimiter::default(),
-            shared: None,
+            log_query_text: cfg.audit.log_query_text,
         }
     }
 
-    /// Keeps usage, budgets and rate limits in the database, shared by
-    /// every `hort serve` on it.
-    pub fn shared(mut self, pg: Arc<PgStore>) -> Gateway {
-        self.shared = Some(pg);
-        self
-    }
-
-    /// A gateway whose spending is journaled at `path` (replayed now).
-    pub fn open(cfg: &Config, path: &Path) -> Result<Gateway, GatewayError> {
-        let mut g = Gateway::new(cfg);
-        let io = |source| GatewayError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        if let Ok(f) = std::fs::File::open(path) {
-            let mut bad = 0;
-            for line in std::io::BufReader::new(f).lines() {
-                let Ok(line) = line else {
-                    bad += 1;
-                    continue;
-                };
-                match serde_json::from_str::<JournalLine>(&line) {
-                    Ok(j) => g.book(&j.month, &j.principal, &j.teams, &j.provider, &j.usage),
-                    Err(_) if line.trim().is_empty() => {}
-                    Err(_) => bad += 1,
-                }
-            }
-            if bad > 0 {
-                tracing::warn!(path = %path.display(), bad, "unreadable lines in the usage journal were skipped");
+    /// What an account spent this month.
+    pub fn spent(&self, kind: AccountKind, name: &str) -> Spend {
+        let month = month_now();
+        match self.ledger.spent(kind, name, &month) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("shared usage unreadable, using this node's: {e}");
+                self.local.spent(kind, name, &month)
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        g.journal = Some(Mutex::new(file));
-        Ok(g)
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<Key, Spend>) -> R) -> R {
-        match self.spend.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
-    }
-
-    pub fn spent(&self, kind: &str, name: &str) -> Spend {
-        let key = (kind.to_string(), name.to_string(), month_now());
-        if let Some(pg) = &self.shared {
-            match pg.usage(Some(key.clone())) {
-                Ok(rows) => return rows.first().map(spend_of).unwrap_or_default(),
-                Err(e) => tracing::error!("shared usage unreadable, using this node's: {e}"),
+    /// Every month's spending of every account (for reports and metrics).
+    pub fn all_spending(&self) -> Vec<SpendRow> {
+        match self.ledger.all_spending() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("shared usage unreadable, using this node's: {e}");
+                self.local.rows()
             }
         }
-        self.with(|m| m.get(&key).cloned().unwrap_or_default())
-    }
-
-    /// Every month's spending of every account (for /v1/usage and metrics).
-    pub fn all_spending(&self) -> Vec<(String, String, String, Spend)> {
-        if let Some(pg) = &self.shared {
-            match pg.usage(None) {
-                Ok(rows) => {
-                    return rows
-                        .iter()
-                        .map(|r| (r.0.clone(), r.1.clone(), r.2.clone(), spend_of(r)))
-                        .collect()
-                }
-                Err(e) => tracing::error!("shared usage unreadable, using this node's: {e}"),
-            }
-        }
-        self.with(|m| {
-            let mut v: Vec<_> = m
-                .iter()
-                .map(|((k, n, mo), s)| (k.clone(), n.clone(), mo.clone(), s.clone()))
-                .collect();
-            v.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
-            v
-        })
     }
 
     /// Rate limits of the principal and its teams (a request counts for each).
@@ -275,37 +230,27 @@ impl Gateway {
                 accounts.push((format!("team {t}"), r));
             }
         }
-        if let Some(pg) = &self.shared {
-            if accounts.is_empty() {
-                return Ok(());
-            }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            match pg.take_rate(accounts.clone(), now) {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err((account, wait))) => {
-                    return Err(RateLimited {
-                        account,
-                        retry_after: std::time::Duration::from_secs(wait.max(1)),
-                    })
-                }
-                Err(e) => tracing::error!("shared rate limits unreachable, using this node's: {e}"),
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        match self.ledger.take_rate(&accounts) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("shared rate limits unreachable, using this node's: {e}");
+                self.local_limiter.take(&accounts)
             }
         }
-        self.limiter.take(&accounts)
     }
 
     /// The budgets that apply to `p`: its own and its teams'.
-    fn budgets<'a>(&self, p: &'a Principal) -> Vec<(&'static str, &'a str, f64)> {
+    fn budgets<'a>(&self, p: &'a Principal) -> Vec<(AccountKind, &'a str, f64)> {
         let mut accounts = Vec::new();
         if let Some(&b) = self.principal_budgets.get(&p.name) {
-            accounts.push(("principal", p.name.as_str(), b));
+            accounts.push((AccountKind::Principal, p.name.as_str(), b));
         }
         for t in &p.teams {
             if let Some(&b) = self.team_budgets.get(t) {
-                accounts.push(("team", t.as_str(), b));
+                accounts.push((AccountKind::Team, t.as_str(), b));
             }
         }
         accounts
@@ -318,7 +263,7 @@ impl Gateway {
             let spent = self.spent(kind, name).cost_usd;
             if budget > 0.0 && spent >= budget {
                 return Err(BudgetExceeded {
-                    account: format!("{kind} {name}"),
+                    account: format!("{} {name}", kind.as_str()),
                     spent,
                     budget,
                 });
@@ -337,7 +282,7 @@ impl Gateway {
             let spent = self.spent(kind, name).cost_usd;
             if spent + worst_case_usd > budget {
                 return Err(BudgetExceeded {
-                    account: format!("{kind} {name}"),
+                    account: format!("{} {name}", kind.as_str()),
                     spent,
                     budget,
                 });
@@ -346,66 +291,47 @@ impl Gateway {
         Ok(())
     }
 
-    fn book(&self, month: &str, principal: &str, teams: &[String], provider: &str, u: &Usage) {
-        self.with(|m| {
-            let mut add = |kind: &str, name: &str| {
-                let s = m
-                    .entry((kind.to_string(), name.to_string(), month.to_string()))
-                    .or_default();
-                s.requests += 1;
-                s.prompt_tokens += u.prompt_tokens as u64;
-                s.completion_tokens += u.completion_tokens as u64;
-                s.cost_usd += u.cost_usd;
-            };
-            add("principal", principal);
-            for t in teams {
-                add("team", t);
-            }
-            add("provider", provider);
-        });
-    }
-
     /// Books an answered request on the principal, its teams and the provider.
     pub fn record(&self, principal: &str, teams: &[String], provider: &str, u: &Usage) {
         let month = month_now();
-        self.book(&month, principal, teams, provider, u);
-        if let Some(pg) = &self.shared {
-            let mut accounts = vec![("principal".to_string(), principal.to_string())];
-            accounts.extend(teams.iter().map(|t| ("team".to_string(), t.clone())));
-            accounts.push(("provider".to_string(), provider.to_string()));
-            if let Err(e) = pg.add_usage(
-                &month,
-                accounts,
-                u.prompt_tokens as u64,
-                u.completion_tokens as u64,
-                u.cost_usd,
-            ) {
-                tracing::error!("shared usage not recorded: {e}");
-            }
-        }
-        let Some(j) = &self.journal else {
-            return;
-        };
-        if u.cost_usd == 0.0 && u.prompt_tokens == 0 && u.completion_tokens == 0 {
-            return;
-        }
-        let line = JournalLine {
-            month,
+        let who = Spender {
             principal: principal.to_string(),
             teams: teams.to_vec(),
             provider: provider.to_string(),
-            usage: u.clone(),
         };
-        if let Ok(mut s) = serde_json::to_string(&line) {
-            s.push('\n');
-            let mut f = match j.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if let Err(e) = f.write_all(s.as_bytes()) {
-                tracing::error!("usage journal: {e}");
-            }
+        self.local.book(&month, &who, u);
+        if let Err(e) = self.ledger.add_usage(&month, &who, u) {
+            tracing::error!("usage not recorded: {e}");
         }
+    }
+
+    /// The question as the audit log keeps it: always its hash, its text
+    /// only if configured, and then with personal data masked.
+    pub fn question(&self, q: &str, record: &mut AuditRecord) {
+        record.query_sha256 = Some(crate::text::sha256_hex(q.as_bytes()));
+        if self.log_query_text {
+            record.query = Some(Masker::new().mask(q, &PiiKind::ALL).0);
+        }
+    }
+
+    /// Appends one record to the audit chain.
+    pub fn audit(&self, record: AuditRecord) -> Result<(), AuditError> {
+        self.ledger.audit(record)
+    }
+
+    /// Why the audit chain refuses appends, if it does.
+    pub fn audit_broken(&self) -> Option<String> {
+        self.ledger.audit_broken()
+    }
+
+    /// Checks the audit chain of these books (`None`: there is none).
+    pub fn verify_audit(&self, require_head: bool) -> Result<Option<Verification>, AuditError> {
+        self.ledger.verify(require_head)
+    }
+
+    /// Makes pending writes durable (at shutdown).
+    pub fn flush(&self) {
+        self.ledger.flush();
     }
 }
 
@@ -413,7 +339,7 @@ impl Gateway {
 mod tests {
     use super::*;
     use crate::acl::Classification;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn cfg() -> Config {
         Config::parse(
@@ -424,6 +350,11 @@ mod tests {
         .unwrap()
     }
 
+    fn journaled(path: &Path) -> Gateway {
+        let l = FileLedger::open(path, None, crate::config::FsyncPolicy::Never).unwrap();
+        Gateway::with_ledger(&cfg(), Arc::new(l))
+    }
+
     #[test]
     fn budgets_of_principal_and_team_survive_a_restart() {
         let d = tempfile::tempdir().unwrap();
@@ -431,7 +362,7 @@ mod tests {
         let a = Principal::new("a", &["t"], Classification::Public);
         let b = Principal::new("b", &["t"], Classification::Public);
         {
-            let g = Gateway::open(&cfg(), &path).unwrap();
+            let g = journaled(&path);
             assert!(g.check_budget(&a, 0.5).is_ok());
             g.record(
                 "a",
@@ -453,9 +384,9 @@ mod tests {
                 "free providers are always fine"
             );
         }
-        let g = Gateway::open(&cfg(), &path).unwrap();
+        let g = journaled(&path);
         assert!(
-            (g.spent("principal", "a").cost_usd - 0.8).abs() < 1e-9,
+            (g.spent(AccountKind::Principal, "a").cost_usd - 0.8).abs() < 1e-9,
             "replayed"
         );
         g.record(
@@ -471,7 +402,18 @@ mod tests {
         // b has no budget of its own, but its team has spent 1.4 of 1.5.
         let e = g.check_budget(&b, 0.2).unwrap_err();
         assert_eq!(e.account, "team t");
-        assert_eq!(g.spent("team", "t").requests, 2);
+        assert_eq!(g.spent(AccountKind::Team, "t").requests, 2);
         assert_eq!(month_now().len(), 7);
+    }
+
+    #[test]
+    fn question_text_is_hashed_and_masked() {
+        let mut c = cfg();
+        c.audit.log_query_text = true;
+        let g = Gateway::new(&c);
+        let mut r = AuditRecord::default();
+        g.question("Refund to DE89 3704 0044 0532 0130 00 please", &mut r);
+        assert_eq!(r.query.as_deref(), Some("Refund to [IBAN_1] please"));
+        assert_eq!(r.query_sha256.unwrap().len(), 64);
     }
 }

@@ -35,7 +35,7 @@ use crate::retrieve::Hit;
 use crate::sanitize::injection;
 use crate::sanitize::pii::{self, Masker};
 use crate::sanitize::spotlight::{copies, KnownRuns, Spotlight};
-use crate::store::View;
+use crate::store::IndexRead;
 use citations::{Citation, Sent};
 use prompt::{assemble, system_prompt, Language};
 use provider::{estimate_tokens, ChatRequest, SourceText};
@@ -44,31 +44,11 @@ use router::{call_slot, Attempt, Piece, Policy, Slot};
 /// Texts the principal may not see that share words with `answer` (for the
 /// check that an answer does not carry hidden text; an error means nothing
 /// to check against, never a failed answer).
-fn invisible_texts(view: &View, principal: &Principal, answer: &str) -> Vec<String> {
-    match view {
-        View::Embedded(snap) => {
-            let filter = snap.filter_for(principal);
-            let Ok(hidden) = snap.keyword_search_invisible(answer, &filter, 5) else {
-                return Vec::new();
-            };
-            hidden
-                .into_iter()
-                .filter_map(|(id, _)| {
-                    let l = snap.locate(id)?;
-                    snap.segments[l.segment]
-                        .chunk_text(l.row)
-                        .ok()
-                        .map(str::to_string)
-                })
-                .collect()
-        }
-        View::Postgres(pg) => pg
-            .invisible_texts(principal, answer, 5)
-            .unwrap_or_else(|e| {
-                tracing::warn!("leak check skipped: {e}");
-                Vec::new()
-            }),
-    }
+fn invisible_texts(view: &dyn IndexRead, principal: &Principal, answer: &str) -> Vec<String> {
+    view.hidden_texts(principal, answer, 5).unwrap_or_else(|e| {
+        tracing::warn!("leak check skipped: {e}");
+        Vec::new()
+    })
 }
 
 /// The whole errors of the failed attempts ("provider: error"), for the
@@ -108,7 +88,7 @@ pub const MARKERS_REMOVED: &str = "source markers were removed from the answer";
 /// streamed sentence (so a stream never shows what the answer withholds).
 #[derive(Clone)]
 struct OutputGuard {
-    view: View,
+    view: Arc<dyn IndexRead>,
     principal: Principal,
     system: String,
     /// Word runs the asker already has (its question, the sources it may see).
@@ -122,7 +102,7 @@ impl OutputGuard {
         if copies(text, &self.system, &self.known) {
             return Some(Block::SystemPrompt);
         }
-        invisible_texts(&self.view, &self.principal, text)
+        invisible_texts(self.view.as_ref(), &self.principal, text)
             .iter()
             .any(|hidden| copies(text, hidden, &self.known))
             .then_some(Block::HiddenText)
@@ -205,6 +185,29 @@ pub struct Answer {
     /// Flags for the audit log only (which output check fired).
     #[serde(skip)]
     pub audit_flags: Vec<String>,
+}
+
+impl Answer {
+    /// What the metrics count of this answer.
+    pub fn facts(&self) -> crate::gateway::metrics::AnswerFacts<'_> {
+        let f = &self.flags;
+        crate::gateway::metrics::AnswerFacts {
+            attempts: self
+                .route
+                .attempts
+                .iter()
+                .map(|a| (a.provider.as_str(), a.outcome.as_str(), a.ms))
+                .collect(),
+            provider: &self.route.provider,
+            usage: &self.usage,
+            injection_suspected: f.injection_suspected.len(),
+            quarantined: f.quarantined.len(),
+            query_injection: f.query_injection.is_some(),
+            pii_masked: f.pii_masked,
+            output_blocked: f.output_blocked.len(),
+            citations_removed: f.citations_removed,
+        }
+    }
 }
 
 /// What a streaming client receives.
@@ -341,7 +344,7 @@ impl Generator {
     /// Answers `question` for `principal` from `hits` (already access-filtered).
     pub async fn answer(
         &self,
-        snap: &View,
+        snap: &Arc<dyn IndexRead>,
         principal: &Principal,
         question: &str,
         hits: Vec<Hit>,

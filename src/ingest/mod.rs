@@ -14,7 +14,7 @@ mod progress;
 pub mod rules;
 pub mod walk;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
@@ -23,15 +23,20 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// Formats a chunk id as the API shows it.
+fn chunk_id_string(id: u64) -> String {
+    format!("{id:016x}")
+}
+
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedder};
 use crate::sanitize::hygiene::{self, HygieneReport};
 use crate::sanitize::injection;
-use crate::store::docs::{ChunkFlag, DocRecord};
+use crate::store::embedded::{content_hash, EmbeddedSpec, EmbeddedStore};
 use crate::store::hnsw::GraphParams;
-use crate::store::pg::{Meta, PgError, PgStore};
-use crate::store::segment::{ChunkRecord, SegmentBuilder};
-use crate::store::{IndexWriter, StoreError};
+use crate::store::{
+    ChunkVerdict, IndexWrite, NewChunk, NewDocument, Store, StoreError, StoredDoc, Verdict,
+};
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
 use loader::{FileKind, HtmlLoader, LoadError, Loader, PdfIsolation, PdfLoader, TextLoader};
 use progress::Progress;
@@ -149,7 +154,7 @@ pub struct SuspectedChunk {
 struct Job {
     root: String,
     file: SourceFile,
-    existing: Option<DocRecord>,
+    existing: Option<StoredDoc>,
 }
 
 struct ParsedDoc {
@@ -162,6 +167,53 @@ struct ParsedDoc {
     hygiene: HygieneReport,
     /// (chunk index, injection score, reasons) of chunks worth remembering.
     flags: Vec<(usize, f32, Vec<String>)>,
+}
+
+impl ParsedDoc {
+    /// The document to store, with the vectors of its chunks.
+    fn into_document(self, vectors: Vec<Vec<f32>>, now: i64) -> NewDocument {
+        let mut flags: HashMap<usize, Verdict> = self
+            .flags
+            .into_iter()
+            .map(|(i, score, reasons)| (i, Verdict { score, reasons }))
+            .collect();
+        let chunks = self
+            .spans
+            .iter()
+            .zip(vectors)
+            .enumerate()
+            .map(|(i, ((page, span), v))| {
+                let text = &self.pages[*page].1[span.byte_start..span.byte_end];
+                NewChunk {
+                    page_ord: *page as u32,
+                    byte_start: span.byte_start as u32,
+                    byte_end: span.byte_end as u32,
+                    char_start: span.char_start as u32,
+                    char_end: span.char_end as u32,
+                    content_hash: content_hash(text),
+                    injection: flags.remove(&i),
+                    embedding: v,
+                }
+            })
+            .collect();
+        let f = self.job.file;
+        NewDocument {
+            root: self.job.root,
+            path: f.rel,
+            kind: f.kind.as_str().to_string(),
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+            sha256: self.sha256,
+            access: f.rule.access().cloned(),
+            rule_source: f.rule.source().map(str::to_string),
+            paged: f.kind.paged(),
+            ingested_at: now / 1_000_000_000,
+            checked_at_ns: now,
+            hygiene_removed: self.hygiene.removed(),
+            pages: self.pages,
+            chunks,
+        }
+    }
 }
 
 /// Detector scores at or above this are stored with the document, so a
@@ -312,111 +364,13 @@ fn parse_bytes(
     }))
 }
 
-/// Accumulates embedded documents into a segment and commits it when full.
-struct Stager<'a> {
-    writer: &'a mut IndexWriter,
-    builder: SegmentBuilder,
-    staged: Vec<(DocRecord, Vec<String>)>,
-    dim: usize,
-    segment_chunks: usize,
-}
-
-impl Stager<'_> {
-    fn stage(
-        &mut self,
-        doc: ParsedDoc,
-        vectors: Vec<Vec<f32>>,
-        now: i64,
-    ) -> Result<(), IngestError> {
-        let n = doc.spans.len();
-        let first_chunk = self.writer.alloc_chunk_ids(n);
-        let id = match &doc.job.existing {
-            Some(d) => d.id,
-            None => self.writer.alloc_doc_id(),
-        };
-        let first_page = self.builder.page_count() as u32;
-        for (no, text) in &doc.pages {
-            self.builder.add_page(*no, text);
-        }
-        let mut texts = Vec::with_capacity(n);
-        for (i, ((page, span), v)) in doc.spans.iter().zip(vectors).enumerate() {
-            let text = &doc.pages[*page].1[span.byte_start..span.byte_end];
-            let mut hash = [0u8; 16];
-            hash.copy_from_slice(&Sha256::digest(text.as_bytes())[..16]);
-            let rec = ChunkRecord {
-                doc_id: id,
-                page_idx: first_page + *page as u32,
-                page_no: doc.pages[*page].0,
-                byte_start: span.byte_start as u32,
-                byte_end: span.byte_end as u32,
-                char_start: span.char_start as u32,
-                char_end: span.char_end as u32,
-                hash,
-            };
-            self.builder.add_chunk(first_chunk + i as u64, rec, &v)?;
-            texts.push(text.to_string());
-        }
-        let f = &doc.job.file;
-        let rec = DocRecord {
-            id,
-            root: doc.job.root.clone(),
-            path: f.rel.clone(),
-            kind: f.kind.as_str().to_string(),
-            size: f.size,
-            mtime_ns: f.mtime_ns,
-            sha256: doc.sha256,
-            access: f.rule.access().cloned(),
-            rule_source: f.rule.source().map(str::to_string),
-            segment: String::new(),
-            first_chunk,
-            n_chunks: n as u32,
-            first_page,
-            n_pages: doc.pages.len() as u32,
-            paged: f.kind.paged(),
-            ingested_at: now / 1_000_000_000,
-            checked_at_ns: now,
-            injection: doc
-                .flags
-                .iter()
-                .map(|(i, score, reasons)| ChunkFlag {
-                    chunk: first_chunk + *i as u64,
-                    score: *score,
-                    reasons: reasons.clone(),
-                })
-                .collect(),
-            hygiene_removed: doc.hygiene.removed(),
-        };
-        self.staged.push((rec, texts));
-        if self.builder.len() >= self.segment_chunks {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Writes the segment, registers its documents and commits.
-    fn flush(&mut self) -> Result<(), IngestError> {
-        if self.builder.is_empty() {
-            return Ok(());
-        }
-        let b = std::mem::replace(&mut self.builder, SegmentBuilder::new(self.dim));
-        let name = self.writer.write_segment(b)?;
-        for (mut rec, texts) in self.staged.drain(..) {
-            rec.segment = name.clone();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            self.writer.put_doc(rec, &refs)?;
-        }
-        self.writer.commit()?;
-        Ok(())
-    }
-}
-
 /// Embeds all chunks of `docs` (length-sorted batches waste less padding)
-/// and hands each document to the stager.
-fn embed_and_stage(
+/// and hands each document to the writer.
+fn embed_and_put(
     docs: &mut Vec<ParsedDoc>,
     embedder: &dyn Embedder,
     batch: usize,
-    stager: &mut Stager<'_>,
+    writer: &mut dyn IndexWrite,
     report: &mut IngestReport,
 ) -> Result<(), IngestError> {
     if docs.is_empty() {
@@ -453,15 +407,68 @@ fn embed_and_stage(
     for (doc, vecs) in docs.drain(..).zip(vectors) {
         report.embedded += vecs.len();
         report.pages += doc.pages.len();
-        stager.stage(doc, vecs, now)?;
+        writer.put(doc.into_document(vecs, now))?;
     }
     Ok(())
 }
 
-/// Makes the index at `index_dir` match `roots`: adds new files, re-embeds
-/// changed ones, removes deleted ones, applies changed access rules.
+/// Makes the embedded index at `index_dir` match `roots` (created if
+/// there is none): [`ingest_into`] for tools and tests that work on one
+/// index directory.
 pub fn ingest(
     index_dir: &Path,
+    roots: &[PathBuf],
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let store = EmbeddedStore::open(
+        EmbeddedSpec {
+            dir: index_dir.to_path_buf(),
+            embedder: embedder.id().to_string(),
+            dim: embedder.dim(),
+            chunker: opts.chunk.fingerprint(),
+            graph: opts.graph,
+            segment_chunks: opts.segment_chunks,
+        },
+        true,
+    )?;
+    ingest_into(&store, roots, embedder, opts)
+}
+
+/// Re-scores the stored chunks when the injection detector changed (from
+/// the stored text: no parsing, no embedding).
+fn rescore(writer: &mut dyn IndexWrite, roots: &[String]) -> Result<(), IngestError> {
+    if writer.detector() == injection::DETECTOR_VERSION {
+        return Ok(());
+    }
+    for root in roots {
+        for d in writer.stored(root)? {
+            let texts = writer.chunk_texts(d.id)?;
+            let flagged = texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    flag_of(t).map(|(score, reasons)| ChunkVerdict {
+                        ord: i as u32,
+                        chunk_id: 0,
+                        verdict: Verdict { score, reasons },
+                    })
+                })
+                .collect();
+            writer.set_verdicts(d.id, flagged)?;
+        }
+    }
+    writer.set_detector(injection::DETECTOR_VERSION)?;
+    Ok(())
+}
+
+/// Makes `store` match `roots`: adds new files, re-embeds changed ones,
+/// removes deleted ones, applies changed access rules — all through the
+/// storage contract, so the same pipeline fills the embedded index and
+/// PostgreSQL (where each run is one transaction: a folder's sync becomes
+/// visible at once).
+pub fn ingest_into(
+    store: &dyn Store,
     roots: &[PathBuf],
     embedder: &dyn Embedder,
     opts: &IngestOptions,
@@ -484,41 +491,19 @@ pub fn ingest(
             canon.push(c);
         }
     }
-    let mut writer = IndexWriter::open(
-        index_dir,
-        embedder.id(),
-        embedder.dim(),
-        &opts.chunk.fingerprint(),
-        opts.graph,
-    )?;
+    let roots_s: Vec<String> = canon
+        .iter()
+        .map(|r| r.to_string_lossy().to_string())
+        .collect();
+    let mut writer = store.writer()?;
     let rechunk = writer.chunker_changed();
-    // Stored injection verdicts from another detector version are redone
-    // from the stored text (no parsing, no embedding).
-    if writer.manifest().detector != injection::DETECTOR_VERSION {
-        let docs: Vec<DocRecord> = writer.docs().iter().cloned().collect();
-        for d in docs {
-            let texts = writer.chunk_texts(&d)?;
-            let flags = texts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| {
-                    flag_of(t).map(|(score, reasons)| ChunkFlag {
-                        chunk: d.first_chunk + i as u64,
-                        score,
-                        reasons,
-                    })
-                })
-                .collect();
-            writer.set_flags(d.id, flags);
-        }
-        writer.set_detector(injection::DETECTOR_VERSION);
-    }
+    rescore(writer.as_mut(), &roots_s)?;
 
     // 1. Walk, and decide per file what is to be done.
     let mut jobs: Vec<Job> = Vec::new();
-    let mut no_rule: Vec<String> = Vec::new();
-    for root in &canon {
-        let root_s = root.to_string_lossy().to_string();
+    let mut no_rule: Vec<(String, String)> = Vec::new();
+    let mut kept: HashSet<(String, String)> = HashSet::new();
+    for (root, root_s) in canon.iter().zip(&roots_s) {
         let scan = walk::scan(root).map_err(|e| IngestError::Root {
             path: root.clone(),
             message: format!("cannot read folder: {e}"),
@@ -530,30 +515,35 @@ pub fn ingest(
                 error: e.error,
             });
         }
-        let seen: HashSet<&str> = scan.files.iter().map(|f| f.rel.as_str()).collect();
-        let gone: Vec<u64> = writer
-            .docs()
-            .iter()
-            .filter(|d| d.root == root_s && !seen.contains(d.path.as_str()))
-            .filter(|d| {
-                !scan
-                    .unreadable
-                    .iter()
-                    .any(|u| d.path == *u || u.is_empty() || d.path.starts_with(&format!("{u}/")))
-            })
-            .map(|d| d.id)
+        let stored: HashMap<String, StoredDoc> = writer
+            .stored(root_s)?
+            .into_iter()
+            .map(|d| (d.path.clone(), d))
             .collect();
-        for id in gone {
-            writer.remove_doc(id);
+        let seen: HashSet<&str> = scan.files.iter().map(|f| f.rel.as_str()).collect();
+        for d in stored.values() {
+            let unreadable = scan
+                .unreadable
+                .iter()
+                .any(|u| d.path == *u || u.is_empty() || d.path.starts_with(&format!("{u}/")));
+            if seen.contains(d.path.as_str()) {
+                continue;
+            }
+            if unreadable {
+                kept.insert((root_s.clone(), d.path.clone()));
+                continue;
+            }
+            writer.remove(d.id)?;
             report.removed += 1;
         }
         for file in scan.files {
-            let existing = writer.docs().find(&root_s, &file.rel).cloned();
+            let existing = stored.get(&file.rel).cloned();
             let access = file.rule.access().cloned();
             if access.is_none() {
-                no_rule.push(file.rel.clone());
+                no_rule.push((root_s.clone(), file.rel.clone()));
             }
             if let Some(d) = &existing {
+                kept.insert((root_s.clone(), d.path.clone()));
                 if d.access != access || d.rule_source.as_deref() != file.rule.source() {
                     writer.set_access(d.id, access, file.rule.source().map(str::to_string))?;
                     report.access_updated += 1;
@@ -571,6 +561,7 @@ pub fn ingest(
             });
         }
     }
+    writer.expect(jobs.len())?;
 
     // 2. Parse in parallel, embed and write here.
     let threads = if opts.parse_threads == 0 {
@@ -593,15 +584,8 @@ pub fn ingest(
         },
     };
     let mut progress = Progress::new(jobs.len(), opts.progress);
-    let dim = embedder.dim();
     let batch = opts.batch_size.max(1);
-    let mut stager = Stager {
-        writer: &mut writer,
-        builder: SegmentBuilder::new(dim),
-        staged: Vec::new(),
-        dim,
-        segment_chunks: opts.segment_chunks.max(1),
-    };
+    let w: &mut dyn IndexWrite = writer.as_mut();
     let result: Result<(), IngestError> = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Parsed>(32);
         let loaders = &loaders;
@@ -619,10 +603,10 @@ pub fn ingest(
                 Parsed::Doc(doc) => {
                     progress.file_done(doc.spans.len());
                     report.hygiene.add(&doc.hygiene);
-                    for w in &doc.warnings {
+                    for warning in &doc.warnings {
                         report.warnings.push(Warning {
                             path: doc.job.file.rel.clone(),
-                            warning: w.clone(),
+                            warning: warning.clone(),
                         });
                     }
                     if doc.job.existing.is_some() {
@@ -630,10 +614,11 @@ pub fn ingest(
                     } else {
                         report.added += 1;
                     }
+                    kept.insert((doc.job.root.clone(), doc.job.file.rel.clone()));
                     waiting_chunks += doc.spans.len();
                     waiting.push(*doc);
                     if waiting_chunks >= batch * 8 {
-                        embed_and_stage(&mut waiting, embedder, batch, &mut stager, &mut report)?;
+                        embed_and_put(&mut waiting, embedder, batch, w, &mut report)?;
                         waiting_chunks = 0;
                     }
                 }
@@ -641,9 +626,7 @@ pub fn ingest(
                     progress.file_done(0);
                     report.unchanged += 1;
                     if let Some(d) = &job.existing {
-                        stager
-                            .writer
-                            .touch_doc(d.id, job.file.size, job.file.mtime_ns, now_ns());
+                        w.touch(d.id, job.file.size, job.file.mtime_ns, now_ns())?;
                     }
                 }
                 Parsed::Failed(job, error) => {
@@ -660,9 +643,9 @@ pub fn ingest(
                 }
             }
         }
-        embed_and_stage(&mut waiting, embedder, batch, &mut stager, &mut report)?;
-        progress.note("writing segment");
-        stager.flush()
+        embed_and_put(&mut waiting, embedder, batch, w, &mut report)?;
+        progress.note("writing");
+        Ok(())
     });
     result?;
     progress.finish();
@@ -671,47 +654,36 @@ pub fn ingest(
     writer.compact(false)?;
     report.generation = writer.commit()?;
     // Documents that failed and were never stored have no rule to report.
-    let stored: HashSet<(&str, &str)> = writer
-        .docs()
-        .iter()
-        .map(|d| (d.root.as_str(), d.path.as_str()))
-        .collect();
-    let roots_s: Vec<String> = canon
-        .iter()
-        .map(|r| r.to_string_lossy().to_string())
-        .collect();
     report.no_access_rule = no_rule
         .into_iter()
-        .filter(|p| {
-            roots_s
-                .iter()
-                .any(|r| stored.contains(&(r.as_str(), p.as_str())))
-        })
+        .filter(|k| kept.contains(k))
+        .map(|(_, p)| p)
         .collect();
-    report.chunks = writer.docs().iter().map(|d| d.n_chunks as usize).sum();
-    report.injection_suspected = writer
-        .docs()
-        .iter()
-        .filter(|d| roots_s.contains(&d.root))
-        .flat_map(|d| {
-            d.injection
-                .iter()
-                .filter(|f| f.score >= injection::DEFAULT_THRESHOLD)
-                .map(|f| SuspectedChunk {
-                    path: d.path.clone(),
-                    chunk_id: crate::retrieve::chunk_id_string(f.chunk),
-                    score: f.score,
-                    reasons: f.reasons.clone(),
-                })
-        })
-        .collect();
+    for root in &roots_s {
+        for d in writer.stored(root)? {
+            report.injection_suspected.extend(
+                d.flagged
+                    .iter()
+                    .filter(|f| f.verdict.score >= injection::DEFAULT_THRESHOLD)
+                    .map(|f| SuspectedChunk {
+                        path: d.path.clone(),
+                        chunk_id: chunk_id_string(f.chunk_id),
+                        score: f.verdict.score,
+                        reasons: f.verdict.reasons.clone(),
+                    }),
+            );
+        }
+    }
+    drop(writer);
+    store.refresh()?;
+    report.chunks = store.reader().stats()?.chunks;
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     Ok(report)
 }
 
 /// Documents added through the API (not from a folder) live under this root.
-pub const UPLOAD_ROOT: &str = "upload:";
+pub use crate::store::UPLOAD_ROOT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -721,9 +693,12 @@ pub enum UploadError {
     Unreadable(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
-    /// The shared database could not take the change.
-    #[error("{0}")]
-    Database(String),
+}
+
+impl From<StoreError> for UploadError {
+    fn from(e: StoreError) -> Self {
+        UploadError::Ingest(IngestError::Store(e))
+    }
 }
 
 /// Checks an API document path: relative, `/`-separated, no `.`/`..`, no
@@ -751,10 +726,10 @@ pub fn check_upload_path(path: &str) -> Result<(String, FileKind), UploadError> 
     Ok((p.to_string(), kind))
 }
 
-/// Adds (or replaces) one document given as bytes, with its access rule.
-/// Returns the number of chunks stored.
+/// Adds (or replaces) one document given as bytes, with its access rule,
+/// as one commit. Returns the number of chunks stored.
 pub fn ingest_document(
-    index_dir: &Path,
+    store: &dyn Store,
     path: &str,
     bytes: &[u8],
     rule: crate::acl::AccessRule,
@@ -771,15 +746,11 @@ pub fn ingest_document(
             .to_string(),
         ));
     }
-    let mut writer = IndexWriter::open(
-        index_dir,
-        embedder.id(),
-        embedder.dim(),
-        &opts.chunk.fingerprint(),
-        opts.graph,
-    )
-    .map_err(IngestError::from)?;
-    let existing = writer.docs().find(UPLOAD_ROOT, &rel).cloned();
+    let mut writer = store.writer()?;
+    let existing = writer
+        .stored(UPLOAD_ROOT)?
+        .into_iter()
+        .find(|d| d.path == rel);
     let now = now_ns();
     let job = Job {
         root: UPLOAD_ROOT.to_string(),
@@ -803,89 +774,40 @@ pub fn ingest_document(
             isolation: opts.pdf.clone(),
         },
     };
-    let parsed = parse_bytes(job, bytes, sha256_hex(bytes), opts, embedder, &loaders);
-    let doc = match parsed {
+    let doc = match parse_bytes(job, bytes, sha256_hex(bytes), opts, embedder, &loaders) {
         Parsed::Doc(d) => d,
         Parsed::Failed(_, e) => return Err(UploadError::Unreadable(e)),
         Parsed::Unchanged(_) => return Ok(0),
     };
     let n = doc.spans.len();
     let mut report = IngestReport::default();
-    let dim = embedder.dim();
-    let mut stager = Stager {
-        writer: &mut writer,
-        builder: SegmentBuilder::new(dim),
-        staged: Vec::new(),
-        dim,
-        segment_chunks: opts.segment_chunks.max(1),
-    };
     let mut docs = vec![*doc];
-    embed_and_stage(
+    embed_and_put(
         &mut docs,
         embedder,
         opts.batch_size.max(1),
-        &mut stager,
+        writer.as_mut(),
         &mut report,
     )?;
-    stager.flush()?;
-    writer.compact(false).map_err(IngestError::from)?;
-    writer.commit().map_err(IngestError::from)?;
+    writer.compact(false)?;
+    writer.commit()?;
     Ok(n)
 }
 
-/// The PostgreSQL store of the configuration (`None` on the embedded
-/// backend), created and migrated if new; refuses a database whose vectors
-/// another model made.
-pub fn open_database(
-    cfg: &Config,
-    embedder: &dyn Embedder,
-) -> Result<Option<std::sync::Arc<PgStore>>, PgError> {
-    if cfg.store.backend != crate::config::Backend::Postgres {
-        return Ok(None);
-    }
-    let url = cfg
-        .store
-        .url()
-        .ok_or_else(|| PgError::Url("[store] url is not set".into()))?;
-    let opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
-    let meta = Meta {
-        embedder: embedder.id().to_string(),
-        dim: embedder.dim(),
-        chunker: opts.chunk.fingerprint(),
-        m: cfg.hnsw.m,
-        ef_construction: cfg.hnsw.ef_construction,
-    };
-    let pg = PgStore::open(
-        &url,
-        cfg.store.read_url().as_deref(),
-        cfg.store.pool_size,
-        meta,
-    )?;
-    Ok(Some(std::sync::Arc::new(pg)))
-}
-
 /// Removes a document added through the API. `Ok(false)` if there was none.
-pub fn remove_document(
-    index_dir: &Path,
-    path: &str,
-    embedder: &dyn Embedder,
-    opts: &IngestOptions,
-) -> Result<bool, UploadError> {
+pub fn remove_document(store: &dyn Store, path: &str) -> Result<bool, UploadError> {
     let (rel, _) = check_upload_path(path)?;
-    let mut writer = IndexWriter::open(
-        index_dir,
-        embedder.id(),
-        embedder.dim(),
-        &opts.chunk.fingerprint(),
-        opts.graph,
-    )
-    .map_err(IngestError::from)?;
-    let Some(id) = writer.docs().find(UPLOAD_ROOT, &rel).map(|d| d.id) else {
+    let mut writer = store.writer()?;
+    let Some(d) = writer
+        .stored(UPLOAD_ROOT)?
+        .into_iter()
+        .find(|d| d.path == rel)
+    else {
         return Ok(false);
     };
-    writer.remove_doc(id);
-    writer.compact(false).map_err(IngestError::from)?;
-    writer.commit().map_err(IngestError::from)?;
+    writer.remove(d.id)?;
+    writer.compact(false)?;
+    writer.commit()?;
     Ok(true)
 }
 

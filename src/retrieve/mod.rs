@@ -1,28 +1,22 @@
-//! Retrieval: vector and keyword search, each with the access filter (and
-//! any metadata filter) applied *inside* the search, then fused.
-//!
-//! Vector side, per segment, a planner in the spirit of Qdrant's: estimate
-//! how many chunks the principal may see from per-team, per-level counts; if
-//! few, score exactly those (a scan of the mapped vectors); if many, search
-//! the graph with the filter checked in the loop and an `ef` that grows as
-//! the filter narrows; if the graph still returns fewer than wanted, fall
-//! back to the exact scan. No plan can produce a hit outside the principal's
-//! access, and restrictive filters do not starve.
+//! Retrieval: hybrid search over any store. Both searches run in the store
+//! with the access filter (and any metadata filter) applied *inside* them
+//! (see `store::contract`); here the two candidate lists are fused, the
+//! injection policy applied, overlapping and over-represented hits thinned,
+//! and the hits made from chunks the store returns only if the asker may
+//! see them (a second, independent check).
 
 pub mod rerank;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::acl::{AccessRule, Classification, Filter, Principal};
+use crate::acl::{Classification, Principal};
 use crate::config::{Config, Fusion, InjectionAction, SanitizeConfig};
 use crate::embed::{EmbedError, Embedder};
 use crate::store::docfilter::CompiledDocFilter;
-use crate::store::hnsw::{self, Visited};
-use crate::store::pg::{ChunkRow, PgError, PgStore};
-use crate::store::{Snapshot, StoreError, View};
+pub use crate::store::VectorPlan;
+use crate::store::{ChunkHit, IndexRead, StoreError, VectorParams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -30,8 +24,6 @@ pub enum RetrieveError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Pg(#[from] PgError),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -115,6 +107,16 @@ impl SearchParams {
     }
 }
 
+impl SearchParams {
+    /// The vector planner's part.
+    pub fn vector(&self) -> VectorParams {
+        VectorParams {
+            ef_search: self.ef_search,
+            exact_threshold: self.exact_threshold,
+        }
+    }
+}
+
 impl Default for SearchParams {
     fn default() -> Self {
         SearchParams::from_config(&Config::default())
@@ -145,15 +147,6 @@ pub struct Hit {
     pub doc_id: u64,
 }
 
-/// How the vector side was answered, per segment (for diagnostics and tests).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum VectorPlan {
-    Skipped,
-    Exact,
-    Graph,
-    GraphThenExact,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct SearchResult {
     pub hits: Vec<Hit>,
@@ -180,97 +173,6 @@ pub fn chunk_id_string(id: u64) -> String {
 /// Parses an API chunk id.
 pub fn parse_chunk_id(s: &str) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
-}
-
-thread_local! {
-    static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
-}
-
-#[inline]
-fn bit(mask: &[u64], i: usize) -> bool {
-    mask.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-}
-
-/// The beam width for a graph search when a fraction `selectivity` of the
-/// nodes is admitted. Only admitted nodes enter the result heap, so the
-/// search already explores ~1/selectivity times more of the graph; a mild
-/// widening (fourth root) keeps recall above 0.95 at every selectivity on
-/// GloVe-50 (`hort bench filter`) without the cost of a linear one.
-pub fn ef_for(base: usize, selectivity: f64) -> usize {
-    let s = selectivity.clamp(1e-6, 1.0);
-    ((base as f64) * (1.0 / s).powf(0.25).min(8.0))
-        .round()
-        .min(4096.0) as usize
-}
-
-/// Nearest chunks the filter (and the optional per-segment mask) admits.
-pub fn vector_search(
-    snap: &Snapshot,
-    filter: &Filter,
-    mask: Option<&[Vec<u64>]>,
-    query: &[f32],
-    want: usize,
-    p: &SearchParams,
-) -> (Vec<(u64, f32)>, Vec<VectorPlan>) {
-    let mut all: Vec<(u64, f32)> = Vec::new();
-    let mut plans = Vec::with_capacity(snap.segments.len());
-    if filter.is_empty() || want == 0 {
-        return (all, vec![VectorPlan::Skipped; snap.segments.len()]);
-    }
-    for (s, seg) in snap.segments.iter().enumerate() {
-        let acl = snap.acl(s);
-        let seg_mask = mask.map(|m| m[s].as_slice());
-        let allow = |i: u32| {
-            let i = i as usize;
-            filter.allows(acl, i) && seg_mask.is_none_or(|m| bit(m, i))
-        };
-        let n = seg.len();
-        let estimate = match seg_mask {
-            None => snap.estimate_visible(s, filter),
-            // With a metadata filter the counts do not apply; count exactly
-            // over the (usually few) chunks the mask admits.
-            Some(m) => (0..n)
-                .filter(|&i| bit(m, i) && filter.allows(acl, i))
-                .count(),
-        };
-        if estimate == 0 {
-            plans.push(VectorPlan::Skipped);
-            continue;
-        }
-        let target = want.min(estimate);
-        let vectors = seg.vectors();
-        let (hits, plan) = if estimate <= p.exact_threshold {
-            (
-                hnsw::exact(vectors, query, target, allow),
-                VectorPlan::Exact,
-            )
-        } else {
-            let ef = ef_for(p.ef_search.max(want), estimate as f64 / n as f64);
-            let budget = hnsw::Budget {
-                k: target,
-                ef,
-                max_visits: n,
-            };
-            let r = VISITED.with(|v| {
-                seg.graph()
-                    .search(vectors, query, budget, allow, &mut v.borrow_mut())
-            });
-            if r.hits.len() >= target {
-                (r.hits, VectorPlan::Graph)
-            } else {
-                (
-                    hnsw::exact(vectors, query, target, allow),
-                    VectorPlan::GraphThenExact,
-                )
-            }
-        };
-        plans.push(plan);
-        let ids = seg.ids();
-        all.extend(hits.iter().map(|h| (ids[h.idx as usize], 1.0 - h.dist)));
-    }
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    all.truncate(want);
-    (all, plans)
 }
 
 /// Reciprocal rank fusion: Σ w / (k + rank) over the lists a chunk is in.
@@ -309,54 +211,28 @@ fn sorted(score: HashMap<u64, f32>, limit: usize) -> Vec<(u64, f32)> {
     out
 }
 
-/// Turns a chunk id into a [`Hit`], checking once more that `principal` may
-/// see it (and that it matches the metadata filter). The filters already ran
-/// inside both searches; this is a second, independent check against the
-/// document table, and a hit that fails it is dropped and logged as the bug
-/// it would be.
-pub fn make_hit(
-    snap: &Snapshot,
-    principal: &Principal,
-    docs: Option<&CompiledDocFilter>,
-    id: u64,
-    score: f32,
-) -> Option<Hit> {
-    let loc = snap.locate(id)?;
-    let seg = &snap.segments[loc.segment];
-    let rec = seg.chunk(loc.row);
-    let doc = snap.docs.get(rec.doc_id)?;
-    if !doc.chunk_ids().contains(&id) {
-        return None;
-    }
-    let access = doc.access.as_ref();
-    if !principal.can_see(access) || docs.is_some_and(|f| !f.matches(doc)) {
-        tracing::error!(
-            chunk = id,
-            "filter check failed after retrieval; hit dropped"
-        );
-        return None;
-    }
-    let access = access?;
-    let text = seg.chunk_text(loc.row).ok()?.to_string();
-    Some(Hit {
-        chunk_id: chunk_id_string(id),
-        doc: doc.path.clone(),
-        page: doc.paged.then_some(rec.page_no),
-        start: rec.char_start,
-        end: rec.char_end,
+/// The hit of a chunk the store returned (the store checked once more that
+/// the asker may see it).
+fn to_hit(c: &ChunkHit, score: f32) -> Hit {
+    Hit {
+        chunk_id: chunk_id_string(c.id),
+        doc: c.path.clone(),
+        page: c.paged.then_some(c.page_no),
+        start: c.char_start,
+        end: c.char_end,
         score,
-        text,
-        classification: access.classification,
-        teams: access.teams.clone(),
-        injection: doc.flag(id).map(|f| HitInjection {
-            score: f.score,
-            reasons: f.reasons.clone(),
+        text: c.text.clone(),
+        classification: c.access.classification,
+        teams: c.access.teams.clone(),
+        injection: c.injection.as_ref().map(|v| HitInjection {
+            score: v.score,
+            reasons: v.reasons.clone(),
             // Filled in by the policy; annotate until then.
             action: InjectionAction::Annotate,
         }),
-        id,
-        doc_id: doc.id,
-    })
+        id: c.id,
+        doc_id: c.doc_id,
+    }
 }
 
 /// Picks the final hits from the fused list: drops a hit whose text overlaps
@@ -425,74 +301,11 @@ fn fuse(
     }
 }
 
-/// Hybrid search for `principal`: both searches filtered, fused, top `k`.
+/// Hybrid search for `principal` over `view`: both searches filtered in
+/// the store, fused, top `k`. The question is embedded only if the vector
+/// side counts.
 pub fn search(
-    snap: &Snapshot,
-    embedder: &dyn Embedder,
-    principal: &Principal,
-    req: &Request<'_>,
-    p: &SearchParams,
-) -> Result<SearchResult, RetrieveError> {
-    let filter = snap.filter_for(principal);
-    if filter.is_empty() || req.k == 0 || req.query.trim().is_empty() {
-        return Ok(SearchResult::default());
-    }
-    let docs = req.docs.filter(|d| !d.is_empty());
-    let want = p.candidates.max(req.k);
-    let mask = docs.map(|d| snap.doc_mask(d));
-    let qv = embedder.embed_query(req.query)?;
-    let (vector, plans) = if p.vector_weight > 0.0 {
-        vector_search(snap, &filter, mask.as_deref(), &qv, want, p)
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let keyword = if p.keyword_weight > 0.0 {
-        snap.keyword_search(req.query, &filter, docs, want)?
-    } else {
-        Vec::new()
-    };
-    let fused = fuse(&vector, &keyword, p, want);
-    let hits = select(&fused, req.k, p, |id, score| {
-        make_hit(snap, principal, docs, id, score)
-    });
-    Ok(SearchResult {
-        hits,
-        vector,
-        keyword,
-        plans,
-    })
-}
-
-/// Hybrid search over whichever backend `view` reads.
-pub fn search_view(
-    view: &View,
-    embedder: &dyn Embedder,
-    principal: &Principal,
-    req: &Request<'_>,
-    p: &SearchParams,
-) -> Result<SearchResult, RetrieveError> {
-    let mut r = match view {
-        View::Embedded(snap) => search(snap, embedder, principal, req, p),
-        View::Postgres(pg) => search_pg(pg, embedder, principal, req, p),
-    }?;
-    for h in &mut r.hits {
-        own_teams_only(h, principal);
-    }
-    Ok(r)
-}
-
-/// A hit names only the teams of the document that the asker belongs to:
-/// which other teams share a document is not the asker's business. (At
-/// least one is always left: the asker sees the hit through it.)
-pub fn own_teams_only(h: &mut Hit, principal: &Principal) {
-    h.teams.retain(|t| principal.teams.contains(t));
-}
-
-/// Hybrid search on PostgreSQL: both searches run in the database with the
-/// access rule in their `WHERE` and under row-level security; the fusion,
-/// the injection policy and the selection are the embedded backend's.
-pub fn search_pg(
-    pg: &PgStore,
+    view: &dyn IndexRead,
     embedder: &dyn Embedder,
     principal: &Principal,
     req: &Request<'_>,
@@ -503,63 +316,43 @@ pub fn search_pg(
     }
     let docs = req.docs.filter(|d| !d.is_empty());
     let want = p.candidates.max(req.k);
-    let qv = if p.vector_weight > 0.0 {
-        Some(embedder.embed_query(req.query)?)
+    let (vector, plans) = if p.vector_weight > 0.0 {
+        let qv = embedder.embed_query(req.query)?;
+        view.vector_search(principal, docs, &qv, want, p.vector())?
     } else {
-        None
+        (Vec::new(), Vec::new())
     };
-    let (vector, keyword) = pg.search(
-        principal,
-        (p.keyword_weight > 0.0).then_some(req.query),
-        qv,
-        want,
-        p.ef_search.max(want),
-        docs.cloned(),
-    )?;
+    let keyword = if p.keyword_weight > 0.0 {
+        view.keyword_search(principal, docs, req.query, want)?
+    } else {
+        Vec::new()
+    };
     let fused = fuse(&vector, &keyword, p, want);
-    let rows: HashMap<u64, ChunkRow> = pg
-        .chunks(principal, fused.iter().map(|x| x.0).collect())?
+    let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
+    let chunks: HashMap<u64, ChunkHit> = view
+        .chunks(principal, docs, &ids)?
         .into_iter()
-        .map(|r| (r.id as u64, r))
+        .map(|c| (c.id, c))
         .collect();
-    let hits = select(&fused, req.k, p, |id, score| {
-        let r = rows.get(&id)?;
-        let rule = AccessRule {
-            teams: r.teams.clone(),
-            classification: r.classification,
-        };
-        if !principal.can_see(Some(&rule)) {
-            tracing::error!(
-                chunk = id,
-                "filter check failed after retrieval; hit dropped"
-            );
-            return None;
-        }
-        Some(Hit {
-            chunk_id: chunk_id_string(id),
-            doc: r.path.clone(),
-            page: r.paged.then_some(r.page_no),
-            start: r.char_start,
-            end: r.char_end,
-            score,
-            text: r.text.clone(),
-            classification: r.classification,
-            teams: r.teams.clone(),
-            injection: r.injection.as_ref().map(|(s, reasons)| HitInjection {
-                score: *s,
-                reasons: reasons.clone(),
-                action: InjectionAction::Annotate,
-            }),
-            id,
-            doc_id: r.doc_id as u64,
-        })
+    let mut hits = select(&fused, req.k, p, |id, score| {
+        chunks.get(&id).map(|c| to_hit(c, score))
     });
+    for h in &mut hits {
+        own_teams_only(h, principal);
+    }
     Ok(SearchResult {
         hits,
         vector,
         keyword,
-        plans: Vec::new(),
+        plans,
     })
+}
+
+/// A hit names only the teams of the document that the asker belongs to:
+/// which other teams share a document is not the asker's business. (At
+/// least one is always left: the asker sees the hit through it.)
+pub fn own_teams_only(h: &mut Hit, principal: &Principal) {
+    h.teams.retain(|t| principal.teams.contains(t));
 }
 
 #[cfg(test)]
@@ -589,13 +382,5 @@ mod tests {
         assert_eq!(f.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 2, 3]);
         let f = weighted(&[(&a, 1.0), (&b, 2.0)], 10);
         assert_eq!(f[0].0, 2);
-    }
-
-    #[test]
-    fn ef_grows_as_the_filter_narrows() {
-        assert_eq!(ef_for(64, 1.0), 64);
-        assert!(ef_for(64, 0.1) > ef_for(64, 0.5));
-        assert_eq!(ef_for(64, 0.0001), 512);
-        assert_eq!(ef_for(64, 0.0625), 128);
     }
 }

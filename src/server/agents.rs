@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiJson};
-use super::{AppState, AuditSlot, Authed};
-use crate::mcp::approvals::{Action, ApprovalError, Approvals, Status};
+use super::{AppState, Authed};
 use crate::mcp::{self, Session};
+use crate::service::approvals::Action;
+use crate::service::Call;
+use crate::service::Error;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 /// Sessions kept at most; the oldest go first.
@@ -31,7 +33,7 @@ fn new_session_id() -> String {
         .unwrap_or(0);
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    crate::gateway::audit::sha256_hex(format!("{nanos}-{n}-{}", std::process::id()).as_bytes())
+    crate::text::sha256_hex(format!("{nanos}-{n}-{}", std::process::id()).as_bytes())
 }
 
 /// `POST /mcp`: one JSON-RPC message in, its reply out (202 for notifications).
@@ -105,13 +107,13 @@ pub async fn mcp_post(
         match map.get(id) {
             Some(s) if s.principal.name == caller.principal.name => s.clone(),
             _ => {
-                return Err(ApiError::NotFound(
+                return Err(ApiError::Service(Error::NotFound(
                     "unknown MCP session (initialize again)".into(),
-                ))
+                )))
             }
         }
     };
-    let reply = mcp::handle(&st, &session, msg).await;
+    let reply = mcp::handle(&st.svc, &session, msg).await;
     let mut resp = match reply {
         Some(r) => Json(r).into_response(),
         None => StatusCode::ACCEPTED.into_response(),
@@ -138,27 +140,18 @@ pub async fn mcp_delete(
     let id = headers
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::BadRequest("missing Mcp-Session-Id header".into()))?;
+        .ok_or_else(|| {
+            ApiError::Service(Error::BadRequest("missing Mcp-Session-Id header".into()))
+        })?;
     let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
     match map.get(id) {
         Some(s) if s.principal.name == caller.principal.name => {
             map.remove(id);
             Ok(StatusCode::NO_CONTENT)
         }
-        _ => Err(ApiError::NotFound("unknown MCP session".into())),
-    }
-}
-
-fn store(st: &AppState) -> Result<Approvals, ApiError> {
-    Approvals::open(&st.config.resolve(&st.config.mcp.approvals_dir))
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn map_approval(e: ApprovalError) -> ApiError {
-    match e {
-        ApprovalError::NotFound(id) => ApiError::NotFound(format!("no pending action {id:?}")),
-        e @ ApprovalError::AlreadyDecided { .. } => ApiError::BadRequest(e.to_string()),
-        e => ApiError::Internal(e.to_string()),
+        _ => Err(ApiError::Service(Error::NotFound(
+            "unknown MCP session".into(),
+        ))),
     }
 }
 
@@ -173,18 +166,9 @@ pub async fn approvals_list(
     Authed(caller): Authed,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let all = store(&st)?.list().map_err(map_approval)?;
-    let approver = caller.has_role("approver");
-    let list: Vec<Action> = all
-        .into_iter()
-        .filter(|a| approver || a.principal == caller.principal.name)
-        .filter(|a| {
-            q.status
-                .as_deref()
-                .is_none_or(|s| a.status.to_string() == s)
-        })
-        .map(|a| a.view_for(&caller.principal))
-        .collect();
+    let list = st
+        .svc
+        .list_approvals(&caller.principal, &caller.roles, q.status.as_deref())?;
     Ok(Json(json!({ "approvals": list })))
 }
 
@@ -193,11 +177,11 @@ pub async fn approval_get(
     Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Action>, ApiError> {
-    let a = store(&st)?.get(&id).map_err(map_approval)?;
-    if !caller.has_role("approver") && a.principal != caller.principal.name {
-        return Err(ApiError::NotFound(format!("no pending action {id:?}")));
-    }
-    Ok(Json(a.view_for(&caller.principal)))
+    Ok(Json(st.svc.get_approval(
+        &caller.principal,
+        &caller.roles,
+        &id,
+    )?))
 }
 
 #[derive(Deserialize)]
@@ -212,44 +196,28 @@ pub struct Decision {
 /// approvers only, and never on their own actions (four eyes).
 pub async fn approval_decide(
     State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
+    Extension(call): Extension<Call>,
     Authed(caller): Authed,
     Path(id): Path<String>,
     ApiJson(d): ApiJson<Decision>,
 ) -> Result<Json<Action>, ApiError> {
-    if !caller.has_role("approver") {
-        return Err(ApiError::Forbidden(
-            "deciding needs the approver role".into(),
-        ));
-    }
     let approve = match d.decision.as_str() {
         "approve" => true,
         "reject" => false,
         other => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::Service(Error::BadRequest(format!(
                 "decision must be \"approve\" or \"reject\", not {other:?}"
-            )))
+            ))))
         }
     };
-    let s = store(&st)?;
-    let a = s.get(&id).map_err(map_approval)?;
-    if a.principal == caller.principal.name {
-        return Err(ApiError::Forbidden(
-            "you cannot decide on your own action".into(),
-        ));
-    }
-    let a = s
-        .decide(&id, &caller.principal.name, approve, d.reason)
-        .map_err(map_approval)?;
-    let word = if a.status == Status::Approved {
-        "approved"
-    } else {
-        "rejected"
-    };
-    st.metrics.observe_approval(word);
-    slot.add_flag(format!("approval_{word}:{id}"));
-    slot.set_docs(vec![format!("{}:{}", a.principal, a.tool)]);
-    Ok(Json(a.view_for(&caller.principal)))
+    Ok(Json(st.svc.decide_approval(
+        &call,
+        &caller.principal,
+        &caller.roles,
+        &id,
+        approve,
+        d.reason,
+    )?))
 }
 
 /// `GET /v1/agents`: for the people who run the agents (admins, approvers).
@@ -258,41 +226,33 @@ pub async fn agents_status(
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
     if !caller.has_role("admin") && !caller.has_role("approver") {
-        return Err(ApiError::Forbidden(
+        return Err(ApiError::Service(Error::Forbidden(
             "the agents' status needs the admin or approver role".into(),
-        ));
+        )));
     }
     let sessions = st.mcp_sessions.lock().map(|m| m.len()).unwrap_or(0);
     Ok(Json(
-        json!({"stopped": st.kill_switch.is_stopped(), "http_sessions": sessions}),
+        json!({"stopped": st.svc.agents_stopped(), "http_sessions": sessions}),
     ))
 }
 
 /// `POST /v1/agents/stop`: every MCP session (of every process) refuses calls from now on.
 pub async fn agents_stop(
     State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
+    Extension(call): Extension<Call>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    super::require_admin(&caller, "the kill switch")?;
-    st.kill_switch
-        .stop(&caller.principal.name)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    slot.add_flag("agents_stopped".into());
-    tracing::warn!(by = %caller.principal.name, "agents stopped");
+    st.svc
+        .stop_agents(&call, &caller.principal.name, &caller.roles)?;
     Ok(Json(json!({"stopped": true})))
 }
 
 pub async fn agents_resume(
     State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
+    Extension(call): Extension<Call>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    super::require_admin(&caller, "the kill switch")?;
-    st.kill_switch
-        .resume()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    slot.add_flag("agents_resumed".into());
-    tracing::warn!(by = %caller.principal.name, "agents resumed");
+    st.svc
+        .resume_agents(&call, &caller.principal.name, &caller.roles)?;
     Ok(Json(json!({"stopped": false})))
 }

@@ -11,37 +11,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::generate::GenerateError;
-use crate::retrieve::RetrieveError;
-use crate::store::pg::PgError;
-use crate::store::StoreError;
+use crate::service::Error;
 
-/// Errors of the HTTP layer, each with its status and stable code.
+/// Errors of the HTTP layer: a use case's [`Error`], or one only HTTP has
+/// (methods, body limits, admission control). Each gets its status and
+/// stable code here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    /// The same answer for a missing, malformed, unknown or expired credential.
-    #[error("missing or invalid credentials")]
-    Unauthorized,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
+    #[error(transparent)]
+    Service(#[from] Error),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body too large (limit {0} bytes)")]
     TooLarge(usize),
-    #[error("{message}")]
-    RateLimited { message: String, retry_after_s: u64 },
-    #[error("{message}")]
-    Budget { message: String, retry_after_s: u64 },
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Upstream(String),
-    #[error("{0}")]
-    Unavailable(String),
     #[error("the server is at its concurrency limit; retry shortly")]
     Overloaded,
     #[error(
@@ -52,8 +34,6 @@ pub enum ApiError {
     BodyTimeout(u64),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
-    #[error("internal error")]
-    Internal(String),
 }
 
 /// The error code of a response, for the audit log and the access log.
@@ -62,26 +42,35 @@ pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
     pub fn status_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Budget { .. } => (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded"),
-            ApiError::Refused(_) => (StatusCode::BAD_REQUEST, "query_refused"),
-            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            ApiError::TooManyConcurrent(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "concurrency_limited")
-            }
-            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
-            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        }
+        let status = match self {
+            ApiError::Service(e) => match e {
+                Error::BadRequest(_) | Error::Refused(_) => StatusCode::BAD_REQUEST,
+                Error::Unauthorized => StatusCode::UNAUTHORIZED,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                Error::NotFound(_) => StatusCode::NOT_FOUND,
+                Error::RateLimited { .. } | Error::Budget { .. } => StatusCode::TOO_MANY_REQUESTS,
+                Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+                // Stopped agents are a temporary refusal, as on MCP.
+                Error::Unavailable(_) | Error::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Overloaded | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyConcurrent(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+        };
+        let code = match self {
+            ApiError::Service(Error::Stopped(_)) => "unavailable",
+            ApiError::Service(e) => e.code(),
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Overloaded => "overloaded",
+            ApiError::TooManyConcurrent(_) => "concurrency_limited",
+            ApiError::BodyTimeout(_) => "request_timeout",
+            ApiError::Timeout(_) => "timeout",
+        };
+        (status, code)
     }
 
     /// The JSON body (also sent as an SSE `error` event mid-stream).
@@ -105,12 +94,13 @@ struct ErrorDetail<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_code();
-        if let ApiError::Internal(detail) = &self {
+        if let ApiError::Service(Error::Internal(detail)) = &self {
             tracing::error!(%detail, "internal error");
         }
         let retry = match &self {
-            ApiError::RateLimited { retry_after_s, .. }
-            | ApiError::Budget { retry_after_s, .. } => Some(*retry_after_s),
+            ApiError::Service(
+                Error::RateLimited { retry_after_s, .. } | Error::Budget { retry_after_s, .. },
+            ) => Some(*retry_after_s),
             ApiError::Overloaded | ApiError::TooManyConcurrent(_) => Some(1),
             _ => None,
         };
@@ -129,44 +119,6 @@ impl IntoResponse for ApiError {
         }
         resp.extensions_mut().insert(ErrorCode(code));
         resp
-    }
-}
-
-impl From<PgError> for ApiError {
-    fn from(e: PgError) -> Self {
-        match e {
-            // The message names the database's host: the log keeps it.
-            PgError::Connect { .. } | PgError::Stopped => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::Unavailable("the database is unavailable; retry later".into())
-            }
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<RetrieveError> for ApiError {
-    fn from(e: RetrieveError) -> Self {
-        match e {
-            RetrieveError::Store(StoreError::Busy(m)) => ApiError::Unavailable(m),
-            RetrieveError::Pg(p) => p.into(),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<GenerateError> for ApiError {
-    fn from(e: GenerateError) -> Self {
-        match e {
-            GenerateError::QueryRefused(_) => ApiError::Refused(e.to_string()),
-            GenerateError::NoLocalProvider(_) => ApiError::Unavailable(e.to_string()),
-            GenerateError::Budget(b) => ApiError::Budget {
-                message: b.to_string(),
-                retry_after_s: crate::gateway::seconds_to_next_month(),
-            },
-            GenerateError::AllFailed { .. } => ApiError::Upstream(e.to_string()),
-            GenerateError::Config(m) => ApiError::Internal(m),
-        }
     }
 }
 
@@ -189,10 +141,11 @@ where
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge(limit)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::BadRequest(
                 "expected a JSON body with `Content-Type: application/json`".into(),
-            )),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+            )
+            .into()),
+            Err(e) => Err(Error::BadRequest(e.body_text()).into()),
         }
     }
 }

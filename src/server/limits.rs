@@ -36,10 +36,12 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, AuditSlot};
+use super::AppState;
+use crate::auth::Caller;
 use crate::config::ServerConfig;
+use crate::service::Call;
+use crate::service::Error;
 
 /// Entries of idle principals are dropped once the table is this large.
 const MAX_TRACKED_PRINCIPALS: usize = 10_000;
@@ -128,8 +130,11 @@ async fn read_body(body: Body, limit: usize, within: Duration) -> Result<Bytes, 
         let mut stream = body.into_data_stream();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+            let chunk = chunk.map_err(|_| {
+                ApiError::Service(Error::BadRequest(
+                    "the request body could not be read".into(),
+                ))
+            })?;
             if buf.len() + chunk.len() > limit {
                 return Err(ApiError::TooLarge(limit));
             }
@@ -156,20 +161,18 @@ async fn admit_inner(st: Arc<AppState>, req: Request, next: Next) -> Result<Resp
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller: Caller = st.auth.authenticate(header).ok_or(ApiError::Unauthorized)?;
-    if let Some(slot) = req.extensions().get::<AuditSlot>() {
-        slot.set_principal(&caller.principal.name);
+    let caller: Caller = st
+        .auth
+        .authenticate(header)
+        .ok_or(ApiError::Service(Error::Unauthorized))?;
+    if let Some(call) = req.extensions().get::<Call>() {
+        call.set_principal(&caller.principal.name);
     }
-    if let Err(e) = st.gateway.check_rate(&caller.principal, caller.rpm) {
-        st.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::RateLimited {
-            message: e.to_string(),
-            retry_after_s: e.retry_after.as_secs_f64().ceil() as u64,
-        });
-    }
+    st.svc.admit(&caller.principal, caller.rpm)?;
     let limits = &st.limits;
+    let metrics = st.svc.metrics();
     let own = limits.own_slot(&caller.principal.name).ok_or_else(|| {
-        st.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        metrics.overloaded.fetch_add(1, Ordering::Relaxed);
         ApiError::TooManyConcurrent(limits.per_principal_max)
     })?;
     let (mut parts, body) = req.into_parts();
@@ -180,7 +183,7 @@ async fn admit_inner(st: Arc<AppState>, req: Request, next: Next) -> Result<Resp
     )
     .await?;
     let global = limits.global.clone().try_acquire_owned().map_err(|_| {
-        st.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        metrics.overloaded.fetch_add(1, Ordering::Relaxed);
         ApiError::Overloaded
     })?;
     let deadline = Instant::now() + limits.request_timeout;

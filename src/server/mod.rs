@@ -19,16 +19,14 @@
 
 mod agents;
 pub(crate) mod api;
-pub mod auth;
 pub(crate) mod documents;
 pub mod error;
 pub mod limits;
-pub mod metrics;
 mod observe;
 mod openai;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,149 +35,44 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 
-pub use auth::{key_hash_hex, Authenticator, Caller};
+pub use crate::auth::{key_hash_hex, Authenticator, Caller};
 pub use error::ApiError;
 use error::BodyLimit;
-use metrics::Metrics;
-pub use observe::AuditSlot;
 
 use crate::config::{Config, ServerConfig};
 use crate::embed::Embedder;
-use crate::gateway::audit::AuditLog;
-use crate::gateway::Gateway;
-use crate::generate::Generator;
-use crate::ingest::IngestOptions;
-use crate::retrieve::SearchParams;
-use crate::store::pg::PgStore;
-use crate::store::{IndexReader, StoreError, View};
+use crate::service::Error;
+use crate::service::Service;
 
+/// What the handlers share: the service, and what only HTTP needs
+/// (authentication, admission control, the MCP sessions of this server).
 pub struct AppState {
-    /// The node's embedded index: what it serves on the embedded backend,
-    /// its ingest staging area on PostgreSQL.
-    pub(crate) reader: Arc<IndexReader>,
-    /// The database, on the PostgreSQL backend.
-    pub(crate) pg: Option<Arc<PgStore>>,
-    /// The optional cross-encoder (`[retrieve] reranker`).
-    pub(crate) reranker: Option<Arc<dyn crate::retrieve::rerank::Reranker>>,
-    pub(crate) embedder: Arc<dyn Embedder>,
-    pub(crate) generator: Arc<Generator>,
-    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) svc: Arc<Service>,
     auth: Authenticator,
     /// Admission control: slots per principal and server-wide, time limits.
     limits: limits::Limits,
-    pub(crate) audit: Option<AuditLog>,
-    pub(crate) metrics: Metrics,
-    pub(crate) params: SearchParams,
     server: ServerConfig,
-    pub(crate) config: Config,
-    pub(crate) kill_switch: crate::mcp::KillSwitch,
-    /// What each principal's agents used (calls, tokens), across sessions.
-    pub(crate) agent_ledger: crate::mcp::ledger::Ledger,
     /// MCP sessions over HTTP, by `Mcp-Session-Id`.
     mcp_sessions: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::mcp::Session>>>,
-    index_dir: PathBuf,
-    ingest: IngestOptions,
-    /// Uploads and deletions through the API, one at a time.
-    writer: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
-    /// Everything the handlers share; opens the usage journal and the audit log.
-    pub fn new(
-        cfg: &Config,
-        index_dir: &Path,
-        reader: Arc<IndexReader>,
-        embedder: Arc<dyn Embedder>,
-    ) -> Result<AppState, ServeError> {
-        let gateway = Arc::new(
-            Gateway::open(cfg, &cfg.resolve(&cfg.gateway.usage_path))
-                .map_err(|e| ServeError::Config(format!("usage journal: {e}")))?,
-        );
-        let generator = Arc::new(
-            Generator::from_config(cfg, gateway.clone())
-                .map_err(|e| ServeError::Config(e.to_string()))?,
-        );
+    pub fn new(svc: Arc<Service>) -> Result<AppState, ServeError> {
+        let cfg = svc.config();
         let auth =
             Authenticator::new(cfg).map_err(|e| ServeError::Config(format!("auth.jwt: {e}")))?;
-        let audit = match &cfg.audit.path {
-            None => None,
-            Some(p) => Some(
-                AuditLog::open(&cfg.resolve(p), cfg.audit.fsync, cfg.audit.log_query_text)
-                    .map_err(|e| ServeError::Config(format!("audit log: {e}")))?,
-            ),
-        };
-        let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
-        ingest.progress = false;
-        let reranker: Option<Arc<dyn crate::retrieve::rerank::Reranker>> =
-            match &cfg.retrieve.reranker {
-                None => None,
-                Some(dir) => Some(Arc::new(
-                    crate::retrieve::rerank::CrossEncoder::load(
-                        &cfg.resolve(dir),
-                        &crate::embed::runtime_path(&cfg.embed, |p| cfg.resolve(p)),
-                        512,
-                        cfg.embed.threads,
-                    )
-                    .map_err(|e| ServeError::Config(format!("retrieve.reranker: {e}")))?,
-                )),
-            };
         Ok(AppState {
-            reader,
-            pg: None,
-            reranker,
-            embedder,
-            generator,
-            gateway,
             auth,
             limits: limits::Limits::new(&cfg.server),
-            audit,
-            metrics: Metrics::default(),
-            params: SearchParams::from_config(cfg),
             server: cfg.server.clone(),
-            config: cfg.clone(),
-            kill_switch: crate::mcp::KillSwitch::new(cfg),
-            agent_ledger: Default::default(),
             mcp_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
-            index_dir: index_dir.to_path_buf(),
-            ingest,
-            writer: tokio::sync::Mutex::new(()),
+            svc,
         })
     }
 
-    /// Serves from PostgreSQL: searches, usage, rate limits and the audit
-    /// chain go to `pg` (shared with the other nodes).
-    pub fn with_postgres(mut self, pg: Arc<PgStore>) -> Result<AppState, ServeError> {
-        self.gateway = Arc::new(Gateway::new(&self.config).shared(pg.clone()));
-        self.generator = Arc::new(
-            Generator::from_config(&self.config, self.gateway.clone())
-                .map_err(|e| ServeError::Config(e.to_string()))?,
-        );
-        if let Some(a) = self.audit.take() {
-            self.audit = Some(a.shared(pg.clone()));
-        }
-        self.pg = Some(pg);
-        Ok(self)
-    }
-
-    /// What queries read now.
-    pub(crate) fn view(&self) -> View {
-        match &self.pg {
-            Some(pg) => View::Postgres(pg.clone()),
-            None => View::Embedded(self.reader.snapshot()),
-        }
-    }
-
-    /// How uploads are parsed (the default runs PDFs in a `hort` subprocess).
-    pub fn with_ingest_options(mut self, opts: IngestOptions) -> AppState {
-        self.ingest = opts;
-        self
-    }
-
-    /// Writes pending audit records to disk (at shutdown).
-    pub fn flush(&self) {
-        if let Some(a) = &self.audit {
-            a.flush();
-        }
+    /// The service behind the API.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.svc
     }
 }
 
@@ -188,7 +81,9 @@ fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
     if caller.has_role("admin") {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("{what} needs the admin role")))
+        Err(ApiError::Service(Error::Forbidden(format!(
+            "{what} needs the admin role"
+        ))))
     }
 }
 
@@ -205,7 +100,7 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .get::<Caller>()
             .cloned()
             .map(Authed)
-            .ok_or(ApiError::Unauthorized)
+            .ok_or(ApiError::Service(Error::Unauthorized))
     }
 }
 
@@ -235,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query", post(api::query))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/v1/usage", get(api::usage))
         .route(
             "/v1/documents",
             post(documents::upload)
@@ -286,45 +182,18 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Service(#[from] crate::service::Error),
+    #[error(transparent)]
+    Open(#[from] crate::service::OpenError),
     #[error("configuration: {0}")]
     Config(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Serves the index at `index` until Ctrl-C or SIGTERM; in-flight requests
+/// Serves the configured store until Ctrl-C or SIGTERM; in-flight requests
 /// finish and the audit log is flushed. `on_ready` gets the bound address
 /// (useful with port 0).
-/// The reader and the shared state of one node: on the PostgreSQL backend
-/// the database (migrated if new) and the node's staging index (created if
-/// new); on the embedded backend the index at `index`.
-pub fn open_node(
-    cfg: &Config,
-    index: &Path,
-    embedder: Arc<dyn Embedder>,
-) -> Result<(Arc<IndexReader>, AppState), ServeError> {
-    let pg = crate::ingest::open_database(cfg, embedder.as_ref())
-        .map_err(|e| ServeError::Config(e.to_string()))?;
-    if pg.is_some() && !index.join(crate::store::manifest::FILE).exists() {
-        let opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
-        crate::store::IndexWriter::open(
-            index,
-            embedder.id(),
-            embedder.dim(),
-            &opts.chunk.fingerprint(),
-            opts.graph,
-        )?
-        .initialise()?;
-    }
-    let reader = Arc::new(IndexReader::open(index)?);
-    let mut state = AppState::new(cfg, index, reader.clone(), embedder)?;
-    if let Some(pg) = pg {
-        state = state.with_postgres(pg)?;
-    }
-    Ok((reader, state))
-}
-
 pub async fn serve(
     cfg: &Config,
     index: &Path,
@@ -332,8 +201,8 @@ pub async fn serve(
     embedder: Arc<dyn Embedder>,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let (reader, state) = open_node(cfg, index, embedder)?;
-    let state = Arc::new(state);
+    let svc = Arc::new(Service::open(cfg, embedder, index, false)?);
+    let state = Arc::new(AppState::new(svc.clone())?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -346,7 +215,7 @@ pub async fn serve(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            let r = reader.clone();
+            let r = svc.clone();
             match tokio::task::spawn_blocking(move || r.refresh()).await {
                 Ok(Ok(true)) => tracing::info!("switched to a new index generation"),
                 Ok(Err(e)) => tracing::warn!("index refresh failed: {e}"),
@@ -363,7 +232,7 @@ pub async fn serve(
     )
     .await;
     refresher.abort();
-    state.flush();
+    state.svc.flush();
     tracing::info!("stopped");
     Ok(())
 }

@@ -21,11 +21,13 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{channel_stream, check_budget, generation_failed, observe_answer, retrieve_hits};
+use super::api::channel_stream;
 use super::error::{ApiError, ApiJson};
 use super::limits::Admission;
-use super::{AppState, AuditSlot, Authed};
+use super::{AppState, Authed};
 use crate::generate::Answer;
+use crate::service::Error;
+use crate::service::{Call, Query};
 use crate::store::docfilter::DocFilter;
 
 #[derive(Deserialize)]
@@ -70,14 +72,20 @@ pub struct ChatRequest {
 
 fn question(req: &ChatRequest) -> Result<String, ApiError> {
     if req.n.is_some_and(|n| n != 1) {
-        return Err(ApiError::BadRequest("only n = 1 is supported".into()));
+        return Err(ApiError::Service(Error::BadRequest(
+            "only n = 1 is supported".into(),
+        )));
     }
     let last = req
         .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
-        .ok_or_else(|| ApiError::BadRequest("messages must contain a user message".into()))?;
+        .ok_or_else(|| {
+            ApiError::Service(Error::BadRequest(
+                "messages must contain a user message".into(),
+            ))
+        })?;
     let text = match &last.content {
         Some(Content::Text(t)) => t.clone(),
         Some(Content::Parts(parts)) => {
@@ -86,9 +94,9 @@ fn question(req: &ChatRequest) -> Result<String, ApiError> {
                 match (p.kind.as_str(), &p.text) {
                     ("text", Some(t)) => out.push(t.as_str()),
                     (other, _) => {
-                        return Err(ApiError::BadRequest(format!(
+                        return Err(ApiError::Service(Error::BadRequest(format!(
                             "message parts of type {other:?} are not supported (text only)"
-                        )))
+                        ))))
                     }
                 }
             }
@@ -146,26 +154,22 @@ fn pieces(text: &str) -> Vec<&str> {
 
 pub async fn chat_completions(
     State(st): State<Arc<AppState>>,
-    Extension(slot): Extension<AuditSlot>,
+    Extension(call): Extension<Call>,
     Extension(admission): Extension<Admission>,
     Authed(caller): Authed,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let q = question(&req)?;
-    slot.set_question(&q);
     let principal = caller.principal;
-    check_budget(&st, &principal)?;
-    let (snap, hits) = retrieve_hits(&st, &principal, &q, req.k, req.filter.as_ref()).await?;
-    slot.set_hits(&hits);
-    let id = format!("chatcmpl-{}", slot.request_id());
+    let id = format!("chatcmpl-{}", call.request_id());
     let created = now_secs();
     if !req.stream {
-        let a = st
-            .generator
-            .answer(&snap, &principal, &q, hits, None)
-            .await
-            .map_err(|e| generation_failed(&slot, e))?;
-        observe_answer(&st, &slot, &a);
+        let query = Query {
+            text: &q,
+            k: req.k,
+            filter: req.filter.as_ref(),
+        };
+        let a = st.svc.ask(&call, &principal, query, None).await?;
         let (citations, hort) = extras(&a);
         return Ok(Json(json!({
             "id": id,
@@ -183,25 +187,28 @@ pub async fn chat_completions(
         }))
         .into_response());
     }
-    slot.defer();
+    call.defer();
     let (out, events) = tokio::sync::mpsc::unbounded_channel::<Result<Event, Infallible>>();
-    let st2 = st.clone();
-    let req_model = req.model.clone();
+    let svc = st.svc.clone();
     // The task holds the request's slots and deadline until the stream ends.
     tokio::spawn(async move {
         let send = |v: Value| out.send(Ok(Event::default().data(v.to_string()))).is_ok();
-        let generation = st2.generator.answer(&snap, &principal, &q, hits, None);
-        let result = tokio::select! {
+        let query = Query {
+            text: &q,
+            k: req.k,
+            filter: req.filter.as_ref(),
+        };
+        let generation = svc.ask(&call, &principal, query, None);
+        let result: Result<Answer, ApiError> = tokio::select! {
             r = tokio::time::timeout_at(admission.deadline(), generation) => match r {
-                Ok(r) => r.map_err(|e| generation_failed(&slot, e)),
+                Ok(r) => r.map_err(ApiError::from),
                 Err(_) => Err(admission.timeout_error()),
             },
-            _ = out.closed() => Err(ApiError::BadRequest("the client went away".into())),
+            _ = out.closed() => Err(ApiError::Service(Error::BadRequest("the client went away".into()))),
         };
         match result {
             Ok(a) => {
-                observe_answer(&st2, &slot, &a);
-                let model = model_name(req_model.as_deref(), &a);
+                let model = model_name(req.model.as_deref(), &a);
                 let chunk = |delta: Value, finish: Value| {
                     json!({
                         "id": id, "object": "chat.completion.chunk", "created": created,
@@ -227,11 +234,11 @@ pub async fn chat_completions(
                 if ok && send(last) {
                     let _ = out.send(Ok(Event::default().data("[DONE]")));
                 }
-                slot.finish_deferred(&st2, None);
+                call.finish(&svc, 200, None);
             }
             Err(api) => {
                 send(api.body());
-                slot.finish_deferred(&st2, Some(api.status_code().1));
+                call.finish(&svc, 200, Some(api.status_code().1.to_string()));
             }
         }
         drop(admission);
@@ -279,11 +286,17 @@ mod tests {
         let r: ChatRequest =
             serde_json::from_value(json!({"messages": [{"role": "system", "content": "x"}]}))
                 .unwrap();
-        assert!(matches!(question(&r), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            question(&r),
+            Err(ApiError::Service(Error::BadRequest(_)))
+        ));
         let r: ChatRequest = serde_json::from_value(
             json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
         )
         .unwrap();
-        assert!(matches!(question(&r), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            question(&r),
+            Err(ApiError::Service(Error::BadRequest(_)))
+        ));
     }
 }

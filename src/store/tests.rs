@@ -1,3 +1,6 @@
+use super::docs::DocRecord;
+use super::hnsw::GraphParams;
+use super::segment::SegmentBuilder;
 use super::*;
 use crate::acl::{AccessRule, Classification, Principal};
 use crate::embed::{Embedder, HashEmbedder};
@@ -112,7 +115,7 @@ fn write_commit_read_and_filter() {
     let intern = Principal::new("i", &["finance"], Classification::Internal);
     let kw = |p: &Principal| {
         let mut ids: Vec<u64> = s
-            .keyword_search("travel", &s.filter_for(p), None, 10)
+            .keyword_search_filtered("travel", &s.filter_for(p), None, 10)
             .unwrap()
             .into_iter()
             .map(|x| x.0)
@@ -176,7 +179,7 @@ fn access_change_remove_and_compact_keep_ids_and_text() {
     let x = Principal::new("x", &["x"], Classification::Public);
     let y = Principal::new("y", &["y"], Classification::Public);
     let hits = |p: &Principal| -> Vec<u64> {
-        s.keyword_search("report", &s.filter_for(p), None, 10)
+        s.keyword_search_filtered("report", &s.filter_for(p), None, 10)
             .unwrap()
             .into_iter()
             .map(|h| h.0)
@@ -267,7 +270,7 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
     let s = r.snapshot();
     let p = Principal::new("x", &["x"], Classification::Public);
     assert_eq!(
-        s.keyword_search("kubernetes", &s.filter_for(&p), None, 5)
+        s.keyword_search_filtered("kubernetes", &s.filter_for(&p), None, 5)
             .unwrap()
             .len(),
         1
@@ -317,7 +320,7 @@ fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation()
     ];
     let paths = |s: &Snapshot, p: &Principal| -> Vec<String> {
         let mut out: Vec<String> = s
-            .keyword_search("harbour", &s.filter_for(p), None, 10)
+            .keyword_search_filtered("harbour", &s.filter_for(p), None, 10)
             .unwrap()
             .into_iter()
             .map(|(id, _)| {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::audit::sha256_hex;
+use crate::text::sha256_hex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {

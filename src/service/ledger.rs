@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::McpConfig;
 
 #[derive(Default)]
-pub struct Ledger {
+pub struct AgentLedger {
     by_principal: Mutex<HashMap<String, Window>>,
 }
 
@@ -23,7 +23,7 @@ struct Window {
     tokens: u64,
 }
 
-impl Ledger {
+impl AgentLedger {
     fn with<R>(&self, principal: &str, window: Duration, f: impl FnOnce(&mut Window) -> R) -> R {
         let mut map = match self.by_principal.lock() {
             Ok(g) => g,
@@ -86,7 +86,7 @@ mod tests {
             max_tokens: 100,
             ..McpConfig::default()
         };
-        let l = Ledger::default();
+        let l = AgentLedger::default();
         l.take_call(&m, "a").unwrap();
         l.take_call(&m, "a").unwrap();
         assert!(l.take_call(&m, "a").unwrap_err().contains("2 tool calls"));

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::generate::Answer;
+use super::ledger::Usage;
 
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -81,6 +81,21 @@ pub struct Metrics {
     approvals: Mutex<BTreeMap<String, u64>>,
 }
 
+/// What one answer did, as the metrics count it.
+pub struct AnswerFacts<'a> {
+    /// (provider, outcome, milliseconds) of every attempt.
+    pub attempts: Vec<(&'a str, &'a str, u64)>,
+    /// The provider that answered.
+    pub provider: &'a str,
+    pub usage: &'a Usage,
+    pub injection_suspected: usize,
+    pub quarantined: usize,
+    pub query_injection: bool,
+    pub pii_masked: usize,
+    pub output_blocked: usize,
+    pub citations_removed: usize,
+}
+
 /// Index figures shown as gauges.
 pub struct IndexGauges {
     pub generation: u64,
@@ -114,41 +129,33 @@ impl Metrics {
     }
 
     /// Provider latencies and errors, tokens, cost and flags of one answer.
-    pub fn observe_answer(&self, a: &Answer) {
+    pub fn observe_answer(&self, a: &AnswerFacts<'_>) {
         {
             let mut p = lock(&self.provider);
-            for at in &a.route.attempts {
-                if at.outcome == "skipped" {
+            for (provider, outcome, ms) in &a.attempts {
+                if *outcome == "skipped" {
                     continue;
                 }
-                p.entry((at.provider.clone(), at.outcome.clone()))
+                p.entry((provider.to_string(), outcome.to_string()))
                     .or_default()
-                    .observe(at.ms as f64 / 1000.0);
+                    .observe(*ms as f64 / 1000.0);
             }
         }
         {
             let mut t = lock(&self.tokens);
-            *t.entry((a.route.provider.clone(), "input")).or_default() +=
+            *t.entry((a.provider.to_string(), "input")).or_default() +=
                 a.usage.prompt_tokens as u64;
-            *t.entry((a.route.provider.clone(), "output")).or_default() +=
+            *t.entry((a.provider.to_string(), "output")).or_default() +=
                 a.usage.completion_tokens as u64;
         }
-        *lock(&self.cost)
-            .entry(a.route.provider.clone())
-            .or_default() += a.usage.cost_usd;
-        let f = &a.flags;
-        self.injection_suspected
-            .fetch_add(f.injection_suspected.len() as u64, Ordering::Relaxed);
-        self.quarantined
-            .fetch_add(f.quarantined.len() as u64, Ordering::Relaxed);
-        self.query_injection
-            .fetch_add(f.query_injection.is_some() as u64, Ordering::Relaxed);
-        self.pii_masked
-            .fetch_add(f.pii_masked as u64, Ordering::Relaxed);
-        self.output_blocked
-            .fetch_add(f.output_blocked.len() as u64, Ordering::Relaxed);
-        self.citations_removed
-            .fetch_add(f.citations_removed as u64, Ordering::Relaxed);
+        *lock(&self.cost).entry(a.provider.to_string()).or_default() += a.usage.cost_usd;
+        let add = |c: &AtomicU64, n: usize| c.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.injection_suspected, a.injection_suspected);
+        add(&self.quarantined, a.quarantined);
+        add(&self.query_injection, a.query_injection as usize);
+        add(&self.pii_masked, a.pii_masked);
+        add(&self.output_blocked, a.output_blocked);
+        add(&self.citations_removed, a.citations_removed);
     }
 
     pub fn render(&self, idx: &IndexGauges) -> String {

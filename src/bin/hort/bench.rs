@@ -1,0 +1,293 @@
+//! `hort bench <suite>`: each suite of the library's `bench` module, with
+//! its inputs prepared (benchmark indexes are built once and reused).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::args::BenchSuite;
+use crate::commands::load_embedder;
+use hort::config::Config;
+use hort::embed::{self, Embedder};
+use hort::ingest::{self, IngestOptions};
+use hort::retrieve::SearchParams;
+use hort::store::{migrate, IndexRead, IndexReader};
+
+pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
+    let cfg = cfg.clone();
+    match suite {
+        BenchSuite::Open {
+            chunks,
+            work,
+            out,
+            queries,
+        } => {
+            hort::bench::open::run(&work, chunks, &out, queries)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Quality {
+            queries,
+            corpus,
+            work,
+            out,
+            pg_url,
+        } => {
+            let judged =
+                hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
+            let embedder = load_embedder(&cfg)?;
+            // One index per corpus and model, reused (and updated) between runs.
+            let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
+            let snap = IndexReader::open(&index)?.snapshot();
+            let stem = queries
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("set")
+                .to_string();
+            let mut name = format!("quality-{stem}-{}", cfg.embed.model);
+            let view: Arc<dyn IndexRead> = match &pg_url {
+                None => snap.clone(),
+                Some(url) => {
+                    let db_name: String = format!("hort_bench_quality_{stem}_{}", cfg.embed.model)
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect();
+                    let db = hort::bench::backends::database(url, &db_name)
+                        .map_err(anyhow::Error::msg)?;
+                    let pg = hort::store::pg::PgStore::open(
+                        &db,
+                        None,
+                        2,
+                        hort::store::pg::Meta {
+                            embedder: snap.manifest.embedder.clone(),
+                            dim: snap.manifest.dim as usize,
+                            chunker: snap.manifest.chunker.clone(),
+                            ..Default::default()
+                        },
+                    )?;
+                    let pg = Arc::new(pg);
+                    let mut w =
+                        hort::store::pg::PgWriter::open(pg.clone(), &snap.manifest.chunker)?;
+                    migrate::copy(snap.as_ref(), &mut w, true)?;
+                    name.push_str("-postgres");
+                    pg
+                }
+            };
+            hort::bench::quality::report(
+                &snap,
+                view.as_ref(),
+                pg_url.is_some(),
+                embedder.as_ref(),
+                &judged,
+                &queries.display().to_string(),
+                &name,
+                SearchParams::from_config(&cfg),
+                &out,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Injection {
+            datasets,
+            work,
+            out,
+        } => {
+            hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Pii { per_kind, out } => {
+            hort::bench::pii::run(&out, per_kind).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Keyword {
+            corpus,
+            queries,
+            rounds,
+            work,
+            out,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
+            let snap = IndexReader::open(&index)?.snapshot();
+            let qs = read_queries(&queries)?;
+            hort::bench::keyword::export(&snap, &qs, &work.join("keyword-export"))
+                .map_err(anyhow::Error::msg)?;
+            hort::bench::keyword::run(&snap, &corpus.display().to_string(), &qs, rounds, &out)
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Embed {
+            corpus,
+            texts,
+            work,
+            out,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
+            drop(embedder);
+            let snap = IndexReader::open(&index)?.snapshot();
+            let mut all = Vec::new();
+            for d in snap.docs.iter() {
+                if all.len() >= texts {
+                    break;
+                }
+                let chunks = snap.doc_chunks(d)?;
+                let room = texts - all.len();
+                all.extend(chunks.into_iter().take(room).map(|(_, t)| t.to_string()));
+            }
+            hort::bench::embed::write_inputs(&all, &work.join("embed-inputs.jsonl"))
+                .map_err(anyhow::Error::msg)?;
+            let files = embed::model_files(&cfg.embed, |p| cfg.resolve(p))?
+                .context("the hash embedder has no model to measure")?;
+            // MiniLM's results are the ones compared with the peers.
+            let name = match cfg.embed.model.as_str() {
+                "minilm-l6" => "embed".to_string(),
+                m => format!("embed-{m}"),
+            };
+            hort::bench::embed::run(&files, &all, cfg.embed.batch_size, &out, &name)
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Ingest {
+            corpus,
+            limit,
+            pdfs,
+            pdf_limit,
+            work,
+            out,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            let mut opts = IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
+            opts.progress = false;
+            let args = hort::bench::ingest::IngestBenchArgs {
+                corpus: &corpus,
+                limit,
+                pdfs: pdfs.is_dir().then_some(pdfs.as_path()),
+                pdf_limit,
+                work: &work,
+                out: &out,
+            };
+            hort::bench::ingest::run(&args, embedder.as_ref(), &opts)
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Query {
+            sizes,
+            requests,
+            work,
+            out,
+            pg_url,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            match pg_url {
+                None => {
+                    hort::bench::query::run(embedder, &sizes, requests, &work, &out)
+                        .map_err(anyhow::Error::msg)?;
+                }
+                Some(url) => {
+                    for &n in &sizes {
+                        hort::bench::backends::run(
+                            embedder.clone(),
+                            &url,
+                            n,
+                            requests,
+                            &work,
+                            &out,
+                        )
+                        .map_err(anyhow::Error::msg)?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Backends {
+            pg_url,
+            chunks,
+            requests,
+            work,
+            out,
+        } => {
+            let url = pg_url
+                .or_else(|| std::env::var("HORT_DATABASE_URL").ok())
+                .context("give --pg-url (or HORT_DATABASE_URL); `make pg` starts a server")?;
+            let embedder = load_embedder(&cfg)?;
+            hort::bench::backends::run(embedder, &url, chunks, requests, &work, &out)
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Report {
+            out,
+            readme,
+            no_readme,
+        } => {
+            let md = hort::bench::report::run(&out, (!no_readme).then_some(readme.as_path()))
+                .map_err(anyhow::Error::msg)?;
+            print!("{md}");
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Ann { common } => {
+            hort::bench::ann::run_ann(&common.datasets, &common.work, &common.out, common.graph())
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Filter {
+            common,
+            ef_search,
+            exact_threshold,
+        } => {
+            let params = SearchParams {
+                ef_search,
+                exact_threshold,
+                ..SearchParams::default()
+            };
+            hort::bench::ann::run_filter(
+                &common.datasets,
+                &common.work,
+                &common.out,
+                common.graph(),
+                params,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn bench_index(
+    cfg: &Config,
+    embedder: &dyn Embedder,
+    corpus: &Path,
+    work: &Path,
+) -> Result<PathBuf> {
+    let corpus_name = std::fs::canonicalize(corpus)
+        .with_context(|| format!("{}: no such corpus folder", corpus.display()))?
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|d| d.to_string_lossy().to_string())
+        .unwrap_or_else(|| "corpus".into());
+    let index = work.join(format!("quality-{corpus_name}-{}", cfg.embed.model));
+    let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
+    opts.progress = false;
+    ingest::ingest(&index, &[corpus.to_path_buf()], embedder, &opts)?;
+    Ok(index)
+}
+fn read_queries(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
+        let q = v
+            .get("query")
+            .and_then(|q| q.as_str())
+            .with_context(|| format!("{}:{}: no \"query\" field", path.display(), i + 1))?;
+        out.push(q.to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! The gateway's books behind one contract: what was spent (per account and
+//! month), the per-minute request windows, and the audit chain. Two
+//! implementations: [`super::journal::FileLedger`] (a usage journal and an
+//! audit file beside the embedded index, one node) and
+//! [`super::pg::PgLedger`] (tables in the database, shared by every node).
+
+use serde::{Deserialize, Serialize};
+
+use super::audit::{AuditError, AuditRecord, Verification};
+use super::ratelimit::RateLimited;
+
+/// The kinds of account spending is booked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Principal,
+    Team,
+    Provider,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Principal => "principal",
+            AccountKind::Team => "team",
+            AccountKind::Provider => "provider",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        match s {
+            "principal" => Some(AccountKind::Principal),
+            "team" => Some(AccountKind::Team),
+            "provider" => Some(AccountKind::Provider),
+            _ => None,
+        }
+    }
+}
+
+/// Spending of one account in one month.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spend {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Usage of one answered request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub cost_usd: f64,
+}
+
+/// Who spent: the asking principal, its teams, the provider that answered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Spender {
+    pub principal: String,
+    pub teams: Vec<String>,
+    pub provider: String,
+}
+
+impl Spender {
+    /// The accounts a request is booked on.
+    pub fn accounts(&self) -> Vec<(AccountKind, String)> {
+        let mut a = vec![(AccountKind::Principal, self.principal.clone())];
+        a.extend(self.teams.iter().map(|t| (AccountKind::Team, t.clone())));
+        a.push((AccountKind::Provider, self.provider.clone()));
+        a
+    }
+}
+
+/// One row of a spending report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpendRow {
+    pub kind: AccountKind,
+    pub name: String,
+    pub month: String,
+    pub spend: Spend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("shared ledger: {0}")]
+    Shared(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// The contract of the gateway's books.
+pub trait Ledger: Send + Sync {
+    /// Books one answered request in `month`.
+    fn add_usage(&self, month: &str, who: &Spender, usage: &Usage) -> Result<(), LedgerError>;
+
+    /// One account's spending in `month`.
+    fn spent(&self, kind: AccountKind, name: &str, month: &str) -> Result<Spend, LedgerError>;
+
+    /// Every account's spending in every month, ordered.
+    fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError>;
+
+    /// Takes one request from each `(account, per-minute limit)`, all or
+    /// none; the inner `Err` names an account over its limit and the wait.
+    fn take_rate(&self, limits: &[(String, u32)]) -> Result<Result<(), RateLimited>, LedgerError>;
+
+    /// Appends one record to the audit chain (none configured: nothing).
+    fn audit(&self, record: AuditRecord) -> Result<(), AuditError>;
+
+    /// Why the audit chain refuses appends, if it does (it was cut or edited).
+    fn audit_broken(&self) -> Option<String>;
+
+    /// Checks the audit chain: every line, and the head. `None` when there
+    /// is no audit chain to check.
+    fn verify(&self, require_head: bool) -> Result<Option<Verification>, AuditError>;
+
+    /// Makes pending writes durable (at shutdown).
+    fn flush(&self);
+}

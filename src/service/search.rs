@@ -1,0 +1,137 @@
+//! Search and ask: validation, the access-filtered hybrid search (off the
+//! async runtime: embedding and search are CPU work), the optional
+//! reranker, budgets, generation, metrics and the audit record.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Call, Error, Service};
+use crate::acl::Principal;
+use crate::generate::{Answer, GenerateError, StreamEvent};
+use crate::retrieve::{self, Hit};
+use crate::store::docfilter::DocFilter;
+use crate::store::IndexRead;
+
+/// A question and how to search for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a> {
+    pub text: &'a str,
+    /// Hits wanted (default `[retrieve] k`, at most `[server] max_k`).
+    pub k: Option<usize>,
+    pub filter: Option<&'a DocFilter>,
+}
+
+/// The hits of a search and the view they came from (which the generator's
+/// output checks read again).
+pub struct Found {
+    pub view: Arc<dyn IndexRead>,
+    pub hits: Vec<Hit>,
+}
+
+impl Service {
+    /// The access-filtered hits of `q` for `who`.
+    pub async fn search(
+        self: &Arc<Self>,
+        call: &Call,
+        who: &Principal,
+        q: Query<'_>,
+    ) -> Result<Found, Error> {
+        call.set_question(q.text);
+        let k = q.k.unwrap_or(self.params.k);
+        let max_k = self.config.server.max_k;
+        if k == 0 || k > max_k {
+            return Err(Error::BadRequest(format!(
+                "k must be between 1 and {max_k}"
+            )));
+        }
+        if q.text.trim().is_empty() {
+            return Err(Error::BadRequest("query must not be empty".into()));
+        }
+        let max_chars = self.config.server.max_query_chars;
+        if q.text.chars().count() > max_chars {
+            return Err(Error::BadRequest(format!(
+                "query is longer than {max_chars} characters"
+            )));
+        }
+        let docs = match q.filter {
+            Some(f) => Some(f.compile().map_err(|e| Error::BadRequest(e.to_string()))?),
+            None => None,
+        };
+        let svc = self.clone();
+        let principal = who.clone();
+        let text = q.text.to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            let view = svc.store.reader();
+            let r = retrieve::Request {
+                query: &text,
+                k,
+                docs: docs.as_ref(),
+            };
+            let Some(rr) = &svc.reranker else {
+                let hits = retrieve::search(
+                    view.as_ref(),
+                    svc.embedder.as_ref(),
+                    &principal,
+                    &r,
+                    &svc.params,
+                )?
+                .hits;
+                return Ok::<_, Error>(Found { view, hits });
+            };
+            // More candidates for the cross-encoder to reorder, then k.
+            let wide = retrieve::Request {
+                k: k.max(svc.config.retrieve.rerank_candidates),
+                ..r
+            };
+            let hits = retrieve::search(
+                view.as_ref(),
+                svc.embedder.as_ref(),
+                &principal,
+                &wide,
+                &svc.params,
+            )?
+            .hits;
+            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, hits, k)
+                .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
+            Ok(Found { view, hits })
+        })
+        .await??;
+        call.set_hits(&found.hits);
+        Ok(found)
+    }
+
+    /// A cited answer to `q` for `who`, through the provider chain; with
+    /// `stream`, checked sentences are sent as they come.
+    pub async fn ask(
+        self: &Arc<Self>,
+        call: &Call,
+        who: &Principal,
+        q: Query<'_>,
+        stream: Option<UnboundedSender<StreamEvent>>,
+    ) -> Result<Answer, Error> {
+        call.set_question(q.text);
+        self.gateway.check_spent(who).map_err(|e| {
+            self.metrics.budget_refused.fetch_add(1, Ordering::Relaxed);
+            Error::from(e)
+        })?;
+        let found = self.search(call, who, q).await?;
+        let answer = self
+            .generator
+            .answer(&found.view, who, q.text, found.hits, stream)
+            .await
+            .map_err(|e| {
+                if let GenerateError::AllFailed { internal, .. } = &e {
+                    call.set_provider_errors(internal.clone());
+                }
+                if let GenerateError::Budget(_) = &e {
+                    self.metrics.budget_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                Error::from(e)
+            })?;
+        self.metrics.observe_answer(&answer.facts());
+        call.set_answer(&answer);
+        Ok(answer)
+    }
+}

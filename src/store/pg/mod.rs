@@ -1,0 +1,363 @@
+//! The PostgreSQL + pgvector backend: documents, pages, chunks and their
+//! embeddings in tables, so that several stateless `hort serve` nodes (and a
+//! read replica) answer from one database the company already runs, and
+//! several `hort ingest` processes write to it at once.
+//!
+//! The access rule is enforced twice. Every query carries it in its `WHERE`
+//! (`teams && $teams AND classification <= $clearance`, inside the index scan,
+//! with pgvector's iterative scan so a narrow filter still yields k rows), and
+//! every read transaction runs as the `hort_reader` role with the principal's
+//! teams and clearance set for that transaction only, under row-level
+//! security policies that state the same rule. A bug in hort's SQL (a
+//! forgotten predicate) therefore still cannot return a row the principal may
+//! not see.
+//!
+//! Keyword search uses PostgreSQL's own full text (`ts_rank` over a
+//! generated `tsvector`), not BM25: a tantivy index per node would not be
+//! shared. `hort bench quality --pg-url` measures the difference.
+//!
+//! Files: [`pool`] (connections on worker threads), [`schema`] (migrations,
+//! `.sql` beside it), `search` (the planner and both searches), `read`
+//! (chunks, documents, pages, export: the [`IndexRead`] side), `write`
+//! (a transaction per writer: the [`IndexWrite`] side).
+//!
+//! [`IndexRead`]: super::IndexRead
+//! [`IndexWrite`]: super::IndexWrite
+
+pub mod pool;
+mod read;
+mod schema;
+mod search;
+mod write;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
+use postgres::Client;
+
+use crate::acl::{AccessRule, Classification, Principal};
+pub use pool::{redact, Pool};
+pub use write::{PgBackend, PgWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("PostgreSQL at {url}: cannot connect: {source}")]
+    Connect {
+        url: String,
+        source: postgres::Error,
+    },
+    #[error("PostgreSQL: {context}: {source}")]
+    Query {
+        context: &'static str,
+        source: postgres::Error,
+    },
+    #[error("PostgreSQL: {0}")]
+    Mismatch(String),
+    #[error("PostgreSQL: bad url: {0}")]
+    Url(String),
+    #[error("PostgreSQL: connection pool stopped")]
+    Stopped,
+    /// A job on a pooled connection panicked; the connection was replaced.
+    #[error("PostgreSQL: a database job failed unexpectedly ({0})")]
+    JobPanicked(String),
+    #[error(
+        "shared audit chain: {0}; refusing to continue it (check it with `hort audit verify`)"
+    )]
+    AuditBroken(String),
+}
+
+/// Column `i` of a row as `T`, or an error naming the column (never a panic
+/// on a type or index mismatch).
+pub fn col<'a, T: FromSql<'a>>(r: &'a postgres::Row, i: usize) -> Result<T, PgError> {
+    r.try_get(i).ctx("reading a result column")
+}
+
+/// Adds the query's purpose to a driver error.
+pub(crate) trait Ctx<T> {
+    fn ctx(self, context: &'static str) -> Result<T, PgError>;
+}
+
+impl<T> Ctx<T> for Result<T, postgres::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, PgError> {
+        self.map_err(|source| PgError::Query { context, source })
+    }
+}
+
+/// A pgvector `vector` in its binary wire format (dimension, unused, floats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vector(pub Vec<f32>);
+
+impl ToSql for Vector {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let dim = i16::try_from(self.0.len()).map_err(|_| "vector longer than 32767")?;
+        out.put_i16(dim);
+        out.put_i16(0);
+        for x in &self.0 {
+            out.put_f32(*x);
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        ty.name() == "vector"
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for Vector {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Vector, Box<dyn std::error::Error + Sync + Send>> {
+        if raw.len() < 4 {
+            return Err("vector: short header".into());
+        }
+        let dim = i16::from_be_bytes([raw[0], raw[1]]) as usize;
+        let body = &raw[4..];
+        if body.len() != dim * 4 {
+            return Err("vector: length does not match its dimension".into());
+        }
+        Ok(Vector(
+            body.chunks_exact(4)
+                .map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        ty.name() == "vector"
+    }
+}
+
+/// Access for one read transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub(crate) teams: Vec<String>,
+    pub(crate) clearance: i32,
+}
+
+impl Access {
+    pub(crate) fn of(p: &Principal) -> Access {
+        Access {
+            teams: p.teams.clone(),
+            clearance: p.clearance.level() as i32,
+        }
+    }
+
+    /// Opens a read-only transaction as `hort_reader`, with the principal's
+    /// teams and clearance as the row-level security policies read them.
+    pub(crate) fn begin<'c>(
+        &self,
+        c: &'c mut Client,
+    ) -> Result<postgres::Transaction<'c>, PgError> {
+        let mut tx = c
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .ctx("begin read")?;
+        tx.batch_execute("SET LOCAL ROLE hort_reader")
+            .ctx("set role hort_reader")?;
+        tx.execute(
+            "SELECT set_config('hort.teams', $1, true), set_config('hort.clearance', $2, true)",
+            &[&array_literal(&self.teams), &self.clearance.to_string()],
+        )
+        .ctx("set access")?;
+        Ok(tx)
+    }
+}
+
+/// A `text[]` literal; every element quoted, so no team name can break out.
+fn array_literal(items: &[String]) -> String {
+    let mut s = String::from("{");
+    for (i, t) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        for ch in t.chars() {
+            if ch == '"' || ch == '\\' {
+                s.push('\\');
+            }
+            s.push(ch);
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+pub(crate) fn rule_columns(access: Option<&AccessRule>) -> (Vec<String>, i32) {
+    match access {
+        Some(a) => (a.teams.clone(), a.classification.level() as i32),
+        // Nobody shares a team with an empty list: invisible to all.
+        None => (Vec::new(), Classification::Restricted.level() as i32),
+    }
+}
+
+/// What the embedder, dimension and chunker of the stored vectors are, and
+/// how the vector index is built (`[hnsw]`; used when the index is made).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub embedder: String,
+    pub dim: usize,
+    pub chunker: String,
+    pub m: usize,
+    pub ef_construction: usize,
+}
+
+impl Default for Meta {
+    fn default() -> Meta {
+        let h = crate::config::HnswConfig::default();
+        Meta {
+            embedder: String::new(),
+            dim: 0,
+            chunker: String::new(),
+            m: h.m,
+            ef_construction: h.ef_construction,
+        }
+    }
+}
+
+/// The database side of hort: a write pool on the primary and a read pool
+/// (the replica's, if configured).
+pub struct PgStore {
+    pub(crate) write: Pool,
+    pub(crate) read: Pool,
+    /// The primary's URL (a writer holds its own connection to it).
+    url: String,
+    meta: Meta,
+    /// Chunk counts per (team, classification), for the query planner.
+    pub(crate) counts: Mutex<Option<(std::time::Instant, Counts)>>,
+}
+
+pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
+
+/// How long the planner's chunk counts are reused before they are read again.
+pub(crate) const COUNTS_TTL: Duration = Duration::from_secs(30);
+
+/// At most this many visible chunks are scored exactly (all of them, from
+/// the team index) instead of walking the HNSW graph: in PostgreSQL each
+/// scored row costs a heap visit (~3 µs), so the crossover sits far lower
+/// than the embedded index's mapped scan.
+pub const EXACT_ROWS: i64 = 1500;
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("meta", &self.meta).finish()
+    }
+}
+
+impl PgStore {
+    /// Connects, applies pending migrations, and checks (or, on a new
+    /// database, records) which embedder made the vectors.
+    pub fn open(
+        url: &str,
+        read_url: Option<&str>,
+        pool_size: usize,
+        meta: Meta,
+    ) -> Result<PgStore, PgError> {
+        let write = Pool::new(url, pool_size)?;
+        let read = match read_url {
+            Some(r) => Pool::new(r, pool_size)?,
+            None => Pool::new(url, pool_size)?,
+        };
+        let want = meta.clone();
+        write.run(move |c| schema::migrate(c, &want))?;
+        Ok(PgStore {
+            write,
+            read,
+            url: url.to_string(),
+            meta,
+            counts: Mutex::new(None),
+        })
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Runs `sql` as the principal's reader role with no filter of hort's
+    /// own: what row-level security alone lets through. For tests of the
+    /// policies and for operators checking them.
+    pub fn select_as(&self, principal: &Principal, sql: &str) -> Result<Vec<i64>, PgError> {
+        let access = Access::of(principal);
+        let sql = sql.to_string();
+        self.read.run(move |c| {
+            let mut tx = access.begin(c)?;
+            let rows = tx.query(&sql, &[]).ctx("select as principal")?;
+            tx.commit().ctx("end read")?;
+            rows.iter().map(|r| col(r, 0)).collect()
+        })
+    }
+
+    /// Runs arbitrary statements as the owner (tests and tooling).
+    pub fn execute_owner(&self, sql: &str) -> Result<(), PgError> {
+        let sql = sql.to_string();
+        self.write
+            .run(move |c| c.batch_execute(&sql).ctx("owner statement"))
+    }
+}
+
+/// Chunks of the principal's teams up to its clearance (a chunk shared by
+/// two of its teams counts twice: an upper bound).
+pub(crate) fn estimate(counts: &Counts, access: &Access) -> i64 {
+    counts
+        .iter()
+        .filter(|((t, c), _)| *c <= access.clearance && access.teams.contains(t))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+/// All chunks with an access rule (a chunk counts once per team: the
+/// selectivity estimate divides like by like).
+pub(crate) fn total(counts: &Counts) -> i64 {
+    counts.values().sum()
+}
+
+pub(crate) fn class_of(level: i32) -> Result<Classification, PgError> {
+    u8::try_from(level)
+        .ok()
+        .and_then(Classification::from_level)
+        .ok_or_else(|| PgError::Mismatch(format!("classification {level} is not a level")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literal_quotes_every_element() {
+        assert_eq!(array_literal(&[]), "{}");
+        assert_eq!(
+            array_literal(&["a".into(), "b,\"c\\".into()]),
+            "{\"a\",\"b,\\\"c\\\\\"}"
+        );
+    }
+
+    #[test]
+    fn redact_hides_the_password_only() {
+        assert_eq!(
+            redact("postgres://hort:s3cret@db:5432/x"),
+            "postgres://hort:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://hort@db/x"), "postgres://hort@db/x");
+    }
+
+    #[test]
+    fn vectors_round_trip_in_the_wire_format() {
+        let v = Vector(vec![1.0, -0.5, 0.25]);
+        let mut b = BytesMut::new();
+        let ty = Type::TEXT; // accepts() is not consulted by to_sql itself
+        v.to_sql(&ty, &mut b).unwrap();
+        assert_eq!(&b[..4], &[0, 3, 0, 0]);
+        assert_eq!(Vector::from_sql(&ty, &b).unwrap(), v);
+        assert!(Vector::from_sql(&ty, &b[..7]).is_err());
+    }
+}

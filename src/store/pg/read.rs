@@ -1,0 +1,378 @@
+//! The read side on PostgreSQL: chunks, documents and pages under row-level
+//! security as the asking principal, the owner's views that write checks
+//! and copies need, and the [`IndexRead`] implementation.
+
+use postgres::Client;
+
+use super::{class_of, col, Access, Ctx, PgError, PgStore, Vector};
+use crate::acl::{AccessRule, Principal};
+use crate::store::contract::{IndexRead, Scored};
+use crate::store::docfilter::CompiledDocFilter;
+use crate::store::record::{
+    ChunkHit, DocSummary, NewChunk, NewDocument, Pages, RuleAt, StoreStats, VectorParams,
+    VectorPlan, Verdict,
+};
+use crate::store::StoreError;
+
+/// A stored rule: no teams means no rule (visible to nobody).
+pub(crate) fn rule_of(teams: Vec<String>, level: i32) -> Result<Option<AccessRule>, PgError> {
+    if teams.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AccessRule {
+        teams,
+        classification: class_of(level)?,
+    }))
+}
+
+/// An injection verdict from its two columns.
+pub(crate) fn verdict_of(score: Option<f32>, reasons: Option<Vec<String>>) -> Option<Verdict> {
+    score.map(|score| Verdict {
+        score,
+        reasons: reasons.unwrap_or_default(),
+    })
+}
+
+impl PgStore {
+    /// The chunks `ids` that `who` may see and `docs` admits, in the order asked.
+    pub(crate) fn chunk_hits(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        ids: &[u64],
+    ) -> Result<Vec<ChunkHit>, PgError> {
+        let access = Access::of(who);
+        if access.teams.is_empty() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let want: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let docs = docs.cloned();
+        let mut rows: Vec<ChunkHit> = self.read.run(move |c| {
+            let doc_ids = Self::doc_ids(c, docs.as_ref())?;
+            let mut tx = access.begin(c)?;
+            let rows = tx
+                .query(
+                    "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
+                            k.text, k.teams, k.classification, k.injection_score, k.injection_reasons
+                     FROM chunks k JOIN documents d ON d.id = k.doc_id
+                     WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
+                       AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4))",
+                    &[&want, &access.teams, &access.clearance, &doc_ids],
+                )
+                .ctx("fetch chunks")?;
+            tx.commit().ctx("end read")?;
+            rows.iter().map(chunk_hit).collect::<Result<_, PgError>>()
+        })?;
+        let pos: std::collections::HashMap<u64, usize> =
+            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        rows.sort_by_key(|h| pos.get(&h.id).copied().unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// Documents `who` may see, by path.
+    pub(crate) fn visible_documents(&self, who: &Principal) -> Result<Vec<DocSummary>, PgError> {
+        let access = Access::of(who);
+        self.read.run(move |c| {
+            let mut tx = access.begin(c)?;
+            let rows = tx
+                .query(
+                    "SELECT d.id, d.path, d.kind, d.classification, d.paged,
+                            (SELECT count(*) FROM pages x WHERE x.doc_id = d.id),
+                            (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id)
+                     FROM documents d
+                     WHERE d.teams && $1 AND d.classification <= $2 ORDER BY d.path, d.id",
+                    &[&access.teams, &access.clearance],
+                )
+                .ctx("list documents")?;
+            tx.commit().ctx("end read")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DocSummary {
+                        id: col::<i64>(r, 0)? as u64,
+                        path: col(r, 1)?,
+                        kind: col(r, 2)?,
+                        classification: class_of(col(r, 3)?)?,
+                        paged: col(r, 4)?,
+                        n_pages: (col::<i64>(r, 5)? as u32).max(1),
+                        n_chunks: col::<i64>(r, 6)? as u32,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Every document at `path` (any folder, uploads included) with its
+    /// rule, read as the owner: a write must know of documents the writer
+    /// may not see, to refuse to replace them.
+    pub(crate) fn rules_at_path(&self, path: &str) -> Result<Vec<RuleAt>, PgError> {
+        let path = path.to_string();
+        self.write.run(move |c| {
+            c.query(
+                "SELECT root, teams, classification FROM documents WHERE path = $1",
+                &[&path],
+            )
+            .ctx("documents at a path")?
+            .iter()
+            .map(|r| {
+                Ok(RuleAt {
+                    root: col(r, 0)?,
+                    access: rule_of(col(r, 1)?, col(r, 2)?)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// One page (`Some(n)`) or all pages of a document `who` may see, in
+    /// one transaction under row-level security.
+    pub(crate) fn doc_pages(
+        &self,
+        who: &Principal,
+        path: &str,
+        page: Option<u32>,
+    ) -> Result<Pages, PgError> {
+        let access = Access::of(who);
+        let path = path.to_string();
+        self.read.run(move |c| {
+            let mut tx = access.begin(c)?;
+            let docs = tx
+                .query(
+                    "SELECT d.id, d.paged, d.classification,
+                            (SELECT count(*) FROM pages x WHERE x.doc_id = d.id)
+                     FROM documents d
+                     WHERE d.path = $1 AND d.teams && $2 AND d.classification <= $3",
+                    &[&path, &access.teams, &access.clearance],
+                )
+                .ctx("find document")?;
+            let r = match docs.as_slice() {
+                [] => Pages::NotFound,
+                [d] => {
+                    let n_pages = col::<i64>(d, 3)? as u32;
+                    // Pages are 0-based `ord` in the table.
+                    let range: Option<(i32, i32)> = match page {
+                        Some(p) if p == 0 || p > n_pages.max(1) => None,
+                        Some(p) => Some(((p - 1) as i32, (p - 1) as i32)),
+                        None => Some((0, i32::MAX)),
+                    };
+                    match range {
+                        None => Pages::OutOfRange(n_pages),
+                        Some((lo, hi)) => {
+                            let id: i64 = col(d, 0)?;
+                            let mut texts: Vec<String> = tx
+                                .query(
+                                    "SELECT text FROM pages WHERE doc_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord",
+                                    &[&id, &lo, &hi],
+                                )
+                                .ctx("read pages")?
+                                .iter()
+                                .map(|r| col(r, 0))
+                                .collect::<Result<_, PgError>>()?;
+                            if page.is_some() && texts.is_empty() {
+                                texts.push(String::new());
+                            }
+                            Pages::Found {
+                                paged: col(d, 1)?,
+                                n_pages,
+                                classification: class_of(col(d, 2)?)?,
+                                texts,
+                            }
+                        }
+                    }
+                }
+                many => Pages::Ambiguous(many.len()),
+            };
+            tx.commit().ctx("end read")?;
+            Ok(r)
+        })
+    }
+
+    /// Every document with its pages, chunks and vectors, `n` at a time
+    /// in id order from id `from` on (owner view, for copying the store).
+    pub(crate) fn export_docs(
+        &self,
+        from: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, NewDocument)>, PgError> {
+        let (from, n) = (from.min(i64::MAX as u64) as i64, n as i64);
+        self.write.run(move |c| {
+            let docs = c
+                .query(
+                    "SELECT id FROM documents WHERE id >= $1 ORDER BY id LIMIT $2",
+                    &[&from, &n],
+                )
+                .ctx("export documents")?;
+            let mut out = Vec::with_capacity(docs.len());
+            for r in &docs {
+                let id: i64 = col(r, 0)?;
+                out.push((id as u64, load_document(c, id)?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn counts(&self) -> Result<StoreStats, PgError> {
+        self.read.run(|c| {
+            let r = c
+                .query_one(
+                    "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks),
+                            (SELECT count(*) FROM documents WHERE teams = '{}'),
+                            (SELECT count(DISTINCT t) FROM documents, unnest(teams) t)",
+                    &[],
+                )
+                .ctx("count documents")?;
+            Ok(StoreStats {
+                documents: col::<i64>(&r, 0)? as usize,
+                chunks: col::<i64>(&r, 1)? as usize,
+                unruled: col::<i64>(&r, 2)? as usize,
+                teams: col::<i64>(&r, 3)? as usize,
+                ..StoreStats::default()
+            })
+        })
+    }
+}
+
+/// One stored document with its pages, chunks and vectors.
+pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgError> {
+    let r = c
+        .query_one(
+            "SELECT root, path, kind, size, mtime_ns, sha256, teams, classification,
+                    rule_source, paged, ingested_at, hygiene_removed, checked_at_ns
+             FROM documents WHERE id = $1",
+            &[&id],
+        )
+        .ctx("read document")?;
+    let pages = c
+        .query(
+            "SELECT page_no, text FROM pages WHERE doc_id = $1 ORDER BY ord",
+            &[&id],
+        )
+        .ctx("read pages")?
+        .iter()
+        .map(|p| Ok((col::<i32>(p, 0)? as u32, col::<String>(p, 1)?)))
+        .collect::<Result<_, PgError>>()?;
+    let chunks = c
+        .query(
+            "SELECT page_ord, byte_start, byte_end, char_start, char_end, content_hash,
+                    injection_score, injection_reasons, embedding
+             FROM chunks WHERE doc_id = $1 ORDER BY ord",
+            &[&id],
+        )
+        .ctx("read chunks")?
+        .iter()
+        .map(|k| {
+            let hash: Vec<u8> = col(k, 5)?;
+            let mut content_hash = [0u8; 16];
+            let n = hash.len().min(16);
+            content_hash[..n].copy_from_slice(&hash[..n]);
+            Ok(NewChunk {
+                page_ord: col::<i32>(k, 0)? as u32,
+                byte_start: col::<i32>(k, 1)? as u32,
+                byte_end: col::<i32>(k, 2)? as u32,
+                char_start: col::<i32>(k, 3)? as u32,
+                char_end: col::<i32>(k, 4)? as u32,
+                content_hash,
+                injection: verdict_of(col(k, 6)?, col(k, 7)?),
+                embedding: col::<Vector>(k, 8)?.0,
+            })
+        })
+        .collect::<Result<_, PgError>>()?;
+    Ok(NewDocument {
+        root: col(&r, 0)?,
+        path: col(&r, 1)?,
+        kind: col(&r, 2)?,
+        size: col::<i64>(&r, 3)? as u64,
+        mtime_ns: col(&r, 4)?,
+        sha256: col(&r, 5)?,
+        access: rule_of(col(&r, 6)?, col(&r, 7)?)?,
+        rule_source: col(&r, 8)?,
+        paged: col(&r, 9)?,
+        ingested_at: col(&r, 10)?,
+        hygiene_removed: col::<i32>(&r, 11)? as usize,
+        checked_at_ns: col(&r, 12)?,
+        pages,
+        chunks,
+    })
+}
+
+fn chunk_hit(r: &postgres::Row) -> Result<ChunkHit, PgError> {
+    Ok(ChunkHit {
+        id: col::<i64>(r, 0)? as u64,
+        doc_id: col::<i64>(r, 1)? as u64,
+        path: col(r, 2)?,
+        paged: col(r, 3)?,
+        page_no: col::<i32>(r, 4)? as u32,
+        char_start: col::<i32>(r, 5)? as u32,
+        char_end: col::<i32>(r, 6)? as u32,
+        text: col(r, 7)?,
+        access: AccessRule {
+            teams: col(r, 8)?,
+            classification: class_of(col(r, 9)?)?,
+        },
+        injection: verdict_of(col(r, 10)?, col(r, 11)?),
+    })
+}
+
+impl IndexRead for PgStore {
+    fn model(&self) -> (String, usize) {
+        (self.meta().embedder.clone(), self.meta().dim)
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(self.counts()?)
+    }
+
+    fn vector_search(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        query: &[f32],
+        want: usize,
+        params: VectorParams,
+    ) -> Result<(Scored, Vec<VectorPlan>), StoreError> {
+        Ok(self.vector_candidates(who, docs, query, want, params)?)
+    }
+
+    fn keyword_search(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        query: &str,
+        want: usize,
+    ) -> Result<Scored, StoreError> {
+        Ok(self.keyword_candidates(who, docs, query, want)?)
+    }
+
+    fn chunks(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        ids: &[u64],
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        Ok(self.chunk_hits(who, docs, ids)?)
+    }
+
+    fn hidden_texts(
+        &self,
+        who: &Principal,
+        text: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self.invisible_texts(who, text, n)?)
+    }
+
+    fn documents(&self, who: &Principal) -> Result<Vec<DocSummary>, StoreError> {
+        Ok(self.visible_documents(who)?)
+    }
+
+    fn pages(&self, who: &Principal, path: &str, page: Option<u32>) -> Result<Pages, StoreError> {
+        Ok(self.doc_pages(who, path, page)?)
+    }
+
+    fn rules_at(&self, path: &str) -> Result<Vec<RuleAt>, StoreError> {
+        Ok(self.rules_at_path(path)?)
+    }
+
+    fn export(&self, from: u64, n: usize) -> Result<Vec<(u64, NewDocument)>, StoreError> {
+        Ok(self.export_docs(from, n)?)
+    }
+}

@@ -1,0 +1,96 @@
+//! The database schema of the documents: versioned migrations in `.sql`
+//! files beside this one, applied in order, each once, each in a
+//! transaction, under an advisory lock (nodes may start together). The
+//! gateway keeps its own tables and versions (`gateway::pg`).
+
+use postgres::Client;
+
+use super::{col, Ctx, Meta, PgError};
+
+/// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
+const MIGRATIONS: [(i32, &str); 2] = [
+    (1, include_str!("schema/001_documents.sql")),
+    (2, include_str!("schema/002_ingest.sql")),
+];
+
+/// Serialises migrations across nodes starting at once.
+const MIGRATION_LOCK: i64 = 0x686f_7274_6d69; // "hortmi"
+
+/// Applies pending migrations under a lock (nodes may start together) and
+/// checks the stored vectors' embedder against `want`.
+pub(super) fn migrate(c: &mut Client, want: &Meta) -> Result<(), PgError> {
+    c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .ctx("lock migrations")?;
+    let r = migrate_locked(c, want);
+    let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    r
+}
+
+fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS hort_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .ctx("create schema table")?;
+    let done: Vec<i32> = c
+        .query("SELECT version FROM hort_schema", &[])
+        .ctx("read schema version")?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_, PgError>>()?;
+    for (v, sql) in MIGRATIONS.iter() {
+        if done.contains(v) {
+            continue;
+        }
+        let sql = sql
+            .replace("{dim}", &want.dim.to_string())
+            .replace("{m}", &want.m.clamp(2, 100).to_string())
+            .replace(
+                "{ef_construction}",
+                &want.ef_construction.clamp(4, 1000).to_string(),
+            );
+        let mut tx = c.transaction().ctx("begin migration")?;
+        tx.batch_execute(&sql).ctx("apply migration")?;
+        tx.execute("INSERT INTO hort_schema (version) VALUES ($1)", &[v])
+            .ctx("record migration")?;
+        if *v == 1 {
+            for (k, val) in [
+                ("embedder", want.embedder.clone()),
+                ("dim", want.dim.to_string()),
+                ("chunker", want.chunker.clone()),
+            ] {
+                tx.execute(
+                    "INSERT INTO hort_meta (key, value) VALUES ($1, $2)",
+                    &[&k, &val],
+                )
+                .ctx("record embedder")?;
+            }
+        }
+        tx.commit().ctx("commit migration")?;
+        tracing::info!(version = v, "applied database migration");
+    }
+    if let Some(newest) = done.iter().max() {
+        let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+        if *newest > known {
+            return Err(PgError::Mismatch(format!(
+                "the database has schema version {newest}, this hort knows up to {known}: upgrade hort"
+            )));
+        }
+    }
+    let got: std::collections::HashMap<String, String> = c
+        .query("SELECT key, value FROM hort_meta", &[])
+        .ctx("read embedder")?
+        .iter()
+        .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+        .collect::<Result<_, PgError>>()?;
+    let field = |k: &str| got.get(k).cloned().unwrap_or_default();
+    if field("embedder") != want.embedder || field("dim") != want.dim.to_string() {
+        return Err(PgError::Mismatch(format!(
+            "the database holds vectors of embedder {} ({} dimensions); this configuration embeds with {} ({} dimensions): re-ingest into a new database or use the matching model",
+            field("embedder"),
+            field("dim"),
+            want.embedder,
+            want.dim
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! The write side on PostgreSQL: a writer holds its own connection to the
+//! primary and one transaction from its first change to
+//! [`IndexWrite::commit`], so a folder's whole sync becomes visible at once
+//! (or not at all). Each folder (`root`) it touches is locked for the
+//! transaction (an advisory lock on the root's name): two ingests of the
+//! same folder queue, ingests of different folders run side by side.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use postgres::{Client, NoTls};
+
+use super::read::{rule_of, verdict_of};
+use super::{col, redact, rule_columns, Ctx, PgError, PgStore, Vector};
+use crate::acl::AccessRule;
+use crate::store::contract::{CompactStats, IndexRead, IndexWrite, Store};
+use crate::store::record::{ChunkVerdict, NewDocument, StoredDoc};
+use crate::store::StoreError;
+
+/// Documents of a bulk load above which the vector index is dropped and
+/// built once at the end (into an empty table only): far cheaper than
+/// maintaining it per row.
+const BULK_DOCS: usize = 1000;
+
+/// A writer: one connection, one transaction.
+pub struct PgWriter {
+    client: Client,
+    store: Arc<PgStore>,
+    in_tx: bool,
+    locked: HashSet<String>,
+    detector: u32,
+    chunker: String,
+    stored_chunker: String,
+    /// The vector index was dropped for a bulk load: build it at commit.
+    rebuild_index: bool,
+}
+
+impl PgWriter {
+    /// Connects to the primary (its own connection: a transaction spans
+    /// many calls).
+    pub fn open(store: Arc<PgStore>, chunker: &str) -> Result<PgWriter, PgError> {
+        let mut config: postgres::Config = store
+            .url
+            .parse()
+            .map_err(|e: postgres::Error| PgError::Url(format!("{}: {e}", redact(&store.url))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        config.application_name("hort-writer");
+        let mut client = config.connect(NoTls).map_err(|source| PgError::Connect {
+            url: redact(&store.url),
+            source,
+        })?;
+        let meta = |c: &mut Client, key: &str| -> Result<Option<String>, PgError> {
+            c.query_opt("SELECT value FROM hort_meta WHERE key = $1", &[&key])
+                .ctx("read meta")?
+                .map(|r| col(&r, 0))
+                .transpose()
+        };
+        let detector = meta(&mut client, "detector")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let stored_chunker = meta(&mut client, "chunker")?.unwrap_or_default();
+        Ok(PgWriter {
+            client,
+            store,
+            in_tx: false,
+            locked: HashSet::new(),
+            detector,
+            chunker: chunker.to_string(),
+            stored_chunker,
+            rebuild_index: false,
+        })
+    }
+
+    fn begin(&mut self) -> Result<(), PgError> {
+        if !self.in_tx {
+            self.client.batch_execute("BEGIN").ctx("begin write")?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Begins the transaction and takes the folder's lock (once).
+    fn lock_root(&mut self, root: &str) -> Result<(), PgError> {
+        self.begin()?;
+        if self.locked.insert(root.to_string()) {
+            self.client
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 7342))",
+                    &[&root],
+                )
+                .ctx("lock the folder")?;
+        }
+        Ok(())
+    }
+
+    fn put_document(&mut self, d: &NewDocument) -> Result<(), PgError> {
+        self.lock_root(&d.root)?;
+        let dim = self.store.meta().dim;
+        let c = &mut self.client;
+        c.execute(
+            "DELETE FROM documents WHERE root = $1 AND path = $2",
+            &[&d.root, &d.path],
+        )
+        .ctx("replace document")?;
+        let (teams, class) = rule_columns(d.access.as_ref());
+        let id: i64 = col(
+            &c.query_one(
+                "INSERT INTO documents (root, path, kind, size, mtime_ns, sha256, teams,
+                    classification, rule_source, paged, ingested_at, hygiene_removed, checked_at_ns)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id",
+                &[
+                    &d.root,
+                    &d.path,
+                    &d.kind,
+                    &(d.size as i64),
+                    &d.mtime_ns,
+                    &d.sha256,
+                    &teams,
+                    &class,
+                    &d.rule_source,
+                    &d.paged,
+                    &d.ingested_at,
+                    &(d.hygiene_removed as i32),
+                    &d.checked_at_ns,
+                ],
+            )
+            .ctx("insert document")?,
+            0,
+        )?;
+        let ins_page = c
+            .prepare(
+                "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification)
+                 VALUES ($1,$2,$3,$4,$5,$6)",
+            )
+            .ctx("prepare page insert")?;
+        for (ord, (no, text)) in d.pages.iter().enumerate() {
+            c.execute(
+                &ins_page,
+                &[&id, &(ord as i32), &(*no as i32), text, &teams, &class],
+            )
+            .ctx("insert page")?;
+        }
+        let ins_chunk = c
+            .prepare(
+                "INSERT INTO chunks (doc_id, ord, page_ord, page_no, byte_start, byte_end,
+                    char_start, char_end, text, content_hash, teams, classification,
+                    injection_score, injection_reasons, embedding)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+            )
+            .ctx("prepare chunk insert")?;
+        for (ord, k) in d.chunks.iter().enumerate() {
+            if k.embedding.len() != dim {
+                return Err(PgError::Mismatch(format!(
+                    "{}: a vector of {} dimensions for a {dim}-dimensional database",
+                    d.path,
+                    k.embedding.len()
+                )));
+            }
+            let text = d.chunk_text(ord).ok_or_else(|| {
+                PgError::Mismatch(format!("{}: chunk {ord} points outside its page", d.path))
+            })?;
+            let page_no = d.pages[k.page_ord as usize].0;
+            let (score, reasons) = match &k.injection {
+                Some(v) => (Some(v.score), Some(v.reasons.clone())),
+                None => (None, None),
+            };
+            c.execute(
+                &ins_chunk,
+                &[
+                    &id,
+                    &(ord as i32),
+                    &(k.page_ord as i32),
+                    &(page_no as i32),
+                    &(k.byte_start as i32),
+                    &(k.byte_end as i32),
+                    &(k.char_start as i32),
+                    &(k.char_end as i32),
+                    &text,
+                    &k.content_hash.as_slice(),
+                    &teams,
+                    &class,
+                    &score,
+                    &reasons,
+                    &Vector(k.embedding.clone()),
+                ],
+            )
+            .ctx("insert chunk")?;
+        }
+        Ok(())
+    }
+
+    fn stored_docs(&mut self, root: &str) -> Result<Vec<StoredDoc>, PgError> {
+        self.lock_root(root)?;
+        let c = &mut self.client;
+        let rows = c
+            .query(
+                "SELECT d.id, d.root, d.path, d.size, d.mtime_ns, d.checked_at_ns, d.sha256,
+                        d.teams, d.classification, d.rule_source,
+                        (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id)
+                 FROM documents d WHERE d.root = $1 ORDER BY d.id",
+                &[&root],
+            )
+            .ctx("stored documents")?;
+        let mut docs: Vec<StoredDoc> = rows
+            .iter()
+            .map(|r| {
+                Ok(StoredDoc {
+                    id: col::<i64>(r, 0)? as u64,
+                    root: col(r, 1)?,
+                    path: col(r, 2)?,
+                    size: col::<i64>(r, 3)? as u64,
+                    mtime_ns: col(r, 4)?,
+                    checked_at_ns: col(r, 5)?,
+                    sha256: col(r, 6)?,
+                    access: rule_of(col(r, 7)?, col(r, 8)?)?,
+                    rule_source: col(r, 9)?,
+                    n_chunks: col::<i64>(r, 10)? as u32,
+                    flagged: Vec::new(),
+                })
+            })
+            .collect::<Result<_, PgError>>()?;
+        let flagged = c
+            .query(
+                "SELECT k.doc_id, k.ord, k.injection_score, k.injection_reasons, k.id
+                 FROM chunks k JOIN documents d ON d.id = k.doc_id
+                 WHERE d.root = $1 AND k.injection_score IS NOT NULL ORDER BY k.doc_id, k.ord",
+                &[&root],
+            )
+            .ctx("stored verdicts")?;
+        let pos: std::collections::HashMap<u64, usize> =
+            docs.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
+        for r in &flagged {
+            let doc = col::<i64>(r, 0)? as u64;
+            if let (Some(&i), Some(verdict)) = (pos.get(&doc), verdict_of(col(r, 2)?, col(r, 3)?)) {
+                docs[i].flagged.push(ChunkVerdict {
+                    ord: col::<i32>(r, 1)? as u32,
+                    chunk_id: col::<i64>(r, 4)? as u64,
+                    verdict,
+                });
+            }
+        }
+        Ok(docs)
+    }
+}
+
+impl Drop for PgWriter {
+    fn drop(&mut self) {
+        if self.in_tx {
+            // Uncommitted work is discarded (closing the connection would too).
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+impl IndexWrite for PgWriter {
+    fn stored(&mut self, root: &str) -> Result<Vec<StoredDoc>, StoreError> {
+        Ok(self.stored_docs(root)?)
+    }
+
+    fn chunk_texts(&mut self, id: u64) -> Result<Vec<String>, StoreError> {
+        self.begin()?;
+        let rows = self
+            .client
+            .query(
+                "SELECT text FROM chunks WHERE doc_id = $1 ORDER BY ord",
+                &[&(id as i64)],
+            )
+            .ctx("chunk texts")?;
+        Ok(rows
+            .iter()
+            .map(|r| col(r, 0))
+            .collect::<Result<_, PgError>>()?)
+    }
+
+    fn chunker_changed(&self) -> bool {
+        !self.stored_chunker.is_empty() && self.stored_chunker != self.chunker
+    }
+
+    fn detector(&self) -> u32 {
+        self.detector
+    }
+
+    fn set_detector(&mut self, version: u32) -> Result<(), StoreError> {
+        self.begin()?;
+        self.client
+            .execute(
+                "INSERT INTO hort_meta (key, value) VALUES ('detector', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&version.to_string()],
+            )
+            .ctx("record the detector")?;
+        self.detector = version;
+        Ok(())
+    }
+
+    fn expect(&mut self, docs: usize) -> Result<(), StoreError> {
+        if docs <= BULK_DOCS || self.rebuild_index {
+            return Ok(());
+        }
+        self.begin()?;
+        let empty: bool = col(
+            &self
+                .client
+                .query_one("SELECT NOT EXISTS (SELECT 1 FROM chunks)", &[])
+                .ctx("count chunks")?,
+            0,
+        )?;
+        if empty {
+            self.client
+                .batch_execute("DROP INDEX IF EXISTS chunks_embedding")
+                .ctx("drop vector index")?;
+            self.rebuild_index = true;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, doc: NewDocument) -> Result<(), StoreError> {
+        Ok(self.put_document(&doc)?)
+    }
+
+    fn set_access(
+        &mut self,
+        id: u64,
+        access: Option<AccessRule>,
+        rule_source: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        let (teams, class) = rule_columns(access.as_ref());
+        let id = id as i64;
+        let c = &mut self.client;
+        c.execute(
+            "UPDATE documents SET teams = $2, classification = $3, rule_source = $4 WHERE id = $1",
+            &[&id, &teams, &class, &rule_source],
+        )
+        .ctx("change a rule")?;
+        c.execute(
+            "UPDATE pages SET teams = $2, classification = $3 WHERE doc_id = $1",
+            &[&id, &teams, &class],
+        )
+        .ctx("change a rule (pages)")?;
+        c.execute(
+            "UPDATE chunks SET teams = $2, classification = $3 WHERE doc_id = $1",
+            &[&id, &teams, &class],
+        )
+        .ctx("change a rule (chunks)")?;
+        Ok(())
+    }
+
+    fn set_verdicts(&mut self, id: u64, flagged: Vec<ChunkVerdict>) -> Result<(), StoreError> {
+        self.begin()?;
+        let id = id as i64;
+        let c = &mut self.client;
+        c.execute(
+            "UPDATE chunks SET injection_score = NULL, injection_reasons = NULL WHERE doc_id = $1",
+            &[&id],
+        )
+        .ctx("clear verdicts")?;
+        for f in flagged {
+            c.execute(
+                "UPDATE chunks SET injection_score = $3, injection_reasons = $4
+                 WHERE doc_id = $1 AND ord = $2",
+                &[&id, &(f.ord as i32), &f.verdict.score, &f.verdict.reasons],
+            )
+            .ctx("store a verdict")?;
+        }
+        Ok(())
+    }
+
+    fn touch(
+        &mut self,
+        id: u64,
+        size: u64,
+        mtime_ns: i64,
+        checked_at_ns: i64,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.client
+            .execute(
+                "UPDATE documents SET size = $2, mtime_ns = $3, checked_at_ns = $4 WHERE id = $1",
+                &[&(id as i64), &(size as i64), &mtime_ns, &checked_at_ns],
+            )
+            .ctx("touch a document")?;
+        Ok(())
+    }
+
+    fn remove(&mut self, id: u64) -> Result<bool, StoreError> {
+        self.begin()?;
+        let n = self
+            .client
+            .execute("DELETE FROM documents WHERE id = $1", &[&(id as i64)])
+            .ctx("delete a document")?;
+        Ok(n > 0)
+    }
+
+    fn compact(&mut self, _force: bool) -> Result<CompactStats, StoreError> {
+        // The database keeps its own storage tidy (autovacuum).
+        Ok(CompactStats::default())
+    }
+
+    fn commit(&mut self) -> Result<u64, StoreError> {
+        if !self.in_tx {
+            return Ok(0);
+        }
+        if self.rebuild_index {
+            let m = self.store.meta();
+            let sql = format!(
+                "SET LOCAL maintenance_work_mem = '1GB';
+                 CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {});
+                 ANALYZE chunks; ANALYZE documents;",
+                m.m.clamp(2, 100),
+                m.ef_construction.clamp(4, 1000)
+            );
+            self.client.batch_execute(&sql).ctx("build vector index")?;
+            self.rebuild_index = false;
+        }
+        if self.chunker_changed() {
+            self.client
+                .execute(
+                    "UPDATE hort_meta SET value = $1 WHERE key = 'chunker'",
+                    &[&self.chunker],
+                )
+                .ctx("record the chunker")?;
+            self.stored_chunker = self.chunker.clone();
+        }
+        crate::store::fsutil::crashpoint("pg:before-commit");
+        self.client.batch_execute("COMMIT").ctx("commit")?;
+        self.in_tx = false;
+        self.locked.clear();
+        self.store.counts_changed();
+        Ok(0)
+    }
+}
+
+/// PostgreSQL as a [`Store`]: every view is the database itself.
+pub struct PgBackend {
+    pg: Arc<PgStore>,
+    chunker: String,
+}
+
+impl PgBackend {
+    pub fn new(pg: Arc<PgStore>, chunker: &str) -> PgBackend {
+        PgBackend {
+            pg,
+            chunker: chunker.to_string(),
+        }
+    }
+
+    /// The database (for the gateway's ledger and tools).
+    pub fn database(&self) -> &Arc<PgStore> {
+        &self.pg
+    }
+}
+
+impl Store for PgBackend {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn reader(&self) -> Arc<dyn IndexRead> {
+        self.pg.clone()
+    }
+
+    fn refresh(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    fn writer(&self) -> Result<Box<dyn IndexWrite>, StoreError> {
+        Ok(Box::new(PgWriter::open(self.pg.clone(), &self.chunker)?))
+    }
+}

@@ -1,0 +1,197 @@
+//! The records that cross the storage contract, the same for every backend:
+//! what is written ([`NewDocument`]), what a sync knows of a stored document
+//! ([`StoredDoc`]), what a search returns ([`ChunkHit`]), what a principal
+//! may list ([`DocSummary`]) and read ([`Pages`]).
+
+use serde::Serialize;
+
+/// The root of documents added through the API (not from a folder): they
+/// never collide with a folder's documents, and a folder's sync never
+/// removes them.
+pub const UPLOAD_ROOT: &str = "upload:";
+
+use crate::acl::{AccessRule, Classification};
+
+/// An injection detector's verdict on a chunk: score and reasons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub score: f32,
+    pub reasons: Vec<String>,
+}
+
+/// One chunk of a document to store, with its vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChunk {
+    /// Index into [`NewDocument::pages`].
+    pub page_ord: u32,
+    /// Byte offsets into that page's text.
+    pub byte_start: u32,
+    pub byte_end: u32,
+    /// The same span in Unicode scalar values (what the API shows).
+    pub char_start: u32,
+    pub char_end: u32,
+    /// First 16 bytes of the SHA-256 of the chunk's text.
+    pub content_hash: [u8; 16],
+    pub injection: Option<Verdict>,
+    pub embedding: Vec<f32>,
+}
+
+/// A document to add or replace, identified by `(root, path)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDocument {
+    /// The ingested folder (absolute), or the root of uploads.
+    pub root: String,
+    /// Path relative to `root`, `/`-separated: the `doc` of the API.
+    pub path: String,
+    /// File type: `txt`, `md`, `html`, `pdf`.
+    pub kind: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// SHA-256 of the file bytes (hex).
+    pub sha256: String,
+    /// `None`: no rule applies, nobody may see the document.
+    pub access: Option<AccessRule>,
+    /// The rule file that gave `access`, relative to `root`.
+    pub rule_source: Option<String>,
+    /// Whether the format has pages (PDF) or one text (the rest).
+    pub paged: bool,
+    /// Unix seconds of the ingest that made the chunks.
+    pub ingested_at: i64,
+    /// When the content hash was last compared with the file (ns).
+    pub checked_at_ns: i64,
+    /// Invisible characters removed at ingest.
+    pub hygiene_removed: usize,
+    /// (page number, text), in order; one entry for formats without pages.
+    pub pages: Vec<(u32, String)>,
+    pub chunks: Vec<NewChunk>,
+}
+
+impl NewDocument {
+    /// The text of chunk `i` (a slice of its page).
+    pub fn chunk_text(&self, i: usize) -> Option<&str> {
+        let c = self.chunks.get(i)?;
+        self.pages
+            .get(c.page_ord as usize)?
+            .1
+            .get(c.byte_start as usize..c.byte_end as usize)
+    }
+}
+
+/// An injection verdict on one stored chunk, by the chunk's position in its
+/// document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkVerdict {
+    /// Position of the chunk in its document (0-based).
+    pub ord: u32,
+    /// The chunk's id where the store knows it (0 in what is written).
+    pub chunk_id: u64,
+    pub verdict: Verdict,
+}
+
+/// What a sync needs to know about a stored document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDoc {
+    /// The backend's id of the document (stable until it is replaced).
+    pub id: u64,
+    pub root: String,
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub checked_at_ns: i64,
+    pub sha256: String,
+    pub access: Option<AccessRule>,
+    pub rule_source: Option<String>,
+    pub n_chunks: u32,
+    /// Chunks with a stored injection verdict.
+    pub flagged: Vec<ChunkVerdict>,
+}
+
+/// One chunk as a search returns it: where it is, what it says, who may
+/// see it. Backends return only chunks the asker may see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkHit {
+    pub id: u64,
+    pub doc_id: u64,
+    pub path: String,
+    pub paged: bool,
+    /// 1-based page (meaningful when `paged`).
+    pub page_no: u32,
+    pub char_start: u32,
+    pub char_end: u32,
+    pub text: String,
+    pub access: AccessRule,
+    pub injection: Option<Verdict>,
+}
+
+/// A document as a principal may list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocSummary {
+    pub id: u64,
+    pub path: String,
+    pub kind: String,
+    pub classification: Classification,
+    pub paged: bool,
+    pub n_pages: u32,
+    pub n_chunks: u32,
+}
+
+/// The text of a document a principal asked for: one page or all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pages {
+    Found {
+        paged: bool,
+        /// Pages of the whole document.
+        n_pages: u32,
+        classification: Classification,
+        /// The page asked for, or all of them in order.
+        texts: Vec<String>,
+    },
+    /// No document at the path that the principal may see.
+    NotFound,
+    /// That many visible documents have the path (in different folders).
+    Ambiguous(usize),
+    /// The page is outside the document, which has this many.
+    OutOfRange(u32),
+}
+
+/// A document at a path with its rule, whoever may see it (for the checks
+/// that keep a writer from replacing what it may not see).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleAt {
+    pub root: String,
+    pub access: Option<AccessRule>,
+}
+
+/// How the vector side of a search was answered (per segment on the
+/// embedded index, once on PostgreSQL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum VectorPlan {
+    Skipped,
+    Exact,
+    Graph,
+    GraphThenExact,
+}
+
+/// The vector planner's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VectorParams {
+    /// Beam width of a graph search (widened for narrow filters).
+    pub ef_search: usize,
+    /// Up to this many visible chunks are scored exactly instead.
+    pub exact_threshold: usize,
+}
+
+/// What a store holds, for status pages and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StoreStats {
+    /// Commit generation (0 where the backend has none).
+    pub generation: u64,
+    pub documents: usize,
+    /// Documents without an access rule (visible to nobody).
+    pub unruled: usize,
+    pub chunks: usize,
+    /// Distinct teams named by the documents' rules.
+    pub teams: usize,
+    pub segments: usize,
+    pub bytes: u64,
+}
