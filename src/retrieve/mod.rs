@@ -165,10 +165,7 @@ pub struct Request<'a> {
     pub docs: Option<&'a CompiledDocFilter>,
 }
 
-/// Formats an internal chunk id for the API.
-pub fn chunk_id_string(id: u64) -> String {
-    format!("{id:016x}")
-}
+pub use crate::store::chunk_id_string;
 
 /// Parses an API chunk id.
 pub fn parse_chunk_id(s: &str) -> Option<u64> {

@@ -12,6 +12,11 @@ pub const UPLOAD_ROOT: &str = "upload:";
 
 use crate::acl::{AccessRule, Classification};
 
+/// A chunk id as the API shows it (16 hex digits).
+pub fn chunk_id_string(id: u64) -> String {
+    format!("{id:016x}")
+}
+
 /// An injection detector's verdict on a chunk: score and reasons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {

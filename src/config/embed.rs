@@ -1,0 +1,53 @@
+//! `[embed]`: the local embedding model and how it runs.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Check, ConfigError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Model name (`minilm-l6`) or `hash` (a deterministic embedder for tests).
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Where `make models` put the model files; searched beside the binary too.
+    pub models_dir: Option<PathBuf>,
+    /// The ONNX Runtime shared library; default: `<models_dir>/onnxruntime/libonnxruntime.so*`.
+    pub runtime: Option<PathBuf>,
+    /// Intra-op threads of the model; measured best at 1 on a shared 2-core machine.
+    #[serde(default = "default_embed_threads")]
+    pub threads: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            model: default_model(),
+            models_dir: None,
+            runtime: None,
+            threads: default_embed_threads(),
+            batch_size: default_batch(),
+        }
+    }
+}
+
+fn default_model() -> String {
+    "minilm-l6".into()
+}
+fn default_embed_threads() -> usize {
+    1
+}
+fn default_batch() -> usize {
+    32
+}
+
+impl EmbedConfig {
+    pub(super) fn validate(&self, c: &Check) -> Result<(), ConfigError> {
+        c.range("embed.batch_size", self.batch_size, 1, 1024)?;
+        c.range("embed.threads", self.threads, 1, 256)
+    }
+}

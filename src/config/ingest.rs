@@ -1,0 +1,84 @@
+//! `[ingest]`: chunking, file limits, PDF isolation, segment size.
+
+use serde::Deserialize;
+
+use super::{Check, ConfigError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Target chunk size in model tokens.
+    #[serde(default = "default_chunk_tokens")]
+    pub chunk_tokens: usize,
+    /// Tokens repeated from the end of one chunk at the start of the next.
+    #[serde(default = "default_overlap_tokens")]
+    pub overlap_tokens: usize,
+    /// Files larger than this are reported as failed, not read.
+    #[serde(default = "default_max_file_mb")]
+    pub max_file_mb: u64,
+    /// Wall-clock limit for parsing one PDF in its isolated worker.
+    #[serde(default = "default_pdf_timeout")]
+    pub pdf_timeout_s: u64,
+    /// Address-space limit of the PDF worker process.
+    #[serde(default = "default_pdf_memory")]
+    pub pdf_memory_mb: u64,
+    /// Parser threads; 0 = one per core.
+    #[serde(default)]
+    pub parse_threads: usize,
+    /// Chunks per segment before the writer cuts a new one (and commits).
+    #[serde(default = "default_segment_chunks")]
+    pub segment_chunks: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            chunk_tokens: default_chunk_tokens(),
+            overlap_tokens: default_overlap_tokens(),
+            max_file_mb: default_max_file_mb(),
+            pdf_timeout_s: default_pdf_timeout(),
+            pdf_memory_mb: default_pdf_memory(),
+            parse_threads: 0,
+            segment_chunks: default_segment_chunks(),
+        }
+    }
+}
+
+fn default_chunk_tokens() -> usize {
+    200
+}
+fn default_overlap_tokens() -> usize {
+    40
+}
+fn default_max_file_mb() -> u64 {
+    100
+}
+fn default_pdf_timeout() -> u64 {
+    60
+}
+fn default_pdf_memory() -> u64 {
+    4096
+}
+fn default_segment_chunks() -> usize {
+    200_000
+}
+
+impl IngestConfig {
+    pub(super) fn validate(&self, c: &Check) -> Result<(), ConfigError> {
+        c.range("ingest.chunk_tokens", self.chunk_tokens, 16, 4096)?;
+        if self.overlap_tokens * 2 > self.chunk_tokens {
+            return Err(c.invalid(
+                "ingest.overlap_tokens",
+                "must be at most half of ingest.chunk_tokens",
+            ));
+        }
+        c.range("ingest.pdf_timeout_s", self.pdf_timeout_s, 1, 3600)?;
+        c.range("ingest.pdf_memory_mb", self.pdf_memory_mb, 64, 1 << 20)?;
+        c.range("ingest.max_file_mb", self.max_file_mb, 1, 1 << 20)?;
+        c.range("ingest.parse_threads", self.parse_threads, 0, 4096)?;
+        if self.segment_chunks < 1000 {
+            return Err(c.invalid("ingest.segment_chunks", "must be at least 1000"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! `[store]`, `[index]` and `[hnsw]`: where chunks and vectors live and how
+//! the vector graphs are built.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Check, ConfigError};
+
+/// The storage backend: the embedded index (one machine) or PostgreSQL with
+/// pgvector (several stateless nodes on one database).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Embedded,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub backend: Backend,
+    /// `postgres://user@host:port/db`; the password is better given in
+    /// `HORT_DATABASE_URL` (which overrides this) than in the file.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A streaming replica for searches (`HORT_DATABASE_READ_URL` overrides).
+    #[serde(default)]
+    pub read_url: Option<String>,
+    /// Connections per pool (one pool for writes, one for reads).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_pool_size() -> usize {
+    8
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: Backend::Embedded,
+            url: None,
+            read_url: None,
+            pool_size: default_pool_size(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The primary's URL, the environment first (it may hold a password).
+    pub fn url(&self) -> Option<String> {
+        std::env::var("HORT_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.url.clone())
+    }
+
+    pub fn read_url(&self) -> Option<String> {
+        std::env::var("HORT_DATABASE_READ_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.read_url.clone())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    #[serde(default = "default_index_path")]
+    pub path: PathBuf,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            path: default_index_path(),
+        }
+    }
+}
+
+fn default_index_path() -> PathBuf {
+    PathBuf::from("data/index")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfig {
+    #[serde(default = "default_m")]
+    pub m: usize,
+    #[serde(default = "default_ef_construction")]
+    pub ef_construction: usize,
+    #[serde(default = "default_ef_search")]
+    pub ef_search: usize,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: default_m(),
+            ef_construction: default_ef_construction(),
+            ef_search: default_ef_search(),
+        }
+    }
+}
+
+fn default_m() -> usize {
+    16
+}
+fn default_ef_construction() -> usize {
+    200
+}
+fn default_ef_search() -> usize {
+    64
+}
+
+impl StoreConfig {
+    pub(super) fn validate(&self, c: &Check) -> Result<(), ConfigError> {
+        if self.backend == Backend::Postgres && self.url().is_none() {
+            return Err(c.invalid(
+                "store.url",
+                "backend = \"postgres\" needs a url (or HORT_DATABASE_URL)",
+            ));
+        }
+        c.range("store.pool_size", self.pool_size, 1, 256)
+    }
+}
+
+impl HnswConfig {
+    pub(super) fn validate(&self, c: &Check) -> Result<(), ConfigError> {
+        c.range("hnsw.m", self.m, 4, 128)?;
+        if self.ef_construction < self.m || self.ef_construction > 4096 {
+            return Err(c.invalid("hnsw.ef_construction", "must be between hnsw.m and 4096"));
+        }
+        c.range("hnsw.ef_search", self.ef_search, 1, 4096)
+    }
+}

@@ -1,0 +1,140 @@
+//! Documents added through the API: one file given as bytes, with its rule,
+//! stored under [`UPLOAD_ROOT`] as one commit, through the same parse, embed
+//! and put stages as a folder's ingest.
+
+use std::path::PathBuf;
+
+use super::loader::{FileKind, HtmlLoader, LoadError, PdfLoader, TextLoader};
+use super::walk::{self, SourceFile};
+use super::{
+    embed_and_put, now_ns, parse_bytes, rules, sha256_hex, IngestError, IngestOptions,
+    IngestReport, Job, Loaders, Parsed,
+};
+use crate::embed::Embedder;
+use crate::store::{Store, StoreError, UPLOAD_ROOT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    BadPath(String),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+impl From<StoreError> for UploadError {
+    fn from(e: StoreError) -> Self {
+        UploadError::Ingest(IngestError::Store(e))
+    }
+}
+
+/// Checks an API document path: relative, `/`-separated, no `.`/`..`, no
+/// hidden parts, a supported extension. Returns the normalised path and kind.
+pub fn check_upload_path(path: &str) -> Result<(String, FileKind), UploadError> {
+    let bad = |m: &str| UploadError::BadPath(format!("path {path:?}: {m}"));
+    let p = path.trim().trim_start_matches("./");
+    if p.is_empty() || p.len() > 512 || p.starts_with('/') || p.contains('\\') || p.contains('\0') {
+        return Err(bad("must be a relative path like `folder/name.md`"));
+    }
+    for part in p.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.starts_with('.') {
+            return Err(bad("empty, `.`, `..` or hidden parts are not allowed"));
+        }
+        if part.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed"));
+        }
+    }
+    let ext = p.rsplit('.').next().filter(|e| *e != p).unwrap_or("");
+    let kind = FileKind::from_extension(ext)
+        .ok_or_else(|| bad("supported types are .txt, .md, .html, .htm and .pdf"))?;
+    if p.ends_with(rules::FILE_RULE_SUFFIX) || p.rsplit('/').next() == Some(rules::DIR_RULE) {
+        return Err(bad("access rule files cannot be uploaded as documents"));
+    }
+    Ok((p.to_string(), kind))
+}
+
+/// Adds (or replaces) one document given as bytes, with its access rule,
+/// as one commit. Returns the number of chunks stored.
+pub fn ingest_document(
+    store: &dyn Store,
+    path: &str,
+    bytes: &[u8],
+    rule: crate::acl::AccessRule,
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<usize, UploadError> {
+    let (rel, kind) = check_upload_path(path)?;
+    if bytes.len() as u64 > opts.max_file_bytes {
+        return Err(UploadError::Unreadable(
+            LoadError::TooLarge {
+                size: bytes.len() as u64,
+                limit: opts.max_file_bytes,
+            }
+            .to_string(),
+        ));
+    }
+    let mut writer = store.writer()?;
+    let existing = writer
+        .stored(UPLOAD_ROOT)?
+        .into_iter()
+        .find(|d| d.path == rel);
+    let now = now_ns();
+    let job = Job {
+        root: UPLOAD_ROOT.to_string(),
+        file: SourceFile {
+            abs: PathBuf::from(&rel),
+            rel: rel.clone(),
+            kind,
+            size: bytes.len() as u64,
+            mtime_ns: now,
+            rule: walk::RuleState::Rule {
+                rule,
+                source: "(uploaded with the document)".into(),
+            },
+        },
+        existing,
+    };
+    let loaders = Loaders {
+        text: TextLoader,
+        html: HtmlLoader,
+        pdf: PdfLoader {
+            isolation: opts.pdf.clone(),
+        },
+    };
+    let doc = match parse_bytes(job, bytes, sha256_hex(bytes), opts, embedder, &loaders) {
+        Parsed::Doc(d) => d,
+        Parsed::Failed(_, e) => return Err(UploadError::Unreadable(e)),
+        Parsed::Unchanged(_) => return Ok(0),
+    };
+    let n = doc.spans.len();
+    let mut report = IngestReport::default();
+    let mut docs = vec![*doc];
+    embed_and_put(
+        &mut docs,
+        embedder,
+        opts.batch_size.max(1),
+        writer.as_mut(),
+        &mut report,
+    )?;
+    writer.compact(false)?;
+    writer.commit()?;
+    Ok(n)
+}
+
+/// Removes a document added through the API. `Ok(false)` if there was none.
+pub fn remove_document(store: &dyn Store, path: &str) -> Result<bool, UploadError> {
+    let (rel, _) = check_upload_path(path)?;
+    let mut writer = store.writer()?;
+    let Some(d) = writer
+        .stored(UPLOAD_ROOT)?
+        .into_iter()
+        .find(|d| d.path == rel)
+    else {
+        return Ok(false);
+    };
+    writer.remove(d.id)?;
+    writer.compact(false)?;
+    writer.commit()?;
+    Ok(true)
+}
