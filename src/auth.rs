@@ -22,13 +22,16 @@ use crate::config::{Config, JwtConfig};
 /// An authenticated caller.
 #[derive(Clone, Debug)]
 pub struct Caller {
+    /// Who is calling, with teams and clearance.
     pub principal: Principal,
+    /// The caller's roles (`admin`, `approver`, or roles named by MCP grants).
     pub roles: Vec<String>,
     /// Requests per minute for callers not in the config (JWT).
     pub rpm: Option<u32>,
 }
 
 impl Caller {
+    /// Whether the caller has `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
@@ -46,11 +49,13 @@ struct Jwt {
     mapped: Vec<(String, Caller)>,
 }
 
+/// Checks credentials: API keys (hashed) and, if configured, JWTs from an issuer's JWKS.
 pub struct Authenticator {
     keys: Vec<KeyEntry>,
     jwt: Option<Jwt>,
 }
 
+/// Why the authenticator could not be set up (an unreadable JWKS file, say).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct AuthSetupError(pub String);
@@ -87,6 +92,7 @@ const ASYMMETRIC: [Algorithm; 9] = [
 ];
 
 impl Authenticator {
+    /// The authenticator of the configuration's principals and `[auth]`.
     pub fn new(cfg: &Config) -> Result<Authenticator, AuthSetupError> {
         let keys = cfg
             .principals

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
+use common::pg::{db_name, fresh_db, pg_url, with_db};
 use common::{copy_tree, repo, start_scripted_llm, Env, McpHttp, Server};
 use hort::acl::{AccessRule, Classification, Principal};
 use hort::embed::{Embedder, HashEmbedder};
@@ -31,37 +32,6 @@ use hort::store::hnsw::GraphParams;
 use hort::store::migrate;
 use hort::store::pg::{Meta, PgBackend, PgStore, PgWriter};
 use hort::store::{IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store};
-
-fn pg_url(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!(
-            "{var} is not set: run `make test` (it starts PostgreSQL), or \
-             `source $(scripts/pg.sh start)` before cargo test"
-        )
-    })
-}
-
-/// A new, empty database on the test server (and so on its replica).
-fn fresh_db(tag: &str) -> String {
-    let base = pg_url("HORT_TEST_PG_URL");
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!("t_{tag}_{}_{nanos}", std::process::id());
-    let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    with_db(&base, &name)
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (head, _) = url.rsplit_once('/').unwrap();
-    format!("{head}/{db}")
-}
-
-fn db_name(url: &str) -> &str {
-    url.rsplit_once('/').unwrap().1
-}
 
 fn opts() -> IngestOptions {
     IngestOptions {

@@ -19,13 +19,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
+    /// Everyone in the named teams; nothing secret.
     Public = 0,
+    /// For the organisation's own people (the default of most documents).
     Internal = 1,
+    /// Business secrets: only teams that need them.
     Confidential = 2,
+    /// The most sensitive: named people of named teams.
     Restricted = 3,
 }
 
 impl Classification {
+    /// Every level, lowest first.
     pub const ALL: [Classification; 4] = [
         Classification::Public,
         Classification::Internal,
@@ -33,6 +38,7 @@ impl Classification {
         Classification::Restricted,
     ];
 
+    /// The name used in configuration and rule files.
     pub fn as_str(self) -> &'static str {
         match self {
             Classification::Public => "public",
@@ -42,10 +48,12 @@ impl Classification {
         }
     }
 
+    /// The level as a number (0 = public … 3 = restricted), for compact tables.
     pub fn level(self) -> u8 {
         self as u8
     }
 
+    /// The level of a number from [`Classification::level`]; `None` outside 0–3.
     pub fn from_level(level: u8) -> Option<Classification> {
         Classification::ALL.get(level as usize).copied()
     }
@@ -85,6 +93,7 @@ impl FromStr for Classification {
 pub struct AccessRule {
     /// Sorted, de-duplicated, never empty.
     pub teams: Vec<String>,
+    /// The lowest clearance that may see the document.
     pub classification: Classification,
 }
 
@@ -92,7 +101,9 @@ pub struct AccessRule {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}`: {message}")]
 pub struct RuleError {
+    /// The field that is wrong (`teams`, `classification`).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -139,12 +150,16 @@ impl AccessRule {
 /// Someone who asks: a user, a service, an agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
+    /// The name the gateway books requests on (a configured principal, or `jwt:<sub>`).
     pub name: String,
+    /// The teams whose documents the principal may see (subject to clearance).
     pub teams: Vec<String>,
+    /// The highest classification the principal may see.
     pub clearance: Classification,
 }
 
 impl Principal {
+    /// A principal from its name, teams and clearance.
     pub fn new<S: AsRef<str>>(name: &str, teams: &[S], clearance: Classification) -> Principal {
         let mut teams: Vec<String> = teams
             .iter()
@@ -181,10 +196,12 @@ pub struct TeamTable {
 }
 
 impl TeamTable {
+    /// An empty table.
     pub fn new() -> TeamTable {
         TeamTable::default()
     }
 
+    /// The bit of `team`, added if new.
     pub fn intern(&mut self, team: &str) -> u32 {
         if let Some(&i) = self.index.get(team) {
             return i;
@@ -195,18 +212,22 @@ impl TeamTable {
         i
     }
 
+    /// The bit of `team`, if any document names it.
     pub fn get(&self, team: &str) -> Option<u32> {
         self.index.get(team).copied()
     }
 
+    /// The team of a bit.
     pub fn name(&self, bit: u32) -> Option<&str> {
         self.names.get(bit as usize).map(String::as_str)
     }
 
+    /// How many teams the table knows.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether the table knows no team.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -240,10 +261,12 @@ impl AclTable {
         }
     }
 
+    /// The number of entries (chunks or documents).
     pub fn len(&self) -> usize {
         self.levels.len()
     }
 
+    /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
         self.levels.is_empty()
     }
@@ -272,10 +295,12 @@ impl AclTable {
         self.levels[dst] = self.levels[src];
     }
 
+    /// Whether entry `i` has a rule at all (nothing without one is visible).
     pub fn is_visible_to_anyone(&self, i: usize) -> bool {
         self.levels.get(i).is_some_and(|&l| l != INVISIBLE)
     }
 
+    /// The level of entry `i` (`INVISIBLE` if it has no rule).
     pub fn level(&self, i: usize) -> u8 {
         self.levels.get(i).copied().unwrap_or(INVISIBLE)
     }
@@ -292,6 +317,7 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Compiles `principal`'s teams and clearance against `teams` (teams no document names are dropped).
     pub fn new(principal: &Principal, teams: &TeamTable) -> Filter {
         let mut words = vec![0u64; teams.words()];
         let mut team_names = Vec::new();
@@ -314,6 +340,7 @@ impl Filter {
         !self.any_team
     }
 
+    /// The principal's clearance as a level number.
     pub fn max_level(&self) -> u8 {
         self.max_level
     }
@@ -325,6 +352,7 @@ impl Filter {
         (self.words.clone(), self.max_level)
     }
 
+    /// The principal's teams that occur in the index (for the keyword clause).
     pub fn team_names(&self) -> &[String] {
         &self.team_names
     }

@@ -27,9 +27,13 @@ const K: usize = 10;
 pub const SELECTIVITY: [(&str, f64); 4] =
     [("s50", 0.5), ("s10", 0.1), ("s1", 0.01), ("s01", 0.001)];
 
+/// An index built (or found) for the ANN benchmark, and its queries.
 pub struct Prepared {
+    /// The index directory.
     pub index: PathBuf,
+    /// Query vectors (held out of the index).
     pub queries: Vec<Vec<f32>>,
+    /// Seconds the build took, if it happened in this run.
     pub build_seconds: Option<f64>,
 }
 
@@ -159,25 +163,41 @@ fn recall(truth: &[hnsw::Scored], got: &[u32]) -> f64 {
     hit as f64 / truth.len() as f64
 }
 
+/// One `ef_search` setting of the ANN sweep.
 #[derive(Debug, Serialize)]
 pub struct AnnRow {
+    /// The beam width of the search.
     pub ef: usize,
+    /// Share of the exact top 10 found.
     pub recall_at_10: f64,
+    /// Queries per second on one thread.
     pub qps: f64,
+    /// Median latency.
     pub p50_ms: f64,
+    /// 99th-percentile latency.
     pub p99_ms: f64,
 }
 
+/// The ANN benchmark: recall and speed over an `ef_search` sweep.
 #[derive(Debug, Serialize)]
 pub struct AnnReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The vector set.
     pub dataset: &'static str,
+    /// Vectors in the index.
     pub base: usize,
+    /// Queries run per setting.
     pub queries: usize,
+    /// Graph degree.
     pub m: usize,
+    /// Beam width while building.
     pub ef_construction: usize,
+    /// Seconds the build took, if it happened in this run.
     pub build_seconds: Option<f64>,
+    /// Query threads.
     pub threads: usize,
+    /// One row per `ef_search`.
     pub rows: Vec<AnnRow>,
 }
 
@@ -263,26 +283,43 @@ pub fn run_ann(
     Ok(report)
 }
 
+/// One selectivity of the filtered-search benchmark.
 #[derive(Debug, Serialize)]
 pub struct FilterRow {
+    /// Share of the chunks the principal may see.
     pub selectivity: f64,
+    /// How many chunks that is.
     pub visible_chunks: usize,
+    /// `graph`, `exact` or `planned` (the planner's choice).
     pub mode: &'static str,
+    /// The plans the planner picked.
     pub plans: Vec<VectorPlan>,
+    /// Share of the exact filtered top 10 found.
     pub recall_at_10: f64,
+    /// Median latency.
     pub p50_ms: f64,
+    /// 95th-percentile latency.
     pub p95_ms: f64,
+    /// Queries per second.
     pub qps: f64,
 }
 
+/// The filtered-search benchmark: recall and latency by selectivity.
 #[derive(Debug, Serialize)]
 pub struct FilterReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The vector set.
     pub dataset: &'static str,
+    /// Chunks in the index.
     pub chunks: usize,
+    /// Queries per selectivity.
     pub queries: usize,
+    /// Beam width of graph searches.
     pub ef_search: usize,
+    /// The planner's exact-scan threshold.
     pub exact_threshold: usize,
+    /// One row per selectivity and mode.
     pub rows: Vec<FilterRow>,
 }
 

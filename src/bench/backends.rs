@@ -27,28 +27,40 @@ use crate::store::migrate;
 use crate::store::pg::{Meta, PgStore, PgWriter};
 use crate::store::{IndexRead, IndexReader, Snapshot};
 
+/// One backend's figures in the backends benchmark.
 #[derive(Debug, Serialize)]
 pub struct Side {
+    /// `embedded` or `postgres`.
     pub backend: String,
     /// Seconds to bring the data in (build, or copy into the database and
     /// build its index), when it happened in this run.
     pub load_seconds: Option<f64>,
+    /// `/v1/search` latency through a real server.
     pub search: Endpoint,
     /// Vector search alone, in process: p50 / p99 for both principals.
     pub vector_p50_ms: f64,
+    /// 99th-percentile vector search latency.
     pub vector_p99_ms: f64,
+    /// Recall@10 of the vector search for a principal who sees everything.
     pub recall_at_10_all: f64,
+    /// Recall@10 for a principal of one team (a filtered search).
     pub recall_at_10_one_team: f64,
 }
 
+/// The embedded index and PostgreSQL side by side on the same chunks.
 #[derive(Debug, Serialize)]
 pub struct BackendsReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// Chunks loaded.
     pub chunks: usize,
+    /// The embedding model.
     pub model: String,
+    /// Queries the recall is measured on.
     pub recall_queries: usize,
     /// Share of chunks the one-team principal may see.
     pub one_team_selectivity: f64,
+    /// One entry per backend.
     pub sides: Vec<Side>,
 }
 
@@ -100,6 +112,7 @@ pub fn database(url: &str, name: &str) -> Result<String, String> {
     Ok(format!("{head}/{name}"))
 }
 
+/// Runs the comparison (PostgreSQL from `HORT_BENCH_PG_URL`, skipped if unset).
 pub fn run(
     embedder: Arc<dyn Embedder>,
     pg_url: &str,

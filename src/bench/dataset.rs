@@ -5,17 +5,22 @@ use std::path::Path;
 
 /// A matrix of unit vectors, row-major.
 pub struct Vectors {
+    /// Dimensions of each vector.
     pub dim: usize,
+    /// All vectors, row after row.
     pub data: Vec<f32>,
 }
 
 impl Vectors {
+    /// How many vectors.
     pub fn len(&self) -> usize {
         self.data.len() / self.dim.max(1)
     }
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+    /// Vector `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }

@@ -12,22 +12,35 @@ use serde::Serialize;
 use super::{write_results, Machine};
 use crate::embed::{Embedder, ModelFiles, OnnxEmbedder};
 
+/// One embedding pass.
 #[derive(Debug, Serialize)]
 pub struct Pass {
+    /// Threads the model ran on.
     pub threads: usize,
+    /// Wall time.
     pub seconds: f64,
+    /// Texts embedded per second.
     pub per_second: f64,
 }
 
+/// The embedding benchmark: hort's model runner on one and two threads.
 #[derive(Debug, Serialize)]
 pub struct EmbedReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The model.
     pub model: String,
+    /// Texts embedded.
     pub texts: usize,
+    /// Texts per batch.
     pub batch_size: usize,
+    /// The model's window in tokens.
     pub max_tokens: usize,
+    /// Mean tokens per text.
     pub mean_tokens: f64,
+    /// The pass on one thread.
     pub threads_1: Pass,
+    /// The pass on two threads.
     pub threads_2: Pass,
 }
 
@@ -60,6 +73,7 @@ fn pass(files: &ModelFiles, texts: &[&str], batch: usize, threads: usize) -> Res
     })
 }
 
+/// Embeds `texts` of the corpus on one and two threads; writes the inputs for the peer.
 pub fn run(
     files: &ModelFiles,
     texts: &[String],

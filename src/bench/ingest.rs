@@ -14,41 +14,67 @@ use crate::embed::{Embedder, HashEmbedder};
 use crate::ingest::{self, IngestOptions};
 use crate::store::IndexReader;
 
+/// The whole ingest of a folder: parse, chunk, embed, index.
 #[derive(Debug, Serialize)]
 pub struct EndToEnd {
+    /// Files ingested.
     pub files: usize,
+    /// Chunks stored.
     pub chunks: usize,
+    /// Wall time.
     pub seconds: f64,
+    /// Files per second.
     pub files_per_second: f64,
+    /// Chunks per second.
     pub chunks_per_second: f64,
 }
 
+/// Embedding the same chunks alone (the ceiling of ingest).
 #[derive(Debug, Serialize)]
 pub struct EmbedOnly {
+    /// Chunks embedded.
     pub chunks: usize,
+    /// Wall time.
     pub seconds: f64,
+    /// Chunks per second.
     pub chunks_per_second: f64,
 }
 
+/// Parsing PDFs alone.
 #[derive(Debug, Serialize)]
 pub struct PdfPass {
+    /// PDFs tried.
     pub files: usize,
+    /// PDFs that gave text.
     pub indexed: usize,
+    /// PDFs that failed (each with a reason in the ingest report).
     pub failed: usize,
+    /// Pages parsed.
     pub pages: usize,
+    /// Wall time.
     pub seconds: f64,
+    /// Pages per second.
     pub pages_per_second: f64,
+    /// Parser processes at once.
     pub parse_threads: usize,
 }
 
+/// The ingest benchmark.
 #[derive(Debug, Serialize)]
 pub struct IngestBench {
+    /// Where it ran.
     pub machine: Machine,
+    /// The embedding model.
     pub model: String,
+    /// The corpus ingested.
     pub corpus: String,
+    /// Chunks per embedding batch.
     pub batch_size: usize,
+    /// Ingest end to end.
     pub end_to_end: EndToEnd,
+    /// Embedding alone.
     pub embed_only: EmbedOnly,
+    /// PDF parsing, if a PDF folder was given.
     pub pdf: Option<PdfPass>,
 }
 
@@ -99,15 +125,23 @@ fn all_chunk_texts(index: &Path) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// What `hort bench ingest` runs on.
 pub struct IngestBenchArgs<'a> {
+    /// The text corpus.
     pub corpus: &'a Path,
+    /// Files taken from it (0: all).
     pub limit: usize,
+    /// A folder of PDFs, if any.
     pub pdfs: Option<&'a Path>,
+    /// PDFs taken from it (0: all).
     pub pdf_limit: usize,
+    /// Scratch directory.
     pub work: &'a Path,
+    /// Where the report goes.
     pub out: &'a Path,
 }
 
+/// Runs the ingest benchmark.
 pub fn run(
     args: &IngestBenchArgs<'_>,
     embedder: &dyn Embedder,

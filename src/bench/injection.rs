@@ -24,15 +24,24 @@ struct BastionRow {
     text: String,
 }
 
+/// Detection figures on one labelled set.
 #[derive(Debug, Clone, Serialize)]
 pub struct Confusion {
+    /// The set's name.
     pub set: String,
+    /// Injections in the set.
     pub positives: usize,
+    /// Harmless texts in the set.
     pub negatives: usize,
+    /// Injections flagged.
     pub true_pos: usize,
+    /// Harmless texts flagged.
     pub false_pos: usize,
+    /// Share of flagged texts that are injections.
     pub precision: f64,
+    /// Share of injections flagged.
     pub recall: f64,
+    /// Share of harmless texts flagged.
     pub fpr: f64,
 }
 
@@ -62,14 +71,20 @@ impl Confusion {
     }
 }
 
+/// The injection-detection benchmark.
 #[derive(Debug, Serialize)]
 pub struct InjectionReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The score at or above which a text is flagged.
     pub threshold: f32,
+    /// One row per set.
     pub rows: Vec<Confusion>,
+    /// (threshold, precision, recall) on the held-out set, for choosing a threshold.
     pub sweep: Vec<(f32, f64, f64)>,
     /// Chunks of the sample corpus flagged at the threshold (document, score).
     pub sample_corpus_flags: Vec<(String, f32)>,
+    /// Held-out injections the detector missed (for reading, not tuning).
     pub missed_held_out: Vec<String>,
     /// Rows of hort's own set the detector gets wrong.
     pub own_errors: Vec<String>,
@@ -130,6 +145,7 @@ fn queries(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Scores every set under `datasets`; writes the report to `out`.
 pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, String> {
     let bastion_path = datasets.join("bastioncorpus-0.6.0.jsonl");
     let text = std::fs::read_to_string(&bastion_path)

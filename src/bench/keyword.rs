@@ -22,15 +22,21 @@ use crate::store::Snapshot;
 
 const LIMIT: usize = 50;
 
+/// Latency figures of a query set.
 #[derive(Debug, Serialize)]
 pub struct Latency {
+    /// Median.
     pub p50_ms: f64,
+    /// 95th percentile.
     pub p95_ms: f64,
+    /// 99th percentile.
     pub p99_ms: f64,
+    /// Mean.
     pub mean_ms: f64,
 }
 
 impl Latency {
+    /// The figures of `ms` (milliseconds per query).
     pub fn of(mut ms: Vec<f64>) -> Latency {
         ms.sort_by(f64::total_cmp);
         let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
@@ -43,15 +49,24 @@ impl Latency {
     }
 }
 
+/// The keyword benchmark: hort's BM25 against bare tantivy on the same index.
 #[derive(Debug, Serialize)]
 pub struct KeywordReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The corpus.
     pub corpus: String,
+    /// Chunks indexed.
     pub chunks: usize,
+    /// Queries per round.
     pub queries: usize,
+    /// Rounds timed.
     pub rounds: usize,
+    /// Hits per query.
     pub top_k: usize,
+    /// hort's filtered keyword search.
     pub hort: Latency,
+    /// tantivy alone, no filter.
     pub tantivy: Latency,
     /// Share of bare tantivy's top 10 that hort's path also returns (same
     /// analysis and scoring, so this should be 1.0: the comparison is fair).
@@ -95,6 +110,7 @@ pub fn export(snap: &Snapshot, queries: &[String], dir: &Path) -> Result<(), Str
     q.flush().map_err(io)
 }
 
+/// Runs the keyword benchmark (and exports the corpus for the bm25s peer).
 pub fn run(
     snap: &Snapshot,
     corpus: &str,

@@ -23,15 +23,22 @@ use serde::Serialize;
 /// Facts about the machine a measurement ran on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
+    /// The CPU model.
     pub cpu: String,
+    /// Cores available.
     pub cores: usize,
+    /// Memory in GiB.
     pub memory_gib: f64,
+    /// Operating system and kernel.
     pub os: String,
+    /// hort's version.
     pub hort_version: String,
+    /// When the benchmark ran (UTC).
     pub date: String,
 }
 
 impl Machine {
+    /// The machine this process runs on.
     pub fn detect() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo
@@ -69,6 +76,7 @@ impl Machine {
         }
     }
 
+    /// One line for report headers.
     pub fn line(&self) -> String {
         format!(
             "{} cores ({}), {} GiB RAM, {}, hort {}, {}",
@@ -80,12 +88,16 @@ impl Machine {
 /// Resident memory of this process, from /proc/self/status (KiB).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Rss {
+    /// Resident memory in KiB.
     pub total_kib: u64,
+    /// Anonymous (heap) memory in KiB.
     pub anon_kib: u64,
+    /// File-backed (mapped) memory in KiB.
     pub file_kib: u64,
 }
 
 impl Rss {
+    /// This process's resident memory now.
     pub fn now() -> Rss {
         let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let field = |name: &str| -> u64 {
@@ -102,6 +114,7 @@ impl Rss {
         }
     }
 
+    /// KiB in MiB.
     pub fn mib(kib: u64) -> f64 {
         (kib as f64 / 1024.0 * 10.0).round() / 10.0
     }

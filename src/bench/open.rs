@@ -16,20 +16,34 @@ use crate::store::hnsw::GraphParams;
 use crate::store::plan::vector_search;
 use crate::store::{IndexReader, StoreError};
 
+/// The open benchmark: how fast an index opens and how much memory it takes.
 #[derive(Debug, Serialize)]
 pub struct OpenReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// Chunks in the index.
     pub chunks: usize,
+    /// Vector dimensions.
     pub dim: usize,
+    /// Seconds the build took, if it happened in this run.
     pub build_seconds: Option<f64>,
+    /// Bytes on disk.
     pub index_bytes: u64,
+    /// Bytes of vectors on disk.
     pub vector_bytes: u64,
+    /// Time to open the index.
     pub open_ms: f64,
+    /// Memory before opening.
     pub rss_before_open: Rss,
+    /// Memory after opening.
     pub rss_after_open: Rss,
+    /// Memory after the queries.
     pub rss_after_queries: Rss,
+    /// Queries run.
     pub queries: usize,
+    /// Median vector search latency.
     pub vector_p50_ms: f64,
+    /// 95th-percentile vector search latency.
     pub vector_p95_ms: f64,
 }
 

@@ -15,7 +15,9 @@ use crate::sanitize::pii::{find, luhn_valid, tax_id_valid, PiiKind};
 /// One generated sentence: its text and the values it contains (byte ranges).
 #[derive(Debug, Clone)]
 pub struct Sample {
+    /// The text.
     pub text: String,
+    /// Each personal-data value in it: kind and byte span.
     pub values: Vec<(PiiKind, usize, usize)>,
 }
 
@@ -51,6 +53,7 @@ fn iban_check(country: &str, bban: &str) -> String {
     format!("{:02}", 98 - rem)
 }
 
+/// An IBAN (with a valid check sum if `valid`).
 pub fn gen_iban(rng: &mut Rng, valid: bool) -> String {
     let (country, bban) = match rng.below(5) {
         0 => ("DE", digits(rng, 18)),
@@ -75,6 +78,7 @@ pub fn gen_iban(rng: &mut Rng, valid: bool) -> String {
     }
 }
 
+/// A card number (Luhn-valid if `valid`).
 pub fn gen_card(rng: &mut Rng, valid: bool) -> String {
     let (prefix, len) = match rng.below(3) {
         0 => ("4".to_string(), 16),
@@ -97,6 +101,7 @@ pub fn gen_card(rng: &mut Rng, valid: bool) -> String {
     }
 }
 
+/// A German tax id (valid check digit if `valid`).
 pub fn gen_tax_id(rng: &mut Rng, valid: bool) -> String {
     loop {
         let mut ten: Vec<u32> = Vec::new();
@@ -129,6 +134,7 @@ pub fn gen_tax_id(rng: &mut Rng, valid: bool) -> String {
     }
 }
 
+/// A phone number in one of several national formats.
 pub fn gen_phone(rng: &mut Rng) -> String {
     match rng.below(9) {
         0 => format!(
@@ -281,13 +287,20 @@ pub fn generate(n: usize, seed: u64) -> (Vec<Sample>, Vec<String>) {
     (pos, neg)
 }
 
+/// Detection figures of one kind of personal data.
 #[derive(Debug, Clone, Serialize)]
 pub struct KindScore {
+    /// The kind.
     pub kind: PiiKind,
+    /// Values of the kind in the samples.
     pub values: usize,
+    /// Values found.
     pub found: usize,
+    /// Matches that were not values of the kind.
     pub false_pos: usize,
+    /// Share of matches that were right.
     pub precision: f64,
+    /// Share of values found.
     pub recall: f64,
 }
 
@@ -347,14 +360,20 @@ pub fn evaluate(pos: &[Sample], neg: &[String]) -> Vec<KindScore> {
     out
 }
 
+/// The personal-data detection benchmark.
 #[derive(Debug, Serialize)]
 pub struct PiiReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// Generated values per kind.
     pub per_kind: usize,
+    /// Texts without personal data.
     pub negatives: usize,
+    /// One row per kind.
     pub rows: Vec<KindScore>,
 }
 
+/// Generates `n` samples per kind, scores detection, writes the report.
 pub fn run(out: &Path, n: usize) -> Result<PiiReport, String> {
     let (pos, neg) = generate(n, 2026);
     let rows = evaluate(&pos, &neg);

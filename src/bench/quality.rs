@@ -17,13 +17,18 @@ use crate::store::{IndexRead, Snapshot};
 /// A query with graded relevance per document path.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Judged {
+    /// The query id.
     pub id: String,
+    /// The question.
     pub query: String,
+    /// The query's language, where the set says.
     #[serde(default)]
     pub lang: Option<String>,
+    /// Relevant document ids with their grades.
     pub relevant: HashMap<String, u32>,
 }
 
+/// Reads a BEIR-style query file with judgements.
 pub fn load_queries(path: &Path) -> Result<Vec<Judged>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     text.lines()
@@ -61,6 +66,7 @@ pub fn ndcg_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
     }
 }
 
+/// Share of the relevant documents among the first `k` of `ranked`.
 pub fn recall_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
     let total = rel.values().filter(|&&g| g > 0).count();
     if total == 0 {
@@ -74,10 +80,14 @@ pub fn recall_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64
     found as f64 / total as f64
 }
 
+/// One retrieval configuration's quality.
 #[derive(Debug, Clone, Serialize)]
 pub struct QualityRow {
+    /// The configuration's name.
     pub config: String,
+    /// nDCG@10.
     pub ndcg_at_10: f64,
+    /// Recall@10.
     pub recall_at_10: f64,
     /// Per query language (e.g. "de"), when the set labels languages.
     pub by_lang: Vec<(String, f64)>,
@@ -175,13 +185,20 @@ pub fn evaluate(
     Ok(rows)
 }
 
+/// The retrieval-quality benchmark.
 #[derive(Debug, Serialize)]
 pub struct QualityReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The query set.
     pub set: String,
+    /// Queries judged.
     pub queries: usize,
+    /// The embedding model.
     pub embedder: String,
+    /// One row per configuration.
     pub rows: Vec<QualityRow>,
+    /// Whether fusion scored at least as well as the better single method.
     pub fused_at_least_best_single: bool,
 }
 

@@ -46,34 +46,52 @@ pub fn serve_in_process(
     Ok((addr, server))
 }
 
+/// Latency of one endpoint under the benchmark's load.
 #[derive(Debug, Serialize)]
 pub struct Endpoint {
+    /// Requests sent.
     pub requests: usize,
+    /// Requests that failed.
     pub errors: usize,
+    /// Median latency.
     pub p50_ms: f64,
+    /// 95th-percentile latency.
     pub p95_ms: f64,
+    /// 99th-percentile latency.
     pub p99_ms: f64,
+    /// Mean latency.
     pub mean_ms: f64,
 }
 
+/// One index size of the query benchmark.
 #[derive(Debug, Serialize)]
 pub struct Size {
+    /// Chunks in the index.
     pub chunks: usize,
+    /// Seconds the build took, if it happened in this run.
     pub build_seconds: Option<f64>,
+    /// Time to open the index.
     pub open_ms: f64,
     /// Resident memory the open index added (mapped files are counted once touched).
     pub rss_open_mib: f64,
     /// … and after the measured requests (the pages the queries touched).
     pub rss_after_mib: f64,
+    /// `/v1/search`.
     pub search: Endpoint,
+    /// `/v1/query` (extractive answers).
     pub query: Endpoint,
 }
 
+/// The query benchmark: the HTTP API at several index sizes.
 #[derive(Debug, Serialize)]
 pub struct QueryReport {
+    /// Where it ran.
     pub machine: Machine,
+    /// The embedding model.
     pub model: String,
+    /// Hits per request.
     pub k: usize,
+    /// One entry per size.
     pub sizes: Vec<Size>,
 }
 
@@ -197,6 +215,7 @@ pub(super) fn measure(
     })
 }
 
+/// Runs the query benchmark.
 pub fn run(
     embedder: Arc<dyn Embedder>,
     sizes: &[usize],

@@ -12,7 +12,9 @@ use crate::store::hnsw::GraphParams;
 use crate::store::segment::{ChunkRecord, SegmentBuilder};
 use crate::store::{IndexWriter, StoreError};
 
+/// The id recorded in synthetic indexes (no real model made the vectors).
 pub const EMBEDDER_ID: &str = "synthetic-384";
+/// The teams synthetic documents are spread over.
 pub const TEAMS: [&str; 10] = [
     "finance", "hr", "legal", "eng", "sales", "ops", "it", "board", "audit", "staff",
 ];
@@ -64,9 +66,11 @@ const WORDS: &[&str] = &[
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator from a seed (the same seed, the same sequence).
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1)
     }
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
@@ -75,14 +79,17 @@ impl Rng {
         self.0 = x;
         x
     }
+    /// A number below `n`.
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n.max(1) as u64) as usize
     }
+    /// A number in [0, 1).
     pub fn unit(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 }
 
+/// A random vector of length 1.
 pub fn random_unit_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
     let mut v: Vec<f32> = (0..dim).map(|_| rng.unit()).collect();
     normalize(&mut v);
@@ -100,6 +107,7 @@ pub struct Vocabulary {
 }
 
 impl Vocabulary {
+    /// The vocabulary: common English words, then made-up ones.
     pub fn new() -> Vocabulary {
         const SYL: [&str; 30] = [
             "ka", "lo", "mi", "ner", "so", "tu", "vak", "ri", "pe", "dan", "gol", "fi", "ha", "jo",
@@ -124,6 +132,7 @@ impl Vocabulary {
         Vocabulary { words, cumulative }
     }
 
+    /// A word drawn by its Zipf weight.
     pub fn word(&self, rng: &mut Rng) -> &str {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
@@ -131,6 +140,7 @@ impl Vocabulary {
         &self.words[i.min(self.words.len() - 1)]
     }
 
+    /// `words` words drawn by weight, as a sentence.
     pub fn sentence(&self, rng: &mut Rng, words: usize) -> String {
         let mut s = String::new();
         for i in 0..words {
@@ -175,6 +185,7 @@ pub struct Clusters {
 }
 
 impl Clusters {
+    /// `n` cluster centres in `dim` dimensions.
     pub fn new(seed: u64, dim: usize, n: usize) -> Clusters {
         let mut rng = Rng::new(seed);
         Clusters {
@@ -184,6 +195,7 @@ impl Clusters {
         }
     }
 
+    /// A vector near a random centre.
     pub fn sample(&self, rng: &mut Rng) -> Vec<f32> {
         let c = &self.centroids[rng.below(self.centroids.len())];
         // Uniform noise of unit variance per vector, scaled to 0.75 of the centroid.

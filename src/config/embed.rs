@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Check, ConfigError};
 
+/// `[embed]`: which local model embeds chunks and questions, and how it runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedConfig {
@@ -19,6 +20,7 @@ pub struct EmbedConfig {
     /// Intra-op threads of the model; measured best at 1 on a shared 2-core machine.
     #[serde(default = "default_embed_threads")]
     pub threads: usize,
+    /// Texts per call of the model during ingest.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+/// `[gateway]`: where the node keeps its books on the embedded backend.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
@@ -24,6 +25,7 @@ fn default_usage_path() -> PathBuf {
     PathBuf::from("data/usage.jsonl")
 }
 
+/// `[audit]`: the hash-chained audit log.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
@@ -37,6 +39,7 @@ pub struct AuditConfig {
     pub log_query_text: bool,
 }
 
+/// When audit records are forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FsyncPolicy {

@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::{Check, ConfigError};
 
+/// `[ingest]`: chunking, file limits, PDF isolation, segment size.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {

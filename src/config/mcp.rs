@@ -12,6 +12,7 @@ use super::{Check, ConfigError};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpConfig {
+    /// Tools granted per principal or role (on top of the default read tools).
     #[serde(default)]
     pub grants: Vec<McpGrant>,
     /// Principals without a grant get the read tools (search, ask,
@@ -24,8 +25,10 @@ pub struct McpConfig {
     /// Per session: tool calls, tokens (model tokens plus returned text / 4), seconds.
     #[serde(default = "default_mcp_calls")]
     pub max_tool_calls: u32,
+    /// Tokens an agent may use per session (answers and tool output).
     #[serde(default = "default_mcp_tokens")]
     pub max_tokens: u64,
+    /// Seconds an agent session may last.
     #[serde(default = "default_mcp_seconds")]
     pub max_session_s: u64,
     /// Pending actions (one JSON file each), shared by every hort process.
@@ -52,10 +55,13 @@ impl Default for McpConfig {
     }
 }
 
+/// One grant of tools to a principal or to everyone with a role (exactly one of the two).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpGrant {
+    /// The principal the grant is for.
     pub principal: Option<String>,
+    /// The role the grant is for.
     pub role: Option<String>,
     /// Tool names (checked against [`Tool`] when the file is read).
     pub tools: Vec<String>,
@@ -73,14 +79,20 @@ impl McpGrant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tool {
+    /// Ask a question; the answer comes with verified citations.
     Ask,
+    /// Delete a document that was added through the API.
     DeleteDocument,
+    /// Read a page or a span of a document.
     GetDocument,
+    /// Add or replace a document (with its access rule).
     IngestDocument,
+    /// Search: passages with their sources.
     Search,
 }
 
 impl Tool {
+    /// Every tool, in name order.
     pub const ALL: [Tool; 5] = [
         Tool::Search,
         Tool::Ask,
@@ -91,6 +103,7 @@ impl Tool {
     /// The tools that only read.
     pub const READ: [Tool; 3] = [Tool::Search, Tool::Ask, Tool::GetDocument];
 
+    /// The tool's MCP name (`get_document`).
     pub fn as_str(self) -> &'static str {
         match self {
             Tool::Search => "search",
@@ -101,6 +114,7 @@ impl Tool {
         }
     }
 
+    /// The tool of an MCP name.
     pub fn parse(s: &str) -> Option<Tool> {
         Tool::ALL.into_iter().find(|t| t.as_str() == s)
     }

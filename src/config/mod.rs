@@ -32,56 +32,84 @@ pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
 pub use store::{Backend, HnswConfig, IndexConfig, StoreConfig};
 
+/// A configuration that cannot be used, naming the file (and field).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("{path}: cannot read: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file is not valid TOML for hort (an unknown key, a wrong type).
     #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of its range or contradicts another.
     #[error("{path}: field `{field}`: {message}")]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// The field, as a TOML path (`providers[0].timeout_s`).
         field: String,
+        /// What is wrong and what is allowed.
         message: String,
     },
 }
 
+/// The whole of `hort.toml`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[index]`: where the embedded index lives.
     #[serde(default)]
     pub index: IndexConfig,
     /// Where chunks, vectors and the gateway's state live.
     #[serde(default)]
     pub store: StoreConfig,
+    /// `[embed]`: the embedding model.
     #[serde(default)]
     pub embed: EmbedConfig,
+    /// `[ingest]`: chunking and parsing.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// `[hnsw]`: the vector graphs.
     #[serde(default)]
     pub hnsw: HnswConfig,
+    /// `[retrieve]`: hybrid search and reranking.
     #[serde(default)]
     pub retrieve: RetrieveConfig,
+    /// `[server]`: the HTTP listener and its limits.
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[[principals]]`: who may call, with which access.
     #[serde(default)]
     pub principals: Vec<PrincipalConfig>,
+    /// `[[providers]]`: the answer models.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// `[audit]`: the audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[routing]`: which providers may answer what.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// `[sanitize]`: injection and personal-data handling.
     #[serde(default)]
     pub sanitize: SanitizeConfig,
     /// Limits and budgets per team (a principal's requests count for each of its teams).
     #[serde(default)]
     pub teams: Vec<TeamConfig>,
+    /// `[gateway]`: the usage journal.
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// `[auth]`: JWT callers.
     #[serde(default)]
     pub auth: AuthConfig,
     /// The MCP server for agents: tools per principal or role, approvals, limits.
@@ -221,10 +249,12 @@ impl Config {
         }
     }
 
+    /// The embedded index directory, resolved against the file's directory.
     pub fn index_path(&self) -> PathBuf {
         self.resolve(&self.index.path)
     }
 
+    /// The configured principal of that name.
     pub fn principal(&self, name: &str) -> Option<&PrincipalConfig> {
         self.principals.iter().find(|p| p.name == name)
     }

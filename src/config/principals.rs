@@ -9,16 +9,22 @@ use serde::Deserialize;
 use super::{Check, ConfigError};
 use crate::acl::Classification;
 
+/// A `[[principals]]` entry: a caller with its credential, access and limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalConfig {
+    /// The name requests are booked and audited under.
     pub name: String,
     /// SHA-256 (hex) of the API key; the key itself is never stored.
     pub api_key_sha256: Option<String>,
+    /// Teams whose documents the principal may see.
     #[serde(default)]
     pub teams: Vec<String>,
+    /// The highest classification the principal may see.
     pub clearance: Classification,
+    /// Requests per minute (none: unlimited).
     pub requests_per_minute: Option<u32>,
+    /// Spending per calendar month in USD (none: unlimited).
     pub monthly_budget_usd: Option<f64>,
     /// `admin` may upload and delete documents; `approver` decides on agent actions.
     #[serde(default)]
@@ -30,11 +36,15 @@ pub struct PrincipalConfig {
     pub jwt_subject: Option<String>,
 }
 
+/// A `[[teams]]` entry: limits shared by every member's requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
+    /// The team's name, as in rule files and principals.
     pub name: String,
+    /// Requests per minute of all members together.
     pub requests_per_minute: Option<u32>,
+    /// Spending per calendar month of all members together, in USD.
     pub monthly_budget_usd: Option<f64>,
 }
 
@@ -43,9 +53,11 @@ pub struct TeamConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Bearer tokens from an OpenID Connect issuer, besides API keys.
     pub jwt: Option<JwtConfig>,
 }
 
+/// How JWTs are checked and mapped to a principal.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {

@@ -8,36 +8,51 @@ use serde::Deserialize;
 use super::{Check, ConfigError};
 use crate::acl::Classification;
 
+/// The wire protocol of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
+    /// The OpenAI chat completions API (and compatible local servers).
     Openai,
+    /// Anthropic's messages API.
     Anthropic,
+    /// hort's built-in extractive answerer (offline, no model).
     Extractive,
 }
 
+/// Where a provider runs, which decides what it may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Locality {
+    /// On machines you control: may see any classification.
     Local,
+    /// A third party's service: sees only context below `local_only_from`, masked.
     Cloud,
 }
 
+/// A `[[providers]]` entry: one answer model.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
+    /// The name `routing.chain` uses.
     pub name: String,
+    /// The wire protocol.
     pub kind: ProviderKind,
+    /// The API's base URL (required for local OpenAI-compatible servers).
     pub base_url: Option<String>,
+    /// The model to ask for.
     pub model: Option<String>,
     /// Name of the environment variable holding the key (never the key itself).
     pub api_key_env: Option<String>,
+    /// Where it runs (decides which context it may see).
     pub locality: Locality,
     /// Whole-call limit per attempt (streaming included).
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
+    /// Price per 1000 prompt tokens in USD (for usage and budgets).
     #[serde(default)]
     pub usd_per_1k_input: f64,
+    /// Price per 1000 completion tokens in USD.
     #[serde(default)]
     pub usd_per_1k_output: f64,
     /// Retries after a 429, a 5xx, a timeout or a connection error (not after 4xx).
@@ -83,6 +98,7 @@ fn default_timeout() -> u64 {
     30
 }
 
+/// `[routing]`: the provider chain and which providers may see what.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
@@ -127,10 +143,13 @@ fn default_context_tokens() -> u32 {
     3000
 }
 
+/// A rule that rates questions matching a pattern at a classification.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRule {
+    /// A regular expression (case-insensitive) on the question.
     pub pattern: String,
+    /// The classification a matching question gets.
     pub level: Classification,
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Check, ConfigError};
 
+/// `[retrieve]`: hybrid search, fusion and reranking.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrieveConfig {
@@ -40,6 +41,7 @@ pub struct RetrieveConfig {
     /// `rerank_candidates` hits are reordered by it. None ships here.
     #[serde(default)]
     pub reranker: Option<PathBuf>,
+    /// Hits the reranker scores (the best of them are returned).
     #[serde(default = "default_rerank_candidates")]
     pub rerank_candidates: usize,
 }

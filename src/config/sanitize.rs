@@ -21,10 +21,13 @@ pub enum InjectionAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueryInjectionAction {
+    /// Answer, with the question flagged in the response.
     Annotate,
+    /// Refuse with `query_refused`.
     Refuse,
 }
 
+/// `[sanitize]`: injection thresholds and actions, personal-data masking.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SanitizeConfig {
@@ -34,13 +37,16 @@ pub struct SanitizeConfig {
     /// Score at or above which `on_high` applies instead of `on_suspected`.
     #[serde(default = "default_high")]
     pub injection_high: f32,
+    /// What happens to a chunk scored at or above `injection_threshold`.
     #[serde(default = "default_on_suspected")]
     pub on_suspected: InjectionAction,
+    /// What happens to a chunk scored at or above `injection_high`.
     #[serde(default = "default_on_high")]
     pub on_high: InjectionAction,
     /// Score multiplier for `downrank`.
     #[serde(default = "default_downrank")]
     pub downrank_factor: f32,
+    /// What happens to a question that looks like an injection.
     #[serde(default = "default_on_query")]
     pub on_query_injection: QueryInjectionAction,
     /// Mask personal data before it goes to a provider with `locality = "cloud"`.

@@ -4,9 +4,11 @@ use serde::Deserialize;
 
 use super::{Check, ConfigError};
 
+/// `[server]`: the HTTP listener, request limits and admission control.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Address to listen on.
     #[serde(default = "default_addr")]
     pub addr: String,
     /// Largest k a request may ask for.

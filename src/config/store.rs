@@ -12,14 +12,18 @@ use super::{Check, ConfigError};
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// The embedded index: mapped segments beside a keyword index, one machine.
     #[default]
     Embedded,
+    /// PostgreSQL with pgvector, shared by several stateless nodes.
     Postgres,
 }
 
+/// `[store]`: the backend and, for PostgreSQL, where it is.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Which backend stores chunks, vectors and the gateway's books.
     #[serde(default)]
     pub backend: Backend,
     /// `postgres://user@host:port/db`; the password is better given in
@@ -58,6 +62,7 @@ impl StoreConfig {
             .or_else(|| self.url.clone())
     }
 
+    /// The URL of a read replica, if configured (`HORT_DATABASE_READ_URL` wins).
     pub fn read_url(&self) -> Option<String> {
         std::env::var("HORT_DATABASE_READ_URL")
             .ok()
@@ -66,9 +71,11 @@ impl StoreConfig {
     }
 }
 
+/// `[index]`: where the embedded index lives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
+    /// The index directory, relative to the configuration file.
     #[serde(default = "default_index_path")]
     pub path: PathBuf,
 }
@@ -85,13 +92,17 @@ fn default_index_path() -> PathBuf {
     PathBuf::from("data/index")
 }
 
+/// `[hnsw]`: how the vector graphs are built and searched.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HnswConfig {
+    /// Links per node (graph degree).
     #[serde(default = "default_m")]
     pub m: usize,
+    /// Beam width while building.
     #[serde(default = "default_ef_construction")]
     pub ef_construction: usize,
+    /// Beam width while searching (widened for narrow filters).
     #[serde(default = "default_ef_search")]
     pub ef_search: usize,
 }

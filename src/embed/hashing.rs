@@ -4,12 +4,14 @@
 
 use super::{normalize, EmbedError, Embedder};
 
+/// A deterministic embedder of hashed word and character n-grams: no model files, for tests and demos.
 pub struct HashEmbedder {
     dim: usize,
     id: String,
 }
 
 impl HashEmbedder {
+    /// An embedder of `dim` dimensions.
     pub fn new(dim: usize) -> HashEmbedder {
         HashEmbedder {
             dim: dim.max(8),

@@ -14,16 +14,32 @@ use std::sync::Arc;
 
 use crate::config::EmbedConfig;
 
+/// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
+    /// A file of the model is missing.
     #[error("model file missing: {0} (run `make models` to fetch the pinned model files)")]
     MissingFile(PathBuf),
+    /// The ONNX Runtime library could not be loaded.
     #[error("cannot load the ONNX Runtime library {path}: {message}")]
-    Runtime { path: PathBuf, message: String },
+    Runtime {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The model could not be loaded.
     #[error("cannot load the embedding model from {path}: {message}")]
-    Model { path: PathBuf, message: String },
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The model failed on an input.
     #[error("embedding failed: {0}")]
     Inference(String),
+    /// The configured model is not one hort knows.
     #[error("unknown embedding model {0:?} (known: minilm-l6, multilingual-e5-small, hash, or a directory with a hort-model.toml)")]
     UnknownModel(String),
 }
@@ -34,6 +50,7 @@ pub enum EmbedError {
 pub trait Embedder: Send + Sync {
     /// Identifies model and version; the index records it and refuses another.
     fn id(&self) -> &str;
+    /// Dimensions of the vectors.
     fn dim(&self) -> usize;
     /// The longest input the model reads, in its own tokens.
     fn max_tokens(&self) -> usize;

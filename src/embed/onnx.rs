@@ -25,11 +25,17 @@ pub enum PoolingKind {
 /// it reads text (the index records `id`, and refuses another model).
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
+    /// The model's id (recorded in the index).
     pub id: String,
+    /// Directory with the model and tokenizer files.
     pub dir: PathBuf,
+    /// The ONNX Runtime shared library.
     pub runtime: PathBuf,
+    /// Dimensions of the output vectors.
     pub dim: usize,
+    /// The longest input in tokens.
     pub max_tokens: usize,
+    /// How token vectors become one vector.
     pub pooling: PoolingKind,
     /// Put before every question (E5: `"query: "`).
     pub query_prefix: String,
@@ -152,6 +158,7 @@ pub(crate) fn init_runtime(path: &Path) -> Result<(), EmbedError> {
     }
 }
 
+/// A sentence-embedding model run by ONNX Runtime.
 pub struct OnnxEmbedder {
     files: ModelFiles,
     /// fastembed's `embed` needs `&mut`; a session per process is enough on a
@@ -162,6 +169,7 @@ pub struct OnnxEmbedder {
 }
 
 impl OnnxEmbedder {
+    /// Loads the model with `threads` intra-op threads.
     pub fn load(files: &ModelFiles, threads: usize) -> Result<OnnxEmbedder, EmbedError> {
         let read = |name: &str| -> Result<Vec<u8>, EmbedError> {
             let p = files.dir.join(name);

@@ -35,10 +35,15 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// What happened in one request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AuditRecord {
+    /// When the request finished (RFC 3339, UTC).
     pub time: String,
+    /// The request id (also in the access log and the `x-request-id` header).
     pub request_id: String,
+    /// Who asked (empty if unauthenticated).
     pub principal: String,
+    /// The endpoint or front end (`/v1/query`, `mcp:search`, `cli:query`).
     pub endpoint: String,
+    /// The HTTP status (or its equivalent for other front ends).
     pub status: u16,
     /// SHA-256 of the question.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,28 +51,38 @@ pub struct AuditRecord {
     /// The question with personal data masked (only with `log_query_text`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Ids of the chunks returned or used.
     #[serde(default)]
     pub chunks: Vec<String>,
+    /// Documents the chunks came from.
     #[serde(default)]
     pub docs: Vec<String>,
+    /// The provider that answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// Where that provider runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locality: Option<String>,
+    /// Prompt tokens of the answer.
     #[serde(default)]
     pub prompt_tokens: u32,
+    /// Completion tokens of the answer.
     #[serde(default)]
     pub completion_tokens: u32,
+    /// What the answer cost in USD.
     #[serde(default)]
     pub cost_usd: f64,
+    /// What the checks found (`injection_suspected`, `output_blocked:…`).
     #[serde(default)]
     pub flags: Vec<String>,
     /// Provider failures in full (addresses, messages): callers only see
     /// their kind, the log keeps them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provider_errors: Vec<String>,
+    /// The error's code and message, if the request failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Time to answer in milliseconds.
     pub latency_ms: u64,
 }
 
@@ -110,20 +125,35 @@ pub struct AuditLog {
     state: Mutex<State>,
 }
 
+/// Why an audit record could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The database's chain could not be read or written.
     #[error("shared audit log: {0}")]
-    Shared(String),
+    Db(#[source] crate::store::pg::PgError),
+    /// The database's chain was cut or edited: nothing is chained onto it.
+    #[error(
+        "shared audit log: {0}; refusing to continue the chain (check it with `hort audit verify`)"
+    )]
+    SharedBroken(String),
     /// The log was cut or edited at its end: nothing is chained onto it.
+    /// The log was cut or edited.
     #[error(
         "{path}: {reason}; refusing to continue this chain (check it with `hort audit verify`, \
          then move the log and its .head file aside to start a new one)"
     )]
-    Broken { path: PathBuf, reason: String },
+    Broken {
+        /// The log.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The log could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The log.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
 }
@@ -273,6 +303,7 @@ impl Drop for FileLock {
 }
 
 impl AuditLog {
+    /// Opens the log at `path` (created if missing) and checks its end against the head file; a log that was cut or edited is refused.
     pub fn open(path: &Path, policy: FsyncPolicy) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_path_buf(),
@@ -383,6 +414,7 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Writes buffered records to disk now.
     pub fn flush(&self) {
         if let Ok(st) = self.state.lock() {
             let _ = st.file.sync_data();
@@ -393,17 +425,21 @@ impl AuditLog {
 /// What `hort audit verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verification {
+    /// Records checked.
     pub records: u64,
+    /// What is wrong, one line each (empty: intact).
     pub problems: Vec<String>,
 }
 
 /// What walking a chain found.
 pub struct Chain {
+    /// Records read.
     pub records: u64,
     /// The sequence number the next record would have.
     pub expect_seq: u64,
     /// The hash of the last line.
     pub prev_hash: String,
+    /// What is wrong, one line each.
     pub problems: Vec<String>,
 }
 

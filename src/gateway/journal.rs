@@ -39,6 +39,7 @@ impl Books {
         }
     }
 
+    /// Adds one request's usage to each account of `who`.
     pub fn book(&self, month: &str, who: &Spender, u: &Usage) {
         self.with(|m| {
             for (kind, name) in who.accounts() {
@@ -51,6 +52,7 @@ impl Books {
         });
     }
 
+    /// One account's spending in `month`.
     pub fn spent(&self, kind: AccountKind, name: &str, month: &str) -> Spend {
         self.with(|m| {
             m.get(&(kind, name.to_string(), month.to_string()))
@@ -59,6 +61,7 @@ impl Books {
         })
     }
 
+    /// Every account's spending, ordered.
     pub fn rows(&self) -> Vec<SpendRow> {
         self.with(|m| {
             let mut v: Vec<SpendRow> = m

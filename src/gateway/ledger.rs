@@ -13,12 +13,16 @@ use super::ratelimit::RateLimited;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
+    /// A principal (configured, or `jwt:<sub>`).
     Principal,
+    /// A team.
     Team,
+    /// A provider (what it was paid).
     Provider,
 }
 
 impl AccountKind {
+    /// The kind's name in reports and the database.
     pub fn as_str(self) -> &'static str {
         match self {
             AccountKind::Principal => "principal",
@@ -27,6 +31,7 @@ impl AccountKind {
         }
     }
 
+    /// The kind of a name.
     pub fn parse(s: &str) -> Option<AccountKind> {
         match s {
             "principal" => Some(AccountKind::Principal),
@@ -40,25 +45,35 @@ impl AccountKind {
 /// Spending of one account in one month.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Spend {
+    /// Answered requests.
     pub requests: u64,
+    /// Prompt tokens.
     pub prompt_tokens: u64,
+    /// Completion tokens.
     pub completion_tokens: u64,
+    /// Money spent in USD.
     pub cost_usd: f64,
 }
 
 /// Usage of one answered request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Usage {
+    /// Prompt tokens.
     pub prompt_tokens: u32,
+    /// Completion tokens.
     pub completion_tokens: u32,
+    /// What it cost in USD.
     pub cost_usd: f64,
 }
 
 /// Who spent: the asking principal, its teams, the provider that answered.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Spender {
+    /// The principal's name.
     pub principal: String,
+    /// The principal's teams.
     pub teams: Vec<String>,
+    /// The provider's name.
     pub provider: String,
 }
 
@@ -75,21 +90,34 @@ impl Spender {
 /// One row of a spending report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpendRow {
+    /// The kind of account.
     pub kind: AccountKind,
+    /// The account's name.
     pub name: String,
+    /// The month (`YYYY-MM`, UTC).
     pub month: String,
+    /// What was spent.
     pub spend: Spend,
 }
 
+/// Why the books could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The journal could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The journal.
         path: std::path::PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The database's tables could not be read or written.
     #[error("shared ledger: {0}")]
-    Shared(String),
+    Db(#[from] crate::store::pg::PgError),
+    /// The shared ledger is not configured (no database URL).
+    #[error("shared ledger: {0}")]
+    NotConfigured(String),
+    /// The audit chain failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
 }

@@ -58,14 +58,18 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The node's counters and histograms, rendered in the Prometheus text format.
 #[derive(Default)]
 pub struct Metrics {
     http: Mutex<BTreeMap<(String, u16), Histogram>>,
     provider: Mutex<BTreeMap<(String, String), Histogram>>,
     tokens: Mutex<BTreeMap<(String, &'static str), u64>>,
     cost: Mutex<BTreeMap<String, f64>>,
+    /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
+    /// Requests refused by a budget.
     pub budget_refused: AtomicU64,
+    /// Requests refused at the concurrency limit.
     pub overloaded: AtomicU64,
     injection_suspected: AtomicU64,
     quarantined: AtomicU64,
@@ -73,7 +77,9 @@ pub struct Metrics {
     pii_masked: AtomicU64,
     output_blocked: AtomicU64,
     citations_removed: AtomicU64,
+    /// Requests being answered now.
     pub in_flight: AtomicI64,
+    /// Audit records that could not be written.
     pub audit_failures: AtomicU64,
     /// MCP tool calls by tool and outcome (ok, error, refused, pending_approval, …).
     mcp: Mutex<BTreeMap<(String, String), u64>>,
@@ -87,40 +93,56 @@ pub struct AnswerFacts<'a> {
     pub attempts: Vec<(&'a str, &'a str, u64)>,
     /// The provider that answered.
     pub provider: &'a str,
+    /// Tokens and cost of the answer.
     pub usage: &'a Usage,
+    /// Hits that looked like prompt injection.
     pub injection_suspected: usize,
+    /// Of those, kept out of the prompt.
     pub quarantined: usize,
+    /// Whether the question itself looked like one.
     pub query_injection: bool,
+    /// Personal-data values masked.
     pub pii_masked: usize,
+    /// Whether the answer was withheld or had markers cut.
     pub output_blocked: usize,
+    /// Citations removed.
     pub citations_removed: usize,
 }
 
 /// Index figures shown as gauges.
 pub struct IndexGauges {
+    /// The store's commit generation.
     pub generation: u64,
+    /// Documents stored.
     pub documents: usize,
+    /// Chunks stored.
     pub chunks: usize,
+    /// Segments of the embedded index.
     pub segments: usize,
+    /// Bytes on disk.
     pub bytes: u64,
+    /// Whether agents are stopped (the kill switch).
     pub agents_stopped: bool,
     /// The audit log refuses appends (cut or edited).
     pub audit_broken: bool,
 }
 
 impl Metrics {
+    /// Counts one MCP tool call.
     pub fn observe_mcp(&self, tool: &str, outcome: &str) {
         *lock(&self.mcp)
             .entry((tool.to_string(), outcome.to_string()))
             .or_insert(0) += 1;
     }
 
+    /// Counts one approval decision.
     pub fn observe_approval(&self, decision: &str) {
         *lock(&self.approvals)
             .entry(decision.to_string())
             .or_insert(0) += 1;
     }
 
+    /// Counts one HTTP request and its latency.
     pub fn observe_http(&self, route: &str, status: u16, secs: f64) {
         lock(&self.http)
             .entry((route.to_string(), status))
@@ -158,6 +180,7 @@ impl Metrics {
         add(&self.citations_removed, a.citations_removed);
     }
 
+    /// The metrics in the Prometheus text format.
     pub fn render(&self, idx: &IndexGauges) -> String {
         let mut out = String::new();
         out.push_str("# HELP hort_http_request_duration_seconds Requests by route and status.\n# TYPE hort_http_request_duration_seconds histogram\n");

@@ -84,11 +84,15 @@ pub fn rfc3339_now() -> String {
     )
 }
 
+/// A request refused because an account's monthly budget is spent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the monthly budget of {account} is spent ({spent:.2} of {budget:.2} USD)")]
 pub struct BudgetExceeded {
+    /// The account (`principal alice`, `team finance`).
     pub account: String,
+    /// Spent this month in USD.
     pub spent: f64,
+    /// The monthly budget in USD.
     pub budget: f64,
 }
 
@@ -119,7 +123,7 @@ pub fn open(cfg: &Config) -> Result<Gateway, LedgerError> {
             let url = cfg
                 .store
                 .url()
-                .ok_or_else(|| LedgerError::Shared("[store] url is not set".into()))?;
+                .ok_or_else(|| LedgerError::NotConfigured("[store] url is not set".into()))?;
             Arc::new(pg::PgLedger::open(
                 &url,
                 cfg.store.pool_size.min(4),
@@ -144,7 +148,7 @@ pub fn verify_audit(
         let url = cfg
             .store
             .url()
-            .ok_or_else(|| LedgerError::Shared("[store] url is not set".into()))?;
+            .ok_or_else(|| LedgerError::NotConfigured("[store] url is not set".into()))?;
         let ledger = pg::PgLedger::open(&url, 1, true)?;
         return Ok(ledger
             .verify(require_head)?

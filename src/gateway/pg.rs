@@ -22,7 +22,7 @@ const MIGRATION_LOCK: i64 = 0x686f_7274_6777; // "hortgw"
 const AUDIT_LOCK: i64 = 0x686f_7274_6175; // "hortau"
 
 fn db(e: PgError) -> LedgerError {
-    LedgerError::Shared(e.to_string())
+    LedgerError::Db(e)
 }
 
 fn q(context: &'static str) -> impl Fn(postgres::Error) -> PgError {
@@ -312,9 +312,7 @@ impl Ledger for PgLedger {
             return Ok(());
         }
         if let Some(reason) = self.audit_broken() {
-            return Err(AuditError::Shared(format!(
-                "{reason}; refusing to continue the chain (check it with `hort audit verify`)"
-            )));
+            return Err(AuditError::SharedBroken(reason));
         }
         match self.append(record) {
             Ok(()) => Ok(()),
@@ -323,11 +321,9 @@ impl Ledger for PgLedger {
                 if let Ok(mut b) = self.broken.lock() {
                     *b = Some(reason.clone());
                 }
-                Err(AuditError::Shared(format!(
-                    "{reason}; refusing to continue the chain (check it with `hort audit verify`)"
-                )))
+                Err(AuditError::SharedBroken(reason))
             }
-            Err(e) => Err(AuditError::Shared(e.to_string())),
+            Err(e) => Err(AuditError::Db(e)),
         }
     }
 
@@ -336,7 +332,7 @@ impl Ledger for PgLedger {
     }
 
     fn verify(&self, _require_head: bool) -> Result<Option<Verification>, AuditError> {
-        let shared = |e: PgError| AuditError::Shared(e.to_string());
+        let shared = AuditError::Db;
         let lines = self.audit_lines().map_err(shared)?;
         let (head_seq, head_hash) = self.audit_head().map_err(shared)?;
         let mut c = check_chain(lines.into_iter().map(Ok));

@@ -46,13 +46,17 @@ impl Bucket {
     }
 }
 
+/// A request refused by a per-minute limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("rate limit of {account} reached; retry in {} s", retry_after.as_secs().max(1))]
 pub struct RateLimited {
+    /// The account whose limit was reached.
     pub account: String,
+    /// When a request would be admitted again.
     pub retry_after: Duration,
 }
 
+/// Per-minute limits on this node (token buckets per account).
 #[derive(Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, Bucket>>,

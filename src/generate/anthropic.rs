@@ -12,6 +12,7 @@ use super::openai::key_from_env;
 use super::provider::{estimate_tokens, ChatRequest, Completion, Provider, ProviderError};
 use crate::config::{Locality, ProviderConfig};
 
+/// A provider speaking Anthropic's messages API.
 pub struct Anthropic {
     name: String,
     url: String,
@@ -23,6 +24,7 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
+    /// The provider of a `[[providers]]` entry (the key is read from `api_key_env` at use).
     pub fn new(cfg: &ProviderConfig) -> Anthropic {
         let base = cfg
             .base_url

@@ -28,40 +28,58 @@ use crate::retrieve::Hit;
 /// the model saw (the hit's text, or less of it if injected sentences were cut).
 #[derive(Clone, Debug)]
 pub struct Sent {
+    /// The source's number in the prompt (`[n]`).
     pub n: usize,
+    /// The hit it came from.
     pub hit: Hit,
+    /// The text the model saw.
     pub text: String,
 }
 
 impl Sent {
+    /// A source sent with the whole text of its hit.
     pub fn new(n: usize, hit: Hit) -> Sent {
         let text = hit.text.clone();
         Sent { n, hit, text }
     }
 }
 
+/// A verified citation: the source and the sentence of it that supports the answer.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Citation {
+    /// The source's number in the answer.
     pub n: usize,
+    /// The cited document.
     pub doc: String,
+    /// The page, for formats with pages.
     pub page: Option<u32>,
     /// Character offsets of the supporting sentence in the page text.
     pub start: u32,
+    /// End of the supporting sentence (characters into the page).
     pub end: u32,
+    /// The cited chunk.
     pub chunk_id: String,
+    /// The supporting sentence.
     pub quote: String,
 }
 
+/// A citation taken out of the answer.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Removed {
+    /// The number the answer cited.
     pub n: usize,
+    /// Why it was removed (no such source was sent, or the asker may not see it).
     pub reason: String,
 }
 
+/// An answer after its citations were checked.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Verified {
+    /// The answer, with bad citations removed.
     pub answer: String,
+    /// The citations that hold.
     pub citations: Vec<Citation>,
+    /// The citations removed, with reasons.
     pub removed: Vec<Removed>,
     /// Sentences with no citation, or whose citations do not support them.
     pub unsupported: Vec<String>,

@@ -9,6 +9,7 @@ use crate::config::Locality;
 use async_trait::async_trait;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// The built-in answerer: quotes the source sentences that best match the question, with their citations; offline and deterministic.
 pub struct Extractive {
     /// Sentences in the answer at most.
     pub max_sentences: usize,

@@ -49,7 +49,9 @@ pub fn internal_details(attempts: &[Attempt]) -> Vec<String> {
 /// confirm a guess. The audit log gets the reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Block {
+    /// The answer repeated the system prompt.
     SystemPrompt,
+    /// The answer repeated text of a document the asker may not see.
     HiddenText,
 }
 
@@ -68,23 +70,30 @@ pub const WITHHELD: &str = "the answer was withheld by an output check";
 /// … and when only repeated source markers were cut from it.
 pub const MARKERS_REMOVED: &str = "source markers were removed from the answer";
 
+/// Why no answer was given.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
+    /// The question looks like a prompt injection and the policy refuses it.
     #[error("the question was refused: it looks like a prompt injection ({0})")]
     QueryRefused(String),
+    /// Only local providers may see the context, and none answered or is configured.
     #[error(
         "the context is {0}: only local providers may see it, and none is configured or available"
     )]
     NoLocalProvider(Classification),
+    /// A budget is spent.
     #[error(transparent)]
     Budget(#[from] BudgetExceeded),
     /// `public` names each provider and the kind of its failure; `internal`
     /// holds the whole errors (URLs, bodies) for logs and the audit log.
     #[error("every provider failed ({public})")]
     AllFailed {
+        /// Each provider and the kind of its failure (what the caller may read).
         public: String,
+        /// The whole errors (for logs and the audit log).
         internal: Vec<String>,
     },
+    /// The provider configuration cannot be used.
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -92,33 +101,44 @@ pub enum GenerateError {
 /// Which provider answered, and why that one.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Route {
+    /// The provider that answered.
     pub provider: String,
+    /// Where it runs.
     pub locality: Locality,
+    /// Why it was chosen.
     pub reason: String,
     /// The highest classification of the context (and the question).
     pub sensitivity: Classification,
+    /// Every provider tried, in order, with its outcome.
     pub attempts: Vec<Attempt>,
 }
 
+/// How the question itself scored as a prompt injection.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct QueryFlag {
+    /// The detector's score (0–1).
     pub score: f32,
+    /// The rule families that matched.
     pub reasons: Vec<String>,
 }
 
+/// What the answer's checks found.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Flags {
     /// Chunk ids among the hits that look like prompt injection.
     pub injection_suspected: Vec<String>,
     /// Of those, the ones kept out of the prompt.
     pub quarantined: Vec<String>,
+    /// Set when the question itself looks like an injection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_injection: Option<QueryFlag>,
     /// Personal-data values replaced by placeholders before the provider saw them.
     pub pii_masked: usize,
     /// Citations removed because they named no source that was sent (or a hidden one).
     pub citations_removed: usize,
+    /// Answer sentences no cited source supports.
     pub unsupported_sentences: Vec<String>,
+    /// Quotes not found in the cited sources.
     pub unsupported_quotes: Vec<String>,
     /// Whether the model's answer was withheld (or had markers cut): the
     /// fact, never which check fired (the audit log has that).
@@ -128,11 +148,17 @@ pub struct Flags {
 /// The response of `/v1/query` and `hort query`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Answer {
+    /// The answer text, with citations as `[n]`.
     pub answer: String,
+    /// The citations that hold.
     pub citations: Vec<Citation>,
+    /// The hits the answer was made from.
     pub hits: Vec<Hit>,
+    /// Which provider answered, and why.
     pub route: Route,
+    /// What the checks found.
     pub flags: Flags,
+    /// Tokens and cost.
     pub usage: Usage,
     /// Flags for the audit log only (which output check fired).
     #[serde(skip)]
@@ -173,6 +199,7 @@ pub enum StreamEvent {
     Done(Box<Answer>),
 }
 
+/// Answers questions from hits through the configured provider chain.
 pub struct Generator {
     chain: Vec<Arc<Slot>>,
     extractive: Arc<Slot>,
@@ -194,6 +221,7 @@ fn refusal(lang: Language) -> &'static str {
 }
 
 impl Generator {
+    /// The generator of the configuration's providers and routing; usage is booked on `gateway`.
     pub fn from_config(cfg: &Config, gateway: Arc<Gateway>) -> Result<Generator, GenerateError> {
         let extractive = Arc::new(Slot::new(
             Arc::new(extractive::Extractive::default()),
@@ -266,6 +294,7 @@ impl Generator {
         Ok(g)
     }
 
+    /// The gateway usage is booked on.
     pub fn gateway(&self) -> &Arc<Gateway> {
         &self.gateway
     }

@@ -12,6 +12,7 @@ use super::http::{self, SseParser};
 use super::provider::{estimate_tokens, ChatRequest, Completion, Provider, ProviderError};
 use crate::config::{Locality, ProviderConfig};
 
+/// A provider speaking the OpenAI chat completions API (OpenAI, and local servers like llama.cpp or vLLM).
 pub struct OpenAi {
     name: String,
     url: String,
@@ -34,6 +35,7 @@ pub fn key_from_env(var: &Option<String>) -> Result<Option<String>, String> {
 }
 
 impl OpenAi {
+    /// The provider of a `[[providers]]` entry (the key is read from `api_key_env` at use).
     pub fn new(cfg: &ProviderConfig) -> OpenAi {
         let base = cfg
             .base_url

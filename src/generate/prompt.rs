@@ -6,9 +6,12 @@
 use super::provider::{estimate_tokens, SourceText};
 use crate::sanitize::spotlight::Spotlight;
 
+/// The language answers are written in (that of the question).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Language {
+    /// English.
     English,
+    /// German.
     German,
 }
 
@@ -51,6 +54,7 @@ impl Language {
         }
     }
 
+    /// The language's name in English (for the system prompt).
     pub fn name(self) -> &'static str {
         match self {
             Language::English => "English",

@@ -14,49 +14,68 @@ use crate::config::Locality;
 pub struct SourceText {
     /// The number the answer cites, `[n]`.
     pub n: usize,
+    /// What the source is called in the prompt (document and page).
     pub label: String,
+    /// The source's text.
     pub text: String,
 }
 
 /// What is asked of a provider.
 #[derive(Clone, Debug)]
 pub struct ChatRequest {
+    /// The system prompt.
     pub system: String,
     /// The user turn: spotlighted sources and the question.
     pub user: String,
     /// The question alone, and the sources, for providers that work on
     /// structure rather than on a prompt (the extractive one).
     pub question: String,
+    /// The sources that fit into the prompt.
     pub sources: Vec<SourceText>,
+    /// The longest answer to ask for.
     pub max_tokens: u32,
+    /// Sampling temperature.
     pub temperature: f32,
 }
 
 /// A finished answer from a provider.
 #[derive(Clone, Debug, Default)]
 pub struct Completion {
+    /// The answer text.
     pub text: String,
+    /// Prompt tokens (reported, or estimated).
     pub prompt_tokens: u32,
+    /// Completion tokens (reported, or estimated).
     pub completion_tokens: u32,
     /// Whether the provider reported token usage (else it was estimated).
     pub usage_reported: bool,
+    /// The model that answered.
     pub model: String,
 }
 
+/// Why a provider call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
+    /// The provider answered with an error status.
     #[error("HTTP {status}: {message}")]
     Http {
+        /// The HTTP status.
         status: u16,
+        /// When to try again, if the provider said.
         retry_after: Option<Duration>,
+        /// The provider's message.
         message: String,
     },
+    /// No answer within the timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The provider could not be reached.
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The answer could not be read.
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The provider is not usable as configured.
     #[error("not usable: {0}")]
     Config(String),
 }
@@ -85,6 +104,7 @@ impl ProviderError {
         }
     }
 
+    /// How long the provider asked to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ProviderError::Http { retry_after, .. } => *retry_after,
@@ -93,9 +113,12 @@ impl ProviderError {
     }
 }
 
+/// A model behind an API that answers chat requests.
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// The name `routing.chain` uses.
     fn name(&self) -> &str;
+    /// Where it runs.
     fn locality(&self) -> Locality;
     /// USD per 1000 input and output tokens.
     fn prices(&self) -> (f64, f64) {

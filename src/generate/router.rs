@@ -16,16 +16,24 @@ use crate::config::ProviderConfig;
 /// Per-provider settings of the chain.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    /// Time allowed per attempt.
     pub timeout: Duration,
+    /// Retries after the first attempt.
     pub max_retries: u32,
+    /// Wait before the first retry (doubled per retry, with jitter).
     pub backoff: Duration,
+    /// The longest wait between retries.
     pub max_backoff: Duration,
+    /// Failures in a row that open the circuit breaker.
     pub breaker_failures: u32,
+    /// How long an open breaker skips the provider.
     pub breaker_cooldown: Duration,
+    /// The longest answer to ask for.
     pub max_tokens: u32,
 }
 
 impl Policy {
+    /// The policy of a `[[providers]]` entry.
     pub fn from_config(c: &ProviderConfig) -> Policy {
         Policy {
             timeout: Duration::from_secs(c.timeout_s.max(1)),
@@ -60,12 +68,15 @@ struct Breaker {
 
 /// A provider with its policy and breaker (shared across requests).
 pub struct Slot {
+    /// The provider.
     pub provider: Arc<dyn Provider>,
+    /// How it is called.
     pub policy: Policy,
     breaker: Mutex<Breaker>,
 }
 
 impl Slot {
+    /// A slot with a closed breaker.
     pub fn new(provider: Arc<dyn Provider>, policy: Policy) -> Slot {
         Slot {
             provider,
@@ -107,6 +118,7 @@ impl Slot {
 /// One try of one provider, for the response's `route.attempts`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Attempt {
+    /// The provider tried.
     pub provider: String,
     /// ok | error | skipped
     pub outcome: String,
@@ -117,6 +129,7 @@ pub struct Attempt {
     /// The whole error, for the server log and the audit log only.
     #[serde(skip)]
     pub internal: Option<String>,
+    /// How long the attempt took.
     pub ms: u64,
 }
 
@@ -136,6 +149,7 @@ impl Attempt {
 /// What a stream consumer receives from the chain.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Piece {
+    /// More answer text.
     Text(String),
     /// The text so far is void: a provider failed mid-answer and another one starts.
     Reset,

@@ -10,9 +10,12 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
+/// How pages are cut into chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkParams {
+    /// The longest chunk in model tokens.
     pub max_tokens: usize,
+    /// Tokens shared by neighbouring chunks.
     pub overlap_tokens: usize,
 }
 
@@ -26,10 +29,15 @@ impl ChunkParams {
 /// A chunk of one page: byte and char (Unicode scalar) offsets, and its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkSpan {
+    /// Start of the chunk in bytes into the page.
     pub byte_start: usize,
+    /// End in bytes.
     pub byte_end: usize,
+    /// Start in characters (Unicode scalar values).
     pub char_start: usize,
+    /// End in characters.
     pub char_end: usize,
+    /// Model tokens in the chunk.
     pub tokens: usize,
 }
 

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedder};
@@ -34,6 +33,7 @@ use crate::store::{
     chunk_id_string, ChunkVerdict, IndexWrite, NewChunk, NewDocument, Store, StoreError, StoredDoc,
     Verdict,
 };
+use crate::text::sha256_hex;
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
 use loader::{FileKind, HtmlLoader, LoadError, Loader, PdfIsolation, PdfLoader, TextLoader};
 use progress::Progress;
@@ -41,31 +41,51 @@ use walk::SourceFile;
 
 pub use walk::{Skipped, WalkError};
 
+/// Why an ingest stopped (a single file's failure never stops it: it is reported).
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The embedding model failed.
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// A folder to ingest cannot be used.
     #[error("{path}: {message}")]
-    Root { path: PathBuf, message: String },
+    Root {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The parser threads could not be started.
     #[error("cannot start the parser pool: {0}")]
     Pool(String),
 }
 
+/// How an ingest runs.
 #[derive(Clone, Debug)]
 pub struct IngestOptions {
+    /// How pages are cut into chunks.
     pub chunk: ChunkParams,
+    /// Larger files are skipped and reported.
     pub max_file_bytes: u64,
+    /// How PDF parsing is isolated.
     pub pdf: PdfIsolation,
+    /// Files parsed at once (0: one per core).
     pub parse_threads: usize,
+    /// Chunks per call of the model.
     pub batch_size: usize,
+    /// Chunks per segment of the embedded index.
     pub segment_chunks: usize,
+    /// How the embedded index's graphs are built.
     pub graph: GraphParams,
+    /// Show progress on stderr.
     pub progress: bool,
 }
 
 impl IngestOptions {
+    /// The options of `[ingest]`, `[embed]` and `[hnsw]`, with PDFs parsed as `pdf` says.
     pub fn from_config(cfg: &Config, pdf: PdfIsolation) -> IngestOptions {
         IngestOptions {
             chunk: ChunkParams {
@@ -100,51 +120,72 @@ impl IngestOptions {
     }
 }
 
+/// A file that could not be ingested.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Failure {
+    /// The file, relative to its folder.
     pub path: String,
+    /// Why.
     pub error: String,
 }
 
+/// A file ingested with a remark (some pages without text, say).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Warning {
+    /// The file, relative to its folder.
     pub path: String,
+    /// The remark.
     pub warning: String,
 }
 
 /// The summary `hort ingest --json` prints.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct IngestReport {
+    /// New documents.
     pub added: usize,
+    /// Changed documents, chunked and embedded again.
     pub updated: usize,
+    /// Documents already up to date.
     pub unchanged: usize,
+    /// Documents whose files are gone.
     pub removed: usize,
     /// Chunks in the index after this ingest.
     pub chunks: usize,
     /// Documents stored without an access rule (visible to nobody).
     pub no_access_rule: Vec<String>,
+    /// Files that could not be ingested, with reasons.
     pub failed: Vec<Failure>,
+    /// Wall time.
     pub seconds: f64,
     /// Documents whose access rule changed (applied without re-embedding).
     pub access_updated: usize,
     /// Chunks embedded by this run.
     pub embedded: usize,
+    /// Pages parsed.
     pub pages: usize,
+    /// Files left out (unsupported type, hidden, a rule file).
     pub skipped: Vec<Skipped>,
+    /// Files ingested with remarks.
     pub warnings: Vec<Warning>,
     /// Invisible characters removed by text hygiene.
     pub hygiene: HygieneReport,
     /// Chunks of the ingested folders that look like prompt injection
     /// (detector score at or above 0.5).
     pub injection_suspected: Vec<SuspectedChunk>,
+    /// The store's commit generation after the ingest (0 on PostgreSQL).
     pub generation: u64,
 }
 
+/// A stored chunk that looks like prompt injection.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SuspectedChunk {
+    /// Its document.
     pub path: String,
+    /// The chunk.
     pub chunk_id: String,
+    /// The detector's score.
     pub score: f32,
+    /// The rule families that matched.
     pub reasons: Vec<String>,
 }
 
@@ -238,11 +279,6 @@ enum Parsed {
     Doc(Box<ParsedDoc>),
     Unchanged(Job),
     Failed(Job, String),
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now_ns() -> i64 {

@@ -9,7 +9,9 @@
 
 use crate::acl::{AccessRule, Classification, RuleError};
 
+/// The rule file of a folder (applies to everything below it without a closer rule).
 pub const DIR_RULE: &str = "_access.toml";
+/// The suffix of a file's own rule (`report.pdf.access.toml`).
 pub const FILE_RULE_SUFFIX: &str = ".access.toml";
 
 /// Parses the text of a rule file.

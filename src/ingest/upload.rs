@@ -7,18 +7,23 @@ use std::path::PathBuf;
 use super::loader::{FileKind, HtmlLoader, LoadError, PdfLoader, TextLoader};
 use super::walk::{self, SourceFile};
 use super::{
-    embed_and_put, now_ns, parse_bytes, rules, sha256_hex, IngestError, IngestOptions,
-    IngestReport, Job, Loaders, Parsed,
+    embed_and_put, now_ns, parse_bytes, rules, IngestError, IngestOptions, IngestReport, Job,
+    Loaders, Parsed,
 };
 use crate::embed::Embedder;
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
+use crate::text::sha256_hex;
 
+/// Why a document could not be added or removed through the API.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
+    /// The path is not acceptable (absolute, hidden parts, unsupported type).
     #[error("{0}")]
     BadPath(String),
+    /// The content cannot be parsed or is too large.
     #[error("{0}")]
     Unreadable(String),
+    /// Storing it failed.
     #[error(transparent)]
     Ingest(#[from] IngestError),
 }

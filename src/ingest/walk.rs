@@ -19,19 +19,24 @@ use crate::acl::AccessRule;
 /// The access rule that applies to a file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleState {
+    /// A rule file applies.
     Rule {
+        /// Its rule.
         rule: AccessRule,
+        /// The rule file, relative to the root.
         source: String,
     },
     /// No rule file applies: stored, visible to nobody.
     Missing,
     /// The governing rule file is invalid: treated as `Missing` (fail closed).
     Invalid {
+        /// The invalid rule file.
         source: String,
     },
 }
 
 impl RuleState {
+    /// The rule, if one applies.
     pub fn access(&self) -> Option<&AccessRule> {
         match self {
             RuleState::Rule { rule, .. } => Some(rule),
@@ -39,6 +44,7 @@ impl RuleState {
         }
     }
 
+    /// The rule file that governs the file, valid or not.
     pub fn source(&self) -> Option<&str> {
         match self {
             RuleState::Rule { source, .. } | RuleState::Invalid { source } => Some(source),
@@ -47,20 +53,29 @@ impl RuleState {
     }
 }
 
+/// A file found under a folder, with its rule.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     /// Relative to the root, `/`-separated.
     pub rel: String,
+    /// Its absolute path.
     pub abs: PathBuf,
+    /// Its type.
     pub kind: FileKind,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its modification time (ns since the epoch).
     pub mtime_ns: i64,
+    /// The rule that applies to it.
     pub rule: RuleState,
 }
 
+/// A file left out, and why.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Skipped {
+    /// The file, relative to its folder.
     pub path: String,
+    /// Why it was left out.
     pub reason: String,
 }
 
@@ -68,14 +83,20 @@ pub struct Skipped {
 /// unusable name); reported in `failed`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct WalkError {
+    /// The path that could not be read.
     pub path: String,
+    /// Why.
     pub error: String,
 }
 
+/// What a walk of one folder found.
 #[derive(Debug, Default)]
 pub struct Scan {
+    /// Files to ingest.
     pub files: Vec<SourceFile>,
+    /// Files left out.
     pub skipped: Vec<Skipped>,
+    /// Paths that could not be read.
     pub errors: Vec<WalkError>,
     /// Relative paths that exist but could not be examined; documents indexed
     /// under them are kept rather than removed.

@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 use super::protocol::PROTOCOL_VERSIONS;
 use crate::acl::Principal;
 
+/// One agent's MCP session: who it acts for and what it has used.
 pub struct Session {
+    /// The session id (`Mcp-Session-Id`).
     pub id: String,
+    /// The principal the agent acts for.
     pub principal: Principal,
+    /// The principal's roles.
     pub roles: Vec<String>,
     started: Instant,
     initialized: AtomicBool,
@@ -19,6 +23,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new session.
     pub fn new(id: String, principal: Principal, roles: Vec<String>) -> Session {
         Session {
             id,
@@ -30,6 +35,7 @@ impl Session {
         }
     }
 
+    /// How long the session has been open.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

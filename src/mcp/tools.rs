@@ -359,8 +359,7 @@ async fn precheck(
         }
         _ => return Ok(None),
     };
-    let (path, _) =
-        crate::ingest::check_upload_path(&path).map_err(|e| Outcome::failed(&Error::from(e)))?;
+    let path = Service::upload_path(&path).map_err(|e| Outcome::failed(&e))?;
     let (svc2, p2) = (svc.clone(), p.clone());
     tokio::task::spawn_blocking(move || {
         if tool == Tool::DeleteDocument {

@@ -18,40 +18,61 @@ use crate::store::docfilter::CompiledDocFilter;
 pub use crate::store::VectorPlan;
 use crate::store::{ChunkHit, IndexRead, StoreError, VectorParams};
 
+/// Why a search failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
+    /// The question could not be embedded.
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// How a search runs (from `[retrieve]`, `[hnsw]` and `[sanitize]`).
 #[derive(Clone, Copy, Debug)]
 pub struct SearchParams {
+    /// Hits returned.
     pub k: usize,
+    /// Candidates taken from each side before fusion.
     pub candidates: usize,
+    /// How vector and keyword results are combined.
     pub fusion: Fusion,
+    /// The constant of reciprocal-rank fusion.
     pub rrf_k: f32,
+    /// Weight of the vector side in weighted fusion.
     pub vector_weight: f32,
+    /// Weight of the keyword side in weighted fusion.
     pub keyword_weight: f32,
+    /// Beam width of graph searches.
     pub ef_search: usize,
+    /// Up to this many visible chunks are scored exactly.
     pub exact_threshold: usize,
+    /// Hits per document at most (0: no limit).
     pub max_per_doc: usize,
+    /// Drop hits that overlap a better hit of the same document.
     pub dedupe_overlaps: bool,
+    /// What happens to hits that look like prompt injection.
     pub injection: InjectionPolicy,
 }
 
 /// How chunks suspected of prompt injection are treated in results.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InjectionPolicy {
+    /// Score from which a chunk is suspected.
     pub threshold: f32,
+    /// Score from which a chunk is a likely injection.
     pub high: f32,
+    /// Action on suspected chunks.
     pub on_suspected: InjectionAction,
+    /// Action on likely injections.
     pub on_high: InjectionAction,
+    /// Score factor of downranked chunks.
     pub downrank_factor: f32,
 }
 
 impl InjectionPolicy {
+    /// The policy of `[sanitize]`.
     pub fn from_config(s: &SanitizeConfig) -> InjectionPolicy {
         InjectionPolicy {
             threshold: s.injection_threshold,
@@ -82,13 +103,17 @@ fn round4<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
 /// A hit's injection verdict, and what was done about it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct HitInjection {
+    /// The detector's score.
     #[serde(serialize_with = "round4")]
     pub score: f32,
+    /// The rule families that matched.
     pub reasons: Vec<String>,
+    /// What was done with the hit.
     pub action: InjectionAction,
 }
 
 impl SearchParams {
+    /// The settings of a configuration.
     pub fn from_config(cfg: &Config) -> SearchParams {
         let r = &cfg.retrieve;
         SearchParams {
@@ -126,42 +151,57 @@ impl Default for SearchParams {
 /// One retrieved chunk, as the API shows it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Hit {
+    /// The chunk's id (16 hex digits).
     pub chunk_id: String,
+    /// The document, relative to its folder.
     pub doc: String,
     /// 1-based page, or `None` for formats without pages.
     pub page: Option<u32>,
     /// Offsets in Unicode scalar values into the page text.
     pub start: u32,
+    /// End of the chunk (characters into the page).
     pub end: u32,
+    /// The fused score (higher is better).
     #[serde(serialize_with = "round4")]
     pub score: f32,
+    /// The chunk's text.
     pub text: String,
+    /// The document's classification.
     pub classification: Classification,
+    /// The document's teams that the asker shares (never the others).
     pub teams: Vec<String>,
     /// Present when the chunk looks like a prompt injection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<HitInjection>,
+    /// The chunk's internal id.
     #[serde(skip)]
     pub id: u64,
+    /// The document's internal id.
     #[serde(skip)]
     pub doc_id: u64,
 }
 
+/// Hits with the candidates and plans they came from (for benchmarks and tests).
 #[derive(Clone, Debug, Default)]
 pub struct SearchResult {
+    /// The fused, checked hits.
     pub hits: Vec<Hit>,
     /// Vector candidates (chunk id, cosine similarity), best first.
     pub vector: Vec<(u64, f32)>,
     /// Keyword candidates (chunk id, BM25), best first.
     pub keyword: Vec<(u64, f32)>,
+    /// How the vector side was planned (per segment on the embedded index).
     pub plans: Vec<VectorPlan>,
 }
 
 /// What to search for.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// The question.
     pub query: &'a str,
+    /// Hits wanted.
     pub k: usize,
+    /// A metadata filter, applied inside both searches.
     pub docs: Option<&'a CompiledDocFilter>,
 }
 

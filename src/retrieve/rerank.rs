@@ -19,6 +19,7 @@ use crate::embed::EmbedError;
 
 /// Scores (question, passage) pairs; higher is more relevant.
 pub trait Reranker: Send + Sync {
+    /// A relevance score per passage for `query` (higher is better), in order.
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<f32>, EmbedError>;
 }
 

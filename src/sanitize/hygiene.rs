@@ -10,18 +10,23 @@ use unicode_normalization::UnicodeNormalization;
 /// What hygiene removed or changed in one text.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HygieneReport {
+    /// Zero-width characters removed.
     pub zero_width: usize,
+    /// Bidirectional controls removed.
     pub bidi_controls: usize,
+    /// Other control characters removed.
     pub other_controls: usize,
     /// Whether NFKC changed anything (ligatures, full-width forms, …).
     pub normalized: bool,
 }
 
 impl HygieneReport {
+    /// Characters removed in all.
     pub fn removed(&self) -> usize {
         self.zero_width + self.bidi_controls + self.other_controls
     }
 
+    /// Adds another report's counts.
     pub fn add(&mut self, o: &HygieneReport) {
         self.zero_width += o.zero_width;
         self.bidi_controls += o.bidi_controls;

@@ -15,18 +15,26 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+/// Kinds of personal data hort finds and masks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
+    /// E-mail addresses.
     Email,
+    /// Phone numbers (international and common national formats).
     Phone,
+    /// IBANs with a valid check sum.
     Iban,
+    /// Card numbers that pass the Luhn check.
     Card,
+    /// IPv4 and IPv6 addresses.
     Ip,
+    /// Tax ids (German Steuer-IdNr. with its check digit, US SSN).
     TaxId,
 }
 
 impl PiiKind {
+    /// Every kind.
     pub const ALL: [PiiKind; 6] = [
         PiiKind::Iban,
         PiiKind::Card,
@@ -51,8 +59,11 @@ impl PiiKind {
 /// One detected value: byte range in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PiiMatch {
+    /// What was found.
     pub kind: PiiKind,
+    /// Start in bytes.
     pub start: usize,
+    /// End in bytes.
     pub end: usize,
 }
 
@@ -419,6 +430,7 @@ pub struct Masker {
 }
 
 impl Masker {
+    /// A masker with no values yet.
     pub fn new() -> Masker {
         Masker::default()
     }
@@ -470,10 +482,12 @@ impl Masker {
         out
     }
 
+    /// Values masked so far.
     pub fn len(&self) -> usize {
         self.by_placeholder.len()
     }
 
+    /// Whether nothing was masked.
     pub fn is_empty(&self) -> bool {
         self.by_placeholder.is_empty()
     }

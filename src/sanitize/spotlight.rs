@@ -54,20 +54,24 @@ pub fn neutralize(text: &str) -> String {
 }
 
 impl Spotlight {
+    /// Markers with a fresh random nonce (one per answer).
     pub fn new() -> Spotlight {
         Spotlight {
             nonce: random_hex(8),
         }
     }
 
+    /// The nonce the markers carry.
     pub fn nonce(&self) -> &str {
         &self.nonce
     }
 
+    /// The marker opening source `n`.
     pub fn open(&self, n: usize) -> String {
         format!("<<<SOURCE {n} {}>>>", self.nonce)
     }
 
+    /// The marker closing source `n`.
     pub fn close(&self, n: usize) -> String {
         format!("<<<END SOURCE {n} {}>>>", self.nonce)
     }
@@ -130,6 +134,7 @@ fn window_hash(w: &[String]) -> u64 {
 pub struct KnownRuns(std::collections::HashSet<u64>);
 
 impl KnownRuns {
+    /// The word runs of `texts` (the question and the sources the asker may see).
     pub fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> KnownRuns {
         let mut set = std::collections::HashSet::new();
         for t in texts {

@@ -18,20 +18,27 @@ use crate::service::Error;
 /// stable code here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A use case failed.
     #[error(transparent)]
     Service(#[from] Error),
+    /// The route does not take this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The body is larger than the route's limit (bytes).
     #[error("request body too large (limit {0} bytes)")]
     TooLarge(usize),
+    /// Every slot of the server is taken.
     #[error("the server is at its concurrency limit; retry shortly")]
     Overloaded,
+    /// The caller has this many requests in flight already.
     #[error(
         "too many requests of yours are in flight at once (limit {0}); retry when one has finished"
     )]
     TooManyConcurrent(usize),
+    /// The body did not arrive within this many seconds.
     #[error("the request body did not arrive within {0} s")]
     BodyTimeout(u64),
+    /// The request took longer than this many seconds.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
 }
@@ -41,6 +48,7 @@ pub enum ApiError {
 pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
+    /// The HTTP status and the stable error code.
     pub fn status_code(&self) -> (StatusCode, &'static str) {
         let status = match self {
             ApiError::Service(e) => match e {

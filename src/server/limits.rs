@@ -46,6 +46,7 @@ use crate::service::Error;
 /// Entries of idle principals are dropped once the table is this large.
 const MAX_TRACKED_PRINCIPALS: usize = 10_000;
 
+/// Admission control: slots for all requests and per principal, and the time limits.
 pub struct Limits {
     global: Arc<Semaphore>,
     per_principal: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -82,6 +83,7 @@ impl Admission {
 }
 
 impl Limits {
+    /// The limits of `[server]`.
     pub fn new(sv: &ServerConfig) -> Limits {
         let body_limit = sv.max_body_kb.saturating_mul(1024);
         // Uploads carry the document as base64 (4 bytes per 3) inside JSON.

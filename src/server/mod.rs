@@ -5,7 +5,7 @@
 //! see [`serve_router`].
 //!
 //! Layers, outside in: request id + access log + metrics + audit
-//! ([`observe`]); CORS (only if origins are configured); then, for `/v1/*`
+//! (`observe`); CORS (only if origins are configured); then, for `/v1/*`
 //! and `/mcp`, admission control ([`limits`]): the credential and rate
 //! limits, the caller's own share of slots, the body (with its own time
 //! limit), a server-wide slot (503 at once rather than a queue that grows
@@ -57,6 +57,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a server over `svc`: authentication, limits, MCP sessions.
     pub fn new(svc: Arc<Service>) -> Result<AppState, ServeError> {
         let cfg = svc.config();
         let auth =
@@ -121,6 +122,7 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// The routes of the HTTP API with their layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let sv = &state.server;
     let body = state.limits.body_limit("");
@@ -174,19 +176,27 @@ pub fn router(state: Arc<AppState>) -> Router {
     app.with_state(state)
 }
 
+/// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// A use case failed at start.
     #[error(transparent)]
     Service(#[from] crate::service::Error),
+    /// The service could not be opened.
     #[error(transparent)]
     Open(#[from] crate::service::OpenError),
+    /// The configuration cannot be served.
     #[error("configuration: {0}")]
     Config(String),
+    /// An I/O error of the listener.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -19,16 +19,19 @@ pub struct KillSwitch {
 }
 
 impl KillSwitch {
+    /// The kill switch of the configuration (`[mcp] stop_file`).
     pub fn new(cfg: &Config) -> KillSwitch {
         KillSwitch {
             path: cfg.resolve(&cfg.mcp.stop_file),
         }
     }
 
+    /// Whether agents are stopped (the stop file exists).
     pub fn is_stopped(&self) -> bool {
         self.path.exists()
     }
 
+    /// Stops every agent (writes the stop file, naming who stopped them).
     pub fn stop(&self, by: &str) -> std::io::Result<()> {
         if let Some(d) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d)?;
@@ -39,6 +42,7 @@ impl KillSwitch {
         std::fs::rename(&tmp, &self.path)
     }
 
+    /// Lets agents work again; `false` if they were not stopped.
     pub fn resume(&self) -> std::io::Result<bool> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(true),

@@ -20,21 +20,39 @@ use serde::{Deserialize, Serialize};
 
 use crate::text::sha256_hex;
 
+/// Why an approval could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
+    /// The approvals directory could not be used.
     #[error("approvals: {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// No action with that id.
     #[error("no pending action {0:?}")]
     NotFound(String),
+    /// The action was approved or rejected already.
     #[error("action {id} is already {status}")]
-    AlreadyDecided { id: String, status: Status },
+    AlreadyDecided {
+        /// The action.
+        id: String,
+        /// How it was decided.
+        status: Status,
+    },
+    /// A stored action cannot be read.
     #[error("approvals: {0}")]
     Corrupt(String),
+    /// The principal has too many actions waiting for approval.
     #[error("{principal} already has {limit} actions waiting for approval; wait for a decision")]
-    TooManyPending { principal: String, limit: usize },
+    TooManyPending {
+        /// The principal.
+        principal: String,
+        /// Actions that may wait per principal.
+        limit: usize,
+    },
 }
 
 /// Pending actions one principal may have at once (a runaway agent fills
@@ -44,11 +62,15 @@ pub const MAX_PENDING_PER_PRINCIPAL: usize = 100;
 /// Argument fields that carry a document's text.
 const TEXT_FIELDS: [&str; 2] = ["content", "content_base64"];
 
+/// Where an action stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Waiting for an approver.
     Pending,
+    /// Approved: the agent's next identical call runs it once.
     Approved,
+    /// Rejected: it will not run.
     Rejected,
     /// Approved and run (once).
     Executed,
@@ -65,12 +87,16 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// An agent's call that waits for (or got) a human's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
+    /// The action's id (what approvers name).
     pub id: String,
     /// SHA-256 of principal, tool and canonical arguments.
     pub key: String,
+    /// The principal the agent acts for.
     pub principal: String,
+    /// The tool called.
     pub tool: String,
     /// The call's arguments, with the size and SHA-256 of any document text
     /// (`content_chars` or `content_bytes`, `content_sha256`) beside it.
@@ -81,18 +107,25 @@ pub struct Action {
     /// Whether it would replace an existing document.
     #[serde(default)]
     pub replaces: bool,
+    /// Where it stands.
     pub status: Status,
+    /// When it was asked for (RFC 3339).
     pub created_at: String,
+    /// The approver who decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// When it was decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<String>,
+    /// The approver's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What running it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }
 
+/// The actions waiting and decided, one file each.
 pub struct Approvals {
     dir: PathBuf,
 }
@@ -100,7 +133,9 @@ pub struct Approvals {
 /// What a new action says about itself.
 #[derive(Debug, Clone, Default)]
 pub struct Describe {
+    /// What the action would do, in words.
     pub summary: String,
+    /// Whether it would replace an existing document.
     pub replaces: bool,
 }
 
@@ -201,6 +236,7 @@ impl Drop for DirLock {
 }
 
 impl Approvals {
+    /// Opens (and creates) the approvals directory.
     pub fn open(dir: &Path) -> Result<Approvals, ApprovalError> {
         std::fs::create_dir_all(dir).map_err(|source| ApprovalError::Io {
             path: dir.to_path_buf(),
@@ -248,6 +284,7 @@ impl Approvals {
         std::fs::rename(&tmp, self.path(&a.id)).map_err(|e| self.io(e))
     }
 
+    /// The action with that id.
     pub fn get(&self, id: &str) -> Result<Action, ApprovalError> {
         if !valid_id(id) {
             return Err(ApprovalError::NotFound(id.to_string()));

@@ -51,14 +51,17 @@ impl Call {
         }
     }
 
+    /// The request's id.
     pub fn request_id(&self) -> String {
         self.with(|s| s.record.request_id.clone())
     }
 
+    /// The principal, once known (empty before authentication).
     pub fn principal(&self) -> String {
         self.with(|s| s.record.principal.clone())
     }
 
+    /// Records who is calling (after authentication).
     pub fn set_principal(&self, name: &str) {
         self.with(|s| s.record.principal = name.to_string());
     }
@@ -146,6 +149,7 @@ impl Call {
         self.with(|s| s.deferred = true);
     }
 
+    /// Whether the audit line waits for the end of a stream.
     pub fn is_deferred(&self) -> bool {
         self.with(|s| s.deferred)
     }

@@ -24,7 +24,9 @@ const MAX_PASSAGE_CHARS: usize = 20_000;
 /// What a write of a path would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteEffect {
+    /// The path is new.
     Adds,
+    /// It replaces the caller's document at the path.
     Replaces,
 }
 
@@ -40,33 +42,48 @@ pub struct UploadRequest {
     /// … or as base64 bytes (any type, PDF included).
     #[serde(default)]
     pub content_base64: Option<String>,
+    /// Teams that may see the document (the uploader's own).
     pub teams: Vec<String>,
+    /// Its classification (at most the uploader's clearance).
     pub classification: Classification,
 }
 
+/// What an upload stored.
 #[derive(Serialize, Debug)]
 pub struct Uploaded {
+    /// The document's path.
     pub path: String,
+    /// Chunks stored.
     pub chunks: usize,
+    /// The store's commit generation after it (0 on PostgreSQL).
     pub generation: u64,
 }
 
+/// What a deletion did.
 #[derive(Serialize, Debug)]
 pub struct Removed {
+    /// The document's path.
     pub path: String,
+    /// Whether there was a document to delete.
     pub removed: bool,
+    /// The store's commit generation after it (0 on PostgreSQL).
     pub generation: u64,
 }
 
 /// A passage of a page, as an agent reads it.
 #[derive(Serialize, Debug)]
 pub struct Passage {
+    /// The document.
     pub doc: String,
     /// 1-based page, `None` for formats without pages.
     pub page: Option<u32>,
+    /// Start of the passage (characters into the page).
     pub start: usize,
+    /// End of the passage.
     pub end: usize,
+    /// Pages of the document.
     pub pages: u32,
+    /// The document's classification.
     pub classification: Classification,
     /// The text, or a note that it was withheld (prompt injection).
     pub text: String,
@@ -77,7 +94,9 @@ pub struct Passage {
 
 /// A whole document as plain text, page by page.
 pub struct WholeDocument {
+    /// Whether the format has pages.
     pub paged: bool,
+    /// The pages' texts, in order.
     pub pages: Vec<String>,
     /// The text looks like a prompt injection at the quarantine level.
     pub withheld: bool,
@@ -220,6 +239,12 @@ impl Service {
 
     fn rules_at(&self, path: &str) -> Result<Vec<RuleAt>, Error> {
         Ok(self.store.reader().rules_at(path)?)
+    }
+
+    /// The normalised form of a document path given by a caller (relative,
+    /// `/`-separated, a supported type), or why it is refused.
+    pub fn upload_path(path: &str) -> Result<String, Error> {
+        Ok(ingest::check_upload_path(path)?.0)
     }
 
     /// What a write of `path` (normalised) by `writer` would do, or why it

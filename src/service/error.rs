@@ -10,6 +10,7 @@ use crate::retrieve::RetrieveError;
 use crate::store::pg::PgError;
 use crate::store::StoreError;
 
+/// The one error of the use cases, mapped once per front end.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request is malformed or out of range (the message says why).
@@ -24,10 +25,22 @@ pub enum Error {
     /// Nothing there that the caller may see.
     #[error("{0}")]
     NotFound(String),
+    /// A per-minute limit is reached.
     #[error("{message}")]
-    RateLimited { message: String, retry_after_s: u64 },
+    RateLimited {
+        /// What was refused and why.
+        message: String,
+        /// Seconds until a request would be admitted.
+        retry_after_s: u64,
+    },
+    /// A monthly budget is spent.
     #[error("{message}")]
-    Budget { message: String, retry_after_s: u64 },
+    Budget {
+        /// What was refused and why.
+        message: String,
+        /// Seconds until a request would be admitted.
+        retry_after_s: u64,
+    },
     /// The question looks like a prompt injection and the policy refuses it.
     #[error("{0}")]
     Refused(String),
@@ -49,12 +62,16 @@ pub enum Error {
 /// Why the service could not start: for the operator, in full.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The gateway's books could not be opened.
     #[error("the gateway's books: {0}")]
     Ledger(#[from] crate::gateway::ledger::LedgerError),
+    /// The provider configuration cannot be used.
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    /// The reranker could not be loaded.
     #[error("retrieve.reranker: {0}")]
     Reranker(String),
 }

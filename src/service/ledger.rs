@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::McpConfig;
 
+/// What each principal's agents used: tool calls, tokens, seconds (per principal, across sessions and transports).
 #[derive(Default)]
 pub struct AgentLedger {
     by_principal: Mutex<HashMap<String, Window>>,

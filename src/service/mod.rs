@@ -123,14 +123,17 @@ impl Service {
         self
     }
 
+    /// The configuration the service was opened with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The node's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
+    /// The gateway: limits, budgets, usage and audit.
     pub fn gateway(&self) -> &Arc<Gateway> {
         &self.gateway
     }

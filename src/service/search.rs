@@ -17,16 +17,20 @@ use crate::store::IndexRead;
 /// A question and how to search for it.
 #[derive(Clone, Copy, Debug)]
 pub struct Query<'a> {
+    /// The question.
     pub text: &'a str,
     /// Hits wanted (default `[retrieve] k`, at most `[server] max_k`).
     pub k: Option<usize>,
+    /// A metadata filter on documents.
     pub filter: Option<&'a DocFilter>,
 }
 
 /// The hits of a search and the view they came from (which the generator's
 /// output checks read again).
 pub struct Found {
+    /// The view the hits came from (one snapshot for the whole request).
     pub view: Arc<dyn IndexRead>,
+    /// The hits, best first.
     pub hits: Vec<Hit>,
 }
 

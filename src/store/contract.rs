@@ -110,7 +110,9 @@ pub trait IndexRead: Send + Sync {
 /// What compaction did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CompactStats {
+    /// Segments merged into new ones.
     pub merged_segments: usize,
+    /// Chunks of removed documents dropped.
     pub dropped_chunks: usize,
 }
 
@@ -129,6 +131,7 @@ pub trait IndexWrite: Send {
     /// The injection detector version the stored verdicts come from.
     fn detector(&self) -> u32;
 
+    /// Records the detector version of the stored verdicts.
     fn set_detector(&mut self, version: u32) -> Result<(), StoreError>;
 
     /// A hint that about `docs` documents will be put before the commit

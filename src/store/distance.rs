@@ -23,6 +23,7 @@ pub fn distance(a: &[f32], b: &[f32]) -> f32 {
     (1.0 - dot(a, b)).max(0.0)
 }
 
+/// The dot product without SIMD (the reference the SIMD paths are tested against).
 pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);

@@ -30,22 +30,28 @@ pub struct DocFilter {
 pub struct CompiledDocFilter {
     /// Normalised: no leading or trailing `/`.
     pub path_prefix: Option<String>,
+    /// File types admitted.
     pub kinds: Option<Vec<String>>,
     /// Nanoseconds since the epoch, inclusive lower and exclusive upper bound.
     pub after_ns: Option<i64>,
+    /// Modified before (exclusive).
     pub before_ns: Option<i64>,
 }
 
+/// A metadata filter that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("filter.{field}: {message}")]
 pub struct DocFilterError {
+    /// The filter's field.
     pub field: &'static str,
+    /// What is wrong with it.
     pub message: String,
 }
 
 const KINDS: [&str; 4] = ["txt", "md", "html", "pdf"];
 
 impl DocFilter {
+    /// Whether the filter admits everything.
     pub fn is_empty(&self) -> bool {
         self.path_prefix
             .as_deref()
@@ -55,6 +61,7 @@ impl DocFilter {
             && self.modified_before.is_none()
     }
 
+    /// Checks the filter and converts it for evaluation.
     pub fn compile(&self) -> Result<CompiledDocFilter, DocFilterError> {
         let path_prefix = self
             .path_prefix
@@ -130,10 +137,12 @@ impl DocFilter {
 }
 
 impl CompiledDocFilter {
+    /// Whether the filter admits everything.
     pub fn is_empty(&self) -> bool {
         self == &CompiledDocFilter::default()
     }
 
+    /// Whether the filter admits the document.
     pub fn matches(&self, d: &DocRecord) -> bool {
         if let Some(p) = &self.path_prefix {
             let ok = d.path == *p

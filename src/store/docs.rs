@@ -14,8 +14,10 @@ use super::StoreError;
 
 const DOCS_FORMAT: u32 = 1;
 
+/// A document of the embedded index: where it came from, its rule, where its chunks are.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DocRecord {
+    /// The document's id.
     pub id: u64,
     /// The ingested folder this document came from (absolute).
     pub root: String,
@@ -23,7 +25,9 @@ pub struct DocRecord {
     pub path: String,
     /// File type: `txt`, `md`, `html`, `pdf`.
     pub kind: String,
+    /// File size in bytes.
     pub size: u64,
+    /// Modification time (ns since the epoch).
     pub mtime_ns: i64,
     /// SHA-256 of the file bytes (hex).
     pub sha256: String,
@@ -31,12 +35,15 @@ pub struct DocRecord {
     pub access: Option<AccessRule>,
     /// The rule file that gave `access`, relative to `root`.
     pub rule_source: Option<String>,
+    /// The segment holding its chunks.
     pub segment: String,
     /// Chunk ids `first_chunk .. first_chunk + n_chunks`.
     pub first_chunk: u64,
+    /// Chunks of the document.
     pub n_chunks: u32,
     /// Page records `first_page .. first_page + n_pages` in `segment`.
     pub first_page: u32,
+    /// Pages of the document in `segment`.
     pub n_pages: u32,
     /// Whether the format has pages (PDF) or one text (the rest).
     pub paged: bool,
@@ -60,8 +67,11 @@ fn is_zero(n: &usize) -> bool {
 /// A detector's verdict on one chunk, kept with the document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkFlag {
+    /// The chunk's id.
     pub chunk: u64,
+    /// The detector's score.
     pub score: f32,
+    /// The rule families that matched.
     pub reasons: Vec<String>,
 }
 
@@ -73,6 +83,7 @@ impl DocRecord {
 }
 
 impl DocRecord {
+    /// The document's chunk ids.
     pub fn chunk_ids(&self) -> std::ops::Range<u64> {
         self.first_chunk..self.first_chunk + self.n_chunks as u64
     }
@@ -92,6 +103,7 @@ pub struct DocTable {
 }
 
 impl DocTable {
+    /// Loads a document table file (checksummed).
     pub fn load(path: &Path) -> Result<DocTable, StoreError> {
         let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
         let f: DocsFile = serde_json::from_slice(&bytes)
@@ -110,6 +122,7 @@ impl DocTable {
         Ok(t)
     }
 
+    /// The table as a file (versioned, checksummed).
     pub fn to_bytes(&self) -> Vec<u8> {
         let f = DocsFile {
             format: DOCS_FORMAT,
@@ -119,6 +132,7 @@ impl DocTable {
         serde_json::to_vec(&f).unwrap_or_default()
     }
 
+    /// Adds or replaces a document.
     pub fn insert(&mut self, d: DocRecord) {
         if let Some(old) = self.docs.get(&d.id) {
             self.by_key.remove(&(old.root.clone(), old.path.clone()));
@@ -127,34 +141,41 @@ impl DocTable {
         self.docs.insert(d.id, d);
     }
 
+    /// Removes a document.
     pub fn remove(&mut self, id: u64) -> Option<DocRecord> {
         let d = self.docs.remove(&id)?;
         self.by_key.remove(&(d.root.clone(), d.path.clone()));
         Some(d)
     }
 
+    /// The document with that id.
     pub fn get(&self, id: u64) -> Option<&DocRecord> {
         self.docs.get(&id)
     }
 
+    /// The document with that id, to change.
     pub fn get_mut(&mut self, id: u64) -> Option<&mut DocRecord> {
         self.docs.get_mut(&id)
     }
 
+    /// The document at `path` of `root`.
     pub fn find(&self, root: &str, path: &str) -> Option<&DocRecord> {
         self.by_key
             .get(&(root.to_string(), path.to_string()))
             .and_then(|id| self.docs.get(id))
     }
 
+    /// Every document.
     pub fn iter(&self) -> impl Iterator<Item = &DocRecord> {
         self.docs.values()
     }
 
+    /// How many documents.
     pub fn len(&self) -> usize {
         self.docs.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
     }

@@ -358,6 +358,7 @@ pub struct DocWriter {
 }
 
 impl DocWriter {
+    /// A writer over `w` that starts a new segment every `segment_chunks` chunks.
     pub fn new(w: IndexWriter, segment_chunks: usize) -> DocWriter {
         let dim = w.manifest().dim as usize;
         DocWriter {
@@ -586,11 +587,17 @@ impl IndexWrite for DocWriter {
 /// What opening the embedded index needs to know.
 #[derive(Clone, Debug)]
 pub struct EmbeddedSpec {
+    /// The index directory.
     pub dir: PathBuf,
+    /// The embedding model's id.
     pub embedder: String,
+    /// Its dimensions.
     pub dim: usize,
+    /// The chunker's fingerprint.
     pub chunker: String,
+    /// How graphs are built.
     pub graph: GraphParams,
+    /// Chunks per segment.
     pub segment_chunks: usize,
 }
 
@@ -628,6 +635,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore { spec, reader })
     }
 
+    /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.spec.dir
     }

@@ -24,9 +24,12 @@ const MAGIC: u32 = 0x4847_5248; // "HRGH"
 const VERSION: u32 = 1;
 const HEADER: usize = 8;
 
+/// How a graph is built.
 #[derive(Debug, Clone, Copy)]
 pub struct GraphParams {
+    /// Links per node.
     pub m: usize,
+    /// Beam width while building.
     pub ef_construction: usize,
 }
 
@@ -123,6 +126,7 @@ fn push_row(out: &mut Vec<u32>, nbrs: &[u32], cap: usize) {
 /// Where each part of an encoded graph starts; computed once when a segment opens.
 #[derive(Debug, Clone)]
 pub struct GraphLayout {
+    /// Nodes in the graph.
     pub n: usize,
     max_level: usize,
     entry: u32,
@@ -202,15 +206,19 @@ impl GraphLayout {
 /// Vectors of one segment, `dim` floats each.
 #[derive(Clone, Copy)]
 pub struct Vectors<'a> {
+    /// All vectors, row after row.
     pub data: &'a [f32],
+    /// Dimensions.
     pub dim: usize,
 }
 
 impl<'a> Vectors<'a> {
+    /// Vector `i`.
     #[inline]
     pub fn get(&self, i: usize) -> &'a [f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
+    /// How many vectors.
     pub fn len(&self) -> usize {
         self.data.len().checked_div(self.dim).unwrap_or(0)
     }
@@ -228,6 +236,7 @@ impl<'a> Vectors<'a> {
             };
         }
     }
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -236,7 +245,9 @@ impl<'a> Vectors<'a> {
 /// A graph over mapped memory.
 #[derive(Clone, Copy)]
 pub struct Graph<'a> {
+    /// The encoded graph.
     pub data: &'a [u32],
+    /// Where its parts start.
     pub layout: &'a GraphLayout,
 }
 
@@ -274,9 +285,12 @@ impl Visited {
     }
 }
 
+/// A node with its distance to the query.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored {
+    /// Distance (1 − cosine).
     pub dist: f32,
+    /// The node.
     pub idx: u32,
 }
 impl Eq for Scored {}
@@ -297,8 +311,11 @@ impl Ord for Scored {
 /// `max_visits` distance computations.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
+    /// Results wanted.
     pub k: usize,
+    /// Beam width.
     pub ef: usize,
+    /// Distance computations at most.
     pub max_visits: usize,
 }
 
@@ -306,6 +323,7 @@ pub struct Budget {
 pub struct GraphResult {
     /// Ascending by distance, at most `k`, all allowed by the filter.
     pub hits: Vec<Scored>,
+    /// Distance computations made.
     pub visited: usize,
 }
 

@@ -55,8 +55,11 @@ const MIN_COMPOUND: usize = 9;
 /// The language a chunk is analysed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextLanguage {
+    /// English (stemmed).
     English,
+    /// German (stemmed, compounds split).
     German,
+    /// Other languages (lower-cased words only).
     Other,
 }
 
@@ -79,7 +82,7 @@ impl TextLanguage {
 }
 
 /// Parts of the long words of German `text`: every prefix and suffix of at
-/// least [`MIN_PART`] letters of words of at least [`MIN_COMPOUND`] letters,
+/// least `MIN_PART` letters of words of at least `MIN_COMPOUND` letters,
 /// so that "Obergrenze" and "Hotel" find "Hotelobergrenze" (tantivy has no
 /// German decompounder; a dictionary-free split over-generates, which is why
 /// parts live in a field of their own and count for less).
@@ -101,19 +104,30 @@ pub fn compound_parts(text: &str) -> String {
     out
 }
 
+/// The keyword index's fields.
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
+    /// The chunk's id.
     pub chunk_id: Field,
+    /// The document's id.
     pub doc_id: Field,
     /// English (and undetected) text.
     pub text: Field,
+    /// German text.
     pub text_de: Field,
+    /// German text with compounds split.
     pub text_de_parts: Field,
+    /// Text of other languages.
     pub text_other: Field,
+    /// The document's teams (for the access filter).
     pub teams: Field,
+    /// The document's classification level.
     pub level: Field,
+    /// The document's path (for metadata filters).
     pub path: Field,
+    /// The file type.
     pub kind: Field,
+    /// Modification time.
     pub mtime: Field,
 }
 
@@ -159,6 +173,7 @@ fn schema() -> (Schema, Fields) {
     )
 }
 
+/// The English analyzer (lower case, stemming).
 pub fn analyzer() -> TextAnalyzer {
     let b = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(64))
@@ -172,6 +187,7 @@ pub fn analyzer() -> TextAnalyzer {
     }
 }
 
+/// The German analyzer (lower case, umlauts folded, stemming).
 pub fn analyzer_de() -> TextAnalyzer {
     let b = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(64))
@@ -185,6 +201,7 @@ pub fn analyzer_de() -> TextAnalyzer {
     }
 }
 
+/// The analyzer of other languages (lower case only).
 pub fn analyzer_plain() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(64))
@@ -211,6 +228,7 @@ fn kw_err(e: tantivy::TantivyError) -> StoreError {
     StoreError::Keyword(e.to_string())
 }
 
+/// The keyword side of the embedded index (tantivy).
 pub struct KeywordIndex {
     index: Index,
     reader: IndexReader,
@@ -242,6 +260,7 @@ impl KeywordIndex {
         })
     }
 
+    /// The index's fields.
     pub fn fields(&self) -> Fields {
         self.fields
     }
@@ -272,6 +291,7 @@ impl KeywordIndex {
         Ok((before == after).then_some((searcher, after)))
     }
 
+    /// A writer (tantivy's, with hort's memory budget).
     pub fn writer(&self) -> Result<KeywordWriter, StoreError> {
         let w = self
             .index
@@ -399,7 +419,7 @@ impl KeywordIndex {
 /// disjunction over the language fields (a question may be German or
 /// English whatever the documents are; each field matches only the
 /// chunks of its language). Whole words count fully, parts of German
-/// compounds with [`PARTS_BOOST`].
+/// compounds with `PARTS_BOOST`.
 pub fn text_query(
     index: &Index,
     f: Fields,
@@ -551,6 +571,7 @@ fn parse_payload(p: Option<&str>) -> u64 {
         .unwrap_or(0)
 }
 
+/// Adds and deletes chunks in the keyword index; committed with the manifest.
 pub struct KeywordWriter {
     w: IndexWriter<TantivyDocument>,
     fields: Fields,
@@ -594,6 +615,7 @@ impl KeywordWriter {
             .delete_term(Term::from_field_u64(self.fields.doc_id, doc_id));
     }
 
+    /// Removes every chunk (the index is rebuilt).
     pub fn delete_all(&mut self) -> Result<(), StoreError> {
         self.w.delete_all_documents().map_err(kw_err)?;
         Ok(())

@@ -15,9 +15,13 @@ use super::{NewDocument, StoreError};
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CopyReport {
+    /// Documents the target did not have.
     pub added: usize,
+    /// Documents the target had in another version.
     pub updated: usize,
+    /// Documents of the copied folders the source no longer has.
     pub removed: usize,
+    /// Documents already the same.
     pub unchanged: usize,
     /// Chunks written.
     pub chunks: usize,

@@ -48,42 +48,65 @@ pub use reader::{ChunkLoc, IndexReader, Snapshot};
 pub use record::*;
 pub use writer::IndexWriter;
 
+/// Why the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A file fails its checksum or format.
     #[error("index is corrupt: {0}")]
     Corrupt(String),
+    /// The keyword index failed.
     #[error("keyword index: {0}")]
     Keyword(String),
+    /// There is no index yet.
     #[error("no index at {0} (run `hort ingest <DIR>` first)")]
     NotFound(PathBuf),
+    /// Another process writes the index.
     #[error("the index at {path} is in use by another writer (pid {pid}); wait for it to finish")]
-    Locked { path: PathBuf, pid: String },
+    Locked {
+        /// The index.
+        path: PathBuf,
+        /// The writer's process id.
+        pid: String,
+    },
+    /// The index was built with another embedding model.
     #[error(
         "the index at {path} was built with embedding model {index} ({index_dim} dimensions), \
          but {configured} ({configured_dim} dimensions) is configured; configure the original \
          model or re-ingest into a new index directory"
     )]
     ModelMismatch {
+        /// The index.
         path: PathBuf,
+        /// The model the index was built with.
         index: String,
+        /// Its dimensions.
         index_dim: u32,
+        /// The configured model.
         configured: String,
+        /// Its dimensions.
         configured_dim: usize,
     },
+    /// The store cannot serve the request now.
     #[error("the index keeps changing under the reader; try again ({0})")]
     Busy(String),
+    /// The index was written by an older format and must be rebuilt.
     #[error("the index at {0} was written by another version of hort; run `hort compact` (or `hort ingest`) once to upgrade it")]
     NeedsUpgrade(PathBuf),
+    /// The database failed.
     #[error(transparent)]
     Db(#[from] pg::PgError),
 }
 
 impl StoreError {
+    /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
             path: path.to_path_buf(),
@@ -104,8 +127,11 @@ const KEYWORD: &str = "keyword";
 /// fingerprint (a change means chunking again).
 #[derive(Clone, Debug)]
 pub struct Spec {
+    /// The embedding model's id.
     pub embedder: String,
+    /// Its dimensions.
     pub dim: usize,
+    /// The chunker's fingerprint.
     pub chunker: String,
 }
 

@@ -24,9 +24,13 @@ use crate::acl::{AclTable, Filter, Principal, TeamTable};
 /// of the same commit. Cheap to share (`Arc`), never changes.
 pub struct Snapshot {
     pub(super) dir: PathBuf,
+    /// The manifest of this generation.
     pub manifest: Manifest,
+    /// Its segments.
     pub segments: Vec<Arc<Segment>>,
+    /// Its documents.
     pub docs: DocTable,
+    /// Teams named by its rules.
     pub teams: TeamTable,
     pub(super) acl: Vec<AclTable>,
     /// Per segment, per team bit: chunk counts by level (the planner's statistics).
@@ -60,15 +64,19 @@ impl std::fmt::Debug for Snapshot {
 /// Where a chunk is: segment position and row within it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkLoc {
+    /// Index of the segment.
     pub segment: usize,
+    /// Row in the segment.
     pub row: usize,
 }
 
 impl Snapshot {
+    /// The commit generation.
     pub fn generation(&self) -> u64 {
         self.manifest.generation
     }
 
+    /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -78,10 +86,12 @@ impl Snapshot {
         self.live_chunks
     }
 
+    /// The access table of segment `segment`.
     pub fn acl(&self, segment: usize) -> &AclTable {
         &self.acl[segment]
     }
 
+    /// `principal`'s access compiled against this snapshot's teams.
     pub fn filter_for(&self, principal: &Principal) -> Filter {
         Filter::new(principal, &self.teams)
     }
@@ -105,6 +115,7 @@ impl Snapshot {
         Ok(out)
     }
 
+    /// Where a chunk is stored.
     pub fn locate(&self, chunk_id: u64) -> Option<ChunkLoc> {
         self.segments
             .iter()
@@ -304,6 +315,7 @@ pub struct IndexReader {
 }
 
 impl IndexReader {
+    /// Opens the index at `dir` (a reader never blocks the writer).
     pub fn open(dir: &Path) -> Result<IndexReader, StoreError> {
         if !dir.join(manifest::FILE).is_file() && !dir.join(manifest::PENDING).is_file() {
             return Err(StoreError::NotFound(dir.to_path_buf()));
@@ -322,6 +334,7 @@ impl IndexReader {
         })
     }
 
+    /// The newest snapshot this reader loaded.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         match self.current.read() {
             Ok(g) => g.clone(),

@@ -20,7 +20,9 @@ pub fn chunk_id_string(id: u64) -> String {
 /// An injection detector's verdict on a chunk: score and reasons.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
+    /// The detector's score (0–1).
     pub score: f32,
+    /// The rule families that matched.
     pub reasons: Vec<String>,
 }
 
@@ -31,13 +33,17 @@ pub struct NewChunk {
     pub page_ord: u32,
     /// Byte offsets into that page's text.
     pub byte_start: u32,
+    /// End in bytes.
     pub byte_end: u32,
     /// The same span in Unicode scalar values (what the API shows).
     pub char_start: u32,
+    /// End in characters.
     pub char_end: u32,
     /// First 16 bytes of the SHA-256 of the chunk's text.
     pub content_hash: [u8; 16],
+    /// The detector's verdict, if the chunk looks like an injection.
     pub injection: Option<Verdict>,
+    /// The chunk's vector.
     pub embedding: Vec<f32>,
 }
 
@@ -50,7 +56,9 @@ pub struct NewDocument {
     pub path: String,
     /// File type: `txt`, `md`, `html`, `pdf`.
     pub kind: String,
+    /// File size in bytes.
     pub size: u64,
+    /// Modification time (ns since the epoch).
     pub mtime_ns: i64,
     /// SHA-256 of the file bytes (hex).
     pub sha256: String,
@@ -68,6 +76,7 @@ pub struct NewDocument {
     pub hygiene_removed: usize,
     /// (page number, text), in order; one entry for formats without pages.
     pub pages: Vec<(u32, String)>,
+    /// The chunks, in order.
     pub chunks: Vec<NewChunk>,
 }
 
@@ -90,6 +99,7 @@ pub struct ChunkVerdict {
     pub ord: u32,
     /// The chunk's id where the store knows it (0 in what is written).
     pub chunk_id: u64,
+    /// The verdict.
     pub verdict: Verdict,
 }
 
@@ -98,14 +108,23 @@ pub struct ChunkVerdict {
 pub struct StoredDoc {
     /// The backend's id of the document (stable until it is replaced).
     pub id: u64,
+    /// The folder (or the uploads' root).
     pub root: String,
+    /// Path relative to `root`.
     pub path: String,
+    /// File size in bytes when stored.
     pub size: u64,
+    /// Modification time when stored (ns).
     pub mtime_ns: i64,
+    /// When the content hash was last compared (ns).
     pub checked_at_ns: i64,
+    /// SHA-256 of the file (hex).
     pub sha256: String,
+    /// Who may see it.
     pub access: Option<AccessRule>,
+    /// The rule file that gave `access`.
     pub rule_source: Option<String>,
+    /// Chunks stored.
     pub n_chunks: u32,
     /// Chunks with a stored injection verdict.
     pub flagged: Vec<ChunkVerdict>,
@@ -115,38 +134,57 @@ pub struct StoredDoc {
 /// see it. Backends return only chunks the asker may see.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkHit {
+    /// The chunk's id.
     pub id: u64,
+    /// Its document's id.
     pub doc_id: u64,
+    /// The document's path.
     pub path: String,
+    /// Whether the document has pages.
     pub paged: bool,
     /// 1-based page (meaningful when `paged`).
     pub page_no: u32,
+    /// Start in characters into the page.
     pub char_start: u32,
+    /// End in characters.
     pub char_end: u32,
+    /// The chunk's text.
     pub text: String,
+    /// Who may see it.
     pub access: AccessRule,
+    /// The detector's verdict, if it looks like an injection.
     pub injection: Option<Verdict>,
 }
 
 /// A document as a principal may list it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocSummary {
+    /// The document's id.
     pub id: u64,
+    /// Its path.
     pub path: String,
+    /// Its file type.
     pub kind: String,
+    /// Its classification.
     pub classification: Classification,
+    /// Whether it has pages.
     pub paged: bool,
+    /// Pages.
     pub n_pages: u32,
+    /// Chunks.
     pub n_chunks: u32,
 }
 
 /// The text of a document a principal asked for: one page or all.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pages {
+    /// The document was found.
     Found {
+        /// Whether it has pages.
         paged: bool,
         /// Pages of the whole document.
         n_pages: u32,
+        /// Its classification.
         classification: Classification,
         /// The page asked for, or all of them in order.
         texts: Vec<String>,
@@ -163,7 +201,9 @@ pub enum Pages {
 /// that keep a writer from replacing what it may not see).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleAt {
+    /// The folder of the document.
     pub root: String,
+    /// Who may see it.
     pub access: Option<AccessRule>,
 }
 
@@ -171,9 +211,13 @@ pub struct RuleAt {
 /// embedded index, once on PostgreSQL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum VectorPlan {
+    /// Nothing to search (no visible chunk).
     Skipped,
+    /// Every visible chunk scored exactly.
     Exact,
+    /// The HNSW graph searched with the filter.
     Graph,
+    /// The graph delivered too few: an exact scan finished.
     GraphThenExact,
 }
 
@@ -191,12 +235,16 @@ pub struct VectorParams {
 pub struct StoreStats {
     /// Commit generation (0 where the backend has none).
     pub generation: u64,
+    /// Documents stored.
     pub documents: usize,
     /// Documents without an access rule (visible to nobody).
     pub unruled: usize,
+    /// Chunks stored.
     pub chunks: usize,
     /// Distinct teams named by the documents' rules.
     pub teams: usize,
+    /// Segments (embedded index).
     pub segments: usize,
+    /// Bytes on disk (embedded index).
     pub bytes: u64,
 }

@@ -50,15 +50,19 @@ const KINDS: [Kind; 6] = [
 /// One chunk as stored: where its text is (a byte range of a page) and whose it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkRecord {
+    /// The chunk's document.
     pub doc_id: u64,
     /// Index into the segment's page table.
     pub page_idx: u32,
     /// 1-based page number, 0 for formats without pages.
     pub page_no: u32,
+    /// Start in bytes into the page.
     pub byte_start: u32,
+    /// End in bytes.
     pub byte_end: u32,
     /// Offsets in Unicode scalar values (what `start`/`end` mean in the API).
     pub char_start: u32,
+    /// End in characters.
     pub char_end: u32,
     /// First 16 bytes of the SHA-256 of the chunk text.
     pub hash: [u8; 16],
@@ -76,6 +80,7 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
+    /// A builder of segments with `dim`-dimensional vectors.
     pub fn new(dim: usize) -> SegmentBuilder {
         SegmentBuilder {
             dim,
@@ -87,14 +92,17 @@ impl SegmentBuilder {
         }
     }
 
+    /// Chunks added.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether none was added.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
+    /// Pages added.
     pub fn page_count(&self) -> usize {
         self.pages.len()
     }
@@ -266,6 +274,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 compile_error!("hort's segment files are little-endian and mapped directly");
 
 impl Segment {
+    /// Maps the segment `name` under `dir` and checks its checksum.
     pub fn open(dir: &Path, name: &str) -> Result<Segment, StoreError> {
         let path = dir.join(name);
         let corrupt = |m: String| StoreError::Corrupt(format!("{}: {m}", path.display()));
@@ -389,30 +398,37 @@ impl Segment {
         Ok(())
     }
 
+    /// The segment's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Chunks in it.
     pub fn len(&self) -> usize {
         self.n
     }
 
+    /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
 
+    /// Vector dimensions.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Pages in it.
     pub fn page_count(&self) -> usize {
         self.n_pages
     }
 
+    /// Bytes of the data file.
     pub fn file_len(&self) -> usize {
         self.mmap.len()
     }
 
+    /// Chunk ids, in row order.
     pub fn ids(&self) -> &[u64] {
         let s = self.section(Kind::Ids);
         // SAFETY: offset is 64-byte aligned in a page-aligned map, length is n*8.
@@ -424,6 +440,7 @@ impl Segment {
         self.ids().binary_search(&id).ok()
     }
 
+    /// The chunk at row `i`.
     pub fn chunk(&self, i: usize) -> ChunkRecord {
         let b = &self.section(Kind::Chunks)[i * CHUNK_REC..(i + 1) * CHUNK_REC];
         let mut hash = [0u8; 16];
@@ -460,6 +477,7 @@ impl Segment {
         })
     }
 
+    /// The page number of page record `page_idx`.
     pub fn page_no(&self, page_idx: u32) -> u32 {
         if (page_idx as usize) < self.n_pages {
             self.page_entry(page_idx as usize).2
@@ -484,6 +502,7 @@ impl Segment {
         self.chunk_text_checked(&self.chunk(i))
     }
 
+    /// The vectors, row after row.
     pub fn vectors(&self) -> Vectors<'_> {
         let s = self.section(Kind::Vectors);
         // SAFETY: 64-byte aligned offset, length checked to be n*dim*4 at open.
@@ -501,6 +520,7 @@ impl Segment {
         unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u32, s.len() / 4) }
     }
 
+    /// The HNSW graph.
     pub fn graph(&self) -> Graph<'_> {
         Graph {
             data: self.graph_words(),

@@ -138,14 +138,17 @@ impl IndexWriter {
         Ok(w)
     }
 
+    /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The manifest as it will be committed.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
+    /// The documents as they will be committed.
     pub fn docs(&self) -> &DocTable {
         &self.docs
     }
@@ -155,6 +158,7 @@ impl IndexWriter {
         self.manifest.generation > 0 && self.manifest.chunker != self.chunker
     }
 
+    /// A new document id.
     pub fn alloc_doc_id(&mut self) -> u64 {
         let id = self.manifest.next_doc_id;
         self.manifest.next_doc_id += 1;
@@ -296,6 +300,7 @@ impl IndexWriter {
         }
     }
 
+    /// Removes a document (its chunks are dropped at compaction).
     pub fn remove_doc(&mut self, doc_id: u64) -> Option<DocRecord> {
         let d = self.docs.remove(doc_id)?;
         self.kw.delete_doc(doc_id);

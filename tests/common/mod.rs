@@ -831,3 +831,37 @@ pub fn sse(addr: &str, path: &str, key: &str, body: &str, limit: Duration) -> (u
     }
     (status, events)
 }
+
+/// Databases on the PostgreSQL that `make test` starts (`scripts/pg.sh`).
+pub mod pg {
+    pub fn pg_url(var: &str) -> String {
+        std::env::var(var).unwrap_or_else(|_| {
+            panic!(
+                "{var} is not set: run `make test` (it starts PostgreSQL), or \
+                 `source $(scripts/pg.sh start)` before cargo test"
+            )
+        })
+    }
+
+    /// A new, empty database on the test server (and so on its replica).
+    pub fn fresh_db(tag: &str) -> String {
+        let base = pg_url("HORT_TEST_PG_URL");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("t_{tag}_{}_{nanos}", std::process::id());
+        let mut c = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        with_db(&base, &name)
+    }
+
+    pub fn with_db(url: &str, db: &str) -> String {
+        let (head, _) = url.rsplit_once('/').unwrap();
+        format!("{head}/{db}")
+    }
+
+    pub fn db_name(url: &str) -> &str {
+        url.rsplit_once('/').unwrap().1
+    }
+}

@@ -139,9 +139,9 @@ fn asker(
 
 /// `hort query`: the same use cases as `/v1/search` and `/v1/query` —
 /// validation, reranking, budgets and spending, the audit record.
-#[allow(clippy::too_many_arguments)]
 /// A use case's error as the operator at the terminal sees it: in full
 /// (a remote client gets only `internal error` for the same failure).
+#[allow(clippy::too_many_arguments)]
 fn detailed(e: service::Error) -> anyhow::Error {
     anyhow::anyhow!(e.detail())
 }
@@ -170,6 +170,8 @@ fn query(cfg: &Config, index: &Path, args: QueryArgs) -> Result<ExitCode> {
     };
     let rt = runtime()?;
     let outcome = rt.block_on(async {
+        // The principal's limits hold whichever front end it uses.
+        svc.admit(who, None).map_err(detailed)?;
         if no_generate {
             let found = svc.search(&call, who, q).await.map_err(detailed)?;
             if json {

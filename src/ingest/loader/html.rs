@@ -10,6 +10,7 @@ use scraper::{Html, Node};
 use super::text::decode_text;
 use super::{LoadError, LoadedDoc, Loader, Page};
 
+/// Text of HTML pages: scripts, styles and hidden elements dropped, block structure kept as line breaks.
 pub struct HtmlLoader;
 
 const SKIP: &[&str] = &[

@@ -14,9 +14,13 @@ use serde::Serialize;
 /// Document formats hort reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum FileKind {
+    /// Plain text (`.txt`).
     Text,
+    /// Markdown (`.md`).
     Markdown,
+    /// HTML (`.html`, `.htm`).
     Html,
+    /// PDF.
     Pdf,
 }
 
@@ -32,6 +36,7 @@ impl FileKind {
         }
     }
 
+    /// The kind's name in reports (`md`, `pdf`).
     pub fn as_str(self) -> &'static str {
         match self {
             FileKind::Text => "txt",
@@ -41,6 +46,7 @@ impl FileKind {
         }
     }
 
+    /// Whether the format has pages.
     pub fn paged(self) -> bool {
         self == FileKind::Pdf
     }
@@ -49,12 +55,16 @@ impl FileKind {
 /// One page of text (formats without pages have one page, `number: None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page {
+    /// The page number (formats with pages).
     pub number: Option<u32>,
+    /// The page's text.
     pub text: String,
 }
 
+/// A parsed document: its pages in order.
 #[derive(Clone, Debug, Default)]
 pub struct LoadedDoc {
+    /// The pages (one for formats without pages).
     pub pages: Vec<Page>,
     /// Things the user should know that did not stop the load
     /// (a page that failed, a guessed encoding).
@@ -64,29 +74,50 @@ pub struct LoadedDoc {
 /// Why a file could not be read; the message is what `failed` shows.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file has no text at all.
     #[error("empty file")]
     Empty,
+    /// The format holds no extractable text (a scanned PDF, say).
     #[error("no extractable text{0}")]
     NoText(&'static str),
+    /// The PDF is encrypted.
     #[error("the PDF is encrypted with a password")]
     Encrypted,
+    /// The file is damaged or not what its extension says.
     #[error("not a valid {kind} file: {message}")]
-    Corrupt { kind: &'static str, message: String },
+    Corrupt {
+        /// The format.
+        kind: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+    /// A text file that is binary.
     #[error("binary content in a text file (NUL bytes); is the extension wrong?")]
     Binary,
+    /// The parser panicked (the file is skipped, nothing else is affected).
     #[error("parser panicked: {0}")]
     Panicked(String),
+    /// The parser took longer than the limit (seconds).
     #[error("parser did not finish within {0} s (file skipped)")]
     TimedOut(u64),
+    /// The parser process died (memory limit, signal).
     #[error("parser crashed: {0}")]
     Crashed(String),
+    /// The file is larger than `max_file_mb`.
     #[error("file is {size} bytes, above the limit of {limit} bytes (ingest.max_file_mb)")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// The file's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The file could not be read.
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// Reads one format.
 pub trait Loader: Send + Sync {
+    /// Parses the file's bytes into pages of text.
     fn load(&self, bytes: &[u8]) -> Result<LoadedDoc, LoadError>;
 }

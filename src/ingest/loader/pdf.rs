@@ -23,17 +23,25 @@ use super::{LoadError, LoadedDoc, Loader, Page};
 pub enum PdfIsolation {
     /// Parse in a child process running `exe __pdf-worker` (the hort binary).
     Subprocess {
+        /// The hort binary.
         exe: PathBuf,
+        /// Time allowed per file.
         timeout: Duration,
+        /// Address-space limit of the child in MiB.
         memory_mb: u64,
     },
     /// Parse on a helper thread under `catch_unwind` with a time limit (a
     /// thread that hangs is abandoned). For library use without the binary;
     /// it cannot survive a stack overflow or abort.
-    InProcess { timeout: Duration },
+    InProcess {
+        /// Time allowed per file.
+        timeout: Duration,
+    },
 }
 
+/// Text of PDFs, page by page, parsed away from the ingest process.
 pub struct PdfLoader {
+    /// How the parser is isolated.
     pub isolation: PdfIsolation,
 }
 

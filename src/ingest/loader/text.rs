@@ -3,6 +3,7 @@
 
 use super::{LoadError, LoadedDoc, Loader, Page};
 
+/// Plain text and Markdown: UTF-8 (or Latin-1), one page.
 pub struct TextLoader;
 
 /// Decodes bytes: a BOM wins (UTF-8/UTF-16), then UTF-8, then Windows-1252,

@@ -95,6 +95,7 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Whether the score is at or above `threshold`.
     pub fn is_suspicious(&self, threshold: f32) -> bool {
         self.score >= threshold
     }

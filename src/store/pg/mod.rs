@@ -16,7 +16,7 @@
 //! generated `tsvector`), not BM25: a tantivy index per node would not be
 //! shared. `hort bench quality --pg-url` measures the difference.
 //!
-//! Files: [`pool`] (connections on worker threads), [`schema`] (migrations,
+//! Files: [`pool`] (connections on worker threads), `schema` (migrations,
 //! `.sql` beside it), `search` (the planner and both searches), `read`
 //! (chunks, documents, pages, export: the [`IndexRead`] side), `write`
 //! (a transaction per writer: the [`IndexWrite`] side).
@@ -41,27 +41,38 @@ use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Pool};
 pub use write::{PgBackend, PgWriter};
 
+/// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
+    /// No connection.
     #[error("PostgreSQL at {url}: cannot connect: {source}")]
     Connect {
+        /// The URL, password removed.
         url: String,
+        /// Why.
         source: postgres::Error,
     },
+    /// A statement failed.
     #[error("PostgreSQL: {context}: {source}")]
     Query {
+        /// What it was for.
         context: &'static str,
+        /// Why.
         source: postgres::Error,
     },
+    /// The database holds something else than expected (model, schema).
     #[error("PostgreSQL: {0}")]
     Mismatch(String),
+    /// The URL cannot be used.
     #[error("PostgreSQL: bad url: {0}")]
     Url(String),
+    /// The pool is shut down.
     #[error("PostgreSQL: connection pool stopped")]
     Stopped,
     /// A job on a pooled connection panicked; the connection was replaced.
     #[error("PostgreSQL: a database job failed unexpectedly ({0})")]
     JobPanicked(String),
+    /// The audit chain in the database was cut or edited.
     #[error(
         "shared audit chain: {0}; refusing to continue it (check it with `hort audit verify`)"
     )]
@@ -205,10 +216,15 @@ pub(crate) fn rule_columns(access: Option<&AccessRule>) -> (Vec<String>, i32) {
 /// how the vector index is built (`[hnsw]`; used when the index is made).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
+    /// The embedding model's id.
     pub embedder: String,
+    /// Vector dimensions.
     pub dim: usize,
+    /// The chunker's fingerprint.
     pub chunker: String,
+    /// Links per node of the vector index.
     pub m: usize,
+    /// Beam width while building it.
     pub ef_construction: usize,
 }
 
@@ -279,6 +295,7 @@ impl PgStore {
         })
     }
 
+    /// What the stored vectors are.
     pub fn meta(&self) -> &Meta {
         &self.meta
     }

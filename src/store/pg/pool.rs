@@ -22,6 +22,7 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The connection (reconnecting if it was closed).
     pub fn client(&mut self) -> Result<&mut Client, PgError> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             let c = self
@@ -59,6 +60,7 @@ pub fn redact(url: &str) -> String {
 }
 
 impl Pool {
+    /// A pool of `size` connections to `url`, each on its own thread.
     pub fn new(url: &str, size: usize) -> Result<Pool, PgError> {
         let mut config: postgres::Config = url
             .parse()

@@ -440,6 +440,7 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
+    /// PostgreSQL as a store for vectors cut by `chunker`.
     pub fn new(pg: Arc<PgStore>, chunker: &str) -> PgBackend {
         PgBackend {
             pg,
