@@ -524,6 +524,10 @@ pub fn ingest_into(
             canon.push(c);
         }
     }
+    // One order for every process: PostgreSQL locks each folder for the run,
+    // and two runs that take the same folders in different orders could
+    // otherwise deadlock.
+    canon.sort();
     let roots_s: Vec<String> = canon
         .iter()
         .map(|r| r.to_string_lossy().to_string())
