@@ -67,6 +67,10 @@ step "ann: hort (GloVe 399k)"
 $HORT bench ann
 step "ann: hnswlib and FAISS on the same vectors"
 peer bench/peers/ann.py data/datasets/glove-6b-50d.npy "$OUT/peers-ann-glove-50.json"
+step "ann at 384 dimensions: WordNet glosses embedded by MiniLM (made once, ~8 min)"
+bench/ann-data.sh
+$HORT bench ann --set wordnet-384
+peer bench/peers/ann.py data/datasets/wordnet-minilm-384.npy "$OUT/peers-ann-wordnet-384.json"
 step "filter: 50 / 10 / 1 / 0.1 % selectivity"
 $HORT bench filter
 step "keyword: hort vs bare tantivy, then bm25s (SciFact)"
@@ -75,11 +79,13 @@ peer bench/peers/keyword.py data/bench/keyword-export "$OUT/peers-keyword-scifac
 step "embed: hort vs onnxruntime"
 $HORT bench embed --texts 1000
 peer bench/peers/embed.py data/models/minilm-l6 data/bench/embed-inputs.jsonl "$OUT/peers-embed.json"
-step "ingest: end to end vs embedding alone; PDFs vs pdftotext"
+step "ingest: end to end vs embedding alone, on 1 core and on every core; PDFs vs pdftotext"
 $HORT bench ingest --limit 1000
 bench/peers/pdf.sh data/bench/ingest-pdf-input "$OUT/peers-pdf.json"
 step "query: /v1/search and /v1/query at 10k, 100k, 1M chunks"
 $HORT bench query
+step "serving under load: wrk at 1, 2 and 4 connections"
+bench/serve-scaling.sh 30
 step "injection detection"
 $HORT bench injection
 step "report"

@@ -44,6 +44,9 @@ path = "$INDEX"
 [embed]
 model = "minilm-l6"
 models_dir = "../../models"
+# Every question embedded: the 500 questions repeat, and the question
+# cache would otherwise measure itself instead of the model.
+query_cache = 0
 
 [audit]
 path = "audit.jsonl"

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{copy_tree, models_dir, repo, Env};
-use hort::embed::{Embedder, ModelFiles, OnnxEmbedder};
+use hort::embed::{Embedder, Layout, ModelFiles, OnnxEmbedder};
 
 fn e5() -> OnnxEmbedder {
     let dir = models_dir();
@@ -16,7 +16,7 @@ fn e5() -> OnnxEmbedder {
         dir.join("multilingual-e5-small/model.onnx").is_file(),
         "run `make models` (make test does it for you)"
     );
-    OnnxEmbedder::load(&ModelFiles::e5_small(&dir, None), 1).unwrap()
+    OnnxEmbedder::load(&ModelFiles::e5_small(&dir, None), Layout::for_threads(1)).unwrap()
 }
 
 fn cos(a: &[f32], b: &[f32]) -> f32 {

@@ -31,6 +31,21 @@ fn authenticated_filtered_search_and_error_statuses() {
     let a = s.post_json("/v1/search", Some("key-alice"), q);
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.json()["hits"][0]["doc"], "finance/bank-accounts.txt");
+    // Where the time went, per stage, for tuning (and nothing else).
+    let timing = a.header("server-timing").expect("a Server-Timing header");
+    for stage in [
+        "embed;dur=",
+        "vector;dur=",
+        "keyword;dur=",
+        "fetch;dur=",
+        "search;dur=",
+    ] {
+        assert!(timing.contains(stage), "{timing}");
+    }
+    // The same question again: its vector comes from the question cache,
+    // and the hits are the same.
+    let again = s.post_json("/v1/search", Some("key-alice"), q);
+    assert_eq!(again.json()["hits"], a.json()["hits"]);
     let g = s.post_json("/v1/search", Some("key-guest"), q);
     assert_eq!(g.status, 200);
     for hit in g.json()["hits"].as_array().unwrap() {

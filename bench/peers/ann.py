@@ -1,13 +1,14 @@
 """hnswlib and FAISS (HNSW) on the vectors `hort bench ann` uses.
 
-Same file (GloVe 6B 50d .npy), same split (rows i % 400 == 7 are the first
-1000 queries, every other row is indexed), same normalisation (unit length,
+Same file (GloVe 6B 50d or the 384-d WordNet set, .npy), same split (rows
+i % (n // 1000) == 7 are the 1000 queries, every other row is indexed), same normalisation (unit length,
 inner product = cosine), same graph parameters (M=16, efConstruction=200),
 same ef values, one search thread, recall@10 against exact search. Queries
 go to each library as one batch on one thread, so Python adds nothing per
 query.
 
     python3 bench/peers/ann.py data/datasets/glove-6b-50d.npy bench/results/peers-ann-glove-50.json
+    python3 bench/peers/ann.py data/datasets/wordnet-minilm-384.npy bench/results/peers-ann-wordnet-384.json
 """
 import json
 import platform
@@ -26,7 +27,7 @@ def load(path):
     norms[norms == 0] = 1
     x = x / norms
     idx = np.arange(len(x))
-    is_q = idx % 400 == 7
+    is_q = idx % max(2, len(x) // QUERIES) == 7
     queries = x[is_q][:QUERIES]
     base = x[~is_q]
     return np.ascontiguousarray(base), np.ascontiguousarray(queries)

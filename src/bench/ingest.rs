@@ -5,6 +5,7 @@
 //! poppler's `pdftotext`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -59,6 +60,17 @@ pub struct PdfPass {
     pub parse_threads: usize,
 }
 
+/// Ingest and embedding alone at one thread count.
+#[derive(Debug, Serialize)]
+pub struct AtThreads {
+    /// Model sessions (one thread each) and parser threads.
+    pub threads: usize,
+    /// Ingest end to end.
+    pub end_to_end: EndToEnd,
+    /// Embedding the same chunks alone, on as many sessions.
+    pub embed_only: EmbedOnly,
+}
+
 /// The ingest benchmark.
 #[derive(Debug, Serialize)]
 pub struct IngestBench {
@@ -70,10 +82,16 @@ pub struct IngestBench {
     pub corpus: String,
     /// Chunks per embedding batch.
     pub batch_size: usize,
-    /// Ingest end to end.
+    /// Cores of the machine (the default run uses all of them).
+    pub cores: usize,
+    /// Ingest end to end on every core (the default).
     pub end_to_end: EndToEnd,
-    /// Embedding alone.
+    /// Embedding alone on every core.
     pub embed_only: EmbedOnly,
+    /// The same on one core (one model session, one parser thread).
+    pub one_core: AtThreads,
+    /// End-to-end chunks/s on every core ÷ on one core.
+    pub scaling: f64,
     /// PDF parsing, if a PDF folder was given.
     pub pdf: Option<PdfPass>,
 }
@@ -141,22 +159,81 @@ pub struct IngestBenchArgs<'a> {
     pub out: &'a Path,
 }
 
-/// Runs the ingest benchmark.
-pub fn run(
+/// Lets every thread of this process run on the first `n` CPUs it may use
+/// (`None`: on all of them again). Best effort: where the kernel refuses,
+/// the pass runs unpinned and says so.
+fn pin_to_cpus(n: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    {
+        static ALLOWED: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+        let allowed = ALLOWED.get_or_init(|| {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; the call
+            // fills it for this thread.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            let ok = unsafe {
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+            } == 0;
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| ok && unsafe { libc::CPU_ISSET(c, &set) })
+                .collect()
+        });
+        let cpus: Vec<usize> = match n {
+            Some(n) => allowed.iter().copied().take(n).collect(),
+            None => allowed.clone(),
+        };
+        if cpus.is_empty() {
+            return;
+        }
+        // SAFETY: as above; CPU_SET only writes inside the set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for c in &cpus {
+            unsafe { libc::CPU_SET(*c, &mut set) };
+        }
+        let tasks = std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten();
+        for t in tasks {
+            if let Some(tid) = t
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<libc::pid_t>().ok())
+            {
+                // SAFETY: the set is initialised and its size is passed.
+                let r = unsafe {
+                    libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+                };
+                if r != 0 {
+                    eprintln!("bench ingest: cannot pin thread {tid} (running it unpinned)");
+                }
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
+/// Ingests the sample end to end into a fresh index, then embeds its
+/// chunks alone, on `threads` sessions.
+fn at_threads(
     args: &IngestBenchArgs<'_>,
+    input: &Path,
+    files: usize,
     embedder: &dyn Embedder,
     opts: &IngestOptions,
-) -> Result<IngestBench, String> {
-    let input = args.work.join("ingest-input");
-    let files = sample_folder(args.corpus, &input, "txt", args.limit)?;
+    threads: usize,
+) -> Result<AtThreads, String> {
+    // Both passes on warm sessions: the first call of each allocates.
+    let warm = vec!["warm-up"; embedder.parallelism() * 2];
+    ingest::embed_all(embedder, &warm, 1).map_err(|e| e.to_string())?;
     let index = args.work.join("ingest-index");
     let _ = std::fs::remove_dir_all(&index);
     eprintln!(
-        "bench ingest: {files} files end to end into {}",
+        "bench ingest: {files} files end to end into {} on {threads} core(s)",
         index.display()
     );
     let t = Instant::now();
-    let r = ingest::ingest(&index, std::slice::from_ref(&input), embedder, opts)
+    let r = ingest::ingest(&index, &[input.to_path_buf()], embedder, opts)
         .map_err(|e| e.to_string())?;
     let seconds = t.elapsed().as_secs_f64();
     let end_to_end = EndToEnd {
@@ -169,19 +246,60 @@ pub fn run(
     let texts = all_chunk_texts(&index)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     eprintln!(
-        "bench ingest: embedding the same {} chunks alone",
+        "bench ingest: embedding the same {} chunks alone on {threads} core(s)",
         refs.len()
     );
     let t = Instant::now();
-    for b in refs.chunks(opts.batch_size.max(1)) {
-        std::hint::black_box(embedder.embed_passages(b).map_err(|e| e.to_string())?);
-    }
+    std::hint::black_box(
+        ingest::embed_all(embedder, &refs, opts.batch_size).map_err(|e| e.to_string())?,
+    );
     let es = t.elapsed().as_secs_f64();
-    let embed_only = EmbedOnly {
-        chunks: refs.len(),
-        seconds: es,
-        chunks_per_second: refs.len() as f64 / es,
-    };
+    Ok(AtThreads {
+        threads,
+        end_to_end,
+        embed_only: EmbedOnly {
+            chunks: refs.len(),
+            seconds: es,
+            chunks_per_second: refs.len() as f64 / es,
+        },
+    })
+}
+
+/// Runs the ingest benchmark; `load(threads)` gives the model on that many
+/// sessions.
+pub fn run(
+    args: &IngestBenchArgs<'_>,
+    load: &dyn Fn(usize) -> Result<Arc<dyn Embedder>, String>,
+    opts: &IngestOptions,
+) -> Result<IngestBench, String> {
+    let model_id = load(1)?.id().to_string();
+    let input = args.work.join("ingest-input");
+    let files = sample_folder(args.corpus, &input, "txt", args.limit)?;
+    let cores = crate::embed::cores();
+    let mut passes = Vec::new();
+    for threads in [1, cores] {
+        // One core means one core: every thread of the process (the
+        // tokenizer's pool included) is pinned to the first CPU.
+        pin_to_cpus((threads == 1).then_some(1));
+        let embedder = load(threads)?;
+        let opts = IngestOptions {
+            parse_threads: threads,
+            ..opts.clone()
+        };
+        passes.push(at_threads(
+            args,
+            &input,
+            files,
+            embedder.as_ref(),
+            &opts,
+            threads,
+        )?);
+    }
+    pin_to_cpus(None);
+    let all = passes.pop().ok_or("no passes")?;
+    let one_core = passes.pop().ok_or("no passes")?;
+    let scaling =
+        all.end_to_end.chunks_per_second / one_core.end_to_end.chunks_per_second.max(1e-9);
     let pdf = match args.pdfs {
         Some(dir) => {
             let input = args.work.join("ingest-pdf-input");
@@ -212,32 +330,43 @@ pub fn run(
     };
     let report = IngestBench {
         machine: Machine::detect(),
-        model: embedder.id().to_string(),
+        model: model_id,
         corpus: args.corpus.display().to_string(),
         batch_size: opts.batch_size,
-        end_to_end,
-        embed_only,
+        cores,
+        end_to_end: all.end_to_end,
+        embed_only: all.embed_only,
+        one_core,
+        scaling,
         pdf,
     };
-    let e = &report.end_to_end;
-    let o = &report.embed_only;
-    let mut md = format!(
-        "| pass | files | chunks | seconds | files/s | chunks/s |\n|---|---:|---:|---:|---:|---:|\n\
-         | end to end (`hort ingest`) | {} | {} | {:.1} | {:.1} | {:.1} |\n\
-         | embedding the same chunks alone | – | {} | {:.1} | – | {:.1} |\n\n\
-         End to end ÷ embedding alone: {:.2}× ({}, batch {}).\n",
-        e.files,
-        e.chunks,
-        e.seconds,
-        e.files_per_second,
-        e.chunks_per_second,
-        o.chunks,
-        o.seconds,
-        o.chunks_per_second,
-        e.chunks_per_second / o.chunks_per_second.max(1e-9),
-        report.model,
-        report.batch_size,
+    let mut md = String::from(
+        "| cores | pass | files | chunks | seconds | files/s | chunks/s | end to end ÷ embedding alone |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
+    for (threads, e, o) in [
+        (1, &report.one_core.end_to_end, &report.one_core.embed_only),
+        (cores, &report.end_to_end, &report.embed_only),
+    ] {
+        md.push_str(&format!(
+            "| {threads} | end to end (`hort ingest`) | {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× |\n\
+             | {threads} | embedding the same chunks alone | – | {} | {:.1} | – | {:.1} | |\n",
+            e.files,
+            e.chunks,
+            e.seconds,
+            e.files_per_second,
+            e.chunks_per_second,
+            e.chunks_per_second / o.chunks_per_second.max(1e-9),
+            o.chunks,
+            o.seconds,
+            o.chunks_per_second,
+        ));
+    }
+    md.push_str(&format!(
+        "\nEnd to end on {cores} cores ÷ on 1 core: {:.2}× ({}, batch {}; one model session \
+         and one parser thread per core).\n",
+        report.scaling, report.model, report.batch_size,
+    ));
     if let Some(p) = &report.pdf {
         md.push_str(&format!(
             "\nPDF parsing: {} PDFs ({} indexed, {} failed), {} pages in {:.1} s = {:.1} pages/s \

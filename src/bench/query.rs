@@ -8,6 +8,7 @@
 //! connection, requests back to back (latency, not saturation: `bench/serve-load.sh`
 //! measures throughput with wrk).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -61,6 +62,9 @@ pub struct Endpoint {
     pub p99_ms: f64,
     /// Mean latency.
     pub mean_ms: f64,
+    /// Median per stage, from the server's `Server-Timing` header (search
+    /// only), and the rest: HTTP, authentication, JSON, audit.
+    pub stages_p50_ms: BTreeMap<String, f64>,
 }
 
 /// One index size of the query benchmark.
@@ -112,7 +116,13 @@ impl Client {
         })
     }
 
-    fn post(&mut self, path: &str, key: &str, body: &str) -> std::io::Result<u16> {
+    /// Sends one request; the status and the `Server-Timing` header.
+    fn post(
+        &mut self,
+        path: &str,
+        key: &str,
+        body: &str,
+    ) -> std::io::Result<(u16, Option<String>)> {
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -128,6 +138,7 @@ impl Client {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
         let mut len = None;
+        let mut timing = None;
         loop {
             line.clear();
             self.reader.read_line(&mut line)?;
@@ -138,13 +149,15 @@ impl Client {
             if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse::<usize>().ok();
+                } else if k.eq_ignore_ascii_case("server-timing") {
+                    timing = Some(v.trim().to_string());
                 }
             }
         }
         let len = len.ok_or_else(|| std::io::Error::other("response without Content-Length"))?;
         let mut body = vec![0u8; len];
         self.reader.read_exact(&mut body)?;
-        Ok(status)
+        Ok((status, timing))
     }
 }
 
@@ -180,6 +193,16 @@ pub(super) fn question_bodies() -> Vec<String> {
         .collect()
 }
 
+/// `name;dur=ms` entries of a `Server-Timing` header.
+fn parse_server_timing(v: &str) -> impl Iterator<Item = (String, f64)> + '_ {
+    v.split(',').filter_map(|e| {
+        let mut parts = e.trim().split(';');
+        let name = parts.next()?.trim().to_string();
+        let dur = parts.find_map(|p| p.trim().strip_prefix("dur="))?;
+        Some((name, dur.parse().ok()?))
+    })
+}
+
 pub(super) fn measure(
     addr: SocketAddr,
     path: &str,
@@ -194,12 +217,25 @@ pub(super) fn measure(
             .map_err(|e| e.to_string())?;
     }
     let mut ms = Vec::with_capacity(requests);
+    let mut stages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut errors = 0;
     for i in 0..requests {
         let body = &bodies[(i + warm) % bodies.len()];
         let t = Instant::now();
-        let status = c.post(path, keys[i % 2], body).map_err(|e| e.to_string())?;
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let (status, timing) = c.post(path, keys[i % 2], body).map_err(|e| e.to_string())?;
+        let total = t.elapsed().as_secs_f64() * 1000.0;
+        ms.push(total);
+        if let Some(t) = timing {
+            for (name, dur) in parse_server_timing(&t) {
+                stages.entry(name).or_default().push(dur);
+            }
+            if let Some(search) = parse_server_timing(&t).find(|(n, _)| n == "search") {
+                stages
+                    .entry("outside the search".into())
+                    .or_default()
+                    .push(total - search.1);
+            }
+        }
         if status != 200 {
             errors += 1;
         }
@@ -212,6 +248,10 @@ pub(super) fn measure(
         p95_ms: l.p95_ms,
         p99_ms: l.p99_ms,
         mean_ms: l.mean_ms,
+        stages_p50_ms: stages
+            .into_iter()
+            .map(|(k, v)| (k, Latency::of(v).p50_ms))
+            .collect(),
     })
 }
 
@@ -308,6 +348,25 @@ pub fn run(
             s.query.p95_ms,
             s.query.p99_ms,
             s.search.errors + s.query.errors
+        ));
+    }
+    md.push_str(
+        "\n`/v1/search` stages, median ms (from the server's `Server-Timing` header; \
+         the keyword side runs beside embedding and the vector side):\n\n\
+         | chunks | embed question | vector search | keyword search | fuse + fetch | search in all | outside the search (HTTP, auth, JSON, audit) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for s in &report.sizes {
+        let g = |k: &str| s.search.stages_p50_ms.get(k).copied().unwrap_or(f64::NAN);
+        md.push_str(&format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            s.chunks,
+            g("embed"),
+            g("vector"),
+            g("keyword"),
+            g("fetch"),
+            g("search"),
+            g("outside the search"),
         ));
     }
     md.push_str(&format!("\nMachine: {}.\n", report.machine.line()));

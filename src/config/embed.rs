@@ -17,9 +17,15 @@ pub struct EmbedConfig {
     pub models_dir: Option<PathBuf>,
     /// The ONNX Runtime shared library; default: `<models_dir>/onnxruntime/libonnxruntime.so*`.
     pub runtime: Option<PathBuf>,
-    /// Intra-op threads of the model; measured best at 1 on a shared 2-core machine.
-    #[serde(default = "default_embed_threads")]
+    /// Cores the model may use (0: every core). Each core gets a model
+    /// session of its own, so ingest embeds on all of them and concurrent
+    /// questions do not wait for each other; set 1 on a shared machine.
+    #[serde(default)]
     pub threads: usize,
+    /// Questions whose vectors are remembered (least recently used go
+    /// first; 0: none).
+    #[serde(default = "default_query_cache")]
+    pub query_cache: usize,
     /// Texts per call of the model during ingest.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
@@ -31,7 +37,8 @@ impl Default for EmbedConfig {
             model: default_model(),
             models_dir: None,
             runtime: None,
-            threads: default_embed_threads(),
+            threads: 0,
+            query_cache: default_query_cache(),
             batch_size: default_batch(),
         }
     }
@@ -40,8 +47,8 @@ impl Default for EmbedConfig {
 fn default_model() -> String {
     "minilm-l6".into()
 }
-fn default_embed_threads() -> usize {
-    1
+fn default_query_cache() -> usize {
+    1024
 }
 fn default_batch() -> usize {
     32
@@ -50,6 +57,7 @@ fn default_batch() -> usize {
 impl EmbedConfig {
     pub(super) fn validate(&self, c: &Check) -> Result<(), ConfigError> {
         c.range("embed.batch_size", self.batch_size, 1, 1024)?;
-        c.range("embed.threads", self.threads, 1, 256)
+        c.range("embed.threads", self.threads, 0, 1024)?;
+        c.range("embed.query_cache", self.query_cache, 0, 1_000_000)
     }
 }

@@ -3,13 +3,14 @@
 //! `make models` fetched. Nothing is downloaded here.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
 };
 
-use super::{normalize, EmbedError, Embedder};
+use super::{normalize, EmbedError, Embedder, Layout};
 
 /// How token vectors become one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -161,16 +162,27 @@ pub(crate) fn init_runtime(path: &Path) -> Result<(), EmbedError> {
 /// A sentence-embedding model run by ONNX Runtime.
 pub struct OnnxEmbedder {
     files: ModelFiles,
-    /// fastembed's `embed` needs `&mut`; a session per process is enough on a
-    /// 2-core machine, where the model's own threads do the parallel work.
-    model: Mutex<TextEmbedding>,
+    /// fastembed's `embed` needs `&mut`, so each session serves one call at
+    /// a time; several sessions let ingest workers and concurrent questions
+    /// embed in parallel (one intra-op thread each scaled better than one
+    /// session with many threads: `hort bench embed`).
+    sessions: Vec<Mutex<TextEmbedding>>,
+    /// The question session ([`Layout::question_threads`]), if any.
+    wide: Option<Mutex<TextEmbedding>>,
+    /// Calls running now (the question session is for a call alone).
+    running: AtomicUsize,
+    /// Indexes of the sessions nobody holds; callers wait for any of them
+    /// (waiting on one in particular would leave another idle).
+    free: Mutex<Vec<usize>>,
+    freed: Condvar,
+    layout: Layout,
     /// A second tokenizer without truncation or padding, for counting.
     counter: tokenizers::Tokenizer,
 }
 
 impl OnnxEmbedder {
-    /// Loads the model with `threads` intra-op threads.
-    pub fn load(files: &ModelFiles, threads: usize) -> Result<OnnxEmbedder, EmbedError> {
+    /// Loads the model as `layout` says (sessions × intra-op threads).
+    pub fn load(files: &ModelFiles, layout: Layout) -> Result<OnnxEmbedder, EmbedError> {
         let read = |name: &str| -> Result<Vec<u8>, EmbedError> {
             let p = files.dir.join(name);
             std::fs::read(&p).map_err(|_| EmbedError::MissingFile(p))
@@ -188,16 +200,36 @@ impl OnnxEmbedder {
             path: files.dir.clone(),
             message,
         };
-        let pooling = match files.pooling {
+        let pooling = || match files.pooling {
             PoolingKind::Mean => Pooling::Mean,
             PoolingKind::Cls => Pooling::Cls,
         };
-        let udm = UserDefinedEmbeddingModel::new(onnx, tok).with_pooling(pooling);
-        let opts = InitOptionsUserDefined::new()
-            .with_max_length(files.max_tokens)
-            .with_intra_threads(threads.max(1));
-        let model = TextEmbedding::try_new_from_user_defined(udm, opts)
-            .map_err(|e| model_err(e.to_string()))?;
+        let layout = Layout {
+            sessions: layout.sessions.max(1),
+            intra_threads: layout.intra_threads.max(1),
+            question_threads: layout.question_threads,
+        };
+        let session = |threads: usize| {
+            let udm =
+                UserDefinedEmbeddingModel::new(onnx.clone(), tok.clone()).with_pooling(pooling());
+            // Threads that spin while waiting for work burn the cores other
+            // sessions need; they sleep instead.
+            let opts = InitOptionsUserDefined::new()
+                .with_max_length(files.max_tokens)
+                .with_intra_threads(threads)
+                .with_session_config("session.intra_op.allow_spinning", "0");
+            TextEmbedding::try_new_from_user_defined(udm, opts)
+                .map(Mutex::new)
+                .map_err(|e| model_err(e.to_string()))
+        };
+        let mut sessions = Vec::with_capacity(layout.sessions);
+        for _ in 0..layout.sessions {
+            sessions.push(session(layout.intra_threads)?);
+        }
+        let wide = match layout.question_threads {
+            0 | 1 => None,
+            n => Some(session(n)?),
+        };
         let mut counter = tokenizers::Tokenizer::from_bytes(&tokenizer_file)
             .map_err(|e| model_err(format!("tokenizer.json: {e}")))?;
         counter
@@ -206,12 +238,39 @@ impl OnnxEmbedder {
         counter.with_padding(None);
         Ok(OnnxEmbedder {
             files: files.clone(),
-            model: Mutex::new(model),
+            sessions,
+            wide,
+            running: AtomicUsize::new(0),
+            free: Mutex::new((0..layout.sessions).rev().collect()),
+            freed: Condvar::new(),
+            layout,
             counter,
         })
     }
 
-    fn run(&self, prefix: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// A free session, waiting for the first one freed if all are busy.
+    fn session(&self) -> Result<Pooled<'_>, EmbedError> {
+        let poisoned = || EmbedError::Inference("a model session panicked earlier".into());
+        let mut free = self.free.lock().map_err(|_| poisoned())?;
+        let i = loop {
+            if let Some(i) = free.pop() {
+                break i;
+            }
+            free = self.freed.wait(free).map_err(|_| poisoned())?;
+        };
+        drop(free);
+        // Returned to the free list even if taking the lock fails below.
+        let slot = Slot { owner: self, i };
+        let guard = self.sessions[i].lock().map_err(|_| poisoned())?;
+        Ok(Pooled { guard, _slot: slot })
+    }
+
+    fn run(
+        &self,
+        prefix: &str,
+        texts: &[&str],
+        question: bool,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
@@ -222,10 +281,20 @@ impl OnnxEmbedder {
             prefixed = texts.iter().map(|t| format!("{prefix}{t}")).collect();
             prefixed.iter().map(String::as_str).collect()
         };
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| EmbedError::Inference("model lock poisoned".into()))?;
+        let running = Running::enter(&self.running);
+        let alone = running.was == 0;
+        let mut wide_guard = match (&self.wide, question && alone) {
+            (Some(w), true) => w.try_lock().ok(),
+            _ => None,
+        };
+        let mut pooled;
+        let model: &mut TextEmbedding = match wide_guard.as_deref_mut() {
+            Some(m) => m,
+            None => {
+                pooled = self.session()?;
+                &mut pooled.guard
+            }
+        };
         let mut out = model
             .embed(&texts, Some(texts.len()))
             .map_err(|e| EmbedError::Inference(e.to_string()))?;
@@ -240,6 +309,47 @@ impl OnnxEmbedder {
             normalize(v);
         }
         Ok(out)
+    }
+}
+
+/// A session taken from the pool; back on the free list when dropped.
+struct Pooled<'a> {
+    guard: MutexGuard<'a, TextEmbedding>,
+    _slot: Slot<'a>,
+}
+
+struct Slot<'a> {
+    owner: &'a OnnxEmbedder,
+    i: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        // A poisoned free list means a panic mid-push: nothing to restore.
+        if let Ok(mut free) = self.owner.free.lock() {
+            free.push(self.i);
+            self.owner.freed.notify_one();
+        }
+    }
+}
+
+/// Counts a call as running while it lives.
+struct Running<'a> {
+    count: &'a AtomicUsize,
+    /// Calls that were running before this one.
+    was: usize,
+}
+
+impl<'a> Running<'a> {
+    fn enter(count: &'a AtomicUsize) -> Running<'a> {
+        let was = count.fetch_add(1, Ordering::AcqRel);
+        Running { count, was }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -265,11 +375,14 @@ impl Embedder for OnnxEmbedder {
         }
     }
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.run(&self.files.passage_prefix, texts)
+        self.run(&self.files.passage_prefix, texts, false)
     }
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        self.run(&self.files.query_prefix, &[text])?
+        self.run(&self.files.query_prefix, &[text], true)?
             .pop()
             .ok_or_else(|| EmbedError::Inference("no output".into()))
+    }
+    fn parallelism(&self) -> usize {
+        self.layout.sessions
     }
 }

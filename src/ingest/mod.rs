@@ -9,6 +9,7 @@
 //! when in doubt), changed access rules are applied without re-embedding.
 
 pub mod chunk;
+mod embedding;
 pub mod loader;
 mod progress;
 pub mod rules;
@@ -17,9 +18,10 @@ pub mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{bounded, never, select, Receiver};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -35,10 +37,12 @@ use crate::store::{
 };
 use crate::text::sha256_hex;
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
+use embedding::{Embedded, Item, Stage};
 use loader::{FileKind, HtmlLoader, LoadError, Loader, PdfIsolation, PdfLoader, TextLoader};
 use progress::Progress;
 use walk::SourceFile;
 
+pub use embedding::embed_all;
 pub use walk::{Skipped, WalkError};
 
 /// Why an ingest stopped (a single file's failure never stops it: it is reported).
@@ -397,52 +401,122 @@ fn parse_bytes(
     }))
 }
 
-/// Embeds all chunks of `docs` (length-sorted batches waste less padding)
-/// and hands each document to the writer.
-fn embed_and_put(
-    docs: &mut Vec<ParsedDoc>,
-    embedder: &dyn Embedder,
-    batch: usize,
-    writer: &mut dyn IndexWrite,
+/// A parsed document waiting for the vectors of its chunks.
+struct Pending {
+    doc: ParsedDoc,
+    vectors: Vec<Vec<f32>>,
+    missing: usize,
+}
+
+/// The writer's side of the pipeline: takes parsed documents, queues their
+/// chunks for the embedding workers, and stores each document as soon as
+/// its last vector is back. Parsing pauses (the channel fills) while enough
+/// chunks wait, so memory stays bounded whatever the corpus.
+fn write_loop(
+    parsed: Receiver<Parsed>,
+    stage: &mut Stage,
+    w: &mut dyn IndexWrite,
     report: &mut IngestReport,
+    kept: &mut HashSet<(String, String)>,
+    progress: &mut Progress,
 ) -> Result<(), IngestError> {
-    if docs.is_empty() {
-        return Ok(());
-    }
-    let mut items: Vec<(usize, usize, usize)> = Vec::new(); // (doc, chunk, tokens)
-    for (d, doc) in docs.iter().enumerate() {
-        for (c, (_, s)) in doc.spans.iter().enumerate() {
-            items.push((d, c, s.tokens));
+    let enough = stage_capacity(stage);
+    let closed = never::<Parsed>();
+    let results = stage.results.clone();
+    let mut parse_done = false;
+    let mut pending: HashMap<usize, Pending> = HashMap::new();
+    let mut next_slot = 0usize;
+    loop {
+        if parse_done {
+            stage.dispatch(true);
+            if stage.in_flight == 0 && stage.queued() == 0 {
+                break;
+            }
+        }
+        let accept = !parse_done && stage.queued() + stage.in_flight < enough;
+        let source = if accept { &parsed } else { &closed };
+        select! {
+            recv(source) -> msg => match msg {
+                Ok(Parsed::Doc(doc)) => {
+                    progress.file_done(doc.spans.len());
+                    report.hygiene.add(&doc.hygiene);
+                    for warning in &doc.warnings {
+                        report.warnings.push(Warning {
+                            path: doc.job.file.rel.clone(),
+                            warning: warning.clone(),
+                        });
+                    }
+                    if doc.job.existing.is_some() {
+                        report.updated += 1;
+                    } else {
+                        report.added += 1;
+                    }
+                    kept.insert((doc.job.root.clone(), doc.job.file.rel.clone()));
+                    let slot = next_slot;
+                    next_slot += 1;
+                    for (c, (page, s)) in doc.spans.iter().enumerate() {
+                        stage.push(Item {
+                            tag: (slot, c),
+                            tokens: s.tokens,
+                            text: doc.pages[*page].1[s.byte_start..s.byte_end].to_string(),
+                        });
+                    }
+                    let n = doc.spans.len();
+                    pending.insert(slot, Pending { doc: *doc, vectors: vec![Vec::new(); n], missing: n });
+                }
+                Ok(Parsed::Unchanged(job)) => {
+                    progress.file_done(0);
+                    report.unchanged += 1;
+                    if let Some(d) = &job.existing {
+                        w.touch(d.id, job.file.size, job.file.mtime_ns, now_ns())?;
+                    }
+                }
+                Ok(Parsed::Failed(job, error)) => {
+                    progress.file_done(0);
+                    let error = if job.existing.is_some() {
+                        format!("{error} (the previously indexed version is kept)")
+                    } else {
+                        error
+                    };
+                    report.failed.push(Failure {
+                        path: job.file.rel.clone(),
+                        error,
+                    });
+                }
+                Err(_) => parse_done = true,
+            },
+            recv(results) -> msg => {
+                let e: Embedded = msg.map_err(|_| {
+                    EmbedError::Inference("the embedding workers stopped".into())
+                })?;
+                stage.returned(&e);
+                let vectors = e.vectors?;
+                progress.embedded(vectors.len());
+                for ((slot, c), v) in e.tags.into_iter().zip(vectors) {
+                    let Some(p) = pending.get_mut(&slot) else { continue };
+                    p.vectors[c] = v;
+                    p.missing -= 1;
+                    if p.missing == 0 {
+                        if let Some(p) = pending.remove(&slot) {
+                            report.embedded += p.vectors.len();
+                            report.pages += p.doc.pages.len();
+                            w.put(p.doc.into_document(p.vectors, now_ns()))?;
+                        }
+                    }
+                }
+                stage.dispatch(false);
+            },
         }
     }
-    items.sort_by_key(|x| x.2);
-    let mut vectors: Vec<Vec<Vec<f32>>> = docs
-        .iter()
-        .map(|d| vec![Vec::new(); d.spans.len()])
-        .collect();
-    for group in items.chunks(batch.max(1)) {
-        let texts: Vec<&str> = group
-            .iter()
-            .map(|&(d, c, _)| {
-                let (page, s) = &docs[d].spans[c];
-                &docs[d].pages[*page].1[s.byte_start..s.byte_end]
-            })
-            .collect();
-        let out = embedder.embed_passages(&texts)?;
-        if out.len() != group.len() {
-            return Err(EmbedError::Inference("embedder returned a different count".into()).into());
-        }
-        for (&(d, c, _), v) in group.iter().zip(out) {
-            vectors[d][c] = v;
-        }
-    }
-    let now = now_ns();
-    for (doc, vecs) in docs.drain(..).zip(vectors) {
-        report.embedded += vecs.len();
-        report.pages += doc.pages.len();
-        writer.put(doc.into_document(vecs, now))?;
-    }
+    progress.note("writing");
     Ok(())
+}
+
+/// Chunks that may wait for vectors at once: a sorting window being
+/// filled while every worker has a window's worth to do.
+fn stage_capacity(stage: &Stage) -> usize {
+    let batch = stage.batch();
+    batch * embedding::WINDOW_BATCHES * (stage.workers() + 1)
 }
 
 /// Makes the embedded index at `index_dir` match `roots` (created if
@@ -623,66 +697,29 @@ pub fn ingest_into(
     let mut progress = Progress::new(jobs.len(), opts.progress);
     let batch = opts.batch_size.max(1);
     let w: &mut dyn IndexWrite = writer.as_mut();
+    let stop = AtomicBool::new(false);
     let result: Result<(), IngestError> = std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Parsed>(32);
+        let (tx, rx) = bounded::<Parsed>(64);
         let loaders = &loaders;
+        let stop = &stop;
         scope.spawn(move || {
             pool.install(|| {
-                jobs.into_par_iter().for_each_with(tx, |tx, job| {
-                    let _ = tx.send(parse_job(job, opts, embedder, loaders, rechunk));
+                // Stops early once the writer is gone (an error there).
+                let _ = jobs.into_par_iter().try_for_each_with(tx, |tx, job| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(());
+                    }
+                    tx.send(parse_job(job, opts, embedder, loaders, rechunk))
+                        .map_err(|_| ())
                 });
             });
         });
-        let mut waiting: Vec<ParsedDoc> = Vec::new();
-        let mut waiting_chunks = 0usize;
-        for msg in rx {
-            match msg {
-                Parsed::Doc(doc) => {
-                    progress.file_done(doc.spans.len());
-                    report.hygiene.add(&doc.hygiene);
-                    for warning in &doc.warnings {
-                        report.warnings.push(Warning {
-                            path: doc.job.file.rel.clone(),
-                            warning: warning.clone(),
-                        });
-                    }
-                    if doc.job.existing.is_some() {
-                        report.updated += 1;
-                    } else {
-                        report.added += 1;
-                    }
-                    kept.insert((doc.job.root.clone(), doc.job.file.rel.clone()));
-                    waiting_chunks += doc.spans.len();
-                    waiting.push(*doc);
-                    if waiting_chunks >= batch * 8 {
-                        embed_and_put(&mut waiting, embedder, batch, w, &mut report)?;
-                        waiting_chunks = 0;
-                    }
-                }
-                Parsed::Unchanged(job) => {
-                    progress.file_done(0);
-                    report.unchanged += 1;
-                    if let Some(d) = &job.existing {
-                        w.touch(d.id, job.file.size, job.file.mtime_ns, now_ns())?;
-                    }
-                }
-                Parsed::Failed(job, error) => {
-                    progress.file_done(0);
-                    let error = if job.existing.is_some() {
-                        format!("{error} (the previously indexed version is kept)")
-                    } else {
-                        error
-                    };
-                    report.failed.push(Failure {
-                        path: job.file.rel.clone(),
-                        error,
-                    });
-                }
-            }
+        let mut stage = Stage::start(scope, embedder, batch, stop);
+        let r = write_loop(rx, &mut stage, w, &mut report, &mut kept, &mut progress);
+        if r.is_err() {
+            stop.store(true, Ordering::Relaxed);
         }
-        embed_and_put(&mut waiting, embedder, batch, w, &mut report)?;
-        progress.note("writing");
-        Ok(())
+        r
     });
     result?;
     progress.finish();

@@ -12,6 +12,7 @@ pub struct Progress {
     total: usize,
     done: usize,
     chunks: usize,
+    embedded: usize,
     started: Instant,
     last_line: Instant,
 }
@@ -35,6 +36,7 @@ impl Progress {
             total,
             done: 0,
             chunks: 0,
+            embedded: 0,
             started: Instant::now(),
             last_line: Instant::now(),
         }
@@ -45,17 +47,43 @@ impl Progress {
         self.chunks += chunks;
         if let Some(b) = &self.bar {
             b.set_position(self.done as u64);
-            b.set_message(format!("{} chunks", self.chunks));
-        } else if self.log && self.last_line.elapsed() >= Duration::from_secs(5) {
+            b.set_message(self.counts());
+        } else {
+            self.maybe_line();
+        }
+    }
+
+    /// Chunks embedded (the rate shown is of these: embedding is the work).
+    pub fn embedded(&mut self, chunks: usize) {
+        self.embedded += chunks;
+        if let Some(b) = &self.bar {
+            b.set_message(self.counts());
+        } else {
+            self.maybe_line();
+        }
+    }
+
+    fn maybe_line(&mut self) {
+        if self.log && self.last_line.elapsed() >= Duration::from_secs(5) {
             self.last_line = Instant::now();
             self.line();
         }
     }
 
+    fn counts(&self) -> String {
+        let s = self.started.elapsed().as_secs_f64().max(1e-3);
+        format!(
+            "{} chunks, {} embedded ({:.1} chunks/s)",
+            self.chunks,
+            self.embedded,
+            self.embedded as f64 / s
+        )
+    }
+
     /// A status message (e.g. "writing segment") that does not advance the count.
     pub fn note(&self, msg: &str) {
         if let Some(b) = &self.bar {
-            b.set_message(format!("{} chunks, {msg}", self.chunks));
+            b.set_message(format!("{}, {msg}", self.counts()));
         } else if self.log {
             eprintln!("ingest: {msg}");
         }
@@ -64,10 +92,10 @@ impl Progress {
     fn line(&self) {
         let pct = (self.done * 100).checked_div(self.total).unwrap_or(100);
         eprintln!(
-            "ingest: {}/{} files ({pct}%), {} chunks, {:.1} s",
+            "ingest: {}/{} files ({pct}%), {}, {:.1} s",
             self.done,
             self.total,
-            self.chunks,
+            self.counts(),
             self.started.elapsed().as_secs_f64()
         );
     }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use super::loader::{FileKind, HtmlLoader, LoadError, PdfLoader, TextLoader};
 use super::walk::{self, SourceFile};
 use super::{
-    embed_and_put, now_ns, parse_bytes, rules, IngestError, IngestOptions, IngestReport, Job,
-    Loaders, Parsed,
+    embed_all, now_ns, parse_bytes, rules, IngestError, IngestOptions, Job, Loaders, Parsed,
 };
 use crate::embed::Embedder;
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
@@ -113,15 +112,13 @@ pub fn ingest_document(
         Parsed::Unchanged(_) => return Ok(0),
     };
     let n = doc.spans.len();
-    let mut report = IngestReport::default();
-    let mut docs = vec![*doc];
-    embed_and_put(
-        &mut docs,
-        embedder,
-        opts.batch_size.max(1),
-        writer.as_mut(),
-        &mut report,
-    )?;
+    let texts: Vec<&str> = doc
+        .spans
+        .iter()
+        .map(|(page, s)| &doc.pages[*page].1[s.byte_start..s.byte_end])
+        .collect();
+    let vectors = embed_all(embedder, &texts, opts.batch_size).map_err(IngestError::from)?;
+    writer.put(doc.into_document(vectors, now_ns()))?;
     writer.compact(false)?;
     writer.commit()?;
     Ok(n)

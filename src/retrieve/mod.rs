@@ -8,6 +8,7 @@
 pub mod rerank;
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -54,6 +55,9 @@ pub struct SearchParams {
     pub dedupe_overlaps: bool,
     /// What happens to hits that look like prompt injection.
     pub injection: InjectionPolicy,
+    /// Search the keyword side beside embedding and the vector side (on a
+    /// machine with more than one core).
+    pub parallel: bool,
 }
 
 /// How chunks suspected of prompt injection are treated in results.
@@ -128,6 +132,7 @@ impl SearchParams {
             max_per_doc: r.max_per_doc,
             dedupe_overlaps: r.dedupe_overlaps,
             injection: InjectionPolicy::from_config(&cfg.sanitize),
+            parallel: crate::embed::cores() > 1,
         }
     }
 }
@@ -192,6 +197,36 @@ pub struct SearchResult {
     pub keyword: Vec<(u64, f32)>,
     /// How the vector side was planned (per segment on the embedded index).
     pub plans: Vec<VectorPlan>,
+    /// Where the time went.
+    pub stages: Stages,
+}
+
+/// Milliseconds per stage of one search (reported in the `Server-Timing`
+/// header and by `hort bench query`, so latency can be taken apart).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stages {
+    /// Embedding the question (0 when it came from the cache).
+    pub embed_ms: f64,
+    /// The access-filtered vector search.
+    pub vector_ms: f64,
+    /// The access-filtered keyword search (beside embedding and vector search).
+    pub keyword_ms: f64,
+    /// Fusing the lists and reading the winners' text and positions.
+    pub fetch_ms: f64,
+}
+
+impl Stages {
+    /// The `Server-Timing` header value (RFC-style `name;dur=ms` entries).
+    pub fn server_timing(&self, total_ms: f64) -> String {
+        format!(
+            "embed;dur={:.3}, vector;dur={:.3}, keyword;dur={:.3}, fetch;dur={:.3}, search;dur={:.3}",
+            self.embed_ms, self.vector_ms, self.keyword_ms, self.fetch_ms, total_ms
+        )
+    }
+}
+
+fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 /// What to search for.
@@ -353,17 +388,39 @@ pub fn search(
     }
     let docs = req.docs.filter(|d| !d.is_empty());
     let want = p.candidates.max(req.k);
-    let (vector, plans) = if p.vector_weight > 0.0 {
+    let mut stages = Stages::default();
+    // The keyword side does not need the question's vector: it runs beside
+    // embedding and the vector search, on another core when one is free.
+    let vector_side = || -> Result<_, RetrieveError> {
+        if p.vector_weight <= 0.0 {
+            return Ok((Vec::new(), Vec::new(), 0.0, 0.0));
+        }
+        let t = Instant::now();
         let qv = embedder.embed_query(req.query)?;
-        view.vector_search(principal, docs, &qv, want, p.vector())?
-    } else {
-        (Vec::new(), Vec::new())
+        let embed_ms = ms_since(t);
+        let t = Instant::now();
+        let (v, plans) = view.vector_search(principal, docs, &qv, want, p.vector())?;
+        Ok((v, plans, embed_ms, ms_since(t)))
     };
-    let keyword = if p.keyword_weight > 0.0 {
-        view.keyword_search(principal, docs, req.query, want)?
-    } else {
-        Vec::new()
+    let keyword_side = || -> Result<_, RetrieveError> {
+        if p.keyword_weight <= 0.0 {
+            return Ok((Vec::new(), 0.0));
+        }
+        let t = Instant::now();
+        let k = view.keyword_search(principal, docs, req.query, want)?;
+        Ok((k, ms_since(t)))
     };
+    let (v, k) = if p.vector_weight > 0.0 && p.keyword_weight > 0.0 && p.parallel {
+        rayon::join(vector_side, keyword_side)
+    } else {
+        (vector_side(), keyword_side())
+    };
+    let (vector, plans, embed_ms, vector_ms) = v?;
+    let (keyword, keyword_ms) = k?;
+    stages.embed_ms = embed_ms;
+    stages.vector_ms = vector_ms;
+    stages.keyword_ms = keyword_ms;
+    let t = Instant::now();
     let fused = fuse(&vector, &keyword, p, want);
     let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
     let chunks: HashMap<u64, ChunkHit> = view
@@ -377,11 +434,13 @@ pub fn search(
     for h in &mut hits {
         own_teams_only(h, principal);
     }
+    stages.fetch_ms = ms_since(t);
     Ok(SearchResult {
         hits,
         vector,
         keyword,
         plans,
+        stages,
     })
 }
 

@@ -42,14 +42,23 @@ pub async fn search(
     Extension(call): Extension<Call>,
     Authed(caller): Authed,
     ApiJson(req): ApiJson<SearchRequest>,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = Query {
         text: &req.query,
         k: req.k,
         filter: req.filter.as_ref(),
     };
     let found = st.svc.search(&call, &caller.principal, q).await?;
-    Ok(Json(SearchResponse { hits: found.hits }))
+    // Stage times only: nothing about the content or the access rules.
+    let timing = found.stages.server_timing(found.search_ms);
+    Ok((
+        [(
+            axum::http::header::HeaderName::from_static("server-timing"),
+            timing,
+        )],
+        Json(SearchResponse { hits: found.hits }),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

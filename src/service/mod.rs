@@ -86,7 +86,7 @@ impl Service {
                     &cfg.resolve(dir),
                     &crate::embed::runtime_path(&cfg.embed, |p| cfg.resolve(p)),
                     512,
-                    cfg.embed.threads,
+                    crate::embed::Layout::for_threads(cfg.embed.threads).threads(),
                 )
                 .map_err(|e| OpenError::Reranker(e.to_string()))?,
             )),

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::{Call, Error, Service};
 use crate::acl::Principal;
 use crate::generate::{Answer, GenerateError, StreamEvent};
-use crate::retrieve::{self, Hit};
+use crate::retrieve::{self, Hit, Stages};
 use crate::store::docfilter::DocFilter;
 use crate::store::IndexRead;
 
@@ -32,6 +32,10 @@ pub struct Found {
     pub view: Arc<dyn IndexRead>,
     /// The hits, best first.
     pub hits: Vec<Hit>,
+    /// Where the search's time went.
+    pub stages: Stages,
+    /// The whole search, off the runtime, in milliseconds.
+    pub search_ms: f64,
 }
 
 impl Service {
@@ -67,6 +71,8 @@ impl Service {
         let principal = who.clone();
         let text = q.text.to_string();
         let found = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let ms = move || started.elapsed().as_secs_f64() * 1000.0;
             let view = svc.store.reader();
             let r = retrieve::Request {
                 query: &text,
@@ -74,32 +80,40 @@ impl Service {
                 docs: docs.as_ref(),
             };
             let Some(rr) = &svc.reranker else {
-                let hits = retrieve::search(
+                let found = retrieve::search(
                     view.as_ref(),
                     svc.embedder.as_ref(),
                     &principal,
                     &r,
                     &svc.params,
-                )?
-                .hits;
-                return Ok::<_, Error>(Found { view, hits });
+                )?;
+                return Ok::<_, Error>(Found {
+                    view,
+                    hits: found.hits,
+                    stages: found.stages,
+                    search_ms: ms(),
+                });
             };
             // More candidates for the cross-encoder to reorder, then k.
             let wide = retrieve::Request {
                 k: k.max(svc.config.retrieve.rerank_candidates),
                 ..r
             };
-            let hits = retrieve::search(
+            let found = retrieve::search(
                 view.as_ref(),
                 svc.embedder.as_ref(),
                 &principal,
                 &wide,
                 &svc.params,
-            )?
-            .hits;
-            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, hits, k)
+            )?;
+            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, found.hits, k)
                 .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
-            Ok(Found { view, hits })
+            Ok(Found {
+                view,
+                hits,
+                stages: found.stages,
+                search_ms: ms(),
+            })
         })
         .await??;
         call.set_hits(&found.hits);

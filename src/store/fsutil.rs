@@ -97,6 +97,7 @@ pub fn crashpoint(name: &str) {
     }
 }
 
+/// Release builds have no crash points.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn crashpoint(_name: &str) {}

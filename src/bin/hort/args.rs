@@ -21,6 +21,10 @@ pub struct Cli {
     /// Index directory (default: [index] path of the configuration, else data/index).
     #[arg(long, global = true)]
     pub index: Option<PathBuf>,
+    /// Cores the embedding model may use (default: [embed] threads, 0 = every
+    /// core); e.g. `--threads 1` on a machine shared with other work.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
     /// Log lines on stderr as text or as JSON (for log shippers). Level: HORT_LOG.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -280,6 +284,22 @@ pub enum BenchSuite {
     Ann {
         #[command(flatten)]
         common: BenchCommon,
+        /// The vector set: glove-50 (GloVe 6B 50d) or wordnet-384 (MiniLM
+        /// embeddings of WordNet glosses; made by `hort bench ann-data`).
+        #[arg(long, default_value = "glove-50")]
+        set: String,
+    },
+    /// Makes the 384-d vector set of `hort bench ann`: the glosses of a
+    /// WordNet 3.0 database folder, embedded with the configured model.
+    AnnData {
+        /// The WordNet `dict` folder (data.noun, data.verb, …).
+        #[arg(long)]
+        wordnet: PathBuf,
+        /// Synsets taken (100,000 indexed + 1,000 queries).
+        #[arg(long, default_value_t = 101_000)]
+        limit: usize,
+        #[arg(long, default_value = "data/datasets/wordnet-minilm-384.npy")]
+        out: PathBuf,
     },
     /// BM25 latency of hort's keyword path against bare tantivy on the same index (SciFact).
     Keyword {

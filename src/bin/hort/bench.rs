@@ -157,9 +157,13 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             work,
             out,
         } => {
-            let embedder = load_embedder(&cfg)?;
             let mut opts = IngestOptions::from_config(&cfg, IngestOptions::subprocess_pdf(&cfg));
             opts.progress = false;
+            let load = |threads: usize| {
+                let mut cfg = cfg.clone();
+                cfg.embed.threads = threads;
+                load_embedder(&cfg).map_err(|e| format!("{e:#}"))
+            };
             let args = hort::bench::ingest::IngestBenchArgs {
                 corpus: &corpus,
                 limit,
@@ -168,8 +172,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                 work: &work,
                 out: &out,
             };
-            hort::bench::ingest::run(&args, embedder.as_ref(), &opts)
-                .map_err(anyhow::Error::msg)?;
+            hort::bench::ingest::run(&args, &load, &opts).map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
         BenchSuite::Query {
@@ -179,7 +182,10 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             out,
             pg_url,
         } => {
-            let embedder = load_embedder(&cfg)?;
+            // Every question embedded: the question cache would hide the model's cost.
+            let mut cold = cfg.clone();
+            cold.embed.query_cache = 0;
+            let embedder = load_embedder(&cold)?;
             match pg_url {
                 None => {
                     hort::bench::query::run(embedder, &sizes, requests, &work, &out)
@@ -226,9 +232,59 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             print!("{md}");
             Ok(ExitCode::SUCCESS)
         }
-        BenchSuite::Ann { common } => {
-            hort::bench::ann::run_ann(&common.datasets, &common.work, &common.out, common.graph())
+        BenchSuite::Ann { common, set } => {
+            let set = hort::bench::ann::AnnSet::named(&set).map_err(anyhow::Error::msg)?;
+            hort::bench::ann::run_ann(
+                &common.datasets,
+                &common.work,
+                &common.out,
+                common.graph(),
+                set,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::AnnData {
+            wordnet,
+            limit,
+            out,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            let texts =
+                hort::bench::dataset::wordnet_texts(&wordnet, limit).map_err(anyhow::Error::msg)?;
+            if texts.len() < 2_000 {
+                anyhow::bail!(
+                    "{}: only {} synsets found (is it a WordNet 3.0 dict folder?)",
+                    wordnet.display(),
+                    texts.len()
+                );
+            }
+            eprintln!(
+                "bench ann-data: embedding {} WordNet glosses with {} on {} session(s)",
+                texts.len(),
+                embedder.id(),
+                embedder.parallelism()
+            );
+            let t = std::time::Instant::now();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut flat = Vec::with_capacity(refs.len() * embedder.dim());
+            for (i, part) in refs.chunks(10_000).enumerate() {
+                for v in ingest::embed_all(embedder.as_ref(), part, cfg.embed.batch_size)? {
+                    flat.extend_from_slice(&v);
+                }
+                eprintln!(
+                    "bench ann-data: {} of {} ({:.0} s)",
+                    (i * 10_000 + part.len()),
+                    refs.len(),
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            if let Some(d) = out.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            hort::bench::dataset::write_npy_f32(&out, embedder.dim(), &flat)
                 .map_err(anyhow::Error::msg)?;
+            eprintln!("bench ann-data: wrote {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         BenchSuite::Filter {

@@ -19,7 +19,13 @@ use hort::store::{self, Store};
 
 /// Dispatches a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let cfg = Config::discover(cli.config.as_deref())?;
+    let mut cfg = Config::discover(cli.config.as_deref())?;
+    if let Some(t) = cli.threads {
+        if t > 1024 {
+            bail!("--threads must be between 0 (every core) and 1024");
+        }
+        cfg.embed.threads = t;
+    }
     let index = cli.index.clone().unwrap_or_else(|| cfg.index_path());
     match cli.cmd {
         Cmd::Ingest { dirs, json, quiet } => ingest_cmd(&cfg, &index, &dirs, json, quiet),

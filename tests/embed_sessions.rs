@@ -1,0 +1,90 @@
+//! The real model on several sessions at once (how ingest and serve run by
+//! default): concurrent callers get exactly the vectors one caller would,
+//! and ingest through the pool stores the same vectors as one session.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::models_dir;
+use hort::embed::{Embedder, Layout, ModelFiles, OnnxEmbedder, QueryCache};
+
+fn minilm(sessions: usize) -> OnnxEmbedder {
+    OnnxEmbedder::load(
+        &ModelFiles::minilm(&models_dir(), None),
+        Layout {
+            sessions,
+            intra_threads: 1,
+            // A question alone takes the two-thread question session;
+            // concurrent ones take the one-thread sessions: both must agree.
+            question_threads: if sessions > 1 { 2 } else { 0 },
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn concurrent_questions_on_several_sessions_match_one_session() {
+    let one = minilm(1);
+    let pool = Arc::new(minilm(3));
+    assert_eq!(pool.parallelism(), 3);
+    let questions: Vec<String> = (0..24)
+        .map(|i| format!("what does policy {i} say about travel expenses and approvals?"))
+        .collect();
+    let want: Vec<Vec<f32>> = questions
+        .iter()
+        .map(|q| one.embed_query(q).unwrap())
+        .collect();
+    // Six threads, three sessions: callers wait for a free session and
+    // never get another caller's vector.
+    let got: Vec<Vec<(usize, Vec<f32>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|t| {
+                let pool = pool.clone();
+                let questions = &questions;
+                s.spawn(move || {
+                    (t..questions.len())
+                        .step_by(6)
+                        .map(|i| (i, pool.embed_query(&questions[i]).unwrap()))
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut n = 0;
+    for (i, v) in got.into_iter().flatten() {
+        let d: f32 = v
+            .iter()
+            .zip(&want[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "question {i} differs by {d}");
+        n += 1;
+    }
+    assert_eq!(n, questions.len());
+    // Passages in batches through the ingest pipeline's stage.
+    let texts: Vec<&str> = questions.iter().map(String::as_str).collect();
+    let batch = hort::ingest::embed_all(pool.as_ref(), &texts, 5).unwrap();
+    let serial = one.embed_passages(&texts).unwrap();
+    for (a, b) in batch.iter().zip(&serial) {
+        let d: f32 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        // Batches pad differently; the model's output moves by rounding only.
+        assert!(d < 1e-3, "{d}");
+    }
+    // The question cache answers what the model would.
+    let cached = QueryCache::new(pool.clone(), 8);
+    assert_eq!(
+        cached.embed_query(&questions[0]).unwrap(),
+        pool.embed_query(&questions[0]).unwrap()
+    );
+    assert_eq!(
+        cached.embed_query(&questions[0]).unwrap(),
+        pool.embed_query(&questions[0]).unwrap()
+    );
+    assert_eq!(cached.counts(), (1, 1));
+}
