@@ -336,7 +336,7 @@ pub fn run(
     );
     for s in &report.sizes {
         md.push_str(&format!(
-            "| {} | {:.0} ms | +{:.0} MiB | +{:.0} MiB | {:.1} / {:.1} / {:.1} ms | {:.1} / {:.1} / {:.1} ms | {} |\n",
+            "| {} | {:.0} ms | {:+.0} MiB | {:+.0} MiB | {:.1} / {:.1} / {:.1} ms | {:.1} / {:.1} / {:.1} ms | {} |\n",
             s.chunks,
             s.open_ms,
             s.rss_open_mib,

@@ -336,36 +336,60 @@ pub fn rows(dir: &Path) -> Vec<Row> {
 }
 
 fn machine_line(dir: &Path) -> String {
-    for name in [
+    let names = [
         "ann-glove-50.json",
+        "ann-wordnet-384.json",
         "query.json",
         "embed.json",
+        "ingest.json",
         "keyword-scifact.json",
-    ] {
-        if let Some(m) = load(dir, name).and_then(|v| v.get("machine").cloned()) {
-            let s = |k: &str| {
-                m.get(k)
-                    .map(|v| v.to_string().trim_matches('"').to_string())
-            };
-            return format!(
-                "{} cores ({}), {} GiB RAM, {}, measured {}",
-                s("cores").unwrap_or_default(),
-                s("cpu").unwrap_or_default(),
-                s("memory_gib").unwrap_or_default(),
-                s("os").unwrap_or_default(),
-                s("date").unwrap_or_default()
-            );
+    ];
+    let machines: Vec<(&str, Value)> = names
+        .iter()
+        .filter_map(|n| Some((*n, load(dir, n)?.get("machine")?.clone())))
+        .collect();
+    let Some((_, m)) = machines.first() else {
+        return "unknown machine".into();
+    };
+    let s = |m: &Value, k: &str| {
+        m.get(k)
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    // Suites re-run on their own keep their own date: say which is which.
+    let mut dates: Vec<(String, Vec<&str>)> = Vec::new();
+    for (name, m) in &machines {
+        let d = s(m, "date");
+        let suite = name.trim_end_matches(".json");
+        match dates.iter_mut().find(|(x, _)| *x == d) {
+            Some((_, v)) => v.push(suite),
+            None => dates.push((d, vec![suite])),
         }
     }
-    "unknown machine".into()
+    let when = if dates.len() == 1 {
+        format!("measured {}", dates[0].0)
+    } else {
+        let parts: Vec<String> = dates
+            .iter()
+            .map(|(d, v)| format!("{d} ({})", v.join(", ")))
+            .collect();
+        format!("measured {}", parts.join("; "))
+    };
+    format!(
+        "{} cores ({}), {} GiB RAM, {}, {when}",
+        s(m, "cores"),
+        s(m, "cpu"),
+        s(m, "memory_gib"),
+        s(m, "os"),
+    )
 }
 
 /// The Markdown of the performance section (between the markers).
 pub fn markdown(dir: &Path, rows: &[Row]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "Machine: {}. Peers ran in the same `make bench` run, on the same data, \
-         with the same threads; ratios are hort ÷ peer (for latency, lower is better).\n\n",
+        "Machine: {}. Each peer ran right after hort's suite (in `make bench`: the same run), on \
+         the same data, with the same threads; ratios are hort ÷ peer (for latency, lower is better).\n\n",
         machine_line(dir)
     ));
     s.push_str("| measurement | hort | peer | ratio | target | |\n|---|---:|---:|---:|---|---|\n");
@@ -386,7 +410,7 @@ pub fn markdown(dir: &Path, rows: &[Row]) -> String {
         s.push_str("\n![recall@10 against queries per second, hort, hnswlib and FAISS on GloVe](bench/results/ann-glove-50.svg)\n");
     }
     if dir.join("query-latency.svg").is_file() {
-        s.push_str("\n![/v1/search and /v1/query latency percentiles at 10k, 100k and 1M chunks](bench/results/query-latency.svg)\n");
+        s.push_str("\n![/v1/search and /v1/query latency percentiles by index size](bench/results/query-latency.svg)\n");
     }
     for (file, title) in [
         (
