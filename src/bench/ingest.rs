@@ -223,9 +223,12 @@ fn at_threads(
     opts: &IngestOptions,
     threads: usize,
 ) -> Result<AtThreads, String> {
-    // Both passes on warm sessions: the first call of each allocates.
-    let warm = vec!["warm-up"; embedder.parallelism() * 2];
-    ingest::embed_all(embedder, &warm, 1).map_err(|e| e.to_string())?;
+    // Both passes on warm sessions, their buffers grown to the largest
+    // batch the model can get (otherwise the first pass pays for growing
+    // them and the second does not).
+    let long = "word ".repeat(embedder.max_tokens());
+    let warm = vec![long.as_str(); opts.batch_size.max(1) * embedder.parallelism()];
+    ingest::embed_all(embedder, &warm, opts.batch_size).map_err(|e| e.to_string())?;
     let index = args.work.join("ingest-index");
     let _ = std::fs::remove_dir_all(&index);
     eprintln!(

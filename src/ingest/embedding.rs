@@ -13,7 +13,7 @@ use crate::embed::{EmbedError, Embedder};
 
 /// Chunks sorted by length together: enough that batches come out even,
 /// few enough that the first vectors are not long in coming.
-pub(crate) const WINDOW_BATCHES: usize = 16;
+pub(crate) const WINDOW_BATCHES: usize = 32;
 
 /// One chunk waiting for its vector: who it belongs to, how long it is.
 pub(crate) struct Item {
