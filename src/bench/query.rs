@@ -226,14 +226,15 @@ pub(super) fn measure(
         let total = t.elapsed().as_secs_f64() * 1000.0;
         ms.push(total);
         if let Some(t) = timing {
-            for (name, dur) in parse_server_timing(&t) {
-                stages.entry(name).or_default().push(dur);
-            }
-            if let Some(search) = parse_server_timing(&t).find(|(n, _)| n == "search") {
+            let parsed: Vec<(String, f64)> = parse_server_timing(&t).collect();
+            if let Some((_, search)) = parsed.iter().find(|(n, _)| n == "search") {
                 stages
                     .entry("outside the search".into())
                     .or_default()
-                    .push(total - search.1);
+                    .push(total - search);
+            }
+            for (name, dur) in parsed {
+                stages.entry(name).or_default().push(dur);
             }
         }
         if status != 200 {

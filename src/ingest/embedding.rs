@@ -217,47 +217,73 @@ pub fn embed_all(
     Ok(out)
 }
 
+/// A test model with several sessions that records how many calls
+/// overlap (each call lingers a little, so workers that can overlap do).
+#[cfg(test)]
+pub(crate) struct Sessions {
+    pub inner: crate::embed::HashEmbedder,
+    sessions: usize,
+    now: std::sync::atomic::AtomicUsize,
+    /// The most calls that ran at once.
+    pub most: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(test)]
+impl Sessions {
+    pub fn new(inner: crate::embed::HashEmbedder, sessions: usize) -> Sessions {
+        Sessions {
+            inner,
+            sessions,
+            now: Default::default(),
+            most: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Embedder for Sessions {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn max_tokens(&self) -> usize {
+        self.inner.max_tokens()
+    }
+    fn count_tokens(&self, t: &str) -> usize {
+        self.inner.count_tokens(t)
+    }
+    fn embed_passages(&self, t: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(n, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        let out = self.inner.embed_passages(t);
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+    fn embed_query(&self, t: &str) -> Result<Vec<f32>, EmbedError> {
+        self.inner.embed_query(t)
+    }
+    fn parallelism(&self) -> usize {
+        self.sessions
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::embed::HashEmbedder;
 
-    /// A model with several sessions: the pipeline must hand each vector
-    /// back to its own chunk, however the batches were sorted and shared.
-    struct Parallel(HashEmbedder);
-    impl Embedder for Parallel {
-        fn id(&self) -> &str {
-            self.0.id()
-        }
-        fn dim(&self) -> usize {
-            self.0.dim()
-        }
-        fn max_tokens(&self) -> usize {
-            self.0.max_tokens()
-        }
-        fn count_tokens(&self, t: &str) -> usize {
-            self.0.count_tokens(t)
-        }
-        fn embed_passages(&self, t: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-            self.0.embed_passages(t)
-        }
-        fn embed_query(&self, t: &str) -> Result<Vec<f32>, EmbedError> {
-            self.0.embed_query(t)
-        }
-        fn parallelism(&self) -> usize {
-            3
-        }
-    }
-
     #[test]
     fn vectors_come_back_to_their_texts() {
-        let e = Parallel(HashEmbedder::new(16));
+        let e = Sessions::new(HashEmbedder::new(16), 3);
         let texts: Vec<String> = (0..257)
             .map(|i| "word ".repeat(1 + (i * 7919) % 50) + &i.to_string())
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let got = embed_all(&e, &refs, 5).unwrap();
-        let want = e.0.embed_passages(&refs).unwrap();
+        let want = e.inner.embed_passages(&refs).unwrap();
         assert_eq!(got, want);
     }
 

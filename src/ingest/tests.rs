@@ -198,45 +198,6 @@ fn broken_pdf_is_reported_not_fatal() {
     assert!(rep.failed[0].error.contains("PDF"), "{:?}", rep.failed);
 }
 
-/// A model with several sessions that records how many calls overlap (each
-/// call lingers a little, so workers that can overlap do).
-struct Sessions {
-    inner: HashEmbedder,
-    sessions: usize,
-    now: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
-}
-
-impl Embedder for Sessions {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn max_tokens(&self) -> usize {
-        self.inner.max_tokens()
-    }
-    fn count_tokens(&self, t: &str) -> usize {
-        self.inner.count_tokens(t)
-    }
-    fn embed_passages(&self, t: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let n = self.now.fetch_add(1, SeqCst) + 1;
-        self.most.fetch_max(n, SeqCst);
-        std::thread::sleep(Duration::from_millis(15));
-        let out = self.inner.embed_passages(t);
-        self.now.fetch_sub(1, SeqCst);
-        out
-    }
-    fn embed_query(&self, t: &str) -> Result<Vec<f32>, EmbedError> {
-        self.inner.embed_query(t)
-    }
-    fn parallelism(&self) -> usize {
-        self.sessions
-    }
-}
-
 /// Ingest embeds on every session at once, and every stored vector is the
 /// one of its own chunk's text, however batches were sorted and shared out.
 #[test]
@@ -255,12 +216,7 @@ fn parallel_embedding_keeps_each_vector_with_its_chunk() {
             .collect();
         write(src.path(), &format!("d{i:02}.txt"), &body);
     }
-    let e = Sessions {
-        inner: HashEmbedder::new(64),
-        sessions: 3,
-        now: Default::default(),
-        most: Default::default(),
-    };
+    let e = super::embedding::Sessions::new(HashEmbedder::new(64), 3);
     let r = ingest(idx.path(), &[src.path().to_path_buf()], &e, &opts()).unwrap();
     assert_eq!(r.added, 40);
     assert!(r.failed.is_empty(), "{:?}", r.failed);
