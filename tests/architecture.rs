@@ -79,6 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "auth",
             "config",
             "embed::Embedder",
+            "gateway::BudgetStatus",
             "gateway::SpendRow",
             "gateway::metrics",
             "generate::Answer",

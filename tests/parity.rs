@@ -33,6 +33,11 @@ usd_per_1k_output = 1.0
 chain = ["scripted"]
 extractive_fallback = false
 
+# Each front end must reach the provider and book the answer: the cache would
+# answer the repeated question (tests/gateway.rs and tests/cache.rs test it).
+[cache]
+enabled = false
+
 {state}
 {carol}"#,
         state = local_state(""),

@@ -553,6 +553,92 @@ fn migrate_round_trip_and_model_check() {
 /// several nodes, each with its own ledger) form one intact chain; an
 /// edited row is found; a cut end stops further appends.
 #[test]
+fn the_answer_cache_and_budget_alerts_are_shared_by_nodes() {
+    use hort::gateway::cache::pg::PgCache;
+    use hort::gateway::cache::{AnswerCache, CacheScope, Entry, SourcePart};
+    use hort::gateway::AccountKind;
+    let url = fresh_db("cache");
+    // The gateway's migrations create the tables.
+    let ledgers: Vec<PgLedger> = (0..2)
+        .map(|_| PgLedger::open(&url, 2, false).unwrap())
+        .collect();
+    // Two nodes race for the same alert: exactly one raises it.
+    let claims: Vec<bool> = std::thread::scope(|s| {
+        let hs: Vec<_> = ledgers
+            .iter()
+            .map(|l| {
+                s.spawn(move || {
+                    l.claim_alert(AccountKind::Team, "finance", "2026-12", 800)
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
+    assert!(!ledgers[0]
+        .claim_alert(AccountKind::Team, "finance", "2026-12", 800)
+        .unwrap());
+    assert!(ledgers[1]
+        .claim_alert(AccountKind::Team, "finance", "2026-12", 1000)
+        .unwrap());
+
+    let cfg = hort::config::CacheConfig {
+        max_entries: 3,
+        ..Default::default()
+    };
+    let node = |_: usize| AnswerCache::new(Arc::new(PgCache::open(&url, 1).unwrap()), &cfg);
+    let (a, b) = (node(0), node(1));
+    let ctx = |doc: &str, text: &str| {
+        hort::gateway::cache::context(
+            &[SourcePart {
+                chunk_id: "1",
+                label: doc,
+                text,
+                classification: "internal",
+            }],
+            "chain",
+            "policy",
+            "p",
+        )
+    };
+    let entry = |doc: &str| Entry {
+        v: 0,
+        created: 0,
+        context: String::new(),
+        completion: format!("from {doc} [1]"),
+        provider: "p".into(),
+        sent: vec![1],
+        masked: false,
+        prompt_tokens: 100,
+        completion_tokens: 10,
+        cost_usd: 0.01,
+        docs: vec![doc.to_string()],
+        embedding: None,
+        model: None,
+        facets: vec![],
+        scope: vec![],
+    };
+    let scope = CacheScope {
+        enabled: true,
+        ..Default::default()
+    };
+    let c1 = ctx("a.md", "x");
+    assert_eq!(a.store("q?", &c1, &scope, entry("a.md")).status, "stored");
+    // The other node serves it; a changed text is another context (a miss).
+    let hit = b.lookup("Q", &c1, &scope).expect("shared hit");
+    assert_eq!(hit.entry.completion, "from a.md [1]");
+    assert!(b.lookup("q?", &ctx("a.md", "x2"), &scope).is_none());
+    // The size bound holds across nodes; forgetting a document drops its entries.
+    for (i, d) in ["b.md", "c.md", "d.md", "e.md"].iter().enumerate() {
+        b.store(&format!("q{i}"), &ctx(d, "y"), &scope, entry(d));
+    }
+    assert!(a.len() <= 3, "{}", a.len());
+    a.forget_docs(&["e.md".to_string()]);
+    assert!(b.lookup("q3", &ctx("e.md", "y"), &scope).is_none());
+}
+
+#[test]
 fn shared_audit_chain_is_serialised_and_tamper_evident() {
     let url = fresh_db("audit");
     let mut handles = Vec::new();

@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod alerts;
+mod cache;
 mod embed;
 mod gateway;
 mod ingest;
 mod mcp;
+mod policy;
 mod principals;
 mod providers;
 mod retrieve;
@@ -21,12 +24,17 @@ mod sanitize;
 mod server;
 mod store;
 
+pub use alerts::AlertsConfig;
+pub use cache::CacheConfig;
 pub use embed::EmbedConfig;
 pub use gateway::{AuditConfig, FsyncPolicy, GatewayConfig};
 pub use ingest::IngestConfig;
 pub use mcp::{McpConfig, McpGrant, Tool};
+pub use policy::{ContentRule, PolicyTarget};
 pub use principals::{AuthConfig, JwtConfig, PrincipalConfig, TeamConfig};
-pub use providers::{Locality, ProviderConfig, ProviderKind, QueryRule, RoutingConfig};
+pub use providers::{
+    Balance, GroupConfig, Locality, ProviderConfig, ProviderKind, QueryRule, RoutingConfig,
+};
 pub use retrieve::{Fusion, RetrieveConfig};
 pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
@@ -112,6 +120,15 @@ pub struct Config {
     /// `[auth]`: JWT callers.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[cache]`: the answer cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[alerts]`: budget alerts.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// `[[content_policy]]`: questions and answers the gateway refuses.
+    #[serde(default)]
+    pub content_policy: Vec<ContentRule>,
     /// The MCP server for agents: tools per principal or role, approvals, limits.
     #[serde(default)]
     pub mcp: McpConfig,
@@ -237,6 +254,9 @@ impl Config {
         principals::validate_teams(&self.teams, c)?;
         self.server.validate(c)?;
         self.auth.validate(c)?;
+        self.cache.validate(c)?;
+        self.alerts.validate(c)?;
+        policy::validate_rules(&self.content_policy, c)?;
         providers::validate_providers(&self.providers, &self.routing, c)
     }
 

@@ -46,6 +46,15 @@ pub struct TeamConfig {
     pub requests_per_minute: Option<u32>,
     /// Spending per calendar month of all members together, in USD.
     pub monthly_budget_usd: Option<f64>,
+    /// Whether members' answers are reused from and kept in the answer cache
+    /// (`false`: a member's question always reaches a provider, and its
+    /// answer is never kept).
+    #[serde(default = "super::default_true")]
+    pub answer_cache: bool,
+    /// Whether members may reuse an answer to a question that means the same
+    /// (by embedding) over the identical context, among members of this team.
+    #[serde(default)]
+    pub semantic_cache: bool,
 }
 
 /// Bearer tokens other than API keys: JWTs from an OIDC provider, checked

@@ -73,6 +73,42 @@ pub struct ProviderConfig {
     /// Largest answer, in tokens.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
+    /// Share of a `weighted` group's traffic (relative to the other members).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// How a group spreads calls over its deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// In proportion to each member's `weight` (smooth weighted round robin).
+    #[default]
+    Weighted,
+    /// The member with the fewest calls under way.
+    LeastInFlight,
+    /// The member with the lowest recent latency (moving average).
+    Latency,
+}
+
+/// A `[[routing.groups]]` entry: deployments of one model that share its
+/// traffic. `routing.chain` names the group like a provider; a member whose
+/// circuit breaker is open gets nothing, a failing member hands the call to
+/// the next, and after the whole group the chain goes on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The name `routing.chain` uses.
+    pub name: String,
+    /// The `[[providers]]` of the group.
+    pub providers: Vec<String>,
+    /// How calls are spread.
+    #[serde(default)]
+    pub strategy: Balance,
 }
 
 fn default_retries() -> u32 {
@@ -121,6 +157,9 @@ pub struct RoutingConfig {
     /// Context handed to a model, in (estimated) tokens.
     #[serde(default = "default_context_tokens")]
     pub max_context_tokens: u32,
+    /// Groups of deployments of one model, balanced (named in `chain`).
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
 }
 
 impl Default for RoutingConfig {
@@ -132,6 +171,7 @@ impl Default for RoutingConfig {
             query_rules: Vec::new(),
             pii_in_query: None,
             max_context_tokens: default_context_tokens(),
+            groups: Vec::new(),
         }
     }
 }
@@ -184,6 +224,7 @@ pub(super) fn validate_providers(
         c.range(f("breaker_failures"), p.breaker_failures, 1, 1_000_000)?;
         c.range(f("breaker_cooldown_s"), p.breaker_cooldown_s, 0, 86_400)?;
         c.range(f("max_tokens"), p.max_tokens, 1, 1_000_000)?;
+        c.range(f("weight"), p.weight, 1, 1_000_000)?;
         c.amount(f("usd_per_1k_input"), p.usd_per_1k_input)?;
         c.amount(f("usd_per_1k_output"), p.usd_per_1k_output)?;
     }
@@ -198,11 +239,37 @@ pub(super) fn validate_providers(
             return Err(c.invalid(format!("routing.query_rules[{i}].pattern"), e.to_string()));
         }
     }
+    let mut groups = HashSet::new();
+    for (i, g) in routing.groups.iter().enumerate() {
+        let f = |name: &str| format!("routing.groups[{i}].{name}");
+        if names.contains(g.name.as_str())
+            || g.name == "extractive"
+            || !groups.insert(g.name.as_str())
+        {
+            return Err(c.invalid(
+                f("name"),
+                format!("{:?} is already the name of a provider or group", g.name),
+            ));
+        }
+        if g.providers.is_empty() {
+            return Err(c.invalid(f("providers"), "a group needs at least one provider"));
+        }
+        let mut seen = HashSet::new();
+        for (j, m) in g.providers.iter().enumerate() {
+            if !names.contains(m.as_str()) || !seen.insert(m.as_str()) {
+                return Err(c.invalid(
+                    format!("routing.groups[{i}].providers[{j}]"),
+                    format!("no provider named {m:?}, or named twice"),
+                ));
+            }
+        }
+    }
     for (i, name) in routing.chain.iter().enumerate() {
-        if name != "extractive" && !names.contains(name.as_str()) {
+        if name != "extractive" && !names.contains(name.as_str()) && !groups.contains(name.as_str())
+        {
             return Err(c.invalid(
                 format!("routing.chain[{i}]"),
-                format!("no provider named {name:?}"),
+                format!("no provider or group named {name:?}"),
             ));
         }
     }

@@ -25,6 +25,20 @@ struct JournalLine {
     usage: Usage,
 }
 
+/// A line of the journal that records a budget alert as raised.
+#[derive(Serialize, Deserialize)]
+struct AlertLine {
+    alert: AlertKey,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Hash)]
+struct AlertKey {
+    kind: AccountKind,
+    name: String,
+    month: String,
+    permille: u32,
+}
+
 type Key = (AccountKind, String, String); // (kind, name, month)
 
 /// Spending per account and month, in memory.
@@ -83,6 +97,8 @@ impl Books {
 pub struct FileLedger {
     books: Books,
     journal: Option<(PathBuf, Mutex<std::fs::File>)>,
+    /// Budget alerts raised (replayed from the journal).
+    alerts: Mutex<std::collections::HashSet<AlertKey>>,
     limiter: RateLimiter,
     audit: Option<AuditLog>,
     audit_path: Option<PathBuf>,
@@ -94,6 +110,7 @@ impl FileLedger {
         FileLedger {
             books: Books::default(),
             journal: None,
+            alerts: Mutex::default(),
             limiter: RateLimiter::default(),
             audit: None,
             audit_path: None,
@@ -115,6 +132,7 @@ impl FileLedger {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let books = Books::default();
+        let mut alerts = std::collections::HashSet::new();
         if let Ok(f) = std::fs::File::open(usage) {
             let mut bad = 0;
             for line in std::io::BufReader::new(f).lines() {
@@ -133,7 +151,12 @@ impl FileLedger {
                         &j.usage,
                     ),
                     Err(_) if line.trim().is_empty() => {}
-                    Err(_) => bad += 1,
+                    Err(_) => match serde_json::from_str::<AlertLine>(&line) {
+                        Ok(a) => {
+                            alerts.insert(a.alert);
+                        }
+                        Err(_) => bad += 1,
+                    },
                 }
             }
             if bad > 0 {
@@ -152,6 +175,7 @@ impl FileLedger {
         Ok(FileLedger {
             books,
             journal: Some((usage.to_path_buf(), Mutex::new(file))),
+            alerts: Mutex::new(alerts),
             limiter: RateLimiter::default(),
             audit: log,
             audit_path: audit.map(Path::to_path_buf),
@@ -189,6 +213,46 @@ impl Ledger for FileLedger {
 
     fn spent(&self, kind: AccountKind, name: &str, month: &str) -> Result<Spend, LedgerError> {
         Ok(self.books.spent(kind, name, month))
+    }
+
+    fn claim_alert(
+        &self,
+        kind: AccountKind,
+        name: &str,
+        month: &str,
+        permille: u32,
+    ) -> Result<bool, LedgerError> {
+        let key = AlertKey {
+            kind,
+            name: name.to_string(),
+            month: month.to_string(),
+            permille,
+        };
+        let mut alerts = match self.alerts.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if alerts.contains(&key) {
+            return Ok(false);
+        }
+        if let Some((path, j)) = &self.journal {
+            let mut s =
+                serde_json::to_string(&AlertLine { alert: key.clone() }).unwrap_or_default();
+            s.push('\n');
+            let mut f = match j.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            // Durable before the alert goes out: a restart must not raise it again.
+            f.write_all(s.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|source| LedgerError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        alerts.insert(key);
+        Ok(true)
     }
 
     fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError> {

@@ -130,6 +130,17 @@ pub trait Ledger: Send + Sync {
     /// One account's spending in `month`.
     fn spent(&self, kind: AccountKind, name: &str, month: &str) -> Result<Spend, LedgerError>;
 
+    /// Claims the alert "`kind name` crossed `permille`‰ of its budget in
+    /// `month`": true only for the first claim, on every node that shares
+    /// these books, and across restarts.
+    fn claim_alert(
+        &self,
+        kind: AccountKind,
+        name: &str,
+        month: &str,
+        permille: u32,
+    ) -> Result<bool, LedgerError>;
+
     /// Every account's spending in every month, ordered.
     fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError>;
 

@@ -71,6 +71,8 @@ pub struct Metrics {
     pub budget_refused: AtomicU64,
     /// Requests refused at the concurrency limit.
     pub overloaded: AtomicU64,
+    /// Questions and answers refused by the content policy.
+    pub policy_refused: AtomicU64,
     injection_suspected: AtomicU64,
     quarantined: AtomicU64,
     query_injection: AtomicU64,
@@ -332,4 +334,78 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The gateway's own counters: the answer cache, budget alerts and the
+/// content policy (appended to [`Metrics::render`]'s output).
+pub fn render_gateway(gw: &super::Gateway, policy_refused: u64) -> String {
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, rows: &[(&str, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, v) in rows {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {v}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
+        }
+    };
+    if let Some(c) = gw.cache() {
+        let s = &c.stats;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        counter(
+            "hort_cache_requests_total",
+            "Answer cache lookups by result.",
+            &[
+                ("result=\"hit\",kind=\"exact\"", g(&s.hits_exact)),
+                ("result=\"hit\",kind=\"semantic\"", g(&s.hits_semantic)),
+                ("result=\"miss\"", g(&s.misses)),
+                ("result=\"bypass\"", g(&s.bypassed)),
+            ],
+        );
+        counter(
+            "hort_cache_stored_total",
+            "Answers kept.",
+            &[("", g(&s.stored))],
+        );
+        counter(
+            "hort_cache_evictions_total",
+            "Entries dropped (size bound, age, changed documents).",
+            &[("", g(&s.evictions))],
+        );
+        counter(
+            "hort_cache_saved_tokens_total",
+            "Provider tokens not spent thanks to hits.",
+            &[("", g(&s.saved_tokens))],
+        );
+        counter(
+            "hort_cache_saved_cost_usd_total",
+            "Provider cost not spent thanks to hits.",
+            &[("", g(&s.saved_micro_usd) / 1e6)],
+        );
+        counter(
+            "hort_cache_errors_total",
+            "Cache store failures (served as misses).",
+            &[("", g(&s.errors))],
+        );
+    }
+    let a = &gw.alerter().stats;
+    counter(
+        "hort_budget_alerts_total",
+        "Budget alerts by delivery state.",
+        &[
+            ("state=\"raised\"", a.raised.load(Ordering::Relaxed) as f64),
+            (
+                "state=\"delivered\"",
+                a.delivered.load(Ordering::Relaxed) as f64,
+            ),
+            ("state=\"failed\"", a.failed.load(Ordering::Relaxed) as f64),
+        ],
+    );
+    counter(
+        "hort_content_policy_refusals_total",
+        "Questions and answers refused by the content policy.",
+        &[("", policy_refused as f64)],
+    );
+    out
 }

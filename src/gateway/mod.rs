@@ -9,11 +9,14 @@
 //! node's own count of spending and rate windows as the fallback when the
 //! shared books cannot be reached.
 
+pub mod alerts;
 pub mod audit;
+pub mod cache;
 pub mod journal;
 pub mod ledger;
 pub mod metrics;
 pub mod pg;
+pub mod policy;
 pub mod ratelimit;
 
 use std::collections::HashMap;
@@ -22,9 +25,12 @@ use std::sync::Arc;
 use crate::acl::Principal;
 use crate::config::{Backend, Config};
 use crate::sanitize::pii::{Masker, PiiKind};
+use alerts::{Alert, Alerter};
 use audit::{AuditError, AuditRecord, Verification};
+use cache::AnswerCache;
 use journal::{Books, FileLedger};
 pub use ledger::{AccountKind, Ledger, LedgerError, Spend, SpendRow, Spender, Usage};
+use policy::ContentPolicy;
 pub use ratelimit::{RateLimited, RateLimiter};
 
 /// `YYYY-MM` of now (UTC); budgets are monthly.
@@ -108,6 +114,50 @@ pub struct Gateway {
     principal_rpm: HashMap<String, u32>,
     team_rpm: HashMap<String, u32>,
     log_query_text: bool,
+    alerter: Alerter,
+    policy: ContentPolicy,
+    cache: Option<AnswerCache>,
+}
+
+/// An account's spending this month against its budget (`GET /v1/usage`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BudgetStatus {
+    /// `principal` or `team`.
+    pub kind: AccountKind,
+    /// The account.
+    pub name: String,
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    /// Spent this month in USD.
+    pub spent_usd: f64,
+    /// The monthly budget in USD.
+    pub budget_usd: f64,
+    /// `spent_usd / budget_usd` (none for a budget of 0).
+    pub share: Option<f64>,
+}
+
+/// Opens the answer cache of `[cache]`: a file in the index directory
+/// `index` on the embedded backend, the shared table on PostgreSQL. A cache
+/// that cannot be opened (another program holds the file, the database is
+/// down) is left out with a warning: answers still come, from providers.
+pub fn open_cache(cfg: &Config, index: &std::path::Path) -> Option<AnswerCache> {
+    if !cfg.cache.enabled {
+        return None;
+    }
+    let store: Result<Arc<dyn cache::CacheStore>, cache::CacheError> = match cfg.store.backend {
+        Backend::Embedded => cache::embedded::RedbCache::open(index).map(|c| Arc::new(c) as _),
+        Backend::Postgres => match cfg.store.url() {
+            Some(url) => cache::pg::PgCache::open(&url, 2).map(|c| Arc::new(c) as _),
+            None => return None,
+        },
+    };
+    match store {
+        Ok(s) => Some(AnswerCache::new(s, &cfg.cache)),
+        Err(e) => {
+            tracing::warn!("{e}; answers are not cached by this process");
+            None
+        }
+    }
 }
 
 /// Opens the configured books: on the embedded backend the usage journal
@@ -197,6 +247,109 @@ impl Gateway {
                 .filter_map(|t| t.requests_per_minute.map(|r| (t.name.clone(), r)))
                 .collect(),
             log_query_text: cfg.audit.log_query_text,
+            alerter: Alerter::new(&cfg.alerts),
+            policy: ContentPolicy::new(&cfg.content_policy).unwrap_or_else(|e| {
+                tracing::error!("{e}: every question and answer is refused");
+                ContentPolicy::deny_all(&e.to_string())
+            }),
+            cache: None,
+        }
+    }
+
+    /// This gateway with an answer cache.
+    pub fn with_cache(mut self, cache: Option<AnswerCache>) -> Gateway {
+        self.cache = cache;
+        self
+    }
+
+    /// The answer cache, if there is one.
+    pub fn cache(&self) -> Option<&AnswerCache> {
+        self.cache.as_ref()
+    }
+
+    /// The content policy.
+    pub fn policy(&self) -> &ContentPolicy {
+        &self.policy
+    }
+
+    /// The alerting (its counters).
+    pub fn alerter(&self) -> &Alerter {
+        &self.alerter
+    }
+
+    /// Every configured budget this month (for reports; callers filter).
+    pub fn budget_status(&self) -> Vec<BudgetStatus> {
+        let month = month_now();
+        let mut out: Vec<BudgetStatus> = self
+            .principal_budgets
+            .iter()
+            .map(|(n, b)| (AccountKind::Principal, n, *b))
+            .chain(
+                self.team_budgets
+                    .iter()
+                    .map(|(n, b)| (AccountKind::Team, n, *b)),
+            )
+            .map(|(kind, name, budget)| {
+                let spent = self.spent(kind, name).cost_usd;
+                BudgetStatus {
+                    kind,
+                    name: name.clone(),
+                    month: month.clone(),
+                    spent_usd: spent,
+                    budget_usd: budget,
+                    share: (budget > 0.0).then(|| spent / budget),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        out
+    }
+
+    /// Raises the budget alerts `p`'s spending crossed (each once per
+    /// account, month and threshold): an audit record and a webhook call.
+    fn raise_alerts(&self, p: &Principal, month: &str) {
+        for (kind, name, budget) in self.budgets(p) {
+            let account = format!("{} {name}", kind.as_str());
+            let spent = self.spent(kind, name).cost_usd;
+            for (t, permille) in self.alerter.crossed(&account, month, spent, budget) {
+                let first = match self.ledger.claim_alert(kind, name, month, permille) {
+                    Ok(first) => first,
+                    Err(e) => {
+                        tracing::error!("budget alert not claimed (raised on this node only): {e}");
+                        true
+                    }
+                };
+                self.alerter.seen(&account, month, permille);
+                if !first {
+                    continue;
+                }
+                let pct = (t * 100.0).round();
+                let alert = Alert {
+                    text: format!(
+                        "hort: {account} has spent {spent:.2} of its {budget:.2} USD budget for {month} ({pct}% threshold reached)"
+                    ),
+                    kind: kind.as_str(),
+                    account: name.to_string(),
+                    month: month.to_string(),
+                    threshold: t,
+                    spent_usd: spent,
+                    budget_usd: budget,
+                };
+                let record = AuditRecord {
+                    time: rfc3339_now(),
+                    request_id: format!("budget-alert-{month}-{permille}"),
+                    principal: account.clone(),
+                    endpoint: "gateway:budget_alert".into(),
+                    status: 200,
+                    cost_usd: spent,
+                    flags: vec![format!("budget_alert:{pct}%")],
+                    ..AuditRecord::default()
+                };
+                if let Err(e) = self.audit(record) {
+                    tracing::error!("budget alert not in the audit log: {e}");
+                }
+                self.alerter.send(alert);
+            }
         }
     }
 
@@ -307,6 +460,14 @@ impl Gateway {
         if let Err(e) = self.ledger.add_usage(&month, &who, u) {
             tracing::error!("usage not recorded: {e}");
         }
+        if u.cost_usd > 0.0 {
+            let p = Principal {
+                name: principal.to_string(),
+                teams: teams.to_vec(),
+                clearance: crate::acl::Classification::Public,
+            };
+            self.raise_alerts(&p, &month);
+        }
     }
 
     /// The question as the audit log keeps it: always its hash, its text
@@ -336,6 +497,10 @@ impl Gateway {
     /// Makes pending writes durable (at shutdown).
     pub fn flush(&self) {
         self.ledger.flush();
+        if let Some(c) = &self.cache {
+            c.flush();
+        }
+        self.alerter.drain(std::time::Duration::from_secs(5));
     }
 }
 
@@ -408,6 +573,48 @@ mod tests {
         assert_eq!(e.account, "team t");
         assert_eq!(g.spent(AccountKind::Team, "t").requests, 2);
         assert_eq!(month_now().len(), 7);
+    }
+
+    #[test]
+    fn a_budget_alert_is_claimed_once_across_restarts() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("usage.jsonl");
+        let open = || FileLedger::open(&path, None, crate::config::FsyncPolicy::Never).unwrap();
+        {
+            let l = open();
+            assert!(l
+                .claim_alert(AccountKind::Team, "t", "2026-12", 800)
+                .unwrap());
+            assert!(!l
+                .claim_alert(AccountKind::Team, "t", "2026-12", 800)
+                .unwrap());
+            // Spending lines and alert lines share the journal.
+            l.add_usage(
+                "2026-12",
+                &Spender {
+                    principal: "a".into(),
+                    teams: vec!["t".into()],
+                    provider: "p".into(),
+                },
+                &Usage {
+                    prompt_tokens: 1,
+                    completion_tokens: 1,
+                    cost_usd: 0.5,
+                },
+            )
+            .unwrap();
+        }
+        let l = open();
+        assert!(!l
+            .claim_alert(AccountKind::Team, "t", "2026-12", 800)
+            .unwrap());
+        assert!(l
+            .claim_alert(AccountKind::Team, "t", "2027-01", 800)
+            .unwrap());
+        assert!(l
+            .claim_alert(AccountKind::Principal, "t", "2026-12", 800)
+            .unwrap());
+        assert!((l.spent(AccountKind::Team, "t", "2026-12").unwrap().cost_usd - 0.5).abs() < 1e-9);
     }
 
     #[test]

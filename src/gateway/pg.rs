@@ -14,7 +14,10 @@ use super::ratelimit::RateLimited;
 use crate::store::pg::{col, PgError, Pool};
 
 /// Migrations of the gateway's tables (`{genesis}` filled in).
-const MIGRATIONS: [(i32, &str); 1] = [(1, include_str!("schema/001_gateway.sql"))];
+const MIGRATIONS: [(i32, &str); 2] = [
+    (1, include_str!("schema/001_gateway.sql")),
+    (2, include_str!("schema/002_cache_alerts.sql")),
+];
 
 /// Serialises the gateway's migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x686f_7274_6777; // "hortgw"
@@ -195,6 +198,33 @@ impl Ledger for PgLedger {
                 tx.commit().map_err(q("commit usage"))
             })
             .map_err(db)
+    }
+
+    fn claim_alert(
+        &self,
+        kind: AccountKind,
+        name: &str,
+        month: &str,
+        permille: u32,
+    ) -> Result<bool, LedgerError> {
+        let (kind, name, month, permille) = (
+            kind.as_str().to_string(),
+            name.to_string(),
+            month.to_string(),
+            permille as i32,
+        );
+        let n = self
+            .pool
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO budget_alerts (kind, name, month, permille) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[&kind, &name, &month, &permille],
+                )
+                .map_err(q("claim budget alert"))
+            })
+            .map_err(db)?;
+        Ok(n == 1)
     }
 
     fn spent(&self, kind: AccountKind, name: &str, month: &str) -> Result<Spend, LedgerError> {

@@ -20,7 +20,9 @@ use super::{
     StreamEvent, MARKERS_REMOVED, WITHHELD,
 };
 use crate::acl::{AccessRule, Classification, Principal};
-use crate::config::{InjectionAction, Locality, QueryInjectionAction};
+use crate::config::{InjectionAction, Locality, PolicyTarget, QueryInjectionAction};
+use crate::gateway::cache::{self, CacheOutcome, CacheScope, SourcePart};
+use crate::gateway::policy::ContentPolicy;
 use crate::gateway::{BudgetExceeded, Usage};
 use crate::retrieve::Hit;
 use crate::sanitize::injection;
@@ -172,6 +174,14 @@ pub(super) fn prepare_sources(hits: &[Hit], threshold: f32, flags: &mut Flags) -
     out
 }
 
+/// The documents of the sources, once each.
+fn docs_of(sources: &[Source]) -> Vec<String> {
+    let mut docs: Vec<String> = sources.iter().map(|s| s.hit.doc.clone()).collect();
+    docs.sort();
+    docs.dedup();
+    docs
+}
+
 /// Drops lines that carry the spotlight's markers (the model repeated them).
 fn strip_markers(text: &str, spotlight: &Spotlight) -> String {
     text.lines()
@@ -191,6 +201,7 @@ pub(super) async fn check_output(
     streamed: Option<Block>,
     flags: &mut Flags,
     lang: Language,
+    policy: &ContentPolicy,
 ) -> (String, Vec<String>) {
     let mut text = text;
     let mut audit = Vec::new();
@@ -206,7 +217,14 @@ pub(super) async fn check_output(
     if let Some(b) = block {
         flags.output_blocked.push(WITHHELD.into());
         audit.push(b.flag().to_string());
-        text = refusal(lang).to_string();
+        text = match (b, policy.check(&text, PolicyTarget::Answer)) {
+            // The content policy is public: its message may say why.
+            (Block::Policy, Some(d)) => {
+                audit.push(format!("content_policy:answer:{}", d.rule));
+                d.message
+            }
+            _ => refusal(lang).to_string(),
+        };
     }
     (text, audit)
 }
@@ -241,8 +259,8 @@ pub(super) fn verify_citations(
             .unwrap_or(false)
     });
     flags.citations_removed = v.removed.len();
-    // "Nothing found" needs no source.
-    if v.answer != extractive::nothing_found(lang) {
+    // "Nothing found" and a withheld answer need no source.
+    if v.answer != extractive::nothing_found(lang) && flags.output_blocked.is_empty() {
         flags.unsupported_sentences = v.unsupported.clone();
     }
     flags.unsupported_quotes = v.bad_quotes.clone();
@@ -360,7 +378,7 @@ impl Generator {
             budget: None,
         };
         let mut tried_extractive = false;
-        for slot in &self.chain {
+        for slot in self.chain.iter().flat_map(|l| l.order()) {
             let p = &slot.provider;
             if level.local_only && p.locality() != Locality::Local {
                 run.attempts.push(Attempt::skipped(
@@ -380,8 +398,8 @@ impl Generator {
                 run.budget = Some(e);
                 continue;
             }
-            tried_extractive |= Arc::ptr_eq(slot, &self.extractive);
-            if let Ok(completion) = call_slot(slot, &req, pieces, &mut run.attempts).await {
+            tried_extractive |= Arc::ptr_eq(&slot, &self.extractive);
+            if let Ok(completion) = call_slot(&slot, &req, pieces, &mut run.attempts).await {
                 run.called = Some(Called {
                     slot: slot.clone(),
                     completion,
@@ -420,8 +438,7 @@ impl Generator {
         }
         if level.local_only
             && !self
-                .chain
-                .iter()
+                .slots()
                 .any(|s| s.provider.locality() == Locality::Local)
         {
             return GenerateError::NoLocalProvider(level.sensitivity);
@@ -443,7 +460,8 @@ impl Generator {
     }
 
     /// Answers `question` for `principal` from `hits` (already
-    /// access-filtered), reading `view` only for the output checks.
+    /// access-filtered), reading `view` only for the output checks; the
+    /// answer cache is not used.
     pub async fn answer(
         &self,
         view: &Arc<dyn IndexRead>,
@@ -451,6 +469,74 @@ impl Generator {
         question: &str,
         hits: Vec<Hit>,
         stream: Option<UnboundedSender<StreamEvent>>,
+    ) -> Result<Answer, GenerateError> {
+        self.answer_cached(
+            view,
+            principal,
+            question,
+            hits,
+            stream,
+            &CacheScope::default(),
+        )
+        .await
+    }
+
+    /// The context digest of the sources as a provider would get them.
+    fn context_of(&self, sources: &[Source]) -> cache::Digest {
+        let labels: Vec<String> = sources
+            .iter()
+            .map(|s| format!("{}|{:?}", s.hit.doc, s.hit.page))
+            .collect();
+        let classes: Vec<String> = sources
+            .iter()
+            .map(|s| s.hit.classification.to_string())
+            .collect();
+        let parts: Vec<SourcePart<'_>> = sources
+            .iter()
+            .zip(labels.iter().zip(&classes))
+            .map(|(s, (label, class))| SourcePart {
+                chunk_id: &s.hit.chunk_id,
+                label,
+                text: &s.hit.text,
+                classification: class,
+            })
+            .collect();
+        cache::context(&parts, &self.fingerprint, "", super::PROMPT_VERSION)
+    }
+
+    /// A cached answer as if the provider had just sent it; `None` when its
+    /// provider is no longer in the chain.
+    fn replay(&self, f: cache::Found) -> Option<(Called, CacheOutcome)> {
+        let slot = self
+            .slots()
+            .find(|s| s.provider.name() == f.entry.provider)?
+            .clone();
+        Some((
+            Called {
+                slot,
+                completion: Completion {
+                    text: f.entry.completion,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    usage_reported: true,
+                    model: String::new(),
+                },
+                sent: f.entry.sent,
+                masked: f.entry.masked,
+            },
+            f.outcome,
+        ))
+    }
+
+    /// [`Generator::answer`], through the answer cache for a caller of `scope`.
+    pub async fn answer_cached(
+        &self,
+        view: &Arc<dyn IndexRead>,
+        principal: &Principal,
+        question: &str,
+        hits: Vec<Hit>,
+        stream: Option<UnboundedSender<StreamEvent>>,
+        scope: &CacheScope,
     ) -> Result<Answer, GenerateError> {
         let lang = Language::detect(question);
         let mut flags = Flags {
@@ -471,11 +557,46 @@ impl Generator {
             principal,
             &prompts.system,
             std::iter::once(question).chain(hits.iter().map(|h| h.text.as_str())),
+            self.gateway.clone(),
         );
         let (pieces, relay) = start_relay(stream.as_ref(), &prompts, &guard);
-        let run = self
-            .run_chain(principal, &prompts, level, pieces.as_ref())
-            .await;
+        // The cache: the same question over the same context, for a
+        // caller who may share it, skips the provider call (only).
+        let cache = self
+            .gateway
+            .cache()
+            .filter(|_| scope.enabled && flags.query_injection.is_none());
+        if cache.is_none() {
+            if let Some(c) = self.gateway.cache() {
+                c.stats
+                    .bypassed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let context = cache.map(|_| self.context_of(&sources));
+        let found = match (cache, &context) {
+            (Some(c), Some(ctx)) => c.lookup(question, ctx, scope),
+            _ => None,
+        };
+        let mut outcome = self.gateway.cache().map(|_| CacheOutcome::bypass());
+        let run = match found.and_then(|f| self.replay(f)) {
+            Some((called, o)) => {
+                outcome = Some(o);
+                if let Some(p) = &pieces {
+                    let _ = p.send(Piece::Text(called.completion.text.clone()));
+                }
+                ChainRun {
+                    called: Some(called),
+                    attempts: Vec::new(),
+                    budget: None,
+                }
+            }
+            None => {
+                self.run_chain(principal, &prompts, level, pieces.as_ref())
+                    .await
+            }
+        };
+        let hit = outcome.as_ref().is_some_and(|o| o.status == "hit");
         drop(pieces);
         // What the stream withheld (of the last attempt) the answer withholds too.
         let streamed = match relay {
@@ -489,8 +610,17 @@ impl Generator {
             flags.pii_masked = prompts.masked_count;
         }
         let text = prompts.masker.unmask(&called.completion.text);
-        let (text, audit_flags) =
-            check_output(text, &prompts.spotlight, &guard, streamed, &mut flags, lang).await;
+        let raw = text.clone();
+        let (text, mut audit_flags) = check_output(
+            text,
+            &prompts.spotlight,
+            &guard,
+            streamed,
+            &mut flags,
+            lang,
+            self.gateway.policy(),
+        )
+        .await;
         let v = verify_citations(
             &text,
             &sources,
@@ -501,9 +631,48 @@ impl Generator {
             lang,
         );
         let provider = called.slot.provider.clone();
-        let usage = usage_of(provider.as_ref(), &called.completion);
-        self.gateway
-            .record(&principal.name, &principal.teams, provider.name(), &usage);
+        let usage = if hit {
+            Usage::default()
+        } else {
+            let usage = usage_of(provider.as_ref(), &called.completion);
+            self.gateway
+                .record(&principal.name, &principal.teams, provider.name(), &usage);
+            // Kept only what a provider was paid for and the checks let through.
+            let keep =
+                !Arc::ptr_eq(&called.slot, &self.extractive) && flags.output_blocked.is_empty();
+            if let (Some(c), Some(ctx), true) = (cache, &context, keep) {
+                // At rest with personal data as this context's placeholders.
+                let mut m = prompts.masker.clone();
+                let (completion, _) = m.mask(&raw, &self.sanitize.pii_types);
+                let entry = cache::Entry {
+                    v: cache::FORMAT,
+                    created: 0,
+                    context: String::new(),
+                    completion,
+                    provider: provider.name().to_string(),
+                    sent: called.sent.clone(),
+                    masked: called.masked,
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    cost_usd: usage.cost_usd,
+                    docs: docs_of(&sources),
+                    embedding: None,
+                    model: None,
+                    facets: Vec::new(),
+                    scope: Vec::new(),
+                };
+                outcome = Some(c.store(question, ctx, scope, entry));
+            } else if cache.is_some() {
+                outcome = Some(CacheOutcome {
+                    status: "miss",
+                    ..CacheOutcome::bypass()
+                });
+            }
+            usage
+        };
+        if let Some(o) = &outcome {
+            audit_flags.push(o.flag());
+        }
         let answer = Answer {
             answer: v.answer,
             citations: v.citations,
@@ -517,6 +686,7 @@ impl Generator {
             },
             flags,
             usage,
+            cache: outcome,
             audit_flags,
         };
         if let Some(out) = &stream {

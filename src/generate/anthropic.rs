@@ -53,6 +53,10 @@ impl Anthropic {
 
 #[async_trait]
 impl Provider for Anthropic {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

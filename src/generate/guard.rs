@@ -10,6 +10,8 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 use super::router::Piece;
 use super::{Block, StreamEvent};
 use crate::acl::Principal;
+use crate::config::PolicyTarget;
+use crate::gateway::Gateway;
 use crate::sanitize::pii::Masker;
 use crate::sanitize::spotlight::{copies, KnownRuns, Spotlight};
 use crate::store::IndexRead;
@@ -33,6 +35,8 @@ pub(super) struct OutputGuard {
     system: String,
     /// Word runs the asker already has (its question, the sources it may see).
     known: Arc<KnownRuns>,
+    /// The content policy's answer rules.
+    gateway: Arc<Gateway>,
 }
 
 impl OutputGuard {
@@ -42,10 +46,16 @@ impl OutputGuard {
         if copies(text, &self.system, &self.known) {
             return Some(Block::SystemPrompt);
         }
-        invisible_texts(self.view.as_ref(), &self.principal, text)
+        if invisible_texts(self.view.as_ref(), &self.principal, text)
             .iter()
             .any(|hidden| copies(text, hidden, &self.known))
-            .then_some(Block::HiddenText)
+        {
+            return Some(Block::HiddenText);
+        }
+        self.gateway
+            .policy()
+            .check(text, PolicyTarget::Answer)
+            .map(|_| Block::Policy)
     }
 
     pub(super) async fn check_async(&self, text: String) -> Option<Block> {
@@ -64,12 +74,14 @@ impl OutputGuard {
         principal: &Principal,
         system: &str,
         known: impl Iterator<Item = &'a str>,
+        gateway: Arc<Gateway>,
     ) -> OutputGuard {
         OutputGuard {
             view,
             principal: principal.clone(),
             system: system.to_string(),
             known: Arc::new(KnownRuns::of(known)),
+            gateway,
         }
     }
 }

@@ -28,12 +28,13 @@ use serde::Serialize;
 
 use crate::acl::Classification;
 use crate::config::{Config, Locality, ProviderKind, RoutingConfig, SanitizeConfig};
+use crate::gateway::cache::CacheOutcome;
 use crate::gateway::{BudgetExceeded, Gateway, Usage};
 use crate::retrieve::Hit;
 use crate::sanitize::pii;
 use citations::Citation;
 use prompt::Language;
-use router::{Attempt, Policy, Slot};
+use router::{Attempt, Group, Link, Policy, Slot};
 
 /// The whole errors of the failed attempts ("provider: error"), for the
 /// audit log.
@@ -53,6 +54,8 @@ pub enum Block {
     SystemPrompt,
     /// The answer repeated text of a document the asker may not see.
     HiddenText,
+    /// The answer matched a rule of the content policy.
+    Policy,
 }
 
 impl Block {
@@ -61,6 +64,7 @@ impl Block {
         match self {
             Block::SystemPrompt => "output_blocked:system_prompt",
             Block::HiddenText => "output_blocked:hidden_text",
+            Block::Policy => "output_blocked:content_policy",
         }
     }
 }
@@ -158,8 +162,11 @@ pub struct Answer {
     pub route: Route,
     /// What the checks found.
     pub flags: Flags,
-    /// Tokens and cost.
+    /// Tokens and cost (zero when the answer came from the cache).
     pub usage: Usage,
+    /// What the answer cache did (absent when there is no cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheOutcome>,
     /// Flags for the audit log only (which output check fired).
     #[serde(skip)]
     pub audit_flags: Vec<String>,
@@ -201,13 +208,21 @@ pub enum StreamEvent {
 
 /// Answers questions from hits through the configured provider chain.
 pub struct Generator {
-    chain: Vec<Arc<Slot>>,
+    chain: Vec<Link>,
     extractive: Arc<Slot>,
     routing: RoutingConfig,
     sanitize: SanitizeConfig,
     query_rules: Vec<(Regex, Classification)>,
     gateway: Arc<Gateway>,
+    /// What the answer cache's context must know of the chain and the
+    /// policies (a change makes every old entry a miss).
+    fingerprint: String,
 }
+
+/// The version of the prompts hort builds: raise it when `prompt.rs`
+/// changes what a provider is sent, so cached answers to the old prompt
+/// are not served.
+pub const PROMPT_VERSION: &str = "prompt-3";
 
 fn refusal(lang: Language) -> &'static str {
     match lang {
@@ -227,16 +242,18 @@ impl Generator {
             Arc::new(extractive::Extractive::default()),
             Policy::local_default(),
         ));
-        let mut chain = Vec::new();
-        for name in &cfg.routing.chain {
+        let mut slots: std::collections::HashMap<&str, Arc<Slot>> = Default::default();
+        let mut slot = |name: &str| -> Result<Arc<Slot>, GenerateError> {
             if name == "extractive" {
-                chain.push(extractive.clone());
-                continue;
+                return Ok(extractive.clone());
+            }
+            if let Some(s) = slots.get(name) {
+                return Ok(s.clone());
             }
             let p = cfg
                 .providers
                 .iter()
-                .find(|p| &p.name == name)
+                .find(|p| p.name == name)
                 .ok_or_else(|| {
                     GenerateError::Config(format!("routing.chain names unknown provider {name:?}"))
                 })?;
@@ -245,10 +262,26 @@ impl Generator {
                 ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(p)),
                 ProviderKind::Extractive => Arc::new(extractive::Extractive::default()),
             };
-            chain.push(Arc::new(Slot::new(provider, Policy::from_config(p))));
+            let s = Arc::new(Slot::new(provider, Policy::from_config(p)));
+            slots.insert(p.name.as_str(), s.clone());
+            Ok(s)
+        };
+        let mut chain = Vec::new();
+        for name in &cfg.routing.chain {
+            match cfg.routing.groups.iter().find(|g| &g.name == name) {
+                Some(g) => {
+                    let members = g
+                        .providers
+                        .iter()
+                        .map(|m| slot(m))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    chain.push(Link::Group(Group::new(&g.name, g.strategy, members)));
+                }
+                None => chain.push(Link::One(slot(name)?)),
+            }
         }
         if chain.is_empty() {
-            chain.push(extractive.clone());
+            chain.push(Link::One(extractive.clone()));
         }
         let query_rules = cfg
             .routing
@@ -260,14 +293,17 @@ impl Generator {
                     .map_err(|e| GenerateError::Config(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Generator {
+        let mut g = Generator {
             chain,
             extractive,
             routing: cfg.routing.clone(),
             sanitize: cfg.sanitize.clone(),
             query_rules,
             gateway,
-        })
+            fingerprint: String::new(),
+        };
+        g.fingerprint = g.fingerprint_now();
+        Ok(g)
     }
 
     /// A generator over given providers (in chain order), e.g. custom ones
@@ -289,9 +325,43 @@ impl Generator {
         )?;
         g.chain = providers
             .into_iter()
-            .map(|(p, pol)| Arc::new(Slot::new(p, pol)))
+            .map(|(p, pol)| Link::One(Arc::new(Slot::new(p, pol))))
             .collect();
+        g.fingerprint = g.fingerprint_now();
         Ok(g)
+    }
+
+    /// A generator whose chain is `links` (tests of balancing).
+    pub fn with_links(
+        cfg: &Config,
+        gateway: Arc<Gateway>,
+        links: Vec<Link>,
+    ) -> Result<Generator, GenerateError> {
+        let mut g = Generator::with_providers(cfg, gateway, Vec::new())?;
+        g.chain = links;
+        g.fingerprint = g.fingerprint_now();
+        Ok(g)
+    }
+
+    /// The chain, the routing and sanitizing settings, the content policy
+    /// and the prompt's version, as one string for the cache's context.
+    fn fingerprint_now(&self) -> String {
+        let links: Vec<String> = self.chain.iter().map(Link::fingerprint).collect();
+        format!(
+            "{PROMPT_VERSION}\u{1e}{}\u{1e}{:?}\u{1e}{:?}\u{1e}{}",
+            links.join("\u{1f}"),
+            self.routing,
+            self.sanitize,
+            self.gateway.policy().fingerprint()
+        )
+    }
+
+    /// Every provider the chain may call (group members included).
+    fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.chain.iter().flat_map(|l| match l {
+            Link::One(s) => std::slice::from_ref(s).iter(),
+            Link::Group(g) => g.members.iter(),
+        })
     }
 
     /// The gateway usage is booked on.

@@ -61,6 +61,10 @@ impl OpenAi {
 
 #[async_trait]
 impl Provider for OpenAi {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -120,6 +120,10 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
     /// Where it runs.
     fn locality(&self) -> Locality;
+    /// The model it asks for (part of the answer cache's key).
+    fn model(&self) -> &str {
+        ""
+    }
     /// USD per 1000 input and output tokens.
     fn prices(&self) -> (f64, f64) {
         (0.0, 0.0)

@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiJson};
 use super::limits::Admission;
 use super::{AppState, Authed};
 use crate::gateway::metrics::IndexGauges;
-use crate::gateway::SpendRow;
+use crate::gateway::{BudgetStatus, SpendRow};
 use crate::generate::StreamEvent;
 use crate::retrieve::Hit;
 use crate::service::Error;
@@ -95,7 +95,13 @@ pub async fn query(
             filter: req.filter.as_ref(),
         };
         let a = st.svc.ask(&call, &principal, q, None).await?;
-        return Ok(Json(a).into_response());
+        let status = a.cache.as_ref().map(|c| c.header());
+        let mut r = Json(a).into_response();
+        if let Some(v) = status.and_then(|v| header::HeaderValue::from_str(&v).ok()) {
+            r.headers_mut()
+                .insert(header::HeaderName::from_static("cache-status"), v);
+        }
+        return Ok(r);
     }
     call.defer();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
@@ -160,12 +166,15 @@ pub async fn query(
 #[derive(Serialize)]
 pub struct UsageResponse {
     pub usage: Vec<SpendRow>,
+    /// Spending this month against each budget the caller may see.
+    pub budgets: Vec<BudgetStatus>,
 }
 
 /// `GET /v1/usage`: spending of the caller and its teams (admins: everyone).
 pub async fn usage(State(st): State<Arc<AppState>>, Authed(caller): Authed) -> Json<UsageResponse> {
     Json(UsageResponse {
         usage: st.svc.usage(&caller.principal, &caller.roles),
+        budgets: st.svc.budgets(&caller.principal, &caller.roles),
     })
 }
 
@@ -211,7 +220,15 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.svc.metrics().render(&gauges),
+        {
+            let m = st.svc.metrics();
+            let mut text = m.render(&gauges);
+            text.push_str(&crate::gateway::metrics::render_gateway(
+                st.svc.gateway(),
+                m.policy_refused.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+            text
+        },
     )
         .into_response()
 }

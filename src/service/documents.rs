@@ -339,11 +339,20 @@ impl Service {
             })
             .await?;
         tracing::info!(path = %path, chunks, "document uploaded");
+        self.forget_cached(&path);
         Ok(Uploaded {
             path,
             chunks,
             generation: self.stats().map(|s| s.generation).unwrap_or(0),
         })
+    }
+
+    /// Drops cached answers made from `doc` (their keys already miss: this
+    /// frees the room at once).
+    fn forget_cached(self: &Arc<Self>, doc: &str) {
+        if let Some(c) = self.gateway.cache() {
+            c.forget_docs(&[doc.to_string()]);
+        }
     }
 
     /// Deletes one uploaded document `writer` may see; `NotFound` if there
@@ -371,6 +380,7 @@ impl Service {
                 "no uploaded document {path:?} that you may see"
             )));
         }
+        self.forget_cached(&path);
         Ok(Removed {
             path,
             removed,

@@ -25,7 +25,7 @@ use crate::acl::Principal;
 use crate::config::Config;
 use crate::embed::Embedder;
 use crate::gateway::metrics::Metrics;
-use crate::gateway::{Gateway, SpendRow};
+use crate::gateway::{BudgetStatus, Gateway, SpendRow};
 use crate::generate::Generator;
 use crate::ingest::IngestOptions;
 use crate::retrieve::rerank::{CrossEncoder, Reranker};
@@ -77,7 +77,8 @@ impl Service {
         create: bool,
     ) -> Result<Service, OpenError> {
         let store = crate::store::open(cfg, index, &store_spec(cfg, embedder.as_ref()), create)?;
-        let gateway = Arc::new(crate::gateway::open(cfg)?);
+        let gateway =
+            Arc::new(crate::gateway::open(cfg)?.with_cache(crate::gateway::open_cache(cfg, index)));
         let generator = Generator::from_config(cfg, gateway.clone())?;
         let reranker: Option<Arc<dyn Reranker>> = match &cfg.retrieve.reranker {
             None => None,
@@ -195,6 +196,25 @@ impl Service {
                     || match r.kind {
                         AccountKind::Principal => r.name == who.name,
                         AccountKind::Team => who.teams.contains(&r.name),
+                        AccountKind::Provider => false,
+                    }
+            })
+            .collect()
+    }
+
+    /// Budgets against this month's spending that `who` may see: its own
+    /// and its teams' (admins: every configured budget).
+    pub fn budgets(&self, who: &Principal, roles: &[String]) -> Vec<BudgetStatus> {
+        use crate::gateway::AccountKind;
+        let admin = roles.iter().any(|r| r == "admin");
+        self.gateway
+            .budget_status()
+            .into_iter()
+            .filter(|b| {
+                admin
+                    || match b.kind {
+                        AccountKind::Principal => b.name == who.name,
+                        AccountKind::Team => who.teams.contains(&b.name),
                         AccountKind::Provider => false,
                     }
             })

@@ -9,6 +9,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Call, Error, Service};
 use crate::acl::Principal;
+use crate::config::PolicyTarget;
+use crate::gateway::cache::CacheScope;
 use crate::generate::{Answer, GenerateError, StreamEvent};
 use crate::retrieve::{self, Hit, Stages};
 use crate::store::docfilter::DocFilter;
@@ -130,14 +132,20 @@ impl Service {
         stream: Option<UnboundedSender<StreamEvent>>,
     ) -> Result<Answer, Error> {
         call.set_question(q.text);
+        if let Some(d) = self.gateway.policy().check(q.text, PolicyTarget::Question) {
+            self.metrics.policy_refused.fetch_add(1, Ordering::Relaxed);
+            call.add_flag(format!("content_policy:question:{}", d.rule));
+            return Err(Error::Refused(d.message));
+        }
         self.gateway.check_spent(who).map_err(|e| {
             self.metrics.budget_refused.fetch_add(1, Ordering::Relaxed);
             Error::from(e)
         })?;
         let found = self.search(call, who, q).await?;
+        let scope = self.cache_scope(who, q.text).await;
         let answer = self
             .generator
-            .answer(&found.view, who, q.text, found.hits, stream)
+            .answer_cached(&found.view, who, q.text, found.hits, stream, &scope)
             .await
             .map_err(|e| {
                 if let GenerateError::AllFailed { internal, .. } = &e {
@@ -151,5 +159,49 @@ impl Service {
         self.metrics.observe_answer(&answer.facts());
         call.set_answer(&answer);
         Ok(answer)
+    }
+
+    /// How the answer cache treats `who`: not at all if the cache is off or
+    /// one of its teams opted out; semantically among the teams that opted
+    /// in (with the question's embedding, which the search just computed
+    /// and the embedder's question cache still holds).
+    async fn cache_scope(self: &Arc<Self>, who: &Principal, question: &str) -> CacheScope {
+        let teams = &self.config.teams;
+        let opted_out = who
+            .teams
+            .iter()
+            .any(|t| teams.iter().any(|c| &c.name == t && !c.answer_cache));
+        if self.gateway.cache().is_none() || opted_out {
+            return CacheScope::default();
+        }
+        let semantic_teams: Vec<String> = who
+            .teams
+            .iter()
+            .filter(|t| teams.iter().any(|c| &c.name == *t && c.semantic_cache))
+            .cloned()
+            .collect();
+        // A question with personal data is never matched by meaning: its
+        // values would not be the cached question's.
+        let pii =
+            !crate::sanitize::pii::find(question, &crate::sanitize::pii::PiiKind::ALL).is_empty();
+        let embedding = if semantic_teams.is_empty() || pii {
+            None
+        } else {
+            let (svc, q) = (self.clone(), question.to_string());
+            tokio::task::spawn_blocking(move || svc.embedder.embed_query(&q).ok())
+                .await
+                .ok()
+                .flatten()
+        };
+        CacheScope {
+            enabled: true,
+            semantic_teams: if embedding.is_some() {
+                semantic_teams
+            } else {
+                Vec::new()
+            },
+            embedding,
+            model: Some(self.embedder.id().to_string()),
+        }
     }
 }
