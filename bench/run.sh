@@ -51,6 +51,8 @@ if [ "$MODE" = quick ]; then
   bench/peers/pdf.sh "$WORK/ingest-pdf-input" "$OUT/peers-pdf.json"
   step "query: /v1/search and /v1/query at 10k chunks"
   $HORT bench query --sizes 10000 --requests 200 --work "$WORK" --out "$OUT"
+  step "cache: /v1/query cached vs uncached through an 800 ms provider; semantic pairs"
+  $HORT bench cache --uncached 15 --cached 100 --seconds 3 --models minilm-l6 --work "$WORK" --out "$OUT"
   step "report"
   $HORT bench report --out "$OUT" --no-readme
   step "done: $OUT/summary.md"
@@ -86,6 +88,8 @@ step "query: /v1/search and /v1/query at 10k, 100k, 1M chunks"
 $HORT bench query
 step "serving under load: wrk at 1, 2 and 4 connections"
 bench/serve-scaling.sh 30
+step "gateway: the answer cache (latency, throughput with the audit log, semantic pairs EN/DE)"
+$HORT bench cache
 step "injection detection"
 $HORT bench injection
 step "report"

@@ -146,6 +146,45 @@ fn keyword_embed_ingest_query_and_report_write_their_results() {
         assert!(s["search"]["p50_ms"].as_f64().unwrap() > 0.0);
     }
 
+    let fixtures = repo().join("fixtures/corpus");
+    let dev = repo().join("bench/cache/pairs-dev.tsv");
+    let test = repo().join("bench/cache/pairs-test.tsv");
+    ok(&[
+        "bench",
+        "cache",
+        "--corpus",
+        fixtures.to_str().unwrap(),
+        "--dev",
+        dev.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--models",
+        "minilm-l6",
+        "--provider-ms",
+        "200",
+        "--uncached",
+        "4",
+        "--cached",
+        "20",
+        "--seconds",
+        "1",
+        "--work",
+        work_s,
+        "--out",
+        out_s,
+    ]);
+    let c = read_json(&out.join("cache.json"));
+    let p50 = |k: &str| c[k]["p50_ms"].as_f64().unwrap();
+    assert!(p50("uncached") >= 200.0, "{c}");
+    assert!(p50("cached") < 100.0, "{c}");
+    for t in c["throughput"].as_array().unwrap() {
+        assert_eq!(t["errors"], 0, "{t}");
+        assert!(t["requests"].as_u64().unwrap() > 0);
+    }
+    let sem = &c["semantic"][0];
+    assert_eq!(sem["test"][0]["same_pairs"], 24);
+    assert!(sem["threshold"].as_f64().unwrap() > 0.5);
+
     let readme = env.path().join("README.md");
     std::fs::write(&readme, "# hort\n\ntext\n").unwrap();
     ok(&[
@@ -162,7 +201,9 @@ fn keyword_embed_ingest_query_and_report_write_their_results() {
         "the hand-written part is kept"
     );
     assert!(
-        r.contains("performance:begin") && r.contains("BM25: p50 latency"),
+        r.contains("performance:begin")
+            && r.contains("BM25: p50 latency")
+            && r.contains("Gateway: `/v1/query` p50, cached vs uncached (provider: 200 ms"),
         "{r}"
     );
     assert!(

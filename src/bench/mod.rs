@@ -4,6 +4,7 @@
 
 pub mod ann;
 pub mod backends;
+pub mod cache;
 pub mod dataset;
 pub mod embed;
 pub mod ingest;

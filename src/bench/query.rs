@@ -101,13 +101,13 @@ pub struct QueryReport {
 
 /// A minimal HTTP/1.1 keep-alive client: enough for JSON request/response
 /// pairs with Content-Length, and no dependency that would add its own cost.
-struct Client {
+pub(super) struct Client {
     reader: BufReader<TcpStream>,
     addr: SocketAddr,
 }
 
 impl Client {
-    fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+    pub(super) fn connect(addr: SocketAddr) -> std::io::Result<Client> {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         Ok(Client {
@@ -117,7 +117,7 @@ impl Client {
     }
 
     /// Sends one request; the status and the `Server-Timing` header.
-    fn post(
+    pub(super) fn post(
         &mut self,
         path: &str,
         key: &str,

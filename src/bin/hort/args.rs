@@ -359,6 +359,42 @@ pub enum BenchSuite {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// The answer cache: /v1/query cached vs uncached through a slow fake
+    /// provider, cached throughput, and the semantic cache on EN/DE pairs.
+    Cache {
+        /// The folder served (ingested into --work).
+        #[arg(long, default_value = "fixtures/corpus")]
+        corpus: PathBuf,
+        /// Question pairs that choose the similarity threshold.
+        #[arg(long, default_value = "bench/cache/pairs-dev.tsv")]
+        dev: PathBuf,
+        /// Held-out question pairs the threshold is reported on.
+        #[arg(long, default_value = "bench/cache/pairs-test.tsv")]
+        test: PathBuf,
+        /// Embedding models for the pairs (names under [embed] models_dir).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "minilm-l6,multilingual-e5-small"
+        )]
+        models: Vec<String>,
+        /// The fake provider's time per answer.
+        #[arg(long, default_value_t = 800)]
+        provider_ms: u64,
+        /// New questions (each one a provider call).
+        #[arg(long, default_value_t = 60)]
+        uncached: usize,
+        /// Repeated questions (cache hits).
+        #[arg(long, default_value_t = 500)]
+        cached: usize,
+        /// Seconds per throughput step.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// The embedded index and PostgreSQL + pgvector side by side at 100k
     /// chunks: /v1/search latency, vector search latency and recall@10.
     Backends {

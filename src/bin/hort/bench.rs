@@ -222,6 +222,41 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchSuite::Cache {
+            corpus,
+            dev,
+            test,
+            models,
+            provider_ms,
+            uncached,
+            cached,
+            seconds,
+            work,
+            out,
+        } => {
+            let embedder = load_embedder(&cfg)?;
+            let mut for_pairs = Vec::new();
+            for m in &models {
+                let mut c = cfg.clone();
+                c.embed.model = m.clone();
+                for_pairs.push(load_embedder(&c).with_context(|| format!("model {m}"))?);
+            }
+            hort::bench::cache::run(
+                embedder,
+                for_pairs,
+                &corpus,
+                &dev,
+                &test,
+                provider_ms,
+                uncached,
+                cached,
+                seconds,
+                &work,
+                &out,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchSuite::Report {
             out,
             readme,

@@ -96,6 +96,16 @@ const DIRECTIONS: &[(&str, &str)] = &[
     ("später", "after"),
 ];
 
+/// Stems of inflected direction words ("maximale", "höchsten", "minimalen",
+/// "maximum"): a word that starts with one counts as its direction.
+const DIRECTION_STEMS: &[(&str, &str)] = &[
+    ("maxim", "lt"),
+    ("höchst", "lt"),
+    ("minim", "gt"),
+    ("mindest", "gt"),
+    ("niedrig", "lt"),
+];
+
 const CURRENCIES: &[(&str, &str)] = &[
     ("€", "eur"),
     ("eur", "eur"),
@@ -186,7 +196,11 @@ pub fn facets(question: &str) -> Vec<String> {
         if NEGATIONS.contains(&w.as_str()) || w.ends_with("n't") {
             out.insert("neg".to_string());
         }
-        if let Some((_, d)) = DIRECTIONS.iter().find(|(k, _)| *k == w) {
+        if let Some((_, d)) = DIRECTIONS
+            .iter()
+            .find(|(k, _)| *k == w)
+            .or_else(|| DIRECTION_STEMS.iter().find(|(k, _)| w.starts_with(k)))
+        {
             out.insert(format!("dir:{d}"));
         }
         if let Some((_, c)) = CURRENCIES.iter().find(|(k, _)| *k == w) {
@@ -238,5 +252,11 @@ mod tests {
             facets("expenses after the trip")
         );
         assert!(facets("What is the travel policy?").is_empty());
+        // Inflected German: the stem decides.
+        assert_eq!(
+            facets("das maximale Budget"),
+            facets("höchstens das Budget")
+        );
+        assert_ne!(facets("das maximale Budget"), facets("das minimale Budget"));
     }
 }

@@ -349,15 +349,22 @@ pub fn same_meaning(
 }
 
 impl AnswerCache {
-    /// A cache over `store` with `[cache]`'s settings.
+    /// A cache over `store` with `[cache]`'s settings (the similarity
+    /// threshold for the default model; see [`AnswerCache::for_model`]).
     pub fn new(store: Arc<dyn CacheStore>, cfg: &crate::config::CacheConfig) -> AnswerCache {
         AnswerCache {
             store,
             ttl_s: cfg.ttl_s,
             max_entries: cfg.max_entries,
-            similarity: cfg.semantic_similarity,
+            similarity: cfg.similarity_for("minilm"),
             stats: CacheStats::default(),
         }
+    }
+
+    /// The semantic threshold for the embedding model `model` (its id).
+    pub fn for_model(mut self, cfg: &crate::config::CacheConfig, model: &str) -> AnswerCache {
+        self.similarity = cfg.similarity_for(model);
+        self
     }
 
     fn failed(&self, e: CacheError) {
@@ -544,6 +551,115 @@ mod tests {
             context(&[src("1", "xy")], "c", "p", "v"),
             context(&[src("1x", "y")], "c", "p", "v")
         );
+    }
+
+    fn entry() -> Entry {
+        Entry {
+            v: FORMAT,
+            created: 0,
+            context: String::new(),
+            completion: "The CFO approves [1].".into(),
+            provider: "p".into(),
+            sent: vec![1],
+            masked: false,
+            prompt_tokens: 100,
+            completion_tokens: 10,
+            cost_usd: 0.5,
+            docs: vec!["a.md".into()],
+            embedding: None,
+            model: None,
+            facets: vec![],
+            scope: vec![],
+        }
+    }
+
+    #[test]
+    fn semantic_hits_need_team_context_facets_and_similarity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(embedded::RedbCache::open(dir.path()).unwrap());
+        let cfg = crate::config::CacheConfig {
+            semantic_similarity: Some(0.9),
+            ..Default::default()
+        };
+        let cache = AnswerCache::new(store, &cfg);
+        let ctx = context(&[src("1", "x")], "c", "p", "v");
+        let scope = |teams: &[&str], e: Vec<f32>| CacheScope {
+            enabled: true,
+            semantic_teams: teams.iter().map(|t| t.to_string()).collect(),
+            embedding: Some(e),
+            model: Some("m".into()),
+        };
+        let writer = scope(&["finance"], vec![1.0, 0.0, 0.0]);
+        cache.store("Who approves travel over 500 EUR?", &ctx, &writer, entry());
+        let near = vec![0.99, 0.1, 0.0];
+        // Same team, same context, close embedding, same facets: a hit.
+        let hit = cache
+            .lookup(
+                "Who signs off trips above 500 euros",
+                &ctx,
+                &scope(&["finance"], near.clone()),
+            )
+            .expect("semantic hit");
+        assert_eq!(hit.outcome.kind, Some("semantic"));
+        assert!(hit.outcome.similarity.unwrap() > 0.9);
+        // Another amount, another team, another context, a far embedding, or
+        // a caller without semantic sharing: misses.
+        let misses = [
+            cache.lookup(
+                "Who approves travel over 5,000 EUR?",
+                &ctx,
+                &scope(&["finance"], near.clone()),
+            ),
+            cache.lookup(
+                "Who signs off trips above 500 euros",
+                &ctx,
+                &scope(&["hr"], near.clone()),
+            ),
+            cache.lookup(
+                "Who signs off trips above 500 euros",
+                &context(&[src("1", "x2")], "c", "p", "v"),
+                &scope(&["finance"], near.clone()),
+            ),
+            cache.lookup(
+                "Who signs off trips above 500 euros",
+                &ctx,
+                &scope(&["finance"], vec![0.0, 1.0, 0.0]),
+            ),
+            cache.lookup(
+                "Who signs off trips above 500 euros",
+                &ctx,
+                &CacheScope {
+                    enabled: true,
+                    ..Default::default()
+                },
+            ),
+        ];
+        assert!(misses.iter().all(Option::is_none));
+        let s = &cache.stats;
+        assert_eq!(s.hits_semantic.load(Ordering::Relaxed), 1);
+        assert_eq!(s.misses.load(Ordering::Relaxed), 5);
+        assert_eq!(s.saved_micro_usd.load(Ordering::Relaxed), 500_000);
+    }
+
+    #[test]
+    fn expired_entries_are_dropped_on_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(embedded::RedbCache::open(dir.path()).unwrap());
+        let cache = AnswerCache::new(store.clone(), &crate::config::CacheConfig::default());
+        let ctx = context(&[src("1", "x")], "c", "p", "v");
+        let exact = CacheScope {
+            enabled: true,
+            ..Default::default()
+        };
+        cache.store("q", &ctx, &exact, entry());
+        // Age the entry past the TTL by rewriting its creation time.
+        let k = key("q", &ctx);
+        let mut e = store.get(&k).unwrap().unwrap();
+        e.created -= 86_401;
+        store.put(&k, &e, 10).unwrap();
+        assert!(cache.lookup("q", &ctx, &exact).is_none());
+        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.stats.evictions.load(Ordering::Relaxed), 1);
     }
 
     #[test]
