@@ -680,7 +680,15 @@ impl Generator {
             route: Route {
                 provider: provider.name().to_string(),
                 locality: provider.locality(),
-                reason: route_reason(level, &run.attempts),
+                reason: match outcome.as_ref().filter(|_| hit) {
+                    Some(o) => format!(
+                        "served from the answer cache ({} hit, {} s old; {})",
+                        o.kind.unwrap_or("exact"),
+                        o.age_s.unwrap_or(0),
+                        route_reason(level, &run.attempts)
+                    ),
+                    None => route_reason(level, &run.attempts),
+                },
                 sensitivity: level.sensitivity,
                 attempts: run.attempts,
             },
