@@ -17,6 +17,7 @@ mod documents;
 mod error;
 pub mod ledger;
 mod search;
+pub mod tools;
 
 use std::path::Path;
 use std::sync::Arc;
