@@ -543,7 +543,7 @@ async fn call_tool(
             }
         }
     }
-    let out = run_tool(svc, &call, who, tool, args, approved_effect).await;
+    let out = run_tool(svc, call, who, tool, args, approved_effect).await;
     svc.agent_tokens(who, out.tokens);
     if let Some((store, aid)) = approval {
         let outcome = if out.is_error {
