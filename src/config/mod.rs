@@ -23,6 +23,7 @@ mod retrieve;
 mod sanitize;
 mod server;
 mod store;
+mod workflows;
 
 pub use alerts::AlertsConfig;
 pub use cache::CacheConfig;
@@ -39,6 +40,7 @@ pub use retrieve::{Fusion, RetrieveConfig};
 pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
 pub use store::{Backend, HnswConfig, IndexConfig, StoreConfig};
+pub use workflows::{AgentConfig, WorkflowConfig};
 
 /// A configuration that cannot be used, naming the file (and field).
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,9 @@ pub struct Config {
     /// `[[content_policy]]`: questions and answers the gateway refuses.
     #[serde(default)]
     pub content_policy: Vec<ContentRule>,
+    /// `[[workflows]]`: agents hort runs (docs/agents.md).
+    #[serde(default)]
+    pub workflows: Vec<WorkflowConfig>,
     /// The MCP server for agents: tools per principal or role, approvals, limits.
     #[serde(default)]
     pub mcp: McpConfig,
@@ -257,6 +262,7 @@ impl Config {
         self.cache.validate(c)?;
         self.alerts.validate(c)?;
         policy::validate_rules(&self.content_policy, c)?;
+        workflows::validate_workflows(&self.workflows, &self.providers, c)?;
         providers::validate_providers(&self.providers, &self.routing, c)
     }
 

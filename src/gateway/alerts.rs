@@ -49,7 +49,7 @@ pub struct AlertStats {
 /// The alerting of one node.
 pub struct Alerter {
     thresholds: Vec<f64>,
-    tx: Option<crossbeam_channel::Sender<Alert>>,
+    tx: Option<crossbeam_channel::Sender<serde_json::Value>>,
     /// Claims this node already knows about (spares the books a write per request).
     seen: Mutex<HashSet<(String, String, u32)>>,
     /// Counters.
@@ -64,7 +64,7 @@ impl Alerter {
         thresholds.dedup();
         let stats = Arc::new(AlertStats::default());
         let tx = cfg.webhook_url.as_ref().and_then(|url| {
-            let (tx, rx) = crossbeam_channel::unbounded::<Alert>();
+            let (tx, rx) = crossbeam_channel::unbounded::<serde_json::Value>();
             let (url, cfg, st) = (url.clone(), cfg.clone(), stats.clone());
             match std::thread::Builder::new()
                 .name("hort-alerts".into())
@@ -114,8 +114,18 @@ impl Alerter {
 
     /// Queues a raised alert for the webhook (never waits).
     pub fn send(&self, alert: Alert) {
-        self.stats.raised.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(account = %alert.account, threshold = alert.threshold, "{}", alert.text);
+        self.queue(serde_json::to_value(&alert).unwrap_or_default());
+    }
+
+    /// Queues an alert of another `kind` (e.g. a stopped agent run).
+    pub fn send_text(&self, kind: &str, text: &str) {
+        tracing::warn!(kind, "{text}");
+        self.queue(serde_json::json!({"text": text, "kind": kind}));
+    }
+
+    fn queue(&self, alert: serde_json::Value) {
+        self.stats.raised.fetch_add(1, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
             self.stats.pending.fetch_add(1, Ordering::Relaxed);
             if tx.send(alert).is_err() {
@@ -135,7 +145,7 @@ impl Alerter {
 }
 
 fn deliver_all(
-    rx: crossbeam_channel::Receiver<Alert>,
+    rx: crossbeam_channel::Receiver<serde_json::Value>,
     url: &str,
     cfg: &AlertsConfig,
     stats: &AlertStats,
@@ -168,16 +178,21 @@ fn deliver_all(
         } else {
             stats.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
-                account = %alert.account,
-                "budget alert not delivered after {} tries (it is in the audit log)",
-                cfg.attempts
+                "alert not delivered after {} tries (it is in the audit log): {}",
+                cfg.attempts,
+                alert["text"]
             );
         }
     }
 }
 
 /// One alert, tried up to `attempts` times with doubling waits.
-async fn deliver(client: &reqwest::Client, url: &str, cfg: &AlertsConfig, alert: &Alert) -> bool {
+async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    cfg: &AlertsConfig,
+    alert: &serde_json::Value,
+) -> bool {
     let mut wait = Duration::from_millis(cfg.backoff_ms);
     for attempt in 1..=cfg.attempts {
         match client.post(url).json(alert).send().await {

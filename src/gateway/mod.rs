@@ -277,6 +277,13 @@ impl Gateway {
         &self.alerter
     }
 
+    /// An alert about an agent run that was stopped (a limit, the kill
+    /// switch, a guard): the server log, the audit log's run line and, if
+    /// configured, the alert webhook.
+    pub fn run_alert(&self, text: &str) {
+        self.alerter.send_text("agent_run_stopped", text);
+    }
+
     /// Every configured budget this month (for reports; callers filter).
     pub fn budget_status(&self) -> Vec<BudgetStatus> {
         let month = month_now();

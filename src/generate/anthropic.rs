@@ -67,6 +67,33 @@ impl Provider for Anthropic {
         self.prices
     }
 
+    async fn chat_tools(
+        &self,
+        system: &str,
+        turns: &[super::tools::Turn],
+        tools: &[super::tools::ToolSpec],
+        max_tokens: u32,
+    ) -> Result<super::tools::Reply, ProviderError> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let key = self
+            .api_key
+            .as_ref()
+            .map_err(|e| ProviderError::Config(e.clone()))?;
+        let body = super::tools::anthropic_body(&self.model, system, turns, tools, max_tokens);
+        let mut rb = client
+            .post(&self.url)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        if let Some(k) = key {
+            rb = rb.header("x-api-key", k);
+        }
+        let resp = http::check(rb.send().await.map_err(http::transport)?).await?;
+        let bytes = resp.bytes().await.map_err(http::transport)?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Malformed(format!("not JSON: {e}")))?;
+        super::tools::anthropic_reply(&v)
+    }
+
     async fn complete(
         &self,
         req: &ChatRequest,

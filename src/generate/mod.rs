@@ -20,6 +20,7 @@ pub mod openai;
 pub mod prompt;
 pub mod provider;
 pub mod router;
+pub mod tools;
 
 use std::sync::Arc;
 
@@ -204,6 +205,16 @@ pub enum StreamEvent {
     Reset,
     /// The verified answer; it replaces the streamed text.
     Done(Box<Answer>),
+}
+
+/// The provider of a `[[providers]]` entry (the workflow runner's agents
+/// call theirs directly, with tools).
+pub fn provider_for(p: &crate::config::ProviderConfig) -> Arc<dyn provider::Provider> {
+    match p.kind {
+        ProviderKind::Openai => Arc::new(openai::OpenAi::new(p)),
+        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(p)),
+        ProviderKind::Extractive => Arc::new(extractive::Extractive::default()),
+    }
 }
 
 /// Answers questions from hits through the configured provider chain.

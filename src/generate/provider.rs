@@ -128,6 +128,21 @@ pub trait Provider: Send + Sync {
     fn prices(&self) -> (f64, f64) {
         (0.0, 0.0)
     }
+    /// One turn of a tool-using conversation (the workflow runner's loop):
+    /// the model's text and the tools it asks for. Providers without native
+    /// tool calling refuse.
+    async fn chat_tools(
+        &self,
+        _system: &str,
+        _turns: &[super::tools::Turn],
+        _tools: &[super::tools::ToolSpec],
+        _max_tokens: u32,
+    ) -> Result<super::tools::Reply, ProviderError> {
+        Err(ProviderError::Config(format!(
+            "{} does not support tool calling",
+            self.name()
+        )))
+    }
     /// Produces an answer. With `deltas`, text is also sent piece by piece
     /// as it is generated (streaming); the returned completion is the whole.
     async fn complete(

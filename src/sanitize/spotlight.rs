@@ -12,7 +12,8 @@ pub struct Spotlight {
     nonce: String,
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes as hex (the system's randomness; the clock if it has none).
+pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     let ok = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))

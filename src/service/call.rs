@@ -122,6 +122,15 @@ impl Call {
         });
     }
 
+    /// Tokens and cost of a step that was not an answer (a workflow turn).
+    pub fn set_usage(&self, u: &crate::gateway::Usage) {
+        self.with(|s| {
+            s.record.prompt_tokens = u.prompt_tokens;
+            s.record.completion_tokens = u.completion_tokens;
+            s.record.cost_usd = u.cost_usd;
+        });
+    }
+
     /// Provider failures in full (the caller saw only their kind).
     pub fn set_provider_errors(&self, errors: Vec<String>) {
         self.with(|s| s.record.provider_errors = errors);

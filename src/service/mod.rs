@@ -16,6 +16,7 @@ mod call;
 mod documents;
 mod error;
 pub mod ledger;
+pub mod runs;
 mod search;
 pub mod tools;
 

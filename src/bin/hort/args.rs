@@ -59,6 +59,19 @@ pub enum Cmd {
     },
     /// Ask the index, as a principal from the configuration or as given teams and clearance.
     Query(QueryArgs),
+    /// Run a workflow of agents (`[[workflows]]`) on a task, as a principal.
+    Run {
+        /// The workflow's name.
+        workflow: String,
+        /// The task.
+        task: String,
+        /// A principal named in the configuration (its grants and access apply).
+        #[arg(long = "as")]
+        as_: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on (default: [server] addr, else 127.0.0.1:8080).

@@ -30,6 +30,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Ingest { dirs, json, quiet } => ingest_cmd(&cfg, &index, &dirs, json, quiet),
         Cmd::Query(q) => query(&cfg, &index, q),
+        Cmd::Run {
+            workflow,
+            task,
+            as_,
+            json,
+        } => run_workflow(&cfg, &index, &workflow, &task, &as_, json),
         Cmd::Serve { addr } => {
             let addr = addr.unwrap_or_else(|| cfg.server.addr.clone());
             serve(&cfg, &index, &addr, None)
@@ -205,6 +211,80 @@ fn query(cfg: &Config, index: &Path, args: QueryArgs) -> Result<ExitCode> {
     call.finish(&svc, status, outcome.as_ref().err().map(|e| e.to_string()));
     svc.flush();
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// `hort run`: a workflow on a task, each step on stderr as it happens.
+fn run_workflow(
+    cfg: &Config,
+    index: &Path,
+    workflow: &str,
+    task: &str,
+    as_: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    let svc = Arc::new(Service::open(cfg, load_embedder(cfg)?, index, false)?);
+    let (who, roles) = svc
+        .principal(as_)
+        .with_context(|| format!("no principal {as_:?} in the configuration"))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<hort::service::runs::Step>();
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let printer = tokio::spawn(async move {
+            while let Some(s) = rx.recv().await {
+                let indent = "  ".repeat(s.depth as usize);
+                let target = s.target.map(|t| format!(" {t}")).unwrap_or_default();
+                let detail = if s.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", s.detail)
+                };
+                eprintln!(
+                    "{indent}[{}] {}{target} → {}{detail}",
+                    s.agent, s.kind, s.outcome
+                );
+            }
+        });
+        let r = svc
+            .run_workflow(&who, &roles, workflow, task, Some(tx))
+            .await
+            .map_err(detailed);
+        let _ = printer.await;
+        r
+    });
+    svc.flush();
+    let report = report?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        if let Some(a) = &report.answer {
+            println!("{a}\n");
+        }
+        let status = serde_json::to_value(report.status)?;
+        println!(
+            "run {}: {}{} — {} model turns, {} tool calls, {} tokens, {:.4} USD, {:.1} s",
+            report.id,
+            status.as_str().unwrap_or(""),
+            report
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            report.usage.steps,
+            report.usage.actions,
+            report.usage.tokens,
+            report.usage.cost_usd,
+            report.usage.seconds
+        );
+        for f in &report.flags {
+            if !f.starts_with("run:") {
+                println!("flag: {f}");
+            }
+        }
+    }
+    Ok(match report.status {
+        hort::service::runs::RunStatus::Done => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
 }
 
 pub fn serve(cfg: &Config, index: &Path, addr: &str, banner: Option<String>) -> Result<ExitCode> {
