@@ -185,7 +185,7 @@ stop_file = "agents.stopped"
 
 [[mcp.grants]]
 principal = "dave"
-tools = ["search", "get_document", "delete_document"]
+tools = ["search", "get_document", "delete_document", "ingest_document"]
 
 [[principals]]
 name = "alice"
@@ -202,6 +202,12 @@ name = "dave"
 teams = ["staff", "legal", "board", "finance"]
 clearance = "restricted"
 roles = ["admin"]
+
+[[principals]]
+name = "carol"
+teams = ["staff", "hr"]
+clearance = "confidential"
+roles = ["approver"]
 "#;
 
 fn provider(name: &str, kind: &str, addr: &str) -> String {
@@ -240,7 +246,11 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
     let r = f.run("alice", "brief", "Who approves travel above 500 EUR?");
     assert_eq!(r.status, RunStatus::Done, "{r:?}");
     assert!(r.answer.as_deref().unwrap().contains("CFO"), "{r:?}");
-    let kinds: Vec<(&str, &str)> = r.steps.iter().map(|s| (s.agent.as_str(), s.kind)).collect();
+    let kinds: Vec<(&str, &str)> = r
+        .steps
+        .iter()
+        .map(|s| (s.agent.as_str(), s.kind.as_str()))
+        .collect();
     assert!(kinds.contains(&("research", "tool")) && kinds.contains(&("research", "handoff")));
     assert!(kinds.contains(&("writer", "model")));
     assert_eq!(r.usage.steps, 4, "{:?}", r.steps);
@@ -491,4 +501,73 @@ fn an_anthropic_agent_uses_tools_too_and_confidential_context_stays_local() {
     assert_eq!(r.status, RunStatus::Stopped, "{r:?}");
     assert!(r.reason.unwrap().contains("not local"));
     let _ = Principal::new("x", &["y"], hort::acl::Classification::Public);
+}
+
+#[test]
+fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
+    let script: Arc<Script> = Arc::new(|_, v| {
+        let r = results(v);
+        let reply = if r.is_empty() {
+            openai_call(
+                "ingest_document",
+                json!({"path": "notes/run.md", "content": "Quarterly notes: travel is fine.",
+                       "teams": ["staff"], "classification": "internal"}),
+            )
+        } else {
+            openai_text(&format!("Filed: {}", r[0]))
+        };
+        (reply, Duration::ZERO)
+    });
+    let (addr, _) = fake(script);
+    let toml = format!(
+        "{}{PEOPLE}\n[[workflows]]\nname = \"filer\"\nentry = \"a\"\n\n\
+         [[workflows.agents]]\nname = \"a\"\nprompt = \"You file notes.\"\nprovider = \"gpt\"\ntools = [\"ingest_document\"]\n",
+        provider("gpt", "openai", &addr)
+    );
+    let f = fixture(&toml, &[]);
+    let r = f.run("dave", "filer", "File the quarterly notes");
+    assert_eq!(r.status, RunStatus::WaitingForApproval, "{r:?}");
+    let aid = r.approval_id.clone().unwrap();
+    let (dave, dave_roles) = f.svc.principal("dave").unwrap();
+    // Not before a person decided; never by someone else.
+    assert!(f
+        .rt
+        .block_on(f.svc.resume_run(&dave, &dave_roles, &r.id, None))
+        .is_err());
+    let (guest, guest_roles) = f.svc.principal("guest").unwrap();
+    assert!(
+        f.svc.get_run(&guest, &guest_roles, &r.id).is_err(),
+        "another principal sees the run"
+    );
+    // A restart: a new service over the same books still knows the run.
+    let cfg = f.svc.config().clone();
+    let svc2 = Arc::new(
+        Service::open(&cfg, Arc::new(HashEmbedder::new(32)), &f.dir, false)
+            .unwrap()
+            .with_ingest_options(opts()),
+    );
+    let kept = svc2.get_run(&dave, &dave_roles, &r.id).unwrap();
+    assert_eq!(kept.status, RunStatus::WaitingForApproval);
+    let (carol, carol_roles) = svc2.principal("carol").unwrap();
+    svc2.decide_approval(
+        &Call::new("t", "test"),
+        &carol,
+        &carol_roles,
+        &aid,
+        true,
+        None,
+    )
+    .unwrap();
+    let done =
+        f.rt.block_on(svc2.resume_run(&dave, &dave_roles, &r.id, None))
+            .unwrap();
+    assert_eq!(done.status, RunStatus::Done, "{done:?}");
+    assert!(done.answer.unwrap().contains("Stored notes/run.md"));
+    assert_eq!(
+        done.usage.steps, 2,
+        "one turn before the approval, one after"
+    );
+    drop(svc2);
+    let log = f.audit();
+    assert!(log.contains("run:waiting_for_approval") && log.contains("run:done"));
 }

@@ -76,7 +76,9 @@ impl McpGrant {
 
 /// The tools hort offers agents (declared in the order of their names,
 /// which is the order agents see them listed in).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tool {
     /// Ask a question; the answer comes with verified citations.

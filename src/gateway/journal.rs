@@ -93,10 +93,23 @@ impl Books {
     }
 }
 
+/// A run id as a file name: its letters, digits and dashes only (ids are
+/// made by hort, but one read from a request must not name another path).
+fn run_file(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect()
+}
+
 /// The file ledger.
 pub struct FileLedger {
     books: Books,
     journal: Option<(PathBuf, Mutex<std::fs::File>)>,
+    /// Agent runs: one JSON file each beside the journal (`runs/`), or in
+    /// memory for a memory ledger.
+    runs_dir: Option<PathBuf>,
+    runs_mem: Mutex<HashMap<String, String>>,
     /// Budget alerts raised (replayed from the journal).
     alerts: Mutex<std::collections::HashSet<AlertKey>>,
     limiter: RateLimiter,
@@ -110,6 +123,8 @@ impl FileLedger {
         FileLedger {
             books: Books::default(),
             journal: None,
+            runs_dir: None,
+            runs_mem: Mutex::default(),
             alerts: Mutex::default(),
             limiter: RateLimiter::default(),
             audit: None,
@@ -175,6 +190,8 @@ impl FileLedger {
         Ok(FileLedger {
             books,
             journal: Some((usage.to_path_buf(), Mutex::new(file))),
+            runs_dir: Some(usage.with_file_name("runs")),
+            runs_mem: Mutex::default(),
             alerts: Mutex::new(alerts),
             limiter: RateLimiter::default(),
             audit: log,
@@ -253,6 +270,45 @@ impl Ledger for FileLedger {
         }
         alerts.insert(key);
         Ok(true)
+    }
+
+    fn put_run(&self, id: &str, state: &str) -> Result<(), LedgerError> {
+        let Some(dir) = &self.runs_dir else {
+            let mut m = match self.runs_mem.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            m.insert(id.to_string(), state.to_string());
+            return Ok(());
+        };
+        let path = dir.join(format!("{}.json", run_file(id)));
+        let io = |source| LedgerError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // Whole or not at all: write aside, make it durable, rename over.
+        let tmp = dir.join(format!(".{}.tmp", run_file(id)));
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(state.as_bytes()).map_err(io)?;
+        f.sync_data().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    fn get_run(&self, id: &str) -> Result<Option<String>, LedgerError> {
+        let Some(dir) = &self.runs_dir else {
+            let m = match self.runs_mem.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            return Ok(m.get(id).cloned());
+        };
+        let path = dir.join(format!("{}.json", run_file(id)));
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(LedgerError::Io { path, source }),
+        }
     }
 
     fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError> {

@@ -141,6 +141,12 @@ pub trait Ledger: Send + Sync {
         permille: u32,
     ) -> Result<bool, LedgerError>;
 
+    /// Keeps the state of an agent run (JSON), replacing what was kept.
+    fn put_run(&self, id: &str, state: &str) -> Result<(), LedgerError>;
+
+    /// The state of an agent run, if there is one.
+    fn get_run(&self, id: &str) -> Result<Option<String>, LedgerError>;
+
     /// Every account's spending in every month, ordered.
     fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError>;
 

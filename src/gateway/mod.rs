@@ -277,6 +277,16 @@ impl Gateway {
         &self.alerter
     }
 
+    /// Keeps an agent run's state in the books (a file, or the database).
+    pub fn put_run(&self, id: &str, state: &str) -> Result<(), LedgerError> {
+        self.ledger.put_run(id, state)
+    }
+
+    /// An agent run's state.
+    pub fn get_run(&self, id: &str) -> Result<Option<String>, LedgerError> {
+        self.ledger.get_run(id)
+    }
+
     /// An alert about an agent run that was stopped (a limit, the kill
     /// switch, a guard): the server log, the audit log's run line and, if
     /// configured, the alert webhook.

@@ -14,9 +14,10 @@ use super::ratelimit::RateLimited;
 use crate::store::pg::{col, PgError, Pool};
 
 /// Migrations of the gateway's tables (`{genesis}` filled in).
-const MIGRATIONS: [(i32, &str); 2] = [
+const MIGRATIONS: [(i32, &str); 3] = [
     (1, include_str!("schema/001_gateway.sql")),
     (2, include_str!("schema/002_cache_alerts.sql")),
+    (3, include_str!("schema/003_runs.sql")),
 ];
 
 /// Serialises the gateway's migrations across nodes.
@@ -196,6 +197,33 @@ impl Ledger for PgLedger {
                     .map_err(q("record usage"))?;
                 }
                 tx.commit().map_err(q("commit usage"))
+            })
+            .map_err(db)
+    }
+
+    fn put_run(&self, id: &str, state: &str) -> Result<(), LedgerError> {
+        let (id, state) = (id.to_string(), state.to_string());
+        self.pool
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO agent_runs (id, state) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET state = $2, updated_at = now()",
+                    &[&id, &state],
+                )
+                .map_err(q("keep agent run"))
+            })
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn get_run(&self, id: &str) -> Result<Option<String>, LedgerError> {
+        let id = id.to_string();
+        self.pool
+            .run(move |c| {
+                c.query_opt("SELECT state FROM agent_runs WHERE id = $1", &[&id])
+                    .map_err(q("read agent run"))?
+                    .map(|r| col::<String>(&r, 0))
+                    .transpose()
             })
             .map_err(db)
     }

@@ -4,15 +4,20 @@
 //! [`Turn`]s; each provider turns them into its own request and its answer
 //! back, so a run can mix providers.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::provider::ProviderError;
 
 /// One message of a tool-using conversation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
 pub enum Turn {
     /// The task (or a hand-off's task).
-    User(String),
+    User {
+        /// The text.
+        text: String,
+    },
     /// The model's reply: text and the tools it asked for.
     Assistant {
         /// Text it wrote.
@@ -45,7 +50,7 @@ pub struct ToolSpec {
 }
 
 /// A call the model asked for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The provider's id of the call (results refer to it).
     pub id: String,
@@ -79,7 +84,7 @@ pub fn openai_body(
     let mut messages = vec![json!({"role": "system", "content": system})];
     for t in turns {
         messages.push(match t {
-            Turn::User(text) => json!({"role": "user", "content": text}),
+            Turn::User { text } => json!({"role": "user", "content": text}),
             Turn::Assistant { text, calls } => {
                 let mut m = json!({"role": "assistant", "content": text});
                 if !calls.is_empty() {
@@ -159,7 +164,7 @@ pub fn anthropic_body(
     let mut messages: Vec<Value> = Vec::new();
     for t in turns {
         let (role, block) = match t {
-            Turn::User(text) => ("user", vec![json!({"type": "text", "text": text})]),
+            Turn::User { text } => ("user", vec![json!({"type": "text", "text": text})]),
             Turn::Assistant { text, calls } => {
                 let mut blocks = Vec::new();
                 if !text.is_empty() {
@@ -243,7 +248,9 @@ mod tests {
 
     fn convo() -> Vec<Turn> {
         vec![
-            Turn::User("Find the travel rule".into()),
+            Turn::User {
+                text: "Find the travel rule".into(),
+            },
             Turn::Assistant {
                 text: String::new(),
                 calls: vec![ToolCall {
