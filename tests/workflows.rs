@@ -139,6 +139,10 @@ fn fixture(toml: &str, extra: &[(&str, &str)]) -> Fixture {
         &opts(),
     )
     .unwrap();
+    let toml = toml
+        .replace("DAVE_HASH", &common::sha256_hex("key-dave"))
+        .replace("CAROL_HASH", &common::sha256_hex("key-carol"));
+    let toml = toml.as_str();
     let cfg = Config::parse(
         toml,
         std::path::Path::new("wf.toml"),
@@ -199,12 +203,14 @@ clearance = "public"
 
 [[principals]]
 name = "dave"
+api_key_sha256 = "DAVE_HASH"
 teams = ["staff", "legal", "board", "finance"]
 clearance = "restricted"
 roles = ["admin"]
 
 [[principals]]
 name = "carol"
+api_key_sha256 = "CAROL_HASH"
 teams = ["staff", "hr"]
 clearance = "confidential"
 roles = ["approver"]
@@ -570,4 +576,120 @@ fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
     drop(svc2);
     let log = f.audit();
     assert!(log.contains("run:waiting_for_approval") && log.contains("run:done"));
+}
+
+#[test]
+fn runs_over_http_stream_their_steps_and_resume_after_an_approval() {
+    let script: Arc<Script> = Arc::new(|_, v| {
+        let r = results(v);
+        let reply = if r.is_empty() {
+            openai_call(
+                "ingest_document",
+                json!({"path": "notes/http.md", "content": "Filed over HTTP.",
+                       "teams": ["staff"], "classification": "internal"}),
+            )
+        } else {
+            openai_text(&format!("Filed: {}", r[0]))
+        };
+        (reply, Duration::ZERO)
+    });
+    let (addr, _) = fake(script);
+    let toml = format!(
+        "{}{PEOPLE}\n[[workflows]]\nname = \"filer\"\nentry = \"a\"\n\n\
+         [[workflows.agents]]\nname = \"a\"\nprompt = \"You file notes.\"\nprovider = \"gpt\"\ntools = [\"ingest_document\"]\n",
+        provider("gpt", "openai", &addr)
+    );
+    let f = fixture(&toml, &[]);
+    let state = Arc::new(hort::server::AppState::new(f.svc.clone()).unwrap());
+    let listener =
+        f.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let http = listener.local_addr().unwrap().to_string();
+    f.rt.spawn(async move {
+        let _ = axum::serve(listener, hort::server::router(state)).await;
+    });
+    let (status, events) = common::sse(
+        &http,
+        "/v1/workflows/filer/runs",
+        "key-dave",
+        r#"{"task": "File the notes", "stream": true}"#,
+        Duration::from_secs(30),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "step" && e.data.contains("pending_approval")),
+        "{events:?}"
+    );
+    let done = events
+        .iter()
+        .find(|e| e.event == "done")
+        .expect("a done event");
+    let report: Value = serde_json::from_str(&done.data).unwrap();
+    assert_eq!(report["status"], "waiting_for_approval");
+    let (run, aid) = (
+        report["id"].as_str().unwrap(),
+        report["approval_id"].as_str().unwrap(),
+    );
+    let get = |key: &str| {
+        common::http(
+            &http,
+            "GET",
+            &format!("/v1/workflows/runs/{run}"),
+            &[("Authorization", &format!("Bearer {key}"))],
+            b"",
+        )
+    };
+    assert_eq!(get("key-dave").status, 200);
+    assert_eq!(
+        get("key-carol").status,
+        404,
+        "another principal's run is not there"
+    );
+    let decide = common::http(
+        &http,
+        "POST",
+        &format!("/v1/approvals/{aid}"),
+        &[
+            ("Authorization", "Bearer key-carol"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"decision": "approve"}"#,
+    );
+    assert_eq!(
+        decide.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&decide.body)
+    );
+    let resumed = common::http(
+        &http,
+        "POST",
+        &format!("/v1/workflows/runs/{run}/resume"),
+        &[("Authorization", "Bearer key-dave")],
+        b"",
+    );
+    assert_eq!(
+        resumed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&resumed.body)
+    );
+    assert_eq!(resumed.json()["status"], "done");
+    assert!(resumed.json()["answer"]
+        .as_str()
+        .unwrap()
+        .contains("notes/http.md"));
+    let missing = common::http(
+        &http,
+        "POST",
+        "/v1/workflows/nope/runs",
+        &[
+            ("Authorization", "Bearer key-dave"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"task": "x"}"#,
+    );
+    assert_eq!(missing.status, 404);
 }

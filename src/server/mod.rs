@@ -24,6 +24,7 @@ pub mod error;
 pub mod limits;
 mod observe;
 mod openai;
+mod workflows;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -145,6 +146,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/approvals/{id}",
             get(agents::approval_get).post(agents::approval_decide),
         )
+        .route("/v1/workflows/{name}/runs", post(workflows::start))
+        .route("/v1/workflows/runs/{id}", get(workflows::get))
+        .route("/v1/workflows/runs/{id}/resume", post(workflows::resume))
         .route("/v1/agents", get(agents::agents_status))
         .route("/v1/agents/stop", post(agents::agents_stop))
         .route("/v1/agents/resume", post(agents::agents_resume))
