@@ -234,10 +234,20 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
             ),
             "research" if r.len() == 1 => openai_call(
                 "handoff_to_writer",
-                json!({"task": format!("Write one sentence from these notes: {}", &r[0].chars().take(300).collect::<String>())}),
+                json!({"task": format!("Write one sentence, citing the passage numbers, from: {}", r[0])}),
             ),
             "research" => openai_text(&r[r.len() - 1]),
-            _ => openai_text("Travel above 500 EUR needs approval by the CFO."),
+            _ => {
+                // The writer cites the run-wide number of the passage it uses.
+                let task = v["messages"][1]["content"].as_str().unwrap_or("");
+                let n = task
+                    .split("\n\n")
+                    .find(|p| p.contains("approval by the CFO"))
+                    .and_then(|p| p.split(['[', ']']).nth(1))
+                    .unwrap_or("99")
+                    .to_string();
+                openai_text(&format!("Travel above 500 EUR needs approval by the CFO [{n}]. The moon is made of cheese [7]."))
+            }
         };
         (reply, Duration::ZERO)
     });
@@ -251,7 +261,23 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
     let f = fixture(&toml, &[]);
     let r = f.run("alice", "brief", "Who approves travel above 500 EUR?");
     assert_eq!(r.status, RunStatus::Done, "{r:?}");
-    assert!(r.answer.as_deref().unwrap().contains("CFO"), "{r:?}");
+    let answer = r.answer.clone().unwrap();
+    assert!(answer.contains("CFO"), "{r:?}");
+    // The writer's claim cites the research agent's passage, verified.
+    assert_eq!(r.citations.len(), 1, "{r:?}");
+    assert_eq!(r.citations[0].doc, "internal/travel-policy.pdf");
+    assert!(r.citations[0].quote.contains("CFO"));
+    assert!(
+        !answer.contains("[7]"),
+        "a citation of a passage the run never had was kept: {answer}"
+    );
+    assert!(
+        r.flags
+            .iter()
+            .any(|f| f.starts_with("unsupported_sentences")),
+        "{:?}",
+        r.flags
+    );
     let kinds: Vec<(&str, &str)> = r
         .steps
         .iter()

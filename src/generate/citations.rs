@@ -45,7 +45,7 @@ impl Sent {
 }
 
 /// A verified citation: the source and the sentence of it that supports the answer.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Citation {
     /// The source's number in the answer.
     pub n: usize,
