@@ -719,3 +719,89 @@ fn runs_over_http_stream_their_steps_and_resume_after_an_approval() {
     );
     assert_eq!(missing.status, 404);
 }
+
+#[test]
+fn http_tools_are_schema_checked_allow_listed_and_never_reached_with_confidential_context() {
+    let (tool_addr, tool_seen) = fake(Arc::new(|path, _| {
+        assert_eq!(path, "/tools/rates");
+        (json!({"currency": "USD", "rate": 1.08}), Duration::ZERO)
+    }));
+    let script: Arc<Script> = Arc::new(|_, v| {
+        let r = results(v);
+        let task = v["messages"][1]["content"].as_str().unwrap_or("");
+        let reply = if task.contains("bank") {
+            match r.len() {
+                0 => openai_call(
+                    "search",
+                    json!({"query": "bank account signatories IBAN", "k": 3}),
+                ),
+                1 => openai_call("rates", json!({"currency": "USD"})),
+                _ => openai_text(&format!("Tool said: {}", r[1])),
+            }
+        } else {
+            match r.len() {
+                0 => openai_call("rates", json!({"currency": "USD", "leak": "payroll"})),
+                1 => openai_call("rates", json!({"currency": "USD"})),
+                _ => openai_text(&format!("The rate is {}", r[1])),
+            }
+        };
+        (reply, Duration::ZERO)
+    });
+    let (addr, _) = fake(script);
+    let wf = |base: &str| {
+        format!(
+            "[[workflows]]\nname = \"fx\"\nentry = \"a\"\nallowed_base_urls = [\"{base}\"]\n\n\
+             [[workflows.http_tools]]\nname = \"rates\"\ndescription = \"Exchange rates\"\nurl = \"http://{tool_addr}/tools/rates\"\n\
+             parameters = {{ type = \"object\", required = [\"currency\"], properties = {{ currency = {{ type = \"string\", enum = [\"USD\", \"CHF\"] }} }} }}\n\n\
+             [[workflows.agents]]\nname = \"a\"\nprompt = \"p\"\nprovider = \"gpt\"\ntools = [\"search\", \"rates\"]\n"
+        )
+    };
+    // A URL outside the allow-list is a configuration error.
+    let bad = format!(
+        "{}{PEOPLE}\n{}",
+        provider("gpt", "openai", &addr),
+        wf("https://elsewhere.example/api/")
+    );
+    let bad = bad
+        .replace("DAVE_HASH", &common::sha256_hex("key-dave"))
+        .replace("CAROL_HASH", &common::sha256_hex("key-carol"));
+    let e = Config::parse(
+        &bad,
+        std::path::Path::new("wf.toml"),
+        std::path::PathBuf::from("."),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("allowed_base_urls"), "{e}");
+
+    let toml = format!(
+        "{}{PEOPLE}\n{}",
+        provider("gpt", "openai", &addr),
+        wf(&format!("http://{tool_addr}/tools/"))
+    );
+    let f = fixture(&toml, &[]);
+    let r = f.run("alice", "fx", "What is the USD rate?");
+    assert_eq!(r.status, RunStatus::Done, "{r:?}");
+    assert!(r.answer.unwrap().contains("1.08"));
+    assert!(
+        r.flags.iter().any(|x| x == "schema_violation:a:rates"),
+        "{:?}",
+        r.flags
+    );
+    assert_eq!(
+        tool_seen.lock().unwrap().len(),
+        1,
+        "only the valid call reached the tool"
+    );
+    // Once confidential context is in the run, no call leaves hort.
+    let r = f.run(
+        "dave",
+        "fx",
+        "Who signs for the bank accounts, and what is the USD rate?",
+    );
+    assert!(
+        r.flags.iter().any(|x| x == "refused_confidential:a:rates"),
+        "{r:?}"
+    );
+    assert_eq!(tool_seen.lock().unwrap().len(), 1);
+    assert_eq!(r.sensitivity, hort::acl::Classification::Confidential);
+}

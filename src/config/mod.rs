@@ -40,7 +40,7 @@ pub use retrieve::{Fusion, RetrieveConfig};
 pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
 pub use store::{Backend, HnswConfig, IndexConfig, StoreConfig};
-pub use workflows::{AgentConfig, WorkflowConfig};
+pub use workflows::{AgentConfig, HttpToolConfig, WorkflowConfig};
 
 /// A configuration that cannot be used, naming the file (and field).
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,33 @@ pub struct AgentConfig {
     pub max_iterations: u32,
 }
 
+/// A `[[workflows.http_tools]]` entry: an HTTP endpoint agents may call,
+/// with its arguments' JSON Schema (checked before every call) and a URL
+/// under one of the workflow's `allowed_base_urls`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpToolConfig {
+    /// The tool's name (not one of hort's own).
+    pub name: String,
+    /// What it does (the model reads this).
+    pub description: String,
+    /// Where the arguments are POSTed as JSON.
+    pub url: String,
+    /// JSON Schema of the arguments: an object with typed properties
+    /// (string, integer, number, boolean, array), `required`, `enum`;
+    /// unknown properties are refused.
+    pub parameters: toml::Value,
+    /// Name of the environment variable holding a bearer token (never the token).
+    pub token_env: Option<String>,
+    /// Time allowed per call.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_http_timeout() -> u64 {
+    10
+}
+
 /// A `[[workflows]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +85,12 @@ pub struct WorkflowConfig {
     /// How deep hand-offs may nest (the entry agent is depth 0).
     #[serde(default = "default_depth")]
     pub max_depth: u32,
+    /// HTTP tools its agents may be given (by name in `tools`).
+    #[serde(default)]
+    pub http_tools: Vec<HttpToolConfig>,
+    /// The only URL prefixes an HTTP tool may call.
+    #[serde(default)]
+    pub allowed_base_urls: Vec<String>,
 }
 
 fn default_iterations() -> u32 {
@@ -83,6 +116,11 @@ fn default_depth() -> u32 {
 }
 
 impl WorkflowConfig {
+    /// The HTTP tool called `name`.
+    pub fn http_tool(&self, name: &str) -> Option<&HttpToolConfig> {
+        self.http_tools.iter().find(|t| t.name == name)
+    }
+
     /// The agent called `name`.
     pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
         self.agents.iter().find(|a| a.name == name)
@@ -113,6 +151,45 @@ pub(super) fn validate_workflows(
         c.range(f("max_seconds"), w.max_seconds, 1, 86_400)?;
         c.range(f("max_depth"), w.max_depth, 0, 10)?;
         c.amount(f("max_usd"), w.max_usd)?;
+        for (j, u) in w.allowed_base_urls.iter().enumerate() {
+            let ok = (u.starts_with("https://") || u.starts_with("http://"))
+                && u.splitn(4, '/').nth(3).is_some();
+            if !ok {
+                return Err(c.invalid(
+                    format!("workflows[{i}].allowed_base_urls[{j}]"),
+                    "must be an http(s) URL ending in a path, e.g. \"https://api.example.com/v1/\"",
+                ));
+            }
+        }
+        for (j, t) in w.http_tools.iter().enumerate() {
+            let g = |n: &str| format!("workflows[{i}].http_tools[{j}].{n}");
+            if Tool::parse(&t.name).is_some()
+                || t.name.starts_with("handoff_to_")
+                || t.name.is_empty()
+            {
+                return Err(c.invalid(
+                    g("name"),
+                    "must not be empty, one of hort's tools or a hand-off",
+                ));
+            }
+            if !w
+                .allowed_base_urls
+                .iter()
+                .any(|b| t.url.starts_with(b.as_str()))
+            {
+                return Err(c.invalid(
+                    g("url"),
+                    format!("{} is under none of allowed_base_urls", t.url),
+                ));
+            }
+            if t.parameters.get("type").and_then(|v| v.as_str()) != Some("object") {
+                return Err(c.invalid(
+                    g("parameters"),
+                    "must be a JSON Schema with type = \"object\"",
+                ));
+            }
+            c.range(g("timeout_s"), t.timeout_s, 1, 300)?;
+        }
         for (j, a) in w.agents.iter().enumerate() {
             let g = |n: &str| format!("workflows[{i}].agents[{j}].{n}");
             let p = providers.iter().find(|p| p.name == a.provider);
@@ -126,7 +203,7 @@ pub(super) fn validate_workflows(
                 }
             }
             for (k, t) in a.tools.iter().enumerate() {
-                if Tool::parse(t).is_none() {
+                if Tool::parse(t).is_none() && w.http_tool(t).is_none() {
                     return Err(c.invalid(
                         format!("workflows[{i}].agents[{j}].tools[{k}]"),
                         format!("no tool named {t:?}"),

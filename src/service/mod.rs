@@ -15,6 +15,7 @@ pub mod approvals;
 mod call;
 mod documents;
 mod error;
+mod http_tools;
 pub mod ledger;
 pub mod runs;
 mod search;

@@ -110,6 +110,9 @@ struct Frame {
     depth: u32,
     /// The tools it holds (its own ∩ what the chain above it holds).
     granted: BTreeSet<Tool>,
+    /// The workflow's HTTP tools it holds (narrowed the same way).
+    #[serde(default)]
+    http: BTreeSet<String>,
     turns: Vec<Turn>,
     /// Calls it asked for that are not made yet (the first may be waiting
     /// for an approval, or be the hand-off whose delegate is above it).
@@ -423,6 +426,15 @@ impl Run {
                 }
             })
             .collect();
+        for name in &frame.http {
+            if let Some(t) = self.wf.http_tool(name) {
+                specs.push(ToolSpec {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    parameters: serde_json::to_value(&t.parameters).unwrap_or_default(),
+                });
+            }
+        }
         if frame.depth < self.wf.max_depth {
             for h in &a.handoffs {
                 specs.push(ToolSpec {
@@ -442,12 +454,20 @@ impl Run {
         agent: &str,
         task: String,
         above: &BTreeSet<Tool>,
+        above_http: Option<&BTreeSet<String>>,
         depth: u32,
     ) -> Result<Frame, Stop> {
         let a = self.agent_cfg(agent)?;
         Ok(Frame {
             agent: agent.to_string(),
             depth,
+            http: a
+                .tools
+                .iter()
+                .filter(|t| self.wf.http_tool(t).is_some())
+                .filter(|t| above_http.is_none_or(|h| h.contains(*t)))
+                .cloned()
+                .collect(),
             granted: a
                 .tools
                 .iter()
@@ -640,10 +660,19 @@ impl Run {
             };
             let task = self.screen(&name, "handoff_task", task);
             // The delegate holds at most what this agent holds.
-            let f = self.frame(target, task, &frame.granted, frame.depth + 1)?;
+            let f = self.frame(
+                target,
+                task,
+                &frame.granted,
+                Some(&frame.http),
+                frame.depth + 1,
+            )?;
             self.state.frames.push(f);
             self.record(step("handoff", "started", String::new()));
             return Ok(Acted::Delegated);
+        }
+        if frame.http.contains(tool) {
+            return self.http_tool(&frame, tool, &c.arguments, started).await;
         }
         let parsed = Tool::parse(tool).filter(|t| frame.granted.contains(t));
         // After flagged context, nothing that changes documents.
@@ -726,6 +755,98 @@ impl Run {
                 Ok(Acted::Result(msg, true))
             }
         }
+    }
+
+    /// A declared HTTP tool: refused after flagged context or with
+    /// confidential context in the run (it would leave the house), the
+    /// arguments checked against its schema, the answer screened.
+    async fn http_tool(
+        &mut self,
+        frame: &Frame,
+        tool: &str,
+        args: &Value,
+        started: Instant,
+    ) -> Result<Acted, Stop> {
+        let name = frame.agent.clone();
+        let Some(t) = self.wf.http_tool(tool).cloned() else {
+            return Ok(Acted::Result(format!("unknown tool: {tool}"), true));
+        };
+        let mut step = Step {
+            agent: name.clone(),
+            depth: frame.depth,
+            kind: "tool".into(),
+            target: Some(tool.to_string()),
+            outcome: "refused".into(),
+            detail: String::new(),
+            tokens: 0,
+            cost_usd: 0.0,
+            ms: 0,
+        };
+        let local_only = self
+            .svc
+            .config()
+            .routing
+            .local_only_from
+            .is_some_and(|l| self.state.sensitivity >= l);
+        let refusal = if self.state.tainted {
+            Some((
+                "refused_after_injection",
+                "the run's context was flagged as a prompt injection: no call leaves hort",
+            ))
+        } else if local_only {
+            Some((
+                "refused_confidential",
+                "the run holds confidential context: no call leaves hort",
+            ))
+        } else {
+            None
+        };
+        if let Some((flag, why)) = refusal {
+            self.state.flags.push(format!("{flag}:{name}:{tool}"));
+            self.audit(
+                &name,
+                &format!("http:{tool}"),
+                403,
+                vec![flag.into()],
+                &Usage::default(),
+            );
+            step.detail = why.into();
+            self.record(step);
+            return Ok(Acted::Result(format!("refused: {why}"), true));
+        }
+        if let Err(e) = super::http_tools::check_args(&t, args) {
+            self.state
+                .flags
+                .push(format!("schema_violation:{name}:{tool}"));
+            self.audit(
+                &name,
+                &format!("http:{tool}"),
+                400,
+                vec!["schema_violation".into()],
+                &Usage::default(),
+            );
+            step.outcome = "error".into();
+            step.detail = e.clone();
+            self.record(step);
+            return Ok(Acted::Result(format!("invalid arguments: {e}"), true));
+        }
+        let r = super::http_tools::call(&t, args).await;
+        step.ms = started.elapsed().as_millis() as u64;
+        let (status, text, is_error) = match r {
+            Ok(text) => (200, text, false),
+            Err(e) => (502, e, true),
+        };
+        self.audit(
+            &name,
+            &format!("http:{tool}"),
+            status,
+            Vec::new(),
+            &Usage::default(),
+        );
+        let text = self.screen(&name, tool, text);
+        step.outcome = if is_error { "error" } else { "ok" }.into();
+        self.record(step);
+        Ok(Acted::Result(text, is_error))
     }
 
     /// Drives the run and settles its status, audit line and alert.
@@ -874,7 +995,7 @@ impl Service {
         let entry = run.wf.entry.clone();
         let granted = allowed_tools(&self.config, &who.name, roles);
         let f = run
-            .frame(&entry, task.to_string(), &granted, 0)
+            .frame(&entry, task.to_string(), &granted, None, 0)
             .map_err(|_| Error::Internal("the entry agent is missing".into()))?;
         run.state.frames.push(f);
         run.save();
