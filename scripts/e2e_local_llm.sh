@@ -48,7 +48,7 @@ PY
 fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$OUT/llama-server" -m "$OUT/smollm2.gguf" --host 127.0.0.1 --port "$PORT" -c 4096 >"$OUT/llama-server.log" 2>&1 &
+"$OUT/llama-server" -m "$OUT/smollm2.gguf" --host 127.0.0.1 --port "$PORT" -c 4096 --jinja >"$OUT/llama-server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
@@ -78,6 +78,19 @@ extractive_fallback = false
 name = "alice"
 teams = ["staff", "finance"]
 clearance = "confidential"
+[mcp]
+approvals_dir = "e2e-approvals"
+stop_file = "e2e-agents.stopped"
+[[workflows]]
+name = "research"
+entry = "research"
+max_seconds = 600
+[[workflows.agents]]
+name = "research"
+prompt = "You answer questions about the company's documents. Use the search tool first, then answer in one sentence citing [n]."
+provider = "local-llm"
+tools = ["search"]
+max_iterations = 4
 TOML
 ./target/release/hort --config "$CFG" ingest --quiet fixtures/corpus >/dev/null
 ./target/release/hort --config "$CFG" query --json -k 4 --as alice "Who approves travel above 500 EUR?" > "$OUT/answer.json"
@@ -91,4 +104,26 @@ print("flags:", {k: v for k, v in a["flags"].items() if v})
 assert a["route"]["provider"] == "local-llm", "the local model did not answer"
 assert a["answer"].strip(), "empty answer"
 print("e2e-local-llm: ok")
+PY
+
+# A workflow run through the same local model (native tool calling via
+# llama.cpp's --jinja templates). A 135M model may or may not call the tool
+# or answer well; what must hold is the loop and its guards: a known end
+# state, every turn on the local provider, no tool beyond the grant.
+set +e
+./target/release/hort --config "$CFG" run research "Who approves travel above 500 EUR?" --as alice --json > "$OUT/run.json"
+set -e
+python3 - "$OUT/run.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("run:", r["status"], r.get("reason", ""))
+for s in r["steps"]:
+    print("  step:", s["agent"], s["kind"], s.get("target"), s["outcome"], s.get("detail", ""))
+print("answer:", r.get("answer"))
+print("usage:", r["usage"])
+assert r["status"] in ("done", "stopped"), r["status"]
+assert r["usage"]["steps"] >= 1
+assert all(s.get("target") == "local-llm" for s in r["steps"] if s["kind"] == "model")
+assert all(s.get("target") == "search" for s in r["steps"] if s["kind"] == "tool")
+print("e2e-local-llm workflow: ok")
 PY

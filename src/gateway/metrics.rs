@@ -87,6 +87,8 @@ pub struct Metrics {
     mcp: Mutex<BTreeMap<(String, String), u64>>,
     /// Approval decisions by decision.
     approvals: Mutex<BTreeMap<String, u64>>,
+    /// Workflow runs by how they ended.
+    runs: Mutex<BTreeMap<String, u64>>,
 }
 
 /// What one answer did, as the metrics count it.
@@ -135,6 +137,11 @@ impl Metrics {
         *lock(&self.mcp)
             .entry((tool.to_string(), outcome.to_string()))
             .or_insert(0) += 1;
+    }
+
+    /// Counts one workflow run (or resumption) by how it ended.
+    pub fn observe_run(&self, status: &str) {
+        *lock(&self.runs).entry(status.to_string()).or_insert(0) += 1;
     }
 
     /// Counts one approval decision.
@@ -317,6 +324,10 @@ impl Metrics {
                 out,
                 "hort_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}} {n}"
             );
+        }
+        out.push_str("# HELP hort_workflow_runs_total Workflow runs by how they ended (done, stopped, waiting_for_approval, failed).\n# TYPE hort_workflow_runs_total counter\n");
+        for (status, n) in lock(&self.runs).iter() {
+            let _ = writeln!(out, "hort_workflow_runs_total{{status=\"{status}\"}} {n}");
         }
         out.push_str("# HELP hort_approvals_total Decisions on pending agent actions.\n# TYPE hort_approvals_total counter\n");
         for (decision, n) in lock(&self.approvals).iter() {

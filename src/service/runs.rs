@@ -894,6 +894,7 @@ impl Run {
                 s.usage.actions
             ));
         }
+        self.svc.metrics().observe_run(&status_word);
         let mut flags = s.flags.clone();
         flags.push(format!("run:{status_word}"));
         let entry = self.wf.entry.clone();
