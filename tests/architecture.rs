@@ -63,16 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // Front ends: the service, and the records its use cases take and return.
-    (
-        "mcp",
-        &[
-            "acl",
-            "config",
-            "retrieve::Hit",
-            "service",
-            "store::docfilter",
-        ],
-    ),
+    ("mcp", &["acl", "config", "service"]),
     (
         "server",
         &[

@@ -224,29 +224,46 @@ fn provider(name: &str, kind: &str, addr: &str) -> String {
 }
 
 #[test]
-fn research_hands_off_to_a_writer_and_the_run_answers() {
+fn research_analysis_and_writer_answer_with_verified_citations() {
     let script: Arc<Script> = Arc::new(|_, v| {
         let r = results(v);
+        let task = v["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let reply = match agent_of(v).as_str() {
-            "research" if r.is_empty() => openai_call(
-                "search",
-                json!({"query": "who approves travel above 500 EUR", "k": 3}),
-            ),
-            "research" if r.len() == 1 => openai_call(
-                "handoff_to_writer",
-                json!({"task": format!("Write one sentence, citing the passage numbers, from: {}", r[0])}),
-            ),
-            "research" => openai_text(&r[r.len() - 1]),
-            _ => {
-                // The writer cites the run-wide number of the passage it uses.
-                let task = v["messages"][1]["content"].as_str().unwrap_or("");
+            "research" => match r.len() {
+                0 => openai_call(
+                    "search",
+                    json!({"query": "who approves travel above 500 EUR", "k": 3}),
+                ),
+                1 => openai_call(
+                    "handoff_to_analyst",
+                    json!({"task": format!("Which passage answers who approves travel above 500 EUR? Passages: {}", r[0])}),
+                ),
+                2 => openai_call(
+                    "handoff_to_writer",
+                    json!({"task": format!("Write one sentence from this analysis: {}", r[1])}),
+                ),
+                _ => openai_text(&r[2]),
+            },
+            "analyst" => {
+                // Keeps the run-wide number of the passage that answers.
                 let n = task
                     .split("\n\n")
                     .find(|p| p.contains("approval by the CFO"))
                     .and_then(|p| p.split(['[', ']']).nth(1))
                     .unwrap_or("99")
                     .to_string();
-                openai_text(&format!("Travel above 500 EUR needs approval by the CFO [{n}]. The moon is made of cheese [7]."))
+                openai_text(&format!(
+                    "Passage [{n}] says the CFO approves travel above 500 EUR."
+                ))
+            }
+            _ => {
+                let n = task.split(['[', ']']).nth(1).unwrap_or("99").to_string();
+                openai_text(&format!(
+                    "Travel above 500 EUR needs approval by the CFO [{n}]. The moon is made of cheese [7]."
+                ))
             }
         };
         (reply, Duration::ZERO)
@@ -254,7 +271,8 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
     let (addr, seen) = fake(script);
     let toml = format!(
         "{}{PEOPLE}\n[[workflows]]\nname = \"brief\"\nentry = \"research\"\n\n\
-         [[workflows.agents]]\nname = \"research\"\nprompt = \"You research.\"\nprovider = \"gpt\"\ntools = [\"search\"]\nhandoffs = [\"writer\"]\n\n\
+         [[workflows.agents]]\nname = \"research\"\nprompt = \"You research.\"\nprovider = \"gpt\"\ntools = [\"search\"]\nhandoffs = [\"analyst\", \"writer\"]\n\n\
+         [[workflows.agents]]\nname = \"analyst\"\nprompt = \"You analyse.\"\nprovider = \"gpt\"\n\n\
          [[workflows.agents]]\nname = \"writer\"\nprompt = \"You write.\"\nprovider = \"gpt\"\n",
         provider("gpt", "openai", &addr)
     );
@@ -284,11 +302,11 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
         .map(|s| (s.agent.as_str(), s.kind.as_str()))
         .collect();
     assert!(kinds.contains(&("research", "tool")) && kinds.contains(&("research", "handoff")));
-    assert!(kinds.contains(&("writer", "model")));
-    assert_eq!(r.usage.steps, 4, "{:?}", r.steps);
-    // 4 turns × (20 in at 1 USD/1k + 10 out at 2 USD/1k).
+    assert!(kinds.contains(&("writer", "model")) && kinds.contains(&("analyst", "model")));
+    assert_eq!(r.usage.steps, 6, "{:?}", r.steps);
+    // 6 turns × (20 in at 1 USD/1k + 10 out at 2 USD/1k).
     assert!(
-        (r.usage.cost_usd - 0.16).abs() < 1e-9,
+        (r.usage.cost_usd - 0.24).abs() < 1e-9,
         "{}",
         r.usage.cost_usd
     );
@@ -303,7 +321,9 @@ fn research_hands_off_to_a_writer_and_the_run_answers() {
     assert!(writer_req.get("tools").is_none(), "{writer_req}");
     let log = f.audit();
     assert!(log.contains("workflow:brief:research:tool:search"));
-    assert!(log.contains("workflow:brief:writer:model"));
+    assert!(
+        log.contains("workflow:brief:writer:model") && log.contains("workflow:brief:analyst:model")
+    );
     assert!(log.contains("run:done"));
 }
 

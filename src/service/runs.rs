@@ -640,13 +640,18 @@ impl Run {
         };
         if let Some(target) = tool.strip_prefix(HANDOFF) {
             let allowed = frame.depth < self.wf.max_depth && a.handoffs.iter().any(|h| h == target);
+            // The hand-off's schema: exactly {"task": string}.
+            let strict = c.arguments.as_object().is_some_and(|o| o.len() == 1);
             let task = c
                 .arguments
                 .get("task")
                 .and_then(Value::as_str)
+                .filter(|_| strict)
                 .map(str::to_string);
             let (Some(task), true) = (task, allowed) else {
-                let why = format!("no hand-off {tool:?} for agent {name:?} here");
+                let why = format!(
+                    "no hand-off {tool:?} for agent {name:?} here (or its arguments are not exactly {{\"task\": \"…\"}})"
+                );
                 self.state.flags.push(format!("refused:{name}:{tool}"));
                 self.audit(
                     &name,
