@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -21,31 +20,11 @@ use common::{FakeLlm, Reply};
 use hort::acl::{AccessRule, Principal};
 use hort::config::Config;
 use hort::embed::{Embedder, HashEmbedder};
-use hort::ingest::chunk::ChunkParams;
-use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::service::{Call, Query, Service};
-use hort::store::hnsw::GraphParams;
 
 fn opts() -> IngestOptions {
-    IngestOptions {
-        chunk: ChunkParams {
-            max_tokens: 12,
-            overlap_tokens: 3,
-        },
-        max_file_bytes: 1 << 20,
-        pdf: PdfIsolation::InProcess {
-            timeout: Duration::from_secs(5),
-        },
-        parse_threads: 2,
-        batch_size: 16,
-        segment_chunks: 1000,
-        graph: GraphParams {
-            m: 4,
-            ef_construction: 16,
-        },
-        progress: false,
-    }
+    common::index_opts(12, 3, 4)
 }
 
 /// What the fake model says of a source text: its first word and length.

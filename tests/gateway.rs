@@ -192,32 +192,20 @@ fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>, Arc<AtomicUsize>) {
     let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let posts = Arc::new(AtomicUsize::new(0));
     let (g, p) = (got.clone(), posts.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/hook",
-                axum::routing::post(move |body: String| {
-                    let (g, p) = (g.clone(), p.clone());
-                    async move {
-                        if p.fetch_add(1, Ordering::SeqCst) == 0 {
-                            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
-                        }
-                        g.lock().unwrap().push(serde_json::from_str(&body).unwrap());
-                        axum::http::StatusCode::OK
-                    }
-                }),
-            );
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().to_string()).unwrap();
-            let _ = axum::serve(l, app).await;
-        });
-    });
-    (rx.recv().unwrap(), got, posts)
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (g, p) = (g.clone(), p.clone());
+            async move {
+                if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                g.lock().unwrap().push(serde_json::from_str(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    (common::serve_app(app), got, posts)
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! answer is always a JSON error with a 4xx status (or a 2xx for the rare
 //! valid request), never a 5xx, never a panic.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -14,12 +15,9 @@ use tower::ServiceExt;
 
 use hort::config::Config;
 use hort::embed::{Embedder, HashEmbedder};
-use hort::ingest::chunk::ChunkParams;
-use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::server::{key_hash_hex, router, AppState};
 use hort::service::Service;
-use hort::store::hnsw::GraphParams;
 
 struct Fixture {
     _dirs: (tempfile::TempDir, tempfile::TempDir),
@@ -28,24 +26,7 @@ struct Fixture {
 }
 
 fn opts() -> IngestOptions {
-    IngestOptions {
-        chunk: ChunkParams {
-            max_tokens: 32,
-            overlap_tokens: 8,
-        },
-        max_file_bytes: 1 << 20,
-        pdf: PdfIsolation::InProcess {
-            timeout: Duration::from_secs(5),
-        },
-        parse_threads: 1,
-        batch_size: 16,
-        segment_chunks: 1000,
-        graph: GraphParams {
-            m: 8,
-            ef_construction: 32,
-        },
-        progress: false,
-    }
+    common::index_opts(32, 8, 8)
 }
 
 fn fixture() -> Fixture {

@@ -22,36 +22,16 @@ use hort::embed::{Embedder, HashEmbedder};
 use hort::gateway::audit::AuditRecord;
 use hort::gateway::ledger::Ledger;
 use hort::gateway::pg::PgLedger;
-use hort::ingest::chunk::ChunkParams;
-use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, ingest_into, IngestOptions};
 use hort::retrieve::{self, SearchParams};
 use hort::store::docfilter::DocFilter;
 use hort::store::embedded::{EmbeddedSpec, EmbeddedStore};
-use hort::store::hnsw::GraphParams;
 use hort::store::migrate;
 use hort::store::pg::{Meta, PgBackend, PgStore, PgWriter};
 use hort::store::{IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store};
 
 fn opts() -> IngestOptions {
-    IngestOptions {
-        chunk: ChunkParams {
-            max_tokens: 12,
-            overlap_tokens: 3,
-        },
-        max_file_bytes: 1 << 20,
-        pdf: PdfIsolation::InProcess {
-            timeout: Duration::from_secs(5),
-        },
-        parse_threads: 2,
-        batch_size: 16,
-        segment_chunks: 1000,
-        graph: GraphParams {
-            m: 4,
-            ef_construction: 16,
-        },
-        progress: false,
-    }
+    common::index_opts(12, 3, 4)
 }
 
 /// The database at `url` as a store for vectors of `e` cut by [`opts`].

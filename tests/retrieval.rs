@@ -2,6 +2,8 @@
 //! de-duplication and per-document diversity, the planner's choices, and
 //! consistent snapshots while a writer commits.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,33 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use hort::acl::{Classification, Principal};
 use hort::embed::{Embedder, HashEmbedder};
-use hort::ingest::chunk::ChunkParams;
-use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::retrieve::{self, Request, SearchParams, VectorPlan};
 use hort::store::docfilter::DocFilter;
-use hort::store::hnsw::GraphParams;
 use hort::store::IndexReader;
 
 fn opts(max_tokens: usize) -> IngestOptions {
-    IngestOptions {
-        chunk: ChunkParams {
-            max_tokens,
-            overlap_tokens: max_tokens / 4,
-        },
-        max_file_bytes: 1 << 20,
-        pdf: PdfIsolation::InProcess {
-            timeout: Duration::from_secs(5),
-        },
-        parse_threads: 2,
-        batch_size: 16,
-        segment_chunks: 1000,
-        graph: GraphParams {
-            m: 8,
-            ef_construction: 32,
-        },
-        progress: false,
-    }
+    common::index_opts(max_tokens, max_tokens / 4, 8)
 }
 
 fn write(root: &Path, rel: &str, text: &str, days_ago: u64) {

@@ -15,12 +15,9 @@ use serde_json::{json, Value};
 use hort::acl::Principal;
 use hort::config::Config;
 use hort::embed::{Embedder, HashEmbedder};
-use hort::ingest::chunk::ChunkParams;
-use hort::ingest::loader::PdfIsolation;
 use hort::ingest::{ingest, IngestOptions};
 use hort::service::runs::{RunReport, RunStatus};
 use hort::service::{Call, Service};
-use hort::store::hnsw::GraphParams;
 
 type Script = dyn Fn(&str, &Value) -> (Value, Duration) + Send + Sync;
 
@@ -29,31 +26,19 @@ type Script = dyn Fn(&str, &Value) -> (Value, Duration) + Send + Sync;
 fn fake(script: Arc<Script>) -> (String, Arc<Mutex<Vec<Value>>>) {
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let s2 = seen.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(axum::routing::post(
-                move |uri: axum::http::Uri, body: String| {
-                    let (script, seen) = (script.clone(), s2.clone());
-                    async move {
-                        let v: Value = serde_json::from_str(&body).unwrap_or_default();
-                        seen.lock().unwrap().push(v.clone());
-                        let (reply, delay) = script(uri.path(), &v);
-                        tokio::time::sleep(delay).await;
-                        axum::Json(reply)
-                    }
-                },
-            ));
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().to_string()).unwrap();
-            let _ = axum::serve(l, app).await;
-        });
-    });
-    (rx.recv().unwrap(), seen)
+    let app = axum::Router::new().fallback(axum::routing::post(
+        move |uri: axum::http::Uri, body: String| {
+            let (script, seen) = (script.clone(), s2.clone());
+            async move {
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                seen.lock().unwrap().push(v.clone());
+                let (reply, delay) = script(uri.path(), &v);
+                tokio::time::sleep(delay).await;
+                axum::Json(reply)
+            }
+        },
+    ));
+    (common::serve_app(app), seen)
 }
 
 fn openai_call(name: &str, args: Value) -> Value {
@@ -93,24 +78,7 @@ fn results(v: &Value) -> Vec<String> {
 }
 
 fn opts() -> IngestOptions {
-    IngestOptions {
-        chunk: ChunkParams {
-            max_tokens: 120,
-            overlap_tokens: 20,
-        },
-        max_file_bytes: 1 << 22,
-        pdf: PdfIsolation::InProcess {
-            timeout: Duration::from_secs(10),
-        },
-        parse_threads: 2,
-        batch_size: 16,
-        segment_chunks: 1000,
-        graph: GraphParams {
-            m: 8,
-            ef_construction: 32,
-        },
-        progress: false,
-    }
+    common::index_opts(120, 20, 8)
 }
 
 struct Fixture {

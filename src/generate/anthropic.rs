@@ -87,11 +87,7 @@ impl Provider for Anthropic {
         if let Some(k) = key {
             rb = rb.header("x-api-key", k);
         }
-        let resp = http::check(rb.send().await.map_err(http::transport)?).await?;
-        let bytes = resp.bytes().await.map_err(http::transport)?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Malformed(format!("not JSON: {e}")))?;
-        super::tools::anthropic_reply(&v)
+        super::tools::anthropic_reply(&http::send_json(rb).await?)
     }
 
     async fn complete(

@@ -144,6 +144,13 @@ impl SseParser {
     }
 }
 
+/// Sends a request, checks its status (as [`check`]) and reads a JSON body.
+pub async fn send_json(rb: reqwest::RequestBuilder) -> Result<serde_json::Value, ProviderError> {
+    let resp = check(rb.send().await.map_err(transport)?).await?;
+    let bytes = resp.bytes().await.map_err(transport)?;
+    serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed(format!("not JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

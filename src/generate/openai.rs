@@ -92,11 +92,7 @@ impl Provider for OpenAi {
         if let Some(k) = key {
             rb = rb.bearer_auth(k);
         }
-        let resp = http::check(rb.send().await.map_err(http::transport)?).await?;
-        let bytes = resp.bytes().await.map_err(http::transport)?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Malformed(format!("not JSON: {e}")))?;
-        super::tools::openai_reply(&v)
+        super::tools::openai_reply(&http::send_json(rb).await?)
     }
 
     async fn complete(

@@ -9,6 +9,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Ingest options for small test indexes (PDFs parsed in-process): chunks
+/// of `max_tokens` with `overlap` tokens, graphs of degree `m`.
+pub fn index_opts(max_tokens: usize, overlap: usize, m: usize) -> hort::ingest::IngestOptions {
+    hort::ingest::IngestOptions {
+        chunk: hort::ingest::chunk::ChunkParams {
+            max_tokens,
+            overlap_tokens: overlap,
+        },
+        max_file_bytes: 1 << 22,
+        pdf: hort::ingest::loader::PdfIsolation::InProcess {
+            timeout: Duration::from_secs(10),
+        },
+        parse_threads: 2,
+        batch_size: 16,
+        segment_chunks: 1000,
+        graph: hort::store::hnsw::GraphParams {
+            m,
+            ef_construction: 4 * m,
+        },
+        progress: false,
+    }
+}
+
+/// Serves `app` on a free loopback port from a thread of its own; the address.
+pub fn serve_app(app: axum::Router) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap().to_string()).unwrap();
+            let _ = axum::serve(l, app).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -495,74 +535,60 @@ impl FakeLlm {
         let answer = Arc::new(answer);
         let received: Arc<Mutex<Vec<String>>> = Arc::default();
         let rec = received.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new().route(
-                    "/v1/chat/completions",
-                    axum::routing::post(move |body: String| {
-                        let answer = answer.clone();
-                        let rec = rec.clone();
-                        async move {
-                            use axum::response::IntoResponse;
-                            rec.lock().unwrap().push(body.clone());
-                            let v: serde_json::Value =
-                                serde_json::from_str(&body).unwrap_or_default();
-                            let r = answer(&v);
-                            tokio::time::sleep(r.delay).await;
-                            if r.status != 200 {
-                                return (
-                                    axum::http::StatusCode::from_u16(r.status).unwrap(),
-                                    axum::Json(serde_json::json!({"error": {"message": "fake failure"}})),
-                                )
-                                    .into_response();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |body: String| {
+                let answer = answer.clone();
+                let rec = rec.clone();
+                async move {
+                    use axum::response::IntoResponse;
+                    rec.lock().unwrap().push(body.clone());
+                    let v: serde_json::Value =
+                        serde_json::from_str(&body).unwrap_or_default();
+                    let r = answer(&v);
+                    tokio::time::sleep(r.delay).await;
+                    if r.status != 200 {
+                        return (
+                            axum::http::StatusCode::from_u16(r.status).unwrap(),
+                            axum::Json(serde_json::json!({"error": {"message": "fake failure"}})),
+                        )
+                            .into_response();
+                    }
+                    if v["stream"] == true {
+                        let (stx, srx) = tokio::sync::mpsc::unbounded_channel::<
+                            Result<String, std::convert::Infallible>,
+                        >();
+                        tokio::spawn(async move {
+                            for p in r.pieces {
+                                let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": p}}]});
+                                if stx.send(Ok(format!("data: {chunk}\n\n"))).is_err() {
+                                    return;
+                                }
+                                tokio::time::sleep(r.pause).await;
                             }
-                            if v["stream"] == true {
-                                let (stx, srx) = tokio::sync::mpsc::unbounded_channel::<
-                                    Result<String, std::convert::Infallible>,
-                                >();
-                                tokio::spawn(async move {
-                                    for p in r.pieces {
-                                        let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": p}}]});
-                                        if stx.send(Ok(format!("data: {chunk}\n\n"))).is_err() {
-                                            return;
-                                        }
-                                        tokio::time::sleep(r.pause).await;
-                                    }
-                                    let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}});
-                                    let _ = stx.send(Ok(format!("data: {usage}\n\ndata: [DONE]\n\n")));
-                                });
-                                let stream = futures_util::stream::unfold(srx, |mut rx| async move {
-                                    rx.recv().await.map(|x| (x, rx))
-                                });
-                                return (
-                                    [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                                    axum::body::Body::from_stream(stream),
-                                )
-                                    .into_response();
-                            }
-                            tokio::time::sleep(r.pause * r.pieces.len() as u32).await;
-                            axum::Json(serde_json::json!({
-                                "choices": [{"message": {"role": "assistant", "content": r.pieces.concat()}}],
-                                "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}
-                            }))
-                            .into_response()
-                        }
-                    }),
-                );
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-                let _ = axum::serve(listener, app).await;
-            });
-        });
-        FakeLlm {
-            addr: rx.recv().unwrap(),
-            received,
-        }
+                            let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}});
+                            let _ = stx.send(Ok(format!("data: {usage}\n\ndata: [DONE]\n\n")));
+                        });
+                        let stream = futures_util::stream::unfold(srx, |mut rx| async move {
+                            rx.recv().await.map(|x| (x, rx))
+                        });
+                        return (
+                            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                            axum::body::Body::from_stream(stream),
+                        )
+                            .into_response();
+                    }
+                    tokio::time::sleep(r.pause * r.pieces.len() as u32).await;
+                    axum::Json(serde_json::json!({
+                        "choices": [{"message": {"role": "assistant", "content": r.pieces.concat()}}],
+                        "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}
+                    }))
+                    .into_response()
+                }
+            }),
+        );
+        let addr = serve_app(app);
+        FakeLlm { addr, received }
     }
 }
 

@@ -5,16 +5,14 @@
 //! recency of uses is kept in memory and written with the next entry, so a
 //! hit never waits on the disk.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use redb::{
     ConcurrencyMode, Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable,
     ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
-use super::{CacheError, CacheStore, Digest, Entry};
+use super::{CacheError, CacheStore, Digest, Entry, Touched};
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 const USED: TableDefinition<&[u8], u64> = TableDefinition::new("used");
@@ -32,8 +30,7 @@ fn err(e: impl std::fmt::Display) -> CacheError {
 pub struct RedbCache {
     db: Database,
     path: PathBuf,
-    /// Uses not yet written (key → time).
-    touched: Mutex<HashMap<Digest, u64>>,
+    touched: Touched,
 }
 
 impl RedbCache {
@@ -66,7 +63,7 @@ impl RedbCache {
         let c = RedbCache {
             db,
             path,
-            touched: Mutex::new(HashMap::new()),
+            touched: Touched::default(),
         };
         // Create the tables once, so readers never meet a missing table.
         let tx = c.db.begin_write().map_err(err)?;
@@ -81,13 +78,6 @@ impl RedbCache {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn take_touched(&self) -> HashMap<Digest, u64> {
-        match self.touched.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(p) => std::mem::take(&mut *p.into_inner()),
-        }
     }
 }
 
@@ -161,7 +151,7 @@ impl CacheStore for RedbCache {
         let bytes = serde_json::to_vec(entry)?;
         let ctx = hex_digest(&entry.context)
             .ok_or_else(|| CacheError::Embedded("entry without a context".into()))?;
-        let touched = self.take_touched();
+        let touched = self.touched.take();
         let tx = self.db.begin_write().map_err(err)?;
         remove_in(&tx, key)?;
         {
@@ -217,14 +207,7 @@ impl CacheStore for RedbCache {
     }
 
     fn touch(&self, key: &Digest, now: u64) {
-        match self.touched.lock() {
-            Ok(mut t) => {
-                t.insert(*key, now);
-            }
-            Err(p) => {
-                p.into_inner().insert(*key, now);
-            }
-        }
+        self.touched.note(key, now);
     }
 
     fn remove(&self, key: &Digest) -> Result<(), CacheError> {
@@ -265,7 +248,7 @@ impl CacheStore for RedbCache {
     }
 
     fn flush(&self) {
-        let touched = self.take_touched();
+        let touched = self.touched.take();
         if touched.is_empty() {
             return;
         }

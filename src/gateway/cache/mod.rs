@@ -200,6 +200,30 @@ pub trait CacheStore: Send + Sync {
     fn flush(&self);
 }
 
+/// Uses of entries not written yet (key → time): hits only read, and the
+/// next write records them, so the least-recently-used order costs a hit
+/// no disk write.
+#[derive(Default)]
+pub struct Touched(std::sync::Mutex<std::collections::HashMap<Digest, u64>>);
+
+impl Touched {
+    /// Notes a use.
+    pub fn note(&self, key: &Digest, now: u64) {
+        match self.0.lock() {
+            Ok(mut t) => t.insert(*key, now),
+            Err(p) => p.into_inner().insert(*key, now),
+        };
+    }
+
+    /// The uses noted since the last call.
+    pub fn take(&self) -> std::collections::HashMap<Digest, u64> {
+        match self.0.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+}
+
 /// Counters of the cache (exported as `hort_cache_*`).
 #[derive(Default)]
 pub struct CacheStats {

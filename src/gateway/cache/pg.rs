@@ -2,10 +2,7 @@
 //! the gateway's migrations). Like the embedded cache, hits only read and
 //! the recency of uses is written with the next entry.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use super::{CacheError, CacheStore, Digest, Entry};
+use super::{CacheError, CacheStore, Digest, Entry, Touched};
 use crate::store::pg::{col, PgError, Pool};
 
 fn q(context: &'static str) -> impl Fn(postgres::Error) -> PgError {
@@ -15,7 +12,7 @@ fn q(context: &'static str) -> impl Fn(postgres::Error) -> PgError {
 /// Entries in the `answer_cache` table.
 pub struct PgCache {
     pool: Pool,
-    touched: Mutex<HashMap<Digest, u64>>,
+    touched: Touched,
 }
 
 impl PgCache {
@@ -24,16 +21,13 @@ impl PgCache {
     pub fn open(url: &str, pool_size: usize) -> Result<PgCache, CacheError> {
         Ok(PgCache {
             pool: Pool::new(url, pool_size)?,
-            touched: Mutex::new(HashMap::new()),
+            touched: Touched::default(),
         })
     }
 
     fn take_touched(&self) -> Vec<(Vec<u8>, i64)> {
-        let mut t = match self.touched.lock() {
-            Ok(t) => t,
-            Err(p) => p.into_inner(),
-        };
-        std::mem::take(&mut *t)
+        self.touched
+            .take()
             .into_iter()
             .map(|(k, t)| (k.0.to_vec(), t as i64))
             .collect()
@@ -128,14 +122,7 @@ impl CacheStore for PgCache {
     }
 
     fn touch(&self, key: &Digest, now: u64) {
-        match self.touched.lock() {
-            Ok(mut t) => {
-                t.insert(*key, now);
-            }
-            Err(p) => {
-                p.into_inner().insert(*key, now);
-            }
-        }
+        self.touched.note(key, now);
     }
 
     fn remove(&self, key: &Digest) -> Result<(), CacheError> {
