@@ -523,14 +523,15 @@ fn an_anthropic_agent_uses_tools_too_and_confidential_context_stays_local() {
     let _ = Principal::new("x", &["y"], hort::acl::Classification::Public);
 }
 
-#[test]
-fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
-    let script: Arc<Script> = Arc::new(|_, v| {
+/// A workflow whose one agent files `path` (a change that needs approval)
+/// and then reports what the tool said.
+fn filer(path: &'static str) -> Fixture {
+    let script: Arc<Script> = Arc::new(move |_, v| {
         let r = results(v);
         let reply = if r.is_empty() {
             openai_call(
                 "ingest_document",
-                json!({"path": "notes/run.md", "content": "Quarterly notes: travel is fine.",
+                json!({"path": path, "content": "Quarterly notes: travel is fine.",
                        "teams": ["staff"], "classification": "internal"}),
             )
         } else {
@@ -544,7 +545,12 @@ fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
          [[workflows.agents]]\nname = \"a\"\nprompt = \"You file notes.\"\nprovider = \"gpt\"\ntools = [\"ingest_document\"]\n",
         provider("gpt", "openai", &addr)
     );
-    let f = fixture(&toml, &[]);
+    fixture(&toml, &[])
+}
+
+#[test]
+fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
+    let f = filer("notes/run.md");
     let r = f.run("dave", "filer", "File the quarterly notes");
     assert_eq!(r.status, RunStatus::WaitingForApproval, "{r:?}");
     let aid = r.approval_id.clone().unwrap();
@@ -594,26 +600,7 @@ fn a_run_waits_for_an_approval_survives_a_restart_and_resumes() {
 
 #[test]
 fn runs_over_http_stream_their_steps_and_resume_after_an_approval() {
-    let script: Arc<Script> = Arc::new(|_, v| {
-        let r = results(v);
-        let reply = if r.is_empty() {
-            openai_call(
-                "ingest_document",
-                json!({"path": "notes/http.md", "content": "Filed over HTTP.",
-                       "teams": ["staff"], "classification": "internal"}),
-            )
-        } else {
-            openai_text(&format!("Filed: {}", r[0]))
-        };
-        (reply, Duration::ZERO)
-    });
-    let (addr, _) = fake(script);
-    let toml = format!(
-        "{}{PEOPLE}\n[[workflows]]\nname = \"filer\"\nentry = \"a\"\n\n\
-         [[workflows.agents]]\nname = \"a\"\nprompt = \"You file notes.\"\nprovider = \"gpt\"\ntools = [\"ingest_document\"]\n",
-        provider("gpt", "openai", &addr)
-    );
-    let f = fixture(&toml, &[]);
+    let f = filer("notes/http.md");
     let state = Arc::new(hort::server::AppState::new(f.svc.clone()).unwrap());
     let listener =
         f.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
