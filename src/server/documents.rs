@@ -49,3 +49,52 @@ pub async fn remove(
         st.svc.delete(&call, &caller.principal, &q.path).await?,
     ))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The document's path (as in hits and citations).
+    pub doc: String,
+    /// 1-based page (absent for formats without pages).
+    pub page: Option<u32>,
+    /// First character of the window (default 0).
+    pub start: Option<usize>,
+    /// End of the window (default: the page's end, at most 20,000 characters).
+    pub end: Option<usize>,
+}
+
+/// `GET /v1/documents/page?doc=…&page=…[&start=…&end=…]`: the text of a page
+/// of a document the caller may see (what a citation's offsets point into);
+/// `404` for one it may not see, as for one that does not exist.
+pub async fn page(
+    State(st): State<Arc<AppState>>,
+    Extension(call): Extension<Call>,
+    Authed(caller): Authed,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<crate::service::Passage>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::Service(Error::BadRequest(e.body_text())))?;
+    Ok(Json(
+        st.svc
+            .page(&call, &caller.principal, &q.doc, q.page, q.start, q.end)
+            .await?,
+    ))
+}
+
+/// `GET /v1/documents`: the documents the caller may see.
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let docs = st.svc.documents(&caller.principal).await?;
+    Ok(Json(serde_json::json!({ "documents": docs })))
+}
+
+/// `GET /v1/me`: who the caller is (for the console's header).
+pub async fn me(Authed(caller): Authed) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": caller.principal.name,
+        "teams": caller.principal.teams,
+        "clearance": caller.principal.clearance,
+        "roles": caller.roles,
+    }))
+}

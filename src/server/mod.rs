@@ -19,6 +19,7 @@
 
 mod agents;
 pub(crate) mod api;
+mod console;
 pub(crate) mod documents;
 pub mod error;
 pub mod limits;
@@ -134,10 +135,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/usage", get(api::usage))
+        .route("/v1/me", get(documents::me))
+        .route("/v1/documents/page", get(documents::page))
         .route(
             "/v1/documents",
             post(documents::upload)
                 .delete(documents::remove)
+                .get(documents::list)
                 .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(upload))
                 .layer::<_, std::convert::Infallible>(Extension(BodyLimit(upload))),
         )
@@ -165,6 +169,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             limits::admit,
         ));
     let mut app = Router::new()
+        .route("/", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .merge(v1)
