@@ -35,6 +35,15 @@ pub async fn index() -> Response {
     asset(INDEX, "text/html; charset=utf-8")
 }
 
+/// `GET /favicon.ico`: nothing (browsers ask; a 404 would be logged as an error).
+pub async fn favicon() -> Response {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [(header::CONTENT_SECURITY_POLICY, CSP)],
+    )
+        .into_response()
+}
+
 /// `GET /console/app.js`.
 pub async fn script() -> Response {
     asset(SCRIPT, "text/javascript; charset=utf-8")

@@ -172,6 +172,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(console::index))
         .route("/console/app.js", get(console::script))
         .route("/console/app.css", get(console::style))
+        .route("/favicon.ico", get(console::favicon))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .merge(v1)
