@@ -102,10 +102,23 @@ function show(tab) {
 function renderAnswer(text, citations) {
   const box = $("answer");
   box.replaceChildren();
-  const byN = new Map((citations || []).map((c) => [c.n, c]));
+  // One source may support several sentences: the k-th [n] of the text
+  // opens the k-th citation of source n (each names its own sentence).
+  const byN = new Map();
+  for (const c of citations || []) {
+    if (!byN.has(c.n)) byN.set(c.n, []);
+    byN.get(c.n).push(c);
+  }
+  const seen = new Map();
   for (const part of text.split(/(\[\d+\])/)) {
     const m = part.match(/^\[(\d+)\]$/);
-    const c = m && byN.get(Number(m[1]));
+    const list = m && byN.get(Number(m[1]));
+    let c = null;
+    if (list) {
+      const k = seen.get(list) || 0;
+      c = list[Math.min(k, list.length - 1)];
+      seen.set(list, k + 1);
+    }
     if (c) {
       const b = el("button", part, { type: "button", class: "cite", "aria-label": `${part} ${c.doc}` });
       b.addEventListener("click", () => openCitation(c));
