@@ -25,7 +25,7 @@ use super::query::{serve_in_process, Client};
 use super::{write_results, Machine};
 use crate::config::Config;
 use crate::embed::Embedder;
-use crate::gateway::cache::{facets::facets, same_meaning};
+use crate::gateway::cache::{cosine, facets::facets, same_meaning};
 use crate::ingest::{ingest, IngestOptions};
 
 /// One question pair.
@@ -91,12 +91,10 @@ fn score(e: &dyn Embedder, pairs: &[Pair]) -> Result<Vec<Scored>, String> {
         .map(|p| {
             let a = e.embed_query(&p.a).map_err(|x| x.to_string())?;
             let b = e.embed_query(&p.b).map_err(|x| x.to_string())?;
-            let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
             Ok(Scored {
                 same: p.same,
                 lang: p.lang.clone(),
-                sim: dot / (n(&a) * n(&b)).max(1e-12),
+                sim: cosine(&a, &b),
                 facets_agree: facets(&p.a) == facets(&p.b),
             })
         })

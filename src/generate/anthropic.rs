@@ -51,6 +51,26 @@ impl Anthropic {
     }
 }
 
+impl Anthropic {
+    /// The authenticated POST of `body` to the messages URL (the client and
+    /// the key checked: both calls start here).
+    fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let key = self
+            .api_key
+            .as_ref()
+            .map_err(|e| ProviderError::Config(e.clone()))?;
+        let rb = client
+            .post(&self.url)
+            .header("anthropic-version", "2023-06-01")
+            .json(body);
+        Ok(match key {
+            Some(k) => rb.header("x-api-key", k),
+            None => rb,
+        })
+    }
+}
+
 #[async_trait]
 impl Provider for Anthropic {
     fn model(&self) -> &str {
@@ -74,20 +94,8 @@ impl Provider for Anthropic {
         tools: &[super::tools::ToolSpec],
         max_tokens: u32,
     ) -> Result<super::tools::Reply, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
         let body = super::tools::anthropic_body(&self.model, system, turns, tools, max_tokens);
-        let mut rb = client
-            .post(&self.url)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body);
-        if let Some(k) = key {
-            rb = rb.header("x-api-key", k);
-        }
-        super::tools::anthropic_reply(&http::send_json(rb).await?)
+        super::tools::anthropic_reply(&http::send_json(self.post(&body)?).await?)
     }
 
     async fn complete(
@@ -95,11 +103,6 @@ impl Provider for Anthropic {
         req: &ChatRequest,
         deltas: Option<&UnboundedSender<String>>,
     ) -> Result<Completion, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
         let body = json!({
             "model": self.model,
             "max_tokens": req.max_tokens,
@@ -108,13 +111,7 @@ impl Provider for Anthropic {
             "messages": [{"role": "user", "content": req.user}],
             "stream": deltas.is_some(),
         });
-        let mut rb = client
-            .post(&self.url)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body);
-        if let Some(k) = key {
-            rb = rb.header("x-api-key", k);
-        }
+        let rb = self.post(&body)?;
         let resp = http::check(rb.send().await.map_err(http::transport)?).await?;
         let mut out = Completion {
             model: self.model.clone(),

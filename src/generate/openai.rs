@@ -52,6 +52,21 @@ impl OpenAi {
         }
     }
 
+    /// The authenticated POST of `body` to the chat completions URL (the
+    /// client and the key checked: both calls start here).
+    fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let key = self
+            .api_key
+            .as_ref()
+            .map_err(|e| ProviderError::Config(e.clone()))?;
+        let rb = client.post(&self.url).json(body);
+        Ok(match key {
+            Some(k) => rb.bearer_auth(k),
+            None => rb,
+        })
+    }
+
     fn content(v: &Value) -> Option<String> {
         v["choices"][0]["message"]["content"]
             .as_str()
@@ -82,17 +97,8 @@ impl Provider for OpenAi {
         tools: &[super::tools::ToolSpec],
         max_tokens: u32,
     ) -> Result<super::tools::Reply, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
         let body = super::tools::openai_body(&self.model, system, turns, tools, max_tokens);
-        let mut rb = client.post(&self.url).json(&body);
-        if let Some(k) = key {
-            rb = rb.bearer_auth(k);
-        }
-        super::tools::openai_reply(&http::send_json(rb).await?)
+        super::tools::openai_reply(&http::send_json(self.post(&body)?).await?)
     }
 
     async fn complete(
@@ -100,11 +106,6 @@ impl Provider for OpenAi {
         req: &ChatRequest,
         deltas: Option<&UnboundedSender<String>>,
     ) -> Result<Completion, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
         let stream = deltas.is_some();
         let mut body = json!({
             "model": self.model,
@@ -119,10 +120,7 @@ impl Provider for OpenAi {
         if stream {
             body["stream_options"] = json!({"include_usage": true});
         }
-        let mut rb = client.post(&self.url).json(&body);
-        if let Some(k) = key {
-            rb = rb.bearer_auth(k);
-        }
+        let rb = self.post(&body)?;
         let resp = http::check(rb.send().await.map_err(http::transport)?).await?;
         let mut out = Completion {
             model: self.model.clone(),

@@ -652,16 +652,9 @@ impl Run {
                 let why = format!(
                     "no hand-off {tool:?} for agent {name:?} here (or its arguments are not exactly {{\"task\": \"…\"}})"
                 );
-                self.state.flags.push(format!("refused:{name}:{tool}"));
-                self.audit(
-                    &name,
-                    &format!("handoff:{target}"),
-                    403,
-                    vec!["refused".into()],
-                    &Usage::default(),
-                );
-                self.record(step("handoff", "refused", why.clone()));
-                return Ok(Acted::Result(why, true));
+                let what = format!("handoff:{target}");
+                let s = step("handoff", "refused", why.clone());
+                return Ok(self.refuse(&name, &what, 403, "refused", s, why));
             };
             let task = self.screen(&name, "handoff_task", task);
             // The delegate holds at most what this agent holds.
@@ -685,18 +678,9 @@ impl Run {
             let why = "refused: the run's context was flagged as a prompt injection, so no \
                        tool that changes documents may run"
                 .to_string();
-            self.state
-                .flags
-                .push(format!("refused_after_injection:{name}:{tool}"));
-            self.audit(
-                &name,
-                &format!("tool:{tool}"),
-                403,
-                vec!["refused_after_injection".into()],
-                &Usage::default(),
-            );
-            self.record(step("tool", "refused", why.clone()));
-            return Ok(Acted::Result(why, true));
+            let s = step("tool", "refused", why.clone());
+            let what = format!("tool:{tool}");
+            return Ok(self.refuse(&name, &what, 403, "refused_after_injection", s, why));
         }
         let call = Call::new(
             &self.state.id,
@@ -762,6 +746,25 @@ impl Run {
         }
     }
 
+    /// A guard refused a call of `agent`: flagged on the run
+    /// (`flag:agent:tool`), audited under `flag` with `status`, recorded as
+    /// `step`; `text` goes back to the model as a failed result.
+    fn refuse(
+        &mut self,
+        agent: &str,
+        what: &str,
+        status: u16,
+        flag: &str,
+        step: Step,
+        text: String,
+    ) -> Acted {
+        let tool = step.target.clone().unwrap_or_default();
+        self.state.flags.push(format!("{flag}:{agent}:{tool}"));
+        self.audit(agent, what, status, vec![flag.into()], &Usage::default());
+        self.record(step);
+        Acted::Result(text, true)
+    }
+
     /// A declared HTTP tool: refused after flagged context or with
     /// confidential context in the run (it would leave the house), the
     /// arguments checked against its schema, the answer screened.
@@ -806,34 +809,16 @@ impl Run {
         } else {
             None
         };
+        let what = format!("http:{tool}");
         if let Some((flag, why)) = refusal {
-            self.state.flags.push(format!("{flag}:{name}:{tool}"));
-            self.audit(
-                &name,
-                &format!("http:{tool}"),
-                403,
-                vec![flag.into()],
-                &Usage::default(),
-            );
             step.detail = why.into();
-            self.record(step);
-            return Ok(Acted::Result(format!("refused: {why}"), true));
+            return Ok(self.refuse(&name, &what, 403, flag, step, format!("refused: {why}")));
         }
         if let Err(e) = super::http_tools::check_args(&t, args) {
-            self.state
-                .flags
-                .push(format!("schema_violation:{name}:{tool}"));
-            self.audit(
-                &name,
-                &format!("http:{tool}"),
-                400,
-                vec!["schema_violation".into()],
-                &Usage::default(),
-            );
             step.outcome = "error".into();
             step.detail = e.clone();
-            self.record(step);
-            return Ok(Acted::Result(format!("invalid arguments: {e}"), true));
+            let text = format!("invalid arguments: {e}");
+            return Ok(self.refuse(&name, &what, 400, "schema_violation", step, text));
         }
         let r = super::http_tools::call(&t, args).await;
         step.ms = started.elapsed().as_millis() as u64;
@@ -841,13 +826,7 @@ impl Run {
             Ok(text) => (200, text, false),
             Err(e) => (502, e, true),
         };
-        self.audit(
-            &name,
-            &format!("http:{tool}"),
-            status,
-            Vec::new(),
-            &Usage::default(),
-        );
+        self.audit(&name, &what, status, Vec::new(), &Usage::default());
         let text = self.screen(&name, tool, text);
         step.outcome = if is_error { "error" } else { "ok" }.into();
         self.record(step);

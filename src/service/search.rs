@@ -182,9 +182,10 @@ impl Service {
             .collect();
         // A question with personal data is never matched by meaning: its
         // values would not be the cached question's.
-        let pii =
-            !crate::sanitize::pii::find(question, &crate::sanitize::pii::PiiKind::ALL).is_empty();
-        let embedding = if semantic_teams.is_empty() || pii {
+        let pii = || {
+            !crate::sanitize::pii::find(question, &crate::sanitize::pii::PiiKind::ALL).is_empty()
+        };
+        let embedding = if semantic_teams.is_empty() || pii() {
             None
         } else {
             let (svc, q) = (self.clone(), question.to_string());

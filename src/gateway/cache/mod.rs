@@ -344,7 +344,9 @@ fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+/// Cosine similarity of two question embeddings (−1 when they cannot be
+/// compared), as the semantic cache compares them.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() || a.is_empty() {
         return -1.0;
     }
