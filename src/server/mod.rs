@@ -135,6 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/usage", get(api::usage))
+        .route("/v1/audit", get(api::audit))
         .route("/v1/me", get(documents::me))
         .route("/v1/documents/page", get(documents::page))
         .route(

@@ -23,11 +23,15 @@ use crate::service::Call;
 /// The route label of a path: one of the known endpoints or `other`, so
 /// metrics labels stay bounded whatever clients send.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 12] = [
+    const ROUTES: [&str; 22] = [
         "/v1/query",
         "/v1/search",
         "/v1/chat/completions",
         "/v1/documents",
+        "/v1/documents/page",
+        "/v1/me",
+        "/v1/usage",
+        "/v1/audit",
         "/healthz",
         "/metrics",
         "/v1/models",
@@ -36,15 +40,35 @@ pub fn route_label(path: &str) -> &'static str {
         "/v1/agents",
         "/v1/agents/stop",
         "/v1/agents/resume",
+        "/",
+        "/console/app.js",
+        "/console/app.css",
+        "/favicon.ico",
+        "/v1/workflows/runs",
+        "/v1/workflows",
     ];
     if let Some(r) = ROUTES.into_iter().find(|r| *r == path) {
         return r;
     }
-    // One label for every approval id.
-    match path.strip_prefix("/v1/approvals/") {
-        Some(id) if !id.is_empty() && !id.contains('/') => "/v1/approvals/{id}",
+    // One label per route with ids in it.
+    let segs: Vec<&str> = path.split('/').collect();
+    let id = |s: &str| !s.is_empty();
+    match segs.as_slice() {
+        ["", "v1", "approvals", a] if id(a) => "/v1/approvals/{id}",
+        ["", "v1", "workflows", "runs", r] if id(r) => "/v1/workflows/runs/{id}",
+        ["", "v1", "workflows", "runs", r, "resume"] if id(r) => "/v1/workflows/runs/{id}/resume",
+        ["", "v1", "workflows", n, "runs"] if id(n) => "/v1/workflows/{name}/runs",
         _ => "other",
     }
+}
+
+/// Whether requests to `route` get an audit line: not the probes and not the
+/// console's static files (nothing is read or decided there).
+fn audited(route: &str) -> bool {
+    !matches!(
+        route,
+        "/healthz" | "/metrics" | "/" | "/console/app.js" | "/console/app.css" | "/favicon.ico"
+    )
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -90,7 +114,7 @@ pub async fn observe(State(st): State<Arc<AppState>>, mut req: Request, next: Ne
         resp.headers_mut().insert("x-request-id", v);
     }
     let code = resp.extensions().get::<ErrorCode>().map(|c| c.0);
-    let audited = route != "/healthz" && route != "/metrics";
+    let audited = audited(route);
     let deferred = call.is_deferred();
     let principal = call.principal();
     tracing::info!(

@@ -182,3 +182,10 @@ impl From<tokio::task::JoinError> for Error {
         Error::Internal(format!("a worker task failed: {e}"))
     }
 }
+
+impl From<crate::gateway::audit::AuditError> for Error {
+    fn from(e: crate::gateway::audit::AuditError) -> Self {
+        // Paths and database messages are for the operator's log.
+        Error::Internal(format!("audit log: {e}"))
+    }
+}

@@ -41,6 +41,29 @@ pub use documents::{Passage, Removed, UploadRequest, Uploaded, WholeDocument, Wr
 pub use error::{Error, OpenError};
 pub use search::{Found, Query};
 
+/// What `Service::audit_trail` found.
+#[derive(Debug, serde::Serialize)]
+pub struct AuditTrail {
+    /// Newest first.
+    pub recent: Vec<crate::gateway::audit::AuditRecord>,
+    /// Why the chain refuses appends (it was cut or edited), if it does.
+    pub refusing: Option<String>,
+    /// A full check of the chain (admins, on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<AuditCheck>,
+}
+
+/// The result of walking the whole chain.
+#[derive(Debug, serde::Serialize)]
+pub struct AuditCheck {
+    /// Records read.
+    pub records: u64,
+    /// No problem found.
+    pub intact: bool,
+    /// What is wrong, one line each.
+    pub problems: Vec<String>,
+}
+
 /// One node: what every use case needs.
 pub struct Service {
     config: Config,
@@ -222,6 +245,63 @@ impl Service {
                     }
             })
             .collect()
+    }
+
+    /// The newest audit records `who` may read — its own; admins anyone's
+    /// (`of` narrows to one principal) — and the chain's state: whether it
+    /// takes appends, and for admins with `verify` a full check.
+    pub async fn audit_trail(
+        self: &Arc<Self>,
+        who: &Principal,
+        roles: &[String],
+        of: Option<String>,
+        limit: usize,
+        verify: bool,
+    ) -> Result<AuditTrail, Error> {
+        let admin = roles.iter().any(|r| r == "admin");
+        let of = match of {
+            Some(p) if !admin && p != who.name => {
+                return Err(Error::Forbidden(
+                    "only admins read other principals' audit records".into(),
+                ))
+            }
+            Some(p) => Some(p),
+            None if admin => None,
+            None => Some(who.name.clone()),
+        };
+        if limit == 0 || limit > 500 {
+            return Err(Error::BadRequest("limit must be between 1 and 500".into()));
+        }
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let gw = svc.gateway();
+            let mut recent = gw.recent_audit(of.as_deref(), limit)?;
+            if !admin {
+                // Document names may have been visible then and not now
+                // (access revoked): they stay with admins, like provider
+                // failure details.
+                for r in &mut recent {
+                    r.provider_errors.clear();
+                    r.docs.clear();
+                    r.chunks.clear();
+                }
+            }
+            let verified = if admin && verify {
+                gw.verify_audit(true)?.map(|v| AuditCheck {
+                    records: v.records,
+                    intact: v.problems.is_empty(),
+                    problems: v.problems,
+                })
+            } else {
+                None
+            };
+            Ok(AuditTrail {
+                recent,
+                refusing: gw.audit_broken(),
+                verified,
+            })
+        })
+        .await?
     }
 
     /// Makes pending audit and usage records durable (at shutdown).

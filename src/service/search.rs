@@ -38,6 +38,8 @@ pub struct Found {
     pub stages: Stages,
     /// The whole search, off the runtime, in milliseconds.
     pub search_ms: f64,
+    /// Each hit's evidence and the plan (for tuning; cheap to build).
+    pub explain: retrieve::Explain,
 }
 
 impl Service {
@@ -89,11 +91,13 @@ impl Service {
                     &r,
                     &svc.params,
                 )?;
+                let explain = retrieve::Explain::of(&found, &found.hits, &svc.params, false);
                 return Ok::<_, Error>(Found {
                     view,
                     hits: found.hits,
                     stages: found.stages,
                     search_ms: ms(),
+                    explain,
                 });
             };
             // More candidates for the cross-encoder to reorder, then k.
@@ -108,13 +112,15 @@ impl Service {
                 &wide,
                 &svc.params,
             )?;
-            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, found.hits, k)
+            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, found.hits.clone(), k)
                 .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
+            let explain = retrieve::Explain::of(&found, &hits, &svc.params, true);
             Ok(Found {
                 view,
                 hits,
                 stages: found.stages,
                 search_ms: ms(),
+                explain,
             })
         })
         .await??;

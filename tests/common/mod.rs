@@ -426,6 +426,46 @@ pub fn start_scripted_llm() -> String {
     .addr
 }
 
+/// A fake OpenAI-compatible model on loopback that answers like a careful
+/// one: it quotes the sentence of the sources sharing most words with the
+/// question and cites that source, so citation checks pass for real.
+pub fn start_quoting_llm() -> FakeLlm {
+    FakeLlm::start(|req| {
+        let user = req["messages"][1]["content"].as_str().unwrap_or("");
+        let question = asked(req).to_lowercase();
+        let words: Vec<&str> = question
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 4)
+            .collect();
+        let mut best = (0usize, String::new(), 0usize);
+        for block in user.split("<<<SOURCE ").skip(1) {
+            let n: usize = block
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            // The text: after the label line, before the closing marker.
+            let body = block.split("<<<END SOURCE").next().unwrap_or("");
+            let text = body.splitn(3, '\n').nth(2).unwrap_or("");
+            for sentence in text.split_inclusive(['.', '!', '?']) {
+                let s = sentence.trim();
+                let lower = s.to_lowercase();
+                let score = words.iter().filter(|w| lower.contains(*w)).count();
+                if score > best.0 && s.len() > 20 {
+                    best = (score, s.to_string(), n);
+                }
+            }
+        }
+        if best.0 == 0 {
+            return Reply::text("The sources do not say.");
+        }
+        let mut r = Reply::text(format!("{} [{}]", best.1, best.2));
+        r.prompt_tokens = 2_000;
+        r.completion_tokens = 60;
+        r
+    })
+}
+
 /// `Authorization` and JSON content-type headers for a key.
 pub fn bearer(key: &str) -> String {
     format!("Bearer {key}")

@@ -19,6 +19,13 @@ const T = {
     quarantined: "kept out of the prompt", pii: "Personal data masked before the model saw it",
     route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page",
     uploaded: "Uploaded", deleted: "Deleted", waiting: "waiting", unsupported: "Sentences without support",
+    notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword",
+    vectorcol: "Vector (rank · cosine)", keywordcol: "Keyword (rank · BM25)", fusion: "Fusion", candidates: "Candidates",
+    plan: "Vector plan", filter: "Access filter", teams_any: "shared with one of", reranked: "cross-encoder",
+    plan_exact: "exact scan", plan_graph: "graph", plan_graph_then_exact: "graph, then exact", plan_skipped: "nothing visible",
+    recent: "Recent requests", time: "Time", endpoint: "Endpoint", status: "Status", provider: "Provider", flags: "Flags",
+    chain: "Audit chain", chain_ok: "takes appends", chain_refusing: "refuses appends",
+    chain_verified: "verified intact, records", chain_problems: "problems",
   },
   de: {
     skip: "Zum Inhalt", signin: "Anmelden", signout: "Abmelden", apikey: "API-Schlüssel",
@@ -34,6 +41,13 @@ const T = {
     quarantined: "nicht an das Modell gegeben", pii: "Personenbezogene Daten vor dem Modell maskiert",
     route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite",
     uploaded: "Hochgeladen", deleted: "Gelöscht", waiting: "wartet", unsupported: "Sätze ohne Beleg",
+    notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort",
+    vectorcol: "Vektor (Rang · Kosinus)", keywordcol: "Stichwort (Rang · BM25)", fusion: "Fusion", candidates: "Kandidaten",
+    plan: "Vektorplan", filter: "Zugriffsfilter", teams_any: "geteilt mit einem von", reranked: "Cross-Encoder",
+    plan_exact: "exakter Scan", plan_graph: "Graph", plan_graph_then_exact: "Graph, dann exakt", plan_skipped: "nichts sichtbar",
+    recent: "Letzte Anfragen", time: "Zeit", endpoint: "Endpunkt", status: "Status", provider: "Anbieter", flags: "Hinweise",
+    chain: "Audit-Kette", chain_ok: "nimmt Einträge an", chain_refusing: "verweigert Einträge",
+    chain_verified: "geprüft und unversehrt, Einträge", chain_problems: "Probleme",
   },
 };
 const lang = (navigator.language || "en").toLowerCase().startsWith("de") ? "de" : "en";
@@ -88,6 +102,7 @@ async function signIn(k) {
     (me.roles.length ? ` — ${me.roles.join(", ")}` : "");
   $("upload-form").hidden = !me.roles.includes("admin");
   show("ask");
+  openLocation();
 }
 
 function show(tab) {
@@ -99,6 +114,24 @@ function show(tab) {
 }
 
 // ---- Ask ----
+// A citation's place as a link (`#doc=…&page=…&start=…&end=…&n=…`): it can be
+// opened, bookmarked or typed, and the API decides what the reader may see.
+function citeHref(c) {
+  const q = new URLSearchParams({ doc: c.doc, start: String(c.start), end: String(c.end), n: String(c.n) });
+  if (c.page) q.set("page", String(c.page));
+  return "#" + q.toString();
+}
+
+function citeLink(text, c, attrs) {
+  const a = el("a", text, Object.assign({ href: citeHref(c) }, attrs || {}));
+  a.addEventListener("click", (e) => {
+    e.preventDefault();
+    history.pushState(null, "", a.getAttribute("href"));
+    openLocation();
+  });
+  return a;
+}
+
 function renderAnswer(text, citations) {
   const box = $("answer");
   box.replaceChildren();
@@ -120,9 +153,7 @@ function renderAnswer(text, citations) {
       seen.set(list, k + 1);
     }
     if (c) {
-      const b = el("button", part, { type: "button", class: "cite", "aria-label": `${part} ${c.doc}` });
-      b.addEventListener("click", () => openCitation(c));
-      box.append(b);
+      box.append(citeLink(part, c, { class: "cite", "aria-label": `${part} ${c.doc}${c.page ? `, ${t("page_of")} ${c.page}` : ""}` }));
     } else {
       box.append(document.createTextNode(part));
     }
@@ -135,9 +166,7 @@ function renderCitations(citations) {
   for (const c of citations || []) {
     const li = el("li", null, { value: String(c.n) });
     const label = `${c.doc}${c.page ? `, ${t("page_of")} ${c.page}` : ""}: “${c.quote}”`;
-    const b = el("button", label, { type: "button", class: "cite-link" });
-    b.addEventListener("click", () => openCitation(c));
-    li.append(b);
+    li.append(citeLink(label, c, { class: "cite-link" }));
     ol.append(li);
   }
 }
@@ -156,28 +185,36 @@ function renderFlags(a) {
   if (a.cache) add(`${t("cache")}: ${a.cache.status}${a.cache.kind ? " (" + a.cache.kind + ")" : ""}`);
 }
 
-async function openCitation(c) {
-  const from = Math.max(0, c.start - 1500);
-  const q = new URLSearchParams({ doc: c.doc, start: String(from), end: String(c.end + 1500) });
-  if (c.page) q.set("page", String(c.page));
+// Opens the place the location names (a citation link, or a typed URL):
+// the page's text around the quoted span, the span highlighted.
+async function openLocation() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  const doc = h.get("doc");
+  if (!doc || !key()) return;
+  const start = Number(h.get("start")) || 0, end = Math.max(start, Number(h.get("end")) || start);
+  const page = h.get("page"), n = h.get("n");
+  if ($("tab-ask").hidden) show("ask");
+  const q = new URLSearchParams({ doc, start: String(Math.max(0, start - 1500)), end: String(end + 1500) });
+  if (page) q.set("page", page);
   const v = $("viewer");
+  const title = `${n ? `[${n}] ` : ""}${doc}${page ? `, ${t("page_of")} ${page}` : ""}`;
   try {
     const p = await (await api("/v1/documents/page?" + q.toString())).json();
     const chars = Array.from(p.text);
-    const a = c.start - p.start, b = c.end - p.start;
-    const pre = $("viewer-text");
+    const a = Math.max(0, start - p.start), b = Math.max(a, end - p.start);
     const mark = el("mark", chars.slice(a, b).join(""));
-    pre.replaceChildren(document.createTextNode(chars.slice(0, a).join("")), mark,
+    $("viewer-text").replaceChildren(document.createTextNode(chars.slice(0, a).join("")), mark,
       document.createTextNode(chars.slice(b).join("")));
-    $("viewer-title").textContent = `[${c.n}] ${c.doc}${c.page ? `, ${t("page_of")} ${c.page}` : ""}`;
+    $("viewer-title").textContent = title;
     v.hidden = false;
     mark.scrollIntoView({ block: "center" });
-    $("viewer-title").focus();
   } catch (e) {
-    $("viewer-title").textContent = e.message;
+    // Not found and not visible read the same: nothing of the document shows.
+    $("viewer-title").textContent = `${doc}: ${t("notfound")}`;
     $("viewer-text").replaceChildren();
     v.hidden = false;
   }
+  $("viewer-title").focus();
 }
 
 async function ask(question) {
@@ -225,16 +262,34 @@ async function ask(question) {
 async function search(q, k) {
   const tbody = $("search-hits").tBodies[0];
   tbody.replaceChildren();
+  $("search-plan").replaceChildren();
   try {
-    const r = await api("/v1/search", { method: "POST", json: { query: q, k: Number(k) } });
-    $("search-timing").textContent = r.headers.get("Server-Timing") || "";
-    const { hits } = await r.json();
+    const r = await api("/v1/search", { method: "POST", json: { query: q, k: Number(k), explain: true } });
+    // Server-Timing: "embed;dur=14.1, vector;dur=0.1, …" shown as "embed 14.1 ms · …".
+    $("search-timing").textContent = (r.headers.get("Server-Timing") || "").split(",")
+      .map((x) => x.trim().match(/^(\w+);dur=([\d.]+)$/)).filter(Boolean)
+      .map((m) => `${m[1]} ${Number(m[2]).toFixed(1)} ms`).join(" · ");
+    const { hits, explain } = await r.json();
+    const side = (e) => e ? `#${e.rank} · ${e.score}` : "–";
     hits.forEach((h, i) => {
+      const x = explain.hits[i] || {};
       const tr = el("tr");
-      tr.append(el("td", i + 1), el("td", h.doc), el("td", h.page || ""), el("td", h.score),
-        el("td", h.text.slice(0, 400)));
+      const c = { doc: h.doc, page: h.page, start: h.start, end: h.end, n: i + 1 };
+      const doc = el("td");
+      doc.append(citeLink(h.doc, c));
+      tr.append(el("td", i + 1), doc, el("td", h.page || ""), el("td", h.score), el("td", side(x.vector)),
+        el("td", side(x.keyword)), el("td", h.text.slice(0, 400)));
       tbody.append(tr);
     });
+    const plans = Object.entries(explain.plans).map(([p, n]) => `${t("plan_" + p)} ×${n}`).join(", ") || "–";
+    const f = explain.filter;
+    const add = (label, text) => $("search-plan").append(el("dt", label), el("dd", text));
+    add(t("fusion"), `${explain.fusion} (${t("vector")} ${explain.vector_weight}, ${t("keyword")} ${explain.keyword_weight})` +
+      (explain.reranked ? ` + ${t("reranked")}` : ""));
+    add(t("candidates"), `${t("vector")} ${explain.vector_candidates}, ${t("keyword")} ${explain.keyword_candidates}`);
+    add(t("plan"), plans);
+    add(t("filter"), `${t("teams_any")} ${f.teams.join(", ")}; ${t("clearance")} ≤ ${f.clearance}` +
+      (f.docs ? `; ${JSON.stringify(f.docs)}` : ""));
   } catch (e) {
     $("search-timing").textContent = e.message;
   }
@@ -273,9 +328,10 @@ setInterval(() => { if (!$("tab-approvals").hidden && key()) loadApprovals(); },
 
 // ---- Usage ----
 async function loadUsage() {
-  const u = await (await api("/v1/usage")).json();
+  // Nothing stale shows while the new figures load.
   const b = $("budgets").tBodies[0], s = $("spend").tBodies[0];
-  b.replaceChildren(); s.replaceChildren();
+  b.replaceChildren(); s.replaceChildren(); $("recent").tBodies[0].replaceChildren(); $("chain").textContent = "";
+  const u = await (await api("/v1/usage")).json();
   for (const x of u.budgets || []) {
     const tr = el("tr");
     tr.append(el("td", `${x.kind} ${x.name}`), el("td", x.spent_usd.toFixed(4)), el("td", x.budget_usd.toFixed(2)),
@@ -286,6 +342,24 @@ async function loadUsage() {
     const tr = el("tr");
     tr.append(el("td", `${x.kind} ${x.name}`), el("td", x.month), el("td", x.spend.requests), el("td", x.spend.cost_usd.toFixed(4)));
     s.append(tr);
+  }
+  const admin = me.roles.includes("admin");
+  const a = await (await api("/v1/audit?limit=20" + (admin ? "&verify=true" : ""))).json();
+  let chain = a.refusing ? `${t("chain_refusing")}: ${a.refusing}` : t("chain_ok");
+  if (a.verified) {
+    chain += a.verified.intact ? ` — ${t("chain_verified")} (${a.verified.records})`
+      : ` — ${t("chain_problems")}: ${a.verified.problems.join("; ")}`;
+  }
+  $("chain").textContent = chain;
+  $("chain").className = a.refusing || (a.verified && !a.verified.intact) ? "error" : "";
+  const r = $("recent").tBodies[0];
+  r.replaceChildren();
+  for (const x of a.recent) {
+    const tr = el("tr");
+    tr.append(el("td", x.time.replace("T", " ").slice(0, 19)), el("td", x.principal), el("td", x.endpoint),
+      el("td", x.status), el("td", x.provider ? `${x.provider} (${x.locality})` : "–"),
+      el("td", x.cost_usd.toFixed(4)), el("td", (x.flags || []).join(", ")));
+    r.append(tr);
   }
 }
 
@@ -338,5 +412,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("ask-form").addEventListener("submit", (e) => { e.preventDefault(); ask($("question").value); });
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search($("search-q").value, $("search-k").value); });
   $("upload-form").addEventListener("submit", (e) => { e.preventDefault(); upload(); });
+  window.addEventListener("hashchange", openLocation);
   if (key()) signIn(key());
 });
