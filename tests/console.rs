@@ -27,6 +27,7 @@ fn the_console_is_served_strictly_and_reads_only_what_the_caller_may_see() {
     let src = tempfile::tempdir().unwrap();
     let idx = tempfile::tempdir().unwrap();
     common::copy_tree(&common::repo().join("fixtures/corpus"), src.path());
+    std::fs::write(src.path().join("legal/broken.pdf"), b"%PDF-1.7 not really").unwrap();
     let embedder: Arc<dyn Embedder> = Arc::new(HashEmbedder::new(32));
     let opts = common::index_opts(120, 20, 8);
     ingest(
@@ -101,6 +102,15 @@ fn the_console_is_served_strictly_and_reads_only_what_the_caller_may_see() {
             .map(|d| d["path"].as_str().unwrap().to_string())
             .collect()
     };
+    // Admins also see what the ingest could not read; nobody else does.
+    let failed = get(&addr, "/v1/documents", Some("key-dave")).json()["failed"].clone();
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed}");
+    assert_eq!(failed[0]["path"], "legal/broken.pdf");
+    assert!(failed[0]["error"].as_str().unwrap().len() > 5, "{failed}");
+    assert!(get(&addr, "/v1/documents", Some("key-guest"))
+        .json()
+        .get("failed")
+        .is_none());
     let (guest, dave) = (listed("key-guest"), listed("key-dave"));
     assert!(dave.len() > guest.len(), "{guest:?} vs {dave:?}");
     let hidden = dave.iter().find(|d| !guest.contains(d)).unwrap().clone();
@@ -208,7 +218,10 @@ fn audit_trail_and_search_explain_over_http() {
         "{own}"
     );
     let times: Vec<&str> = recent.iter().map(|r| r["time"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {own}");
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {own}"
+    );
     assert!(own.get("verified").is_none(), "only admins verify");
     assert_eq!(audit("key-alice", "?principal=guest").status, 403);
     assert_eq!(audit("key-alice", "?limit=0").status, 400);

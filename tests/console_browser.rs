@@ -67,7 +67,16 @@ tools = ["search", "ingest_document"]
         ),
     );
     let env = Env::with_extra("minilm-l6", &extra);
-    env.ingest_fixtures();
+    // The sample corpus and one file no parser can read.
+    let corpus = env.path().join("corpus");
+    common::copy_tree(&repo().join("fixtures/corpus"), &corpus);
+    std::fs::write(corpus.join("finance/scan-0042.pdf"), b"%PDF-1.7 torn").unwrap();
+    let out = env.run(&["ingest", "--quiet", "corpus"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = Server::start(&env);
     // A sentence only the restricted legal document has.
     let falcon =

@@ -374,9 +374,19 @@ fn ingest_writes_straight_into_postgres() {
         "teams = [\"hr\"]\nclassification = \"restricted\"\n",
     )
     .unwrap();
+    std::fs::write(root.join("public/broken.pdf"), b"%PDF-1.7 not really").unwrap();
     let r = ingest_into(&store, &roots, &e, &opts()).unwrap();
     assert_eq!((r.added, r.removed), (1, 1), "{r:?}");
     assert!(r.access_updated >= 1, "{r:?}");
+    // What failed is kept with the documents, for every node to show …
+    let failed = pg.failures().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].path, "public/broken.pdf");
+    assert_eq!(failed[0].root, r_root(root));
+    // … until the folder's next ingest no longer fails on it.
+    std::fs::remove_file(root.join("public/broken.pdf")).unwrap();
+    ingest_into(&store, &roots, &e, &opts()).unwrap();
+    assert!(pg.failures().unwrap().is_empty());
     let staff = Principal::new("s", &["staff"], Classification::Public);
     let req = retrieve::Request {
         query: "zebra census",
@@ -402,6 +412,14 @@ fn ingest_writes_straight_into_postgres() {
         .unwrap()
         .iter()
         .all(|d| !d.path.starts_with("hr/")));
+}
+
+/// A folder as ingest records it (canonical).
+fn r_root(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap()
+        .to_string_lossy()
+        .to_string()
 }
 
 /// `hort migrate`: embedded → PostgreSQL → embedded keeps every document,

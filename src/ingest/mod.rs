@@ -32,8 +32,8 @@ use crate::sanitize::injection;
 use crate::store::embedded::{content_hash, EmbeddedSpec, EmbeddedStore};
 use crate::store::hnsw::GraphParams;
 use crate::store::{
-    chunk_id_string, ChunkVerdict, IndexWrite, NewChunk, NewDocument, Store, StoreError, StoredDoc,
-    Verdict,
+    chunk_id_string, ChunkVerdict, FailedFile, IndexWrite, NewChunk, NewDocument, Store,
+    StoreError, StoredDoc, Verdict,
 };
 use crate::text::sha256_hex;
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
@@ -127,6 +127,9 @@ impl IngestOptions {
 /// A file that could not be ingested.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Failure {
+    /// The folder (canonical), kept with the store's record of failures.
+    #[serde(skip)]
+    pub root: String,
     /// The file, relative to its folder.
     pub path: String,
     /// Why.
@@ -479,6 +482,7 @@ fn write_loop(
                         error
                     };
                     report.failed.push(Failure {
+                        root: job.root.clone(),
                         path: job.file.rel.clone(),
                         error,
                     });
@@ -622,6 +626,7 @@ pub fn ingest_into(
         report.skipped.extend(scan.skipped);
         for e in scan.errors {
             report.failed.push(Failure {
+                root: root_s.clone(),
                 path: e.path,
                 error: e.error,
             });
@@ -724,7 +729,26 @@ pub fn ingest_into(
     result?;
     progress.finish();
 
-    // 3. Keep the segment count in check, then commit everything left.
+    // 3. Record what failed per folder (replacing the last ingest's list),
+    // keep the segment count in check, then commit everything left.
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for root in &roots_s {
+        let failed = report
+            .failed
+            .iter()
+            .filter(|f| &f.root == root)
+            .map(|f| FailedFile {
+                root: root.clone(),
+                path: f.path.clone(),
+                error: f.error.clone(),
+                at,
+            })
+            .collect();
+        writer.set_failures(root, failed)?;
+    }
     writer.compact(false)?;
     report.generation = writer.commit()?;
     // Documents that failed and were never stored have no rule to report.

@@ -86,6 +86,13 @@ pub async fn list(
     Authed(caller): Authed,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let docs = st.svc.documents(&caller.principal).await?;
+    // Admins also see what the latest ingests could not read.
+    if caller.roles.iter().any(|r| r == "admin") {
+        let failed = st.svc.failed_files(&caller.roles).await?;
+        return Ok(Json(
+            serde_json::json!({ "documents": docs, "failed": failed }),
+        ));
+    }
     Ok(Json(serde_json::json!({ "documents": docs })))
 }
 

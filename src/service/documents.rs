@@ -237,6 +237,18 @@ impl Service {
             .await
     }
 
+    /// The files the latest ingest of each folder could not read: for
+    /// admins only (failed files have no access rule to filter them by).
+    pub async fn failed_files(
+        self: &Arc<Self>,
+        roles: &[String],
+    ) -> Result<Vec<crate::store::FailedFile>, Error> {
+        if !roles.iter().any(|r| r == "admin") {
+            return Err(Error::Forbidden("only admins see failed files".into()));
+        }
+        self.blocking(|s| Ok(s.store.reader().failures()?)).await
+    }
+
     fn rules_at(&self, path: &str) -> Result<Vec<RuleAt>, Error> {
         Ok(self.store.reader().rules_at(path)?)
     }

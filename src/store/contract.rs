@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use super::docfilter::CompiledDocFilter;
 use super::record::{
-    ChunkHit, ChunkVerdict, DocSummary, NewDocument, Pages, RuleAt, StoreStats, StoredDoc,
-    VectorParams, VectorPlan,
+    ChunkHit, ChunkVerdict, DocSummary, FailedFile, NewDocument, Pages, RuleAt, StoreStats,
+    StoredDoc, VectorParams, VectorPlan,
 };
 use super::StoreError;
 use crate::acl::{AccessRule, Principal};
@@ -105,6 +105,10 @@ pub trait IndexRead: Send + Sync {
     /// Up to `n` documents with their pages, chunks and vectors, in id
     /// order from id `from` on (for copying a store; no principal applies).
     fn export(&self, from: u64, n: usize) -> Result<Vec<(u64, NewDocument)>, StoreError>;
+
+    /// The files the latest ingest of each folder could not read (for
+    /// operators: no principal applies, the caller checks the role).
+    fn failures(&self) -> Result<Vec<FailedFile>, StoreError>;
 }
 
 /// What compaction did.
@@ -166,6 +170,10 @@ pub trait IndexWrite: Send {
 
     /// Removes a document; `false` if there was none with that id.
     fn remove(&mut self, id: u64) -> Result<bool, StoreError>;
+
+    /// Replaces the failed files recorded for `root` (durable with the
+    /// next commit).
+    fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError>;
 
     /// Tidies storage (the embedded index merges and rewrites segments;
     /// PostgreSQL has nothing to do). Part of the next commit.

@@ -14,8 +14,8 @@ use super::docs::{ChunkFlag, DocRecord};
 use super::hnsw::GraphParams;
 use super::plan;
 use super::record::{
-    ChunkHit, ChunkVerdict, DocSummary, NewChunk, NewDocument, Pages, RuleAt, StoreStats,
-    StoredDoc, VectorParams, VectorPlan, Verdict,
+    ChunkHit, ChunkVerdict, DocSummary, FailedFile, NewChunk, NewDocument, Pages, RuleAt,
+    StoreStats, StoredDoc, VectorParams, VectorPlan, Verdict,
 };
 use super::segment::{ChunkRecord, SegmentBuilder};
 use super::{IndexReader, IndexWriter, Snapshot, StoreError};
@@ -229,6 +229,10 @@ impl IndexRead for Snapshot {
             .map(|d| Ok((d.id, self.new_document(d)?)))
             .collect()
     }
+
+    fn failures(&self) -> Result<Vec<FailedFile>, StoreError> {
+        super::failures::read(&self.dir)
+    }
 }
 
 /// Views are shared as `Arc`s; an `Arc` of a view is a view.
@@ -288,6 +292,9 @@ impl<T: IndexRead + ?Sized> IndexRead for Arc<T> {
     }
     fn export(&self, from: u64, n: usize) -> Result<Vec<(u64, NewDocument)>, StoreError> {
         (**self).export(from, n)
+    }
+    fn failures(&self) -> Result<Vec<FailedFile>, StoreError> {
+        (**self).failures()
     }
 }
 
@@ -355,6 +362,8 @@ pub struct DocWriter {
     staged: Vec<(DocRecord, Vec<String>)>,
     dim: usize,
     segment_chunks: usize,
+    /// Failed files per folder, written with the next commit.
+    failures: std::collections::BTreeMap<String, Vec<FailedFile>>,
 }
 
 impl DocWriter {
@@ -367,6 +376,7 @@ impl DocWriter {
             staged: Vec::new(),
             dim,
             segment_chunks: segment_chunks.max(1),
+            failures: Default::default(),
         }
     }
 
@@ -578,8 +588,18 @@ impl IndexWrite for DocWriter {
         self.w.compact(force)
     }
 
+    fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError> {
+        self.failures.insert(root.to_string(), failed);
+        Ok(())
+    }
+
     fn commit(&mut self) -> Result<u64, StoreError> {
         self.write_staged()?;
+        // Failures are kept beside the manifest, not in it: they change
+        // without a new generation (an ingest that only failed).
+        if !self.failures.is_empty() {
+            super::failures::replace(self.w.dir(), std::mem::take(&mut self.failures))?;
+        }
         self.w.commit()
     }
 }

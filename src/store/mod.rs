@@ -26,6 +26,7 @@ pub mod distance;
 pub mod docfilter;
 pub mod docs;
 pub mod embedded;
+mod failures;
 pub mod fsutil;
 pub mod hnsw;
 pub mod keyword;

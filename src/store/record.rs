@@ -207,6 +207,20 @@ pub struct RuleAt {
     pub access: Option<AccessRule>,
 }
 
+/// A file an ingest of its folder could not read: kept (with the store,
+/// so every node and the console see it) until that folder's next ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FailedFile {
+    /// The folder that was ingested.
+    pub root: String,
+    /// The file, relative to it.
+    pub path: String,
+    /// Why it failed.
+    pub error: String,
+    /// When (Unix seconds).
+    pub at: u64,
+}
+
 /// How the vector side of a search was answered (per segment on the
 /// embedded index, once on PostgreSQL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -276,6 +276,10 @@ def check_documents(browser, tmp):
     sign_in(page, "key-boss")
     tab(page, "documents")
     expect(page.locator("#upload-form")).to_be_visible()
+    # What the last ingest could not read, with the reason.
+    failed = page.locator("#failed tbody tr")
+    expect(failed).to_have_count(1)
+    expect(failed).to_contain_text("finance/scan-0042.pdf")
     path = os.path.join(tmp, "kantine.md")
     with open(path, "w") as f:
         f.write("# Kantine\n\nDie Kantine öffnet um 11:30 Uhr.\n")
@@ -296,6 +300,7 @@ def check_documents(browser, tmp):
     tab(page, "documents")
     expect(page.locator("#doc-list tbody tr").first).to_be_visible()
     expect(page.locator("#upload-form")).to_be_hidden()
+    expect(page.locator("#failed-box")).to_be_hidden()
     assert page.get_by_role("button", name=re.compile("^Delete")).count() == 0
     page.context.close()
 

@@ -26,6 +26,7 @@ const T = {
     recent: "Recent requests", time: "Time", endpoint: "Endpoint", status: "Status", provider: "Provider", flags: "Flags",
     chain: "Audit chain", chain_ok: "takes appends", chain_refusing: "refuses appends",
     chain_verified: "verified intact, records", chain_problems: "problems",
+    failed: "Files the last ingest could not read", folder: "Folder", error: "Error",
   },
   de: {
     skip: "Zum Inhalt", signin: "Anmelden", signout: "Abmelden", apikey: "API-Schlüssel",
@@ -48,6 +49,7 @@ const T = {
     recent: "Letzte Anfragen", time: "Zeit", endpoint: "Endpunkt", status: "Status", provider: "Anbieter", flags: "Hinweise",
     chain: "Audit-Kette", chain_ok: "nimmt Einträge an", chain_refusing: "verweigert Einträge",
     chain_verified: "geprüft und unversehrt, Einträge", chain_problems: "Probleme",
+    failed: "Dateien, die der letzte Import nicht lesen konnte", folder: "Ordner", error: "Fehler",
   },
 };
 const lang = (navigator.language || "en").toLowerCase().startsWith("de") ? "de" : "en";
@@ -367,7 +369,16 @@ async function loadUsage() {
 async function loadDocuments() {
   const tbody = $("doc-list").tBodies[0];
   tbody.replaceChildren();
-  const { documents } = await (await api("/v1/documents")).json();
+  const { documents, failed } = await (await api("/v1/documents")).json();
+  const fb = $("failed").tBodies[0];
+  fb.replaceChildren();
+  $("failed-box").hidden = !failed || failed.length === 0;
+  for (const f of failed || []) {
+    const tr = el("tr");
+    tr.append(el("td", f.root), el("td", f.path), el("td", f.error),
+      el("td", new Date(f.at * 1000).toISOString().replace("T", " ").slice(0, 19)));
+    fb.append(tr);
+  }
   for (const d of documents) {
     const tr = el("tr");
     const td = el("td");

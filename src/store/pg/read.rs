@@ -9,8 +9,8 @@ use crate::acl::{AccessRule, Principal};
 use crate::store::contract::{IndexRead, Scored};
 use crate::store::docfilter::CompiledDocFilter;
 use crate::store::record::{
-    ChunkHit, DocSummary, NewChunk, NewDocument, Pages, RuleAt, StoreStats, VectorParams,
-    VectorPlan, Verdict,
+    ChunkHit, DocSummary, FailedFile, NewChunk, NewDocument, Pages, RuleAt, StoreStats,
+    VectorParams, VectorPlan, Verdict,
 };
 use crate::store::StoreError;
 
@@ -374,5 +374,25 @@ impl IndexRead for PgStore {
 
     fn export(&self, from: u64, n: usize) -> Result<Vec<(u64, NewDocument)>, StoreError> {
         Ok(self.export_docs(from, n)?)
+    }
+
+    fn failures(&self) -> Result<Vec<FailedFile>, StoreError> {
+        Ok(self.write.run(|c| {
+            c.query(
+                "SELECT root, path, error, at FROM ingest_failures ORDER BY root, path",
+                &[],
+            )
+            .ctx("failed files")?
+            .iter()
+            .map(|r| {
+                Ok(FailedFile {
+                    root: col(r, 0)?,
+                    path: col(r, 1)?,
+                    error: col(r, 2)?,
+                    at: col::<i64>(r, 3)?.max(0) as u64,
+                })
+            })
+            .collect()
+        })?)
     }
 }

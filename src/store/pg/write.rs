@@ -14,7 +14,7 @@ use super::read::{rule_of, verdict_of};
 use super::{col, redact, rule_columns, Ctx, PgError, PgStore, Vector};
 use crate::acl::AccessRule;
 use crate::store::contract::{CompactStats, IndexRead, IndexWrite, Store};
-use crate::store::record::{ChunkVerdict, NewDocument, StoredDoc};
+use crate::store::record::{ChunkVerdict, FailedFile, NewDocument, StoredDoc};
 use crate::store::StoreError;
 
 /// Documents of a bulk load above which the vector index is dropped and
@@ -392,6 +392,22 @@ impl IndexWrite for PgWriter {
             .execute("DELETE FROM documents WHERE id = $1", &[&(id as i64)])
             .ctx("delete a document")?;
         Ok(n > 0)
+    }
+
+    fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError> {
+        self.begin()?;
+        let c = &mut self.client;
+        c.execute("DELETE FROM ingest_failures WHERE root = $1", &[&root])
+            .ctx("clear failed files")?;
+        for f in failed {
+            c.execute(
+                "INSERT INTO ingest_failures (root, path, error, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (root, path) DO UPDATE SET error = EXCLUDED.error, at = EXCLUDED.at",
+                &[&f.root, &f.path, &f.error, &(f.at as i64)],
+            )
+            .ctx("record a failed file")?;
+        }
+        Ok(())
     }
 
     fn compact(&mut self, _force: bool) -> Result<CompactStats, StoreError> {
