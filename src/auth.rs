@@ -189,8 +189,36 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
     }
 }
 
+impl Authenticator {
+    /// The console's sign-in: checks the issuer's ID token (this client as
+    /// its audience, the sign-in's nonce) and picks the token the browser
+    /// will send — the access token if hort accepts it as a bearer token,
+    /// else the ID token if hort accepts that. `None`: nothing usable.
+    pub fn sign_in_token(
+        &self,
+        id_token: &str,
+        access_token: Option<&str>,
+        client_id: &str,
+        nonce: &str,
+    ) -> Option<(String, Caller)> {
+        let j = self.jwt.as_ref()?;
+        let claims = j.claims(id_token, Some(client_id))?;
+        if claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce) {
+            return None;
+        }
+        for t in access_token.into_iter().chain([id_token]) {
+            if let Some(c) = j.verify(t) {
+                return Some((t.to_string(), c));
+            }
+        }
+        None
+    }
+}
+
 impl Jwt {
-    fn verify(&self, token: &str) -> Option<Caller> {
+    /// The claims of a token signed by the issuer, checked for issuer,
+    /// expiry and `audience` (default: the configured one).
+    fn claims(&self, token: &str, audience: Option<&str>) -> Option<serde_json::Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if !ASYMMETRIC.contains(&header.alg) {
             // An HMAC token could be forged with a public key as the secret.
@@ -205,9 +233,9 @@ impl Jwt {
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[self.cfg.issuer.as_str()]);
         v.validate_nbf = true;
-        match &self.cfg.audience {
+        match audience.or(self.cfg.audience.as_deref()) {
             Some(a) => {
-                v.set_audience(&[a.as_str()]);
+                v.set_audience(&[a]);
                 // A configured audience is required, not only checked when present.
                 v.set_required_spec_claims(&["exp", "iss", "aud"]);
             }
@@ -216,8 +244,16 @@ impl Jwt {
                 v.set_required_spec_claims(&["exp", "iss"]);
             }
         }
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).ok()?;
-        let c = &data.claims;
+        Some(
+            jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
+                .ok()?
+                .claims,
+        )
+    }
+
+    fn verify(&self, token: &str) -> Option<Caller> {
+        let claims = self.claims(token, None)?;
+        let c = &claims;
         let subject = c.get(&self.cfg.name_claim)?.as_str()?.trim();
         if subject.is_empty() {
             return None;

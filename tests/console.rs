@@ -266,3 +266,89 @@ fn audit_trail_and_search_explain_over_http() {
         "{after}"
     );
 }
+
+/// The console's sign-in through an issuer, over plain HTTP (the browser
+/// test walks it in Chromium): the code flow ends with a token that
+/// authenticates; a replayed code, a state that is not the cookie's, a
+/// missing cookie and the issuer's refusal sign nobody in.
+#[test]
+fn issuer_sign_in_code_flow_and_its_refusals() {
+    let issuer = common::jwt::Issuer::new();
+    let jwks = issuer.jwks();
+    let idp = common::start_fake_idp(
+        issuer,
+        "hort-console",
+        "erika",
+        serde_json::json!({"teams": ["staff"], "clearance": "internal"}),
+    );
+    let extra = format!(
+        "[auth.jwt]\nissuer = \"http://{a}\"\njwks_file = \"jwks.json\"\n\n\
+         [auth.jwt.sign_in]\nauthorization_endpoint = \"http://{a}/authorize\"\n\
+         token_endpoint = \"http://{a}/token\"\nclient_id = \"hort-console\"\n",
+        a = idp.addr
+    );
+    let env = common::Env::with_extra("minilm-l6", &extra);
+    std::fs::write(env.path().join("jwks.json"), jwks.to_string()).unwrap();
+    env.ingest_fixtures();
+    let s = common::Server::start(&env);
+    let cfg = get(&s.addr, "/console/oidc/config", None).json();
+    assert_eq!(
+        cfg,
+        serde_json::json!({"enabled": true, "label": "Single sign-on"})
+    );
+
+    let start = get(&s.addr, "/console/oidc/login", None);
+    assert_eq!(start.status, 303);
+    let to_idp = start.header("location").unwrap().to_string();
+    assert!(to_idp.contains("code_challenge_method=S256") && to_idp.contains("nonce="));
+    let set = start.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let path = to_idp.split_once(&idp.addr).unwrap().1;
+    let back = common::http(&idp.addr, "GET", path, &[], b"");
+    assert_eq!(back.status, 302);
+    let callback = back.header("location").unwrap();
+    let callback = callback.split_once(&s.addr).unwrap().1.to_string();
+    let done = common::http(&s.addr, "GET", &callback, &[("Cookie", &cookie)], b"");
+    assert_eq!(done.status, 200);
+    assert_eq!(done.header("cache-control"), Some("no-store"));
+    let page = String::from_utf8_lossy(&done.body).to_string();
+    let token = page
+        .split("<meta name=\"hort-token\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a token in the page")
+        .to_string();
+    let me = get(&s.addr, "/v1/me", Some(&token)).json();
+    assert_eq!(me["name"], "jwt:erika");
+    assert!(done.header("set-cookie").unwrap().contains("Max-Age=0"));
+
+    // The same code again: the issuer refuses it, nobody is signed in.
+    let again = common::http(&s.addr, "GET", &callback, &[("Cookie", &cookie)], b"");
+    assert_eq!(again.status, 502);
+    assert!(!String::from_utf8_lossy(&again.body).contains("hort-token"));
+    assert_eq!(idp.refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // A state that is not the cookie's (a crafted link), or no cookie at all.
+    let forged = callback.replace("state=", "state=x");
+    for (path, headers) in [
+        (forged.as_str(), vec![("Cookie", cookie.as_str())]),
+        (callback.as_str(), vec![]),
+    ] {
+        let r = common::http(&s.addr, "GET", path, &headers, b"");
+        assert_eq!(r.status, 400, "{path}");
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert!(body.contains("hort-signin-error") && !body.contains("hort-token"));
+    }
+    // The issuer's own refusal.
+    let r = common::http(
+        &s.addr,
+        "GET",
+        "/console/oidc/callback?error=access_denied&state=y",
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+}

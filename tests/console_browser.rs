@@ -20,8 +20,26 @@ fn the_console_in_a_real_browser() {
         "the test browser is missing: run `make browser` (make test does it for you)"
     );
     let llm = start_quoting_llm();
+    let issuer = common::jwt::Issuer::new();
+    let jwks = issuer.jwks();
+    let idp = common::start_fake_idp(
+        issuer,
+        "hort-console",
+        "erika",
+        serde_json::json!({"teams": ["staff", "finance"], "clearance": "confidential"}),
+    );
     let extra = format!(
         r#"
+[auth.jwt]
+issuer = "http://{idp}"
+jwks_file = "jwks.json"
+
+[auth.jwt.sign_in]
+authorization_endpoint = "http://{idp}/authorize"
+token_endpoint = "http://{idp}/token"
+client_id = "hort-console"
+label = "Nordwind SSO"
+
 [[providers]]
 name = "cloud"
 kind = "openai"
@@ -46,6 +64,7 @@ tools = ["search", "ingest_document"]
 {boss}
 {writer}"#,
         llm = llm.addr,
+        idp = idp.addr,
         state = local_state(""),
         carol = principal(
             "carol",
@@ -67,6 +86,7 @@ tools = ["search", "ingest_document"]
         ),
     );
     let env = Env::with_extra("minilm-l6", &extra);
+    std::fs::write(env.path().join("jwks.json"), jwks.to_string()).unwrap();
     // The sample corpus and one file no parser can read.
     let corpus = env.path().join("corpus");
     common::copy_tree(&repo().join("fixtures/corpus"), &corpus);
@@ -111,6 +131,11 @@ tools = ["search", "ingest_document"]
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        idp.refused.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the issuer refused a token request"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -127,6 +152,7 @@ tools = ["search", "ingest_document"]
         "keyboard only",
         "accessibility",
         "german",
+        "issuer sign-in",
         "no console errors",
     ] {
         assert!(

@@ -32,7 +32,7 @@ pub use gateway::{AuditConfig, FsyncPolicy, GatewayConfig};
 pub use ingest::IngestConfig;
 pub use mcp::{McpConfig, McpGrant, Tool};
 pub use policy::{ContentRule, PolicyTarget};
-pub use principals::{AuthConfig, JwtConfig, PrincipalConfig, TeamConfig};
+pub use principals::{AuthConfig, JwtConfig, PrincipalConfig, SignInConfig, TeamConfig};
 pub use providers::{
     Balance, GroupConfig, Locality, ProviderConfig, ProviderKind, QueryRule, RoutingConfig,
 };
@@ -366,6 +366,18 @@ local_only_from = "confidential"
             (
                 "[auth.jwt]\nissuer='i'\njwks_file='j'\nrequests_per_minute=0\n",
                 "auth.jwt.requests_per_minute",
+            ),
+            (
+                "[auth.jwt]\nissuer='i'\njwks_file='j'\n[auth.jwt.sign_in]\nauthorization_endpoint='http://idp.example/a'\ntoken_endpoint='https://idp/t'\nclient_id='c'\n",
+                "auth.jwt.sign_in.authorization_endpoint",
+            ),
+            (
+                "[auth.jwt]\nissuer='i'\njwks_file='j'\n[auth.jwt.sign_in]\nauthorization_endpoint='https://idp/a'\ntoken_endpoint='https://idp/t'\nclient_id='c'\nredirect_url='https://hort/elsewhere'\n",
+                "auth.jwt.sign_in.redirect_url",
+            ),
+            (
+                "[auth.jwt]\nissuer='i'\njwks_file='j'\n[auth.jwt.sign_in]\nauthorization_endpoint='https://idp/a'\ntoken_endpoint='https://idp/t'\nclient_id=' '\n",
+                "auth.jwt.sign_in.client_id",
             ),
             ("[server]\nrequest_timeout_s=9223372036854775807\n", "server.request_timeout_s"),
             ("[server]\nheader_timeout_s=0\n", "server.header_timeout_s"),

@@ -90,6 +90,54 @@ pub struct JwtConfig {
     pub roles_claim: String,
     /// Requests per minute for JWT principals (none: unlimited).
     pub requests_per_minute: Option<u32>,
+    /// Signing in to the web console through this issuer (authorization
+    /// code flow with PKCE); without it the console takes API keys only.
+    pub sign_in: Option<SignInConfig>,
+}
+
+/// The console's sign-in through the issuer. The client secret, if the
+/// client has one, comes from `HORT_OIDC_CLIENT_SECRET` (secrets are never
+/// in the file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInConfig {
+    /// Where the browser is sent to sign in.
+    pub authorization_endpoint: String,
+    /// Where hort exchanges the code for tokens.
+    pub token_endpoint: String,
+    /// hort's client id at the issuer (the ID token's audience).
+    pub client_id: String,
+    /// Scopes asked for (`openid` is always among them).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The callback registered at the issuer
+    /// (`https://hort.example.com/console/oidc/callback`). Default: built
+    /// from the request's Host header — set it behind a proxy.
+    pub redirect_url: Option<String>,
+    /// The button's text.
+    #[serde(default = "default_sign_in_label")]
+    pub label: String,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into()]
+}
+
+fn default_sign_in_label() -> String {
+    "Single sign-on".into()
+}
+
+/// `https://…`, or `http://` to a loopback host only (a local test issuer).
+fn web_url(u: &str) -> bool {
+    if u.starts_with("https://") {
+        return u.len() > "https://".len();
+    }
+    let Some(rest) = u.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 fn default_name_claim() -> String {
@@ -196,6 +244,33 @@ impl AuthConfig {
             }
             if j.issuer.trim().is_empty() {
                 return Err(c.invalid("auth.jwt.issuer", "must not be empty"));
+            }
+            if let Some(s) = &j.sign_in {
+                for (field, u) in [
+                    (
+                        "auth.jwt.sign_in.authorization_endpoint",
+                        &s.authorization_endpoint,
+                    ),
+                    ("auth.jwt.sign_in.token_endpoint", &s.token_endpoint),
+                ] {
+                    if !web_url(u) {
+                        return Err(c.invalid(
+                            field,
+                            "must be an https:// URL (http:// only to a loopback host)",
+                        ));
+                    }
+                }
+                if let Some(u) = &s.redirect_url {
+                    if !web_url(u) || !u.ends_with("/console/oidc/callback") {
+                        return Err(c.invalid(
+                            "auth.jwt.sign_in.redirect_url",
+                            "must be this server's https://…/console/oidc/callback",
+                        ));
+                    }
+                }
+                if s.client_id.trim().is_empty() {
+                    return Err(c.invalid("auth.jwt.sign_in.client_id", "must not be empty"));
+                }
             }
         }
         Ok(())

@@ -40,28 +40,7 @@ pub struct SearchRequest {
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub explain: Option<SearchExplain>,
-}
-
-/// `explain` of a search: the ranking evidence and the filters that were
-/// applied inside both searches (the caller's own access, the metadata filter).
-#[derive(Serialize)]
-pub struct SearchExplain {
-    #[serde(flatten)]
-    pub ranking: crate::retrieve::Explain,
-    pub filter: AppliedFilter,
-}
-
-/// The filters a search ran with.
-#[derive(Serialize)]
-pub struct AppliedFilter {
-    /// Documents shared with one of these teams …
-    pub teams: Vec<String>,
-    /// … classified at most this.
-    pub clearance: crate::acl::Classification,
-    /// The request's metadata filter, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub docs: Option<DocFilter>,
+    pub explain: Option<crate::service::SearchExplain>,
 }
 
 pub async fn search(
@@ -78,14 +57,7 @@ pub async fn search(
     let found = st.svc.search(&call, &caller.principal, q).await?;
     // Stage times only: nothing about the content or the access rules.
     let timing = found.stages.server_timing(found.search_ms);
-    let explain = req.explain.then(|| SearchExplain {
-        ranking: found.explain,
-        filter: AppliedFilter {
-            teams: caller.principal.teams.clone(),
-            clearance: caller.principal.clearance,
-            docs: req.filter.clone(),
-        },
-    });
+    let explain = req.explain.then_some(found.explain);
     Ok((
         [(
             axum::http::header::HeaderName::from_static("server-timing"),

@@ -4,7 +4,7 @@
 //! connections to this origin only, and no framing; the page talks to the
 //! same `/v1` API as every other client, with the caller's key.
 
-use axum::http::header;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("console/index.html");
@@ -17,6 +17,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     base-uri 'none'";
 
 fn asset(body: &'static str, kind: &'static str) -> Response {
+    asset_owned(body.to_string(), kind)
+}
+
+fn asset_owned(body: String, kind: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, kind),
@@ -33,6 +37,40 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
 /// `GET /`: the console.
 pub async fn index() -> Response {
     asset(INDEX, "text/html; charset=utf-8")
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The console page carrying `name = value` in a `<meta>` tag, for the
+/// script to read (the CSP allows no inline script); never cached.
+fn page_with(status: StatusCode, name: &str, value: &str) -> Response {
+    let meta = format!(
+        "<head>\n<meta name=\"{name}\" content=\"{}\">",
+        escape_attr(value)
+    );
+    let mut r = asset_owned(
+        INDEX.replacen("<head>", &meta, 1),
+        "text/html; charset=utf-8",
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The console after a sign-in: the bearer token for the script to keep.
+pub fn page_with_token(token: &str) -> Response {
+    page_with(StatusCode::OK, "hort-token", token)
+}
+
+/// The console with a sign-in error to show.
+pub fn page_with_error(status: StatusCode, message: &str) -> Response {
+    page_with(status, "hort-signin-error", message)
 }
 
 /// `GET /favicon.ico`: nothing (browsers ask; a 404 would be logged as an error).

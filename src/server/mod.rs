@@ -24,6 +24,7 @@ pub(crate) mod documents;
 pub mod error;
 pub mod limits;
 mod observe;
+mod oidc;
 mod openai;
 mod workflows;
 
@@ -174,6 +175,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/app.js", get(console::script))
         .route("/console/app.css", get(console::style))
         .route("/favicon.ico", get(console::favicon))
+        .route("/console/oidc/config", get(oidc::config))
+        .route("/console/oidc/login", get(oidc::login))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .merge(v1)

@@ -23,7 +23,7 @@ use crate::service::Call;
 /// The route label of a path: one of the known endpoints or `other`, so
 /// metrics labels stay bounded whatever clients send.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 22] = [
+    const ROUTES: [&str; 25] = [
         "/v1/query",
         "/v1/search",
         "/v1/chat/completions",
@@ -44,6 +44,9 @@ pub fn route_label(path: &str) -> &'static str {
         "/console/app.js",
         "/console/app.css",
         "/favicon.ico",
+        "/console/oidc/config",
+        "/console/oidc/login",
+        "/console/oidc/callback",
         "/v1/workflows/runs",
         "/v1/workflows",
     ];
@@ -63,11 +66,19 @@ pub fn route_label(path: &str) -> &'static str {
 }
 
 /// Whether requests to `route` get an audit line: not the probes and not the
-/// console's static files (nothing is read or decided there).
+/// console's static files and sign-in start (nothing is read or decided
+/// there; the sign-in's callback is audited with who signed in).
 fn audited(route: &str) -> bool {
     !matches!(
         route,
-        "/healthz" | "/metrics" | "/" | "/console/app.js" | "/console/app.css" | "/favicon.ico"
+        "/healthz"
+            | "/metrics"
+            | "/"
+            | "/console/app.js"
+            | "/console/app.css"
+            | "/favicon.ico"
+            | "/console/oidc/config"
+            | "/console/oidc/login"
     )
 }
 

@@ -39,7 +39,7 @@ pub use agents::{allowed_tools, decide, KillSwitch};
 pub use call::Call;
 pub use documents::{Passage, Removed, UploadRequest, Uploaded, WholeDocument, WriteEffect};
 pub use error::{Error, OpenError};
-pub use search::{Found, Query};
+pub use search::{AppliedFilter, Found, Query, SearchExplain};
 
 /// What `Service::audit_trail` found.
 #[derive(Debug, serde::Serialize)]

@@ -38,8 +38,30 @@ pub struct Found {
     pub stages: Stages,
     /// The whole search, off the runtime, in milliseconds.
     pub search_ms: f64,
-    /// Each hit's evidence and the plan (for tuning; cheap to build).
-    pub explain: retrieve::Explain,
+    /// Each hit's evidence, the plan and the filters (for tuning; cheap to build).
+    pub explain: SearchExplain,
+}
+
+/// Why a search's hits ranked as they did, and the filters it ran with.
+#[derive(Debug, serde::Serialize)]
+pub struct SearchExplain {
+    /// Both sides' evidence per hit, fusion and plan.
+    #[serde(flatten)]
+    pub ranking: retrieve::Explain,
+    /// The filters applied inside both searches.
+    pub filter: AppliedFilter,
+}
+
+/// The filters a search ran with: the caller's own access and the request's
+/// metadata filter.
+#[derive(Debug, serde::Serialize)]
+pub struct AppliedFilter {
+    /// Documents shared with one of these teams …
+    pub teams: Vec<String>,
+    /// … classified at most this.
+    pub clearance: crate::acl::Classification,
+    /// The metadata filter, if any.
+    pub docs: Option<DocFilter>,
 }
 
 impl Service {
@@ -74,6 +96,11 @@ impl Service {
         let svc = self.clone();
         let principal = who.clone();
         let text = q.text.to_string();
+        let filter = AppliedFilter {
+            teams: who.teams.clone(),
+            clearance: who.clearance,
+            docs: q.filter.cloned(),
+        };
         let found = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let ms = move || started.elapsed().as_secs_f64() * 1000.0;
@@ -91,7 +118,10 @@ impl Service {
                     &r,
                     &svc.params,
                 )?;
-                let explain = retrieve::Explain::of(&found, &found.hits, &svc.params, false);
+                let explain = SearchExplain {
+                    ranking: retrieve::Explain::of(&found, &found.hits, &svc.params, false),
+                    filter,
+                };
                 return Ok::<_, Error>(Found {
                     view,
                     hits: found.hits,
@@ -114,7 +144,10 @@ impl Service {
             )?;
             let hits = retrieve::rerank::rerank(rr.as_ref(), &text, found.hits.clone(), k)
                 .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
-            let explain = retrieve::Explain::of(&found, &hits, &svc.params, true);
+            let explain = SearchExplain {
+                ranking: retrieve::Explain::of(&found, &hits, &svc.params, true),
+                filter,
+            };
             Ok(Found {
                 view,
                 hits,

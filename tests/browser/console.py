@@ -30,7 +30,7 @@ TIMEOUT = 60_000
 errors = []  # console errors and uncaught exceptions of every page
 # The checks provoke these on purpose (a wrong key, a restricted document):
 # the browser logs the refused request; anything else is a real error.
-EXPECTED = re.compile(r"Failed to load resource: the server responded with a status of (401|404)")
+EXPECTED = re.compile(r"Failed to load resource: the server responded with a status of (400|401|404)")
 
 
 def api(method, path, key=None, body=None, headers=None):
@@ -101,6 +101,10 @@ def ask(page, question, cited=True):
 
 def check_sign_in(browser):
     page = new_page(browser)
+    # Before signing in there is nothing but the sign-in.
+    expect(page.locator("#signin")).to_be_visible()
+    for hidden in ["#tabs", "#signout", "#tab-ask", "#tab-usage"]:
+        expect(page.locator(hidden)).to_be_hidden()
     shot(page, "signin")
     page.fill("#key", "not-a-key")
     page.click("#signin-form button[type=submit]")
@@ -240,6 +244,11 @@ def check_approval(browser):
     expect(item).to_contain_text("writer")
     expect(item).to_contain_text("ingest_document")
     item.get_by_label("Reason").fill("minutes are fine")
+    item.locator("summary").click()
+    expect(item.locator("pre")).to_contain_text("agent/minutes.md")
+    # A refresh while the approver types keeps what was typed.
+    page.wait_for_timeout(3500)
+    expect(item.get_by_label("Reason")).to_have_value("minutes are fine")
     shot(page, "approvals")
     item.get_by_role("button", name="Approve").click()
     expect(item).to_have_count(0)
@@ -381,14 +390,37 @@ def check_german(browser):
     page.context.close()
 
 
+def check_issuer_sign_in(browser):
+    page = new_page(browser)
+    sso = page.locator("#sso")
+    expect(sso).to_have_text("Sign in with Nordwind SSO")
+    sso.click()
+    # Through the issuer and back, signed in; the code is gone from the address.
+    expect(page.locator("#who")).to_contain_text("jwt:erika")
+    expect(page.locator("#who")).to_contain_text("confidential")
+    assert page.url == URL + "/", page.url
+    token = page.evaluate("sessionStorage.getItem('hort-key')")
+    assert token and token.count(".") == 2, "the ID token is kept for the tab"
+    assert page.locator('meta[name="hort-token"]').count() == 0
+    ask(page, QUESTION)
+    # A callback nobody started here (a crafted link) signs nobody in.
+    page.context.clear_cookies()
+    page.evaluate("sessionStorage.clear()")
+    page.goto(URL + "/console/oidc/callback?code=code-1&state=forged")
+    expect(page.locator("#signin-error")).to_contain_text("not started here")
+    expect(page.locator("#tabs")).to_be_hidden()
+    assert page.url == URL + "/", page.url
+    page.context.close()
+
+
 def main():
     tmp = os.environ.get("TMPDIR", "/tmp")
     env = dict(os.environ, LD_LIBRARY_PATH=f"{BROWSER}/lib:{BROWSER}", FONTCONFIG_PATH=BROWSER)
     checks = [check_sign_in, check_ask_cite_and_budget, check_restricted, check_approval,
               check_search_testing, lambda b: check_documents(b, tmp), check_keyboard_only,
-              check_accessibility, check_german]
+              check_accessibility, check_german, check_issuer_sign_in]
     names = ["sign in", "ask, cite, budget", "restricted", "approval", "search testing",
-             "documents", "keyboard only", "accessibility", "german"]
+             "documents", "keyboard only", "accessibility", "german", "issuer sign-in"]
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=os.path.join(BROWSER, "chromium"), env=env,

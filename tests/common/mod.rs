@@ -466,6 +466,134 @@ pub fn start_quoting_llm() -> FakeLlm {
     })
 }
 
+/// A fake OpenID Connect issuer on loopback for the console's sign-in: its
+/// authorization endpoint signs in `sub` at once (as an issuer with a
+/// session would) and sends the browser back with a code; its token
+/// endpoint redeems each code once, checks the redirect address, the client
+/// and the PKCE verifier, and answers with an ID token signed by `issuer`
+/// (the test's JWKS) and an opaque access token.
+pub struct FakeIdp {
+    pub addr: String,
+    /// Token requests refused (a reused code, a wrong verifier …).
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub fn start_fake_idp(
+    issuer: jwt::Issuer,
+    client_id: &str,
+    sub: &str,
+    claims: serde_json::Value,
+) -> FakeIdp {
+    use axum::extract::{Form, Query, State};
+    use axum::response::IntoResponse;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Idp {
+        issuer: Arc<jwt::Issuer>,
+        url: Arc<Mutex<String>>,
+        client: String,
+        sub: String,
+        claims: serde_json::Value,
+        codes: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
+        refused: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    async fn authorize(
+        State(i): State<Idp>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> axum::response::Response {
+        let ok = q.get("response_type").map(String::as_str) == Some("code")
+            && q.get("client_id") == Some(&i.client)
+            && q.get("code_challenge_method").map(String::as_str) == Some("S256")
+            && q.contains_key("state")
+            && q.contains_key("nonce");
+        if !ok {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad authorization request",
+            )
+                .into_response();
+        }
+        let code = format!("code-{}", i.codes.lock().unwrap().len() + 1);
+        let back = format!(
+            "{}?code={code}&state={}&session_state=x",
+            q["redirect_uri"], q["state"]
+        );
+        i.codes.lock().unwrap().insert(code, q);
+        (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, back)],
+        )
+            .into_response()
+    }
+    async fn token(
+        State(i): State<Idp>,
+        Form(f): Form<HashMap<String, String>>,
+    ) -> axum::response::Response {
+        use base64::Engine;
+        use sha2::Digest;
+        let refuse = || {
+            i.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": "invalid_grant"})),
+            )
+                .into_response()
+        };
+        let Some(code) = f.get("code") else {
+            return refuse();
+        };
+        let Some(auth) = i.codes.lock().unwrap().remove(code) else {
+            return refuse();
+        };
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
+                f.get("code_verifier")
+                    .cloned()
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ));
+        if f.get("grant_type").map(String::as_str) != Some("authorization_code")
+            || f.get("redirect_uri") != auth.get("redirect_uri")
+            || f.get("client_id") != Some(&i.client)
+            || auth.get("code_challenge") != Some(&challenge)
+        {
+            return refuse();
+        }
+        let mut claims = i.claims.clone();
+        claims["iss"] = serde_json::json!(*i.url.lock().unwrap());
+        claims["aud"] = serde_json::json!(i.client);
+        claims["sub"] = serde_json::json!(i.sub);
+        claims["exp"] = serde_json::json!(jwt::now() + 600);
+        claims["nonce"] = serde_json::json!(auth["nonce"]);
+        axum::Json(serde_json::json!({
+            "id_token": i.issuer.sign(&claims),
+            "access_token": "opaque-access-token",
+            "token_type": "Bearer",
+            "expires_in": 600,
+        }))
+        .into_response()
+    }
+    let url: Arc<Mutex<String>> = Arc::default();
+    let refused: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let state = Idp {
+        issuer: Arc::new(issuer),
+        url: url.clone(),
+        client: client_id.to_string(),
+        sub: sub.to_string(),
+        claims,
+        codes: Arc::default(),
+        refused: refused.clone(),
+    };
+    let app = axum::Router::new()
+        .route("/authorize", axum::routing::get(authorize))
+        .route("/token", axum::routing::post(token))
+        .with_state(state);
+    let addr = serve_app(app);
+    *url.lock().unwrap() = format!("http://{addr}");
+    FakeIdp { addr, refused }
+}
+
 /// `Authorization` and JSON content-type headers for a key.
 pub fn bearer(key: &str) -> String {
     format!("Bearer {key}")

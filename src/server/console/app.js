@@ -27,6 +27,7 @@ const T = {
     chain: "Audit chain", chain_ok: "takes appends", chain_refusing: "refuses appends",
     chain_verified: "verified intact, records", chain_problems: "problems",
     failed: "Files the last ingest could not read", folder: "Folder", error: "Error",
+    ssowith: "Sign in with", arguments: "Arguments", expired: "Your sign-in has expired or was revoked: sign in again.",
   },
   de: {
     skip: "Zum Inhalt", signin: "Anmelden", signout: "Abmelden", apikey: "API-Schlüssel",
@@ -50,6 +51,7 @@ const T = {
     chain: "Audit-Kette", chain_ok: "nimmt Einträge an", chain_refusing: "verweigert Einträge",
     chain_verified: "geprüft und unversehrt, Einträge", chain_problems: "Probleme",
     failed: "Dateien, die der letzte Import nicht lesen konnte", folder: "Ordner", error: "Fehler",
+    ssowith: "Anmelden mit", arguments: "Argumente", expired: "Ihre Anmeldung ist abgelaufen oder wurde widerrufen: bitte neu anmelden.",
   },
 };
 const lang = (navigator.language || "en").toLowerCase().startsWith("de") ? "de" : "en";
@@ -75,12 +77,50 @@ async function api(path, opts) {
     delete o.json;
   }
   const r = await fetch(path, o);
+  if (r.status === 401 && path !== "/v1/me") {
+    // The key was revoked or the sign-in's token expired: back to sign-in.
+    signedOut(t("expired"));
+  }
   if (!r.ok) {
     let msg = r.status + "";
     try { msg = (await r.json()).error.message; } catch (_) { /* not JSON */ }
     throw new Error(msg);
   }
   return r;
+}
+
+function signedOut(message) {
+  sessionStorage.removeItem("hort-key");
+  me = null;
+  $("signin").hidden = false;
+  $("tabs").hidden = true;
+  $("signout").hidden = true;
+  $("who").textContent = "";
+  for (const s of document.querySelectorAll(".tab")) s.hidden = true;
+  // Nothing the signed-out person saw stays in the page.
+  for (const id of ["answer", "citations", "flags", "viewer-text", "viewer-title", "approval-list", "search-plan", "search-timing"])
+    $(id).replaceChildren();
+  for (const tb of document.querySelectorAll("tbody")) tb.replaceChildren();
+  $("viewer").hidden = true;
+  $("signin-error").textContent = message || "";
+}
+
+// The issuer's sign-in (if configured) ends on this page with the token, or
+// with why it failed, in a <meta> tag: keep the token for the tab, drop the
+// code from the address.
+async function issuerSignIn() {
+  const tok = document.querySelector('meta[name="hort-token"]');
+  const err = document.querySelector('meta[name="hort-signin-error"]');
+  if (tok || err) history.replaceState(null, "", "/");
+  if (tok) { sessionStorage.setItem("hort-key", tok.content); tok.remove(); }
+  if (err) { $("signin-error").textContent = err.content; err.remove(); }
+  try {
+    const c = await (await fetch("/console/oidc/config")).json();
+    if (c.enabled) {
+      $("sso").textContent = `${t("ssowith")} ${c.label}`;
+      $("sso-box").hidden = false;
+    }
+  } catch (_) { /* keys only */ }
 }
 
 function translate() {
@@ -298,35 +338,50 @@ async function search(q, k) {
 }
 
 // ---- Approvals ----
+// Refreshed every few seconds: items keep their place (and a reason being
+// typed), new ones are added, decided ones go.
 async function loadApprovals() {
   const ul = $("approval-list");
   try {
     const list = await (await api("/v1/approvals?status=pending")).json();
     const items = list.approvals || list;
-    ul.replaceChildren();
+    const ids = new Set(items.map((a) => a.id));
+    for (const li of [...ul.children]) if (!ids.has(li.dataset.id)) li.remove();
     $("approvals-empty").hidden = items.length > 0;
     for (const a of items) {
-      const li = el("li");
-      li.append(el("p", `${a.id}: ${a.principal} — ${a.tool} — ${a.summary || ""}`));
-      const reason = el("input", null, { "aria-label": t("reason"), placeholder: t("reason") });
-      const ok = el("button", t("approve"), { type: "button" });
-      const no = el("button", t("reject"), { type: "button" });
-      const decide = async (d) => {
-        try {
-          await api(`/v1/approvals/${encodeURIComponent(a.id)}`, { method: "POST", json: { decision: d, reason: reason.value || null } });
-        } catch (e) { li.append(el("p", e.message, { class: "error" })); return; }
-        loadApprovals();
-      };
-      ok.addEventListener("click", () => decide("approve"));
-      no.addEventListener("click", () => decide("reject"));
-      li.append(reason, ok, no);
-      ul.append(li);
+      if (ul.querySelector(`li[data-id="${CSS.escape(a.id)}"]`)) continue;
+      ul.append(approvalItem(a));
     }
   } catch (e) {
     ul.replaceChildren(el("li", e.message, { class: "error" }));
   }
 }
-setInterval(() => { if (!$("tab-approvals").hidden && key()) loadApprovals(); }, 5000);
+
+function approvalItem(a) {
+  const li = el("li", null, { "data-id": a.id });
+  li.append(el("p", `${a.id}: ${a.principal} — ${a.tool} — ${a.summary || ""}`));
+  // Exactly what would run (document text as its size and SHA-256).
+  const det = el("details");
+  det.append(el("summary", `${t("arguments")} · ${a.created_at.replace("T", " ").slice(0, 19)}`),
+    el("pre", JSON.stringify(a.arguments, null, 2)));
+  li.append(det);
+  const reason = el("input", null, { "aria-label": t("reason"), placeholder: t("reason") });
+  const ok = el("button", t("approve"), { type: "button" });
+  const no = el("button", t("reject"), { type: "button" });
+  const decide = async (d) => {
+    try {
+      await api(`/v1/approvals/${encodeURIComponent(a.id)}`, { method: "POST", json: { decision: d, reason: reason.value || null } });
+    } catch (e) { li.append(el("p", e.message, { class: "error" })); return; }
+    li.remove();
+    loadApprovals();
+  };
+  ok.addEventListener("click", () => decide("approve"));
+  no.addEventListener("click", () => decide("reject"));
+  li.append(reason, ok, no);
+  return li;
+}
+// Live: new and decided actions show up within seconds, without a reload.
+setInterval(() => { if (!$("tab-approvals").hidden && key()) loadApprovals(); }, 3000);
 
 // ---- Usage ----
 async function loadUsage() {
@@ -415,10 +470,14 @@ async function upload() {
   loadDocuments();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   translate();
+  await issuerSignIn();
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("key").value); });
-  $("signout").addEventListener("click", () => { sessionStorage.removeItem("hort-key"); location.reload(); });
+  // A reload forgets everything the last person saw.
+  $("signout").addEventListener("click", () => {
+    sessionStorage.removeItem("hort-key"); history.replaceState(null, "", "/"); location.reload();
+  });
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => show(b.dataset.tab));
   $("ask-form").addEventListener("submit", (e) => { e.preventDefault(); ask($("question").value); });
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search($("search-q").value, $("search-k").value); });
