@@ -161,6 +161,7 @@ impl IndexRead for Snapshot {
                 paged: d.paged,
                 n_pages: d.n_pages.max(1),
                 n_chunks: d.n_chunks,
+                uploaded: d.root == super::UPLOAD_ROOT,
             })
             .collect();
         v.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));

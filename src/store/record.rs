@@ -173,6 +173,9 @@ pub struct DocSummary {
     pub n_pages: u32,
     /// Chunks.
     pub n_chunks: u32,
+    /// Added through the API (only such documents can be deleted there;
+    /// folder documents go with their files).
+    pub uploaded: bool,
 }
 
 /// The text of a document a principal asked for: one page or all.

@@ -27,6 +27,8 @@ SHOTS = os.environ["HORT_SCREENSHOTS"]
 SECRET = os.environ["HORT_SECRET"]
 QUESTION = os.environ["HORT_QUESTION"]
 TIMEOUT = 60_000
+# The shared CI machine may be slow: assertions wait up to 30 s for the page.
+expect.set_options(timeout=30_000)
 errors = []  # console errors and uncaught exceptions of every page
 # The checks provoke these on purpose (a wrong key, a restricted document):
 # the browser logs the refused request; anything else is a real error.
@@ -125,6 +127,17 @@ def check_sign_in(browser):
     expect(page.locator("#signin")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('hort-key')") is None
     page.context.close()
+    # Without the script (blocked, not yet loaded), submitting the form puts
+    # the key in no address.
+    ctx = browser.new_context(java_script_enabled=False)
+    bare = ctx.new_page()
+    bare.goto(URL + "/")
+    bare.fill("#key", "key-carol")
+    bare.focus("#key")
+    bare.keyboard.press("Enter")
+    bare.wait_for_timeout(1000)
+    assert "key-carol" not in bare.url, bare.url
+    ctx.close()
 
 
 def check_ask_cite_and_budget(browser):
@@ -300,6 +313,9 @@ def check_documents(browser, tmp):
     expect(page.locator("#doc-status")).to_have_text("Uploaded: notes/kantine.md")
     expect(page.locator("#doc-list tbody tr", has_text="notes/kantine.md")).to_have_count(1)
     shot(page, "documents")
+    # Only uploads can be deleted here; folder documents go with their files.
+    dels = page.get_by_role("button", name=re.compile("^Delete")).all()
+    assert [d.get_attribute("aria-label") for d in dels] == ["Delete notes/kantine.md"], dels
     page.get_by_role("button", name="Delete notes/kantine.md").click()
     expect(page.locator("#doc-status")).to_have_text("Deleted: notes/kantine.md")
     expect(page.locator("#doc-list tbody tr", has_text="notes/kantine.md")).to_have_count(0)

@@ -437,7 +437,7 @@ async function loadDocuments() {
   for (const d of documents) {
     const tr = el("tr");
     const td = el("td");
-    if (me.roles.includes("admin")) {
+    if (me.roles.includes("admin") && d.uploaded) {
       const del = el("button", t("del"), { type: "button", "aria-label": `${t("del")} ${d.path}` });
       del.addEventListener("click", async () => {
         try {
@@ -472,7 +472,8 @@ async function upload() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   translate();
-  await issuerSignIn();
+  // Handlers first: a key typed and sent at once must never be submitted
+  // natively (the CSP's form-action 'none' blocks that too).
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("key").value); });
   // A reload forgets everything the last person saw.
   $("signout").addEventListener("click", () => {
@@ -483,5 +484,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); search($("search-q").value, $("search-k").value); });
   $("upload-form").addEventListener("submit", (e) => { e.preventDefault(); upload(); });
   window.addEventListener("hashchange", openLocation);
+  await issuerSignIn();
   if (key()) signIn(key());
 });

@@ -78,10 +78,11 @@ impl PgStore {
                 .query(
                     "SELECT d.id, d.path, d.kind, d.classification, d.paged,
                             (SELECT count(*) FROM pages x WHERE x.doc_id = d.id),
-                            (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id)
+                            (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id),
+                            d.root = $3
                      FROM documents d
                      WHERE d.teams && $1 AND d.classification <= $2 ORDER BY d.path, d.id",
-                    &[&access.teams, &access.clearance],
+                    &[&access.teams, &access.clearance, &crate::store::UPLOAD_ROOT],
                 )
                 .ctx("list documents")?;
             tx.commit().ctx("end read")?;
@@ -95,6 +96,7 @@ impl PgStore {
                         paged: col(r, 4)?,
                         n_pages: (col::<i64>(r, 5)? as u32).max(1),
                         n_chunks: col::<i64>(r, 6)? as u32,
+                        uploaded: col(r, 7)?,
                     })
                 })
                 .collect()
