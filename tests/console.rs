@@ -273,22 +273,12 @@ fn audit_trail_and_search_explain_over_http() {
 /// missing cookie and the issuer's refusal sign nobody in.
 #[test]
 fn issuer_sign_in_code_flow_and_its_refusals() {
-    let issuer = common::jwt::Issuer::new();
-    let jwks = issuer.jwks();
     let idp = common::start_fake_idp(
-        issuer,
-        "hort-console",
         "erika",
         serde_json::json!({"teams": ["staff"], "clearance": "internal"}),
     );
-    let extra = format!(
-        "[auth.jwt]\nissuer = \"http://{a}\"\njwks_file = \"jwks.json\"\n\n\
-         [auth.jwt.sign_in]\nauthorization_endpoint = \"http://{a}/authorize\"\n\
-         token_endpoint = \"http://{a}/token\"\nclient_id = \"hort-console\"\n",
-        a = idp.addr
-    );
-    let env = common::Env::with_extra("minilm-l6", &extra);
-    std::fs::write(env.path().join("jwks.json"), jwks.to_string()).unwrap();
+    let env = common::Env::with_extra("minilm-l6", &common::sign_in_toml(&idp.addr, None));
+    std::fs::write(env.path().join("jwks.json"), idp.jwks.to_string()).unwrap();
     env.ingest_fixtures();
     let s = common::Server::start(&env);
     let cfg = get(&s.addr, "/console/oidc/config", None).json();

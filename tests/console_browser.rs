@@ -20,37 +20,14 @@ fn the_console_in_a_real_browser() {
         "the test browser is missing: run `make browser` (make test does it for you)"
     );
     let llm = start_quoting_llm();
-    let issuer = common::jwt::Issuer::new();
-    let jwks = issuer.jwks();
     let idp = common::start_fake_idp(
-        issuer,
-        "hort-console",
         "erika",
         serde_json::json!({"teams": ["staff", "finance"], "clearance": "confidential"}),
     );
     let extra = format!(
         r#"
-[auth.jwt]
-issuer = "http://{idp}"
-jwks_file = "jwks.json"
-
-[auth.jwt.sign_in]
-authorization_endpoint = "http://{idp}/authorize"
-token_endpoint = "http://{idp}/token"
-client_id = "hort-console"
-label = "Nordwind SSO"
-
-[[providers]]
-name = "cloud"
-kind = "openai"
-base_url = "http://{llm}/v1"
-model = "m"
-locality = "local"
-timeout_s = 30
-max_retries = 0
-usd_per_1k_input = 0.5
-usd_per_1k_output = 1.0
-
+{sign_in}
+{provider}
 [routing]
 chain = ["cloud"]
 extractive_fallback = false
@@ -63,8 +40,8 @@ tools = ["search", "ingest_document"]
 {carol}
 {boss}
 {writer}"#,
-        llm = llm.addr,
-        idp = idp.addr,
+        sign_in = common::sign_in_toml(&idp.addr, Some("Nordwind SSO")),
+        provider = common::priced_provider("cloud", &llm.addr, 0.5, 1.0),
         state = local_state(""),
         carol = principal(
             "carol",
@@ -86,17 +63,9 @@ tools = ["search", "ingest_document"]
         ),
     );
     let env = Env::with_extra("minilm-l6", &extra);
-    std::fs::write(env.path().join("jwks.json"), jwks.to_string()).unwrap();
+    std::fs::write(env.path().join("jwks.json"), idp.jwks.to_string()).unwrap();
     // The sample corpus and one file no parser can read.
-    let corpus = env.path().join("corpus");
-    common::copy_tree(&repo().join("fixtures/corpus"), &corpus);
-    std::fs::write(corpus.join("finance/scan-0042.pdf"), b"%PDF-1.7 torn").unwrap();
-    let out = env.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ingest_fixtures_with(&[("finance/scan-0042.pdf", b"%PDF-1.7 torn")]);
     let server = Server::start(&env);
     // A sentence only the restricted legal document has.
     let falcon =

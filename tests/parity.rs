@@ -18,17 +18,7 @@ fn config(llm: &str, store: &str) -> String {
         r#"
 {store}
 
-[[providers]]
-name = "scripted"
-kind = "openai"
-base_url = "http://{llm}/v1"
-model = "m"
-locality = "local"
-timeout_s = 30
-max_retries = 0
-usd_per_1k_input = 0.5
-usd_per_1k_output = 1.0
-
+{provider}
 [routing]
 chain = ["scripted"]
 extractive_fallback = false
@@ -40,6 +30,7 @@ enabled = false
 
 {state}
 {carol}"#,
+        provider = common::priced_provider("scripted", llm, 0.5, 1.0),
         state = local_state(""),
         carol = principal("carol", r#"["staff", "finance"]"#, "confidential", ""),
     )

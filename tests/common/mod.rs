@@ -181,10 +181,43 @@ pub fn local_state(mcp: &str) -> String {
     )
 }
 
+/// A `[[providers]]` entry for an OpenAI-compatible model at `addr` (a fake
+/// one), priced in USD per 1,000 tokens, without retries.
+pub fn priced_provider(name: &str, addr: &str, usd_in: f64, usd_out: f64) -> String {
+    format!(
+        "[[providers]]\nname = \"{name}\"\nkind = \"openai\"\nbase_url = \"http://{addr}/v1\"\n\
+         model = \"m\"\nlocality = \"local\"\ntimeout_s = 30\nmax_retries = 0\n\
+         usd_per_1k_input = {usd_in:?}\nusd_per_1k_output = {usd_out:?}\n"
+    )
+}
+
+/// `[auth.jwt]` for the issuer at `addr` (its keys in `jwks.json` beside
+/// the config) with the console's sign-in through it as `hort-console`.
+pub fn sign_in_toml(addr: &str, label: Option<&str>) -> String {
+    let label = label
+        .map(|l| format!("label = \"{l}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[auth.jwt]\nissuer = \"http://{addr}\"\njwks_file = \"jwks.json\"\n\n\
+         [auth.jwt.sign_in]\nauthorization_endpoint = \"http://{addr}/authorize\"\n\
+         token_endpoint = \"http://{addr}/token\"\nclient_id = \"hort-console\"\n{label}"
+    )
+}
+
 impl Env {
     /// Copies the sample corpus to `corpus/` and ingests it (real model).
     pub fn ingest_fixtures(&self) {
-        copy_tree(&repo().join("fixtures/corpus"), &self.path().join("corpus"));
+        self.ingest_fixtures_with(&[]);
+    }
+
+    /// The sample corpus plus `extra` files (path in the corpus, bytes),
+    /// ingested; the ingest must succeed (failed files are reported, not fatal).
+    pub fn ingest_fixtures_with(&self, extra: &[(&str, &[u8])]) {
+        let corpus = self.path().join("corpus");
+        copy_tree(&repo().join("fixtures/corpus"), &corpus);
+        for (path, bytes) in extra {
+            std::fs::write(corpus.join(path), bytes).unwrap();
+        }
         let out = self.run(&["ingest", "--quiet", "corpus"]);
         assert!(
             out.status.success(),
@@ -474,16 +507,16 @@ pub fn start_quoting_llm() -> FakeLlm {
 /// (the test's JWKS) and an opaque access token.
 pub struct FakeIdp {
     pub addr: String,
+    /// The issuer's JWKS document (for `[auth.jwt] jwks_file`).
+    pub jwks: serde_json::Value,
     /// Token requests refused (a reused code, a wrong verifier …).
     pub refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-pub fn start_fake_idp(
-    issuer: jwt::Issuer,
-    client_id: &str,
-    sub: &str,
-    claims: serde_json::Value,
-) -> FakeIdp {
+pub fn start_fake_idp(sub: &str, claims: serde_json::Value) -> FakeIdp {
+    let issuer = jwt::Issuer::new();
+    let jwks = issuer.jwks();
+    let client_id = "hort-console";
     use axum::extract::{Form, Query, State};
     use axum::response::IntoResponse;
     use std::collections::HashMap;
@@ -591,7 +624,11 @@ pub fn start_fake_idp(
         .with_state(state);
     let addr = serve_app(app);
     *url.lock().unwrap() = format!("http://{addr}");
-    FakeIdp { addr, refused }
+    FakeIdp {
+        addr,
+        jwks,
+        refused,
+    }
 }
 
 /// `Authorization` and JSON content-type headers for a key.
