@@ -23,9 +23,11 @@ browser:
 pyconvert:
 	scripts/fetch_pydeps.sh scripts/e5/requirements.txt data/py-convert
 
-## Public datasets for the benchmarks (GloVe 6B 50d), pinned like the models.
+## Public datasets for the benchmarks (GloVe 6B 50d; prompt-injection corpora,
+## then the labelled per-source injection sets built from them), pinned like the models.
 datasets:
 	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
+	$(PYTHON) scripts/injection/build_sets.py
 
 ## Release build of the hort binary.
 build:

