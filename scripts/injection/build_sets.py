@@ -20,10 +20,18 @@ counts):
   agentdojo      its attack templates with its injection goals inside its
                  e-mails and files; those e-mails and files alone as benign
 
+Benign documentation, split into chunks of about 1,000 characters at
+paragraph breaks (the text an ingest really sees: code, shell commands,
+configuration, URLs, instructions to the reader):
+  django-docs, pytest-docs, sphinx-docs  the manuals in their source packages
+  manpages-de    German man pages (Debian's manpages-de), roff markup removed
+
 Deterministic (fixed seeds); standard library only.
 """
+import gzip
 import json
 import os
+import tarfile
 import random
 import re
 import sys
@@ -219,6 +227,63 @@ def agentdojo(rows, rng):
                      "text": host[:cut] + attack + host[cut:]})
 
 
+def chunks(text, size=1000):
+    """Pieces of about `size` characters, cut at blank lines."""
+    out, cur = [], ""
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip()
+        if not para:
+            continue
+        if cur and len(cur) + len(para) > size:
+            out.append(cur)
+            cur = ""
+        cur = (cur + "\n\n" + para).strip() if cur else para[: 3 * size]
+    if len(cur) > 80:
+        out.append(cur)
+    return out
+
+
+def manuals(rows, rng, per_source=800):
+    for name, pkg in [("django-docs", "django-5.2.8.tar.gz"), ("pytest-docs", "pytest-8.4.2.tar.gz"),
+                      ("sphinx-docs", "sphinx-8.2.3.tar.gz")]:
+        pieces = []
+        with tarfile.open(need(pkg)) as t:
+            for m in sorted(t.getmembers(), key=lambda m: m.name):
+                if not m.isfile() or not re.search(r"/docs?/.*\.(rst|txt|md)$", m.name):
+                    continue
+                if "/releases/" in m.name or "changelog" in m.name.lower():
+                    continue
+                text = t.extractfile(m).read().decode("utf-8", "replace")
+                pieces += chunks(text)
+        rng.shuffle(pieces)
+        for i, c in enumerate(pieces[:per_source]):
+            rows.append({"id": f"{name}-{i}", "source": name, "lang": "en", "kind": "benign",
+                         "label": "benign", "text": c})
+    man = os.path.join(DATA, "manpages-de", "usr", "share", "man", "de")
+    if not os.path.isdir(man):
+        sys.exit(f"build_sets: {man} is missing: run `make datasets`")
+    pieces = []
+    for d in sorted(os.listdir(man)):
+        for f in sorted(os.listdir(os.path.join(man, d))):
+            raw = gzip.open(os.path.join(man, d, f)).read().decode("utf-8", "replace")
+            lines = []
+            for l in raw.splitlines():
+                if l.startswith((".\\\"", "'\\\"")):
+                    continue  # comments
+                if l.startswith("."):
+                    l = re.sub(r"^\.[A-Za-z]+\s*", "", l).strip('"')
+                    if not l:
+                        lines.append("")
+                        continue
+                l = re.sub(r"\\f[BIRP]|\\f\(..|\\\(..|\\&|\\-", lambda m: "-" if m.group(0) == "\\-" else "", l)
+                lines.append(l)
+            pieces += chunks("\n".join(lines))
+    rng.shuffle(pieces)
+    for i, c in enumerate(pieces[:per_source]):
+        rows.append({"id": f"manpages-de-{i}", "source": "manpages-de", "lang": "de", "kind": "benign",
+                     "label": "benign", "text": c})
+
+
 def main():
     rows = []
     bastion(rows)
@@ -226,6 +291,7 @@ def main():
     spikee(rows, random.Random(11))
     pyrit(rows, random.Random(12))
     agentdojo(rows, random.Random(13))
+    manuals(rows, random.Random(14))
     seen, out = set(), []
     for r in rows:
         key = r["text"].strip()
