@@ -6,6 +6,7 @@ asserts on what a person sees. Settings come from the environment:
 
   HORT_URL          the server, e.g. http://127.0.0.1:41234
   HORT_CHROMIUM     the browser's directory (data/browser)
+  HORT_CHROMIUM_BIN another Chromium to use instead, e.g. Debian's /usr/bin/chromium
   HORT_SCREENSHOTS  where each page's screenshot goes
   HORT_SECRET       a sentence of a restricted document the guest must never see
   HORT_QUESTION     a question the paid provider answers with a citation
@@ -438,8 +439,9 @@ def main():
     names = ["sign in", "ask, cite, budget", "restricted", "approval", "search testing",
              "documents", "keyboard only", "accessibility", "german", "issuer sign-in"]
     with sync_playwright() as p:
+        exe = os.environ.get("HORT_CHROMIUM_BIN") or os.path.join(BROWSER, "chromium")
         browser = p.chromium.launch(
-            executable_path=os.path.join(BROWSER, "chromium"), env=env,
+            executable_path=exe, env=env,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--disable-quic", "--disable-dev-shm-usage"])
