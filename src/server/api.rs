@@ -57,7 +57,10 @@ pub async fn search(
     let found = st.svc.search(&call, &caller.principal, q).await?;
     // Stage times only: nothing about the content or the access rules.
     let timing = found.stages.server_timing(found.search_ms);
-    let explain = req.explain.then_some(found.explain);
+    let explain = req.explain.then(|| {
+        st.svc
+            .explain(&found, &caller.principal, req.filter.as_ref())
+    });
     Ok((
         [(
             axum::http::header::HeaderName::from_static("server-timing"),

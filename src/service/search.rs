@@ -38,8 +38,11 @@ pub struct Found {
     pub stages: Stages,
     /// The whole search, off the runtime, in milliseconds.
     pub search_ms: f64,
-    /// Each hit's evidence, the plan and the filters (for tuning; cheap to build).
-    pub explain: SearchExplain,
+    /// Both sides' candidate lists and the plan (its `hits` moved to
+    /// `hits` above): kept so that `Service::explain` can say why, when asked.
+    evidence: retrieve::SearchResult,
+    /// Whether a cross-encoder reordered the hits.
+    reranked: bool,
 }
 
 /// Why a search's hits ranked as they did, and the filters it ran with.
@@ -96,11 +99,6 @@ impl Service {
         let svc = self.clone();
         let principal = who.clone();
         let text = q.text.to_string();
-        let filter = AppliedFilter {
-            teams: who.teams.clone(),
-            clearance: who.clearance,
-            docs: q.filter.cloned(),
-        };
         let found = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let ms = move || started.elapsed().as_secs_f64() * 1000.0;
@@ -111,23 +109,20 @@ impl Service {
                 docs: docs.as_ref(),
             };
             let Some(rr) = &svc.reranker else {
-                let found = retrieve::search(
+                let mut evidence = retrieve::search(
                     view.as_ref(),
                     svc.embedder.as_ref(),
                     &principal,
                     &r,
                     &svc.params,
                 )?;
-                let explain = SearchExplain {
-                    ranking: retrieve::Explain::of(&found, &found.hits, &svc.params, false),
-                    filter,
-                };
                 return Ok::<_, Error>(Found {
                     view,
-                    hits: found.hits,
-                    stages: found.stages,
+                    hits: std::mem::take(&mut evidence.hits),
+                    stages: evidence.stages,
                     search_ms: ms(),
-                    explain,
+                    evidence,
+                    reranked: false,
                 });
             };
             // More candidates for the cross-encoder to reorder, then k.
@@ -135,30 +130,53 @@ impl Service {
                 k: k.max(svc.config.retrieve.rerank_candidates),
                 ..r
             };
-            let found = retrieve::search(
+            let mut evidence = retrieve::search(
                 view.as_ref(),
                 svc.embedder.as_ref(),
                 &principal,
                 &wide,
                 &svc.params,
             )?;
-            let hits = retrieve::rerank::rerank(rr.as_ref(), &text, found.hits.clone(), k)
-                .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
-            let explain = SearchExplain {
-                ranking: retrieve::Explain::of(&found, &hits, &svc.params, true),
-                filter,
-            };
+            let hits =
+                retrieve::rerank::rerank(rr.as_ref(), &text, std::mem::take(&mut evidence.hits), k)
+                    .map_err(|e| Error::Internal(format!("reranker: {e}")))?;
             Ok(Found {
                 view,
                 hits,
-                stages: found.stages,
+                stages: evidence.stages,
                 search_ms: ms(),
-                explain,
+                evidence,
+                reranked: true,
             })
         })
         .await??;
         call.set_hits(&found.hits);
         Ok(found)
+    }
+
+    /// Why `found`'s hits ranked as they did — each hit's evidence on both
+    /// sides, fusion and plan — and the filters applied inside both searches
+    /// (`who`'s access, the request's metadata `filter`). Built only when a
+    /// caller asks (search testing), from what the search kept.
+    pub fn explain(
+        &self,
+        found: &Found,
+        who: &Principal,
+        filter: Option<&DocFilter>,
+    ) -> SearchExplain {
+        SearchExplain {
+            ranking: retrieve::Explain::of(
+                &found.evidence,
+                &found.hits,
+                &self.params,
+                found.reranked,
+            ),
+            filter: AppliedFilter {
+                teams: who.teams.clone(),
+                clearance: who.clearance,
+                docs: filter.cloned(),
+            },
+        }
     }
 
     /// A cited answer to `q` for `who`, through the provider chain; with
