@@ -55,15 +55,8 @@ impl Anthropic {
     /// The authenticated POST of `body` to the messages URL (the client and
     /// the key checked: both calls start here).
     fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
-        let rb = client
-            .post(&self.url)
-            .header("anthropic-version", "2023-06-01")
-            .json(body);
+        let (rb, key) = http::json_post(&self.client, &self.api_key, &self.url, body)?;
+        let rb = rb.header("anthropic-version", "2023-06-01");
         Ok(match key {
             Some(k) => rb.header("x-api-key", k),
             None => rb,

@@ -17,6 +17,20 @@ pub fn client(connect_timeout: Duration) -> Result<reqwest::Client, ProviderErro
         .map_err(|e| ProviderError::Config(format!("HTTP client: {e}")))
 }
 
+/// A JSON POST of `body` to `url` with the provider's client, and its key to
+/// attach in the provider's own scheme: set-up errors (no client, a key
+/// variable that cannot be read) surface here, on every call.
+pub fn json_post<'k>(
+    client: &Result<reqwest::Client, ProviderError>,
+    key: &'k Result<Option<String>, String>,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(reqwest::RequestBuilder, Option<&'k str>), ProviderError> {
+    let client = client.as_ref().map_err(Clone::clone)?;
+    let key = key.as_ref().map_err(|e| ProviderError::Config(e.clone()))?;
+    Ok((client.post(url).json(body), key.as_deref()))
+}
+
 /// `Retry-After` as seconds or an HTTP date.
 pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();

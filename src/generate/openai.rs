@@ -55,12 +55,7 @@ impl OpenAi {
     /// The authenticated POST of `body` to the chat completions URL (the
     /// client and the key checked: both calls start here).
     fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let key = self
-            .api_key
-            .as_ref()
-            .map_err(|e| ProviderError::Config(e.clone()))?;
-        let rb = client.post(&self.url).json(body);
+        let (rb, key) = http::json_post(&self.client, &self.api_key, &self.url, body)?;
         Ok(match key {
             Some(k) => rb.bearer_auth(k),
             None => rb,
