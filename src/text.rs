@@ -39,3 +39,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Fills `buf` from the system's randomness (`/dev/urandom`), or says why
+/// it could not. Callers decide what missing randomness means: refuse (keys,
+/// sign-in secrets) or fall back (markers that only need to be unguessable
+/// to documents).
+pub fn system_random(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}

@@ -13,7 +13,6 @@
 //!    the script moves it to sessionStorage and drops the code from the
 //!    address. The token never appears in a URL.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,9 +38,7 @@ fn b64(bytes: &[u8]) -> String {
 /// none (then no sign-in starts: guessable values would defeat the checks).
 fn random() -> Option<String> {
     let mut buf = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .ok()?;
+    crate::text::system_random(&mut buf).ok()?;
     Some(b64(&buf))
 }
 
@@ -73,6 +70,14 @@ fn cookie(value: &str, max_age: u32, secure: bool) -> String {
         "{COOKIE}={value}; Path=/console/oidc; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         if secure { "; Secure" } else { "" }
     )
+}
+
+/// `r` with the sign-in's cookie removed: it served once, win or lose.
+fn forget_sign_in(mut r: Response, secure: bool) -> Response {
+    if let Ok(v) = cookie("", 0, secure).parse() {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 /// `GET /console/oidc/config`: whether the console offers the issuer's
@@ -183,11 +188,7 @@ pub async fn callback(
     };
     let fail = |status, shown: &str, logged: String| {
         tracing::warn!(reason = %logged, "console sign-in failed");
-        let mut r = console::page_with_error(status, shown);
-        if let Ok(v) = cookie("", 0, false).parse() {
-            r.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        r
+        forget_sign_in(console::page_with_error(status, shown), false)
     };
     if let Some(e) = cb.error {
         return fail(
@@ -254,11 +255,10 @@ pub async fn callback(
         Some((token, caller)) => {
             call.set_principal(&caller.principal.name);
             call.add_flag("console_sign_in");
-            let mut r = console::page_with_token(&token);
-            if let Ok(v) = cookie("", 0, redirect.starts_with("https://")).parse() {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
+            forget_sign_in(
+                console::page_with_token(&token),
+                redirect.starts_with("https://"),
+            )
         }
         None => fail(
             StatusCode::UNAUTHORIZED,

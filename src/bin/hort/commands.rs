@@ -417,9 +417,7 @@ fn compact(cfg: &Config, index: &Path) -> Result<ExitCode> {
 
 fn keygen() -> Result<ExitCode> {
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .context("reading /dev/urandom")?;
+    hort::text::system_random(&mut bytes).context("reading /dev/urandom")?;
     let key: String = format!(
         "hort_{}",
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
