@@ -104,3 +104,56 @@ fn an_index_refuses_the_other_model() {
         "{err}"
     );
 }
+
+/// Both bundled models (MiniLM with its learned injection head, e5-small
+/// with the rules alone): in the sample corpus only the poisoned meeting
+/// note is flagged, and German and English pages written for this test that
+/// only talk about AI, prompts, passwords and administrators (no detector
+/// was trained or tuned on them) are not.
+#[test]
+fn injection_screening_leaves_text_about_ai_and_admins_alone() {
+    let extra: &[(&str, &str)] = &[
+        (
+            "internal/ki-leitfaden.md",
+            "# Leitfaden: KI-Assistenten im Büro\n\nEin Prompt ist die Anweisung, die man einem Sprachmodell gibt. Gute Prompts nennen Ziel, Zielgruppe und Format. Geben Sie keine personenbezogenen Daten ein. Der Administrator legt fest, welche Modelle freigegeben sind. Ignorieren Sie Antworten, die Quellen nicht belegen.",
+        ),
+        (
+            "internal/admin-handbook.md",
+            "# Admin handbook: print server\n\nTo reset the print queue, open a terminal and enter `sudo systemctl restart cups`. If the admin page asks for a password, use the service account from the vault, never your own. Ignore warnings about an expired certificate on the test printer; it is replaced in May. Print a test page and send the log to it-support@example.com if it fails.",
+        ),
+    ];
+    for model in ["minilm-l6", "multilingual-e5-small"] {
+        let env = Env::new(model);
+        let corpus = env.path().join("corpus");
+        copy_tree(&repo().join("fixtures/corpus"), &corpus);
+        for (p, t) in extra {
+            std::fs::write(corpus.join(p), t).unwrap();
+        }
+        let out = env.run(&["ingest", "--json", "corpus"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let flagged: Vec<&str> = rep["injection_suspected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            flagged,
+            vec!["internal/meeting-notes-2026-10.txt"],
+            "{model}: {rep}"
+        );
+        let status = env.run(&["status"]);
+        let text = String::from_utf8_lossy(&status.stdout);
+        let want = if model == "minilm-l6" {
+            "rules + learned head"
+        } else {
+            "rules only"
+        };
+        assert!(text.contains(want), "{model}: {text}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod ann;
 pub mod backends;
 pub mod cache;
 pub mod dataset;
+pub mod detector;
 pub mod embed;
 pub mod ingest;
 pub mod injection;

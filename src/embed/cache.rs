@@ -101,6 +101,13 @@ impl Embedder for QueryCache {
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.inner.embed_passages(texts)
     }
+    fn embed_passages_spans(
+        &self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Option<Vec<super::Pooled>>, EmbedError> {
+        self.inner.embed_passages_spans(texts, spans)
+    }
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         // A poisoned lock only means another caller panicked mid-update of
         // a cache; embedding without it is always correct.

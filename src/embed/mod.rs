@@ -62,11 +62,34 @@ pub trait Embedder: Send + Sync {
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
     /// Embeds a query (models with asymmetric prefixes treat it differently).
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError>;
+    /// Like [`Embedder::embed_passages`], and from the same forward pass the
+    /// model's token states mean-pooled over byte `spans` of each text: the
+    /// learned injection detector reads sentence windows of a chunk without
+    /// running the model twice. `Ok(None)` if this embedder has no token
+    /// states (the learned detector is then off).
+    fn embed_passages_spans(
+        &self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Option<Vec<Pooled>>, EmbedError> {
+        let _ = (texts, spans);
+        Ok(None)
+    }
     /// Calls that can run at once without waiting for each other (the
     /// ingest pipeline starts this many embedding workers).
     fn parallelism(&self) -> usize {
         1
     }
+}
+
+/// A passage's vector and its token states pooled over byte spans of it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pooled {
+    /// The passage vector, as [`Embedder::embed_passages`] gives it.
+    pub vector: Vec<f32>,
+    /// One unit vector per requested span, in order; empty where the span
+    /// holds no token the model read (truncated away, or only spaces).
+    pub spans: Vec<Vec<f32>>,
 }
 
 /// How a model's work is spread over cores: `sessions` independent model

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use fastembed::{
-    InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+    InitOptionsUserDefined, OutputKey, Pooling, TextEmbedding, TokenizerFiles,
+    UserDefinedEmbeddingModel,
 };
 
-use super::{normalize, EmbedError, Embedder, Layout};
+use super::{normalize, EmbedError, Embedder, Layout, Pooled};
 
 /// How token vectors become one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -249,7 +250,7 @@ impl OnnxEmbedder {
     }
 
     /// A free session, waiting for the first one freed if all are busy.
-    fn session(&self) -> Result<Pooled<'_>, EmbedError> {
+    fn session(&self) -> Result<Held<'_>, EmbedError> {
         let poisoned = || EmbedError::Inference("a model session panicked earlier".into());
         let mut free = self.free.lock().map_err(|_| poisoned())?;
         let i = loop {
@@ -262,25 +263,16 @@ impl OnnxEmbedder {
         // Returned to the free list even if taking the lock fails below.
         let slot = Slot { owner: self, i };
         let guard = self.sessions[i].lock().map_err(|_| poisoned())?;
-        Ok(Pooled { guard, _slot: slot })
+        Ok(Held { guard, _slot: slot })
     }
 
-    fn run(
+    /// Runs `f` on a model session: the question session for a question
+    /// asked while nothing else runs, else a pooled one.
+    fn with_model<R>(
         &self,
-        prefix: &str,
-        texts: &[&str],
         question: bool,
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let prefixed: Vec<String>;
-        let texts: Vec<&str> = if prefix.is_empty() {
-            texts.to_vec()
-        } else {
-            prefixed = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-            prefixed.iter().map(String::as_str).collect()
-        };
+        f: impl FnOnce(&mut TextEmbedding) -> Result<R, EmbedError>,
+    ) -> Result<R, EmbedError> {
         let running = Running::enter(&self.running);
         let alone = running.was == 0;
         let mut wide_guard = match (&self.wide, question && alone) {
@@ -295,9 +287,20 @@ impl OnnxEmbedder {
                 &mut pooled.guard
             }
         };
-        let mut out = model
-            .embed(&texts, Some(texts.len()))
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        f(model)
+    }
+
+    fn prefixed<'a>(prefix: &str, texts: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+        texts
+            .iter()
+            .map(|t| match prefix {
+                "" => std::borrow::Cow::Borrowed(*t),
+                p => std::borrow::Cow::Owned(format!("{p}{t}")),
+            })
+            .collect()
+    }
+
+    fn checked(&self, mut out: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, EmbedError> {
         for v in &mut out {
             if v.len() != self.files.dim {
                 return Err(EmbedError::Inference(format!(
@@ -310,10 +313,145 @@ impl OnnxEmbedder {
         }
         Ok(out)
     }
+
+    fn run(
+        &self,
+        prefix: &str,
+        texts: &[&str],
+        question: bool,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts = Self::prefixed(prefix, texts);
+        let out = self.with_model(question, |model| {
+            model
+                .embed(&texts, Some(texts.len()))
+                .map_err(|e| EmbedError::Inference(e.to_string()))
+        })?;
+        self.checked(out)
+    }
+
+    /// Passage vectors and span-pooled token states from one forward pass.
+    fn run_spans(
+        &self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Option<Vec<Pooled>>, EmbedError> {
+        if texts.len() != spans.len() {
+            return Err(EmbedError::Inference(
+                "one span list per text expected".into(),
+            ));
+        }
+        if texts.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let prefix = &self.files.passage_prefix;
+        let prefixed = Self::prefixed(prefix, texts);
+        let inference = |e: fastembed::Error| EmbedError::Inference(e.to_string());
+        let pooling = match self.files.pooling {
+            PoolingKind::Mean => Pooling::Mean,
+            PoolingKind::Cls => Pooling::Cls,
+        };
+        let precedence: &[OutputKey] = &OUTPUTS;
+        let (vectors, states) = self.with_model(false, |model| {
+            let out = model
+                .transform(&prefixed, Some(prefixed.len()))
+                .map_err(inference)?;
+            let mut vectors = Vec::with_capacity(texts.len());
+            let mut states = Vec::with_capacity(texts.len());
+            for batch in out.into_raw() {
+                let pooled = batch
+                    .select_and_pool_output(&precedence, Some(pooling.clone()))
+                    .map_err(inference)?;
+                for row in pooled.rows() {
+                    vectors.push(row.to_vec());
+                }
+                let tokens = batch.select_output(&precedence).map_err(inference)?;
+                let shape = tokens.shape().to_vec();
+                let [rows, seq, dim] = shape[..] else {
+                    // The model pools inside: no token states to read.
+                    return Ok((vectors, None));
+                };
+                let flat = tokens
+                    .as_standard_layout()
+                    .iter()
+                    .copied()
+                    .collect::<Vec<f32>>();
+                for r in 0..rows {
+                    let attended = batch
+                        .attention_mask_array
+                        .row(r)
+                        .iter()
+                        .filter(|m| **m != 0)
+                        .count();
+                    states.push((
+                        flat[r * seq * dim..(r + 1) * seq * dim].to_vec(),
+                        attended.min(seq),
+                        dim,
+                    ));
+                }
+            }
+            Ok((vectors, Some(states)))
+        })?;
+        let vectors = self.checked(vectors)?;
+        let Some(states) = states else {
+            return Ok(None);
+        };
+        if vectors.len() != texts.len() || states.len() != texts.len() {
+            return Err(EmbedError::Inference(
+                "embedder returned a different count".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, (vector, (h, attended, dim))) in vectors.into_iter().zip(states).enumerate() {
+            let enc = self
+                .counter
+                .encode(prefixed[i].as_ref(), true)
+                .map_err(|e| EmbedError::Inference(format!("tokenizer: {e}")))?;
+            // Tokens past the model's window were cut (the last one read is
+            // the closing special token): only those before it count.
+            let offsets = &enc.get_offsets()[..enc.len().min(attended.saturating_sub(1))];
+            let pooled = spans[i]
+                .iter()
+                .map(|&(a, b)| {
+                    let (a, b) = (a + prefix.len(), b + prefix.len());
+                    let mut v = vec![0f32; dim];
+                    let mut n = 0usize;
+                    for (k, &(x, y)) in offsets.iter().enumerate() {
+                        if y > x && x >= a && y <= b {
+                            n += 1;
+                            for (acc, h) in v.iter_mut().zip(&h[k * dim..(k + 1) * dim]) {
+                                *acc += h;
+                            }
+                        }
+                    }
+                    if n == 0 {
+                        return Vec::new();
+                    }
+                    normalize(&mut v);
+                    v
+                })
+                .collect();
+            out.push(Pooled {
+                vector,
+                spans: pooled,
+            });
+        }
+        Ok(Some(out))
+    }
 }
 
+/// The outputs fastembed's `embed` reads, in its order.
+const OUTPUTS: [OutputKey; 4] = [
+    OutputKey::OnlyOne,
+    OutputKey::ByName("text_embeds"),
+    OutputKey::ByName("last_hidden_state"),
+    OutputKey::ByName("sentence_embedding"),
+];
+
 /// A session taken from the pool; back on the free list when dropped.
-struct Pooled<'a> {
+struct Held<'a> {
     guard: MutexGuard<'a, TextEmbedding>,
     _slot: Slot<'a>,
 }
@@ -376,6 +514,13 @@ impl Embedder for OnnxEmbedder {
     }
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.run(&self.files.passage_prefix, texts, false)
+    }
+    fn embed_passages_spans(
+        &self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Option<Vec<Pooled>>, EmbedError> {
+        self.run_spans(texts, spans)
     }
     fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         self.run(&self.files.query_prefix, &[text], true)?

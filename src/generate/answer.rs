@@ -150,8 +150,11 @@ impl Prompts {
 }
 
 /// Numbers the hits as sources; a quarantined one is kept only without its
-/// injected sentences (or dropped, if nothing clean is left). Records the
-/// suspected and quarantined chunks in `flags`.
+/// injected sentences (or dropped, if nothing clean is left). The sentences
+/// are found by the rules; a chunk the learned detector quarantined where
+/// the rules alone see nothing is dropped whole (what the head read cannot
+/// be cut out sentence by sentence here, and keeping it would pass it on).
+/// Records the suspected and quarantined chunks in `flags`.
 pub(super) fn prepare_sources(hits: &[Hit], threshold: f32, flags: &mut Flags) -> Vec<Source> {
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
@@ -160,6 +163,11 @@ pub(super) fn prepare_sources(hits: &[Hit], threshold: f32, flags: &mut Flags) -
             flags.injection_suspected.push(h.chunk_id.clone());
             if inj.action == InjectionAction::Quarantine {
                 flags.quarantined.push(h.chunk_id.clone());
+                let learned_only = inj.reasons.iter().any(|r| r == "learned")
+                    && injection::detect(&h.text).score < threshold;
+                if learned_only {
+                    continue;
+                }
                 match injection::redact(&h.text, threshold) {
                     Some(clean) => hit.text = clean,
                     None => continue,

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
+use super::screen::Screen;
 use crate::embed::{EmbedError, Embedder};
+use crate::sanitize::injection::Detection;
 
 /// Chunks sorted by length together: enough that batches come out even,
 /// few enough that the first vectors are not long in coming.
@@ -32,6 +34,8 @@ struct Batch {
 pub(crate) struct Embedded {
     pub tags: Vec<(usize, usize)>,
     pub vectors: Result<Vec<Vec<f32>>, EmbedError>,
+    /// The injection verdict on each item (none without a screen).
+    pub verdicts: Vec<Detection>,
 }
 
 /// The workers' queues. Dropping it (or [`Stage::cancel`]) ends the workers.
@@ -47,11 +51,13 @@ pub(crate) struct Stage {
 }
 
 impl Stage {
-    /// Starts `embedder.parallelism()` workers in `scope`; `stop` makes
+    /// Starts `embedder.parallelism()` workers in `scope`, which also
+    /// screen each chunk for injection if given a `screen`; `stop` makes
     /// them drop what is queued (after an error elsewhere).
     pub fn start<'scope, 'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         embedder: &'env dyn Embedder,
+        screen: Option<&'env Screen>,
         batch: usize,
         stop: &'env AtomicBool,
     ) -> Stage {
@@ -67,14 +73,27 @@ impl Stage {
                 .spawn_scoped(scope, move || {
                     for b in job_rx {
                         let tags: Vec<(usize, usize)> = b.items.iter().map(|x| x.tag).collect();
-                        let vectors = if stop.load(Ordering::Relaxed) {
-                            Err(EmbedError::Inference("ingest stopped".into()))
+                        let (vectors, verdicts) = if stop.load(Ordering::Relaxed) {
+                            (
+                                Err(EmbedError::Inference("ingest stopped".into())),
+                                Vec::new(),
+                            )
                         } else {
                             let texts: Vec<&str> =
                                 b.items.iter().map(|x| x.text.as_str()).collect();
-                            embed_checked(embedder, &texts)
+                            match embed_checked(embedder, screen, &texts) {
+                                Ok((v, d)) => (Ok(v), d),
+                                Err(e) => (Err(e), Vec::new()),
+                            }
                         };
-                        if done.send(Embedded { tags, vectors }).is_err() {
+                        if done
+                            .send(Embedded {
+                                tags,
+                                vectors,
+                                verdicts,
+                            })
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -166,15 +185,22 @@ impl Drop for Stage {
     }
 }
 
-/// One call of the model, with the count checked.
-fn embed_checked(embedder: &dyn Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-    let out = embedder.embed_passages(texts)?;
-    if out.len() != texts.len() {
+/// One call of the model (and the screen), with the counts checked.
+fn embed_checked(
+    embedder: &dyn Embedder,
+    screen: Option<&Screen>,
+    texts: &[&str],
+) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
+    let (out, verdicts) = match screen {
+        Some(s) => s.embed(embedder, texts)?,
+        None => (embedder.embed_passages(texts)?, Vec::new()),
+    };
+    if out.len() != texts.len() || (screen.is_some() && verdicts.len() != texts.len()) {
         return Err(EmbedError::Inference(
             "embedder returned a different count".into(),
         ));
     }
-    Ok(out)
+    Ok((out, verdicts))
 }
 
 /// Embeds `texts` on every session of `embedder` in length-sorted batches,
@@ -184,10 +210,30 @@ pub fn embed_all(
     texts: &[&str],
     batch: usize,
 ) -> Result<Vec<Vec<f32>>, EmbedError> {
+    Ok(run_all(embedder, None, texts, batch)?.0)
+}
+
+/// [`embed_all`] with each text's injection verdict from `screen`.
+pub fn screen_all(
+    embedder: &dyn Embedder,
+    screen: &Screen,
+    texts: &[&str],
+    batch: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
+    run_all(embedder, Some(screen), texts, batch)
+}
+
+fn run_all(
+    embedder: &dyn Embedder,
+    screen: Option<&Screen>,
+    texts: &[&str],
+    batch: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
     let stop = AtomicBool::new(false);
     let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+    let mut verdicts: Vec<Detection> = vec![Detection::default(); texts.len()];
     std::thread::scope(|scope| {
-        let mut stage = Stage::start(scope, embedder, batch, &stop);
+        let mut stage = Stage::start(scope, embedder, screen, batch, &stop);
         for (i, t) in texts.iter().enumerate() {
             stage.queue.push(Item {
                 tag: (0, i),
@@ -208,13 +254,19 @@ pub fn embed_all(
                     return Err(err);
                 }
             };
-            for ((_, i), v) in e.tags.into_iter().zip(vectors) {
-                out[i] = v;
+            for (k, v) in vectors.into_iter().enumerate() {
+                out[e.tags[k].1] = v;
+            }
+            for (k, d) in e.verdicts.into_iter().enumerate() {
+                verdicts[e.tags[k].1] = d;
             }
         }
         Ok(())
     })?;
-    Ok(out)
+    if screen.is_none() {
+        verdicts.clear();
+    }
+    Ok((out, verdicts))
 }
 
 /// A test model with several sessions that records how many calls

@@ -13,6 +13,7 @@ mod embedding;
 pub mod loader;
 mod progress;
 pub mod rules;
+pub mod screen;
 mod upload;
 pub mod walk;
 
@@ -28,7 +29,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedder};
 use crate::sanitize::hygiene::{self, HygieneReport};
-use crate::sanitize::injection;
+use crate::sanitize::injection::{self, Detection};
 use crate::store::embedded::{content_hash, EmbeddedSpec, EmbeddedStore};
 use crate::store::hnsw::GraphParams;
 use crate::store::{
@@ -40,9 +41,10 @@ use chunk::{chunk_page, ChunkParams, ChunkSpan};
 use embedding::{Embedded, Item, Stage};
 use loader::{FileKind, HtmlLoader, LoadError, Loader, PdfIsolation, PdfLoader, TextLoader};
 use progress::Progress;
+use screen::Screen;
 use walk::SourceFile;
 
-pub use embedding::embed_all;
+pub use embedding::{embed_all, screen_all};
 pub use walk::{Skipped, WalkError};
 
 /// Why an ingest stopped (a single file's failure never stops it: it is reported).
@@ -210,18 +212,17 @@ struct ParsedDoc {
     spans: Vec<(usize, ChunkSpan)>,
     warnings: Vec<String>,
     hygiene: HygieneReport,
-    /// (chunk index, injection score, reasons) of chunks worth remembering.
-    flags: Vec<(usize, f32, Vec<String>)>,
 }
 
 impl ParsedDoc {
-    /// The document to store, with the vectors of its chunks.
-    fn into_document(self, vectors: Vec<Vec<f32>>, now: i64) -> NewDocument {
-        let mut flags: HashMap<usize, Verdict> = self
-            .flags
-            .into_iter()
-            .map(|(i, score, reasons)| (i, Verdict { score, reasons }))
-            .collect();
+    /// The document to store, with the vectors of its chunks and the
+    /// injection verdicts on them.
+    fn into_document(
+        self,
+        vectors: Vec<Vec<f32>>,
+        verdicts: &[Detection],
+        now: i64,
+    ) -> NewDocument {
         let chunks = self
             .spans
             .iter()
@@ -236,7 +237,10 @@ impl ParsedDoc {
                     char_start: span.char_start as u32,
                     char_end: span.char_end as u32,
                     content_hash: content_hash(text),
-                    injection: flags.remove(&i),
+                    injection: verdicts
+                        .get(i)
+                        .and_then(screen::stored_verdict)
+                        .map(|(score, reasons)| Verdict { score, reasons }),
                     embedding: v,
                 }
             })
@@ -259,27 +263,6 @@ impl ParsedDoc {
             chunks,
         }
     }
-}
-
-/// Detector scores at or above this are stored with the document, so a
-/// lower policy threshold later needs no re-scan.
-const FLAG_STORE_MIN: f32 = 0.3;
-
-fn flag_of(text: &str) -> Option<(f32, Vec<String>)> {
-    let d = injection::detect(text);
-    (d.score >= FLAG_STORE_MIN).then(|| {
-        let reasons = d
-            .reasons
-            .iter()
-            .map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            })
-            .collect();
-        (d.score, reasons)
-    })
 }
 
 enum Parsed {
@@ -386,20 +369,12 @@ fn parse_bytes(
     if spans.is_empty() {
         return Parsed::Failed(job, LoadError::NoText("").to_string());
     }
-    let flags = spans
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (page, s))| {
-            flag_of(&pages[*page].1[s.byte_start..s.byte_end]).map(|(score, r)| (i, score, r))
-        })
-        .collect();
     Parsed::Doc(Box::new(ParsedDoc {
         sha256: sha,
         pages,
         spans,
         warnings: loaded.warnings,
         hygiene: report,
-        flags,
         job,
     }))
 }
@@ -408,6 +383,7 @@ fn parse_bytes(
 struct Pending {
     doc: ParsedDoc,
     vectors: Vec<Vec<f32>>,
+    verdicts: Vec<Detection>,
     missing: usize,
 }
 
@@ -465,7 +441,12 @@ fn write_loop(
                         });
                     }
                     let n = doc.spans.len();
-                    pending.insert(slot, Pending { doc: *doc, vectors: vec![Vec::new(); n], missing: n });
+                    pending.insert(slot, Pending {
+                        doc: *doc,
+                        vectors: vec![Vec::new(); n],
+                        verdicts: vec![Detection::default(); n],
+                        missing: n,
+                    });
                 }
                 Ok(Parsed::Unchanged(job)) => {
                     progress.file_done(0);
@@ -496,15 +477,18 @@ fn write_loop(
                 stage.returned(&e);
                 let vectors = e.vectors?;
                 progress.embedded(vectors.len());
+                let mut verdicts = e.verdicts.into_iter();
                 for ((slot, c), v) in e.tags.into_iter().zip(vectors) {
+                    let verdict = verdicts.next().unwrap_or_default();
                     let Some(p) = pending.get_mut(&slot) else { continue };
                     p.vectors[c] = v;
+                    p.verdicts[c] = verdict;
                     p.missing -= 1;
                     if p.missing == 0 {
                         if let Some(p) = pending.remove(&slot) {
                             report.embedded += p.vectors.len();
                             report.pages += p.doc.pages.len();
-                            w.put(p.doc.into_document(p.vectors, now_ns()))?;
+                            w.put(p.doc.into_document(p.vectors, &p.verdicts, now_ns()))?;
                         }
                     }
                 }
@@ -547,29 +531,48 @@ pub fn ingest(
 }
 
 /// Re-scores the stored chunks when the injection detector changed (from
-/// the stored text: no parsing, no embedding).
-fn rescore(writer: &mut dyn IndexWrite, roots: &[String]) -> Result<(), IngestError> {
-    if writer.detector() == injection::DETECTOR_VERSION {
+/// the stored text: no parsing; the model runs again only if the detector
+/// has a head, whose vectors are not stored).
+fn rescore(
+    writer: &mut dyn IndexWrite,
+    roots: &[String],
+    screen: &Screen,
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<(), IngestError> {
+    if writer.detector() == screen.version() {
         return Ok(());
     }
+    let mut docs = Vec::new();
     for root in roots {
-        for d in writer.stored(root)? {
-            let texts = writer.chunk_texts(d.id)?;
-            let flagged = texts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| {
-                    flag_of(t).map(|(score, reasons)| ChunkVerdict {
-                        ord: i as u32,
-                        chunk_id: 0,
-                        verdict: Verdict { score, reasons },
-                    })
-                })
-                .collect();
-            writer.set_verdicts(d.id, flagged)?;
-        }
+        docs.extend(writer.stored(root)?);
     }
-    writer.set_detector(injection::DETECTOR_VERSION)?;
+    let mut progress = Progress::new(docs.len(), opts.progress);
+    progress.note("re-scoring stored chunks with the current injection detector");
+    for d in docs {
+        let texts = writer.chunk_texts(d.id)?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let verdicts = if screen.head().is_some() {
+            embedding::screen_all(embedder, screen, &refs, opts.batch_size.max(1))?.1
+        } else {
+            refs.iter().map(|t| injection::detect(t)).collect()
+        };
+        let flagged = verdicts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                screen::stored_verdict(v).map(|(score, reasons)| ChunkVerdict {
+                    ord: i as u32,
+                    chunk_id: 0,
+                    verdict: Verdict { score, reasons },
+                })
+            })
+            .collect();
+        writer.set_verdicts(d.id, flagged)?;
+        progress.file_done(texts.len());
+    }
+    progress.finish();
+    writer.set_detector(screen.version())?;
     Ok(())
 }
 
@@ -612,7 +615,8 @@ pub fn ingest_into(
         .collect();
     let mut writer = store.writer()?;
     let rechunk = writer.chunker_changed();
-    rescore(writer.as_mut(), &roots_s)?;
+    let screen = Screen::for_model(embedder.id());
+    rescore(writer.as_mut(), &roots_s, &screen, embedder, opts)?;
 
     // 1. Walk, and decide per file what is to be done.
     let mut jobs: Vec<Job> = Vec::new();
@@ -719,7 +723,7 @@ pub fn ingest_into(
                 });
             });
         });
-        let mut stage = Stage::start(scope, embedder, batch, stop);
+        let mut stage = Stage::start(scope, embedder, Some(&screen), batch, stop);
         let r = write_loop(rx, &mut stage, w, &mut report, &mut kept, &mut progress);
         if r.is_err() {
             stop.store(true, Ordering::Relaxed);

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use super::loader::{FileKind, HtmlLoader, LoadError, PdfLoader, TextLoader};
 use super::walk::{self, SourceFile};
 use super::{
-    embed_all, now_ns, parse_bytes, rules, IngestError, IngestOptions, Job, Loaders, Parsed,
+    now_ns, parse_bytes, rules, screen::Screen, screen_all, IngestError, IngestOptions, Job,
+    Loaders, Parsed,
 };
 use crate::embed::Embedder;
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
@@ -117,8 +118,10 @@ pub fn ingest_document(
         .iter()
         .map(|(page, s)| &doc.pages[*page].1[s.byte_start..s.byte_end])
         .collect();
-    let vectors = embed_all(embedder, &texts, opts.batch_size).map_err(IngestError::from)?;
-    writer.put(doc.into_document(vectors, now_ns()))?;
+    let screen = Screen::for_model(embedder.id());
+    let (vectors, verdicts) =
+        screen_all(embedder, &screen, &texts, opts.batch_size).map_err(IngestError::from)?;
+    writer.put(doc.into_document(vectors, &verdicts, now_ns()))?;
     writer.compact(false)?;
     writer.commit()?;
     Ok(n)

@@ -16,10 +16,17 @@ use super::{Call, Error, Service};
 use crate::acl::{AccessRule, Classification, Principal};
 use crate::config::InjectionAction;
 use crate::ingest::{self, UPLOAD_ROOT};
+use crate::sanitize::injection::Detection;
 use crate::store::{DocSummary, Pages, RuleAt};
 
 /// Longest passage [`Service::page`] returns, in characters.
 const MAX_PASSAGE_CHARS: usize = 20_000;
+
+/// Text up to this size read at query time is screened by the rules and
+/// the learned head; longer text by the rules alone (see
+/// [`Service::detect_injection`]). A passage (20,000 characters at most)
+/// always fits.
+pub const MAX_SCREENED_BYTES: usize = 96 * 1024;
 
 /// What a write of a path would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +131,31 @@ impl Service {
         tokio::task::spawn_blocking(move || f(&svc)).await?
     }
 
+    /// The injection detector on text read at query time: the rules and
+    /// the learned head that screened the stored chunks, run off the async
+    /// runtime (the head needs the model). Text longer than
+    /// [`MAX_SCREENED_BYTES`] gets the rules alone: a whole long document
+    /// read for display would otherwise cost a full embedding pass per
+    /// view, and its chunks were screened at ingest.
+    pub async fn detect_injection(self: &Arc<Self>, text: String) -> Detection {
+        if text.len() > MAX_SCREENED_BYTES {
+            return crate::sanitize::injection::detect(&text);
+        }
+        let svc = self.clone();
+        let t = text.clone();
+        tokio::task::spawn_blocking(move || {
+            svc.screen
+                .detect_text(svc.embedder.as_ref(), svc.ingest.chunk, &t)
+        })
+        .await
+        .unwrap_or_else(|_| crate::sanitize::injection::detect(&text))
+    }
+
+    /// The injection detector this node runs, in words.
+    pub fn injection_detector(&self) -> String {
+        self.screen.describe()
+    }
+
     /// A passage of page `page` (default 1) of the document at `doc`,
     /// between characters `start` and `end` (at most 20,000 of them).
     pub async fn page(
@@ -170,7 +202,7 @@ impl Service {
         let end = end.min(start + MAX_PASSAGE_CHARS);
         let passage: String = text.chars().skip(start).take(end - start).collect();
         // The sanitize layer: a passage is untrusted text like any search hit.
-        let det = crate::sanitize::injection::detect(&passage);
+        let det = self.detect_injection(passage.clone()).await;
         let (text, injection) = match self.params.injection.action(det.score) {
             Some(InjectionAction::Quarantine) => {
                 call.add_flag(format!("quarantined:{doc}"));
@@ -220,7 +252,7 @@ impl Service {
             // Ambiguous or absent: the same answer as for a document one may not see.
             return Err(Error::NotFound(format!("resource not found: {path}")));
         };
-        let det = crate::sanitize::injection::detect(&texts.concat());
+        let det = self.detect_injection(texts.concat()).await;
         let withheld = self.params.injection.action(det.score) == Some(InjectionAction::Quarantine);
         call.set_docs(vec![path.to_string()]);
         Ok(WholeDocument {

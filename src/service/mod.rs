@@ -75,6 +75,9 @@ pub struct Service {
     metrics: Metrics,
     params: SearchParams,
     ingest: IngestOptions,
+    /// The injection detector for this node's embedding model (the one
+    /// that screened the chunks at ingest), for text read at query time.
+    screen: crate::ingest::screen::Screen,
     /// Uploads and deletions of this node, one at a time.
     writer: tokio::sync::Mutex<()>,
     kill_switch: KillSwitch,
@@ -120,9 +123,11 @@ impl Service {
         };
         let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
         ingest.progress = false;
+        let screen = crate::ingest::screen::Screen::for_model(embedder.id());
         Ok(Service {
             config: cfg.clone(),
             store,
+            screen,
             embedder,
             reranker,
             generator,

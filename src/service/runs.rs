@@ -282,8 +282,8 @@ impl Run {
 
     /// Passes text from one step to the next through the injection
     /// detector: flagged text is withheld, recorded and alerted.
-    fn screen(&mut self, agent: &str, what: &str, text: String) -> String {
-        let d = crate::sanitize::injection::detect(&text);
+    async fn screen(&mut self, agent: &str, what: &str, text: String) -> String {
+        let d = self.svc.detect_injection(text.clone()).await;
         if d.score < self.svc.config().sanitize.injection_threshold {
             return text;
         }
@@ -598,7 +598,7 @@ impl Run {
             }
             // The delegate answered: its answer is the result of the
             // delegator's hand-off call.
-            let answer = self.screen(&a.name, "handoff_answer", reply.text);
+            let answer = self.screen(&a.name, "handoff_answer", reply.text).await;
             let parent = &mut self.state.frames[top - 1];
             if let Some(call) = parent.queue.pop_front() {
                 parent.turns.push(Turn::Result {
@@ -656,7 +656,7 @@ impl Run {
                 let s = step("handoff", "refused", why.clone());
                 return Ok(self.refuse(&name, &what, 403, "refused", s, why));
             };
-            let task = self.screen(&name, "handoff_task", task);
+            let task = self.screen(&name, "handoff_task", task).await;
             // The delegate holds at most what this agent holds.
             let f = self.frame(
                 target,
@@ -719,7 +719,7 @@ impl Run {
                         .unwrap_or(o.text),
                     _ => o.text,
                 };
-                let text = self.screen(&name, tool, text);
+                let text = self.screen(&name, tool, text).await;
                 self.record(step(
                     "tool",
                     if o.is_error { "error" } else { "ok" },
@@ -827,7 +827,7 @@ impl Run {
             Err(e) => (502, e, true),
         };
         self.audit(&name, &what, status, Vec::new(), &Usage::default());
-        let text = self.screen(&name, tool, text);
+        let text = self.screen(&name, tool, text).await;
         step.outcome = if is_error { "error" } else { "ok" }.into();
         self.record(step);
         Ok(Acted::Result(text, is_error))

@@ -280,11 +280,28 @@ pub enum BenchSuite {
     Injection {
         #[arg(long, default_value = "data/datasets")]
         datasets: PathBuf,
-        /// Where `hort bench quality` left its indexes (their chunks are benign documents).
+        /// Where `hort bench quality` left its indexes (their chunks are
+        /// benign documents); the learned detector caches its features here.
         #[arg(long, default_value = "data/bench")]
         work: PathBuf,
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
+        /// Embedding models whose learned head is measured (leave one
+        /// source out); none: the rules only.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "minilm-l6,multilingual-e5-small"
+        )]
+        models: Vec<String>,
+        /// Also write the heads trained on every source into this folder
+        /// (`scripts/injection/train.sh` does, into models/injection-head).
+        #[arg(long)]
+        train: Option<PathBuf>,
+        /// The false-positive rate on benign training chunks that the
+        /// threshold 0.5 is set to.
+        #[arg(long, default_value_t = hort::bench::detector::CALIBRATION_RATE)]
+        calibration_rate: f32,
     },
     /// Precision and recall of personal-data detection per type (generated data).
     Pii {

@@ -92,8 +92,33 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             datasets,
             work,
             out,
+            models,
+            train,
+            calibration_rate,
         } => {
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
+            let mut embedders = Vec::new();
+            for m in models.iter().filter(|m| !m.is_empty()) {
+                let mut c = cfg.clone();
+                c.embed.model = m.clone();
+                embedders.push(load_embedder(&c)?);
+            }
+            if !embedders.is_empty() {
+                let refs: Vec<&dyn hort::embed::Embedder> =
+                    embedders.iter().map(|e| e.as_ref()).collect();
+                let chunk = hort::ingest::IngestOptions::from_config(
+                    &cfg,
+                    IngestOptions::subprocess_pdf(&cfg),
+                )
+                .chunk;
+                let opts = hort::bench::detector::Options {
+                    chunk,
+                    train_to: train.as_deref(),
+                    calibration_rate,
+                };
+                hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
+                    .map_err(anyhow::Error::msg)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         BenchSuite::Pii { per_kind, out } => {

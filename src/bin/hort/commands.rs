@@ -372,6 +372,7 @@ fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCo
         "segments": s.segments,
         "segment_bytes": s.bytes,
         "teams": s.teams,
+        "injection_detector": svc.injection_detector(),
         "verified": verify,
     });
     if json {
@@ -390,6 +391,7 @@ fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCo
             s.segments,
             s.bytes as f64 / 1e6
         );
+        println!("injection  {}", svc.injection_detector());
         if verify {
             println!("checksums  ok");
         }

@@ -19,6 +19,7 @@
 use serde::Serialize;
 
 mod decode;
+pub mod head;
 mod normalize;
 mod rules;
 #[cfg(test)]
@@ -62,6 +63,8 @@ pub enum Family {
     Encoded,
     /// Orders to delete or wipe data (weak alone: runbooks say it too).
     DestructiveAction,
+    /// The learned detector ([`head`]) found it, whatever the rules say.
+    Learned,
 }
 
 impl Family {
@@ -81,6 +84,8 @@ impl Family {
             Family::DecodeOrder => 0.6,
             Family::Encoded => 0.9,
             Family::DestructiveAction => 0.35,
+            // Not a rule: the head's probability is its own score.
+            Family::Learned => 0.0,
         }
     }
 }

@@ -1,0 +1,922 @@
+//! `hort bench injection`, learned half: the detector hort ships (rules and
+//! a head over the embedding model's sentence windows) measured the honest
+//! way, leave one source out: for each labelled source, a head is trained on
+//! every other source and scored on the one held out. The figure that
+//! counts pools the held-out scores of the sources hort did not write.
+//!
+//! Rows are cut into chunks exactly as ingest cuts documents, and a row is
+//! flagged if any of its chunks is: the detector is judged on what it sees
+//! in production. `--train` writes the head trained on every source (the
+//! shipped weights, `models/injection-head/`). The Rust book that the
+//! toolchain installs is never trained on: its chunk false-positive rate is
+//! the figure on technical documentation nobody tuned on.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{write_results, Machine};
+use crate::embed::Embedder;
+use crate::ingest::chunk::{chunk_page, ChunkParams};
+use crate::ingest::loader::{HtmlLoader, Loader};
+use crate::ingest::screen::{self, Features, Screen};
+use crate::sanitize::hygiene;
+use crate::sanitize::injection::head::{self, Example, Head, TrainOptions};
+use crate::sanitize::injection::DEFAULT_THRESHOLD;
+
+/// Sources hort wrote itself: trained on, never part of the headline.
+const OWN_SOURCES: &[&str] = &["hort-eval", "hort-de"];
+
+/// The false-positive rate on the benign training chunks the threshold is
+/// set to by default (the default threshold 0.5 then means this rate).
+pub const CALIBRATION_RATE: f32 = 0.002;
+
+/// How the learned-detector bench runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// Chunking as ingest does it.
+    pub chunk: ChunkParams,
+    /// Write the heads trained on every source into this folder.
+    pub train_to: Option<&'a Path>,
+    /// The benign training chunks' false-positive rate the threshold is set to.
+    pub calibration_rate: f32,
+}
+
+/// One labelled text.
+#[derive(Clone, Debug, Deserialize)]
+struct Row {
+    source: String,
+    lang: String,
+    #[serde(default)]
+    kind: String,
+    label: String,
+    text: String,
+    /// Character range of the injected part, where the source records it
+    /// (byte offsets once loaded).
+    #[serde(default)]
+    span: Option<(usize, usize)>,
+}
+
+impl Row {
+    fn injection(&self) -> bool {
+        self.label == "injection" || self.label == "malicious"
+    }
+}
+
+/// A chunk of a row, as ingest would cut it, with the head's inputs.
+struct Unit {
+    row: usize,
+    start: usize,
+    len: usize,
+    features: Features,
+}
+
+/// Figures for one held-out source (or a pooled group).
+#[derive(Debug, Clone, Serialize)]
+pub struct Held {
+    /// The source (or group) scored.
+    pub set: String,
+    /// Injection rows, and how many were flagged.
+    pub injections: usize,
+    /// Injection rows flagged.
+    pub found: usize,
+    /// Benign rows, and how many were flagged.
+    pub benign: usize,
+    /// Benign rows flagged.
+    pub false_pos: usize,
+    /// Benign chunks, and how many were flagged.
+    pub benign_chunks: usize,
+    /// Benign chunks flagged.
+    pub false_pos_chunks: usize,
+    /// The rules alone on the same rows: injections found, benign flagged.
+    pub rules_found: usize,
+    /// Benign rows the rules alone flag.
+    pub rules_false_pos: usize,
+}
+
+impl Held {
+    fn recall(&self) -> f64 {
+        ratio(self.found, self.injections)
+    }
+    fn fpr(&self) -> f64 {
+        ratio(self.false_pos, self.benign)
+    }
+    fn chunk_fpr(&self) -> f64 {
+        ratio(self.false_pos_chunks, self.benign_chunks)
+    }
+    fn add(&mut self, o: &Held) {
+        self.injections += o.injections;
+        self.found += o.found;
+        self.benign += o.benign;
+        self.false_pos += o.false_pos;
+        self.benign_chunks += o.benign_chunks;
+        self.false_pos_chunks += o.false_pos_chunks;
+        self.rules_found += o.rules_found;
+        self.rules_false_pos += o.rules_false_pos;
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        f64::NAN
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// The learned detector's report for one embedding model.
+#[derive(Debug, Serialize)]
+pub struct ModelReport {
+    /// The benign training chunks' false-positive rate the threshold was set to.
+    pub calibration_rate: f32,
+    /// The embedding model.
+    pub model: String,
+    /// Rows and chunks read.
+    pub rows: usize,
+    /// Chunks the rows were cut into.
+    pub chunks: usize,
+    /// Leave-one-source-out, per held-out source.
+    pub loso: Vec<Held>,
+    /// Pooled over held-out sources hort did not write: all, per language, per kind.
+    pub pooled: Vec<Held>,
+    /// The head trained on everything, on the Rust book (never trained on).
+    pub untouched: Vec<Held>,
+    /// Milliseconds per chunk: embedding alone, embedding with the detector.
+    pub ms_per_chunk: (f64, f64),
+    /// SHA-256 of the head written with `--train`.
+    pub written: Option<String>,
+}
+
+/// Runs the learned-detector bench for each embedder.
+pub fn run(
+    datasets: &Path,
+    work: &Path,
+    out: &Path,
+    embedders: &[&dyn Embedder],
+    opts: Options<'_>,
+) -> Result<Vec<ModelReport>, String> {
+    let rows = load_rows(datasets)?;
+    eprintln!("injection bench: {} labelled rows", rows.len());
+    let mut reports = Vec::new();
+    for e in embedders {
+        let r = model_report(&rows, *e, opts, work)?;
+        print!("{}", markdown(std::slice::from_ref(&r)));
+        reports.push(r);
+    }
+    let md = markdown(&reports);
+    #[derive(Serialize)]
+    struct Out<'a> {
+        machine: Machine,
+        models: &'a [ModelReport],
+    }
+    write_results(
+        out,
+        "injection-learned",
+        &Out {
+            machine: Machine::detect(),
+            models: &reports,
+        },
+        &md,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(reports)
+}
+
+fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let sources = datasets.join("injection-sources.jsonl");
+    for l in read(&sources)
+        .map_err(|e| format!("{e} (run `make datasets`)"))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        rows.push(
+            serde_json::from_str::<Row>(l).map_err(|e| format!("{}: {e}", sources.display()))?,
+        );
+    }
+    for (file, source) in [
+        ("bench/injection/hort-eval.jsonl", "hort-eval"),
+        ("bench/injection/hort-de.jsonl", "hort-de"),
+    ] {
+        for l in read(Path::new(file))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let mut v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| format!("{file}: {e}"))?;
+            v["source"] = source.into();
+            rows.push(serde_json::from_value(v).map_err(|e| format!("{file}: {e}"))?);
+        }
+    }
+    for r in &mut rows {
+        if let Some((a, b)) = r.span {
+            let byte = |n: usize| r.text.char_indices().nth(n).map_or(r.text.len(), |c| c.0);
+            r.span = Some((byte(a), byte(b)));
+        }
+    }
+    // Benign business and science text: SciFact abstracts (every 5th, the
+    // rest stays out of training so the bench stays quick) and the sample
+    // corpus without the poisoned meeting note.
+    let corpus = Path::new("data/beir/scifact/corpus.jsonl");
+    if let Ok(t) = std::fs::read_to_string(corpus) {
+        for (i, l) in t.lines().enumerate().filter(|(i, _)| i % 5 == 0) {
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| format!("scifact: {e}"))?;
+            let text = format!(
+                "{}\n\n{}",
+                v["title"].as_str().unwrap_or(""),
+                v["text"].as_str().unwrap_or("")
+            );
+            rows.push(benign("scifact", &format!("scifact-{i}"), "en", text));
+        }
+    }
+    for book in TRAIN_BOOKS {
+        for (i, t) in toolchain_book(book, 2).into_iter().enumerate() {
+            rows.push(benign("rust-docs", &format!("{book}-{i}"), "en", t));
+        }
+    }
+    for f in files_under(Path::new("fixtures/corpus")) {
+        let name = f.to_string_lossy().to_string();
+        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if name.contains("meeting-notes") || !matches!(ext, "md" | "txt") {
+            continue;
+        }
+        if let Ok(t) = std::fs::read_to_string(&f) {
+            let lang = if name.contains("richtlinie") || t.contains(" und ") {
+                "de"
+            } else {
+                "en"
+            };
+            rows.push(benign("sample-corpus", &name, lang, t));
+        }
+    }
+    Ok(rows)
+}
+
+fn benign(source: &str, id: &str, lang: &str, text: String) -> Row {
+    let _ = id;
+    Row {
+        source: source.into(),
+        lang: lang.into(),
+        kind: "benign".into(),
+        label: "benign".into(),
+        text,
+        span: None,
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Cuts texts into chunks as ingest does; (text index, byte start, chunk).
+fn chunks_of(texts: &[&str], e: &dyn Embedder, chunk: ChunkParams) -> Vec<(usize, usize, String)> {
+    let max = chunk
+        .max_tokens
+        .min(e.max_tokens().saturating_sub(2))
+        .max(1);
+    let params = ChunkParams {
+        max_tokens: max,
+        overlap_tokens: chunk.overlap_tokens.min(max / 2),
+    };
+    let count = |s: &str| e.count_tokens(s);
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        // Hygiene as at ingest; rows are clean text, so offsets hold (a
+        // row whose cleaning changes it keeps its span only if unchanged).
+        let (clean, _) = hygiene::clean(t);
+        for s in chunk_page(&clean, params, &count) {
+            out.push((i, s.byte_start, clean[s.byte_start..s.byte_end].to_string()));
+        }
+    }
+    out
+}
+
+/// Features of `chunks`, from the cache in `work` for every chunk the
+/// same model read before (keyed by the chunk's text: adding rows costs
+/// only their own chunks).
+fn features_cached(
+    e: &dyn Embedder,
+    chunks: &[(usize, usize, String)],
+    work: &Path,
+    name: &str,
+) -> Result<Vec<Features>, String> {
+    let path = work.join(format!(
+        "injection-features-{}-{name}.bin",
+        e.id().replace('/', "_")
+    ));
+    let key = |t: &str| -> [u8; 16] {
+        let h = crate::text::sha256_hex(t.as_bytes());
+        let mut k = [0u8; 16];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        k
+    };
+    let mut cache = read_cache(&path).unwrap_or_default();
+    let missing: Vec<&str> = {
+        let mut seen = std::collections::HashSet::new();
+        chunks
+            .iter()
+            .map(|c| c.2.as_str())
+            .filter(|t| !cache.contains_key(&key(t)) && seen.insert(key(t)))
+            .collect()
+    };
+    if !missing.is_empty() {
+        let started = Instant::now();
+        let n = missing.len();
+        let workers = e.parallelism().max(1);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let parts: Vec<Result<Vec<Features>, String>> = std::thread::scope(|s| {
+            let per = n.div_ceil(workers).max(1);
+            let handles: Vec<_> = missing
+                .chunks(per)
+                .map(|part| {
+                    let done = &done;
+                    s.spawn(move || {
+                        let mut out = Vec::with_capacity(part.len());
+                        for b in part.chunks(16) {
+                            let f = screen::features(e, b)
+                                .map_err(|err| err.to_string())?
+                                .ok_or_else(|| format!("{}: no token states", e.id()))?;
+                            out.extend(f);
+                            let d = done.fetch_add(b.len(), std::sync::atomic::Ordering::Relaxed)
+                                + b.len();
+                            if d % 512 < b.len() {
+                                eprintln!(
+                                    "injection bench: {} {name}: {d}/{n} chunks, {:.0} s",
+                                    e.id(),
+                                    started.elapsed().as_secs_f64()
+                                );
+                            }
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("feature worker panicked".into()))
+                })
+                .collect()
+        });
+        let mut fresh = Vec::with_capacity(n);
+        for p in parts {
+            fresh.extend(p?);
+        }
+        for (t, f) in missing.iter().zip(fresh) {
+            cache.insert(key(t), (f.whole, f.window_vectors));
+        }
+        write_cache(&path, &cache).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    chunks
+        .iter()
+        .map(|c| {
+            let t = c.2.as_str();
+            let (whole, window_vectors) = cache
+                .get(&key(t))
+                .cloned()
+                .ok_or_else(|| "feature cache lost a chunk".to_string())?;
+            let windows = screen::windows(t);
+            if windows.len() != window_vectors.len() {
+                return Err("feature cache: windows changed; delete it".to_string());
+            }
+            Ok(Features {
+                rules: crate::sanitize::injection::detect(t),
+                window_rules: windows
+                    .iter()
+                    .map(|&(a, b)| crate::sanitize::injection::detect(&t[a..b]))
+                    .collect(),
+                windows,
+                whole,
+                window_vectors,
+            })
+        })
+        .collect()
+}
+
+type Cache = std::collections::HashMap<[u8; 16], (Vec<f32>, Vec<Vec<f32>>)>;
+
+/// Format: magic, then per chunk the text's hash, its vector, its window
+/// count and window vectors (each vector: length, little-endian floats).
+const CACHE_MAGIC: &[u8; 8] = b"HORTIF2\n";
+
+fn write_cache(path: &Path, cache: &Cache) -> std::io::Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    w.write_all(CACHE_MAGIC)?;
+    let vec = |w: &mut std::io::BufWriter<std::fs::File>, v: &[f32]| -> std::io::Result<()> {
+        w.write_all(&(v.len() as u32).to_le_bytes())?;
+        for x in v {
+            w.write_all(&x.to_le_bytes())?;
+        }
+        Ok(())
+    };
+    let mut keys: Vec<&[u8; 16]> = cache.keys().collect();
+    keys.sort();
+    for k in keys {
+        let (whole, wins) = &cache[k];
+        w.write_all(k)?;
+        vec(&mut w, whole)?;
+        w.write_all(&(wins.len() as u32).to_le_bytes())?;
+        for v in wins {
+            vec(&mut w, v)?;
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let s = self.b.get(self.at..self.at + n).ok_or("truncated cache")?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<usize, String> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    }
+    fn vec(&mut self) -> Result<Vec<f32>, String> {
+        let n = self.u32()?;
+        Ok(self
+            .take(n * 4)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+fn read_cache(path: &Path) -> Result<Cache, String> {
+    let mut b = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut b))
+        .map_err(|e| e.to_string())?;
+    let mut c = Cursor { b: &b, at: 0 };
+    if c.take(8)? != CACHE_MAGIC {
+        return Err("another cache format".into());
+    }
+    let mut out = Cache::new();
+    while c.at < b.len() {
+        let mut k = [0u8; 16];
+        k.copy_from_slice(c.take(16)?);
+        let whole = c.vec()?;
+        let nw = c.u32()?;
+        let mut wins = Vec::with_capacity(nw);
+        for _ in 0..nw {
+            wins.push(c.vec()?);
+        }
+        out.insert(k, (whole, wins));
+    }
+    Ok(out)
+}
+
+/// Training examples from the units of the rows `train` admits.
+fn examples(rows: &[Row], units: &[Unit], train: &dyn Fn(&Row) -> bool) -> Vec<Example> {
+    let mut per_row: BTreeMap<usize, usize> = BTreeMap::new();
+    for u in units {
+        *per_row.entry(u.row).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for u in units {
+        let r = &rows[u.row];
+        if !train(r) {
+            continue;
+        }
+        let f = &u.features;
+        let share = 1.0 / per_row[&u.row] as f32;
+        let nwin = f.windows.len().max(1) as f32;
+        let mut push =
+            |v: &[f32], rules: &crate::sanitize::injection::Detection, y: bool, w: f32| {
+                out.push(Example {
+                    vector: v.to_vec(),
+                    rules: rules.clone(),
+                    injection: y,
+                    weight: w,
+                })
+            };
+        if !r.injection() {
+            push(&f.whole, &f.rules, false, share);
+            for (v, ru) in f.window_vectors.iter().zip(&f.window_rules) {
+                push(v, ru, false, share / nwin);
+            }
+            continue;
+        }
+        match r.span {
+            Some((a, b)) => {
+                let chunk_end = u.start + u.len;
+                let overlaps = |x: usize, y: usize| x < b && y > a;
+                let inside = overlaps(u.start, chunk_end);
+                // The chunk holding the injection is one; the rest of the
+                // document around it is ordinary text (hard negatives).
+                push(&f.whole, &f.rules, inside, share);
+                for ((w0, w1), (v, ru)) in f
+                    .windows
+                    .iter()
+                    .zip(f.window_vectors.iter().zip(&f.window_rules))
+                {
+                    let y = overlaps(u.start + w0, u.start + w1);
+                    push(v, ru, y, share / nwin);
+                }
+            }
+            None => {
+                push(&f.whole, &f.rules, true, share);
+                // Short texts are injection through and through; in a long
+                // jailbreak, single windows may be harmless story.
+                if f.windows.len() <= 3 {
+                    for (v, ru) in f.window_vectors.iter().zip(&f.window_rules) {
+                        push(v, ru, true, share / nwin);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Trains a head on the rows `train` admits and sets its threshold on
+/// their benign chunks.
+fn fit(
+    model: &str,
+    dim: usize,
+    rows: &[Row],
+    units: &[Unit],
+    rate: f32,
+    train: &dyn Fn(&Row) -> bool,
+) -> Head {
+    let ex = examples(rows, units, train);
+    let mut h = head::train(model, dim, &ex, TrainOptions::default());
+    let benign: Vec<f32> = units
+        .iter()
+        .filter(|u| train(&rows[u.row]) && !rows[u.row].injection())
+        .map(|u| u.features.verdict(&h).score)
+        .collect();
+    h.recentre(head::threshold_for_rate(&benign, rate));
+    h
+}
+
+/// Scores the rows `pick` admits with `h`.
+fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) -> bool) -> Held {
+    let mut row_score: BTreeMap<usize, (f32, f32)> = BTreeMap::new();
+    let mut held = Held {
+        set: set.into(),
+        injections: 0,
+        found: 0,
+        benign: 0,
+        false_pos: 0,
+        benign_chunks: 0,
+        false_pos_chunks: 0,
+        rules_found: 0,
+        rules_false_pos: 0,
+    };
+    for u in units {
+        let r = &rows[u.row];
+        if !pick(r) {
+            continue;
+        }
+        let s = u.features.verdict(h).score;
+        let rs = u.features.rules.score;
+        let e = row_score.entry(u.row).or_insert((0.0, 0.0));
+        e.0 = e.0.max(s);
+        e.1 = e.1.max(rs);
+        if !r.injection() {
+            held.benign_chunks += 1;
+            if s >= DEFAULT_THRESHOLD {
+                held.false_pos_chunks += 1;
+            }
+        }
+    }
+    for (i, (s, rs)) in row_score {
+        let flagged = s >= DEFAULT_THRESHOLD;
+        let rules = rs >= DEFAULT_THRESHOLD;
+        if rows[i].injection() {
+            held.injections += 1;
+            held.found += flagged as usize;
+            held.rules_found += rules as usize;
+        } else {
+            held.benign += 1;
+            held.false_pos += flagged as usize;
+            held.rules_false_pos += rules as usize;
+        }
+    }
+    held
+}
+
+fn model_report(
+    rows: &[Row],
+    e: &dyn Embedder,
+    opts: Options<'_>,
+    work: &Path,
+) -> Result<ModelReport, String> {
+    let (chunk, train_to, rate) = (opts.chunk, opts.train_to, opts.calibration_rate);
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let chunks = chunks_of(&texts, e, chunk);
+    let feats = features_cached(e, &chunks, work, "sources")?;
+    let units: Vec<Unit> = chunks
+        .iter()
+        .zip(feats)
+        .map(|(c, f)| Unit {
+            row: c.0,
+            start: c.1,
+            len: c.2.len(),
+            features: f,
+        })
+        .collect();
+    let dim = e.dim();
+    let mut sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    // Leave one source out, two folds at a time.
+    let folds: Vec<(Held, Head)> = {
+        let fold = |s: &str| {
+            let h = fit(e.id(), dim, rows, &units, rate, &|r: &Row| r.source != s);
+            (score(s, rows, &units, &h, &|r: &Row| r.source == s), h)
+        };
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = sources
+                .iter()
+                .map(|s| {
+                    let fold = &fold;
+                    sc.spawn(move || fold(s))
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    };
+    let loso: Vec<Held> = folds.iter().map(|f| f.0.clone()).collect();
+    eprintln!("injection bench: {}: leave-one-source-out done", e.id());
+    // Pooled: held-out scores of sources hort did not write, all and per
+    // language and kind (the per-row split reuses each row's own fold).
+    let external = |s: &str| !OWN_SOURCES.contains(&s);
+    let mut pooled = Vec::new();
+    let mut all = empty("held-out sources hort did not write, all");
+    for h in loso.iter().filter(|h| external(&h.set)) {
+        all.add(h);
+    }
+    pooled.push(all);
+    let mut by: BTreeMap<String, Held> = BTreeMap::new();
+    for (held, h) in folds.iter().filter(|f| external(&f.0.set)) {
+        let s = &held.set.as_str();
+        let mut groups: Vec<String> = Vec::new();
+        for r in rows.iter().filter(|r| r.source == *s) {
+            groups.push(format!("language {}", r.lang));
+            if r.injection() {
+                groups.push(format!("kind {}", r.kind));
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        for g in groups {
+            let held = score(&g, rows, &units, h, &|r: &Row| {
+                r.source == *s
+                    && (g == format!("language {}", r.lang)
+                        || (r.injection() && g == format!("kind {}", r.kind)))
+            });
+            by.entry(g.clone()).or_insert_with(|| empty(&g)).add(&held);
+        }
+    }
+    pooled.extend(by.into_values());
+    // Everything, for shipping and for the untouched documentation.
+    let full = fit(e.id(), dim, rows, &units, rate, &|_| true);
+    let mut untouched = Vec::new();
+    for (name, every) in UNTOUCHED_BOOKS {
+        let book = toolchain_book(name, *every);
+        if book.is_empty() {
+            continue;
+        }
+        let texts: Vec<&str> = book.iter().map(String::as_str).collect();
+        let chunks = chunks_of(&texts, e, chunk);
+        let feats = features_cached(e, &chunks, work, "untouched")?;
+        let flagged = feats
+            .iter()
+            .filter(|f| f.verdict(&full).score >= DEFAULT_THRESHOLD)
+            .count();
+        let rules = feats
+            .iter()
+            .filter(|f| f.rules.score >= DEFAULT_THRESHOLD)
+            .count();
+        let mut h = empty(&format!(
+            "toolchain docs: {name} ({} pages, never trained on)",
+            book.len()
+        ));
+        h.benign_chunks = feats.len();
+        h.false_pos_chunks = flagged;
+        h.rules_false_pos = rules;
+        untouched.push(h);
+    }
+    let ms_per_chunk = timing(
+        e,
+        &chunks
+            .iter()
+            .map(|c| c.2.as_str())
+            .take(256)
+            .collect::<Vec<_>>(),
+        &full,
+    )?;
+    let written = match train_to {
+        Some(dir) => {
+            let mut h = full.clone();
+            h.trained_on = format!(
+                "{} rows, {} chunks; sources: {}",
+                rows.len(),
+                units.len(),
+                sources.join(", ")
+            );
+            let mut bytes = serde_json::to_vec_pretty(&h).map_err(|e| e.to_string())?;
+            bytes.push(b'\n');
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            let p = dir.join(format!("{}.json", e.id().replace('/', "-")));
+            std::fs::write(&p, &bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            let sha = crate::text::sha256_hex(&bytes);
+            eprintln!("wrote {} (SHA-256 {sha})", p.display());
+            Some(sha)
+        }
+        None => None,
+    };
+    Ok(ModelReport {
+        calibration_rate: rate,
+        model: e.id().to_string(),
+        rows: rows.len(),
+        chunks: units.len(),
+        loso,
+        pooled,
+        untouched,
+        ms_per_chunk,
+        written,
+    })
+}
+
+fn empty(set: &str) -> Held {
+    Held {
+        set: set.into(),
+        injections: 0,
+        found: 0,
+        benign: 0,
+        false_pos: 0,
+        benign_chunks: 0,
+        false_pos_chunks: 0,
+        rules_found: 0,
+        rules_false_pos: 0,
+    }
+}
+
+/// Milliseconds per chunk for embedding alone and with the detector (one
+/// session, the same chunks, best of three).
+fn timing(e: &dyn Embedder, texts: &[&str], head: &Head) -> Result<(f64, f64), String> {
+    let screen = Screen::with_head(head.clone());
+    let n = texts.len().max(1) as f64;
+    let mut best = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let t = Instant::now();
+        for b in texts.chunks(32) {
+            e.embed_passages(b).map_err(|e| e.to_string())?;
+        }
+        best.0 = best.0.min(t.elapsed().as_secs_f64() * 1000.0 / n);
+        let t = Instant::now();
+        for b in texts.chunks(32) {
+            screen.embed(e, b).map_err(|e| e.to_string())?;
+        }
+        best.1 = best.1.min(t.elapsed().as_secs_f64() * 1000.0 / n);
+    }
+    Ok(best)
+}
+
+/// The HTML documentation the Rust toolchain installs (`rustup`'s docs).
+fn toolchain_docs() -> Option<PathBuf> {
+    let home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("toolchains"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("share/doc/rust/html")))
+        .filter(|p| p.join("book").is_dir())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// Every `every`-th page of the toolchain's book `name` as text (the
+/// single-page `print.html` and navigation pages left out). The Rust book
+/// is read as its readers see it: the chapters and appendices at its top
+/// (its subfolders hold pages of old editions that only point elsewhere).
+fn toolchain_book(name: &str, every: usize) -> Vec<String> {
+    let Some(root) = toolchain_docs() else {
+        return Vec::new();
+    };
+    let dir = root.join(name);
+    let mut pages: Vec<PathBuf> = files_under(&dir)
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let chapter = n.starts_with("ch") || n.starts_with("appendix");
+            n.ends_with(".html")
+                && !matches!(n, "print.html" | "404.html" | "toc.html" | "index.html")
+                && (name != "book" || (chapter && p.parent() == Some(dir.as_path())))
+        })
+        .collect();
+    pages.sort();
+    pages
+        .iter()
+        .step_by(every.max(1))
+        .filter_map(|p| std::fs::read(p).ok())
+        .filter_map(|b| HtmlLoader.load(&b).ok())
+        .map(|d| {
+            d.pages
+                .into_iter()
+                .map(|p| p.text)
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        })
+        .filter(|t| t.trim().len() > 200)
+        .collect()
+}
+
+/// Toolchain books trained on as benign technical documentation.
+const TRAIN_BOOKS: &[&str] = &[
+    "rust-by-example",
+    "cargo",
+    "reference",
+    "nomicon",
+    "rustc",
+    "edition-guide",
+    "embedded-book",
+    "rustdoc",
+    "style-guide",
+];
+
+/// Toolchain documentation never trained on, and whose flagged chunks
+/// nobody read while building the detector: its figure on technical
+/// documentation nobody tuned on (the Rust book; every 25th page of the
+/// standard library's API documentation).
+const UNTOUCHED_BOOKS: &[(&str, usize)] = &[("book", 1), ("std", 25)];
+
+fn markdown(reports: &[ModelReport]) -> String {
+    let f = |x: f64| {
+        if x.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{x:.3}")
+        }
+    };
+    let mut md = String::new();
+    for r in reports {
+        md.push_str(&format!(
+            "\nLearned injection detector over {} ({} rows, {} chunks; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            r.model, r.rows, r.chunks, r.calibration_rate * 100.0
+        ));
+        for h in r.loso.iter().chain(&r.pooled).chain(&r.untouched) {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                h.set,
+                h.injections,
+                f(h.recall()),
+                f(ratio(h.rules_found, h.injections)),
+                h.benign,
+                f(h.fpr()),
+                f(ratio(
+                    h.rules_false_pos,
+                    h.benign.max(h.benign_chunks * (h.benign == 0) as usize)
+                )),
+                h.benign_chunks,
+                f(h.chunk_fpr()),
+            ));
+        }
+        md.push_str(&format!(
+            "\nCost per chunk (one session, 256 chunks): embedding {:.2} ms, embedding + detector {:.2} ms ({:+.1} %).\n",
+            r.ms_per_chunk.0,
+            r.ms_per_chunk.1,
+            (r.ms_per_chunk.1 / r.ms_per_chunk.0 - 1.0) * 100.0
+        ));
+        if let Some(s) = &r.written {
+            md.push_str(&format!("\nHead written, SHA-256 {s}.\n"));
+        }
+    }
+    md
+}

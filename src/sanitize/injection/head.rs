@@ -1,0 +1,372 @@
+//! The learned half of the detector: logistic regression over a sentence
+//! window's token states (pooled by the embedding model ingest runs anyway)
+//! and the rule families the same window hits.
+//!
+//! Why both: the rules recognise phrasings and fire on ordinary manuals
+//! ("now enter the code", "print the result"), while the embedding reads
+//! intent and carries across languages but misses the obvious when trained
+//! on one family of data. One model over both learns how much each rule
+//! family is worth *in the context it fires in*, so a rule hit inside
+//! documentation can be outweighed and a paraphrase no rule knows can be
+//! caught.
+//!
+//! The head is pure arithmetic on vectors: which model produced them, how
+//! windows are cut, and where the weights come from live with the caller.
+//! Training is here too, so the shipped weights and the leave-one-source-out
+//! figures of `hort bench injection` come from the same code.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Detection, Family};
+
+/// Rule families that are features of the head (every family a rule can
+/// report; [`Family::Learned`] is the head's own verdict, not an input).
+pub const RULE_FAMILIES: [Family; 13] = [
+    Family::Override,
+    Family::Persona,
+    Family::FakeDelimiter,
+    Family::SecretDisclosure,
+    Family::Exfiltration,
+    Family::OutputManipulation,
+    Family::Persistence,
+    Family::PolicyExemption,
+    Family::AiAddressed,
+    Family::Authority,
+    Family::DecodeOrder,
+    Family::Encoded,
+    Family::DestructiveAction,
+];
+
+/// Inputs besides the vector: the rules' score, then one per rule family.
+pub const EXTRA: usize = 1 + RULE_FAMILIES.len();
+
+/// Version of the weight file format.
+pub const FORMAT: u32 = 1;
+
+/// A trained head for one embedding model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Weight file format ([`FORMAT`]).
+    pub format: u32,
+    /// The embedding model whose token states it reads (its id).
+    pub model: String,
+    /// Dimensions of that model's vectors.
+    pub dim: usize,
+    /// `dim` weights for the vector, then [`EXTRA`] for the rules.
+    pub weights: Vec<f32>,
+    /// The intercept (moved by [`Head::recentre`]).
+    pub bias: f32,
+    /// How it was trained (rows, windows, sources), for people.
+    #[serde(default)]
+    pub trained_on: String,
+}
+
+/// Why a weight file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    /// Not a weight file.
+    #[error("injection head: {0}")]
+    Parse(#[from] serde_json::Error),
+    /// Written by another version of the format.
+    #[error("injection head: format {0}, this build reads {FORMAT}")]
+    Format(u32),
+    #[error("injection head: {got} weights, expected {want} for {dim} dimensions")]
+    /// The weights do not fit the dimensions.
+    Shape {
+        /// Weights in the file.
+        got: usize,
+        /// Weights expected.
+        want: usize,
+        /// The model's dimensions.
+        dim: usize,
+    },
+    /// A weight is NaN or infinite.
+    #[error("injection head: weights are not finite numbers")]
+    NotFinite,
+}
+
+impl Head {
+    /// Reads and checks a weight file.
+    pub fn from_json(bytes: &[u8]) -> Result<Head, HeadError> {
+        let h: Head = serde_json::from_slice(bytes)?;
+        if h.format != FORMAT {
+            return Err(HeadError::Format(h.format));
+        }
+        if h.weights.len() != h.dim + EXTRA {
+            return Err(HeadError::Shape {
+                got: h.weights.len(),
+                want: h.dim + EXTRA,
+                dim: h.dim,
+            });
+        }
+        if !h.bias.is_finite() || h.weights.iter().any(|w| !w.is_finite()) {
+            return Err(HeadError::NotFinite);
+        }
+        Ok(h)
+    }
+
+    /// The probability that a window with pooled vector `v` and rule
+    /// verdict `rules` carries an injection. A vector of another length
+    /// (an empty one: a window the model did not read) counts as zeros.
+    pub fn score(&self, v: &[f32], rules: &Detection) -> f32 {
+        let mut z = self.bias;
+        if v.len() == self.dim {
+            z += dot(&self.weights[..self.dim], v);
+        }
+        let extra = extra_features(rules);
+        z += dot(&self.weights[self.dim..], &extra);
+        sigmoid(z)
+    }
+}
+
+/// The rule features of a window: its score and which families it hit.
+pub fn extra_features(rules: &Detection) -> [f32; EXTRA] {
+    let mut x = [0f32; EXTRA];
+    x[0] = rules.score;
+    for (i, f) in RULE_FAMILIES.iter().enumerate() {
+        if rules.reasons.contains(f) {
+            x[1 + i] = 1.0;
+        }
+    }
+    x
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// One training example: a window's vector, its rule verdict, its label
+/// and how much it counts.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// The window's pooled vector.
+    pub vector: Vec<f32>,
+    /// The rules' verdict on the window.
+    pub rules: Detection,
+    /// Whether it carries an injection.
+    pub injection: bool,
+    /// How much it counts (before class balancing).
+    pub weight: f32,
+}
+
+/// How to train.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainOptions {
+    /// Full passes over the data.
+    pub epochs: usize,
+    /// Adam's step size.
+    pub rate: f32,
+    /// L2 penalty on the weights (not the bias).
+    pub l2: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> TrainOptions {
+        TrainOptions {
+            epochs: 300,
+            rate: 0.05,
+            l2: 1e-4,
+        }
+    }
+}
+
+/// Trains a head on `examples` (full-batch Adam on the weighted log loss,
+/// each class's weights scaled to half the total so neither drowns the
+/// other). Deterministic: the same examples give the same weights.
+pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) -> Head {
+    let n = dim + EXTRA;
+    let rows: Vec<(Vec<f32>, f32, f32)> = {
+        let (mut pos, mut neg) = (0f64, 0f64);
+        for e in examples {
+            if e.injection {
+                pos += e.weight as f64;
+            } else {
+                neg += e.weight as f64;
+            }
+        }
+        let total = pos + neg;
+        examples
+            .iter()
+            .map(|e| {
+                let mut x = Vec::with_capacity(n);
+                if e.vector.len() == dim {
+                    x.extend_from_slice(&e.vector);
+                } else {
+                    x.resize(dim, 0.0);
+                }
+                x.extend_from_slice(&extra_features(&e.rules));
+                let class = if e.injection { pos } else { neg };
+                let w = if class > 0.0 {
+                    (e.weight as f64 * total / (2.0 * class)) as f32
+                } else {
+                    0.0
+                };
+                (x, if e.injection { 1.0 } else { 0.0 }, w)
+            })
+            .collect()
+    };
+    let wsum: f32 = rows.iter().map(|r| r.2).sum::<f32>().max(1e-9);
+    let mut w = vec![0f32; n];
+    let mut b = 0f32;
+    let (mut m, mut v) = (vec![0f32; n + 1], vec![0f32; n + 1]);
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let mut g = vec![0f32; n + 1];
+    for t in 1..=opts.epochs {
+        g.iter_mut().for_each(|x| *x = 0.0);
+        for (x, y, rw) in &rows {
+            let p = sigmoid(dot(&w, x) + b);
+            let d = (p - y) * rw;
+            for (gi, xi) in g.iter_mut().zip(x) {
+                *gi += d * xi;
+            }
+            g[n] += d;
+        }
+        for i in 0..n {
+            g[i] = g[i] / wsum + opts.l2 * w[i];
+        }
+        g[n] /= wsum;
+        let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
+        for i in 0..=n {
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            let step = opts.rate * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+            if i < n {
+                w[i] -= step;
+            } else {
+                b -= step;
+            }
+        }
+    }
+    Head {
+        format: FORMAT,
+        model: model.to_string(),
+        dim,
+        weights: w,
+        bias: b,
+        trained_on: String::new(),
+    }
+}
+
+impl Head {
+    /// Moves the bias so that a score of `at` becomes 0.5: the default
+    /// threshold then means what calibration on benign text chose.
+    pub fn recentre(&mut self, at: f32) {
+        self.bias -= logit(at);
+    }
+}
+
+/// The score at which at most `rate` of `benign` scores lie at or above it
+/// (the threshold that keeps the false-positive rate on them at `rate`).
+pub fn threshold_for_rate(benign: &[f32], rate: f32) -> f32 {
+    if benign.is_empty() {
+        return 0.5;
+    }
+    let mut s = benign.to_vec();
+    s.sort_by(|a, b| b.total_cmp(a));
+    let allowed = ((benign.len() as f32) * rate).floor() as usize;
+    // Just above the highest benign score that must stay below.
+    let t = s[allowed.min(s.len() - 1)];
+    (t + 1e-6).min(1.0 - 1e-6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(v: [f32; 2], fam: Option<Family>, y: bool) -> Example {
+        let rules = match fam {
+            Some(f) => Detection {
+                score: f.weight(),
+                reasons: vec![f],
+            },
+            None => Detection::default(),
+        };
+        Example {
+            vector: v.to_vec(),
+            rules,
+            injection: y,
+            weight: 1.0,
+        }
+    }
+
+    #[test]
+    fn learns_a_direction_and_which_rule_hits_count() {
+        // Injections lie along the first axis; exfiltration hits appear in
+        // both classes (manuals "print" too), override hits only in attacks.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            let t = i as f32 / 40.0;
+            data.push(ex([0.9, 0.1 * t], None, true));
+            data.push(ex([0.1 * t, 0.9], None, false));
+            data.push(ex([0.1, 0.9], Some(Family::Exfiltration), false));
+            data.push(ex([0.5, 0.5], Some(Family::Override), true));
+        }
+        let h = train("m", 2, &data, TrainOptions::default());
+        let none = Detection::default();
+        assert!(h.score(&[0.95, 0.0], &none) > 0.8);
+        assert!(h.score(&[0.0, 0.95], &none) < 0.2);
+        let exf = Detection {
+            score: 0.75,
+            reasons: vec![Family::Exfiltration],
+        };
+        assert!(
+            h.score(&[0.1, 0.9], &exf) < 0.5,
+            "a hit seen in benign text stays low"
+        );
+        let ovr = Detection {
+            score: 0.9,
+            reasons: vec![Family::Override],
+        };
+        assert!(h.score(&[0.5, 0.5], &ovr) > 0.5);
+        // Deterministic, and the file round-trips.
+        assert_eq!(h, train("m", 2, &data, TrainOptions::default()));
+        let back = Head::from_json(&serde_json::to_vec(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn bad_weight_files_are_refused() {
+        let ok = r#"{"format":1,"model":"m","dim":1,"weights":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"bias":0}"#;
+        assert!(Head::from_json(ok.as_bytes()).is_ok());
+        let short = ok.replace("[0,0,", "[");
+        assert!(matches!(
+            Head::from_json(short.as_bytes()),
+            Err(HeadError::Shape { .. })
+        ));
+        let v2 = ok.replace("\"format\":1", "\"format\":2");
+        assert!(matches!(
+            Head::from_json(v2.as_bytes()),
+            Err(HeadError::Format(2))
+        ));
+        assert!(Head::from_json(b"{").is_err());
+        let extra = ok.replace("\"bias\":0", "\"bias\":0,\"x\":1");
+        assert!(Head::from_json(extra.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn recentred_threshold_keeps_the_chosen_rate() {
+        let benign: Vec<f32> = (0..100).map(|i| i as f32 / 200.0).collect();
+        let t = threshold_for_rate(&benign, 0.01);
+        assert_eq!(benign.iter().filter(|s| **s >= t).count(), 1);
+        let mut h = Head {
+            format: FORMAT,
+            model: "m".into(),
+            dim: 0,
+            weights: vec![0.0; EXTRA],
+            bias: logit(t),
+            trained_on: String::new(),
+        };
+        h.recentre(t);
+        assert!((h.score(&[], &Detection::default()) - 0.5).abs() < 1e-4);
+    }
+}
