@@ -166,7 +166,8 @@ pub fn run(
         print!("{}", markdown(std::slice::from_ref(&r)));
         reports.push(r);
     }
-    let md = markdown(&reports);
+    let machine = Machine::detect();
+    let md = format!("{}\nMachine: {}.\n", markdown(&reports), machine.line());
     #[derive(Serialize)]
     struct Out<'a> {
         machine: Machine,
@@ -176,7 +177,7 @@ pub fn run(
         out,
         "injection-learned",
         &Out {
-            machine: Machine::detect(),
+            machine,
             models: &reports,
         },
         &md,
