@@ -75,7 +75,7 @@ struct Unit {
 }
 
 /// Figures for one held-out source (or a pooled group).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Held {
     /// The source (or group) scored.
     pub set: String,
@@ -289,14 +289,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Cuts texts into chunks as ingest does; (text index, byte start, chunk).
 fn chunks_of(texts: &[&str], e: &dyn Embedder, chunk: ChunkParams) -> Vec<(usize, usize, String)> {
-    let max = chunk
-        .max_tokens
-        .min(e.max_tokens().saturating_sub(2))
-        .max(1);
-    let params = ChunkParams {
-        max_tokens: max,
-        overlap_tokens: chunk.overlap_tokens.min(max / 2),
-    };
+    let params = chunk.within(e.max_tokens());
     let count = |s: &str| e.count_tokens(s);
     let mut out = Vec::new();
     for (i, t) in texts.iter().enumerate() {
@@ -586,17 +579,7 @@ fn fit(
 /// Scores the rows `pick` admits with `h`.
 fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) -> bool) -> Held {
     let mut row_score: BTreeMap<usize, (f32, f32)> = BTreeMap::new();
-    let mut held = Held {
-        set: set.into(),
-        injections: 0,
-        found: 0,
-        benign: 0,
-        false_pos: 0,
-        benign_chunks: 0,
-        false_pos_chunks: 0,
-        rules_found: 0,
-        rules_false_pos: 0,
-    };
+    let mut held = empty(set);
     for u in units {
         let r = &rows[u.row];
         if !pick(r) {
@@ -777,14 +760,7 @@ fn model_report(
 fn empty(set: &str) -> Held {
     Held {
         set: set.into(),
-        injections: 0,
-        found: 0,
-        benign: 0,
-        false_pos: 0,
-        benign_chunks: 0,
-        false_pos_chunks: 0,
-        rules_found: 0,
-        rules_false_pos: 0,
+        ..Held::default()
     }
 }
 

@@ -335,16 +335,7 @@ impl Generator {
         if q.score < self.sanitize.injection_threshold {
             return Ok(None);
         }
-        let reasons: Vec<String> = q
-            .reasons
-            .iter()
-            .map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            })
-            .collect();
+        let reasons: Vec<String> = q.reason_names();
         if self.sanitize.on_query_injection == QueryInjectionAction::Refuse {
             return Err(GenerateError::QueryRefused(reasons.join(", ")));
         }

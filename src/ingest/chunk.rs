@@ -20,6 +20,18 @@ pub struct ChunkParams {
 }
 
 impl ChunkParams {
+    /// These settings for a model that reads at most `model_max` tokens
+    /// (two of them its own markers): chunks never longer than it reads,
+    /// overlap at most half a chunk. Ingest, the query-time screen and the
+    /// injection bench cut text alike through this.
+    pub fn within(self, model_max: usize) -> ChunkParams {
+        let max = self.max_tokens.min(model_max.saturating_sub(2)).max(1);
+        ChunkParams {
+            max_tokens: max,
+            overlap_tokens: self.overlap_tokens.min(max / 2),
+        }
+    }
+
     /// Identifies the chunking, so that an index chunked differently is redone.
     pub fn fingerprint(&self) -> String {
         format!("v1;max={};overlap={}", self.max_tokens, self.overlap_tokens)

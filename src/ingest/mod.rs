@@ -345,15 +345,7 @@ fn parse_bytes(
         Ok(l) => l,
         Err(e) => return Parsed::Failed(job, e.to_string()),
     };
-    let max = opts
-        .chunk
-        .max_tokens
-        .min(embedder.max_tokens().saturating_sub(2))
-        .max(1);
-    let params = ChunkParams {
-        max_tokens: max,
-        overlap_tokens: opts.chunk.overlap_tokens.min(max / 2),
-    };
+    let params = opts.chunk.within(embedder.max_tokens());
     let count = |s: &str| embedder.count_tokens(s);
     let mut pages = Vec::with_capacity(loaded.pages.len());
     let mut spans = Vec::new();

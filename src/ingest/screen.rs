@@ -141,14 +141,7 @@ impl Screen {
         if self.head.as_ref().is_none_or(|h| h.model != embedder.id()) {
             return injection::detect(text);
         }
-        let max = chunk
-            .max_tokens
-            .min(embedder.max_tokens().saturating_sub(2))
-            .max(1);
-        let params = ChunkParams {
-            max_tokens: max,
-            overlap_tokens: chunk.overlap_tokens.min(max / 2),
-        };
+        let params = chunk.within(embedder.max_tokens());
         let count = |s: &str| embedder.count_tokens(s);
         let texts: Vec<&str> = chunk_page(text, params, &count)
             .into_iter()
@@ -244,19 +237,7 @@ pub fn combine(
 
 /// The verdict as stored with a chunk, if worth storing.
 pub fn stored_verdict(d: &Detection) -> Option<(f32, Vec<String>)> {
-    (d.score >= FLAG_STORE_MIN).then(|| {
-        let reasons = d
-            .reasons
-            .iter()
-            .map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            })
-            .collect();
-        (d.score, reasons)
-    })
+    (d.score >= FLAG_STORE_MIN).then(|| (d.score, d.reason_names()))
 }
 
 /// The head's inputs for one text, for training and evaluation: the rules'

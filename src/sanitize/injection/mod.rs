@@ -100,6 +100,19 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// The reasons as they are written in reports (`override`, `learned`).
+    pub fn reason_names(&self) -> Vec<String> {
+        self.reasons
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Whether the score is at or above `threshold`.
     pub fn is_suspicious(&self, threshold: f32) -> bool {
         self.score >= threshold
