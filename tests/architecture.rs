@@ -87,7 +87,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "bench",
         &[
             "acl", "config", "embed", "gateway", "ingest", "retrieve", "sanitize", "server",
-            "service", "store",
+            "service", "store", "text",
         ],
     ),
 ];
