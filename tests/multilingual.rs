@@ -112,23 +112,19 @@ fn an_index_refuses_the_other_model() {
 /// was trained or tuned on them) are not.
 #[test]
 fn injection_screening_leaves_text_about_ai_and_admins_alone() {
-    let extra: &[(&str, &str)] = &[
+    let extra: &[(&str, &[u8])] = &[
         (
             "internal/ki-leitfaden.md",
-            "# Leitfaden: KI-Assistenten im Büro\n\nEin Prompt ist die Anweisung, die man einem Sprachmodell gibt. Gute Prompts nennen Ziel, Zielgruppe und Format. Geben Sie keine personenbezogenen Daten ein. Der Administrator legt fest, welche Modelle freigegeben sind. Ignorieren Sie Antworten, die Quellen nicht belegen.",
+            "# Leitfaden: KI-Assistenten im Büro\n\nEin Prompt ist die Anweisung, die man einem Sprachmodell gibt. Gute Prompts nennen Ziel, Zielgruppe und Format. Geben Sie keine personenbezogenen Daten ein. Der Administrator legt fest, welche Modelle freigegeben sind. Ignorieren Sie Antworten, die Quellen nicht belegen.".as_bytes(),
         ),
         (
             "internal/admin-handbook.md",
-            "# Admin handbook: print server\n\nTo reset the print queue, open a terminal and enter `sudo systemctl restart cups`. If the admin page asks for a password, use the service account from the vault, never your own. Ignore warnings about an expired certificate on the test printer; it is replaced in May. Print a test page and send the log to it-support@example.com if it fails.",
+            "# Admin handbook: print server\n\nTo reset the print queue, open a terminal and enter `sudo systemctl restart cups`. If the admin page asks for a password, use the service account from the vault, never your own. Ignore warnings about an expired certificate on the test printer; it is replaced in May. Print a test page and send the log to it-support@example.com if it fails.".as_bytes(),
         ),
     ];
     for model in ["minilm-l6", "multilingual-e5-small"] {
         let env = Env::new(model);
-        let corpus = env.path().join("corpus");
-        copy_tree(&repo().join("fixtures/corpus"), &corpus);
-        for (p, t) in extra {
-            std::fs::write(corpus.join(p), t).unwrap();
-        }
+        env.copy_fixtures_with(extra);
         let out = env.run(&["ingest", "--json", "corpus"]);
         assert!(
             out.status.success(),

@@ -224,7 +224,7 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
     // corpus without the poisoned meeting note.
     let corpus = Path::new("data/beir/scifact/corpus.jsonl");
     if let Ok(t) = std::fs::read_to_string(corpus) {
-        for (i, l) in t.lines().enumerate().filter(|(i, _)| i % 5 == 0) {
+        for l in t.lines().step_by(5) {
             let v: serde_json::Value =
                 serde_json::from_str(l).map_err(|e| format!("scifact: {e}"))?;
             let text = format!(
@@ -232,13 +232,15 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
                 v["title"].as_str().unwrap_or(""),
                 v["text"].as_str().unwrap_or("")
             );
-            rows.push(benign("scifact", &format!("scifact-{i}"), "en", text));
+            rows.push(benign("scifact", "en", text));
         }
     }
     for book in TRAIN_BOOKS {
-        for (i, t) in toolchain_book(book, 2).into_iter().enumerate() {
-            rows.push(benign("rust-docs", &format!("{book}-{i}"), "en", t));
-        }
+        rows.extend(
+            toolchain_book(book, 2)
+                .into_iter()
+                .map(|t| benign("rust-docs", "en", t)),
+        );
     }
     for f in files_under(Path::new("fixtures/corpus")) {
         let name = f.to_string_lossy().to_string();
@@ -252,14 +254,13 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
             } else {
                 "en"
             };
-            rows.push(benign("sample-corpus", &name, lang, t));
+            rows.push(benign("sample-corpus", lang, t));
         }
     }
     Ok(rows)
 }
 
-fn benign(source: &str, id: &str, lang: &str, text: String) -> Row {
-    let _ = id;
+fn benign(source: &str, lang: &str, text: String) -> Row {
     Row {
         source: source.into(),
         lang: lang.into(),

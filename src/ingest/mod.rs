@@ -541,27 +541,48 @@ fn rescore(
     }
     let mut progress = Progress::new(docs.len(), opts.progress);
     progress.note("re-scoring stored chunks with the current injection detector");
-    for d in docs {
-        let texts = writer.chunk_texts(d.id)?;
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    // Documents are screened in blocks, so the model's sessions get full
+    // batches however small each document is.
+    let block = opts.batch_size.max(1) * embedder.parallelism().max(1) * embedding::WINDOW_BATCHES;
+    let mut rest = docs.as_slice();
+    while !rest.is_empty() {
+        let mut taken: Vec<(u64, Vec<String>)> = Vec::new();
+        let mut chunks = 0;
+        while let Some((d, more)) = rest.split_first() {
+            if chunks >= block {
+                break;
+            }
+            let texts = writer.chunk_texts(d.id)?;
+            chunks += texts.len();
+            taken.push((d.id, texts));
+            rest = more;
+        }
+        let refs: Vec<&str> = taken
+            .iter()
+            .flat_map(|(_, t)| t.iter().map(String::as_str))
+            .collect();
         let verdicts = if screen.head().is_some() {
             embedding::screen_all(embedder, screen, &refs, opts.batch_size.max(1))?.1
         } else {
             refs.iter().map(|t| injection::detect(t)).collect()
         };
-        let flagged = verdicts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                screen::stored_verdict(v).map(|(score, reasons)| ChunkVerdict {
-                    ord: i as u32,
-                    chunk_id: 0,
-                    verdict: Verdict { score, reasons },
+        let mut at = 0;
+        for (id, texts) in &taken {
+            let flagged = verdicts[at..at + texts.len()]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    screen::stored_verdict(v).map(|(score, reasons)| ChunkVerdict {
+                        ord: i as u32,
+                        chunk_id: 0,
+                        verdict: Verdict { score, reasons },
+                    })
                 })
-            })
-            .collect();
-        writer.set_verdicts(d.id, flagged)?;
-        progress.file_done(texts.len());
+                .collect();
+            at += texts.len();
+            writer.set_verdicts(*id, flagged)?;
+            progress.file_done(texts.len());
+        }
     }
     progress.finish();
     writer.set_detector(screen.version())?;

@@ -212,10 +212,10 @@ pub fn windows(text: &str) -> Vec<(usize, usize)> {
 pub fn combine(
     head: &Head,
     whole: &[f32],
-    rules: Detection,
-    windows: &[(&[f32], Detection)],
+    rules: &Detection,
+    windows: &[(&[f32], &Detection)],
 ) -> Detection {
-    let mut learned = head.score(whole, &rules);
+    let mut learned = head.score(whole, rules);
     for (v, r) in windows {
         if !v.is_empty() {
             learned = learned.max(head.score(v, r));
@@ -225,7 +225,7 @@ pub fn combine(
     if rules.reasons.contains(&Family::Encoded) {
         score = score.max(rules.score);
     }
-    let mut reasons = rules.reasons;
+    let mut reasons = rules.reasons.clone();
     if learned >= injection::DEFAULT_THRESHOLD {
         reasons.push(Family::Learned);
     }
@@ -259,13 +259,13 @@ pub struct Features {
 impl Features {
     /// The head's verdict on this text.
     pub fn verdict(&self, head: &Head) -> Detection {
-        let win: Vec<(&[f32], Detection)> = self
+        let win: Vec<(&[f32], &Detection)> = self
             .window_vectors
             .iter()
             .zip(&self.window_rules)
-            .map(|(v, r)| (v.as_slice(), r.clone()))
+            .map(|(v, r)| (v.as_slice(), r))
             .collect();
-        combine(head, &self.whole, self.rules.clone(), &win)
+        combine(head, &self.whole, &self.rules, &win)
     }
 }
 

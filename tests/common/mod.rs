@@ -205,6 +205,16 @@ pub fn sign_in_toml(addr: &str, label: Option<&str>) -> String {
 }
 
 impl Env {
+    /// Copies the sample corpus to `corpus/`, plus `extra` files (path in
+    /// the corpus, bytes).
+    pub fn copy_fixtures_with(&self, extra: &[(&str, &[u8])]) {
+        let corpus = self.path().join("corpus");
+        copy_tree(&repo().join("fixtures/corpus"), &corpus);
+        for (path, bytes) in extra {
+            std::fs::write(corpus.join(path), bytes).unwrap();
+        }
+    }
+
     /// Copies the sample corpus to `corpus/` and ingests it (real model).
     pub fn ingest_fixtures(&self) {
         self.ingest_fixtures_with(&[]);
@@ -213,11 +223,7 @@ impl Env {
     /// The sample corpus plus `extra` files (path in the corpus, bytes),
     /// ingested; the ingest must succeed (failed files are reported, not fatal).
     pub fn ingest_fixtures_with(&self, extra: &[(&str, &[u8])]) {
-        let corpus = self.path().join("corpus");
-        copy_tree(&repo().join("fixtures/corpus"), &corpus);
-        for (path, bytes) in extra {
-            std::fs::write(corpus.join(path), bytes).unwrap();
-        }
+        self.copy_fixtures_with(extra);
         let out = self.run(&["ingest", "--quiet", "corpus"]);
         assert!(
             out.status.success(),
