@@ -3,11 +3,36 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: pg pg-stop pyconvert demo test models pydeps browser datasets build lint fmt clean-data e2e-local-llm bench bench-quick
+.PHONY: pg pg-stop pyconvert demo test models ocr pydeps browser datasets build lint fmt clean-data e2e-local-llm bench bench-quick
 
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
 	$(PYTHON) scripts/fetch_models.py
+
+## OCR for scanned pages and images: Tesseract's library and its English
+## and German models from Debian's archive (pinned, checksummed), unpacked into
+## data/models/tesseract (nothing installed system-wide).
+ocr:
+	scripts/fetch_debs.sh data/models/tesseract \
+	  "libtesseract5=5.3.0-2 19b1719f30235eaf209866b219d4dbdd4dddd813758a8d5b9715c78c40702ff1" \
+	  "liblept5=1.82.0-3+b3 cddc18cffc38bb1839f2b5336822646b34dafc5dd40468b658d26c20e0eb97af" \
+	  "libarchive13=3.6.2-1+deb12u5 45419b8c7646c1af12783ae31906ce2da4c465c1a948b01f8f44152d8269f403" \
+	  "libwebpmux3=1.2.4-0.2+deb12u1 cc7d04d56ff8112ef5ed94050b0a440a9b4cea9d1d6f97e2a4016c8cc042c2f1" \
+	  "libgif7=5.2.1-2.5+deb12u1 9131bc6c90b3d9695c8b1811ca2f42a65f3611aaba10d71a5c7ad14f04a3ab71" \
+	  "libjpeg62-turbo=1:2.1.5-2 95ec30140789a342add8f8371ed018924de51b539056522b66f207b25cba9cad" \
+	  "libopenjp2-7=2.5.0-2+deb12u3 a127e2f1741d66bdddb6393a718e3cbec327d53f88c89b859b1f8d73f64cf635" \
+	  "libpng16-16=1.6.39-2+deb12u6 940b91d40d51c825de7f7aa133aecff1ffa25a91f12cb6aa6926c9ad55cd640c" \
+	  "libtiff6=4.5.0-6+deb12u4 255cd1d9f204355c366638ee21756234a8d43c03a3de18a5af6cdd94765b5053" \
+	  "libwebp7=1.2.4-0.2+deb12u1 7259b7ce46444694ce536360ad53acb68eb3b47a7ff81d7b1b8a3939b2ac9918" \
+	  "libdeflate0=1.14-1 3d4b39f94317b64a860db8a7a8b581b555124cd461fe07ec0d347edbdb9f6683" \
+	  "libjbig0=2.1-6.1 6b07c77b700a615642888a82ba92a7e7c429d04b9c8669c62b2263f15c4c4059" \
+	  "liblerc4=4.0.0+ds-2 771f5c47ca69f24ca61e4be0c98c5912b182ce442f921697d17a472f3ded5c9c" \
+	  "libgomp1=12.2.0-14+deb12u1 48fec46bda7f5b1638b9e959889bfbc20491247d402d120bb152687eb48143d7" \
+	  "tesseract-ocr-eng=1:4.1.0-2 9242d054563262398f8cf41fbd96fcc72f9dde70db16de18539882a6cff74f9d" \
+	  "tesseract-ocr-deu=1:4.1.0-2 01b50e1211a634b54090c05084d758656c62ff18078698a9b1981097b812fce2"
+	@# A font with umlauts for the generated scans the OCR tests read (scripts/make_scan.py).
+	scripts/fetch_debs.sh data/tools/fonts \
+	  "fonts-dejavu-core=2.37-6 8892669e51aab4dc56682c8e39d8ddb7d70fad83c369344e1e240bf3ca22bb76"
 
 ## The Python clients the integration tests drive hort with (the official
 ## OpenAI SDK), pinned with hashes, into data/py.
@@ -36,13 +61,13 @@ build:
 	$(CARGO) build --release --locked
 
 ## Ingest the sample corpus in fixtures/ and serve it on 127.0.0.1:8080.
-demo: models build
+demo: models ocr build
 	./target/release/hort demo
 
 ## The whole test suite (unit, integration, property tests, doc tests),
 ## with a throwaway PostgreSQL + pgvector primary and replica on loopback
 ## (scripts/pg.sh, from a pinned wheel) for the database backend's tests.
-test: models pydeps pyconvert browser
+test: models ocr pydeps pyconvert browser
 	@set -e; envfile="$$(scripts/pg.sh start)"; source "$$envfile"; \
 	trap 'scripts/pg.sh stop' EXIT; \
 	if command -v cargo-nextest >/dev/null 2>&1; then \

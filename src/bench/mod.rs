@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod injection;
 pub mod keyword;
 pub mod open;
+pub mod pdf;
 pub mod pii;
 pub mod quality;
 pub mod query;

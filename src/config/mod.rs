@@ -29,7 +29,7 @@ pub use alerts::AlertsConfig;
 pub use cache::CacheConfig;
 pub use embed::EmbedConfig;
 pub use gateway::{AuditConfig, FsyncPolicy, GatewayConfig};
-pub use ingest::IngestConfig;
+pub use ingest::{IngestConfig, PdfEngine};
 pub use mcp::{McpConfig, McpGrant, Tool};
 pub use policy::{ContentRule, PolicyTarget};
 pub use principals::{AuthConfig, JwtConfig, PrincipalConfig, SignInConfig, TeamConfig};

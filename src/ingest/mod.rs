@@ -118,12 +118,54 @@ impl IngestOptions {
                 exe,
                 timeout: Duration::from_secs(cfg.ingest.pdf_timeout_s),
                 memory_mb: cfg.ingest.pdf_memory_mb,
+                engines: loader::Engines {
+                    pdfium: pdfium_library(cfg),
+                    pdfium_only: cfg.ingest.pdf_engine == crate::config::PdfEngine::Pdfium,
+                    ocr: cfg.ingest.ocr.then(|| loader::OcrSetup {
+                        dir: match &cfg.ingest.tesseract {
+                            Some(p) => cfg.resolve(p),
+                            None => crate::embed::models_dir(&cfg.embed, |p| cfg.resolve(p))
+                                .join("tesseract"),
+                        },
+                        languages: cfg.ingest.ocr_languages.clone(),
+                        dpi: cfg.ingest.ocr_dpi,
+                    }),
+                },
             },
             Err(_) => PdfIsolation::InProcess {
                 timeout: Duration::from_secs(cfg.ingest.pdf_timeout_s),
             },
         }
     }
+}
+
+/// The PDFium library PDFs are read with (`None`: pdf-extract alone): the
+/// configured path, else `<models_dir>/pdfium/libpdfium.so`. With
+/// `pdf_engine = "auto"` a missing library means pdf-extract (said once in
+/// the log); with `"pdfium"` the path is kept, so every PDF fails with the
+/// reason rather than being read by an engine the operator ruled out.
+pub fn pdfium_library(cfg: &Config) -> Option<PathBuf> {
+    use crate::config::PdfEngine;
+    if cfg.ingest.pdf_engine == PdfEngine::PdfExtract {
+        return None;
+    }
+    let path = match &cfg.ingest.pdfium {
+        Some(p) => cfg.resolve(p),
+        None => {
+            crate::embed::models_dir(&cfg.embed, |p| cfg.resolve(p)).join("pdfium/libpdfium.so")
+        }
+    };
+    if path.is_file() || cfg.ingest.pdf_engine == PdfEngine::Pdfium {
+        return Some(path);
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(
+            "no PDFium library at {} (run `make models`); PDFs are read with pdf-extract",
+            path.display()
+        )
+    });
+    None
 }
 
 /// A file that could not be ingested.
@@ -359,7 +401,7 @@ fn parse_bytes(
         pages.push((page.number.unwrap_or(0), text));
     }
     if spans.is_empty() {
-        return Parsed::Failed(job, LoadError::NoText("").to_string());
+        return Parsed::Failed(job, LoadError::NoText(String::new()).to_string());
     }
     Parsed::Doc(Box::new(ParsedDoc {
         sha256: sha,

@@ -136,7 +136,21 @@ pub enum Cmd {
     },
     /// Internal: parse one PDF from stdin in an isolated process.
     #[command(name = "__pdf-worker", hide = true)]
-    PdfWorker,
+    PdfWorker {
+        /// The PDFium library to read with (else pdf-extract).
+        #[arg(long)]
+        pdfium: Option<PathBuf>,
+        /// No pdf-extract where PDFium fails.
+        #[arg(long)]
+        pdfium_only: bool,
+        /// Tesseract's folder: OCR for pages without text.
+        #[arg(long)]
+        ocr: Option<PathBuf>,
+        #[arg(long, default_value = "deu+eng")]
+        ocr_languages: String,
+        #[arg(long, default_value_t = 300)]
+        ocr_dpi: u32,
+    },
 }
 
 /// Metadata filters, applied inside both searches like the access filter.
@@ -302,6 +316,26 @@ pub enum BenchSuite {
         /// threshold 0.5 is set to.
         #[arg(long, default_value_t = hort::bench::detector::CALIBRATION_RATE)]
         calibration_rate: f32,
+    },
+    /// PDF pages per second, parsing only, per engine, beside `pdftotext`
+    /// (`bench/peers/pdf.sh` on the same folder first).
+    Pdf {
+        /// A folder of PDFs.
+        #[arg(long, default_value = "data/bench/ingest-pdf-input")]
+        pdfs: PathBuf,
+        /// Fill `--pdfs` with the first `--limit` PDFs of this folder (by name) first.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Worker processes at once (default: one per core).
+        #[arg(long)]
+        processes: Option<usize>,
+        /// `pdftotext`'s figures on the same folder.
+        #[arg(long, default_value = "bench/results/peers-pdf.json")]
+        peer: PathBuf,
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
     },
     /// Precision and recall of personal-data detection per type (generated data).
     Pii {

@@ -11,6 +11,7 @@ use crate::args::BenchSuite;
 use crate::commands::load_embedder;
 use hort::config::Config;
 use hort::embed::{self, Embedder};
+use hort::ingest::loader::{PdfIsolation, PdfLoader};
 use hort::ingest::{self, IngestOptions};
 use hort::retrieve::SearchParams;
 use hort::store::{migrate, IndexRead, IndexReader};
@@ -119,6 +120,52 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchSuite::Pdf {
+            pdfs,
+            from,
+            limit,
+            processes,
+            peer,
+            out,
+        } => {
+            if let Some(src) = from {
+                let _ = std::fs::remove_dir_all(&pdfs);
+                hort::bench::ingest::sample_folder(&src, &pdfs, "pdf", limit)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            let processes = processes.unwrap_or_else(hort::embed::cores);
+            let worker = |engines: hort::ingest::loader::Engines| PdfLoader {
+                isolation: match IngestOptions::subprocess_pdf(&cfg) {
+                    PdfIsolation::Subprocess {
+                        exe,
+                        timeout,
+                        memory_mb,
+                        ..
+                    } => PdfIsolation::Subprocess {
+                        exe,
+                        timeout,
+                        memory_mb,
+                        engines,
+                    },
+                    other => other,
+                },
+            };
+            let mut engines = Vec::new();
+            if let Some(lib) = hort::ingest::pdfium_library(&cfg) {
+                engines.push((
+                    "pdfium",
+                    worker(hort::ingest::loader::Engines {
+                        pdfium: Some(lib),
+                        pdfium_only: true,
+                        ocr: None,
+                    }),
+                ));
+            }
+            engines.push(("pdf-extract", worker(Default::default())));
+            hort::bench::pdf::run(&pdfs, &engines, processes, Some(&peer), &out)
+                .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
         BenchSuite::Pii { per_kind, out } => {

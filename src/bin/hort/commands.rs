@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Approvals { cmd } => approvals(&cfg, cmd),
         Cmd::Agents { cmd } => agents(&cfg, cmd),
         Cmd::Bench { suite } => crate::bench::run(&cfg, suite),
-        Cmd::PdfWorker => Ok(ExitCode::SUCCESS),
+        Cmd::PdfWorker { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

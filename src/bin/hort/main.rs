@@ -30,8 +30,25 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let Cmd::PdfWorker = cli.cmd {
-        return ExitCode::from(hort::ingest::loader::pdf::worker_main() as u8);
+    if let Cmd::PdfWorker {
+        pdfium,
+        pdfium_only,
+        ocr,
+        ocr_languages,
+        ocr_dpi,
+    } = &cli.cmd
+    {
+        use hort::ingest::loader::{Engines, OcrSetup};
+        let engines = Engines {
+            pdfium: pdfium.clone(),
+            pdfium_only: *pdfium_only,
+            ocr: ocr.as_ref().map(|dir| OcrSetup {
+                dir: dir.clone(),
+                languages: ocr_languages.clone(),
+                dpi: *ocr_dpi,
+            }),
+        };
+        return ExitCode::from(hort::ingest::loader::pdf::worker_main(&engines) as u8);
     }
     init_logging(&cli);
     match commands::run(cli) {

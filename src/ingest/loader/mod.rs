@@ -2,11 +2,14 @@
 //! loader runs its parser in an isolated worker process.
 
 mod html;
+mod ocr;
 pub mod pdf;
+mod pdfium;
 mod text;
 
 pub use html::HtmlLoader;
-pub use pdf::{PdfIsolation, PdfLoader};
+pub use ocr::OcrSetup;
+pub use pdf::{Engines, PdfIsolation, PdfLoader};
 pub use text::{decode_text, TextLoader};
 
 use serde::Serialize;
@@ -53,12 +56,14 @@ impl FileKind {
 }
 
 /// One page of text (formats without pages have one page, `number: None`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     /// The page number (formats with pages).
     pub number: Option<u32>,
     /// The page's text.
     pub text: String,
+    /// Read by OCR: Tesseract's mean word confidence, 0–100.
+    pub ocr: Option<f32>,
 }
 
 /// A parsed document: its pages in order.
@@ -79,7 +84,7 @@ pub enum LoadError {
     Empty,
     /// The format holds no extractable text (a scanned PDF, say).
     #[error("no extractable text{0}")]
-    NoText(&'static str),
+    NoText(String),
     /// The PDF is encrypted.
     #[error("the PDF is encrypted with a password")]
     Encrypted,

@@ -38,7 +38,11 @@ impl Loader for TextLoader {
         }
         let (text, note) = decode_text(bytes)?;
         Ok(LoadedDoc {
-            pages: vec![Page { number: None, text }],
+            pages: vec![Page {
+                number: None,
+                text,
+                ocr: None,
+            }],
             warnings: note.into_iter().collect(),
         })
     }

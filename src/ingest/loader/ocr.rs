@@ -1,0 +1,224 @@
+//! OCR for pages without text (scans, faxes, photographed contracts):
+//! Tesseract's C API bound at run time, fed with pixels PDFium rendered, in
+//! the parse worker process only.
+//!
+//! The library and its English and German models come from Debian's archive,
+//! pinned (`make ocr`, into `<models_dir>/tesseract`). The worker is started
+//! with that folder on its library path, so the library finds its own
+//! dependencies there. One engine per worker, one thread (the worker runs
+//! beside one per core already).
+
+use std::ffi::{c_char, c_int, c_uchar, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+
+/// Where Tesseract is and what it reads.
+#[derive(Clone, Debug)]
+pub struct OcrSetup {
+    /// The unpacked packages (`<models_dir>/tesseract`).
+    pub dir: PathBuf,
+    /// Tesseract languages, `+`-joined (`deu+eng`).
+    pub languages: String,
+    /// Rendering resolution for PDF pages.
+    pub dpi: u32,
+}
+
+impl OcrSetup {
+    /// The folder with the shared libraries (put on the worker's library path).
+    pub fn lib_dir(&self) -> PathBuf {
+        self.dir.join("usr/lib/x86_64-linux-gnu")
+    }
+
+    fn tessdata(&self) -> PathBuf {
+        self.dir.join("usr/share/tesseract-ocr/5/tessdata")
+    }
+}
+
+/// Text recognised on one page, with Tesseract's mean word confidence (0–100).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recognised {
+    /// The text.
+    pub text: String,
+    /// Mean confidence of its words, 0–100.
+    pub confidence: f32,
+}
+
+type Handle = *mut c_void;
+
+struct Api {
+    create: unsafe extern "C" fn() -> Handle,
+    init3: unsafe extern "C" fn(Handle, *const c_char, *const c_char) -> c_int,
+    set_image: unsafe extern "C" fn(Handle, *const c_uchar, c_int, c_int, c_int, c_int),
+    set_resolution: unsafe extern "C" fn(Handle, c_int),
+    utf8_text: unsafe extern "C" fn(Handle) -> *mut c_char,
+    mean_conf: unsafe extern "C" fn(Handle) -> c_int,
+    delete_text: unsafe extern "C" fn(*const c_char),
+    clear: unsafe extern "C" fn(Handle),
+    end: unsafe extern "C" fn(Handle),
+    delete: unsafe extern "C" fn(Handle),
+}
+
+/// An initialised Tesseract engine.
+pub struct Ocr {
+    api: Api,
+    handle: Handle,
+    _tess: libloading::Library,
+    _lept: libloading::Library,
+}
+
+impl Ocr {
+    /// Loads the library and the languages of `setup`.
+    pub fn load(setup: &OcrSetup) -> Result<Ocr, String> {
+        let lib = setup.lib_dir();
+        let open = |name: &str| {
+            let p = lib.join(name);
+            // SAFETY: the pinned Debian build of the library; its
+            // initialisers set up only its own state.
+            unsafe { libloading::Library::new(&p) }.map_err(|e| {
+                format!(
+                    "OCR unavailable: cannot load {}: {e} (run `make ocr`)",
+                    p.display()
+                )
+            })
+        };
+        // Leptonica first, so that a missing piece is named as such.
+        let lept = open("liblept.so.5")?;
+        let tess = open("libtesseract.so.5")?;
+        macro_rules! sym {
+            ($lib:expr, $name:literal) => {
+                // SAFETY: the signatures match Tesseract's capi.h and
+                // Leptonica's allheaders.h.
+                *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
+                    .map_err(|e| format!("OCR unavailable: {} missing: {e}", $name))?
+            };
+        }
+        let api = Api {
+            create: sym!(tess, "TessBaseAPICreate"),
+            init3: sym!(tess, "TessBaseAPIInit3"),
+            set_image: sym!(tess, "TessBaseAPISetImage"),
+            set_resolution: sym!(tess, "TessBaseAPISetSourceResolution"),
+            utf8_text: sym!(tess, "TessBaseAPIGetUTF8Text"),
+            mean_conf: sym!(tess, "TessBaseAPIMeanTextConf"),
+            delete_text: sym!(tess, "TessDeleteText"),
+            clear: sym!(tess, "TessBaseAPIClear"),
+            end: sym!(tess, "TessBaseAPIEnd"),
+            delete: sym!(tess, "TessBaseAPIDelete"),
+        };
+        let data = cstr(&setup.tessdata())?;
+        let langs = CString::new(setup.languages.as_str())
+            .map_err(|_| "OCR languages contain a NUL byte".to_string())?;
+        for l in setup.languages.split('+') {
+            if !setup.tessdata().join(format!("{l}.traineddata")).is_file() {
+                return Err(format!(
+                    "OCR unavailable: no model for language {l:?} in {} (run `make ocr`)",
+                    setup.tessdata().display()
+                ));
+            }
+        }
+        // SAFETY: a fresh handle, initialised once with valid C strings;
+        // deleted in Drop (or here on failure).
+        let handle = unsafe {
+            let h = (api.create)();
+            if h.is_null() {
+                return Err("OCR unavailable: Tesseract could not start".into());
+            }
+            if (api.init3)(h, data.as_ptr(), langs.as_ptr()) != 0 {
+                (api.delete)(h);
+                return Err(format!(
+                    "OCR unavailable: Tesseract could not load {:?}",
+                    setup.languages
+                ));
+            }
+            h
+        };
+        Ok(Ocr {
+            api,
+            handle,
+            _tess: tess,
+            _lept: lept,
+        })
+    }
+
+    /// Recognises 8-bit grey pixels (rows top to bottom) scanned at `dpi`.
+    pub fn grey(&self, width: usize, height: usize, pixels: &[u8], dpi: u32) -> Option<Recognised> {
+        let (w, h) = (c_int::try_from(width).ok()?, c_int::try_from(height).ok()?);
+        if pixels.len() != width.checked_mul(height)? || w == 0 || h == 0 {
+            return None;
+        }
+        // SAFETY: the buffer holds w × h bytes, one per pixel, rows of
+        // `w` bytes; Tesseract reads it during recognition, within this call.
+        unsafe {
+            (self.api.set_image)(self.handle, pixels.as_ptr(), w, h, 1, w);
+            (self.api.set_resolution)(self.handle, dpi as c_int);
+        }
+        self.recognise()
+    }
+
+    fn recognise(&self) -> Option<Recognised> {
+        // SAFETY: an image is set; the returned text is freed with
+        // TessDeleteText, and the engine is cleared for the next image.
+        unsafe {
+            let t = (self.api.utf8_text)(self.handle);
+            let conf = (self.api.mean_conf)(self.handle);
+            let text = if t.is_null() {
+                String::new()
+            } else {
+                let s = CStr::from_ptr(t).to_string_lossy().into_owned();
+                (self.api.delete_text)(t);
+                s
+            };
+            (self.api.clear)(self.handle);
+            Some(Recognised {
+                text: tidy(&text),
+                confidence: conf.clamp(0, 100) as f32,
+            })
+        }
+    }
+}
+
+impl Drop for Ocr {
+    fn drop(&mut self) {
+        // SAFETY: ended and deleted once.
+        unsafe {
+            (self.api.end)(self.handle);
+            (self.api.delete)(self.handle);
+        }
+    }
+}
+
+fn cstr(p: &Path) -> Result<CString, String> {
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("{} contains a NUL byte", p.display()))
+}
+
+/// Tesseract's text as hort stores it: trailing spaces and form feeds
+/// gone, at most one blank line between paragraphs.
+fn tidy(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank = 0;
+    for line in s.replace('\u{c}', "").lines() {
+        let l = line.trim_end();
+        if l.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(l);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy;
+
+    #[test]
+    fn paragraphs_survive_and_noise_goes() {
+        assert_eq!(
+            tidy("Title  \n\n\n\nFirst line\nsecond\n\u{c}"),
+            "Title\n\nFirst line\nsecond"
+        );
+    }
+}
