@@ -42,7 +42,7 @@ def page_image(text, size_pt, dirty, seed, serif):
         rnd = random.Random(seed)
         img = img.rotate(rnd.uniform(-0.8, 0.8), fillcolor=255, resample=Image.BICUBIC)
         pixels = img.load()
-        for _ in range(A4[0] * A4[1] // 400):
+        for _ in range(A4[0] * A4[1] // 2000):
             x, yy = rnd.randrange(A4[0]), rnd.randrange(A4[1])
             pixels[x, yy] = rnd.choice((0, 90, 180))
     return img

@@ -20,15 +20,39 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
             }
         })
         .collect();
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, usize)> = Vec::new();
     for (off, s) in joined.split_sentence_bound_indices() {
         let lead = s.len() - s.trim_start().len();
         let t = s.trim();
-        if !t.is_empty() {
-            out.push((off + lead, off + lead + t.len()));
+        if t.is_empty() {
+            continue;
+        }
+        let span = (off + lead, off + lead + t.len());
+        // A German ordinal ("am 30. November", "im 3. Stock") is no
+        // sentence end: the rules of UAX #29 split there, so join it back
+        // when the next sentence follows on the same line.
+        match out.last_mut() {
+            Some(prev)
+                if ends_with_ordinal(&joined[prev.0..prev.1])
+                    && joined[prev.1..span.0].chars().all(|c| c == ' ') =>
+            {
+                prev.1 = span.1
+            }
+            _ => out.push(span),
         }
     }
     out
+}
+
+/// Whether `s` ends in a number of one or two digits and a full stop,
+/// after a space or at its start ("zum 30.", "1.").
+fn ends_with_ordinal(s: &str) -> bool {
+    let Some(head) = s.strip_suffix('.') else {
+        return false;
+    };
+    let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let before = head[..head.len() - digits].chars().next_back();
+    (1..=2).contains(&digits) && before.is_none_or(char::is_whitespace)
 }
 
 /// SHA-256 of `bytes`, in lowercase hex.
@@ -47,4 +71,38 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn system_random(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence_spans;
+
+    fn sentences(t: &str) -> Vec<&str> {
+        sentence_spans(t)
+            .into_iter()
+            .map(|(a, b)| &t[a..b])
+            .collect()
+    }
+
+    #[test]
+    fn ordinals_do_not_end_sentences() {
+        assert_eq!(
+            sentences(
+                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden. Danach nicht."
+            ),
+            vec![
+                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden.",
+                "Danach nicht."
+            ]
+        );
+        assert_eq!(
+            sentences("1. Erster Punkt.\n\n2. Zweiter."),
+            vec!["1. Erster Punkt.", "2. Zweiter."]
+        );
+        // A year or an amount is not an ordinal.
+        assert_eq!(
+            sentences("Es war 2026. Dann kam mehr."),
+            vec!["Es war 2026.", "Dann kam mehr."]
+        );
+    }
 }

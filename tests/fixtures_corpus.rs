@@ -23,7 +23,7 @@ fn sample_corpus_end_to_end() {
     let corpus = env.path().join("corpus");
     copy_tree(&repo().join("fixtures/corpus"), &corpus);
     let rep = env.json(&["ingest", "--json", "corpus"]);
-    assert_eq!(rep["added"], 29, "{rep}");
+    assert_eq!(rep["added"], 30, "{rep}");
     assert_eq!(rep["failed"].as_array().unwrap().len(), 0, "{rep}");
     assert_eq!(
         rep["no_access_rule"],
@@ -152,10 +152,45 @@ fn sample_corpus_end_to_end() {
     ]);
     assert_eq!(docs(&de)[0], "public/homeoffice-faq.html", "{de}");
 
+    // The scanned inspection report is read by OCR, said in the report, and
+    // cited like any PDF page.
+    let ocr_note = rep["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["path"] == "internal/brandschutzbegehung-scan.pdf")
+        .unwrap_or_else(|| panic!("no OCR note: {rep}"));
+    assert!(
+        ocr_note["warning"]
+            .as_str()
+            .unwrap()
+            .contains("page 1 read by OCR"),
+        "{ocr_note}"
+    );
+    let scan = env.json(&[
+        "query",
+        "--json",
+        "--as",
+        "alice",
+        "-k",
+        "3",
+        "Bis wann müssen die Feuerlöscher in Halle 2 ausgetauscht werden?",
+    ]);
+    let top = &hits(&scan)[0];
+    assert_eq!(
+        top["doc"], "internal/brandschutzbegehung-scan.pdf",
+        "{scan}"
+    );
+    assert_eq!(top["page"], 1);
+    assert!(
+        top["text"].as_str().unwrap().contains("30. November 2026"),
+        "{top}"
+    );
+
     // Unchanged re-ingest embeds nothing.
     let again = env.json(&["ingest", "--json", "corpus"]);
     assert_eq!(again["embedded"], 0, "{again}");
-    assert_eq!(again["unchanged"], 29);
+    assert_eq!(again["unchanged"], 30);
     assert_eq!(again["chunks"].as_u64().unwrap(), chunks);
 
     // One changed file is re-embedded alone; a deleted one disappears from both indexes.

@@ -24,7 +24,7 @@ fn authenticated_filtered_search_and_error_statuses() {
 
     let h = s.request("GET", "/healthz", &[], b"");
     assert_eq!(h.status, 200);
-    assert_eq!(h.json()["documents"], 29);
+    assert_eq!(h.json()["documents"], 30);
 
     // Alice (finance, confidential) finds the bank accounts; guest does not.
     let q = r#"{"query": "company bank accounts IBAN", "k": 5}"#;

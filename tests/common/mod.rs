@@ -9,7 +9,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Ingest options for small test indexes (PDFs parsed in-process): chunks
+/// PDFs parsed as the product parses them: worker processes of the real
+/// binary, PDFium, OCR for pages without text (`make models ocr`).
+pub fn pdf_workers() -> hort::ingest::loader::PdfIsolation {
+    let models = repo().join("data/models");
+    hort::ingest::loader::PdfIsolation::Subprocess {
+        exe: hort(),
+        timeout: Duration::from_secs(60),
+        memory_mb: 4096,
+        engines: hort::ingest::loader::Engines {
+            pdfium: Some(models.join("pdfium/libpdfium.so")),
+            pdfium_only: false,
+            ocr: Some(hort::ingest::loader::OcrSetup {
+                dir: models.join("tesseract"),
+                languages: "deu+eng".into(),
+                dpi: 300,
+            }),
+        },
+    }
+}
+
+/// Ingest options for small test indexes (PDFs parsed as in production): chunks
 /// of `max_tokens` with `overlap` tokens, graphs of degree `m`.
 pub fn index_opts(max_tokens: usize, overlap: usize, m: usize) -> hort::ingest::IngestOptions {
     hort::ingest::IngestOptions {
@@ -18,9 +38,7 @@ pub fn index_opts(max_tokens: usize, overlap: usize, m: usize) -> hort::ingest::
             overlap_tokens: overlap,
         },
         max_file_bytes: 1 << 22,
-        pdf: hort::ingest::loader::PdfIsolation::InProcess {
-            timeout: Duration::from_secs(10),
-        },
+        pdf: pdf_workers(),
         parse_threads: 2,
         batch_size: 16,
         segment_chunks: 1000,
