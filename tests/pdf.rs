@@ -11,21 +11,32 @@ use std::process::Command;
 use common::{repo, Env};
 use serde_json::Value;
 
-/// A two-page PDF with German text, written by the script that builds the
-/// sample corpus's PDFs.
-fn make_pdf(dir: &Path, name: &str, pages: &[&str]) -> Vec<u8> {
+/// Runs `script` (in `scripts/`) on `pages` (joined by form feeds) to
+/// write `dir/name`; its bytes.
+fn generate(script: &str, dir: &Path, name: &str, pages: &[&str]) -> Vec<u8> {
     let src = tempfile::tempdir().unwrap();
     let input = src.path().join("in.txt");
     std::fs::write(&input, pages.join("\u{c}")).unwrap();
     let out = dir.join(name);
     let st = Command::new("python3")
-        .arg(repo().join("scripts/make_pdf.py"))
+        .arg(repo().join("scripts").join(script))
         .arg(&input)
         .arg(&out)
+        .env("PYTHONPATH", repo().join("data/py"))
         .status()
         .expect("python3");
-    assert!(st.success());
+    assert!(st.success(), "{script} failed (run `make pydeps ocr`)");
     std::fs::read(&out).unwrap()
+}
+
+/// A PDF with a text layer, by the script that builds the sample corpus's PDFs.
+fn make_pdf(dir: &Path, name: &str, pages: &[&str]) -> Vec<u8> {
+    generate("make_pdf.py", dir, name, pages)
+}
+
+/// A generated scan: pixels only, no text layer.
+fn make_scan(dir: &Path, name: &str, pages: &[&str]) -> Vec<u8> {
+    generate("make_scan.py", dir, name, pages)
 }
 
 const PAGE1: &str = "Reisekosten und Spesen\n\nDie Erstattung erfolgt binnen 30 Tagen. \
@@ -253,28 +264,11 @@ fn cer(reference: &str, got: &str) -> f64 {
     prev[b.len()] as f64 / a.len().max(1) as f64
 }
 
-fn make_scan(dir: &Path, name: &str, pages: &[&str], extra: &[&str]) -> Vec<u8> {
-    let src = tempfile::tempdir().unwrap();
-    let input = src.path().join("in.txt");
-    std::fs::write(&input, pages.join("\u{c}")).unwrap();
-    let out = dir.join(name);
-    let st = Command::new("python3")
-        .arg(repo().join("scripts/make_scan.py"))
-        .arg(&input)
-        .arg(&out)
-        .args(extra)
-        .env("PYTHONPATH", repo().join("data/py"))
-        .status()
-        .expect("python3");
-    assert!(st.success(), "make_scan.py (run `make pydeps ocr`)");
-    std::fs::read(&out).unwrap()
-}
-
 #[test]
 fn scanned_pages_are_read_by_ocr_in_german_and_english() {
     let env = env("");
     let corpus = env.path().join("corpus");
-    make_scan(&corpus, "vertrag-scan.pdf", &[SCAN_DE, SCAN_EN], &[]);
+    make_scan(&corpus, "vertrag-scan.pdf", &[SCAN_DE, SCAN_EN]);
     let rep = ingest(&env);
     assert_eq!(rep["added"], 1, "{rep}");
     assert_eq!(rep["pages"], 2, "{rep}");
@@ -323,33 +317,24 @@ fn scanned_pages_are_read_by_ocr_in_german_and_english() {
     assert!(de.contains("Würzburg") && de.contains("fällig"), "{de:?}");
 
     // OCR off: the same file is one failed line saying so.
-    let env2 = self::env("[ingest]\nocr = false\n");
-    make_scan(
-        &env2.path().join("corpus"),
-        "vertrag-scan.pdf",
-        &[SCAN_DE],
-        &[],
-    );
-    let rep = ingest(&env2);
-    let f = failed(&rep);
-    assert_eq!(f.len(), 1, "{rep}");
+    let why = scan_fails_with("[ingest]\nocr = false\n");
     assert!(
-        f[0].1.contains("no extractable text") && f[0].1.contains("OCR is off"),
-        "{f:?}"
+        why.contains("no extractable text") && why.contains("OCR is off"),
+        "{why}"
     );
-
     // Tesseract missing: the reason names the fix.
-    let env3 = self::env("[ingest]\ntesseract = \"nowhere\"\n");
-    make_scan(
-        &env3.path().join("corpus"),
-        "vertrag-scan.pdf",
-        &[SCAN_DE],
-        &[],
-    );
-    let rep = ingest(&env3);
+    let why = scan_fails_with("[ingest]\ntesseract = \"nowhere\"\n");
+    assert!(why.contains("make ocr"), "{why}");
+}
+
+/// Ingests a German scan under `config` and returns the one failure's reason.
+fn scan_fails_with(config: &str) -> String {
+    let env = env(config);
+    make_scan(&env.path().join("corpus"), "vertrag-scan.pdf", &[SCAN_DE]);
+    let rep = ingest(&env);
     let f = failed(&rep);
     assert_eq!(f.len(), 1, "{rep}");
-    assert!(f[0].1.contains("make ocr"), "{f:?}");
+    f[0].1.clone()
 }
 
 #[test]

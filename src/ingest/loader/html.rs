@@ -149,7 +149,7 @@ pub fn visible_text(html: &str) -> String {
         }
     }
     let mut body = String::new();
-    tidy(&out, &mut body);
+    super::tidy(&out, &mut body);
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     match (title.is_empty(), body.is_empty()) {
         (true, _) => body,
@@ -170,23 +170,6 @@ fn push_collapsed(out: &mut String, t: &str) {
             out.push(c);
             last_space = false;
         }
-    }
-}
-
-/// Trims each line and keeps at most one blank line between paragraphs.
-fn tidy(raw: &str, out: &mut String) {
-    let mut blank = 0;
-    for line in raw.lines() {
-        let l = line.trim();
-        if l.is_empty() {
-            blank += 1;
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
-        }
-        blank = 0;
-        out.push_str(l);
     }
 }
 

@@ -121,6 +121,24 @@ pub enum LoadError {
     Io(#[from] std::io::Error),
 }
 
+/// Appends `raw` to `out` with each line trimmed and at most one blank
+/// line between paragraphs (HTML's text nodes, OCR's output).
+fn tidy(raw: &str, out: &mut String) {
+    let mut blank = 0;
+    for line in raw.lines() {
+        let l = line.trim();
+        if l.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(l);
+    }
+}
+
 /// Reads one format.
 pub trait Loader: Send + Sync {
     /// Parses the file's bytes into pages of text.

@@ -190,23 +190,11 @@ fn cstr(p: &Path) -> Result<CString, String> {
         .map_err(|_| format!("{} contains a NUL byte", p.display()))
 }
 
-/// Tesseract's text as hort stores it: trailing spaces and form feeds
-/// gone, at most one blank line between paragraphs.
+/// Tesseract's text as hort stores it: form feeds gone, lines trimmed, at
+/// most one blank line between paragraphs.
 fn tidy(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut blank = 0;
-    for line in s.replace('\u{c}', "").lines() {
-        let l = line.trim_end();
-        if l.is_empty() {
-            blank += 1;
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
-        }
-        blank = 0;
-        out.push_str(l);
-    }
+    super::tidy(&s.replace('\u{c}', ""), &mut out);
     out
 }
 
