@@ -345,3 +345,18 @@ fn ocr_language_settings_are_checked() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ingest.ocr_languages"), "{err}");
 }
+
+#[test]
+fn a_long_scan_keeps_what_ocr_read_within_the_time_limit() {
+    // Half of the 6 s limit goes to OCR; 16 pages take several times that.
+    let env = env("[ingest]\npdf_timeout_s = 6\n");
+    let pages: Vec<&str> = std::iter::repeat_n(SCAN_EN, 16).collect();
+    make_scan(&env.path().join("corpus"), "long-scan.pdf", &pages);
+    let rep = ingest(&env);
+    assert_eq!(rep["added"], 1, "{rep}");
+    let w = rep["warnings"].to_string();
+    assert!(w.contains("OCR stopped at page"), "{rep}");
+    assert!(w.contains("ingest.pdf_timeout_s"), "{rep}");
+    let q = env.json(&["query", "--json", "--as", "dave", "EORI number export"]);
+    assert_eq!(q["hits"][0]["page"], 1, "{q}");
+}

@@ -129,6 +129,7 @@ impl IngestOptions {
                         },
                         languages: cfg.ingest.ocr_languages.clone(),
                         dpi: cfg.ingest.ocr_dpi,
+                        budget: Duration::from_secs(cfg.ingest.pdf_timeout_s) / 2,
                     }),
                 },
             },

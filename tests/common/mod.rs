@@ -24,6 +24,7 @@ pub fn pdf_workers() -> hort::ingest::loader::PdfIsolation {
                 dir: models.join("tesseract"),
                 languages: "deu+eng".into(),
                 dpi: 300,
+                budget: Duration::from_secs(30),
             }),
         },
     }

@@ -150,6 +150,9 @@ pub enum Cmd {
         ocr_languages: String,
         #[arg(long, default_value_t = 300)]
         ocr_dpi: u32,
+        /// No OCR is started after this many milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        ocr_budget_ms: u64,
     },
 }
 

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         ocr,
         ocr_languages,
         ocr_dpi,
+        ocr_budget_ms,
     } = &cli.cmd
     {
         use hort::ingest::loader::{Engines, OcrSetup};
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
                 dir: dir.clone(),
                 languages: ocr_languages.clone(),
                 dpi: *ocr_dpi,
+                budget: std::time::Duration::from_millis(*ocr_budget_ms),
             }),
         };
         return ExitCode::from(hort::ingest::loader::pdf::worker_main(&engines) as u8);

@@ -20,6 +20,9 @@ pub struct OcrSetup {
     pub languages: String,
     /// Rendering resolution for PDF pages.
     pub dpi: u32,
+    /// Time after which a worker starts no more OCR in a file (half the
+    /// file's time limit, so that what was read is kept).
+    pub budget: std::time::Duration,
 }
 
 impl OcrSetup {

@@ -74,6 +74,8 @@ impl Engines {
             a.extend([
                 "--ocr".into(),
                 o.dir.clone().into_os_string(),
+                "--ocr-budget-ms".into(),
+                o.budget.as_millis().to_string().into(),
                 "--ocr-languages".into(),
                 o.languages.clone().into(),
                 "--ocr-dpi".into(),
@@ -190,6 +192,8 @@ fn parse_pdfium(
     let mut read_by_ocr = Vec::new();
     // Loaded on the first page that needs it; a failure is said once.
     let mut engine: Option<Result<Ocr, String>> = None;
+    let (started, mut stopped) = (Instant::now(), false);
+    let budget = ocr.map_or(Duration::ZERO, |o| o.budget);
     for i in 0..n {
         let mut text = match doc.text(i) {
             Some(t) => t,
@@ -201,6 +205,20 @@ fn parse_pdfium(
         };
         let letters = text.chars().filter(|c| c.is_alphanumeric()).count();
         if let (Some(setup), true) = (ocr, letters < OCR_BELOW_LETTERS) {
+            // A long scan must not cost the whole file at the time limit:
+            // past half of it, the remaining pages go without OCR, said.
+            if started.elapsed() >= budget {
+                if !stopped {
+                    stopped = true;
+                    warnings.push(format!(
+                        "OCR stopped at page {} of {n}: half of the time limit spent \
+                         (raise ingest.pdf_timeout_s for long scans)",
+                        i + 1
+                    ));
+                }
+                pages.push(text);
+                continue;
+            }
             let e = engine.get_or_insert_with(|| Ocr::load(setup));
             match e {
                 Ok(o) => {
