@@ -131,26 +131,17 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             out,
         } => {
             if let Some(src) = from {
-                let _ = std::fs::remove_dir_all(&pdfs);
                 hort::bench::ingest::sample_folder(&src, &pdfs, "pdf", limit)
                     .map_err(anyhow::Error::msg)?;
             }
             let processes = processes.unwrap_or_else(hort::embed::cores);
-            let worker = |engines: hort::ingest::loader::Engines| PdfLoader {
-                isolation: match IngestOptions::subprocess_pdf(&cfg) {
-                    PdfIsolation::Subprocess {
-                        exe,
-                        timeout,
-                        memory_mb,
-                        ..
-                    } => PdfIsolation::Subprocess {
-                        exe,
-                        timeout,
-                        memory_mb,
-                        engines,
-                    },
-                    other => other,
-                },
+            // The ingest's workers, with the engines of each pass.
+            let worker = |engines: hort::ingest::loader::Engines| {
+                let mut isolation = IngestOptions::subprocess_pdf(&cfg);
+                if let PdfIsolation::Subprocess { engines: e, .. } = &mut isolation {
+                    *e = engines;
+                }
+                PdfLoader { isolation }
             };
             let mut engines = Vec::new();
             if let Some(lib) = hort::ingest::pdfium_library(&cfg) {

@@ -183,7 +183,6 @@ impl Loader for HtmlLoader {
             pages: vec![Page {
                 number: None,
                 text: visible_text(&html),
-                ocr: None,
             }],
             warnings: note.into_iter().collect(),
         })

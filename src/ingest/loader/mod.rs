@@ -56,14 +56,12 @@ impl FileKind {
 }
 
 /// One page of text (formats without pages have one page, `number: None`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page {
     /// The page number (formats with pages).
     pub number: Option<u32>,
     /// The page's text.
     pub text: String,
-    /// Read by OCR: Tesseract's mean word confidence, 0–100.
-    pub ocr: Option<f32>,
 }
 
 /// A parsed document: its pages in order.

@@ -1,9 +1,8 @@
 //! PDF text, page by page, via PDFium (pdf-extract where PDFium cannot read
 //! a file or its library is absent), isolated.
 //!
-//! PDFium reads more files than pdf-extract and about five times faster
-//! (`hort bench ingest`); pdf-extract is pure Rust and stays as the
-//! fallback. PDF parsers panic, crash, recurse without bound, or loop
+//! PDFium reads more files than pdf-extract and about seven times faster
+//! (`hort bench pdf`); pdf-extract is pure Rust and stays as the fallback. PDF parsers panic, crash, recurse without bound, or loop
 //! forever on some files.
 //! By default each PDF is parsed in a worker process (`hort __pdf-worker`)
 //! with a wall-clock limit, an address-space limit and no core dumps, so a
@@ -203,7 +202,7 @@ fn parse_pdfium(
                 continue;
             }
         };
-        let letters = text.chars().filter(|c| c.is_alphanumeric()).count();
+        let letters = letters(&text);
         if let (Some(setup), true) = (ocr, letters < OCR_BELOW_LETTERS) {
             // A long scan must not cost the whole file at the time limit:
             // past half of it, the remaining pages go without OCR, said.
@@ -226,9 +225,7 @@ fn parse_pdfium(
                         .render_grey(i, setup.dpi as f32, OCR_MAX_PIXELS)
                         .and_then(|(w, h, px)| o.grey(w, h, &px, setup.dpi));
                     match r {
-                        Some(r)
-                            if r.text.chars().filter(|c| c.is_alphanumeric()).count() > letters =>
-                        {
+                        Some(r) if self::letters(&r.text) > letters => {
                             read_by_ocr.push((i as u32 + 1, r.confidence));
                             text = r.text;
                         }
@@ -251,6 +248,11 @@ fn parse_pdfium(
         warnings,
         ocr: read_by_ocr,
     })
+}
+
+/// Letters and digits in `s` (how much text a page has).
+fn letters(s: &str) -> usize {
+    s.chars().filter(|c| c.is_alphanumeric()).count()
 }
 
 /// The largest page image OCR is given (pixels): A4 at 300 dpi is 8.7
@@ -347,13 +349,9 @@ fn into_doc(reply: WorkerReply, ocr_on: bool) -> Result<LoadedDoc, LoadError> {
                 pages: pages
                     .into_iter()
                     .enumerate()
-                    .map(|(i, text)| {
-                        let number = i as u32 + 1;
-                        Page {
-                            number: Some(number),
-                            text,
-                            ocr: ocr.iter().find(|o| o.0 == number).map(|o| o.1),
-                        }
+                    .map(|(i, text)| Page {
+                        number: Some(i as u32 + 1),
+                        text,
                     })
                     .collect(),
                 warnings,

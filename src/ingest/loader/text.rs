@@ -38,11 +38,7 @@ impl Loader for TextLoader {
         }
         let (text, note) = decode_text(bytes)?;
         Ok(LoadedDoc {
-            pages: vec![Page {
-                number: None,
-                text,
-                ocr: None,
-            }],
+            pages: vec![Page { number: None, text }],
             warnings: note.into_iter().collect(),
         })
     }
