@@ -73,6 +73,18 @@ pub fn system_random(buf: &mut [u8]) -> std::io::Result<()> {
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
+/// A page reference a person can follow in a document at `path`: slides
+/// and sheets are the "pages" of presentations and spreadsheets.
+pub fn page_label(path: &str, page: u32) -> String {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let word = match ext.as_deref() {
+        Some("pptx" | "odp") => "slide",
+        Some("xlsx" | "ods") => "sheet",
+        _ => "page",
+    };
+    format!("{word} {page}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::sentence_spans;

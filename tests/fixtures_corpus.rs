@@ -3,11 +3,16 @@
 
 mod common;
 
-use common::{copy_tree, repo, Env};
+use common::{assert_exact_offsets, copy_tree, repo, Env};
 use hort::store::IndexReader;
 
 fn hits(v: &serde_json::Value) -> Vec<serde_json::Value> {
     v["hits"].as_array().cloned().unwrap_or_default()
+}
+
+/// Hits for `q` as `who`, the top `k`.
+fn search(env: &Env, who: &str, k: usize, q: &str) -> serde_json::Value {
+    env.json(&["query", "--json", "--as", who, "-k", &k.to_string(), q])
 }
 
 fn docs(v: &serde_json::Value) -> Vec<String> {
@@ -23,26 +28,26 @@ fn sample_corpus_end_to_end() {
     let corpus = env.path().join("corpus");
     copy_tree(&repo().join("fixtures/corpus"), &corpus);
     let rep = env.json(&["ingest", "--json", "corpus"]);
-    assert_eq!(rep["added"], 30, "{rep}");
+    assert_eq!(rep["added"], 31, "{rep}");
     assert_eq!(rep["failed"].as_array().unwrap().len(), 0, "{rep}");
     assert_eq!(
         rep["no_access_rule"],
         serde_json::json!(["drafts/todo-reorg.md"])
     );
+    // The logo is a picture: read by OCR, nothing found, left out (not failed).
     assert_eq!(rep["skipped"][0]["path"], "public/logo.png");
+    assert!(
+        rep["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no text"),
+        "{rep}"
+    );
     let chunks = rep["chunks"].as_u64().unwrap();
     assert!(chunks >= 29, "{rep}");
 
     // The CFO rule is on page 3 of the travel policy PDF.
-    let q = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "alice",
-        "-k",
-        "3",
-        "Who approves travel above 500 EUR?",
-    ]);
+    let q = search(&env, "alice", 3, "Who approves travel above 500 EUR?");
     let top = &hits(&q)[0];
     assert_eq!(top["doc"], "internal/travel-policy.pdf", "{q}");
     assert_eq!(top["page"], 3);
@@ -52,80 +57,39 @@ fn sample_corpus_end_to_end() {
         .contains("Travel above 500 EUR needs approval by the\nCFO"));
 
     // Offsets are exact: the hit text is page_text[start..end] (in chars).
-    let reader = IndexReader::open(&env.index()).unwrap();
-    let snap = reader.snapshot();
     for h in hits(&q) {
-        let id = u64::from_str_radix(h["chunk_id"].as_str().unwrap(), 16).unwrap();
-        let loc = snap.locate(id).unwrap();
-        let seg = &snap.segments[loc.segment];
-        let page = seg.page_text(seg.chunk(loc.row).page_idx).unwrap();
-        let (s, e) = (
-            h["start"].as_u64().unwrap() as usize,
-            h["end"].as_u64().unwrap() as usize,
-        );
-        let by_chars: String = page.chars().skip(s).take(e - s).collect();
-        assert_eq!(by_chars, h["text"].as_str().unwrap());
+        assert_exact_offsets(&env, &h);
     }
 
     // Access: guest sees public only; confidential finance is alice's; legal is dave's.
-    let g = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "guest",
-        "-k",
-        "10",
-        "travel budget approval salary merger",
-    ]);
+    let g = search(&env, "guest", 10, "travel budget approval salary merger");
     for h in hits(&g) {
         assert_eq!(h["classification"], "public", "{h}");
     }
-    let a = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "alice",
-        "-k",
-        "5",
-        "company bank accounts IBAN",
-    ]);
+    let a = search(&env, "alice", 5, "company bank accounts IBAN");
     assert_eq!(docs(&a)[0], "finance/bank-accounts.txt");
     assert!(docs(&a)
         .iter()
         .all(|d| !d.starts_with("legal/") && !d.starts_with("hr/")));
     // The budget PDF is restricted by its own rule file: alice (confidential) cannot see it.
-    let b = env.json(&[
-        "query",
-        "--json",
-        "--as",
+    let b = search(
+        &env,
         "alice",
-        "-k",
-        "10",
+        10,
         "capital expenditure LNG trucks budget 2026",
-    ]);
+    );
     assert!(
         !docs(&b).contains(&"finance/budget-2026.pdf".to_string()),
         "{b}"
     );
-    let d = env.json(&[
-        "query",
-        "--json",
-        "--as",
+    let d = search(
+        &env,
         "dave",
-        "-k",
-        "3",
+        3,
         "capital expenditure LNG trucks budget 2026",
-    ]);
+    );
     assert_eq!(docs(&d)[0], "finance/budget-2026.pdf");
-    let f = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "dave",
-        "-k",
-        "3",
-        "acquisition of Baltic Reefer Lines",
-    ]);
+    let f = search(&env, "dave", 3, "acquisition of Baltic Reefer Lines");
     assert_eq!(docs(&f)[0], "legal/project-falcon.md");
     // The draft without a rule is invisible even to the most privileged principal.
     let t = env.json(&[
@@ -141,15 +105,7 @@ fn sample_corpus_end_to_end() {
     ]);
     assert!(!docs(&t).iter().any(|d| d.starts_with("drafts/")), "{t}");
     // German query, German document.
-    let de = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "guest",
-        "-k",
-        "3",
-        "Wie viele Tage Homeoffice pro Woche?",
-    ]);
+    let de = search(&env, "guest", 3, "Wie viele Tage Homeoffice pro Woche?");
     assert_eq!(docs(&de)[0], "public/homeoffice-faq.html", "{de}");
 
     // The scanned inspection report is read by OCR, said in the report, and
@@ -167,15 +123,12 @@ fn sample_corpus_end_to_end() {
             .contains("page 1 read by OCR"),
         "{ocr_note}"
     );
-    let scan = env.json(&[
-        "query",
-        "--json",
-        "--as",
+    let scan = search(
+        &env,
         "alice",
-        "-k",
-        "3",
+        3,
         "Bis wann müssen die Feuerlöscher in Halle 2 ausgetauscht werden?",
-    ]);
+    );
     let top = &hits(&scan)[0];
     assert_eq!(
         top["doc"], "internal/brandschutzbegehung-scan.pdf",
@@ -187,10 +140,29 @@ fn sample_corpus_end_to_end() {
         "{top}"
     );
 
+    // The Word document (made by LibreOffice): a row of its table, with
+    // the column names carried into the chunk.
+    let car = search(
+        &env,
+        "alice",
+        3,
+        "Welches Leasingbudget hat die Abteilungsleitung für den Dienstwagen?",
+    );
+    let top = &hits(&car)[0];
+    assert_eq!(top["doc"], "internal/dienstwagenregelung.docx", "{car}");
+    assert!(top["page"].is_null(), "{top}");
+    assert!(
+        top["text"]
+            .as_str()
+            .unwrap()
+            .contains("Funktion: Abteilungsleitung; Fahrzeugklasse: Mittelklasse (z. B. Kombi); Leasingbudget pro Monat: 650 EUR"),
+        "{top}"
+    );
+
     // Unchanged re-ingest embeds nothing.
     let again = env.json(&["ingest", "--json", "corpus"]);
     assert_eq!(again["embedded"], 0, "{again}");
-    assert_eq!(again["unchanged"], 30);
+    assert_eq!(again["unchanged"], 31);
     assert_eq!(again["chunks"].as_u64().unwrap(), chunks);
 
     // One changed file is re-embedded alone; a deleted one disappears from both indexes.
@@ -204,25 +176,9 @@ fn sample_corpus_end_to_end() {
     assert_eq!(third["updated"], 1, "{third}");
     assert_eq!(third["removed"], 1);
     assert_eq!(third["embedded"], 1);
-    let l = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "guest",
-        "-k",
-        "1",
-        "new office Leipzig",
-    ]);
+    let l = search(&env, "guest", 1, "new office Leipzig");
     assert_eq!(docs(&l)[0], "public/welcome.md");
-    let v = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "alice",
-        "-k",
-        "20",
-        "Hanse Diesel fuel cards vendor",
-    ]);
+    let v = search(&env, "alice", 20, "Hanse Diesel fuel cards vendor");
     assert!(!docs(&v).contains(&"internal/vendor-list.html".to_string()));
     let reader = IndexReader::open(&env.index()).unwrap();
     let snap = reader.snapshot();

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{repo, Env};
+use common::{failed, repo, staff_corpus, Env};
 use serde_json::Value;
 
 /// Runs `script` (in `scripts/`) on `pages` (joined by form feeds) to
@@ -44,33 +44,16 @@ const PAGE1: &str = "Reisekosten und Spesen\n\nDie Erstattung erfolgt binnen 30 
 const PAGE2: &str = "Trips abroad need the approval of the team lead before booking.";
 
 fn env(extra: &str) -> Env {
-    let env = Env::with_extra("hash", extra);
-    let corpus = env.path().join("corpus");
-    std::fs::create_dir_all(&corpus).unwrap();
-    std::fs::write(
-        corpus.join("_access.toml"),
-        "teams = [\"staff\"]\nclassification = \"public\"\n",
-    )
-    .unwrap();
-    env
+    staff_corpus("hash", extra)
+}
+
+/// Hits for `q` as dave (team staff), the top `k`.
+fn search(env: &Env, k: usize, q: &str) -> Value {
+    env.json(&["query", "--json", "--as", "dave", "-k", &k.to_string(), q])
 }
 
 fn ingest(env: &Env) -> Value {
     env.json(&["ingest", "--json", "--quiet", "corpus"])
-}
-
-fn failed(rep: &Value) -> Vec<(String, String)> {
-    rep["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["error"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// A valid PDF with its cross-reference table cut off: PDFium rebuilds it
@@ -95,15 +78,7 @@ fn pdfium_keeps_pages_paragraphs_and_exact_offsets() {
     assert_eq!(rep["pages"], 2, "{rep}");
     assert!(failed(&rep).is_empty(), "{rep}");
 
-    let q = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "dave",
-        "-k",
-        "5",
-        "Übernachtungen erstattet",
-    ]);
+    let q = search(&env, 5, "Übernachtungen erstattet");
     let hits = q["hits"].as_array().unwrap();
     let h = hits
         .iter()
@@ -277,15 +252,7 @@ fn scanned_pages_are_read_by_ocr_in_german_and_english() {
 
     // Exact enough to quote: character error rate on clean scans ≤ 2 %,
     // in each language (umlauts and ß included in the German one).
-    let q = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "dave",
-        "-k",
-        "8",
-        "Vertragsstrafe Verzögerungen Würzburg",
-    ]);
+    let q = search(&env, 8, "Vertragsstrafe Verzögerungen Würzburg");
     let hits = q["hits"].as_array().unwrap();
     let de: String = hits
         .iter()
@@ -293,15 +260,7 @@ fn scanned_pages_are_read_by_ocr_in_german_and_english() {
         .map(|h| h["text"].as_str().unwrap().to_string())
         .next()
         .unwrap_or_else(|| panic!("no hit on the German page: {q}"));
-    let q = env.json(&[
-        "query",
-        "--json",
-        "--as",
-        "dave",
-        "-k",
-        "8",
-        "customs EORI packing list",
-    ]);
+    let q = search(&env, 8, "customs EORI packing list");
     let en: String = q["hits"]
         .as_array()
         .unwrap()
@@ -359,4 +318,63 @@ fn a_long_scan_keeps_what_ocr_read_within_the_time_limit() {
     assert!(w.contains("ingest.pdf_timeout_s"), "{rep}");
     let q = env.json(&["query", "--json", "--as", "dave", "EORI number export"]);
     assert_eq!(q["hits"][0]["page"], 1, "{q}");
+}
+
+#[test]
+fn pictures_are_read_by_ocr_and_pictures_without_text_are_skipped() {
+    let env = env("");
+    let corpus = env.path().join("corpus");
+    make_scan(&corpus, "whiteboard.png", &[SCAN_DE]);
+    make_scan(&corpus, "fax.tif", &[SCAN_EN, SCAN_DE]);
+    make_scan(&corpus, "photo.jpg", &[SCAN_EN]);
+    // A logo: no text to find.
+    std::fs::copy(
+        repo().join("fixtures/corpus/public/logo.png"),
+        corpus.join("logo.png"),
+    )
+    .unwrap();
+    std::fs::write(corpus.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let rep = ingest(&env);
+    assert_eq!(rep["added"], 3, "{rep}");
+    // The TIFF's two pages are two pages.
+    assert_eq!(rep["pages"], 4, "{rep}");
+    assert!(rep["warnings"].to_string().contains("read by OCR"), "{rep}");
+    let skipped = rep["skipped"].to_string();
+    assert!(
+        skipped.contains("logo.png") && skipped.contains("no text"),
+        "{rep}"
+    );
+    let f = failed(&rep);
+    assert_eq!(f.len(), 1, "{rep}");
+    assert_eq!(f[0].0, "broken.png");
+    assert!(f[0].1.contains("cannot be decoded"), "{rep}");
+
+    let q = search(&env, 8, "customs EORI packing list");
+    let hits = q["hits"].as_array().unwrap();
+    let fax = hits
+        .iter()
+        .find(|h| h["doc"] == "fax.tif")
+        .unwrap_or_else(|| panic!("{q}"));
+    assert_eq!(fax["page"], 1, "{q}");
+    let cer_en = cer(SCAN_EN, fax["text"].as_str().unwrap());
+    assert!(cer_en <= 0.02, "{cer_en}: {fax}");
+    let q = search(&env, 8, "Vertragsstrafe Verzögerungen Würzburg");
+    let docs: Vec<(&str, &Value)> = q["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["doc"].as_str().unwrap(), &h["page"]))
+        .collect();
+    assert!(docs.contains(&("whiteboard.png", &Value::from(1))), "{q}");
+    assert!(docs.contains(&("fax.tif", &Value::from(2))), "{q}");
+
+    // OCR off: pictures are left out, saying why.
+    let env = self::env("[ingest]\nocr = false\n");
+    make_scan(&env.path().join("corpus"), "whiteboard.png", &[SCAN_DE]);
+    let rep = ingest(&env);
+    assert_eq!(rep["added"], 0, "{rep}");
+    assert!(
+        rep["skipped"].to_string().contains("ingest.ocr is off"),
+        "{rep}"
+    );
 }

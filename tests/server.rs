@@ -24,7 +24,7 @@ fn authenticated_filtered_search_and_error_statuses() {
 
     let h = s.request("GET", "/healthz", &[], b"");
     assert_eq!(h.status, 200);
-    assert_eq!(h.json()["documents"], 30);
+    assert_eq!(h.json()["documents"], 31);
 
     // Alice (finance, confidential) finds the bank accounts; guest does not.
     let q = r#"{"query": "company bank accounts IBAN", "k": 5}"#;
@@ -103,7 +103,7 @@ fn authenticated_filtered_search_and_error_statuses() {
     }
     for (body, field) in [
         (
-            r#"{"query": "x", "filter": {"file_types": ["docx"]}}"#,
+            r#"{"query": "x", "filter": {"file_types": ["xls"]}}"#,
             "filter.file_types",
         ),
         (

@@ -214,7 +214,7 @@ fn error_statuses_limits_budgets_and_metrics() {
         "hort_provider_cost_usd_total{provider=\"scripted\"}",
         "hort_provider_tokens_total{provider=\"scripted\",direction=\"input\"}",
         "hort_provider_call_duration_seconds_count{provider=\"scripted\",outcome=\"ok\"}",
-        "hort_index_documents 30",
+        "hort_index_documents 31",
     ] {
         assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
     }
@@ -294,7 +294,7 @@ fn uploads_and_deletions_need_admin_and_apply_access_at_once() {
             "`..`",
         ),
         (
-            r#"{"path": "a.docx", "content": "x", "teams": ["a"], "classification": "public"}"#,
+            r#"{"path": "a.doc", "content": "x", "teams": ["a"], "classification": "public"}"#,
             "supported types",
         ),
         (
@@ -349,7 +349,7 @@ fn uploads_and_deletions_need_admin_and_apply_access_at_once() {
     let out = env.run(&["ingest", "--json", "corpus"]);
     assert!(out.status.success());
     let status = env.json(&["status", "--json"]);
-    assert_eq!(status["documents"], 31, "{status}");
+    assert_eq!(status["documents"], 32, "{status}");
 }
 
 #[test]

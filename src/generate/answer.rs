@@ -94,7 +94,7 @@ impl Prompts {
         let mut masked = Vec::with_capacity(sources.len());
         for s in sources {
             let label = match s.hit.page {
-                Some(p) => format!("{}, page {p}", s.hit.doc),
+                Some(p) => format!("{}, {}", s.hit.doc, crate::text::page_label(&s.hit.doc, p)),
                 None => s.hit.doc.clone(),
             };
             let (mtext, c) = masker.mask(&s.hit.text, pii_types);

@@ -39,7 +39,7 @@ use crate::store::{
 use crate::text::sha256_hex;
 use chunk::{chunk_page, ChunkParams, ChunkSpan};
 use embedding::{Embedded, Item, Stage};
-use loader::{FileKind, HtmlLoader, LoadError, Loader, PdfIsolation, PdfLoader, TextLoader};
+use loader::{LoadError, Loaders, PdfIsolation};
 use progress::Progress;
 use screen::Screen;
 use walk::SourceFile;
@@ -312,6 +312,8 @@ enum Parsed {
     Doc(Box<ParsedDoc>),
     Unchanged(Job),
     Failed(Job, String),
+    /// Read, but nothing to index: a picture without text.
+    Skipped(Job, String),
 }
 
 fn now_ns() -> i64 {
@@ -324,22 +326,6 @@ fn now_ns() -> i64 {
 /// A file modified within this long before its content was last checked
 /// could have changed again without its mtime moving (coarse timestamps).
 const RACY_NS: i64 = 2_000_000_000;
-
-struct Loaders {
-    text: TextLoader,
-    html: HtmlLoader,
-    pdf: PdfLoader,
-}
-
-impl Loaders {
-    fn for_kind(&self, k: FileKind) -> &dyn Loader {
-        match k {
-            FileKind::Text | FileKind::Markdown => &self.text,
-            FileKind::Html => &self.html,
-            FileKind::Pdf => &self.pdf,
-        }
-    }
-}
 
 fn parse_job(
     job: Job,
@@ -384,8 +370,12 @@ fn parse_bytes(
     loaders: &Loaders,
 ) -> Parsed {
     let f = &job.file;
-    let loaded = match loaders.for_kind(f.kind).load(bytes) {
+    let loaded = match loaders.load(f.kind, bytes) {
         Ok(l) => l,
+        // Photos and logos are pictures without text, not broken files.
+        Err(e @ LoadError::NoText(_)) if f.kind == loader::FileKind::Image => {
+            return Parsed::Skipped(job, format!("picture: {e}"))
+        }
         Err(e) => return Parsed::Failed(job, e.to_string()),
     };
     let params = opts.chunk.within(embedder.max_tokens());
@@ -490,7 +480,14 @@ fn write_loop(
                         w.touch(d.id, job.file.size, job.file.mtime_ns, now_ns())?;
                     }
                 }
-                Ok(Parsed::Failed(job, error)) => {
+                Ok(Parsed::Skipped(job, reason)) if job.existing.is_none() => {
+                    progress.file_done(0);
+                    report.skipped.push(walk::Skipped {
+                        path: job.file.rel.clone(),
+                        reason,
+                    });
+                }
+                Ok(Parsed::Failed(job, error) | Parsed::Skipped(job, error)) => {
                     progress.file_done(0);
                     let error = if job.existing.is_some() {
                         format!("{error} (the previously indexed version is kept)")
@@ -752,13 +749,7 @@ pub fn ingest_into(
         .thread_name(|i| format!("hort-parse-{i}"))
         .build()
         .map_err(|e| IngestError::Pool(e.to_string()))?;
-    let loaders = Loaders {
-        text: TextLoader,
-        html: HtmlLoader,
-        pdf: PdfLoader {
-            isolation: opts.pdf.clone(),
-        },
-    };
+    let loaders = Loaders::new(opts.pdf.clone());
     let mut progress = Progress::new(jobs.len(), opts.progress);
     let batch = opts.batch_size.max(1);
     let w: &mut dyn IndexWrite = writer.as_mut();

@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::loader::{FileKind, HtmlLoader, LoadError, PdfLoader, TextLoader};
+use super::loader::{FileKind, LoadError, Loaders};
 use super::walk::{self, SourceFile};
 use super::{
-    now_ns, parse_bytes, rules, screen::Screen, screen_all, IngestError, IngestOptions, Job,
-    Loaders, Parsed,
+    now_ns, parse_bytes, rules, screen::Screen, screen_all, IngestError, IngestOptions, Job, Parsed,
 };
 use crate::embed::Embedder;
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
@@ -52,7 +51,7 @@ pub fn check_upload_path(path: &str) -> Result<(String, FileKind), UploadError> 
     }
     let ext = p.rsplit('.').next().filter(|e| *e != p).unwrap_or("");
     let kind = FileKind::from_extension(ext)
-        .ok_or_else(|| bad("supported types are .txt, .md, .html, .htm and .pdf"))?;
+        .ok_or_else(|| bad(&format!("supported types are {}", FileKind::extensions())))?;
     if p.ends_with(rules::FILE_RULE_SUFFIX) || p.rsplit('/').next() == Some(rules::DIR_RULE) {
         return Err(bad("access rule files cannot be uploaded as documents"));
     }
@@ -100,16 +99,10 @@ pub fn ingest_document(
         },
         existing,
     };
-    let loaders = Loaders {
-        text: TextLoader,
-        html: HtmlLoader,
-        pdf: PdfLoader {
-            isolation: opts.pdf.clone(),
-        },
-    };
+    let loaders = Loaders::new(opts.pdf.clone());
     let doc = match parse_bytes(job, bytes, sha256_hex(bytes), opts, embedder, &loaders) {
         Parsed::Doc(d) => d,
-        Parsed::Failed(_, e) => return Err(UploadError::Unreadable(e)),
+        Parsed::Failed(_, e) | Parsed::Skipped(_, e) => return Err(UploadError::Unreadable(e)),
         Parsed::Unchanged(_) => return Ok(0),
     };
     let n = doc.spans.len();

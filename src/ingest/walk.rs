@@ -339,7 +339,7 @@ mod tests {
             "teams=[\"x\"]\nclassification=\"secret\"",
         );
         write(r, "bad/e.txt", "e");
-        write(r, "image.png", "x");
+        write(r, "video.mp4", "x");
         write(r, ".git/config", "x");
         std::os::unix::fs::symlink("/etc/passwd", r.join("passwd.txt")).unwrap();
         let s = scan(r).unwrap();
@@ -360,7 +360,7 @@ mod tests {
             s.errors[0].path == "bad/_access.toml" && s.errors[0].error.contains("classification")
         );
         let skipped: Vec<&str> = s.skipped.iter().map(|k| k.path.as_str()).collect();
-        assert_eq!(skipped, vec![".git", "image.png", "passwd.txt"]);
+        assert_eq!(skipped, vec![".git", "passwd.txt", "video.mp4"]);
     }
 
     #[test]

@@ -202,7 +202,10 @@ fn agent_hits(hits: &[Hit], call: &Call) -> (Vec<Value>, String) {
             }
             None => (h.text.clone(), ""),
         };
-        let page = h.page.map(|p| format!(", page {p}")).unwrap_or_default();
+        let page = h
+            .page
+            .map(|p| format!(", {}", crate::text::page_label(&h.doc, p)))
+            .unwrap_or_default();
         text.push_str(&format!(
             "[{}] {}{page}, characters {}–{}{}\n{}\n\n",
             i + 1,
@@ -271,7 +274,10 @@ async fn run_tool(
                     if !ans.citations.is_empty() {
                         text.push_str("\n\nSources:\n");
                         for c in &ans.citations {
-                            let page = c.page.map(|p| format!(", page {p}")).unwrap_or_default();
+                            let page = c
+                                .page
+                                .map(|p| format!(", {}", crate::text::page_label(&c.doc, p)))
+                                .unwrap_or_default();
                             text.push_str(&format!(
                                 "[{}] {}{page}, characters {}–{}: \"{}\"\n",
                                 c.n, c.doc, c.start, c.end, c.quote

@@ -48,7 +48,10 @@ pub struct DocFilterError {
     pub message: String,
 }
 
-const KINDS: [&str; 4] = ["txt", "md", "html", "pdf"];
+/// The type names documents carry (`FileKind::as_str` in the ingest).
+pub const KINDS: [&str; 12] = [
+    "txt", "md", "html", "pdf", "docx", "pptx", "xlsx", "odt", "odp", "ods", "eml", "image",
+];
 
 impl DocFilter {
     /// Whether the filter admits everything.
@@ -78,12 +81,16 @@ impl DocFilter {
                         "htm" => "html".to_string(),
                         "markdown" => "md".to_string(),
                         "text" => "txt".to_string(),
+                        "png" | "jpg" | "jpeg" | "tif" | "tiff" => "image".to_string(),
                         _ => t,
                     };
                     if !KINDS.contains(&t.as_str()) {
                         return Err(DocFilterError {
                             field: "file_types",
-                            message: format!("unknown type {t:?} (expected txt, md, html or pdf)"),
+                            message: format!(
+                                "unknown type {t:?} (expected one of {})",
+                                KINDS.join(", ")
+                            ),
                         });
                     }
                     if !out.contains(&t) {
@@ -334,7 +341,7 @@ mod tests {
     #[test]
     fn bad_filters_name_the_field() {
         let e = DocFilter {
-            file_types: Some(vec!["docx".into()]),
+            file_types: Some(vec!["xls".into()]),
             ..Default::default()
         }
         .compile()

@@ -185,6 +185,55 @@ impl Env {
 
 /// A `[[principals]]` entry whose API key is `key-<name>`; `teams` is a TOML
 /// array, `more` further lines (roles, limits).
+/// An environment whose `corpus/` folder is readable by team `staff`
+/// (dave is in it), public.
+#[allow(dead_code)]
+pub fn staff_corpus(model: &str, extra: &str) -> Env {
+    let env = Env::with_extra(model, extra);
+    let corpus = env.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("_access.toml"),
+        "teams = [\"staff\"]\nclassification = \"public\"\n",
+    )
+    .unwrap();
+    env
+}
+
+/// The `failed` lines of an ingest report: (path, reason).
+#[allow(dead_code)]
+pub fn failed(rep: &serde_json::Value) -> Vec<(String, String)> {
+    rep["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts that a hit's text is exactly the characters `start..end` of
+/// its stored page.
+#[allow(dead_code)]
+pub fn assert_exact_offsets(env: &Env, h: &serde_json::Value) {
+    let reader = hort::store::IndexReader::open(&env.index()).unwrap();
+    let snap = reader.snapshot();
+    let id = u64::from_str_radix(h["chunk_id"].as_str().unwrap(), 16).unwrap();
+    let loc = snap.locate(id).unwrap();
+    let seg = &snap.segments[loc.segment];
+    let page = seg.page_text(seg.chunk(loc.row).page_idx).unwrap();
+    let (s, e) = (
+        h["start"].as_u64().unwrap() as usize,
+        h["end"].as_u64().unwrap() as usize,
+    );
+    let by_chars: String = page.chars().skip(s).take(e - s).collect();
+    assert_eq!(by_chars, h["text"].as_str().unwrap());
+}
+
 pub fn principal(name: &str, teams: &str, clearance: &str, more: &str) -> String {
     format!(
         "# key: key-{name}\n[[principals]]\nname = \"{name}\"\napi_key_sha256 = \"{}\"\nteams = {teams}\nclearance = \"{clearance}\"\n{more}\n",

@@ -134,9 +134,12 @@ pub enum Cmd {
         #[command(subcommand)]
         suite: BenchSuite,
     },
-    /// Internal: parse one PDF from stdin in an isolated process.
+    /// Internal: parse one PDF (or image) from stdin in an isolated process.
     #[command(name = "__pdf-worker", hide = true)]
     PdfWorker {
+        /// The input is a picture to read by OCR, not a PDF.
+        #[arg(long)]
+        image: bool,
         /// The PDFium library to read with (else pdf-extract).
         #[arg(long)]
         pdfium: Option<PathBuf>,
@@ -162,7 +165,7 @@ pub struct FilterArgs {
     /// Only documents under this folder (relative to the ingested folder).
     #[arg(long)]
     pub path_prefix: Option<String>,
-    /// Only these file types, comma-separated (txt, md, html, pdf).
+    /// Only these file types, comma-separated (txt, md, html, pdf, docx, pptx, xlsx, odt, odp, ods, eml, image).
     #[arg(long = "type", value_delimiter = ',')]
     pub file_types: Option<Vec<String>>,
     /// Only documents modified at or after this date (YYYY-MM-DD or RFC 3339).

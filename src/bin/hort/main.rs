@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
     };
     if let Cmd::PdfWorker {
+        image,
         pdfium,
         pdfium_only,
         ocr,
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
                 budget: std::time::Duration::from_millis(*ocr_budget_ms),
             }),
         };
-        return ExitCode::from(hort::ingest::loader::pdf::worker_main(&engines) as u8);
+        return ExitCode::from(hort::ingest::loader::pdf::worker_main(&engines, *image) as u8);
     }
     init_logging(&cli);
     match commands::run(cli) {

@@ -19,7 +19,10 @@ pub fn print_hits(hits: &[Hit], who: &hort::Principal) {
         return;
     }
     for (i, h) in hits.iter().enumerate() {
-        let page = h.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+        let page = h
+            .page
+            .map(|p| format!(" {}", hort::text::page_label(&h.doc, p)))
+            .unwrap_or_default();
         println!(
             "[{}] {}{} chars {}..{} ({}, score {:.4})",
             i + 1,
@@ -43,7 +46,10 @@ pub fn print_hits(hits: &[Hit], who: &hort::Principal) {
 pub fn print_answer(a: &Answer) {
     println!("{}\n", a.answer);
     for c in &a.citations {
-        let page = c.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+        let page = c
+            .page
+            .map(|p| format!(" {}", hort::text::page_label(&c.doc, p)))
+            .unwrap_or_default();
         println!(
             "[{}] {}{} chars {}..{}: \"{}\"",
             c.n,

@@ -1,8 +1,11 @@
-//! Loaders turn file bytes into page texts. One trait at the seam; the PDF
-//! loader runs its parser in an isolated worker process.
+//! Loaders turn file bytes into page texts. One trait at the seam; PDFs and
+//! images are read in an isolated worker process (C and C++ parsers, OCR),
+//! Office files and mail in process by bounded, streaming readers.
 
 mod html;
+mod mail;
 mod ocr;
+mod office;
 pub mod pdf;
 mod pdfium;
 mod text;
@@ -25,6 +28,22 @@ pub enum FileKind {
     Html,
     /// PDF.
     Pdf,
+    /// Word (`.docx`).
+    Docx,
+    /// PowerPoint (`.pptx`).
+    Pptx,
+    /// Excel (`.xlsx`).
+    Xlsx,
+    /// OpenDocument text (`.odt`).
+    Odt,
+    /// OpenDocument presentation (`.odp`).
+    Odp,
+    /// OpenDocument spreadsheet (`.ods`).
+    Ods,
+    /// E-mail (`.eml`).
+    Eml,
+    /// A picture or scan (`.png`, `.jpg`, `.tiff`), read by OCR.
+    Image,
 }
 
 impl FileKind {
@@ -35,23 +54,64 @@ impl FileKind {
             "md" | "markdown" => Some(FileKind::Markdown),
             "html" | "htm" => Some(FileKind::Html),
             "pdf" => Some(FileKind::Pdf),
+            "docx" => Some(FileKind::Docx),
+            "pptx" => Some(FileKind::Pptx),
+            "xlsx" => Some(FileKind::Xlsx),
+            "odt" => Some(FileKind::Odt),
+            "odp" => Some(FileKind::Odp),
+            "ods" => Some(FileKind::Ods),
+            "eml" => Some(FileKind::Eml),
+            "png" | "jpg" | "jpeg" | "tif" | "tiff" => Some(FileKind::Image),
             _ => None,
         }
     }
 
-    /// The kind's name in reports (`md`, `pdf`).
+    /// Every kind, for lists in messages and tests.
+    pub const ALL: [FileKind; 12] = [
+        FileKind::Text,
+        FileKind::Markdown,
+        FileKind::Html,
+        FileKind::Pdf,
+        FileKind::Docx,
+        FileKind::Pptx,
+        FileKind::Xlsx,
+        FileKind::Odt,
+        FileKind::Odp,
+        FileKind::Ods,
+        FileKind::Eml,
+        FileKind::Image,
+    ];
+
+    /// The kind's name in reports and type filters (`md`, `pdf`, `image`).
     pub fn as_str(self) -> &'static str {
         match self {
             FileKind::Text => "txt",
             FileKind::Markdown => "md",
             FileKind::Html => "html",
             FileKind::Pdf => "pdf",
+            FileKind::Docx => "docx",
+            FileKind::Pptx => "pptx",
+            FileKind::Xlsx => "xlsx",
+            FileKind::Odt => "odt",
+            FileKind::Odp => "odp",
+            FileKind::Ods => "ods",
+            FileKind::Eml => "eml",
+            FileKind::Image => "image",
         }
     }
 
-    /// Whether the format has pages.
+    /// Whether the format has pages: PDF pages, slides, sheets, a mail's
+    /// attachments, a TIFF's pages.
     pub fn paged(self) -> bool {
-        self == FileKind::Pdf
+        !matches!(
+            self,
+            FileKind::Text | FileKind::Markdown | FileKind::Html | FileKind::Docx | FileKind::Odt
+        )
+    }
+
+    /// The file extensions hort reads, for messages (`.txt, .md, …`).
+    pub fn extensions() -> &'static str {
+        ".txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .odt, .odp, .ods, .eml, .png, .jpg, .tiff"
     }
 }
 
@@ -141,4 +201,73 @@ fn tidy(raw: &str, out: &mut String) {
 pub trait Loader: Send + Sync {
     /// Parses the file's bytes into pages of text.
     fn load(&self, bytes: &[u8]) -> Result<LoadedDoc, LoadError>;
+}
+
+/// Every format's reader, chosen by file kind.
+pub struct Loaders {
+    pdf: PdfLoader,
+}
+
+impl Loaders {
+    /// Readers whose PDFs and images are parsed as `isolation` says.
+    pub fn new(isolation: PdfIsolation) -> Loaders {
+        Loaders {
+            pdf: PdfLoader { isolation },
+        }
+    }
+
+    /// Parses a file of `kind`.
+    pub fn load(&self, kind: FileKind, bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
+        self.load_at(kind, bytes, 0)
+    }
+
+    /// Parses a file of `kind` found `depth` mails deep.
+    fn load_at(&self, kind: FileKind, bytes: &[u8], depth: usize) -> Result<LoadedDoc, LoadError> {
+        match kind {
+            FileKind::Text | FileKind::Markdown => TextLoader.load(bytes),
+            FileKind::Html => HtmlLoader.load(bytes),
+            FileKind::Pdf => self.pdf.load(bytes),
+            FileKind::Image => self.pdf.load_image(bytes),
+            FileKind::Docx => guarded(|| office::load_docx(bytes)),
+            FileKind::Pptx => guarded(|| office::load_pptx(bytes)),
+            FileKind::Xlsx => guarded(|| office::load_xlsx(bytes)),
+            FileKind::Odt => guarded(|| office::load_odt(bytes)),
+            FileKind::Odp => guarded(|| office::load_odp(bytes)),
+            FileKind::Ods => guarded(|| office::load_ods(bytes)),
+            FileKind::Eml => guarded(|| mail::load_eml(bytes, self, depth)),
+        }
+    }
+}
+
+/// Runs an in-process reader so that a bug in it costs the file, not the
+/// ingest.
+fn guarded(f: impl FnOnce() -> Result<LoadedDoc, LoadError>) -> Result<LoadedDoc, LoadError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(LoadError::Panicked(pdf::panic_message(&*p))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_a_type_filters_accept() {
+        for k in FileKind::ALL {
+            assert!(
+                crate::store::docfilter::KINDS.contains(&k.as_str()),
+                "{k:?}"
+            );
+            let ext = FileKind::extensions();
+            assert!(
+                k == FileKind::Markdown
+                    || ext.contains(&format!(".{}", k.as_str()))
+                    || k == FileKind::Image
+                    || k == FileKind::Text,
+                "{k:?} missing from {ext}"
+            );
+        }
+        assert_eq!(FileKind::ALL.len(), crate::store::docfilter::KINDS.len());
+    }
 }

@@ -46,6 +46,8 @@ pub struct Recognised {
 }
 
 type Handle = *mut c_void;
+/// Leptonica's image (`PIX *`).
+type Pix = *mut c_void;
 
 struct Api {
     create: unsafe extern "C" fn() -> Handle,
@@ -58,7 +60,32 @@ struct Api {
     clear: unsafe extern "C" fn(Handle),
     end: unsafe extern "C" fn(Handle),
     delete: unsafe extern "C" fn(Handle),
+    set_image2: unsafe extern "C" fn(Handle, Pix),
+    read_mem: unsafe extern "C" fn(*const c_uchar, usize) -> Pix,
+    read_mem_tiff: unsafe extern "C" fn(*const c_uchar, usize, c_int) -> Pix,
+    width: unsafe extern "C" fn(Pix) -> c_int,
+    height: unsafe extern "C" fn(Pix) -> c_int,
+    x_res: unsafe extern "C" fn(Pix) -> c_int,
+    scale: unsafe extern "C" fn(Pix, f32, f32) -> Pix,
+    destroy: unsafe extern "C" fn(*mut Pix),
 }
+
+/// A decoded picture, freed when dropped.
+pub struct Picture<'a> {
+    pix: Pix,
+    api: &'a Api,
+}
+
+impl Drop for Picture<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a PIX this module created and owns; destroyed once.
+        unsafe { (self.api.destroy)(&mut self.pix) }
+    }
+}
+
+/// The most pages read from one TIFF (a fax is a few; a TIFF claiming
+/// thousands is more likely hostile than a document).
+const MAX_TIFF_PAGES: c_int = 2_000;
 
 /// An initialised Tesseract engine.
 pub struct Ocr {
@@ -105,6 +132,14 @@ impl Ocr {
             clear: sym!(tess, "TessBaseAPIClear"),
             end: sym!(tess, "TessBaseAPIEnd"),
             delete: sym!(tess, "TessBaseAPIDelete"),
+            set_image2: sym!(tess, "TessBaseAPISetImage2"),
+            read_mem: sym!(lept, "pixReadMem"),
+            read_mem_tiff: sym!(lept, "pixReadMemTiff"),
+            width: sym!(lept, "pixGetWidth"),
+            height: sym!(lept, "pixGetHeight"),
+            x_res: sym!(lept, "pixGetXRes"),
+            scale: sym!(lept, "pixScale"),
+            destroy: sym!(lept, "pixDestroy"),
         };
         let data = cstr(&setup.tessdata())?;
         let langs = CString::new(setup.languages.as_str())
@@ -154,6 +189,72 @@ impl Ocr {
             (self.api.set_resolution)(self.handle, dpi as c_int);
         }
         self.recognise()
+    }
+
+    /// Decodes a PNG, JPEG or TIFF (every page of a TIFF) with Leptonica.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Vec<Picture<'_>>, String> {
+        let tiff = bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*");
+        let mut out = Vec::new();
+        // SAFETY: Leptonica reads `bytes.len()` bytes from the slice and
+        // returns a new PIX or NULL; each PIX is owned by a Picture.
+        unsafe {
+            if tiff {
+                for n in 0..MAX_TIFF_PAGES {
+                    let p = (self.api.read_mem_tiff)(bytes.as_ptr(), bytes.len(), n);
+                    if p.is_null() {
+                        break;
+                    }
+                    out.push(Picture {
+                        pix: p,
+                        api: &self.api,
+                    });
+                }
+            } else {
+                let p = (self.api.read_mem)(bytes.as_ptr(), bytes.len());
+                if !p.is_null() {
+                    out.push(Picture {
+                        pix: p,
+                        api: &self.api,
+                    });
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err("the image cannot be decoded (damaged, or not PNG, JPEG or TIFF)".into());
+        }
+        Ok(out)
+    }
+
+    /// Recognises a decoded picture, scaled down to at most `max_pixels`.
+    pub fn picture(&self, pic: Picture<'_>, max_pixels: usize) -> Option<Recognised> {
+        // SAFETY: `pic` holds a valid PIX; a scaled copy is owned by a new
+        // Picture; Tesseract reads the image within this call.
+        unsafe {
+            let (w, h) = ((self.api.width)(pic.pix), (self.api.height)(pic.pix));
+            if w <= 0 || h <= 0 {
+                return None;
+            }
+            let px = w as f64 * h as f64;
+            let mut res = (self.api.x_res)(pic.pix);
+            let pic = if px > max_pixels as f64 {
+                let f = (max_pixels as f64 / px).sqrt() as f32;
+                let p = (self.api.scale)(pic.pix, f, f);
+                if p.is_null() {
+                    return None;
+                }
+                res = (res as f32 * f) as c_int;
+                Picture {
+                    pix: p,
+                    api: &self.api,
+                }
+            } else {
+                pic
+            };
+            (self.api.set_image2)(self.handle, pic.pix);
+            // Files without a resolution: assume a 300 dpi scan.
+            (self.api.set_resolution)(self.handle, if res >= 70 { res } else { 300 });
+            self.recognise()
+        }
     }
 
     fn recognise(&self) -> Option<Recognised> {

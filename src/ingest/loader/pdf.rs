@@ -108,7 +108,7 @@ enum WorkerReply {
     Empty,
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -250,6 +250,71 @@ fn parse_pdfium(
     })
 }
 
+/// The pages of a picture (one, or each page of a TIFF) read by OCR.
+fn parse_image(bytes: &[u8], ocr: Option<&OcrSetup>) -> WorkerReply {
+    if bytes.is_empty() {
+        return WorkerReply::Empty;
+    }
+    let Some(setup) = ocr else {
+        return WorkerReply::Ok {
+            pages: vec![String::new()],
+            page_errors: Vec::new(),
+            warnings: vec!["OCR unavailable: ingest.ocr is off".into()],
+            ocr: Vec::new(),
+        };
+    };
+    let engine = match Ocr::load(setup) {
+        Ok(o) => o,
+        Err(why) => {
+            return WorkerReply::Ok {
+                pages: vec![String::new()],
+                page_errors: Vec::new(),
+                warnings: vec![why],
+                ocr: Vec::new(),
+            }
+        }
+    };
+    let images = match engine.decode(bytes) {
+        Ok(i) => i,
+        Err(why) => return WorkerReply::Corrupt(why),
+    };
+    let started = Instant::now();
+    let (mut pages, mut warnings, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    let n = images.len();
+    for (i, img) in images.into_iter().enumerate() {
+        if started.elapsed() >= setup.budget {
+            warnings.push(format!(
+                "OCR stopped at page {} of {n}: half of the time limit spent \
+                 (raise ingest.pdf_timeout_s for long scans)",
+                i + 1
+            ));
+            break;
+        }
+        match engine.picture(img, OCR_MAX_PIXELS) {
+            // A logo or a photo gives OCR a few letters of noise ("O" for
+            // a ring); that is not text worth citing.
+            Some(r) if letters(&r.text) >= PICTURE_MIN_LETTERS && r.confidence >= 40.0 => {
+                read.push((i as u32 + 1, r.confidence));
+                pages.push(r.text);
+            }
+            Some(_) => pages.push(String::new()),
+            None => {
+                pages.push(String::new());
+                warnings.push(format!("page {}: OCR could not read the image", i + 1));
+            }
+        }
+    }
+    WorkerReply::Ok {
+        pages,
+        page_errors: Vec::new(),
+        warnings,
+        ocr: read,
+    }
+}
+
+/// Letters and digits a picture must show to count as text.
+const PICTURE_MIN_LETTERS: usize = 8;
+
 /// Letters and digits in `s` (how much text a page has).
 fn letters(s: &str) -> usize {
     s.chars().filter(|c| c.is_alphanumeric()).count()
@@ -310,14 +375,12 @@ fn parse_extract(bytes: &[u8]) -> WorkerReply {
 
 /// The worker's reply as a document; `ocr_on` says whether pages without
 /// text were given to OCR (for the reason a textless file fails).
-fn into_doc(reply: WorkerReply, ocr_on: bool) -> Result<LoadedDoc, LoadError> {
+fn into_doc(reply: WorkerReply, ocr_on: bool, image: bool) -> Result<LoadedDoc, LoadError> {
+    let kind = if image { "image" } else { "PDF" };
     match reply {
         WorkerReply::Empty => Err(LoadError::Empty),
         WorkerReply::Encrypted => Err(LoadError::Encrypted),
-        WorkerReply::Corrupt(m) => Err(LoadError::Corrupt {
-            kind: "PDF",
-            message: m,
-        }),
+        WorkerReply::Corrupt(m) => Err(LoadError::Corrupt { kind, message: m }),
         WorkerReply::Ok {
             pages,
             page_errors,
@@ -326,9 +389,14 @@ fn into_doc(reply: WorkerReply, ocr_on: bool) -> Result<LoadedDoc, LoadError> {
         } => {
             let failed_all = !page_errors.is_empty() && page_errors.len() == pages.len();
             if pages.iter().all(|p| p.trim().is_empty()) {
-                return Err(if failed_all {
+                return Err(if image {
+                    match notes.iter().find(|n| n.starts_with("OCR unavailable")) {
+                        Some(why) => LoadError::NoText(format!(" ({why})")),
+                        None => LoadError::NoText(" (OCR found no text in the image)".into()),
+                    }
+                } else if failed_all {
                     LoadError::Corrupt {
-                        kind: "PDF",
+                        kind,
                         message: format!("no page could be read (page 1: {})", page_errors[0].1),
                     }
                 } else if let Some(why) = notes.iter().find(|n| n.starts_with("OCR unavailable")) {
@@ -381,9 +449,10 @@ fn ocr_note(ocr: &[(u32, f32)]) -> Option<String> {
     ))
 }
 
-/// Entry point of `hort __pdf-worker` (arguments: [`Engines::args`]): PDF
-/// bytes on stdin, a JSON reply on stdout.
-pub fn worker_main(engines: &Engines) -> i32 {
+/// Entry point of `hort __pdf-worker` (arguments: [`Engines::args`], and
+/// `--image` for a picture): PDF or image bytes on stdin, a JSON reply on
+/// stdout.
+pub fn worker_main(engines: &Engines, image: bool) -> i32 {
     // Panics are caught and reported in the reply; keep stderr quiet.
     std::panic::set_hook(Box::new(|_| {}));
     let mut bytes = Vec::new();
@@ -401,7 +470,11 @@ pub fn worker_main(engines: &Engines) -> i32 {
         }
         std::fs::File::from_raw_fd(fd)
     };
-    let reply = parse(&bytes, engines);
+    let reply = if image {
+        parse_image(&bytes, engines.ocr.as_ref())
+    } else {
+        parse(&bytes, engines)
+    };
     let out = serde_json::to_vec(&reply).unwrap_or_default();
     if reply_out
         .write_all(&out)
@@ -414,16 +487,25 @@ pub fn worker_main(engines: &Engines) -> i32 {
 }
 
 impl PdfLoader {
-    fn run_subprocess(
-        &self,
-        exe: &PathBuf,
-        timeout: Duration,
-        memory_mb: u64,
-        engines: &Engines,
-        bytes: &[u8],
-    ) -> Result<LoadedDoc, LoadError> {
+    /// Parses in a worker process (a PDF, or a picture with `image`).
+    fn run_subprocess(&self, bytes: &[u8], image: bool) -> Result<LoadedDoc, LoadError> {
+        let PdfIsolation::Subprocess {
+            exe,
+            timeout,
+            memory_mb,
+            engines,
+        } = &self.isolation
+        else {
+            return Err(LoadError::NoText(
+                " (images are read by OCR, which runs in the worker process only)".into(),
+            ));
+        };
+        let (timeout, memory_mb) = (*timeout, *memory_mb);
         let mut cmd = Command::new(exe);
         cmd.arg("__pdf-worker").args(engines.args());
+        if image {
+            cmd.arg("--image");
+        }
         if let Some(o) = &engines.ocr {
             // Tesseract finds its own dependencies beside it; one OCR
             // thread per worker (there is a worker per core already).
@@ -511,7 +593,8 @@ impl PdfLoader {
         let out = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
         let err = err_reader.join().unwrap_or_default();
         if let Ok(reply) = serde_json::from_slice::<WorkerReply>(&out) {
-            return into_doc(reply, engines.ocr.is_some() && engines.pdfium.is_some());
+            let ocr_on = engines.ocr.is_some() && (image || engines.pdfium.is_some());
+            return into_doc(reply, ocr_on, image);
         }
         use std::os::unix::process::ExitStatusExt;
         let tail = String::from_utf8_lossy(&err);
@@ -536,18 +619,24 @@ impl PdfLoader {
     }
 }
 
+impl PdfLoader {
+    /// Reads a picture (PNG, JPEG, TIFF with its pages) by OCR in the
+    /// worker process; in-process parsing has no OCR.
+    pub fn load_image(&self, bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
+        if bytes.is_empty() {
+            return Err(LoadError::Empty);
+        }
+        self.run_subprocess(bytes, true)
+    }
+}
+
 impl Loader for PdfLoader {
     fn load(&self, bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         if bytes.is_empty() {
             return Err(LoadError::Empty);
         }
         match &self.isolation {
-            PdfIsolation::Subprocess {
-                exe,
-                timeout,
-                memory_mb,
-                engines,
-            } => self.run_subprocess(exe, *timeout, *memory_mb, engines, bytes),
+            PdfIsolation::Subprocess { .. } => self.run_subprocess(bytes, false),
             PdfIsolation::InProcess { timeout } => {
                 let (tx, rx) = mpsc::channel();
                 let input = bytes.to_vec();
@@ -560,7 +649,7 @@ impl Loader for PdfLoader {
                     })
                     .map_err(|e| LoadError::Crashed(e.to_string()))?;
                 match rx.recv_timeout(*timeout) {
-                    Ok(Ok(reply)) => into_doc(reply, false),
+                    Ok(Ok(reply)) => into_doc(reply, false, false),
                     Ok(Err(msg)) => Err(LoadError::Panicked(msg)),
                     Err(_) => Err(LoadError::TimedOut(timeout.as_secs())),
                 }

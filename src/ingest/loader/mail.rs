@@ -1,0 +1,151 @@
+//! E-mail (`.eml`, RFC 5322 with MIME): the message as page 1 (its header
+//! lines, then the text body, or the visible text of the HTML body), and
+//! each attachment hort can read as the pages after it, under the mail's
+//! access rule.
+//!
+//! An attachment is parsed by the loader of its own type (a PDF in the
+//! worker process, a Word file by the Office reader, a forwarded message by
+//! this one, two levels deep at most); one that cannot be read is a
+//! warning, not a failure of the mail. Each attachment page starts with an
+//! `Attachment:` line naming the file, so a citation of page 3 says which
+//! file it came from.
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+use super::{html::visible_text, FileKind, LoadError, LoadedDoc, Loaders, Page};
+
+/// How deep forwarded messages are opened.
+const MAX_DEPTH: usize = 2;
+
+/// Reads an `.eml` file.
+pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedDoc, LoadError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(LoadError::Empty);
+    }
+    let msg = MessageParser::default()
+        .parse(bytes)
+        .ok_or_else(|| LoadError::Corrupt {
+            kind: "e-mail (.eml)",
+            message: "no message headers found".into(),
+        })?;
+    // Anything parses as a message of sorts; a mail has at least one of
+    // the headers every mail program writes.
+    if msg.subject().is_none()
+        && msg.from().is_none()
+        && msg.to().is_none()
+        && msg.date().is_none()
+        && msg.message_id().is_none()
+    {
+        return Err(LoadError::Corrupt {
+            kind: "e-mail (.eml)",
+            message: "no message headers found".into(),
+        });
+    }
+    let mut head = String::new();
+    let mut line = |k: &str, v: String| {
+        let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !v.is_empty() {
+            head.push_str(k);
+            head.push_str(": ");
+            head.push_str(&v);
+            head.push('\n');
+        }
+    };
+    let addresses = |a: Option<&mail_parser::Address>| {
+        a.map(|a| {
+            a.iter()
+                .map(|x| match (x.name(), x.address()) {
+                    (Some(n), Some(e)) => format!("{n} <{e}>"),
+                    (Some(n), None) => n.to_string(),
+                    (None, Some(e)) => e.to_string(),
+                    (None, None) => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+    };
+    line("Subject", msg.subject().unwrap_or_default().to_string());
+    line("From", addresses(msg.from()));
+    line("To", addresses(msg.to()));
+    line("Cc", addresses(msg.cc()));
+    line(
+        "Date",
+        msg.date().map(|d| d.to_rfc3339()).unwrap_or_default(),
+    );
+    let body = match msg.body_text(0) {
+        Some(t) if !t.trim().is_empty() && msg.text_body_count() > 0 => t.into_owned(),
+        _ => msg
+            .body_html(0)
+            .map(|h| visible_text(&h))
+            .unwrap_or_default(),
+    };
+    let mut first = head;
+    if !body.trim().is_empty() {
+        first.push('\n');
+        first.push_str(body.trim());
+    }
+    let mut pages = vec![Page {
+        number: Some(1),
+        text: first,
+    }];
+    let mut warnings = Vec::new();
+    for part in msg.attachments() {
+        let name = match (part.attachment_name(), part.message()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(m)) => format!("message \"{}\"", m.subject().unwrap_or("(no subject)")),
+            (None, None) => "(unnamed)".into(),
+        };
+        let loaded = if let Some(inner) = part.message() {
+            if depth >= MAX_DEPTH {
+                warnings.push(format!(
+                    "attachment {name}: a message nested deeper than {MAX_DEPTH} levels, skipped"
+                ));
+                continue;
+            }
+            load_eml(inner.raw_message(), loaders, depth + 1)
+        } else {
+            let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+            let Some(kind) = FileKind::from_extension(ext) else {
+                // Signatures, calendar invites, archives: said, not read.
+                warnings.push(format!("attachment {name}: unsupported type, skipped"));
+                continue;
+            };
+            // Logos and pictures in a signature are inline images; OCR on
+            // them finds nothing worth citing.
+            if kind == FileKind::Image && part.content_id().is_some() {
+                continue;
+            }
+            loaders.load_at(kind, part.contents(), depth + 1)
+        };
+        match loaded {
+            Ok(doc) => {
+                let many = doc.pages.len() > 1;
+                for (i, p) in doc.pages.into_iter().enumerate() {
+                    if p.text.trim().is_empty() {
+                        continue;
+                    }
+                    let label = if many {
+                        format!(
+                            "Attachment: {name}, page {}",
+                            p.number.unwrap_or(i as u32 + 1)
+                        )
+                    } else {
+                        format!("Attachment: {name}")
+                    };
+                    pages.push(Page {
+                        number: Some(pages.len() as u32 + 1),
+                        text: format!("{label}\n\n{}", p.text.trim()),
+                    });
+                }
+                warnings.extend(
+                    doc.warnings
+                        .into_iter()
+                        .map(|w| format!("attachment {name}: {w}")),
+                );
+            }
+            Err(e) => warnings.push(format!("attachment {name} not read: {e}")),
+        }
+    }
+    Ok(LoadedDoc { pages, warnings })
+}
