@@ -17,7 +17,7 @@ const T = {
     reason: "Reason", badkey: "This key was not accepted.", as: "Signed in as",
     clearance: "clearance", thinking: "Asking…", injection: "Sources that look like prompt injection",
     quarantined: "kept out of the prompt", pii: "Personal data masked before the model saw it",
-    route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page",
+    route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page", slide_of: "slide", sheet_of: "sheet",
     uploaded: "Uploaded", deleted: "Deleted", waiting: "waiting", unsupported: "Sentences without support",
     notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword",
     vectorcol: "Vector (rank · cosine)", keywordcol: "Keyword (rank · BM25)", fusion: "Fusion", candidates: "Candidates",
@@ -41,7 +41,7 @@ const T = {
     reason: "Begründung", badkey: "Dieser Schlüssel wurde nicht akzeptiert.", as: "Angemeldet als",
     clearance: "Freigabestufe", thinking: "Frage läuft…", injection: "Quellen, die wie Prompt-Injection aussehen",
     quarantined: "nicht an das Modell gegeben", pii: "Personenbezogene Daten vor dem Modell maskiert",
-    route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite",
+    route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite", slide_of: "Folie", sheet_of: "Blatt",
     uploaded: "Hochgeladen", deleted: "Gelöscht", waiting: "wartet", unsupported: "Sätze ohne Beleg",
     notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort",
     vectorcol: "Vektor (Rang · Kosinus)", keywordcol: "Stichwort (Rang · BM25)", fusion: "Fusion", candidates: "Kandidaten",
@@ -156,6 +156,14 @@ function show(tab) {
 }
 
 // ---- Ask ----
+// What a page number is in this document: slides and sheets are the pages
+// of presentations and spreadsheets.
+function placeOf(doc, page) {
+  const ext = (doc.split(".").pop() || "").toLowerCase();
+  const word = ext === "pptx" || ext === "odp" ? "slide_of" : ext === "xlsx" || ext === "ods" ? "sheet_of" : "page_of";
+  return `${t(word)} ${page}`;
+}
+
 // A citation's place as a link (`#doc=…&page=…&start=…&end=…&n=…`): it can be
 // opened, bookmarked or typed, and the API decides what the reader may see.
 function citeHref(c) {
@@ -195,7 +203,7 @@ function renderAnswer(text, citations) {
       seen.set(list, k + 1);
     }
     if (c) {
-      box.append(citeLink(part, c, { class: "cite", "aria-label": `${part} ${c.doc}${c.page ? `, ${t("page_of")} ${c.page}` : ""}` }));
+      box.append(citeLink(part, c, { class: "cite", "aria-label": `${part} ${c.doc}${c.page ? `, ${placeOf(c.doc, c.page)}` : ""}` }));
     } else {
       box.append(document.createTextNode(part));
     }
@@ -207,7 +215,7 @@ function renderCitations(citations) {
   ol.replaceChildren();
   for (const c of citations || []) {
     const li = el("li", null, { value: String(c.n) });
-    const label = `${c.doc}${c.page ? `, ${t("page_of")} ${c.page}` : ""}: “${c.quote}”`;
+    const label = `${c.doc}${c.page ? `, ${placeOf(c.doc, c.page)}` : ""}: “${c.quote}”`;
     li.append(citeLink(label, c, { class: "cite-link" }));
     ol.append(li);
   }
@@ -239,7 +247,7 @@ async function openLocation() {
   const q = new URLSearchParams({ doc, start: String(Math.max(0, start - 1500)), end: String(end + 1500) });
   if (page) q.set("page", page);
   const v = $("viewer");
-  const title = `${n ? `[${n}] ` : ""}${doc}${page ? `, ${t("page_of")} ${page}` : ""}`;
+  const title = `${n ? `[${n}] ` : ""}${doc}${page ? `, ${placeOf(doc, page)}` : ""}`;
   try {
     const p = await (await api("/v1/documents/page?" + q.toString())).json();
     const chars = Array.from(p.text);
