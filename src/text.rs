@@ -73,6 +73,14 @@ pub fn system_random(buf: &mut [u8]) -> std::io::Result<()> {
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
+/// A note for text read by OCR (`read by OCR, confidence 94 %`), empty
+/// for text the file carried.
+pub fn ocr_note(confidence: Option<f32>) -> String {
+    confidence
+        .map(|c| format!(", read by OCR (confidence {c:.0} %)"))
+        .unwrap_or_default()
+}
+
 /// A page reference a person can follow in a document at `path`: slides
 /// and sheets are the "pages" of presentations and spreadsheets.
 pub fn page_label(path: &str, page: u32) -> String {

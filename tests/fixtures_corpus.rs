@@ -139,6 +139,8 @@ fn sample_corpus_end_to_end() {
         top["text"].as_str().unwrap().contains("30. November 2026"),
         "{top}"
     );
+    // Marked as read by OCR, with the confidence; text pages are not.
+    assert!(top["ocr_confidence"].as_f64().unwrap() > 50.0, "{top}");
 
     // The Word document (made by LibreOffice): a row of its table, with
     // the column names carried into the chunk.
@@ -150,6 +152,7 @@ fn sample_corpus_end_to_end() {
     );
     let top = &hits(&car)[0];
     assert_eq!(top["doc"], "internal/dienstwagenregelung.docx", "{car}");
+    assert!(top.get("ocr_confidence").is_none(), "{top}");
     assert!(top["page"].is_null(), "{top}");
     assert!(
         top["text"]

@@ -274,6 +274,20 @@ fn scanned_pages_are_read_by_ocr_in_german_and_english() {
     assert!(cer_de <= 0.02, "German CER {cer_de}: {de:?}");
     assert!(cer_en <= 0.02, "English CER {cer_en}: {en:?}");
     assert!(de.contains("Würzburg") && de.contains("fällig"), "{de:?}");
+    // Hits and citations say the text was read by OCR, with its confidence.
+    let hits = search(&env, 8, "Vertragsstrafe Verzögerungen Würzburg");
+    assert!(
+        hits["hits"][0]["ocr_confidence"].as_f64().unwrap() > 50.0,
+        "{hits}"
+    );
+    let out = env.run(&[
+        "query",
+        "--as",
+        "dave",
+        "Wann ist die Vertragsstrafe fällig?",
+    ]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("read by OCR (confidence"), "{out}");
 
     // OCR off: the same file is one failed line saying so.
     let why = scan_fails_with("[ingest]\nocr = false\n");

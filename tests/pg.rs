@@ -184,6 +184,7 @@ fn one_chunk_doc(root: &str, path: &str, access: Option<AccessRule>, v: Vec<f32>
             embedding: v,
         }],
         pages: vec![(1, text)],
+        page_ocr: Vec::new(),
     }
 }
 
@@ -494,6 +495,12 @@ fn migrate_round_trip_and_model_check() {
                 (c1.page_no, c1.char_start, c1.char_end),
                 (c2.page_no, c2.char_start, c2.char_end)
             );
+            assert_eq!(
+                s1.page_ocr(c1.page_idx),
+                s2.page_ocr(c2.page_idx),
+                "OCR mark kept: {}",
+                d.path
+            );
         }
     }
     // The same search on both embedded indexes and on the database gives
@@ -534,6 +541,33 @@ fn migrate_round_trip_and_model_check() {
             .hits,
     );
     assert_eq!(v1, v3);
+
+    // The scanned page's chunks say they were read by OCR, on both backends.
+    let scan = retrieve::Request {
+        query: "Feuerlöscher Halle Brandschutzbegehung",
+        k: 10,
+        docs: None,
+    };
+    for store in [
+        snap.as_ref() as &dyn hort::store::IndexRead,
+        pg.as_ref(),
+        snap2.as_ref(),
+    ] {
+        let hits = retrieve::search(store, &e, &p, &scan, &params)
+            .unwrap()
+            .hits;
+        let ocr: Vec<_> = hits
+            .iter()
+            .filter(|h| h.doc.ends_with("-scan.pdf"))
+            .map(|h| h.ocr_confidence)
+            .collect();
+        assert!(!ocr.is_empty(), "{hits:?}");
+        assert!(ocr.iter().all(|c| c.is_some_and(|c| c > 50.0)), "{ocr:?}");
+        assert!(hits
+            .iter()
+            .filter(|h| !h.doc.ends_with("-scan.pdf"))
+            .all(|h| h.ocr_confidence.is_none()));
+    }
 
     // A different model is refused with the reason.
     let err = PgStore::open(&url, None, 1, meta("other-model", 48))

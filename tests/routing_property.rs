@@ -79,6 +79,7 @@ fn hit(i: usize, c: Classification) -> Hit {
         classification: c,
         teams: vec!["t".into()],
         injection: None,
+        ocr_confidence: None,
         id: i as u64,
         doc_id: i as u64,
     }

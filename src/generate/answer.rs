@@ -93,10 +93,12 @@ impl Prompts {
         let mut raw = Vec::with_capacity(sources.len());
         let mut masked = Vec::with_capacity(sources.len());
         for s in sources {
+            // A model told that a source was read by OCR can allow for
+            // misread characters instead of repeating them as fact.
             let label = match s.hit.page {
                 Some(p) => format!("{}, {}", s.hit.doc, crate::text::page_label(&s.hit.doc, p)),
                 None => s.hit.doc.clone(),
-            };
+            } + &crate::text::ocr_note(s.hit.ocr_confidence);
             let (mtext, c) = masker.mask(&s.hit.text, pii_types);
             masked_count += c;
             raw.push(SourceText {

@@ -61,6 +61,10 @@ pub struct Citation {
     pub chunk_id: String,
     /// The supporting sentence.
     pub quote: String,
+    /// OCR's confidence (0–100) when the cited page was read by OCR: the
+    /// quote is what OCR read, to be checked against the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocr_confidence: Option<f32>,
 }
 
 /// A citation taken out of the answer.
@@ -264,6 +268,7 @@ fn locate_support(src: &Sent, claim: &str) -> Citation {
         end: start + quote.chars().count() as u32,
         chunk_id: h.chunk_id.clone(),
         quote,
+        ocr_confidence: h.ocr_confidence,
     }
 }
 
@@ -284,6 +289,7 @@ mod tests {
             classification: Classification::Internal,
             teams: vec!["staff".into()],
             injection: None,
+            ocr_confidence: None,
             id: n,
             doc_id: n,
         }

@@ -251,6 +251,8 @@ struct ParsedDoc {
     job: Job,
     sha256: String,
     pages: Vec<(u32, String)>,
+    /// OCR's confidence per page OCR read (empty: none was).
+    page_ocr: Vec<Option<f32>>,
     /// (page index, span)
     spans: Vec<(usize, ChunkSpan)>,
     warnings: Vec<String>,
@@ -303,6 +305,7 @@ impl ParsedDoc {
             checked_at_ns: now,
             hygiene_removed: self.hygiene.removed(),
             pages: self.pages,
+            page_ocr: self.page_ocr,
             chunks,
         }
     }
@@ -381,6 +384,7 @@ fn parse_bytes(
     let params = opts.chunk.within(embedder.max_tokens());
     let count = |s: &str| embedder.count_tokens(s);
     let mut pages = Vec::with_capacity(loaded.pages.len());
+    let mut page_ocr = Vec::with_capacity(loaded.pages.len());
     let mut spans = Vec::new();
     let mut report = HygieneReport::default();
     for (i, page) in loaded.pages.into_iter().enumerate() {
@@ -390,6 +394,10 @@ fn parse_bytes(
             spans.push((i, s));
         }
         pages.push((page.number.unwrap_or(0), text));
+        page_ocr.push(page.ocr);
+    }
+    if page_ocr.iter().all(Option::is_none) {
+        page_ocr.clear();
     }
     if spans.is_empty() {
         return Parsed::Failed(job, LoadError::NoText(String::new()).to_string());
@@ -397,6 +405,7 @@ fn parse_bytes(
     Parsed::Doc(Box::new(ParsedDoc {
         sha256: sha,
         pages,
+        page_ocr,
         spans,
         warnings: loaded.warnings,
         hygiene: report,

@@ -178,6 +178,10 @@ pub struct Hit {
     /// Present when the chunk looks like a prompt injection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<HitInjection>,
+    /// Present when the chunk's page was read by OCR: its mean confidence
+    /// (0–100). The text may differ from the original; quote with care.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_confidence: Option<f32>,
     /// The chunk's internal id.
     #[serde(skip)]
     pub id: u64,
@@ -396,6 +400,7 @@ fn to_hit(c: &ChunkHit, score: f32) -> Hit {
             // Filled in by the policy; annotate until then.
             action: InjectionAction::Annotate,
         }),
+        ocr_confidence: c.ocr,
         id: c.id,
         doc_id: c.doc_id,
     }

@@ -194,6 +194,7 @@ fn hit_of(v: &Value) -> Option<crate::retrieve::Hit> {
         classification: serde_json::from_value(v["classification"].clone()).ok()?,
         teams: serde_json::from_value(v["teams"].clone()).unwrap_or_default(),
         injection: None,
+        ocr_confidence: v["ocr_confidence"].as_f64().map(|c| c as f32),
         id: 0,
         doc_id: 0,
     })

@@ -207,11 +207,12 @@ fn agent_hits(hits: &[Hit], call: &Call) -> (Vec<Value>, String) {
             .map(|p| format!(", {}", crate::text::page_label(&h.doc, p)))
             .unwrap_or_default();
         text.push_str(&format!(
-            "[{}] {}{page}, characters {}–{}{}\n{}\n\n",
+            "[{}] {}{page}, characters {}–{}{}{}\n{}\n\n",
             i + 1,
             h.doc,
             h.start,
             h.end,
+            crate::text::ocr_note(h.ocr_confidence),
             if note.is_empty() {
                 String::new()
             } else {
@@ -279,8 +280,13 @@ async fn run_tool(
                                 .map(|p| format!(", {}", crate::text::page_label(&c.doc, p)))
                                 .unwrap_or_default();
                             text.push_str(&format!(
-                                "[{}] {}{page}, characters {}–{}: \"{}\"\n",
-                                c.n, c.doc, c.start, c.end, c.quote
+                                "[{}] {}{page}, characters {}–{}{}: \"{}\"\n",
+                                c.n,
+                                c.doc,
+                                c.start,
+                                c.end,
+                                crate::text::ocr_note(c.ocr_confidence),
+                                c.quote
                             ));
                         }
                     }

@@ -80,7 +80,7 @@ impl IndexWriter {
                 .clone();
             let first_page = b.page_count() as u32;
             for p in d.first_page..d.first_page + d.n_pages {
-                b.add_page(seg.page_no(p), seg.page_text(p)?);
+                b.add_page_ocr(seg.page_no(p), seg.page_text(p)?, seg.page_ocr(p));
             }
             let vecs = seg.vectors();
             for id in d.chunk_ids() {

@@ -119,6 +119,7 @@ impl IndexRead for Snapshot {
                     score: f.score,
                     reasons: f.reasons.clone(),
                 }),
+                ocr: seg.page_ocr(rec.page_idx),
             });
         }
         Ok(out)
@@ -306,8 +307,13 @@ impl Snapshot {
             .segment_of(d)
             .ok_or_else(|| StoreError::Corrupt(format!("{}: its segment is missing", d.path)))?;
         let mut pages = Vec::with_capacity(d.n_pages as usize);
+        let mut page_ocr = Vec::new();
         for idx in d.first_page..d.first_page + d.n_pages {
             pages.push((seg.page_no(idx), seg.page_text(idx)?.to_string()));
+            page_ocr.push(seg.page_ocr(idx));
+        }
+        if page_ocr.iter().all(Option::is_none) {
+            page_ocr.clear();
         }
         let vectors = seg.vectors();
         let mut chunks = Vec::with_capacity(d.n_chunks as usize);
@@ -347,6 +353,7 @@ impl Snapshot {
             checked_at_ns: d.checked_at_ns,
             hygiene_removed: d.hygiene_removed,
             pages,
+            page_ocr,
             chunks,
         })
     }
@@ -475,8 +482,8 @@ impl IndexWrite for DocWriter {
         let n = doc.chunks.len();
         let first_chunk = self.w.alloc_chunk_ids(n);
         let first_page = self.builder.page_count() as u32;
-        for (no, text) in &doc.pages {
-            self.builder.add_page(*no, text);
+        for (ord, (no, text)) in doc.pages.iter().enumerate() {
+            self.builder.add_page_ocr(*no, text, doc.ocr_of(ord));
         }
         let mut texts = Vec::with_capacity(n);
         let mut flags = Vec::new();

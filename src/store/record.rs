@@ -76,11 +76,19 @@ pub struct NewDocument {
     pub hygiene_removed: usize,
     /// (page number, text), in order; one entry for formats without pages.
     pub pages: Vec<(u32, String)>,
+    /// OCR's confidence (0–100) for each page OCR read, by page position;
+    /// empty when no page was (a page past its end was not either).
+    pub page_ocr: Vec<Option<f32>>,
     /// The chunks, in order.
     pub chunks: Vec<NewChunk>,
 }
 
 impl NewDocument {
+    /// OCR's confidence if OCR read page `ord`.
+    pub fn ocr_of(&self, ord: usize) -> Option<f32> {
+        self.page_ocr.get(ord).copied().flatten()
+    }
+
     /// The text of chunk `i` (a slice of its page).
     pub fn chunk_text(&self, i: usize) -> Option<&str> {
         let c = self.chunks.get(i)?;
@@ -154,6 +162,8 @@ pub struct ChunkHit {
     pub access: AccessRule,
     /// The detector's verdict, if it looks like an injection.
     pub injection: Option<Verdict>,
+    /// OCR's confidence (0–100) if the chunk's page was read by OCR.
+    pub ocr: Option<f32>,
 }
 
 /// A document as a principal may list it.

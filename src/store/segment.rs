@@ -19,6 +19,18 @@ use super::StoreError;
 
 const MAGIC: &[u8; 8] = b"HORTSEG1";
 const VERSION: u32 = 1;
+
+/// A page record's last field: 0 for text the file carried (and in every
+/// segment written before OCR existed, where the field was reserved and
+/// zero), else 1 + OCR's mean confidence in percent. Adding it kept the
+/// format's meaning for old files, so the version stayed.
+fn ocr_mark(ocr: Option<f32>) -> u32 {
+    ocr.map_or(0, |c| c.clamp(0.0, 100.0).round() as u32 + 1)
+}
+
+fn ocr_of_mark(m: u32) -> Option<f32> {
+    (1..=101).contains(&m).then(|| (m - 1) as f32)
+}
 const HEADER_LEN: usize = 256;
 const TABLE_AT: usize = 40;
 const ENTRY_LEN: usize = 24;
@@ -73,8 +85,8 @@ pub struct SegmentBuilder {
     dim: usize,
     ids: Vec<u64>,
     chunks: Vec<ChunkRecord>,
-    /// (text offset, text length, page number)
-    pages: Vec<(u64, u64, u32)>,
+    /// (text offset, text length, page number, OCR mark)
+    pages: Vec<(u64, u64, u32, u32)>,
     text: Vec<u8>,
     vectors: Vec<f32>,
 }
@@ -109,9 +121,15 @@ impl SegmentBuilder {
 
     /// Adds a page's text; returns its index in this segment.
     pub fn add_page(&mut self, page_no: u32, text: &str) -> u32 {
+        self.add_page_ocr(page_no, text, None)
+    }
+
+    /// Adds a page's text, with OCR's confidence (0–100) if OCR read it.
+    pub fn add_page_ocr(&mut self, page_no: u32, text: &str, ocr: Option<f32>) -> u32 {
         let off = self.text.len() as u64;
         self.text.extend_from_slice(text.as_bytes());
-        self.pages.push((off, text.len() as u64, page_no));
+        self.pages
+            .push((off, text.len() as u64, page_no, ocr_mark(ocr)));
         (self.pages.len() - 1) as u32
     }
 
@@ -170,11 +188,11 @@ impl SegmentBuilder {
         }
         sections.push((Kind::Chunks, chunks));
         let mut pages = Vec::with_capacity(self.pages.len() * PAGE_REC);
-        for (off, len, no) in &self.pages {
+        for (off, len, no, ocr) in &self.pages {
             pages.extend_from_slice(&off.to_le_bytes());
             pages.extend_from_slice(&len.to_le_bytes());
             pages.extend_from_slice(&no.to_le_bytes());
-            pages.extend_from_slice(&0u32.to_le_bytes());
+            pages.extend_from_slice(&ocr.to_le_bytes());
         }
         sections.push((Kind::Pages, pages));
         sections.push((Kind::Text, self.text));
@@ -477,6 +495,16 @@ impl Segment {
         })
     }
 
+    /// OCR's confidence (0–100) if OCR read page record `page_idx`.
+    pub fn page_ocr(&self, page_idx: u32) -> Option<f32> {
+        if (page_idx as usize) >= self.n_pages {
+            return None;
+        }
+        let b = &self.section(Kind::Pages)
+            [page_idx as usize * PAGE_REC..(page_idx as usize + 1) * PAGE_REC];
+        ocr_of_mark(u32_at(b, 20))
+    }
+
     /// The page number of page record `page_idx`.
     pub fn page_no(&self, page_idx: u32) -> u32 {
         if (page_idx as usize) < self.n_pages {
@@ -551,7 +579,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut b = SegmentBuilder::new(4);
         let p0 = b.add_page(1, "hello world");
-        let p1 = b.add_page(2, "second page");
+        let p1 = b.add_page_ocr(2, "second page", Some(93.6));
         b.add_chunk(10, rec(1, p0, 0, 5), &[1.0, 0.0, 0.0, 0.0])
             .unwrap();
         b.add_chunk(11, rec(1, p1, 7, 11), &[0.0, 1.0, 0.0, 0.0])
@@ -570,6 +598,7 @@ mod tests {
         assert_eq!(s.chunk_text(1).unwrap(), "page");
         assert_eq!(s.vectors().get(1), &[0.0, 1.0, 0.0, 0.0]);
         assert_eq!(s.page_no(p1), 2);
+        assert_eq!((s.page_ocr(p0), s.page_ocr(p1)), (None, Some(94.0)));
         s.verify().unwrap();
         drop(s);
 

@@ -24,14 +24,15 @@ pub fn print_hits(hits: &[Hit], who: &hort::Principal) {
             .map(|p| format!(" {}", hort::text::page_label(&h.doc, p)))
             .unwrap_or_default();
         println!(
-            "[{}] {}{} chars {}..{} ({}, score {:.4})",
+            "[{}] {}{} chars {}..{} ({}, score {:.4}{})",
             i + 1,
             h.doc,
             page,
             h.start,
             h.end,
             h.classification,
-            h.score
+            h.score,
+            hort::text::ocr_note(h.ocr_confidence)
         );
         let excerpt: String = h.text.chars().take(300).collect();
         let more = if h.text.chars().count() > 300 {
@@ -51,12 +52,13 @@ pub fn print_answer(a: &Answer) {
             .map(|p| format!(" {}", hort::text::page_label(&c.doc, p)))
             .unwrap_or_default();
         println!(
-            "[{}] {}{} chars {}..{}: \"{}\"",
+            "[{}] {}{} chars {}..{}{}: \"{}\"",
             c.n,
             c.doc,
             page,
             c.start,
             c.end,
+            hort::text::ocr_note(c.ocr_confidence),
             c.quote.replace('\n', " ")
         );
     }

@@ -25,6 +25,7 @@ fn hit(id: u64, text: &str, level: Classification, action: Option<InjectionActio
             reasons: vec!["override".into()],
             action,
         }),
+        ocr_confidence: None,
         id,
         doc_id: id,
     }

@@ -180,10 +180,7 @@ impl Loader for HtmlLoader {
         }
         let (html, note) = decode_text(bytes)?;
         Ok(LoadedDoc {
-            pages: vec![Page {
-                number: None,
-                text: visible_text(&html),
-            }],
+            pages: vec![Page::new(None, visible_text(&html))],
             warnings: note.into_iter().collect(),
         })
     }

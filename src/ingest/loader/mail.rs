@@ -85,10 +85,7 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
         first.push('\n');
         first.push_str(body.trim());
     }
-    let mut pages = vec![Page {
-        number: Some(1),
-        text: first,
-    }];
+    let mut pages = vec![Page::new(Some(1), first)];
     let mut warnings = Vec::new();
     for part in msg.attachments() {
         let name = match (part.attachment_name(), part.message()) {
@@ -136,6 +133,7 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
                     pages.push(Page {
                         number: Some(pages.len() as u32 + 1),
                         text: format!("{label}\n\n{}", p.text.trim()),
+                        ocr: p.ocr,
                     });
                 }
                 warnings.extend(

@@ -116,12 +116,26 @@ impl FileKind {
 }
 
 /// One page of text (formats without pages have one page, `number: None`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     /// The page number (formats with pages).
     pub number: Option<u32>,
     /// The page's text.
     pub text: String,
+    /// OCR's mean confidence (0–100) if the text was read from the page's
+    /// image: quotes from it may differ from the original.
+    pub ocr: Option<f32>,
+}
+
+impl Page {
+    /// A page of text the file carries (not read by OCR).
+    pub fn new(number: Option<u32>, text: String) -> Page {
+        Page {
+            number,
+            text,
+            ocr: None,
+        }
+    }
 }
 
 /// A parsed document: its pages in order.

@@ -417,9 +417,13 @@ fn into_doc(reply: WorkerReply, ocr_on: bool, image: bool) -> Result<LoadedDoc, 
                 pages: pages
                     .into_iter()
                     .enumerate()
-                    .map(|(i, text)| Page {
-                        number: Some(i as u32 + 1),
-                        text,
+                    .map(|(i, text)| {
+                        let n = i as u32 + 1;
+                        Page {
+                            number: Some(n),
+                            text,
+                            ocr: ocr.iter().find(|o| o.0 == n).map(|o| o.1),
+                        }
                     })
                     .collect(),
                 warnings,

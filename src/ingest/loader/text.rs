@@ -38,7 +38,7 @@ impl Loader for TextLoader {
         }
         let (text, note) = decode_text(bytes)?;
         Ok(LoadedDoc {
-            pages: vec![Page { number: None, text }],
+            pages: vec![Page::new(None, text)],
             warnings: note.into_iter().collect(),
         })
     }

@@ -17,7 +17,7 @@ const T = {
     reason: "Reason", badkey: "This key was not accepted.", as: "Signed in as",
     clearance: "clearance", thinking: "Asking…", injection: "Sources that look like prompt injection",
     quarantined: "kept out of the prompt", pii: "Personal data masked before the model saw it",
-    route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page", slide_of: "slide", sheet_of: "sheet",
+    route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page", slide_of: "slide", sheet_of: "sheet", ocr: "read by OCR, confidence",
     uploaded: "Uploaded", deleted: "Deleted", waiting: "waiting", unsupported: "Sentences without support",
     notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword",
     vectorcol: "Vector (rank · cosine)", keywordcol: "Keyword (rank · BM25)", fusion: "Fusion", candidates: "Candidates",
@@ -41,7 +41,7 @@ const T = {
     reason: "Begründung", badkey: "Dieser Schlüssel wurde nicht akzeptiert.", as: "Angemeldet als",
     clearance: "Freigabestufe", thinking: "Frage läuft…", injection: "Quellen, die wie Prompt-Injection aussehen",
     quarantined: "nicht an das Modell gegeben", pii: "Personenbezogene Daten vor dem Modell maskiert",
-    route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite", slide_of: "Folie", sheet_of: "Blatt",
+    route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite", slide_of: "Folie", sheet_of: "Blatt", ocr: "per OCR gelesen, Konfidenz",
     uploaded: "Hochgeladen", deleted: "Gelöscht", waiting: "wartet", unsupported: "Sätze ohne Beleg",
     notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort",
     vectorcol: "Vektor (Rang · Kosinus)", keywordcol: "Stichwort (Rang · BM25)", fusion: "Fusion", candidates: "Kandidaten",
@@ -164,6 +164,11 @@ function placeOf(doc, page) {
   return `${t(word)} ${page}`;
 }
 
+// Text read by OCR says so (the quote may differ from the scan).
+function ocrNote(x) {
+  return x.ocr_confidence == null ? "" : ` (${t("ocr")} ${Math.round(x.ocr_confidence)} %)`;
+}
+
 // A citation's place as a link (`#doc=…&page=…&start=…&end=…&n=…`): it can be
 // opened, bookmarked or typed, and the API decides what the reader may see.
 function citeHref(c) {
@@ -215,7 +220,7 @@ function renderCitations(citations) {
   ol.replaceChildren();
   for (const c of citations || []) {
     const li = el("li", null, { value: String(c.n) });
-    const label = `${c.doc}${c.page ? `, ${placeOf(c.doc, c.page)}` : ""}: “${c.quote}”`;
+    const label = `${c.doc}${c.page ? `, ${placeOf(c.doc, c.page)}` : ""}${ocrNote(c)}: “${c.quote}”`;
     li.append(citeLink(label, c, { class: "cite-link" }));
     ol.append(li);
   }
@@ -326,7 +331,7 @@ async function search(q, k) {
       const tr = el("tr");
       const c = { doc: h.doc, page: h.page, start: h.start, end: h.end, n: i + 1 };
       const doc = el("td");
-      doc.append(citeLink(h.doc, c));
+      doc.append(citeLink(h.doc, c), ocrNote(h));
       tr.append(el("td", i + 1), doc, el("td", h.page || ""), el("td", h.score), el("td", side(x.vector)),
         el("td", side(x.keyword)), el("td", h.text.slice(0, 400)));
       tbody.append(tr);

@@ -53,7 +53,8 @@ impl PgStore {
             let rows = tx
                 .query(
                     "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
-                            k.text, k.teams, k.classification, k.injection_score, k.injection_reasons
+                            k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
+                            k.ocr_confidence
                      FROM chunks k JOIN documents d ON d.id = k.doc_id
                      WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
                        AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4))",
@@ -243,15 +244,21 @@ pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgEr
             &[&id],
         )
         .ctx("read document")?;
-    let pages = c
+    let rows = c
         .query(
-            "SELECT page_no, text FROM pages WHERE doc_id = $1 ORDER BY ord",
+            "SELECT page_no, text, ocr_confidence FROM pages WHERE doc_id = $1 ORDER BY ord",
             &[&id],
         )
-        .ctx("read pages")?
-        .iter()
-        .map(|p| Ok((col::<i32>(p, 0)? as u32, col::<String>(p, 1)?)))
-        .collect::<Result<_, PgError>>()?;
+        .ctx("read pages")?;
+    let mut pages = Vec::with_capacity(rows.len());
+    let mut page_ocr = Vec::with_capacity(rows.len());
+    for p in &rows {
+        pages.push((col::<i32>(p, 0)? as u32, col::<String>(p, 1)?));
+        page_ocr.push(col::<Option<f32>>(p, 2)?);
+    }
+    if page_ocr.iter().all(Option::is_none) {
+        page_ocr.clear();
+    }
     let chunks = c
         .query(
             "SELECT page_ord, byte_start, byte_end, char_start, char_end, content_hash,
@@ -292,6 +299,7 @@ pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgEr
         hygiene_removed: col::<i32>(&r, 11)? as usize,
         checked_at_ns: col(&r, 12)?,
         pages,
+        page_ocr,
         chunks,
     })
 }
@@ -311,6 +319,7 @@ fn chunk_hit(r: &postgres::Row) -> Result<ChunkHit, PgError> {
             classification: class_of(col(r, 9)?)?,
         },
         injection: verdict_of(col(r, 10)?, col(r, 11)?),
+        ocr: col(r, 12)?,
     })
 }
 

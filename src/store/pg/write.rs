@@ -131,14 +131,22 @@ impl PgWriter {
         )?;
         let ins_page = c
             .prepare(
-                "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification)
-                 VALUES ($1,$2,$3,$4,$5,$6)",
+                "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification, ocr_confidence)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7)",
             )
             .ctx("prepare page insert")?;
         for (ord, (no, text)) in d.pages.iter().enumerate() {
             c.execute(
                 &ins_page,
-                &[&id, &(ord as i32), &(*no as i32), text, &teams, &class],
+                &[
+                    &id,
+                    &(ord as i32),
+                    &(*no as i32),
+                    text,
+                    &teams,
+                    &class,
+                    &d.ocr_of(ord),
+                ],
             )
             .ctx("insert page")?;
         }
@@ -146,8 +154,8 @@ impl PgWriter {
             .prepare(
                 "INSERT INTO chunks (doc_id, ord, page_ord, page_no, byte_start, byte_end,
                     char_start, char_end, text, content_hash, teams, classification,
-                    injection_score, injection_reasons, embedding)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+                    injection_score, injection_reasons, embedding, ocr_confidence)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
             )
             .ctx("prepare chunk insert")?;
         for (ord, k) in d.chunks.iter().enumerate() {
@@ -184,6 +192,7 @@ impl PgWriter {
                     &score,
                     &reasons,
                     &Vector(k.embedding.clone()),
+                    &d.ocr_of(k.page_ord as usize),
                 ],
             )
             .ctx("insert chunk")?;

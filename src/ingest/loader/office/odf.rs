@@ -88,7 +88,7 @@ pub fn load_odt(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         text.push_str(&notes);
     }
     Ok(LoadedDoc {
-        pages: vec![Page { number: None, text }],
+        pages: vec![Page::new(None, text)],
         warnings: Vec::new(),
     })
 }
@@ -125,10 +125,7 @@ pub fn load_odp(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                     text.push_str("Notes: ");
                     text.push_str(&n);
                 }
-                pages.push(Page {
-                    number: Some(pages.len() as u32 + 1),
-                    text,
-                });
+                pages.push(Page::new(Some(pages.len() as u32 + 1), text));
                 continue;
             }
             _ => {}
@@ -245,10 +242,7 @@ pub fn load_ods(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                             "sheet {} ({name}) is hidden: skipped",
                             pages.len() + 1
                         ));
-                        pages.push(Page {
-                            number: Some(pages.len() as u32 + 1),
-                            text: String::new(),
-                        });
+                        pages.push(Page::new(Some(pages.len() as u32 + 1), String::new()));
                         rows.clear();
                     }
                     "table" if cell.is_none() => {
@@ -258,10 +252,10 @@ pub fn load_ods(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                                 pages.len() + 1
                             ));
                         }
-                        pages.push(Page {
-                            number: Some(pages.len() as u32 + 1),
-                            text: sheet_text(&name, &rows),
-                        });
+                        pages.push(Page::new(
+                            Some(pages.len() as u32 + 1),
+                            sheet_text(&name, &rows),
+                        ));
                         rows.clear();
                         if cut {
                             break;

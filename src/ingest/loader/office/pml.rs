@@ -18,10 +18,7 @@ pub fn load_pptx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         let n = i as u32 + 1;
         let Some(xml) = a.text(part)? else {
             warnings.push(format!("slide {n}: part {part} missing"));
-            pages.push(Page {
-                number: Some(n),
-                text: String::new(),
-            });
+            pages.push(Page::new(Some(n), String::new()));
             continue;
         };
         let mut flow = Flow::default();
@@ -38,10 +35,7 @@ pub fn load_pptx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                 text.push_str(&notes);
             }
         }
-        pages.push(Page {
-            number: Some(n),
-            text,
-        });
+        pages.push(Page::new(Some(n), text));
     }
     if pages.is_empty() {
         return Err(LoadError::Empty);

@@ -44,10 +44,7 @@ pub fn load_xlsx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         let n = i as u32 + 1;
         if sh.hidden {
             warnings.push(format!("sheet {n} ({}) is hidden: skipped", sh.name));
-            pages.push(Page {
-                number: Some(n),
-                text: String::new(),
-            });
+            pages.push(Page::new(Some(n), String::new()));
             continue;
         }
         let rows = match a.text(&sh.part)? {
@@ -77,10 +74,7 @@ pub fn load_xlsx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                 Vec::new()
             }
         };
-        pages.push(Page {
-            number: Some(n),
-            text: sheet_text(&sh.name, &rows),
-        });
+        pages.push(Page::new(Some(n), sheet_text(&sh.name, &rows)));
     }
     if pages.is_empty() {
         return Err(LoadError::Empty);

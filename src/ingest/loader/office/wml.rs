@@ -41,10 +41,7 @@ pub fn load_docx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         }
     }
     Ok(LoadedDoc {
-        pages: vec![Page {
-            number: None,
-            text: flow.finish(),
-        }],
+        pages: vec![Page::new(None, flow.finish())],
         warnings,
     })
 }
