@@ -392,3 +392,42 @@ fn pictures_are_read_by_ocr_and_pictures_without_text_are_skipped() {
         "{rep}"
     );
 }
+
+#[test]
+fn running_heads_and_feet_stay_out_of_chunks() {
+    let env = env("");
+    let corpus = env.path().join("corpus");
+    let bodies = [
+        "Reisekosten werden binnen 30 Tagen erstattet.",
+        "Übernachtungen werden bis 120 EUR erstattet.",
+        "Trips abroad need the approval of the team lead.",
+        "Mileage is paid at 30 cents per kilometre.",
+    ];
+    let pages: Vec<String> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            format!(
+                "Nordwind Logistik GmbH - Interne Richtlinie\n\n{b}\n\nSeite {} von 4",
+                i + 1
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = pages.iter().map(String::as_str).collect();
+    make_pdf(&corpus, "richtlinie.pdf", &refs);
+    let rep = ingest(&env);
+    assert_eq!(rep["added"], 1, "{rep}");
+    let q = search(&env, 8, "Nordwind Logistik Richtlinie Trips abroad Mileage");
+    let hits = q["hits"].as_array().unwrap();
+    for h in hits {
+        let (page, text) = (h["page"].as_u64().unwrap(), h["text"].as_str().unwrap());
+        if page > 1 {
+            assert!(!text.contains("Nordwind Logistik GmbH"), "{h}");
+            assert!(!text.contains("von 4"), "{h}");
+        }
+    }
+    assert!(hits.iter().any(|h| h["page"] == 3), "{q}");
+    // The title stays findable where it first appears.
+    let q = search(&env, 3, "Nordwind Logistik GmbH Interne Richtlinie");
+    assert_eq!(q["hits"][0]["page"], 1, "{q}");
+}

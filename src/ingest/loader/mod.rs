@@ -8,6 +8,7 @@ mod ocr;
 mod office;
 pub mod pdf;
 mod pdfium;
+mod running;
 mod text;
 
 pub use html::HtmlLoader;

@@ -407,6 +407,9 @@ fn into_doc(reply: WorkerReply, ocr_on: bool, image: bool) -> Result<LoadedDoc, 
                     LoadError::NoText(" (scanned pages? OCR is off or needs PDFium)".into())
                 });
             }
+            // Running heads and feet would land in every chunk.
+            let mut pages = pages;
+            super::running::strip(&mut pages);
             let warnings = page_errors
                 .iter()
                 .map(|(n, e)| format!("page {n} unreadable: {e}"))
