@@ -212,6 +212,8 @@ fn hostile_office_files_and_mail_fail_one_line_each() {
         b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0\0\0\0\0\0\0",
     );
     put(&corpus, "text.pptx", b"this is not a presentation");
+    let odp = std::fs::read(repo().join("fixtures/office/quartal.odp")).unwrap();
+    put(&corpus, "cut.odp", &odp[..odp.len() / 3]);
     // A zip without the parts its extension promises.
     put(
         &corpus,
@@ -263,8 +265,12 @@ fn hostile_office_files_and_mail_fail_one_line_each() {
     assert!(why("locked.xlsx").contains("password"), "{rep}");
     assert!(why("text.pptx").contains("not a valid PowerPoint"), "{rep}");
     assert!(why("empty.odt").contains("no content.xml"), "{rep}");
+    assert!(
+        why("cut.odp").contains("OpenDocument presentation"),
+        "{rep}"
+    );
     assert!(why("junk.eml").contains("e-mail"), "{rep}");
-    assert_eq!(failed.len(), 7, "{rep}");
+    assert_eq!(failed.len(), 8, "{rep}");
     // The rest is indexed, with what was cut or skipped said.
     assert_eq!(rep["added"], 4, "{rep}");
     let w = rep["warnings"].to_string();

@@ -127,9 +127,17 @@ fn parse(bytes: &[u8], engines: &Engines) -> WorkerReply {
     }
     let mut note = None;
     let only = engines.pdfium_only;
+    // PDFium does not try an empty owner password on AES-256 (R5/R6)
+    // files; pdf-extract does, and reads those that were only protected
+    // against editing.
+    let mut locked = false;
     if let Some(path) = &engines.pdfium {
         match Pdfium::load(path) {
             Ok(lib) => match parse_pdfium(&lib, bytes, engines.ocr.as_ref()) {
+                Ok(WorkerReply::Encrypted) if !only => {
+                    locked = true;
+                    note = Some("PDFium: the PDF is encrypted".to_string());
+                }
                 Ok(reply) => return reply,
                 Err(why) => note = Some(format!("PDFium: {why}")),
             },
@@ -139,7 +147,11 @@ fn parse(bytes: &[u8], engines: &Engines) -> WorkerReply {
     if let (true, Some(n)) = (only, &note) {
         return WorkerReply::Corrupt(n.clone());
     }
-    match (parse_extract(bytes), note) {
+    let extracted = parse_extract(bytes);
+    if locked && !matches!(extracted, WorkerReply::Ok { .. }) {
+        return WorkerReply::Encrypted;
+    }
+    match (extracted, note) {
         (
             WorkerReply::Ok {
                 pages,
@@ -378,7 +390,8 @@ fn parse_extract(bytes: &[u8]) -> WorkerReply {
 fn into_doc(reply: WorkerReply, ocr_on: bool, image: bool) -> Result<LoadedDoc, LoadError> {
     let kind = if image { "image" } else { "PDF" };
     match reply {
-        WorkerReply::Empty => Err(LoadError::Empty),
+        // Empty input never reaches the worker: this is a file without pages.
+        WorkerReply::Empty => Err(LoadError::NoText(format!(" (the {kind} has no pages)"))),
         WorkerReply::Encrypted => Err(LoadError::Encrypted),
         WorkerReply::Corrupt(m) => Err(LoadError::Corrupt { kind, message: m }),
         WorkerReply::Ok {
