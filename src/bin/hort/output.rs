@@ -106,11 +106,31 @@ pub fn print_ingest(r: &IngestReport, into: &str) {
         "{} chunks in the index ({} embedded now, {} pages read) in {:.1} s",
         r.chunks, r.embedded, r.pages, r.seconds
     );
+    let mut list = |head: String, lines: Vec<String>| {
+        let _ = writeln!(out, "{head}");
+        for l in lines.iter().take(20) {
+            let _ = writeln!(out, "  {l}");
+        }
+        if lines.len() > 20 {
+            let _ = writeln!(out, "  … and {} more (see --json)", lines.len() - 20);
+        }
+    };
     if !r.skipped.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} files skipped (unsupported type, hidden, links)",
-            r.skipped.len()
+        list(
+            format!("{} files skipped:", r.skipped.len()),
+            r.skipped
+                .iter()
+                .map(|k| format!("{}: {}", k.path, k.reason))
+                .collect(),
+        );
+    }
+    if !r.warnings.is_empty() {
+        list(
+            format!("{} remarks (the files were indexed):", r.warnings.len()),
+            r.warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.path, w.warning))
+                .collect(),
         );
     }
     if !r.no_access_rule.is_empty() {
