@@ -118,6 +118,16 @@ impl Flow {
         }
     }
 
+    /// Adds `n` empty cells (the grid columns a merged cell spans past its
+    /// first, so that later cells stay under their headers).
+    pub fn empty_cells(&mut self, n: usize) {
+        if let Some(t) = self.tables.last_mut() {
+            for _ in 0..n.min(1024) {
+                t.row.push(String::new());
+            }
+        }
+    }
+
     /// Ends a table row.
     pub fn end_row(&mut self) {
         if let Some(t) = self.tables.last_mut() {

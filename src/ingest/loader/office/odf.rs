@@ -158,7 +158,7 @@ pub fn load_ods(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
     let mut name = String::new();
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row: Vec<String> = Vec::new();
-    let (mut row_repeat, mut cell_repeat) = (1usize, 1usize);
+    let (mut row_repeat, mut cell_repeat, mut col) = (1usize, 1usize, 0usize);
     let mut cell: Option<String> = None;
     let (mut in_p, mut cut) = (0usize, false);
     while let Some(tok) = x.next().map_err(|m| corrupt(KIND, m))? {
@@ -177,6 +177,7 @@ pub fn load_ods(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                     }
                     "table-row" => {
                         row.clear();
+                        col = 0;
                         row_repeat = repeat(&s, "number-rows-repeated");
                     }
                     "table-cell" | "covered-table-cell" => {
@@ -209,18 +210,24 @@ pub fn load_ods(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
                         let c = cell.take().unwrap_or_default();
                         let c = c.split_whitespace().collect::<Vec<_>>().join(" ");
                         // Empty cells repeat by the thousand in every
-                        // sheet LibreOffice writes; only values are spread.
-                        let n = if c.is_empty() { 1 } else { cell_repeat };
-                        for _ in 0..n {
-                            if !c.is_empty() {
+                        // sheet LibreOffice writes: they only move the
+                        // column on (a value after them keeps its column,
+                        // so its header still fits); values are spread.
+                        if c.is_empty() {
+                            col = col.saturating_add(cell_repeat);
+                        } else {
+                            for _ in 0..cell_repeat {
                                 if budget == 0 {
                                     cut = true;
                                     break;
                                 }
+                                if col >= 16_384 {
+                                    break;
+                                }
                                 budget -= 1;
-                            }
-                            if row.len() < 16_384 {
+                                row.resize(col, String::new());
                                 row.push(c.clone());
+                                col += 1;
                             }
                         }
                     }
@@ -339,5 +346,45 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn ods(content: &str) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("content.xml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(content.as_bytes()).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn repeated_empty_cells_keep_values_in_their_columns() {
+        let cell = |v: &str| format!("<table:table-cell><text:p>{v}</text:p></table:table-cell>");
+        let gap = |n: u32| format!("<table:table-cell table:number-columns-repeated=\"{n}\"/>");
+        let xml = format!(
+            "<office:document-content><office:body><office:spreadsheet><table:table table:name=\"T\">\
+             <table:table-row>{}{}{}{}</table:table-row>\
+             <table:table-row>{}{}{}{}{}</table:table-row>\
+             </table:table></office:spreadsheet></office:body></office:document-content>",
+            cell("Name"),
+            gap(2),
+            cell("Betrag"),
+            gap(1020),
+            cell("Anna"),
+            cell("x"),
+            gap(1),
+            cell("5"),
+            gap(1020),
+        );
+        let doc = load_ods(&ods(&xml)).unwrap();
+        assert_eq!(
+            doc.pages[0].text,
+            "T\n\nName | Betrag\nName: Anna; x; Betrag: 5"
+        );
     }
 }

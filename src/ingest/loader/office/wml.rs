@@ -77,6 +77,8 @@ fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
     let (mut in_t, mut hidden, mut in_rpr) = (false, false, false);
     // Separator "notes" (the rule above the footnotes) carry no text.
     let mut separator = 0usize;
+    // Grid columns the open cell spans.
+    let mut span = 1usize;
     while let Some(tok) = x.next()? {
         match tok {
             Tok::Start(s) => {
@@ -107,6 +109,8 @@ fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
                     }
                     "noBreakHyphen" => flow.push("-"),
                     "tbl" => flow.start_table(),
+                    "tc" => span = 1,
+                    "gridSpan" => span = attr(&s, "val").and_then(|v| v.parse().ok()).unwrap_or(1),
                     _ => {}
                 }
             }
@@ -114,7 +118,10 @@ fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
                 "p" => flow.end_para(),
                 "t" => in_t = false,
                 "rPr" => in_rpr = false,
-                "tc" => flow.end_cell(),
+                "tc" => {
+                    flow.end_cell();
+                    flow.empty_cells(span.saturating_sub(1));
+                }
                 "tr" => flow.end_row(),
                 "tbl" => flow.end_table(),
                 "footnote" | "endnote" => separator = separator.saturating_sub(1),
@@ -152,13 +159,18 @@ mod tests {
              <w:r><w:t>500 EUR</w:t><w:br/><w:t>zweite Zeile</w:t></w:r></w:p>\
              <w:p><w:r><w:instrText>PAGE</w:instrText><w:delText>alt</w:delText></w:r></w:p>\
              <w:tbl><w:tr><w:tc><w:p><w:r><w:t>Stufe</w:t></w:r></w:p></w:tc>\
-             <w:tc><w:p><w:r><w:t>Grenze</w:t></w:r></w:p></w:tc></w:tr>\
+             <w:tc><w:p><w:r><w:t>Grenze</w:t></w:r></w:p></w:tc>\
+             <w:tc><w:p><w:r><w:t>Frist</w:t></w:r></w:p></w:tc></w:tr>\
              <w:tr><w:tc><w:p><w:r><w:t>A</w:t></w:r></w:p></w:tc>\
-             <w:tc><w:p><w:r><w:t>1 000</w:t></w:r></w:p></w:tc></w:tr></w:tbl>",
+             <w:tc><w:p><w:r><w:t>1 000</w:t></w:r></w:p></w:tc>\
+             <w:tc><w:p><w:r><w:t>30 Tage</w:t></w:r></w:p></w:tc></w:tr>\
+             <w:tr><w:tc><w:tcPr><w:gridSpan w:val=\"2\"/></w:tcPr><w:p><w:r><w:t>B und C</w:t></w:r></w:p></w:tc>\
+             <w:tc><w:p><w:r><w:t>60 Tage</w:t></w:r></w:p></w:tc></w:tr></w:tbl>",
         );
         assert_eq!(
             t,
-            "Reisekosten über 500 EUR\nzweite Zeile\n\nStufe | Grenze\nStufe: A; Grenze: 1 000"
+            "Reisekosten über 500 EUR\nzweite Zeile\n\nStufe | Grenze | Frist\n\
+             Stufe: A; Grenze: 1 000; Frist: 30 Tage\nStufe: B und C; Frist: 60 Tage"
         );
     }
 }
