@@ -33,7 +33,8 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
         // when the next sentence follows on the same line.
         match out.last_mut() {
             Some(prev)
-                if ends_with_ordinal(&joined[prev.0..prev.1])
+                if (ends_with_ordinal(&joined[prev.0..prev.1])
+                    || ends_with_initial(&joined[prev.0..prev.1]))
                     && joined[prev.1..span.0].chars().all(|c| c == ' ') =>
             {
                 prev.1 = span.1
@@ -42,6 +43,20 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Whether `s` ends in a single letter and a full stop after a space, a
+/// dot or its start: an abbreviation or an initial ("z. B.", "e.g.",
+/// "J. Berg"), no sentence end.
+fn ends_with_initial(s: &str) -> bool {
+    let Some(head) = s.strip_suffix('.') else {
+        return false;
+    };
+    let mut rev = head.chars().rev();
+    matches!(
+        (rev.next(), rev.next()),
+        (Some(l), None | Some(' ' | '.' | '(')) if l.is_alphabetic()
+    )
 }
 
 /// Whether `s` ends in a number of one or two digits and a full stop,
@@ -123,6 +138,22 @@ mod tests {
         assert_eq!(
             sentences("Es war 2026. Dann kam mehr."),
             vec!["Es war 2026.", "Dann kam mehr."]
+        );
+    }
+
+    #[test]
+    fn abbreviations_and_initials_do_not_end_sentences() {
+        assert_eq!(
+            sentences("Mittelklasse (z. B. Kombi) für 650 EUR. Sonst nichts."),
+            vec!["Mittelklasse (z. B. Kombi) für 650 EUR.", "Sonst nichts."]
+        );
+        assert_eq!(
+            sentences("Ask J. Berg, e.g. by mail. Then wait."),
+            vec!["Ask J. Berg, e.g. by mail.", "Then wait."]
+        );
+        assert_eq!(
+            sentences("We need a plan. Go."),
+            vec!["We need a plan.", "Go."]
         );
     }
 }

@@ -149,7 +149,13 @@ impl Flow {
                 outer.cell.push(' ');
                 outer.cell.push_str(&text.replace('\n', "; "));
             }
-            None => self.block(&text),
+            // Each row a paragraph of its own: the chunker and the answer's
+            // sentences then take a row whole, with its column names.
+            None => {
+                for row in text.lines() {
+                    self.block(row);
+                }
+            }
         }
     }
 
@@ -165,6 +171,7 @@ impl Flow {
 
 /// A table as text: with a header row, one line per row naming each value's
 /// column (`Name: Anna; Room: 4.12`); without one, values joined by ` | `.
+/// (Callers put each line in a paragraph of its own.)
 pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
     let rows: Vec<&Vec<String>> = rows
         .iter()
@@ -319,7 +326,7 @@ mod tests {
         f.push("After");
         assert_eq!(
             f.finish(),
-            "Intro text\n\nKey | Value\nKey: Budget; Value: 12 000 EUR\n\nAfter"
+            "Intro text\n\nKey | Value\n\nKey: Budget; Value: 12 000 EUR\n\nAfter"
         );
     }
 

@@ -384,7 +384,7 @@ mod tests {
         let doc = load_ods(&ods(&xml)).unwrap();
         assert_eq!(
             doc.pages[0].text,
-            "T\n\nName | Betrag\nName: Anna; x; Betrag: 5"
+            "T\n\nName | Betrag\n\nName: Anna; x; Betrag: 5"
         );
     }
 }

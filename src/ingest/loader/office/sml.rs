@@ -89,7 +89,8 @@ pub(crate) fn sheet_text(name: &str, rows: &[Vec<String>]) -> String {
     if table.is_empty() {
         return String::new();
     }
-    format!("{name}\n\n{table}")
+    // A row per paragraph (see `Flow::end_table`).
+    format!("{name}\n\n{}", table.replace('\n', "\n\n"))
 }
 
 fn corrupt(part: &str, m: String) -> LoadError {
@@ -396,7 +397,7 @@ mod tests {
         assert!(!cut);
         assert_eq!(
             sheet_text("Kosten", &rows),
-            "Kosten\n\nName | Betrag\nName: Anna; 2026-12-01; Betrag: 3\nName: Ben"
+            "Kosten\n\nName | Betrag\n\nName: Anna; 2026-12-01; Betrag: 3\n\nName: Ben"
         );
         let mut budget = 2;
         let (_, cut) = c.rows(xml, &mut budget).unwrap();

@@ -169,8 +169,8 @@ mod tests {
         );
         assert_eq!(
             t,
-            "Reisekosten über 500 EUR\nzweite Zeile\n\nStufe | Grenze | Frist\n\
-             Stufe: A; Grenze: 1 000; Frist: 30 Tage\nStufe: B und C; Frist: 60 Tage"
+            "Reisekosten über 500 EUR\nzweite Zeile\n\nStufe | Grenze | Frist\n\n\
+             Stufe: A; Grenze: 1 000; Frist: 30 Tage\n\nStufe: B und C; Frist: 60 Tage"
         );
     }
 }
