@@ -43,6 +43,7 @@ fn kernels(c: &mut Criterion) {
     let params = ChunkParams {
         max_tokens: 200,
         overlap_tokens: 40,
+        headings: true,
     };
     let words = |s: &str| s.split_whitespace().count();
     c.bench_function("chunk/page/10KiB", |x| {

@@ -42,7 +42,7 @@ proptest! {
         acl_corpus::write(src.path(), &docs);
         let e = HashEmbedder::new(32);
         let opts = IngestOptions {
-            chunk: ChunkParams { max_tokens: 12, overlap_tokens: 3 },
+            chunk: ChunkParams { max_tokens: 12, overlap_tokens: 3, headings: true },
             max_file_bytes: 1 << 20,
             pdf: PdfIsolation::InProcess { timeout: Duration::from_secs(5) },
             parse_threads: 2,

@@ -280,3 +280,50 @@ fn hostile_office_files_and_mail_fail_one_line_each() {
     let h = search(&env, "Inventur Halle Sued");
     assert_eq!(h[0]["doc"], "half.xlsx", "{h:?}");
 }
+
+/// The headings LibreOffice wrote (Heading 1/2 styles in Word files, outline
+/// levels in Writer files, a mail's subject) are the outline chunks are
+/// embedded under.
+#[test]
+fn headings_of_libreoffice_files_and_mail_are_found() {
+    use hort::ingest::loader::{FileKind, Loaders, PdfIsolation};
+    let loaders = Loaders::new(PdfIsolation::InProcess {
+        timeout: std::time::Duration::from_secs(20),
+    });
+    let outline = |path: &str, kind: FileKind| -> Vec<(u8, String)> {
+        let bytes = std::fs::read(repo().join(path)).unwrap();
+        let doc = loaders.load(kind, &bytes).unwrap();
+        doc.pages
+            .iter()
+            .flat_map(|p| p.headings.iter().map(|h| (h.level, h.text.clone())))
+            .collect()
+    };
+    assert_eq!(
+        outline(
+            "fixtures/corpus/internal/dienstwagenregelung.docx",
+            FileKind::Docx
+        ),
+        vec![
+            (1, "Dienstwagenregelung 2027".to_string()),
+            (2, "Fahrzeugklassen nach Funktion".to_string()),
+            (2, "Private Nutzung".to_string()),
+        ]
+    );
+    for (path, kind) in [
+        ("fixtures/office/richtlinie.docx", FileKind::Docx),
+        ("fixtures/office/richtlinie.odt", FileKind::Odt),
+    ] {
+        let got = outline(path, kind);
+        assert_eq!(
+            got.first(),
+            Some(&(1, "Data Retention Policy".to_string())),
+            "{path}: {got:?}"
+        );
+    }
+    let mail = outline("fixtures/office/fristen.eml", FileKind::Eml);
+    assert_eq!(mail.first().map(|h| h.0), Some(0), "{mail:?}");
+    assert!(
+        mail.iter().any(|h| h.1.starts_with("Attachment: ")),
+        "{mail:?}"
+    );
+}

@@ -210,6 +210,7 @@ fn corpus() -> (tempfile::TempDir, tempfile::TempDir) {
         chunk: ChunkParams {
             max_tokens: 200,
             overlap_tokens: 20,
+            headings: true,
         },
         max_file_bytes: 1 << 20,
         pdf: PdfIsolation::InProcess {

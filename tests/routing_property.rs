@@ -102,7 +102,7 @@ proptest! {
         std::fs::write(src.path().join("_access.toml"), "teams=[\"t\"]\nclassification=\"public\"\n").unwrap();
         std::fs::write(src.path().join("a.txt"), "placeholder text").unwrap();
         let opts = IngestOptions {
-            chunk: ChunkParams { max_tokens: 50, overlap_tokens: 5 },
+            chunk: ChunkParams { max_tokens: 50, overlap_tokens: 5, headings: true },
             max_file_bytes: 1 << 20,
             pdf: PdfIsolation::InProcess { timeout: Duration::from_secs(5) },
             parse_threads: 1, batch_size: 4, segment_chunks: 1000,

@@ -14,6 +14,13 @@ pub struct IngestConfig {
     /// Tokens repeated from the end of one chunk at the start of the next.
     #[serde(default = "default_overlap_tokens")]
     pub overlap_tokens: usize,
+    /// Whether the model reads each chunk under its headings ("Travel
+    /// policy > Hotels", from Word styles, HTML and Markdown headings, a
+    /// text's title line, a mail's subject): a chunk from the middle of a
+    /// section then still says what it is about. The stored text and its
+    /// citations are the same either way; changing it re-embeds the index.
+    #[serde(default = "yes")]
+    pub heading_context: bool,
     /// Files larger than this are reported as failed, not read.
     #[serde(default = "default_max_file_mb")]
     pub max_file_mb: u64,
@@ -72,6 +79,7 @@ impl Default for IngestConfig {
         IngestConfig {
             chunk_tokens: default_chunk_tokens(),
             overlap_tokens: default_overlap_tokens(),
+            heading_context: true,
             max_file_mb: default_max_file_mb(),
             pdf_timeout_s: default_pdf_timeout(),
             pdf_memory_mb: default_pdf_memory(),

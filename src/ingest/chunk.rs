@@ -17,6 +17,9 @@ pub struct ChunkParams {
     pub max_tokens: usize,
     /// Tokens shared by neighbouring chunks.
     pub overlap_tokens: usize,
+    /// Whether chunks are embedded under their headings
+    /// (`ingest::outline`); the stored text is the same either way.
+    pub headings: bool,
 }
 
 impl ChunkParams {
@@ -29,12 +32,17 @@ impl ChunkParams {
         ChunkParams {
             max_tokens: max,
             overlap_tokens: self.overlap_tokens.min(max / 2),
+            headings: self.headings,
         }
     }
 
-    /// Identifies the chunking, so that an index chunked differently is redone.
+    /// Identifies the chunking, so that an index chunked differently is
+    /// redone (v2: the model reads what `headings` says).
     pub fn fingerprint(&self) -> String {
-        format!("v1;max={};overlap={}", self.max_tokens, self.overlap_tokens)
+        format!(
+            "v2;max={};overlap={};headings={}",
+            self.max_tokens, self.overlap_tokens, self.headings
+        )
     }
 }
 
@@ -303,6 +311,7 @@ mod tests {
         let p = ChunkParams {
             max_tokens: 6,
             overlap_tokens: 3,
+            headings: true,
         };
         let spans = check(text, p);
         let texts: Vec<&str> = spans
@@ -327,6 +336,7 @@ mod tests {
             ChunkParams {
                 max_tokens: 10,
                 overlap_tokens: 2,
+                headings: true,
             },
         );
         assert!(spans.len() > 5);
@@ -340,6 +350,7 @@ mod tests {
             ChunkParams {
                 max_tokens: 3,
                 overlap_tokens: 1,
+                headings: true,
             },
         );
     }
@@ -347,7 +358,7 @@ mod tests {
     proptest! {
         #[test]
         fn offsets_are_exact(text in "[a-zäöü ßé.,!?\n東]{0,400}", max in 2usize..30, ov in 0usize..10) {
-            check(&text, ChunkParams { max_tokens: max, overlap_tokens: ov.min(max / 2) });
+            check(&text, ChunkParams { max_tokens: max, overlap_tokens: ov.min(max / 2), headings: true });
         }
     }
 }

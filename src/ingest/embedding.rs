@@ -23,7 +23,11 @@ pub(crate) struct Item {
     pub tag: (usize, usize),
     /// Tokens, for grouping by length.
     pub tokens: usize,
+    /// What the model reads: the chunk, after its headings if it has any.
     pub text: String,
+    /// Where the chunk itself starts in `text` (the injection screen
+    /// judges only the chunk).
+    pub body: usize,
 }
 
 struct Batch {
@@ -81,7 +85,8 @@ impl Stage {
                         } else {
                             let texts: Vec<&str> =
                                 b.items.iter().map(|x| x.text.as_str()).collect();
-                            match embed_checked(embedder, screen, &texts) {
+                            let bodies: Vec<usize> = b.items.iter().map(|x| x.body).collect();
+                            match embed_checked(embedder, screen, &texts, &bodies) {
                                 Ok((v, d)) => (Ok(v), d),
                                 Err(e) => (Err(e), Vec::new()),
                             }
@@ -190,9 +195,10 @@ fn embed_checked(
     embedder: &dyn Embedder,
     screen: Option<&Screen>,
     texts: &[&str],
+    bodies: &[usize],
 ) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
     let (out, verdicts) = match screen {
-        Some(s) => s.embed(embedder, texts)?,
+        Some(s) => s.embed_under(embedder, texts, bodies)?,
         None => (embedder.embed_passages(texts)?, Vec::new()),
     };
     if out.len() != texts.len() || (screen.is_some() && verdicts.len() != texts.len()) {
@@ -239,6 +245,7 @@ fn run_all(
                 tag: (0, i),
                 tokens: embedder.count_tokens(t),
                 text: t.to_string(),
+                body: 0,
             });
         }
         stage.dispatch(true);

@@ -11,6 +11,7 @@
 pub mod chunk;
 mod embedding;
 pub mod loader;
+pub mod outline;
 mod progress;
 pub mod rules;
 pub mod screen;
@@ -97,6 +98,7 @@ impl IngestOptions {
             chunk: ChunkParams {
                 max_tokens: cfg.ingest.chunk_tokens,
                 overlap_tokens: cfg.ingest.overlap_tokens,
+                headings: cfg.ingest.heading_context,
             },
             max_file_bytes: cfg.ingest.max_file_mb.saturating_mul(1024 * 1024),
             pdf,
@@ -255,6 +257,8 @@ struct ParsedDoc {
     page_ocr: Vec<Option<f32>>,
     /// (page index, span)
     spans: Vec<(usize, ChunkSpan)>,
+    /// The heading path each span is embedded under (empty: none).
+    contexts: Vec<String>,
     warnings: Vec<String>,
     hygiene: HygieneReport,
 }
@@ -387,15 +391,37 @@ fn parse_bytes(
     let mut page_ocr = Vec::with_capacity(loaded.pages.len());
     let mut spans = Vec::new();
     let mut report = HygieneReport::default();
+    let mut placed = Vec::new();
     for (i, page) in loaded.pages.into_iter().enumerate() {
         let (text, r) = hygiene::clean(&page.text);
         report.add(&r);
         for s in chunk_page(&text, params, &count) {
             spans.push((i, s));
         }
+        let mut headings = page.headings;
+        headings.extend(outline::from_text(f.kind, &text));
+        outline::locate(i, &text, &headings, &mut placed);
         pages.push((page.number.unwrap_or(0), text));
         page_ocr.push(page.ocr);
     }
+    // Headings in reading order (a format's and the text's own may interleave).
+    placed.sort_by_key(|p| (p.page, p.offset));
+    let window = if params.headings {
+        embedder.max_tokens()
+    } else {
+        0
+    };
+    let contexts = outline::contexts(&placed, &spans)
+        .into_iter()
+        .zip(&spans)
+        .map(|(c, (_, s))| {
+            if c.is_empty() {
+                c
+            } else {
+                outline::fit(&c, window.saturating_sub(s.tokens), &count)
+            }
+        })
+        .collect();
     if page_ocr.iter().all(Option::is_none) {
         page_ocr.clear();
     }
@@ -407,6 +433,7 @@ fn parse_bytes(
         pages,
         page_ocr,
         spans,
+        contexts,
         warnings: loaded.warnings,
         hygiene: report,
         job,
@@ -468,10 +495,14 @@ fn write_loop(
                     let slot = next_slot;
                     next_slot += 1;
                     for (c, (page, s)) in doc.spans.iter().enumerate() {
+                        let chunk = &doc.pages[*page].1[s.byte_start..s.byte_end];
+                        let context = doc.contexts.get(c).map_or("", String::as_str);
+                        let (text, body) = outline::embedding_input(context, chunk);
                         stage.push(Item {
                             tag: (slot, c),
-                            tokens: s.tokens,
-                            text: doc.pages[*page].1[s.byte_start..s.byte_end].to_string(),
+                            tokens: s.tokens + context.len() / 4,
+                            text,
+                            body,
                         });
                     }
                     let n = doc.spans.len();

@@ -114,14 +114,31 @@ impl Screen {
         embedder: &dyn Embedder,
         texts: &[&str],
     ) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
+        self.embed_under(embedder, texts, &vec![0; texts.len()])
+    }
+
+    /// [`Screen::embed`] for texts that open with their headings: the
+    /// vectors read the whole text, the verdict only what follows byte
+    /// `bodies[i]` (a section's heading is the context of each of its
+    /// chunks; judged with every one, one odd heading would flag them all).
+    pub fn embed_under(
+        &self,
+        embedder: &dyn Embedder,
+        texts: &[&str],
+        bodies: &[usize],
+    ) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
         if let Some(head) = self.head.as_ref().filter(|h| h.model == embedder.id()) {
-            if let Some(f) = features(embedder, texts)? {
+            if let Some(f) = features_under(embedder, texts, bodies)? {
                 let verdicts = f.iter().map(|f| f.verdict(head)).collect();
                 let vectors = f.into_iter().map(|f| f.whole).collect();
                 return Ok((vectors, verdicts));
             }
         }
-        let rules = texts.iter().map(|t| injection::detect(t)).collect();
+        let rules = texts
+            .iter()
+            .zip(bodies)
+            .map(|(t, &b)| injection::detect(body(t, b)))
+            .collect();
         Ok((embedder.embed_passages(texts)?, rules))
     }
 }
@@ -274,17 +291,43 @@ pub fn features(
     embedder: &dyn Embedder,
     texts: &[&str],
 ) -> Result<Option<Vec<Features>>, EmbedError> {
-    let windows: Vec<Vec<(usize, usize)>> = texts.iter().map(|t| windows(t)).collect();
+    features_under(embedder, texts, &vec![0; texts.len()])
+}
+
+/// The part of `text` from byte `at` on (all of it if `at` is not a
+/// boundary).
+fn body(text: &str, at: usize) -> &str {
+    text.get(at..).unwrap_or(text)
+}
+
+/// [`features`] of texts whose verdict covers only what follows byte
+/// `bodies[i]` (see [`Screen::embed_under`]).
+fn features_under(
+    embedder: &dyn Embedder,
+    texts: &[&str],
+    bodies: &[usize],
+) -> Result<Option<Vec<Features>>, EmbedError> {
+    let windows: Vec<Vec<(usize, usize)>> = texts
+        .iter()
+        .zip(bodies)
+        .map(|(t, &b)| {
+            let at = if t.is_char_boundary(b) { b } else { 0 };
+            windows(&t[at..])
+                .into_iter()
+                .map(|(s, e)| (s + at, e + at))
+                .collect()
+        })
+        .collect();
     let Some(pooled) = embedder.embed_passages_spans(texts, &windows)? else {
         return Ok(None);
     };
     Ok(Some(
         pooled
             .into_iter()
-            .zip(texts)
+            .zip(texts.iter().zip(bodies))
             .zip(windows)
-            .map(|((p, t), w)| Features {
-                rules: injection::detect(t),
+            .map(|((p, (t, &b)), w)| Features {
+                rules: injection::detect(body(t, b)),
                 window_rules: w
                     .iter()
                     .map(|&(a, b)| injection::detect(&t[a..b]))
@@ -423,6 +466,7 @@ mod tests {
         let chunk = ChunkParams {
             max_tokens: 200,
             overlap_tokens: 0,
+            headings: true,
         };
         assert_eq!(
             s.detect_text(&Toy, chunk, texts[0]).reasons,

@@ -37,6 +37,7 @@ pub fn index_opts(max_tokens: usize, overlap: usize, m: usize) -> hort::ingest::
         chunk: hort::ingest::chunk::ChunkParams {
             max_tokens,
             overlap_tokens: overlap,
+            headings: true,
         },
         max_file_bytes: 1 << 22,
         pdf: pdf_workers(),

@@ -8,7 +8,7 @@ use ego_tree::iter::Edge;
 use scraper::{Html, Node};
 
 use super::text::decode_text;
-use super::{LoadError, LoadedDoc, Loader, Page};
+use super::{Heading, LoadError, LoadedDoc, Loader, Page};
 
 /// Text of HTML pages: scripts, styles and hidden elements dropped, block structure kept as line breaks.
 pub struct HtmlLoader;
@@ -88,12 +88,29 @@ fn hidden(el: &scraper::node::Element) -> bool {
 
 /// Extracts visible text from an HTML document.
 pub fn visible_text(html: &str) -> String {
+    visible(html).0
+}
+
+/// The level of a heading element (`h1` → 1).
+fn heading_level(name: &str) -> Option<u8> {
+    match name.as_bytes() {
+        [b'h', d @ b'1'..=b'6'] => Some(d - b'0'),
+        _ => None,
+    }
+}
+
+/// Visible text and its outline: the `<title>` (level 0), then `h1`–`h6`
+/// in order.
+fn visible(html: &str) -> (String, Vec<Heading>) {
     let doc = Html::parse_document(html);
     let mut out = String::with_capacity(html.len() / 2);
     let mut title = String::new();
     let mut skip_depth = 0usize;
     let mut pre_depth = 0usize;
     let mut in_title = 0usize;
+    let mut headings = Vec::new();
+    // The open heading element: its level and where its text starts.
+    let mut open: Option<(u8, usize)> = None;
     for edge in doc.tree.root().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
@@ -108,6 +125,9 @@ pub fn visible_text(html: &str) -> String {
                     }
                     if name == "pre" {
                         pre_depth += 1;
+                    }
+                    if let Some(level) = heading_level(name).filter(|_| open.is_none()) {
+                        open = Some((level, out.len()));
                     }
                     if name == "br" {
                         out.push('\n');
@@ -141,6 +161,12 @@ pub fn visible_text(html: &str) -> String {
                     if name == "pre" {
                         pre_depth = pre_depth.saturating_sub(1);
                     }
+                    if let Some((level, start)) = open {
+                        if heading_level(name) == Some(level) {
+                            headings.extend(Heading::new(level, &out[start..]));
+                            open = None;
+                        }
+                    }
                     if BLOCK.contains(&name) {
                         out.push_str("\n\n");
                     }
@@ -151,11 +177,15 @@ pub fn visible_text(html: &str) -> String {
     let mut body = String::new();
     super::tidy(&out, &mut body);
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    match (title.is_empty(), body.is_empty()) {
+    if let Some(t) = Heading::new(0, &title) {
+        headings.insert(0, t);
+    }
+    let text = match (title.is_empty(), body.is_empty()) {
         (true, _) => body,
         (false, true) => title,
         (false, false) => format!("{title}\n\n{body}"),
-    }
+    };
+    (text, headings)
 }
 
 fn push_collapsed(out: &mut String, t: &str) {
@@ -180,7 +210,10 @@ impl Loader for HtmlLoader {
         }
         let (html, note) = decode_text(bytes)?;
         Ok(LoadedDoc {
-            pages: vec![Page::new(None, visible_text(&html))],
+            pages: {
+                let (text, headings) = visible(&html);
+                vec![Page::new(None, text).with_headings(headings)]
+            },
             warnings: note.into_iter().collect(),
         })
     }
@@ -189,6 +222,17 @@ impl Loader for HtmlLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn title_and_headings_are_the_outline() {
+        let (text, h) = visible(
+            "<html><head><title>Guide</title></head><body><h1>Guide</h1><p>x</p>\
+             <h2>Set <b>up</b></h2><p>y</p><div hidden><h2>Secret</h2></div><h3></h3></body></html>",
+        );
+        assert!(text.contains("Set up"), "{text}");
+        let got: Vec<(u8, &str)> = h.iter().map(|h| (h.level, h.text.as_str())).collect();
+        assert_eq!(got, vec![(0, "Guide"), (1, "Guide"), (2, "Set up")]);
+    }
 
     #[test]
     fn only_visible_text() {

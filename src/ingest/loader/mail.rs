@@ -12,7 +12,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders};
 
-use super::{html::visible_text, FileKind, LoadError, LoadedDoc, Loaders, Page};
+use super::{html::visible_text, FileKind, Heading, LoadError, LoadedDoc, Loaders, Page};
 
 /// How deep forwarded messages are opened.
 const MAX_DEPTH: usize = 2;
@@ -85,7 +85,10 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
         first.push('\n');
         first.push_str(body.trim());
     }
-    let mut pages = vec![Page::new(Some(1), first)];
+    // The subject is the title every chunk of the mail, attachments
+    // included, is embedded under.
+    let subject = Heading::new(0, msg.subject().unwrap_or_default());
+    let mut pages = vec![Page::new(Some(1), first).with_headings(subject.into_iter().collect())];
     let mut warnings = Vec::new();
     for part in msg.attachments() {
         let name = match (part.attachment_name(), part.message()) {
@@ -130,10 +133,19 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
                     } else {
                         format!("Attachment: {name}")
                     };
+                    // The attachment's own outline sits below its label.
+                    let headings = Heading::new(1, &label)
+                        .into_iter()
+                        .chain(p.headings.iter().map(|h| Heading {
+                            level: (h.level + 2).min(9),
+                            text: h.text.clone(),
+                        }))
+                        .collect();
                     pages.push(Page {
                         number: Some(pages.len() as u32 + 1),
                         text: format!("{label}\n\n{}", p.text.trim()),
                         ocr: p.ocr,
+                        headings,
                     });
                 }
                 warnings.extend(

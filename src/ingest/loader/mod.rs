@@ -126,6 +126,11 @@ pub struct Page {
     /// OCR's mean confidence (0–100) if the text was read from the page's
     /// image: quotes from it may differ from the original.
     pub ocr: Option<f32>,
+    /// The headings the format marks on this page, in reading order (Word
+    /// heading styles, HTML `h1`–`h6`, ODF `text:h`, a mail's subject).
+    /// Plain text and Markdown mark none here: their headings are read
+    /// from the text itself (`ingest::outline`).
+    pub headings: Vec<Heading>,
 }
 
 impl Page {
@@ -135,7 +140,35 @@ impl Page {
             number,
             text,
             ocr: None,
+            headings: Vec::new(),
         }
+    }
+
+    /// This page with the headings the format marked on it.
+    pub fn with_headings(mut self, headings: Vec<Heading>) -> Page {
+        self.headings = headings;
+        self
+    }
+}
+
+/// A heading as the document marks it: the chunks after it, up to the next
+/// heading of its level or above, are embedded with it as their context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heading {
+    /// 0 for the document's title, 1–9 for section levels.
+    pub level: u8,
+    /// The heading's text, whitespace collapsed.
+    pub text: String,
+}
+
+impl Heading {
+    /// A heading of `text` (whitespace collapsed); `None` if it is blank.
+    pub fn new(level: u8, text: &str) -> Option<Heading> {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!text.is_empty()).then_some(Heading {
+            level: level.min(9),
+            text,
+        })
     }
 }
 

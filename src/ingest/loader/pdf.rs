@@ -439,6 +439,7 @@ fn into_doc(reply: WorkerReply, ocr_on: bool, image: bool) -> Result<LoadedDoc, 
                             number: Some(n),
                             text,
                             ocr: ocr.iter().find(|o| o.0 == n).map(|o| o.1),
+                            headings: Vec::new(),
                         }
                     })
                     .collect(),

@@ -33,6 +33,9 @@ pub(crate) struct Flow {
     out: String,
     para: String,
     tables: Vec<Table>,
+    /// The open paragraph is a heading of this level.
+    level: Option<u8>,
+    headings: Vec<super::Heading>,
 }
 
 #[derive(Default)]
@@ -71,8 +74,17 @@ impl Flow {
         }
     }
 
+    /// Marks the open paragraph as a heading of `level` (ignored inside
+    /// tables: a bold cell is not a section).
+    pub fn heading(&mut self, level: u8) {
+        if self.tables.is_empty() {
+            self.level = Some(level);
+        }
+    }
+
     /// Ends a paragraph (inside a cell, paragraphs are joined by a space).
     pub fn end_para(&mut self) {
+        let level = self.level.take();
         match self.tables.last_mut() {
             Some(t) => {
                 if !t.cell.ends_with(' ') && !t.cell.is_empty() {
@@ -81,6 +93,9 @@ impl Flow {
             }
             None => {
                 let p = std::mem::take(&mut self.para);
+                if let Some(h) = level.and_then(|l| super::Heading::new(l, &p)) {
+                    self.headings.push(h);
+                }
                 self.block(&p);
             }
         }
@@ -160,12 +175,17 @@ impl Flow {
     }
 
     /// The text so far, closing whatever is open.
-    pub fn finish(mut self) -> String {
+    pub fn finish(self) -> String {
+        self.finish_outline().0
+    }
+
+    /// The text and the headings marked in it, closing whatever is open.
+    pub fn finish_outline(mut self) -> (String, Vec<super::Heading>) {
         while !self.tables.is_empty() {
             self.end_table();
         }
         self.end_para();
-        self.out
+        (self.out, self.headings)
     }
 }
 

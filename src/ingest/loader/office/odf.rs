@@ -81,14 +81,14 @@ pub fn load_odt(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         let f = if st.note > 0 { &mut notes } else { &mut body };
         st.step(tok, f, &mut x).map_err(|m| corrupt(KIND, m))?;
     }
-    let mut text = body.finish();
+    let (mut text, headings) = body.finish_outline();
     let notes = notes.finish();
     if !notes.is_empty() {
         text.push_str("\n\n");
         text.push_str(&notes);
     }
     Ok(LoadedDoc {
-        pages: vec![Page::new(None, text)],
+        pages: vec![Page::new(None, text).with_headings(headings)],
         warnings: Vec::new(),
     })
 }
@@ -320,7 +320,16 @@ impl State {
                 }
                 match l {
                     "note-body" => self.note += 1,
-                    "p" | "h" => self.in_p += 1,
+                    "p" | "h" => {
+                        self.in_p += 1;
+                        if l == "h" {
+                            let level =
+                                attr(&s, "outline-level").and_then(|v| v.parse::<u8>().ok());
+                            f.heading(level.unwrap_or(1).clamp(1, 9));
+                        } else if attr(&s, "style-name").as_deref() == Some("Title") {
+                            f.heading(0);
+                        }
+                    }
                     "s" => f.push(&" ".repeat(repeat(&s, "c").min(64))),
                     "tab" => f.push(" "),
                     "line-break" => f.line_break(),

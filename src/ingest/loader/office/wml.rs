@@ -1,5 +1,7 @@
 //! Word (`.docx`): the main document part, then footnotes and endnotes.
 
+use std::collections::HashMap;
+
 use super::super::{LoadError, LoadedDoc, Page};
 use super::archive::Archive;
 use super::xml::{attr, local, Tok, Xml};
@@ -28,22 +30,73 @@ pub fn load_docx(bytes: &[u8]) -> Result<LoadedDoc, LoadError> {
         kind: KIND,
         message: format!("the document part {main} is missing"),
     })?;
-    let mut flow = Flow::default();
-    walk(&xml, &mut flow).map_err(|m| corrupt(&main, m))?;
     let mut warnings = Vec::new();
+    let styles = match a.text("word/styles.xml")? {
+        Some(x) => heading_styles(&x).unwrap_or_else(|m| {
+            warnings.push(format!("word/styles.xml skipped: {m}"));
+            HashMap::new()
+        }),
+        None => HashMap::new(),
+    };
+    let mut flow = Flow::default();
+    walk(&xml, &styles, &mut flow).map_err(|m| corrupt(&main, m))?;
     for part in ["word/footnotes.xml", "word/endnotes.xml"] {
         if let Some(x) = a.text(part)? {
             // Notes are read after the body: a note's text inline would cut
             // the sentence that cites it in two.
-            if let Err(m) = walk(&x, &mut flow) {
+            if let Err(m) = walk(&x, &styles, &mut flow) {
                 warnings.push(format!("{part} skipped: {m}"));
             }
         }
     }
+    let (text, headings) = flow.finish_outline();
     Ok(LoadedDoc {
-        pages: vec![Page::new(None, flow.finish())],
+        pages: vec![Page::new(None, text).with_headings(headings)],
         warnings,
     })
+}
+
+/// Paragraph styles that are headings, by style id: built-in names keep
+/// their English form in every language ("heading 1" is `Überschrift1` in a
+/// German Word's ids), and any style may carry an outline level.
+fn heading_styles(xml: &str) -> Result<HashMap<String, u8>, String> {
+    let mut x = Xml::new(xml);
+    let mut out = HashMap::new();
+    let mut id: Option<String> = None;
+    let mut level: Option<u8> = None;
+    while let Some(tok) = x.next()? {
+        match tok {
+            Tok::Start(s) => match local(&s) {
+                "style" => {
+                    let para = attr(&s, "type").is_none_or(|t| t == "paragraph");
+                    id = attr(&s, "styleId").filter(|_| para);
+                    level = None;
+                }
+                "name" => {
+                    let name = attr(&s, "val").unwrap_or_default().to_ascii_lowercase();
+                    if name == "title" {
+                        level = Some(0);
+                    } else if let Some(n) = name.strip_prefix("heading ") {
+                        level =
+                            level.or(n.trim().parse::<u8>().ok().filter(|n| (1..=9).contains(n)));
+                    }
+                }
+                "outlineLvl" => {
+                    if let Some(n) = attr(&s, "val").and_then(|v| v.parse::<u8>().ok()) {
+                        level = level.or((n < 9).then_some(n + 1));
+                    }
+                }
+                _ => {}
+            },
+            Tok::End(name) if name == "style" => {
+                if let (Some(i), Some(l)) = (id.take(), level.take()) {
+                    out.insert(i, l);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The main part named by the package relationships (Word always uses
@@ -71,8 +124,9 @@ fn corrupt(part: &str, m: String) -> LoadError {
     super::bad_part(KIND, part, m)
 }
 
-/// Walks WordprocessingML: paragraphs, runs, tables; hidden runs dropped.
-fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
+/// Walks WordprocessingML: paragraphs, runs, tables; hidden runs dropped;
+/// paragraphs in a heading style (or with an outline level) marked.
+fn walk(xml: &str, styles: &HashMap<String, u8>, flow: &mut Flow) -> Result<(), String> {
     let mut x = Xml::new(xml);
     let (mut in_t, mut hidden, mut in_rpr) = (false, false, false);
     // Separator "notes" (the rule above the footnotes) carry no text.
@@ -108,6 +162,18 @@ fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
                         }
                     }
                     "noBreakHyphen" => flow.push("-"),
+                    "pStyle" => {
+                        if let Some(&l) = attr(&s, "val").and_then(|v| styles.get(&v)) {
+                            flow.heading(l);
+                        }
+                    }
+                    "outlineLvl" => {
+                        if let Some(n) = attr(&s, "val").and_then(|v| v.parse::<u8>().ok()) {
+                            if n < 9 {
+                                flow.heading(n + 1);
+                            }
+                        }
+                    }
                     "tbl" => flow.start_table(),
                     "tc" => span = 1,
                     "gridSpan" => span = attr(&s, "val").and_then(|v| v.parse().ok()).unwrap_or(1),
@@ -141,14 +207,70 @@ fn walk(xml: &str, flow: &mut Flow) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn body(inner: &str) -> String {
+    fn outline(
+        inner: &str,
+        styles: &HashMap<String, u8>,
+    ) -> (String, Vec<crate::ingest::loader::Heading>) {
         let mut f = Flow::default();
         walk(
             &format!("<w:document xmlns:w=\"x\"><w:body>{inner}</w:body></w:document>"),
+            styles,
             &mut f,
         )
         .unwrap();
-        f.finish()
+        f.finish_outline()
+    }
+
+    fn body(inner: &str) -> String {
+        outline(inner, &HashMap::new()).0
+    }
+
+    #[test]
+    fn heading_styles_by_name_and_outline_level_in_any_language() {
+        let styles = heading_styles(
+            "<w:styles xmlns:w=\"x\">\
+             <w:style w:type=\"paragraph\" w:styleId=\"Titel\"><w:name w:val=\"Title\"/></w:style>\
+             <w:style w:type=\"paragraph\" w:styleId=\"berschrift1\"><w:name w:val=\"heading 1\"/></w:style>\
+             <w:style w:type=\"paragraph\" w:styleId=\"Eigene\"><w:name w:val=\"Meine\"/>\
+             <w:pPr><w:outlineLvl w:val=\"1\"/></w:pPr></w:style>\
+             <w:style w:type=\"paragraph\" w:styleId=\"Standard\"><w:name w:val=\"Normal\"/></w:style>\
+             <w:style w:type=\"character\" w:styleId=\"Heading1Char\"><w:name w:val=\"heading 1\"/></w:style>\
+             </w:styles>",
+        )
+        .unwrap();
+        assert_eq!(styles.len(), 3, "{styles:?}");
+        let p = |style: &str, text: &str| {
+            format!("<w:p><w:pPr><w:pStyle w:val=\"{style}\"/></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>")
+        };
+        let (text, headings) = outline(
+            &[
+                p("Titel", "Richtlinie"),
+                p("berschrift1", "Reisen"),
+                p("Standard", "Text."),
+                p("Eigene", "Hotels"),
+                "<w:p><w:pPr><w:outlineLvl w:val=\"2\"/></w:pPr><w:r><w:t>Direkt</w:t></w:r></w:p>"
+                    .into(),
+                "<w:tbl><w:tr><w:tc>".to_string()
+                    + &p("berschrift1", "In a cell")
+                    + "</w:tc></w:tr></w:tbl>",
+            ]
+            .concat(),
+            &styles,
+        );
+        assert!(text.starts_with("Richtlinie\n\nReisen\n\nText."), "{text}");
+        let got: Vec<(u8, &str)> = headings
+            .iter()
+            .map(|h| (h.level, h.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, "Richtlinie"),
+                (1, "Reisen"),
+                (2, "Hotels"),
+                (3, "Direkt")
+            ]
+        );
     }
 
     #[test]
