@@ -157,3 +157,103 @@ mod tests {
         );
     }
 }
+
+/// German or English: the language answers are written in (that of the
+/// question), and the one the retriever compares with its nearest chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// English.
+    English,
+    /// German.
+    German,
+}
+
+const DE_WORDS: &[&str] = &[
+    "der", "die", "das", "und", "ist", "nicht", "wie", "wer", "was", "wann", "wo", "warum", "ich",
+    "sie", "mit", "für", "über", "auf", "ein", "eine", "den", "dem", "des", "im", "zu", "von",
+    "bei", "darf", "muss", "kann", "welche", "welcher", "gibt", "es", "sind", "werden",
+];
+const EN_WORDS: &[&str] = &[
+    "the", "and", "is", "not", "how", "who", "what", "when", "where", "why", "i", "you", "with",
+    "for", "about", "on", "a", "an", "of", "to", "in", "at", "may", "must", "can", "which",
+    "there", "are", "be", "do", "does",
+];
+
+impl Language {
+    /// German or English, by function words and German letters (English
+    /// when nothing tells).
+    pub fn detect(text: &str) -> Language {
+        Language::of_question(text).unwrap_or(Language::English)
+    }
+
+    /// The language of a short text such as a question, by its function
+    /// words and German letters (statistics over letter trigrams misread
+    /// short questions); `None` when neither side has more evidence
+    /// ("VPN Zugang", "GDPR").
+    pub fn of_question(text: &str) -> Option<Language> {
+        let lower = text.to_lowercase();
+        let mut de = lower
+            .chars()
+            .filter(|c| matches!(c, 'ä' | 'ö' | 'ü' | 'ß'))
+            .count() as i32
+            * 2;
+        let mut en = 0;
+        for w in lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if DE_WORDS.contains(&w) {
+                de += 1;
+            }
+            if EN_WORDS.contains(&w) {
+                en += 1;
+            }
+        }
+        match de.cmp(&en) {
+            std::cmp::Ordering::Greater => Some(Language::German),
+            std::cmp::Ordering::Less => Some(Language::English),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+
+    /// The language's name in English (for the system prompt).
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::English => "English",
+            Language::German => "German",
+        }
+    }
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::Language;
+
+    #[test]
+    fn short_questions_by_their_function_words() {
+        for (q, want) in [
+            ("Wer bekommt ein Diensthandy?", Some(Language::German)),
+            (
+                "Wo ist der Sammelplatz bei Feueralarm?",
+                Some(Language::German),
+            ),
+            (
+                "Reisekostenrichtlinie Hotel München",
+                Some(Language::German),
+            ),
+            (
+                "Who approves travel above 500 EUR?",
+                Some(Language::English),
+            ),
+            (
+                "How long may I leave my car at the charger?",
+                Some(Language::English),
+            ),
+            ("VPN Zugang", None),
+            ("GDPR", None),
+        ] {
+            assert_eq!(Language::of_question(q), want, "{q}");
+        }
+        assert_eq!(Language::detect("GDPR"), Language::English);
+    }
+}

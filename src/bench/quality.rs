@@ -134,6 +134,16 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
                 ..doc_level
             },
         ),
+        (
+            "hybrid, weighted, no language gate".into(),
+            SearchParams {
+                fusion: Fusion::Weighted,
+                vector_weight: 1.0,
+                keyword_weight: 1.0,
+                language_gate: 0,
+                ..doc_level
+            },
+        ),
     ]
 }
 
@@ -183,6 +193,71 @@ pub fn evaluate(
         });
     }
     Ok(rows)
+}
+
+/// Writes each query's candidate lists as JSON lines to `path`: the
+/// question, its language as the keyword index would analyse it, and both
+/// sides' candidates (document, the chunk's language, raw score), so that
+/// fusion can be fitted on a training split without re-running the model
+/// (`bench/fusion/fit.py`).
+pub fn write_lists(
+    view: &dyn IndexRead,
+    embedder: &dyn Embedder,
+    principal: &Principal,
+    queries: &[Judged],
+    base: SearchParams,
+    path: &Path,
+) -> Result<(), String> {
+    use crate::store::keyword::TextLanguage;
+    use std::io::Write;
+    let lang = |t: &str| match TextLanguage::detect(t) {
+        TextLanguage::English => "en",
+        TextLanguage::German => "de",
+        TextLanguage::Other => "other",
+    };
+    let params = SearchParams {
+        fusion: Fusion::Weighted,
+        vector_weight: 1.0,
+        keyword_weight: 1.0,
+        ..base
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
+    for q in queries {
+        let req = Request {
+            query: &q.query,
+            k: 10,
+            docs: None,
+        };
+        let r = retrieve::search(view, embedder, principal, &req, &params)
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<u64> = r.vector.iter().chain(&r.keyword).map(|x| x.0).collect();
+        let chunks: HashMap<u64, (String, &'static str)> = view
+            .chunks(principal, None, &ids)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|c| (c.id, (c.path, lang(&c.text))))
+            .collect();
+        let side = |list: &[(u64, f32)]| -> Vec<serde_json::Value> {
+            list.iter()
+                .filter_map(|(id, s)| {
+                    chunks
+                        .get(id)
+                        .map(|(p, l)| serde_json::json!([format!("{id:x}"), p, l, s]))
+                })
+                .collect()
+        };
+        let line = serde_json::json!({
+            "id": q.id,
+            "query": q.query,
+            "lang": q.lang,
+            "query_lang": lang(&q.query),
+            "relevant": q.relevant,
+            "vector": side(&r.vector),
+            "keyword": side(&r.keyword),
+        });
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
 }
 
 /// The retrieval-quality benchmark.

@@ -6,62 +6,7 @@
 use super::provider::{estimate_tokens, SourceText};
 use crate::sanitize::spotlight::Spotlight;
 
-/// The language answers are written in (that of the question).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Language {
-    /// English.
-    English,
-    /// German.
-    German,
-}
-
-const DE_WORDS: &[&str] = &[
-    "der", "die", "das", "und", "ist", "nicht", "wie", "wer", "was", "wann", "wo", "warum", "ich",
-    "sie", "mit", "für", "über", "auf", "ein", "eine", "den", "dem", "des", "im", "zu", "von",
-    "bei", "darf", "muss", "kann", "welche", "welcher", "gibt", "es", "sind", "werden",
-];
-const EN_WORDS: &[&str] = &[
-    "the", "and", "is", "not", "how", "who", "what", "when", "where", "why", "i", "you", "with",
-    "for", "about", "on", "a", "an", "of", "to", "in", "at", "may", "must", "can", "which",
-    "there", "are", "be", "do", "does",
-];
-
-impl Language {
-    /// German or English, by function words and German letters.
-    pub fn detect(text: &str) -> Language {
-        let lower = text.to_lowercase();
-        let mut de = lower
-            .chars()
-            .filter(|c| matches!(c, 'ä' | 'ö' | 'ü' | 'ß'))
-            .count() as i32
-            * 2;
-        let mut en = 0;
-        for w in lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            if DE_WORDS.contains(&w) {
-                de += 1;
-            }
-            if EN_WORDS.contains(&w) {
-                en += 1;
-            }
-        }
-        if de > en {
-            Language::German
-        } else {
-            Language::English
-        }
-    }
-
-    /// The language's name in English (for the system prompt).
-    pub fn name(self) -> &'static str {
-        match self {
-            Language::English => "English",
-            Language::German => "German",
-        }
-    }
-}
+pub use crate::text::Language;
 
 const STOP: &[&str] = &[
     "the", "and", "is", "are", "was", "were", "be", "been", "of", "to", "in", "on", "at", "for",

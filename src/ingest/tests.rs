@@ -349,3 +349,63 @@ fn chunks_are_embedded_under_their_headings_and_stored_as_written() {
         );
     }
 }
+
+#[test]
+fn keywords_do_not_count_for_a_question_asked_across_languages() {
+    let src = tempfile::tempdir().unwrap();
+    let r = src.path();
+    write(
+        r,
+        "_access.toml",
+        "teams=[\"all\"]\nclassification=\"public\"",
+    );
+    // An English policy that names the German term, and a German note that
+    // shares the question's ordinary words but does not answer it.
+    write(
+        r,
+        "en/travel.md",
+        "Reisekostenabrechnung: approved by the head of department within ten days, \
+         then paid by the finance team with the next salary.",
+    );
+    write(
+        r,
+        "de/kantine.md",
+        "Wer in der Kantine isst, bringt das Tablett zurück. Die Kantine ist von elf bis \
+         vierzehn Uhr geöffnet und bietet jeden Tag ein warmes Gericht und einen Salat.",
+    );
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(256);
+    ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
+    let s = IndexReader::open(idx.path()).unwrap().snapshot();
+    let all = Principal::new("a", &["all"], Classification::Public);
+    let q = "Wer genehmigt die Reisekostenabrechnung?";
+    let gated = SearchParams {
+        language_gate: 1,
+        ..params()
+    };
+    // Nearest by meaning: the English policy (it shares the rare word).
+    let r1 = retrieve::search(&s, &e, &all, &req(q, 5), &gated).unwrap();
+    assert_eq!(r1.vector.first().map(|x| x.0), Some(r1.hits[0].id));
+    assert!(r1.cross_lingual, "German question, English nearest chunk");
+    assert_eq!(r1.hits[0].doc, "en/travel.md");
+    assert!(
+        r1.hits
+            .iter()
+            .all(|h| r1.vector.iter().any(|v| v.0 == h.id)),
+        "only vector evidence was fused"
+    );
+    // Gate off: keyword evidence counts as before.
+    let open = SearchParams {
+        language_gate: 0,
+        ..params()
+    };
+    let r0 = retrieve::search(&s, &e, &all, &req(q, 5), &open).unwrap();
+    assert!(!r0.cross_lingual);
+    assert!(!r0.keyword.is_empty());
+    // A question whose nearest chunk is in its own language keeps its keywords,
+    // and one whose language its words do not tell never closes the gate.
+    for q in ["Wann ist die Kantine geöffnet?", "Kantine 11-14"] {
+        let r = retrieve::search(&s, &e, &all, &req(q, 5), &gated).unwrap();
+        assert!(!r.cross_lingual, "{q}");
+    }
+}

@@ -295,6 +295,10 @@ pub enum BenchSuite {
         /// server (created if missing) and searched there.
         #[arg(long)]
         pg_url: Option<String>,
+        /// Also write each query's candidate lists here (JSON lines), for
+        /// fitting fusion on a training split (`bench/fusion/fit.py`).
+        #[arg(long)]
+        lists: Option<PathBuf>,
     },
     /// Precision, recall and false-positive rate of the injection detector (`make datasets`).
     Injection {

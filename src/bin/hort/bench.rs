@@ -34,6 +34,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             work,
             out,
             pg_url,
+            lists,
         } => {
             let judged =
                 hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
@@ -75,6 +76,25 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     pg
                 }
             };
+            if let Some(path) = &lists {
+                let teams: Vec<String> = (0..snap.teams.len() as u32)
+                    .filter_map(|b| snap.teams.name(b).map(str::to_string))
+                    .collect();
+                let everyone = hort::acl::Principal::new(
+                    "evaluator",
+                    &teams,
+                    hort::acl::Classification::Restricted,
+                );
+                hort::bench::quality::write_lists(
+                    view.as_ref(),
+                    embedder.as_ref(),
+                    &everyone,
+                    &judged,
+                    SearchParams::from_config(&cfg),
+                    path,
+                )
+                .map_err(anyhow::Error::msg)?;
+            }
             hort::bench::quality::report(
                 &snap,
                 view.as_ref(),
