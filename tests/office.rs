@@ -249,6 +249,10 @@ fn hostile_office_files_and_mail_fail_one_line_each() {
         );
     }
     put(&corpus, "nested.eml", nested.as_bytes());
+    // Outlook: garbage, and a real message cut in half.
+    put(&corpus, "junk.msg", &[0xD0u8; 600]);
+    let msg = std::fs::read(repo().join("fixtures/msg/other.msg")).unwrap();
+    put(&corpus, "cut.msg", &msg[..msg.len() / 2]);
 
     let rep = ingest(&env);
     let failed = failed(&rep);
@@ -270,7 +274,9 @@ fn hostile_office_files_and_mail_fail_one_line_each() {
         "{rep}"
     );
     assert!(why("junk.eml").contains("e-mail"), "{rep}");
-    assert_eq!(failed.len(), 8, "{rep}");
+    assert!(why("junk.msg").contains("Outlook message"), "{rep}");
+    assert!(why("cut.msg").contains("Outlook message"), "{rep}");
+    assert_eq!(failed.len(), 10, "{rep}");
     // The rest is indexed, with what was cut or skipped said.
     assert_eq!(rep["added"], 4, "{rep}");
     let w = rep["warnings"].to_string();
@@ -325,5 +331,75 @@ fn headings_of_libreoffice_files_and_mail_are_found() {
     assert!(
         mail.iter().any(|h| h.1.starts_with("Attachment: ")),
         "{mail:?}"
+    );
+}
+
+/// Outlook files made by Outlook (fixtures/msg/README.md): the message, an
+/// attached message opened as a mail of its own, two levels deep.
+#[test]
+fn outlook_messages_from_the_wild() {
+    use hort::ingest::loader::{FileKind, Loaders, PdfIsolation};
+    let loaders = Loaders::new(PdfIsolation::InProcess {
+        timeout: std::time::Duration::from_secs(20),
+    });
+    let load = |name: &str| {
+        let bytes = std::fs::read(repo().join("fixtures/msg").join(name)).unwrap();
+        loaders.load(FileKind::Msg, &bytes).unwrap()
+    };
+    let outer = load("outer.msg");
+    assert!(
+        outer.pages[0].text.starts_with("Subject: outer subject\n"),
+        "{:?}",
+        outer.pages[0].text
+    );
+    assert!(
+        outer.pages[0].text.ends_with("\n\nOuter body"),
+        "{:?}",
+        outer.pages[0].text
+    );
+    assert_eq!(outer.pages.len(), 2, "{:?}", outer.pages);
+    assert!(
+        outer.pages[1]
+            .text
+            .starts_with("Attachment: test\n\nSubject: test\n"),
+        "{:?}",
+        outer.pages[1].text
+    );
+    assert!(
+        outer.pages[1].text.ends_with("\n\nbody"),
+        "{:?}",
+        outer.pages[1].text
+    );
+
+    let other = load("other.msg");
+    assert!(
+        other.pages[0].text.starts_with("Subject: 投递状态通知 (Failure Notice)\nFrom: Mail Delivery Subsystem <mailer-daemon@tjdpf.org.cn>\n"),
+        "{:?}",
+        other.pages[0].text
+    );
+    assert!(other.pages[0]
+        .text
+        .contains("automatically generated Delivery Status Notification"));
+    let fwd = other
+        .pages
+        .iter()
+        .find(|p| {
+            p.text
+                .starts_with("Attachment: default_attachment.eml, page 1\n\nSubject: 回复")
+        })
+        .unwrap_or_else(|| panic!("{:?}", other.pages));
+    assert!(
+        fwd.text
+            .contains("From: Meredith chen <yosipnps@model.com>"),
+        "{}",
+        fwd.text
+    );
+    // The PDF inside the forwarded message is read, each page labelled
+    // with both files.
+    let pdf = "Attachment: default_attachment.eml, page 2\n\nAttachment: 北京 2017年12月02-03日 销售主管 确认n.pdf, page 1\n\n销售主管 2 天强化训练营";
+    assert!(
+        other.pages.iter().any(|p| p.text.starts_with(pdf)),
+        "{:?}",
+        other.warnings
     );
 }

@@ -49,8 +49,8 @@ pub struct DocFilterError {
 }
 
 /// The type names documents carry (`FileKind::as_str` in the ingest).
-pub const KINDS: [&str; 12] = [
-    "txt", "md", "html", "pdf", "docx", "pptx", "xlsx", "odt", "odp", "ods", "eml", "image",
+pub const KINDS: [&str; 13] = [
+    "txt", "md", "html", "pdf", "docx", "pptx", "xlsx", "odt", "odp", "ods", "eml", "msg", "image",
 ];
 
 impl DocFilter {

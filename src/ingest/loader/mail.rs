@@ -15,7 +15,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use super::{html::visible_text, FileKind, Heading, LoadError, LoadedDoc, Loaders, Page};
 
 /// How deep forwarded messages are opened.
-const MAX_DEPTH: usize = 2;
+pub(super) const MAX_DEPTH: usize = 2;
 
 /// Reads an `.eml` file.
 pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedDoc, LoadError> {
@@ -41,16 +41,6 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
             message: "no message headers found".into(),
         });
     }
-    let mut head = String::new();
-    let mut line = |k: &str, v: String| {
-        let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !v.is_empty() {
-            head.push_str(k);
-            head.push_str(": ");
-            head.push_str(&v);
-            head.push('\n');
-        }
-    };
     let addresses = |a: Option<&mail_parser::Address>| {
         a.map(|a| {
             a.iter()
@@ -65,14 +55,6 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
         })
         .unwrap_or_default()
     };
-    line("Subject", msg.subject().unwrap_or_default().to_string());
-    line("From", addresses(msg.from()));
-    line("To", addresses(msg.to()));
-    line("Cc", addresses(msg.cc()));
-    line(
-        "Date",
-        msg.date().map(|d| d.to_rfc3339()).unwrap_or_default(),
-    );
     let body = match msg.body_text(0) {
         Some(t) if !t.trim().is_empty() && msg.text_body_count() > 0 => t.into_owned(),
         _ => msg
@@ -80,15 +62,15 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
             .map(|h| visible_text(&h))
             .unwrap_or_default(),
     };
-    let mut first = head;
-    if !body.trim().is_empty() {
-        first.push('\n');
-        first.push_str(body.trim());
-    }
-    // The subject is the title every chunk of the mail, attachments
-    // included, is embedded under.
-    let subject = Heading::new(0, msg.subject().unwrap_or_default());
-    let mut pages = vec![Page::new(Some(1), first).with_headings(subject.into_iter().collect())];
+    let head = Message {
+        subject: msg.subject().unwrap_or_default().to_string(),
+        from: addresses(msg.from()),
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        date: msg.date().map(|d| d.to_rfc3339()).unwrap_or_default(),
+        body,
+    };
+    let mut pages = vec![head.first_page()];
     let mut warnings = Vec::new();
     for part in msg.attachments() {
         let name = match (part.attachment_name(), part.message()) {
@@ -105,10 +87,7 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
             }
             load_eml(inner.raw_message(), loaders, depth + 1)
         } else {
-            let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-            let Some(kind) = FileKind::from_extension(ext) else {
-                // Signatures, calendar invites, archives: said, not read.
-                warnings.push(format!("attachment {name}: unsupported type, skipped"));
+            let Some(kind) = attachment_kind(&name, &mut warnings) else {
                 continue;
             };
             // Logos and pictures in a signature are inline images; OCR on
@@ -118,44 +97,107 @@ pub fn load_eml(bytes: &[u8], loaders: &Loaders, depth: usize) -> Result<LoadedD
             }
             loaders.load_at(kind, part.contents(), depth + 1)
         };
-        match loaded {
-            Ok(doc) => {
-                let many = doc.pages.len() > 1;
-                for (i, p) in doc.pages.into_iter().enumerate() {
-                    if p.text.trim().is_empty() {
-                        continue;
-                    }
-                    let label = if many {
-                        format!(
-                            "Attachment: {name}, page {}",
-                            p.number.unwrap_or(i as u32 + 1)
-                        )
-                    } else {
-                        format!("Attachment: {name}")
-                    };
-                    // The attachment's own outline sits below its label.
-                    let headings = Heading::new(1, &label)
-                        .into_iter()
-                        .chain(p.headings.iter().map(|h| Heading {
-                            level: (h.level + 2).min(9),
-                            text: h.text.clone(),
-                        }))
-                        .collect();
-                    pages.push(Page {
-                        number: Some(pages.len() as u32 + 1),
-                        text: format!("{label}\n\n{}", p.text.trim()),
-                        ocr: p.ocr,
-                        headings,
-                    });
-                }
-                warnings.extend(
-                    doc.warnings
-                        .into_iter()
-                        .map(|w| format!("attachment {name}: {w}")),
-                );
-            }
-            Err(e) => warnings.push(format!("attachment {name} not read: {e}")),
-        }
+        attach(&name, loaded, &mut pages, &mut warnings);
     }
     Ok(LoadedDoc { pages, warnings })
+}
+
+/// A message as page 1 shows it: header lines, then the body.
+pub(super) struct Message {
+    pub subject: String,
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub date: String,
+    pub body: String,
+}
+
+impl Message {
+    /// Page 1: the header lines that have a value, a blank line, the body;
+    /// the subject is the title every chunk of the mail is embedded under.
+    pub fn first_page(&self) -> Page {
+        let mut text = String::new();
+        for (k, v) in [
+            ("Subject", &self.subject),
+            ("From", &self.from),
+            ("To", &self.to),
+            ("Cc", &self.cc),
+            ("Date", &self.date),
+        ] {
+            let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !v.is_empty() {
+                text.push_str(k);
+                text.push_str(": ");
+                text.push_str(&v);
+                text.push('\n');
+            }
+        }
+        if !self.body.trim().is_empty() {
+            text.push('\n');
+            text.push_str(self.body.trim());
+        }
+        let title = Heading::new(0, &self.subject);
+        Page::new(Some(1), text).with_headings(title.into_iter().collect())
+    }
+}
+
+/// The format of an attachment called `name`, or a warning that it is
+/// skipped (signatures, calendar invites, archives: said, not read).
+pub(super) fn attachment_kind(name: &str, warnings: &mut Vec<String>) -> Option<FileKind> {
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let kind = FileKind::from_extension(ext);
+    if kind.is_none() {
+        warnings.push(format!("attachment {name}: unsupported type, skipped"));
+    }
+    kind
+}
+
+/// Appends an attachment's pages after the mail's: each starts with an
+/// `Attachment:` line naming the file (and its page), under which its own
+/// outline sits; one that could not be read is a warning.
+pub(super) fn attach(
+    name: &str,
+    loaded: Result<LoadedDoc, LoadError>,
+    pages: &mut Vec<Page>,
+    warnings: &mut Vec<String>,
+) {
+    let doc = match loaded {
+        Ok(doc) => doc,
+        Err(e) => {
+            warnings.push(format!("attachment {name} not read: {e}"));
+            return;
+        }
+    };
+    let many = doc.pages.len() > 1;
+    for (i, p) in doc.pages.into_iter().enumerate() {
+        if p.text.trim().is_empty() {
+            continue;
+        }
+        let label = if many {
+            format!(
+                "Attachment: {name}, page {}",
+                p.number.unwrap_or(i as u32 + 1)
+            )
+        } else {
+            format!("Attachment: {name}")
+        };
+        let headings = Heading::new(1, &label)
+            .into_iter()
+            .chain(p.headings.iter().map(|h| Heading {
+                level: (h.level + 2).min(9),
+                text: h.text.clone(),
+            }))
+            .collect();
+        pages.push(Page {
+            number: Some(pages.len() as u32 + 1),
+            text: format!("{label}\n\n{}", p.text.trim()),
+            ocr: p.ocr,
+            headings,
+        });
+    }
+    warnings.extend(
+        doc.warnings
+            .into_iter()
+            .map(|w| format!("attachment {name}: {w}")),
+    );
 }

@@ -4,6 +4,7 @@
 
 mod html;
 mod mail;
+mod msg;
 mod ocr;
 mod office;
 pub mod pdf;
@@ -43,6 +44,8 @@ pub enum FileKind {
     Ods,
     /// E-mail (`.eml`).
     Eml,
+    /// Outlook mail (`.msg`).
+    Msg,
     /// A picture or scan (`.png`, `.jpg`, `.tiff`), read by OCR.
     Image,
 }
@@ -62,13 +65,14 @@ impl FileKind {
             "odp" => Some(FileKind::Odp),
             "ods" => Some(FileKind::Ods),
             "eml" => Some(FileKind::Eml),
+            "msg" => Some(FileKind::Msg),
             "png" | "jpg" | "jpeg" | "tif" | "tiff" => Some(FileKind::Image),
             _ => None,
         }
     }
 
     /// Every kind, for lists in messages and tests.
-    pub const ALL: [FileKind; 12] = [
+    pub const ALL: [FileKind; 13] = [
         FileKind::Text,
         FileKind::Markdown,
         FileKind::Html,
@@ -80,6 +84,7 @@ impl FileKind {
         FileKind::Odp,
         FileKind::Ods,
         FileKind::Eml,
+        FileKind::Msg,
         FileKind::Image,
     ];
 
@@ -97,6 +102,7 @@ impl FileKind {
             FileKind::Odp => "odp",
             FileKind::Ods => "ods",
             FileKind::Eml => "eml",
+            FileKind::Msg => "msg",
             FileKind::Image => "image",
         }
     }
@@ -112,7 +118,7 @@ impl FileKind {
 
     /// The file extensions hort reads, for messages (`.txt, .md, …`).
     pub fn extensions() -> &'static str {
-        ".txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .odt, .odp, .ods, .eml, .png, .jpg, .tiff"
+        ".txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .odt, .odp, .ods, .eml, .msg, .png, .jpg, .tiff"
     }
 }
 
@@ -283,6 +289,7 @@ impl Loaders {
             FileKind::Odp => guarded(|| office::load_odp(bytes)),
             FileKind::Ods => guarded(|| office::load_ods(bytes)),
             FileKind::Eml => guarded(|| mail::load_eml(bytes, self, depth)),
+            FileKind::Msg => guarded(|| msg::load_msg(bytes, self, depth)),
         }
     }
 }
