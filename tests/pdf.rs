@@ -431,3 +431,33 @@ fn running_heads_and_feet_stay_out_of_chunks() {
     let q = search(&env, 3, "Nordwind Logistik GmbH Interne Richtlinie");
     assert_eq!(q["hits"][0]["page"], 1, "{q}");
 }
+
+/// `hort status` says what PDFs and scans are read with, and what is
+/// missing and how to get it.
+#[test]
+fn status_names_the_pdf_engine_and_ocr() {
+    let line = |extra: &str| -> String {
+        let env = env(extra);
+        ingest(&env);
+        env.json(&["status", "--json"])["pdf_readers"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let full = line("");
+    assert!(
+        full.starts_with("PDFium (")
+            && full.contains("pdf-extract where it cannot open")
+            && full.ends_with("OCR deu+eng at 300 dpi"),
+        "{full}"
+    );
+    assert_eq!(
+        line("[ingest]\nocr = false\npdf_engine = \"pdf-extract\"\n"),
+        "pdf-extract (no PDFium; no OCR of scans); OCR off"
+    );
+    let missing = line("[ingest]\ntesseract = \"nowhere\"\n");
+    assert!(
+        missing.contains("OCR missing") && missing.contains("make ocr"),
+        "{missing}"
+    );
+}

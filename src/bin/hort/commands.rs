@@ -360,6 +360,12 @@ fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCo
     }
     let s = view.stats()?;
     let (model, dim) = view.model();
+    let readers = match hort::ingest::IngestOptions::subprocess_pdf(cfg) {
+        hort::ingest::loader::PdfIsolation::Subprocess { engines, .. } => engines.describe(),
+        hort::ingest::loader::PdfIsolation::InProcess { .. } => {
+            "pdf-extract in process (the hort binary could not be found)".to_string()
+        }
+    };
     let status = serde_json::json!({
         "index": index,
         "backend": svc.backend(),
@@ -373,6 +379,7 @@ fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCo
         "segment_bytes": s.bytes,
         "teams": s.teams,
         "injection_detector": svc.injection_detector(),
+        "pdf_readers": readers,
         "verified": verify,
     });
     if json {
@@ -392,6 +399,7 @@ fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCo
             s.bytes as f64 / 1e6
         );
         println!("injection  {}", svc.injection_detector());
+        println!("pdf        {readers}");
         if verify {
             println!("checksums  ok");
         }

@@ -60,6 +60,30 @@ pub struct Engines {
 }
 
 impl Engines {
+    /// What PDFs and pictures are read with, for `hort status`: the engine,
+    /// the fallback, and OCR (with what is missing and how to get it).
+    pub fn describe(&self) -> String {
+        let pdf = match (&self.pdfium, self.pdfium_only) {
+            (Some(p), _) if !p.is_file() => {
+                format!("PDFium missing at {} (`make models`)", p.display())
+            }
+            (Some(p), true) => format!("PDFium ({})", p.display()),
+            (Some(p), false) => format!(
+                "PDFium ({}), pdf-extract where it cannot open a file",
+                p.display()
+            ),
+            (None, _) => "pdf-extract (no PDFium; no OCR of scans)".into(),
+        };
+        let ocr = match &self.ocr {
+            None => "OCR off".to_string(),
+            Some(o) if !o.lib_dir().join("libtesseract.so.5").is_file() => {
+                format!("OCR missing at {} (`make ocr`)", o.dir.display())
+            }
+            Some(o) => format!("OCR {} at {} dpi", o.languages, o.dpi),
+        };
+        format!("{pdf}; {ocr}")
+    }
+
     /// The worker's arguments after `__pdf-worker`.
     pub fn args(&self) -> Vec<std::ffi::OsString> {
         let mut a: Vec<std::ffi::OsString> = Vec::new();
