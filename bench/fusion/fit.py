@@ -5,9 +5,13 @@
 
 Replays weighted fusion exactly as `retrieve::weighted` does it (each side's
 scores min-max normalised over its candidates, weights applied, a document
-scored by its best chunk) with the keyword score of a chunk whose language
-differs from the question's scaled by `cross`, for a grid of keyword weights
-and `cross`, and prints nDCG@10 per language pair. Fit on a training split
+scored by its best chunk) over a grid of: the keyword weight; `cross`, the
+factor on the keyword score of a chunk whose language differs from the
+question's; `share_n`, the keyword weight scaled by the share of the n
+nearest chunks (vector side) in the question's language; and `gate_n`, the
+language gate of `[retrieve] language_gate` (keywords dropped when one of
+the n nearest chunks is in the other language). Prints nDCG@10 per
+language pair. Fit on a training split
 only; report the chosen setting on the test split once.
 """
 import json
@@ -39,9 +43,13 @@ def norm(side):
     return {c: ((s - lo) / (hi - lo) if hi > lo else 1.0) for c, _, _, s in side}
 
 
-def fuse(row, wv, wk, cross, scale_before_norm=True, share_n=0):
+def fuse(row, wv, wk, cross, scale_before_norm=True, share_n=0, gate_n=0):
     ql = row["query_lang"]
-    if share_n:
+    if gate_n and ql:
+        other = {"de": "en", "en": "de"}[ql]
+        if any(l == other for _, _, l, _ in row["vector"][:gate_n]):
+            wk = 0.0
+    if share_n and ql:
         top = row["vector"][:share_n]
         if top:
             wk = wk * sum(1 for _, _, l, _ in top if l == ql) / len(top)
@@ -86,24 +94,28 @@ def evaluate(rows, **kw):
 
 def main():
     rows = load(sys.argv[1:])
-    wrong = [r for r in rows if r["lang"] and r["query_lang"] != r["lang"].split("->")[0]]
-    print(f"{len(rows)} questions; language of the question misread for {len(wrong)}:",
-          [r["query"] for r in wrong][:8])
+    wrong = [r for r in rows if r["lang"] and r["query_lang"]
+             and r["query_lang"] != r["lang"].split("->")[0]]
+    unknown = [r for r in rows if not r["query_lang"]]
+    print(f"{len(rows)} questions; language misread for {len(wrong)}, not told for {len(unknown)}")
     results = []
     for wk in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0]:
         for cross in [0.0, 0.25, 0.5, 1.0]:
-            for share_n in [0, 1, 3, 5, 10]:
-                nd, h1 = evaluate(rows, wv=1.0, wk=wk, cross=cross, share_n=share_n)
-                results.append((nd["all"], wk, cross, share_n, nd, h1))
+            for share_n in [0, 3, 5]:
+                for gate_n in [0, 1, 3, 5, 10]:
+                    nd, h1 = evaluate(rows, wv=1.0, wk=wk, cross=cross, share_n=share_n,
+                                      gate_n=gate_n)
+                    results.append((nd["all"], wk, cross, (share_n, gate_n), nd, h1))
     results.sort(key=lambda t: -t[0])
     pairs = sorted(k for k in results[0][4] if k != "all")
-    print("ndcg all | wk cross share_n | " + " ".join(pairs) + " | hit@1 all")
+    print("ndcg all | wk cross (share_n, gate_n) | " + " ".join(pairs) + " | hit@1 all")
     for r in results[:15]:
-        print(f"{r[0]:.3f} | {r[1]:.2f} {r[2]:.2f} {r[3]:2d} | "
+        print(f"{r[0]:.3f} | {r[1]:.2f} {r[2]:.2f} {r[3]!s:8} | "
               + " ".join(f"{r[4][p]:.3f}" for p in pairs) + f" | {r[5]['all']:.3f}")
-    for wk, cross in [(1.0, 1.0), (0.0, 1.0)]:
-        nd, h1 = evaluate(rows, wv=1.0, wk=wk, cross=cross)
-        print(f"reference wk={wk} cross={cross}: {nd['all']:.3f}", {p: round(nd[p], 3) for p in pairs}, f"hit@1 {h1['all']:.3f}")
+    for wk, cross, gate in [(1.0, 1.0, 0), (0.0, 1.0, 0), (1.0, 1.0, 5)]:
+        nd, h1 = evaluate(rows, wv=1.0, wk=wk, cross=cross, gate_n=gate)
+        print(f"reference wk={wk} cross={cross} gate={gate}: {nd['all']:.3f}",
+              {p: round(nd[p], 3) for p in pairs}, f"hit@1 {h1['all']:.3f}")
 
 
 main()

@@ -196,7 +196,7 @@ pub fn evaluate(
 }
 
 /// Writes each query's candidate lists as JSON lines to `path`: the
-/// question, its language as the keyword index would analyse it, and both
+/// question, its language as the language gate reads it, and both
 /// sides' candidates (document, the chunk's language, raw score), so that
 /// fusion can be fitted on a training split without re-running the model
 /// (`bench/fusion/fit.py`).
@@ -250,7 +250,11 @@ pub fn write_lists(
             "id": q.id,
             "query": q.query,
             "lang": q.lang,
-            "query_lang": lang(&q.query),
+            // As the language gate reads it (null: its words do not tell).
+            "query_lang": crate::text::Language::of_question(&q.query).map(|l| match l {
+                crate::text::Language::German => "de",
+                crate::text::Language::English => "en",
+            }),
             "relevant": q.relevant,
             "vector": side(&r.vector),
             "keyword": side(&r.keyword),
