@@ -47,7 +47,18 @@ pub fn markdown(text: &str) -> Vec<Heading> {
     let mut out = Vec::new();
     let mut fence: Option<&str> = None;
     let mut prev: Option<&str> = None;
-    for line in text.lines() {
+    let mut lines = text.lines().peekable();
+    // YAML front matter (`---` … `---` at the very start) is metadata, and
+    // its last line would read as an underlined heading.
+    if lines.peek().is_some_and(|l| l.trim_end() == "---") {
+        lines.next();
+        for l in lines.by_ref() {
+            if matches!(l.trim_end(), "---" | "...") {
+                break;
+            }
+        }
+    }
+    for line in lines {
         let t = line.trim_start();
         let indent = line.len() - t.len();
         if indent <= 3 && (t.starts_with("```") || t.starts_with("~~~")) {
@@ -252,6 +263,12 @@ mod tests {
                 h(2, "Zweite")
             ]
         );
+    }
+
+    #[test]
+    fn front_matter_is_not_a_heading() {
+        let t = "---\ntitle: Reisen\ntags: [a]\n---\n\n# Reisen\n\nText\n\n---\n";
+        assert_eq!(markdown(t), vec![h(1, "Reisen")]);
     }
 
     #[test]
