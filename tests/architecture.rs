@@ -35,7 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["acl", "config", "embed", "sanitize", "store", "text"],
     ),
     // Reading: hybrid search through the contract.
-    ("retrieve", &["acl", "config", "embed", "store"]),
+    ("retrieve", &["acl", "config", "embed", "store", "text"]),
     // The books (usage, limits, audit); on PostgreSQL on the store's pool.
     (
         "gateway",
