@@ -108,56 +108,6 @@ pub fn page_label(path: &str, page: u32) -> String {
     format!("{word} {page}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sentence_spans;
-
-    fn sentences(t: &str) -> Vec<&str> {
-        sentence_spans(t)
-            .into_iter()
-            .map(|(a, b)| &t[a..b])
-            .collect()
-    }
-
-    #[test]
-    fn ordinals_do_not_end_sentences() {
-        assert_eq!(
-            sentences(
-                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden. Danach nicht."
-            ),
-            vec![
-                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden.",
-                "Danach nicht."
-            ]
-        );
-        assert_eq!(
-            sentences("1. Erster Punkt.\n\n2. Zweiter."),
-            vec!["1. Erster Punkt.", "2. Zweiter."]
-        );
-        // A year or an amount is not an ordinal.
-        assert_eq!(
-            sentences("Es war 2026. Dann kam mehr."),
-            vec!["Es war 2026.", "Dann kam mehr."]
-        );
-    }
-
-    #[test]
-    fn abbreviations_and_initials_do_not_end_sentences() {
-        assert_eq!(
-            sentences("Mittelklasse (z. B. Kombi) für 650 EUR. Sonst nichts."),
-            vec!["Mittelklasse (z. B. Kombi) für 650 EUR.", "Sonst nichts."]
-        );
-        assert_eq!(
-            sentences("Ask J. Berg, e.g. by mail. Then wait."),
-            vec!["Ask J. Berg, e.g. by mail.", "Then wait."]
-        );
-        assert_eq!(
-            sentences("We need a plan. Go."),
-            vec!["We need a plan.", "Go."]
-        );
-    }
-}
-
 /// German or English: the language answers are written in (that of the
 /// question), and the one the retriever compares with its nearest chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,8 +176,53 @@ impl Language {
 }
 
 #[cfg(test)]
-mod language_tests {
-    use super::Language;
+mod tests {
+    use super::{sentence_spans, Language};
+
+    fn sentences(t: &str) -> Vec<&str> {
+        sentence_spans(t)
+            .into_iter()
+            .map(|(a, b)| &t[a..b])
+            .collect()
+    }
+
+    #[test]
+    fn ordinals_do_not_end_sentences() {
+        assert_eq!(
+            sentences(
+                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden. Danach nicht."
+            ),
+            vec![
+                "Zwei Geräte müssen bis zum 30. November 2026 getauscht werden.",
+                "Danach nicht."
+            ]
+        );
+        assert_eq!(
+            sentences("1. Erster Punkt.\n\n2. Zweiter."),
+            vec!["1. Erster Punkt.", "2. Zweiter."]
+        );
+        // A year or an amount is not an ordinal.
+        assert_eq!(
+            sentences("Es war 2026. Dann kam mehr."),
+            vec!["Es war 2026.", "Dann kam mehr."]
+        );
+    }
+
+    #[test]
+    fn abbreviations_and_initials_do_not_end_sentences() {
+        assert_eq!(
+            sentences("Mittelklasse (z. B. Kombi) für 650 EUR. Sonst nichts."),
+            vec!["Mittelklasse (z. B. Kombi) für 650 EUR.", "Sonst nichts."]
+        );
+        assert_eq!(
+            sentences("Ask J. Berg, e.g. by mail. Then wait."),
+            vec!["Ask J. Berg, e.g. by mail.", "Then wait."]
+        );
+        assert_eq!(
+            sentences("We need a plan. Go."),
+            vec!["We need a plan.", "Go."]
+        );
+    }
 
     #[test]
     fn short_questions_by_their_function_words() {

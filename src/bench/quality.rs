@@ -195,6 +195,15 @@ pub fn evaluate(
     Ok(rows)
 }
 
+/// The principal judged sets are searched as: every team of the index,
+/// cleared for everything.
+pub fn evaluator(snap: &Snapshot) -> Principal {
+    let teams: Vec<String> = (0..snap.teams.len() as u32)
+        .filter_map(|b| snap.teams.name(b).map(str::to_string))
+        .collect();
+    Principal::new("evaluator", &teams, Classification::Restricted)
+}
+
 /// Writes each query's candidate lists as JSON lines to `path`: the
 /// question, its language as the language gate reads it, and both
 /// sides' candidates (document, the chunk's language, raw score), so that
@@ -295,11 +304,7 @@ pub fn report(
     base: SearchParams,
     out: &Path,
 ) -> Result<QualityReport, String> {
-    let teams: Vec<String> = (0..snap.teams.len() as u32)
-        .filter_map(|b| snap.teams.name(b).map(str::to_string))
-        .collect();
-    let everyone = Principal::new("evaluator", &teams, Classification::Restricted);
-    let mut rows = evaluate(view, embedder, &everyone, queries, &configs(base))?;
+    let mut rows = evaluate(view, embedder, &evaluator(snap), queries, &configs(base))?;
     if on_postgres {
         rows[0].config = "full text only (ts_rank)".into();
     }

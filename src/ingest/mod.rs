@@ -398,29 +398,21 @@ fn parse_bytes(
         for s in chunk_page(&text, params, &count) {
             spans.push((i, s));
         }
-        let mut headings = page.headings;
-        headings.extend(outline::from_text(f.kind, &text));
-        outline::locate(i, &text, &headings, &mut placed);
+        if params.headings {
+            let mut headings = page.headings;
+            headings.extend(outline::from_text(f.kind, &text));
+            outline::locate(i, &text, &headings, &mut placed);
+        }
         pages.push((page.number.unwrap_or(0), text));
         page_ocr.push(page.ocr);
     }
     // Headings in reading order (a format's and the text's own may interleave).
     placed.sort_by_key(|p| (p.page, p.offset));
-    let window = if params.headings {
-        embedder.max_tokens()
-    } else {
-        0
-    };
+    let window = embedder.max_tokens();
     let contexts = outline::contexts(&placed, &spans)
-        .into_iter()
+        .iter()
         .zip(&spans)
-        .map(|(c, (_, s))| {
-            if c.is_empty() {
-                c
-            } else {
-                outline::fit(&c, window.saturating_sub(s.tokens), &count)
-            }
-        })
+        .map(|(path, (_, s))| outline::fit(path, window.saturating_sub(s.tokens), &count))
         .collect();
     if page_ocr.iter().all(Option::is_none) {
         page_ocr.clear();

@@ -178,9 +178,10 @@ fn find_words(hay: &str, from: usize, needle: &str) -> Option<usize> {
 
 /// The heading path each chunk is read under: for each span (in page and
 /// offset order), the nearest heading of each level that starts before it,
-/// outermost first, joined by " > "; empty where none does. A heading that
-/// repeats the one above it (an HTML title and its `h1`) counts once.
-pub fn contexts(placed: &[Placed], spans: &[(usize, ChunkSpan)]) -> Vec<String> {
+/// outermost first (at most [`MAX_DEPTH`], the nearest kept); empty where
+/// none does. A heading that repeats the one above it (an HTML title and
+/// its `h1`) counts once.
+pub fn contexts<'a>(placed: &'a [Placed], spans: &[(usize, ChunkSpan)]) -> Vec<Vec<&'a str>> {
     let mut stack: Vec<(u8, &str)> = Vec::new();
     let mut next = 0;
     spans
@@ -200,11 +201,7 @@ pub fn contexts(placed: &[Placed], spans: &[(usize, ChunkSpan)]) -> Vec<String> 
                 next += 1;
             }
             let from = stack.len().saturating_sub(MAX_DEPTH);
-            stack[from..]
-                .iter()
-                .map(|&(_, t)| t)
-                .collect::<Vec<_>>()
-                .join(" > ")
+            stack[from..].iter().map(|&(_, t)| t).collect()
         })
         .collect()
 }
@@ -220,12 +217,12 @@ pub fn embedding_input(context: &str, chunk: &str) -> (String, usize) {
     (text, body)
 }
 
-/// `context` cut from the outside in (the title first) until `count` says
-/// it fits in `room` tokens; empty if not even the nearest heading does.
-pub fn fit(context: &str, room: usize, count: &dyn Fn(&str) -> usize) -> String {
-    let parts: Vec<&str> = context.split(" > ").collect();
-    for from in 0..parts.len() {
-        let c = parts[from..].join(" > ");
+/// The heading `path` as the model reads it ("Policy > Hotels"), cut from
+/// the outside in (the title first) until `count` says it fits in `room`
+/// tokens; empty if not even the nearest heading does.
+pub fn fit(path: &[&str], room: usize, count: &dyn Fn(&str) -> usize) -> String {
+    for from in 0..path.len() {
+        let c = path[from..].join(" > ");
         if count(&c) + 2 <= room {
             return c;
         }
@@ -324,8 +321,12 @@ mod tests {
             (0, span(90)),
             (1, span(5)),
         ];
+        let joined: Vec<String> = contexts(&p, &spans)
+            .iter()
+            .map(|path| path.join(" > "))
+            .collect();
         assert_eq!(
-            contexts(&p, &spans),
+            joined,
             vec![
                 "",
                 // The title and an h1 repeating it count once.
@@ -342,9 +343,13 @@ mod tests {
     #[test]
     fn context_is_cut_from_the_title_down_to_fit() {
         let words = |s: &str| s.split_whitespace().count();
-        assert_eq!(fit("A b > C d > E", 10, &words), "A b > C d > E");
-        assert_eq!(fit("A b > C d > E", 6, &words), "C d > E");
-        assert_eq!(fit("A b > C d > E", 2, &words), "");
+        let path = ["A b", "C d", "E"];
+        assert_eq!(fit(&path, 10, &words), "A b > C d > E");
+        assert_eq!(fit(&path, 6, &words), "C d > E");
+        assert_eq!(fit(&path, 2, &words), "");
+        assert_eq!(fit(&[], 10, &words), "");
+        // A heading's own " > " stays within it.
+        assert_eq!(fit(&["x > y", "z"], 3, &words), "z");
         let (text, body) = embedding_input("A > B", "chunk");
         assert_eq!(&text[body..], "chunk");
         assert_eq!(embedding_input("", "chunk"), ("chunk".to_string(), 0));

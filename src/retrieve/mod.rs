@@ -536,18 +536,25 @@ pub fn search(
     stages.vector_ms = vector_ms;
     stages.keyword_ms = keyword_ms;
     let t = Instant::now();
-    let cross_lingual = asked_across_languages(view, principal, docs, req.query, &vector, p)?;
+    // The chunks the language gate read are kept: most are among the hits.
+    let mut chunks: HashMap<u64, ChunkHit> = HashMap::new();
+    let cross_lingual =
+        asked_across_languages(view, principal, docs, req.query, &vector, p, &mut chunks)?;
     let fused = if cross_lingual {
         fuse(&vector, &[], p, want)
     } else {
         fuse(&vector, &keyword, p, want)
     };
-    let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
-    let chunks: HashMap<u64, ChunkHit> = view
-        .chunks(principal, docs, &ids)?
-        .into_iter()
-        .map(|c| (c.id, c))
+    let ids: Vec<u64> = fused
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !chunks.contains_key(id))
         .collect();
+    chunks.extend(
+        view.chunks(principal, docs, &ids)?
+            .into_iter()
+            .map(|c| (c.id, c)),
+    );
     let mut hits = select(&fused, req.k, p, |id, score| {
         chunks.get(&id).map(|c| to_hit(c, score))
     });
@@ -571,7 +578,8 @@ pub fn search(
 /// words, which then lead to documents in its language, not to the one
 /// that answers; measured on the training split of the German/English set,
 /// dropping keyword evidence there lifts cross-language nDCG@10 while a
-/// corpus in one language is untouched.
+/// corpus in one language is untouched. The nearest chunks it reads (with
+/// the same access check as every hit) go into `read`.
 fn asked_across_languages(
     view: &dyn IndexRead,
     principal: &Principal,
@@ -579,6 +587,7 @@ fn asked_across_languages(
     query: &str,
     vector: &[(u64, f32)],
     p: &SearchParams,
+    read: &mut HashMap<u64, ChunkHit>,
 ) -> Result<bool, RetrieveError> {
     use crate::store::keyword::TextLanguage;
     use crate::text::Language;
@@ -590,12 +599,14 @@ fn asked_across_languages(
     };
     let ids: Vec<u64> = vector.iter().take(p.language_gate).map(|x| x.0).collect();
     let nearest = view.chunks(principal, docs, &ids)?;
-    Ok(nearest.iter().any(|c| {
+    let across = nearest.iter().any(|c| {
         matches!(
             (asked, TextLanguage::detect(&c.text)),
             (Language::German, TextLanguage::English) | (Language::English, TextLanguage::German)
         )
-    }))
+    });
+    read.extend(nearest.into_iter().map(|c| (c.id, c)));
+    Ok(across)
 }
 
 /// A hit names only the teams of the document that the asker belongs to:

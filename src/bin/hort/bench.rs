@@ -77,18 +77,10 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                 }
             };
             if let Some(path) = &lists {
-                let teams: Vec<String> = (0..snap.teams.len() as u32)
-                    .filter_map(|b| snap.teams.name(b).map(str::to_string))
-                    .collect();
-                let everyone = hort::acl::Principal::new(
-                    "evaluator",
-                    &teams,
-                    hort::acl::Classification::Restricted,
-                );
                 hort::bench::quality::write_lists(
                     view.as_ref(),
                     embedder.as_ref(),
-                    &everyone,
+                    &hort::bench::quality::evaluator(&snap),
                     &judged,
                     SearchParams::from_config(&cfg),
                     path,

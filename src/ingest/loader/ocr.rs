@@ -34,7 +34,33 @@ impl OcrSetup {
     fn tessdata(&self) -> PathBuf {
         self.dir.join("usr/share/tesseract-ocr/5/tessdata")
     }
+
+    /// Whether every file OCR needs is there (its libraries, a model for
+    /// each language): checked without loading anything, so `hort status`
+    /// can say it too.
+    pub fn installed(&self) -> bool {
+        [LEPTONICA, TESSERACT]
+            .iter()
+            .all(|lib| self.lib_dir().join(lib).is_file())
+            && self.missing_language().is_none()
+    }
+
+    /// The first language without a model, as the message to show.
+    fn missing_language(&self) -> Option<String> {
+        self.languages.split('+').find_map(|l| {
+            (!self.tessdata().join(format!("{l}.traineddata")).is_file()).then(|| {
+                format!(
+                    "OCR unavailable: no model for language {l:?} in {} (run `make ocr`)",
+                    self.tessdata().display()
+                )
+            })
+        })
+    }
 }
+
+/// The libraries OCR loads, in the order it loads them.
+const LEPTONICA: &str = "liblept.so.5";
+const TESSERACT: &str = "libtesseract.so.5";
 
 /// Text recognised on one page, with Tesseract's mean word confidence (0–100).
 #[derive(Debug, Clone, PartialEq)]
@@ -111,8 +137,8 @@ impl Ocr {
             })
         };
         // Leptonica first, so that a missing piece is named as such.
-        let lept = open("liblept.so.5")?;
-        let tess = open("libtesseract.so.5")?;
+        let lept = open(LEPTONICA)?;
+        let tess = open(TESSERACT)?;
         macro_rules! sym {
             ($lib:expr, $name:literal) => {
                 // SAFETY: the signatures match Tesseract's capi.h and
@@ -144,13 +170,8 @@ impl Ocr {
         let data = cstr(&setup.tessdata())?;
         let langs = CString::new(setup.languages.as_str())
             .map_err(|_| "OCR languages contain a NUL byte".to_string())?;
-        for l in setup.languages.split('+') {
-            if !setup.tessdata().join(format!("{l}.traineddata")).is_file() {
-                return Err(format!(
-                    "OCR unavailable: no model for language {l:?} in {} (run `make ocr`)",
-                    setup.tessdata().display()
-                ));
-            }
+        if let Some(why) = setup.missing_language() {
+            return Err(why);
         }
         // SAFETY: a fresh handle, initialised once with valid C strings;
         // deleted in Drop (or here on failure).

@@ -76,7 +76,7 @@ impl Engines {
         };
         let ocr = match &self.ocr {
             None => "OCR off".to_string(),
-            Some(o) if !o.lib_dir().join("libtesseract.so.5").is_file() => {
+            Some(o) if !o.installed() => {
                 format!("OCR missing at {} (`make ocr`)", o.dir.display())
             }
             Some(o) => format!("OCR {} at {} dpi", o.languages, o.dpi),

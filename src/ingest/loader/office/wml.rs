@@ -81,11 +81,7 @@ fn heading_styles(xml: &str) -> Result<HashMap<String, u8>, String> {
                             level.or(n.trim().parse::<u8>().ok().filter(|n| (1..=9).contains(n)));
                     }
                 }
-                "outlineLvl" => {
-                    if let Some(n) = attr(&s, "val").and_then(|v| v.parse::<u8>().ok()) {
-                        level = level.or((n < 9).then_some(n + 1));
-                    }
-                }
+                "outlineLvl" => level = level.or(outline_level(&s)),
                 _ => {}
             },
             Tok::End(name) if name == "style" => {
@@ -97,6 +93,13 @@ fn heading_styles(xml: &str) -> Result<HashMap<String, u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// The heading level of a `w:outlineLvl` (0–8 are levels 1–9; 9 is body
+/// text).
+fn outline_level(s: &quick_xml::events::BytesStart<'_>) -> Option<u8> {
+    let n = attr(s, "val")?.parse::<u8>().ok()?;
+    (n < 9).then_some(n + 1)
 }
 
 /// The main part named by the package relationships (Word always uses
@@ -168,10 +171,8 @@ fn walk(xml: &str, styles: &HashMap<String, u8>, flow: &mut Flow) -> Result<(), 
                         }
                     }
                     "outlineLvl" => {
-                        if let Some(n) = attr(&s, "val").and_then(|v| v.parse::<u8>().ok()) {
-                            if n < 9 {
-                                flow.heading(n + 1);
-                            }
+                        if let Some(l) = outline_level(&s) {
+                            flow.heading(l);
                         }
                     }
                     "tbl" => flow.start_table(),
