@@ -1,6 +1,8 @@
-//! `hort bench quality`: retrieval quality on a judged query set (nDCG@10
-//! and recall@10 at document level), for keyword search alone, vector search
-//! alone and the fused hybrid, so the fusion choice rests on numbers.
+//! `hort bench quality`: retrieval quality on a judged query set (nDCG@10,
+//! recall@10 and whether a relevant document is first or in the first
+//! three, at document level), for keyword search alone, vector search alone
+//! and the fused hybrid, per language pair where the set labels them and per
+//! embedding model, so the defaults rest on numbers.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -80,6 +82,45 @@ pub fn recall_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64
     found as f64 / total as f64
 }
 
+/// 1 if a relevant document is among the first `k` of `ranked`, else 0.
+pub fn hit_at(ranked: &[String], rel: &HashMap<String, u32>, k: usize) -> f64 {
+    let hit = ranked
+        .iter()
+        .take(k)
+        .any(|d| rel.get(d).is_some_and(|&g| g > 0));
+    if hit {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Means over a group of queries (all of them, or one language pair).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scores {
+    /// nDCG@10.
+    pub ndcg_at_10: f64,
+    /// Recall@10.
+    pub recall_at_10: f64,
+    /// Share of queries whose first document is relevant.
+    pub hit_at_1: f64,
+    /// Share of queries with a relevant document in the first three.
+    pub hit_at_3: f64,
+}
+
+impl Scores {
+    fn of(per_query: &[[f64; 4]]) -> Scores {
+        let n = per_query.len().max(1) as f64;
+        let mean = |i: usize| per_query.iter().map(|q| q[i]).sum::<f64>() / n;
+        Scores {
+            ndcg_at_10: mean(0),
+            recall_at_10: mean(1),
+            hit_at_1: mean(2),
+            hit_at_3: mean(3),
+        }
+    }
+}
+
 /// One retrieval configuration's quality.
 #[derive(Debug, Clone, Serialize)]
 pub struct QualityRow {
@@ -89,8 +130,13 @@ pub struct QualityRow {
     pub ndcg_at_10: f64,
     /// Recall@10.
     pub recall_at_10: f64,
-    /// Per query language (e.g. "de"), when the set labels languages.
-    pub by_lang: Vec<(String, f64)>,
+    /// Share of queries whose first document is relevant.
+    pub hit_at_1: f64,
+    /// Share of queries with a relevant document in the first three.
+    pub hit_at_3: f64,
+    /// Per query language or language pair (e.g. "de->en"), when the set
+    /// labels them.
+    pub by_lang: Vec<(String, Scores)>,
 }
 
 /// The configurations compared: keyword alone, vectors alone, and fusions.
@@ -157,9 +203,8 @@ pub fn evaluate(
 ) -> Result<Vec<QualityRow>, String> {
     let mut rows = Vec::new();
     for (name, params) in configs {
-        let mut ndcg = Vec::new();
-        let mut rec = Vec::new();
-        let mut lang: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut all: Vec<[f64; 4]> = Vec::new();
+        let mut lang: HashMap<String, Vec<[f64; 4]>> = HashMap::new();
         for q in queries {
             let req = Request {
                 query: &q.query,
@@ -174,21 +219,27 @@ pub fn evaluate(
                     ranked.push(h.doc);
                 }
             }
-            let n = ndcg_at(&ranked, &q.relevant, 10);
-            ndcg.push(n);
-            rec.push(recall_at(&ranked, &q.relevant, 10));
+            let scores = [
+                ndcg_at(&ranked, &q.relevant, 10),
+                recall_at(&ranked, &q.relevant, 10),
+                hit_at(&ranked, &q.relevant, 1),
+                hit_at(&ranked, &q.relevant, 3),
+            ];
+            all.push(scores);
             if let Some(l) = &q.lang {
-                lang.entry(l.clone()).or_default().push(n);
+                lang.entry(l.clone()).or_default().push(scores);
             }
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let mut by_lang: Vec<(String, f64)> =
-            lang.into_iter().map(|(l, v)| (l, mean(&v))).collect();
+        let mut by_lang: Vec<(String, Scores)> =
+            lang.into_iter().map(|(l, v)| (l, Scores::of(&v))).collect();
         by_lang.sort_by(|a, b| a.0.cmp(&b.0));
+        let s = Scores::of(&all);
         rows.push(QualityRow {
             config: name.clone(),
-            ndcg_at_10: mean(&ndcg),
-            recall_at_10: mean(&rec),
+            ndcg_at_10: s.ndcg_at_10,
+            recall_at_10: s.recall_at_10,
+            hit_at_1: s.hit_at_1,
+            hit_at_3: s.hit_at_3,
             by_lang,
         });
     }
@@ -323,37 +374,24 @@ pub fn report(
         rows,
         fused_at_least_best_single: fused_ok,
     };
-    let langs: Vec<String> = report.rows[0]
-        .by_lang
-        .iter()
-        .map(|(l, _)| l.clone())
-        .collect();
+    let langs = !report.rows.is_empty() && !report.rows[0].by_lang.is_empty();
     let backend = if on_postgres {
         ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
     } else {
         ""
     };
     let mut md = format!(
-        "{set}: {} queries, document-level nDCG@10 and recall@10, model {}{backend}.\n\n| retrieval | nDCG@10 | recall@10 |",
+        "{set}: {} queries, document-level nDCG@10, recall@10 and hit@1/hit@3 (a relevant document first / in the first three), model {}{backend}.\n\n| retrieval | nDCG@10 | recall@10 | hit@1 | hit@3 |\n|---|---:|---:|---:|---:|\n",
         report.queries, report.embedder
     );
-    for l in &langs {
-        md.push_str(&format!(" nDCG@10 ({l} queries) |"));
-    }
-    md.push_str("\n|---|---:|---:|");
-    for _ in &langs {
-        md.push_str("---:|");
-    }
-    md.push('\n');
     for r in &report.rows {
         md.push_str(&format!(
-            "| {} | {:.3} | {:.3} |",
-            r.config, r.ndcg_at_10, r.recall_at_10
+            "| {} | {:.3} | {:.3} | {:.2} | {:.2} |\n",
+            r.config, r.ndcg_at_10, r.recall_at_10, r.hit_at_1, r.hit_at_3
         ));
-        for (_, v) in &r.by_lang {
-            md.push_str(&format!(" {v:.3} |"));
-        }
-        md.push('\n');
+    }
+    if langs {
+        md.push_str(&per_language_table(&report.rows, None));
     }
     md.push_str(&format!(
         "\nThe default ({default_name}) {} the better single retriever. Machine: {}.\n",
@@ -367,6 +405,101 @@ pub fn report(
     write_results(out, name, &report, &md).map_err(|e| e.to_string())?;
     print!("{md}");
     Ok(report)
+}
+
+/// nDCG@10 · hit@1 · hit@3 per language pair, one row per configuration
+/// (and model, when `models` names each row's model).
+fn per_language_table(rows: &[QualityRow], models: Option<&[&str]>) -> String {
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let pairs: Vec<&str> = first.by_lang.iter().map(|(l, _)| l.as_str()).collect();
+    let mut md =
+        String::from("\nPer language pair (question -> document), nDCG@10 · hit@1 · hit@3:\n\n|");
+    if models.is_some() {
+        md.push_str(" model |");
+    }
+    md.push_str(" retrieval |");
+    for p in &pairs {
+        md.push_str(&format!(" {p} |"));
+    }
+    md.push_str("\n|");
+    if models.is_some() {
+        md.push_str("---|");
+    }
+    md.push_str("---|");
+    for _ in &pairs {
+        md.push_str("---:|");
+    }
+    md.push('\n');
+    for (i, r) in rows.iter().enumerate() {
+        md.push('|');
+        if let Some(m) = models {
+            md.push_str(&format!(" {} |", m.get(i).copied().unwrap_or("")));
+        }
+        md.push_str(&format!(" {} |", r.config));
+        for p in &pairs {
+            match r.by_lang.iter().find(|(l, _)| l == p) {
+                Some((_, s)) => md.push_str(&format!(
+                    " {:.3} · {:.2} · {:.2} |",
+                    s.ndcg_at_10, s.hit_at_1, s.hit_at_3
+                )),
+                None => md.push_str(" – |"),
+            }
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Several models' reports on one set.
+#[derive(Debug, Serialize)]
+pub struct ModelsReport {
+    /// Where it ran.
+    pub machine: Machine,
+    /// The query set.
+    pub set: String,
+    /// One report per model.
+    pub models: Vec<QualityReport>,
+}
+
+/// Writes every model's rows as one table (model × retrieval, and per
+/// language pair) to `<out>/<name>.{json,md}`, so an operator compares
+/// models and fusion side by side.
+pub fn models_table(
+    set: &str,
+    reports: Vec<QualityReport>,
+    name: &str,
+    out: &Path,
+) -> Result<(), String> {
+    let machine = Machine::detect();
+    let mut md = format!(
+        "{set}: every model and retrieval configuration, document-level nDCG@10, recall@10, hit@1 and hit@3.\n\n| model | retrieval | nDCG@10 | recall@10 | hit@1 | hit@3 |\n|---|---|---:|---:|---:|---:|\n"
+    );
+    let mut rows = Vec::new();
+    let mut models = Vec::new();
+    for rep in &reports {
+        for r in &rep.rows {
+            md.push_str(&format!(
+                "| {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |\n",
+                rep.embedder, r.config, r.ndcg_at_10, r.recall_at_10, r.hit_at_1, r.hit_at_3
+            ));
+            rows.push(r.clone());
+            models.push(rep.embedder.as_str());
+        }
+    }
+    if rows.first().is_some_and(|r| !r.by_lang.is_empty()) {
+        md.push_str(&per_language_table(&rows, Some(&models)));
+    }
+    md.push_str(&format!("\nMachine: {}.\n", machine.line()));
+    let report = ModelsReport {
+        machine,
+        set: set.to_string(),
+        models: reports,
+    };
+    write_results(out, name, &report, &md).map_err(|e| e.to_string())?;
+    print!("{md}");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -386,5 +519,38 @@ mod tests {
             0.5
         );
         assert_eq!(ndcg_at(&["x".to_string()], &rel, 10), 0.0);
+        let late = vec!["x".to_string(), "y".to_string(), "b".to_string()];
+        assert_eq!(hit_at(&late, &rel, 1), 0.0);
+        assert_eq!(hit_at(&late, &rel, 2), 0.0);
+        assert_eq!(hit_at(&late, &rel, 3), 1.0);
+        assert_eq!(hit_at(&[], &rel, 3), 0.0);
+    }
+
+    #[test]
+    fn scores_are_means_per_group() {
+        let s = Scores::of(&[[1.0, 1.0, 1.0, 1.0], [0.0, 0.5, 0.0, 1.0]]);
+        assert_eq!(
+            (s.ndcg_at_10, s.recall_at_10, s.hit_at_1, s.hit_at_3),
+            (0.5, 0.75, 0.5, 1.0)
+        );
+        let row = |c: &str, v: f64| QualityRow {
+            config: c.into(),
+            ndcg_at_10: v,
+            recall_at_10: v,
+            hit_at_1: v,
+            hit_at_3: v,
+            by_lang: vec![(
+                "de->en".into(),
+                Scores {
+                    ndcg_at_10: v,
+                    recall_at_10: v,
+                    hit_at_1: v,
+                    hit_at_3: v,
+                },
+            )],
+        };
+        let t = per_language_table(&[row("a", 0.25), row("b", 0.5)], Some(&["m1", "m2"]));
+        assert!(t.contains("| m1 | a | 0.250 · 0.25 · 0.25 |"), "{t}");
+        assert!(t.contains("| m2 | b | 0.500 · 0.50 · 0.50 |"), "{t}");
     }
 }

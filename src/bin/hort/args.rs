@@ -299,6 +299,11 @@ pub enum BenchSuite {
         /// fitting fusion on a training split (`bench/fusion/fit.py`).
         #[arg(long)]
         lists: Option<PathBuf>,
+        /// Embedding models to compare (each gets its own index in --work);
+        /// with more than one, every row of every model also goes into one
+        /// table (`quality-<set>-models`). Default: [embed] model.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
     },
     /// Precision, recall and false-positive rate of the injection detector (`make datasets`).
     Injection {

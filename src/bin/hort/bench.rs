@@ -35,70 +35,52 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             out,
             pg_url,
             lists,
+            models,
         } => {
             let judged =
                 hort::bench::quality::load_queries(&queries).map_err(anyhow::Error::msg)?;
-            let embedder = load_embedder(&cfg)?;
-            // One index per corpus and model, reused (and updated) between runs.
-            let index = bench_index(&cfg, embedder.as_ref(), &corpus, &work)?;
-            let snap = IndexReader::open(&index)?.snapshot();
             let stem = queries
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("set")
                 .to_string();
-            let mut name = format!("quality-{stem}-{}", cfg.embed.model);
-            let view: Arc<dyn IndexRead> = match &pg_url {
-                None => snap.clone(),
-                Some(url) => {
-                    let db_name: String = format!("hort_bench_quality_{stem}_{}", cfg.embed.model)
-                        .chars()
-                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                        .collect();
-                    let db = hort::bench::backends::database(url, &db_name)
-                        .map_err(anyhow::Error::msg)?;
-                    let pg = hort::store::pg::PgStore::open(
-                        &db,
-                        None,
-                        2,
-                        hort::store::pg::Meta {
-                            embedder: snap.manifest.embedder.clone(),
-                            dim: snap.manifest.dim as usize,
-                            chunker: snap.manifest.chunker.clone(),
-                            ..Default::default()
-                        },
-                    )?;
-                    let pg = Arc::new(pg);
-                    let mut w =
-                        hort::store::pg::PgWriter::open(pg.clone(), &snap.manifest.chunker)?;
-                    migrate::copy(snap.as_ref(), &mut w, true)?;
-                    name.push_str("-postgres");
-                    pg
-                }
+            let models = if models.is_empty() {
+                vec![cfg.embed.model.clone()]
+            } else {
+                models
             };
-            if let Some(path) = &lists {
-                hort::bench::quality::write_lists(
-                    view.as_ref(),
-                    embedder.as_ref(),
-                    &hort::bench::quality::evaluator(&snap),
+            if lists.is_some() && models.len() > 1 {
+                anyhow::bail!("--lists writes one model's candidate lists: name one model");
+            }
+            let mut reports = Vec::new();
+            for model in &models {
+                let mut cfg = cfg.clone();
+                cfg.embed.model = model.clone();
+                reports.push(quality(
+                    &cfg,
                     &judged,
-                    SearchParams::from_config(&cfg),
-                    path,
+                    &stem,
+                    &queries,
+                    &corpus,
+                    &work,
+                    &out,
+                    pg_url.as_deref(),
+                    lists.as_deref(),
+                )?);
+            }
+            if reports.len() > 1 {
+                let mut name = format!("quality-{stem}-models");
+                if pg_url.is_some() {
+                    name.push_str("-postgres");
+                }
+                hort::bench::quality::models_table(
+                    &queries.display().to_string(),
+                    reports,
+                    &name,
+                    &out,
                 )
                 .map_err(anyhow::Error::msg)?;
             }
-            hort::bench::quality::report(
-                &snap,
-                view.as_ref(),
-                pg_url.is_some(),
-                embedder.as_ref(),
-                &judged,
-                &queries.display().to_string(),
-                &name,
-                SearchParams::from_config(&cfg),
-                &out,
-            )
-            .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
         BenchSuite::Injection {
@@ -456,4 +438,74 @@ fn read_queries(path: &Path) -> Result<Vec<String>> {
         out.push(q.to_string());
     }
     Ok(out)
+}
+
+/// `hort bench quality` for one model: its index (built once per corpus
+/// and model, then updated), the optional copy into PostgreSQL, the
+/// candidate lists, and the report.
+#[allow(clippy::too_many_arguments)]
+fn quality(
+    cfg: &Config,
+    judged: &[hort::bench::quality::Judged],
+    stem: &str,
+    queries: &Path,
+    corpus: &Path,
+    work: &Path,
+    out: &Path,
+    pg_url: Option<&str>,
+    lists: Option<&Path>,
+) -> Result<hort::bench::quality::QualityReport> {
+    let embedder = load_embedder(cfg)?;
+    let index = bench_index(cfg, embedder.as_ref(), corpus, work)?;
+    let snap = IndexReader::open(&index)?.snapshot();
+    let mut name = format!("quality-{stem}-{}", cfg.embed.model);
+    let view: Arc<dyn IndexRead> = match pg_url {
+        None => snap.clone(),
+        Some(url) => {
+            let db_name: String = format!("hort_bench_quality_{stem}_{}", cfg.embed.model)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let db = hort::bench::backends::database(url, &db_name).map_err(anyhow::Error::msg)?;
+            let pg = hort::store::pg::PgStore::open(
+                &db,
+                None,
+                2,
+                hort::store::pg::Meta {
+                    embedder: snap.manifest.embedder.clone(),
+                    dim: snap.manifest.dim as usize,
+                    chunker: snap.manifest.chunker.clone(),
+                    ..Default::default()
+                },
+            )?;
+            let pg = Arc::new(pg);
+            let mut w = hort::store::pg::PgWriter::open(pg.clone(), &snap.manifest.chunker)?;
+            migrate::copy(snap.as_ref(), &mut w, true)?;
+            name.push_str("-postgres");
+            pg
+        }
+    };
+    if let Some(path) = lists {
+        hort::bench::quality::write_lists(
+            view.as_ref(),
+            embedder.as_ref(),
+            &hort::bench::quality::evaluator(&snap),
+            judged,
+            SearchParams::from_config(cfg),
+            path,
+        )
+        .map_err(anyhow::Error::msg)?;
+    }
+    hort::bench::quality::report(
+        &snap,
+        view.as_ref(),
+        pg_url.is_some(),
+        embedder.as_ref(),
+        judged,
+        &queries.display().to_string(),
+        &name,
+        SearchParams::from_config(cfg),
+        out,
+    )
+    .map_err(anyhow::Error::msg)
 }
