@@ -769,8 +769,46 @@ fn a_panicking_database_job_leaves_the_pool_whole() {
     );
 }
 
-/// A streaming replica (`pg_basebackup -R`) answers searches: a document
-/// written to the primary is found through a store that reads the replica.
+/// Waiting for PostgreSQL from async code does not stall the runtime: on
+/// a runtime with ONE worker thread, a ticker task keeps ticking while
+/// another task waits half a second for `pg_sleep` (the rate-limit check of
+/// every request and the answer path's budget check wait like this). A
+/// plain blocking wait would freeze the only worker, and the ticker with it.
+#[test]
+fn a_slow_query_does_not_stall_the_async_runtime() {
+    let pool = Arc::new(hort::store::pg::Pool::new(&pg_url("HORT_TEST_PG_URL"), 1).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let ticks = rt.block_on(async move {
+        let ticker = tokio::spawn(async {
+            let mut n = 0u32;
+            let start = tokio::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(600) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                n += 1;
+            }
+            n
+        });
+        // Let the ticker start, then wait on the database from a task.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let waiter = tokio::spawn(async move {
+            pool.run(|c| {
+                c.execute("SELECT pg_sleep(0.5)", &[])
+                    .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))
+            })
+        });
+        let slept = waiter.await.unwrap();
+        assert!(slept.is_ok(), "{slept:?}");
+        ticker.await.unwrap()
+    });
+    // 600 ms at 20 ms a tick: ~25 when nothing stalls; a frozen worker
+    // would lose the 500 ms of the query (at most ~5 ticks).
+    assert!(ticks >= 15, "the ticker ticked only {ticks} times");
+}
+
 /// A streaming replica (`pg_basebackup -R`) answers searches: a document
 /// written to the primary is found through a store that reads the replica.
 #[test]

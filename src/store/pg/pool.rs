@@ -1,8 +1,9 @@
 //! Connections on their own threads: the `postgres` client blocks, and must
 //! not block inside the async runtime, so each connection lives on a worker
 //! thread and callers hand it jobs ([`Pool::run`]), from sync or async code
-//! alike. A job that panics fails alone: its worker survives and replaces
-//! the connection.
+//! alike; a caller on an async worker thread waits for the answer the way
+//! tokio allows blocking there (see [`wait`]). A job that panics fails
+//! alone: its worker survives and replaces the connection.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -133,6 +134,21 @@ impl Pool {
             };
             tx.send(job).map_err(|_| PgError::Stopped)?;
         }
-        orx.recv().map_err(|_| lost())?
+        wait(|| orx.recv()).map_err(|_| lost())?
+    }
+}
+
+/// Waits for a connection's answer without stalling an async runtime: on a
+/// worker thread of a multi-threaded tokio runtime (a request handler, the
+/// admission middleware's rate-limit check) the worker first hands its other
+/// tasks to the rest of the runtime (`block_in_place`), so a slow database
+/// delays only the request that waits for it. Elsewhere (plain threads,
+/// `spawn_blocking`, a current-thread runtime, where `block_in_place` is not
+/// allowed) it simply blocks.
+fn wait<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
