@@ -853,6 +853,89 @@ fn read_replica_answers_searches() {
     assert!(c.batch_execute("DELETE FROM documents").is_err());
 }
 
+/// Resumes WAL replay on the replica when dropped (also when the test
+/// fails), so a paused replica never outlives the test that paused it.
+struct ReplayPaused(postgres::Client);
+
+impl Drop for ReplayPaused {
+    fn drop(&mut self) {
+        let _ = self.0.batch_execute("SELECT pg_wal_replay_resume()");
+    }
+}
+
+/// Reads go to the replica only while it is within `[store]
+/// max_staleness_s`: with replay paused on the replica and a new document
+/// on the primary, a store that tolerates an hour of lag still reads the
+/// replica (and reports how stale that is), one that tolerates half a
+/// second reads the primary and finds the document; after replay resumes,
+/// the replica has it too.
+#[test]
+fn a_lagging_replica_is_read_only_within_the_bound() {
+    let url = fresh_db("staleness");
+    let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("fixtures/corpus/finance"), src.path());
+    let e = HashEmbedder::new(48);
+    let primary = pg_for(&url, &e);
+    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    let open = |bound: f64| {
+        PgStore::open(&url, Some(&replica), 1, primary.meta().clone())
+            .unwrap()
+            .with_max_staleness(Duration::from_secs_f64(bound))
+    };
+    let p = Principal::new("a", &["finance"], Classification::Restricted);
+    let finds = |store: &PgStore, word: &str| {
+        let req = retrieve::Request {
+            query: word,
+            k: 3,
+            docs: None,
+        };
+        retrieve::search(store, &e, &p, &req, &SearchParams::default())
+            .unwrap()
+            .hits
+            .iter()
+            .any(|h| h.text.contains(word))
+    };
+    // Caught up: the replica answers and nothing is stale.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(finds(&open(3600.0), "Rechnung") && open(3600.0).staleness().is_zero()) {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let mut c = postgres::Client::connect(&replica, postgres::NoTls).unwrap();
+    c.batch_execute("SELECT pg_wal_replay_pause()").unwrap();
+    let _resume = ReplayPaused(c);
+    std::fs::write(
+        src.path().join("zaunkoenig.txt"),
+        "Zaunkoenigprojekt: the new supplier contract starts in March.",
+    )
+    .unwrap();
+    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+
+    let lenient = open(3600.0);
+    assert!(!finds(&lenient, "Zaunkoenigprojekt"), "replay is paused");
+    let lag = lenient.staleness();
+    assert!(lag >= Duration::from_secs(1), "reported staleness {lag:?}");
+    let strict = open(0.5);
+    assert!(
+        finds(&strict, "Zaunkoenigprojekt"),
+        "past the bound, the primary answers"
+    );
+    assert!(strict.staleness().is_zero());
+
+    drop(_resume);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !finds(&open(3600.0), "Zaunkoenigprojekt") {
+        assert!(
+            Instant::now() < deadline,
+            "the replica never caught up after resuming"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 const NODE_PRINCIPALS: &str = r#"
 [[principals]]
 name = "admin"

@@ -36,6 +36,14 @@ pub struct StoreConfig {
     /// Connections per pool (one pool for writes, one for reads).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Searches read the replica while it is at most this many seconds
+    /// behind the primary, the primary otherwise; results report the bound.
+    #[serde(default = "default_max_staleness_s")]
+    pub max_staleness_s: f64,
+}
+
+fn default_max_staleness_s() -> f64 {
+    5.0
 }
 
 fn default_pool_size() -> usize {
@@ -49,6 +57,7 @@ impl Default for StoreConfig {
             url: None,
             read_url: None,
             pool_size: default_pool_size(),
+            max_staleness_s: default_max_staleness_s(),
         }
     }
 }
@@ -135,7 +144,9 @@ impl StoreConfig {
                 "backend = \"postgres\" needs a url (or HORT_DATABASE_URL)",
             ));
         }
-        c.range("store.pool_size", self.pool_size, 1, 256)
+        c.range("store.pool_size", self.pool_size, 1, 256)?;
+        // NaN fails the range check too.
+        c.range("store.max_staleness_s", self.max_staleness_s, 0.0, 86_400.0)
     }
 }
 

@@ -39,6 +39,10 @@ pub struct SearchRequest {
 #[derive(Serialize)]
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
+    /// Read from a streaming replica this far behind the primary (at most
+    /// `[store] max_staleness_s`); absent when nothing searched can be stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staleness_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<crate::service::SearchExplain>,
 }
@@ -67,6 +71,7 @@ pub async fn search(
             timing,
         )],
         Json(SearchResponse {
+            staleness_ms: Some(found.staleness.as_millis() as u64).filter(|&ms| ms > 0),
             hits: found.hits,
             explain,
         }),

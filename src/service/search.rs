@@ -38,6 +38,9 @@ pub struct Found {
     pub stages: Stages,
     /// The whole search, off the runtime, in milliseconds.
     pub search_ms: f64,
+    /// How far behind the latest write the data searched may be (a
+    /// streaming replica's lag; zero on the primary and the embedded index).
+    pub staleness: std::time::Duration,
     /// Both sides' candidate lists and the plan (its `hits` moved to
     /// `hits` above): kept so that `Service::explain` can say why, when asked.
     evidence: retrieve::SearchResult,
@@ -103,6 +106,8 @@ impl Service {
             let started = std::time::Instant::now();
             let ms = move || started.elapsed().as_secs_f64() * 1000.0;
             let view = svc.store.reader();
+            // Read once, before the search: the bound holds for what follows.
+            let staleness = view.staleness();
             let r = retrieve::Request {
                 query: &text,
                 k,
@@ -121,6 +126,7 @@ impl Service {
                     hits: std::mem::take(&mut evidence.hits),
                     stages: evidence.stages,
                     search_ms: ms(),
+                    staleness,
                     evidence,
                     reranked: false,
                 });
@@ -145,6 +151,7 @@ impl Service {
                 hits,
                 stages: evidence.stages,
                 search_ms: ms(),
+                staleness,
                 evidence,
                 reranked: true,
             })

@@ -44,6 +44,13 @@ pub trait IndexRead: Send + Sync {
     /// Counts for status pages and metrics.
     fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// How far behind the latest write this view's reads may be: zero for
+    /// the embedded index and a database primary, up to the configured
+    /// bound for a streaming replica (reported with search results).
+    fn staleness(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Reads everything stored and checks it against its checksums (where
     /// the backend keeps any; the database checks its own pages).
     fn verify_files(&self) -> Result<(), StoreError> {

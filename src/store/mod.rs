@@ -178,7 +178,10 @@ pub fn open(
                     m: graph.m,
                     ef_construction: graph.ef_construction,
                 },
-            )?;
+            )?
+            .with_max_staleness(std::time::Duration::from_secs_f64(
+                cfg.store.max_staleness_s,
+            ));
             Ok(Arc::new(pg::PgBackend::new(Arc::new(db), &spec.chunker)))
         }
     }

@@ -246,6 +246,13 @@ impl Default for Meta {
 pub struct PgStore {
     pub(crate) write: Pool,
     pub(crate) read: Pool,
+    /// Whether `read` is a replica's pool (else the primary's).
+    replica: bool,
+    /// Searches read the replica while it is at most this far behind, the
+    /// primary otherwise.
+    max_staleness: Duration,
+    /// The replica's lag as last read (`None`: not known), and when.
+    lag: Mutex<Option<(std::time::Instant, Option<Duration>)>>,
     /// The primary's URL (a writer holds its own connection to it).
     url: String,
     meta: Meta,
@@ -263,6 +270,12 @@ pub(crate) const COUNTS_TTL: Duration = Duration::from_secs(30);
 /// scored row costs a heap visit (~3 µs), so the crossover sits far lower
 /// than the embedded index's mapped scan.
 pub const EXACT_ROWS: i64 = 1500;
+
+/// How long a replica's measured lag is trusted before it is read again.
+const LAG_TTL: Duration = Duration::from_secs(1);
+
+/// The default bound on a replica's lag (`[store] max_staleness_s`).
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -289,6 +302,9 @@ impl PgStore {
         Ok(PgStore {
             write,
             read,
+            replica: read_url.is_some(),
+            max_staleness: DEFAULT_MAX_STALENESS,
+            lag: Mutex::new(None),
             url: url.to_string(),
             meta,
             counts: Mutex::new(None),
@@ -298,6 +314,92 @@ impl PgStore {
     /// What the stored vectors are.
     pub fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    /// Reads go to the replica only while it is at most `d` behind.
+    pub fn with_max_staleness(mut self, d: Duration) -> PgStore {
+        self.max_staleness = d;
+        self
+    }
+
+    /// How far behind the primary the data searches read is, at most: zero
+    /// on the primary, the replica's lag when it serves reads. A replica
+    /// that lags more than the bound, or whose lag cannot be read (it is
+    /// down), is not read from: searches go to the primary.
+    pub fn staleness(&self) -> Duration {
+        match self.replica_lag() {
+            Some(lag) if self.replica && lag <= self.max_staleness => lag,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The pool searches and reads run on: the replica's while it is
+    /// within the bound, else the primary's.
+    pub(crate) fn reads(&self) -> &Pool {
+        match self.replica_lag() {
+            Some(lag) if lag <= self.max_staleness => &self.read,
+            _ if !self.replica => &self.read,
+            _ => &self.write,
+        }
+    }
+
+    /// The replica's lag (cached for [`LAG_TTL`]); `Some(0)` without a
+    /// replica, `None` when it cannot be read. A replica that has replayed
+    /// everything the primary has written is not behind, however long ago
+    /// its last transaction was; otherwise everything committed since the
+    /// last transaction it replayed may be missing, so that transaction's
+    /// age bounds the staleness.
+    fn replica_lag(&self) -> Option<Duration> {
+        if !self.replica {
+            return Some(Duration::ZERO);
+        }
+        let cached = {
+            let g = match self.lag.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            g.filter(|(at, _)| at.elapsed() < LAG_TTL).map(|(_, l)| l)
+        };
+        if let Some(l) = cached {
+            return l;
+        }
+        let measured = self.measure_lag();
+        if let Err(e) = &measured {
+            tracing::warn!("replica lag unknown, reading the primary: {e}");
+        }
+        let lag = measured.ok().flatten();
+        let mut g = match self.lag.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = Some((std::time::Instant::now(), lag));
+        lag
+    }
+
+    fn measure_lag(&self) -> Result<Option<Duration>, PgError> {
+        let primary: String = self.write.run(|c| {
+            let r = c
+                .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                .ctx("primary's WAL position")?;
+            col(&r, 0)
+        })?;
+        self.read.run(move |c| {
+            let r = c
+                .query_one(
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true),
+                            extract(epoch FROM clock_timestamp()
+                                    - pg_last_xact_replay_timestamp())::float8",
+                    &[&primary],
+                )
+                .ctx("replica's replay position")?;
+            let caught_up: bool = col(&r, 0)?;
+            let age: Option<f64> = col(&r, 1)?;
+            Ok(if caught_up {
+                Some(Duration::ZERO)
+            } else {
+                age.map(|s| Duration::from_secs_f64(s.max(0.0)))
+            })
+        })
     }
 
     /// Runs `sql` as the principal's reader role with no filter of hort's

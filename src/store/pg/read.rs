@@ -47,7 +47,7 @@ impl PgStore {
         }
         let want: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let docs = docs.cloned();
-        let mut rows: Vec<ChunkHit> = self.read.run(move |c| {
+        let mut rows: Vec<ChunkHit> = self.reads().run(move |c| {
             let doc_ids = Self::doc_ids(c, docs.as_ref())?;
             let mut tx = access.begin(c)?;
             let rows = tx
@@ -73,7 +73,7 @@ impl PgStore {
     /// Documents `who` may see, by path.
     pub(crate) fn visible_documents(&self, who: &Principal) -> Result<Vec<DocSummary>, PgError> {
         let access = Access::of(who);
-        self.read.run(move |c| {
+        self.reads().run(move |c| {
             let mut tx = access.begin(c)?;
             let rows = tx
                 .query(
@@ -136,7 +136,7 @@ impl PgStore {
     ) -> Result<Pages, PgError> {
         let access = Access::of(who);
         let path = path.to_string();
-        self.read.run(move |c| {
+        self.reads().run(move |c| {
             let mut tx = access.begin(c)?;
             let docs = tx
                 .query(
@@ -214,7 +214,7 @@ impl PgStore {
     }
 
     fn counts(&self) -> Result<StoreStats, PgError> {
-        self.read.run(|c| {
+        self.reads().run(|c| {
             let r = c
                 .query_one(
                     "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks),
@@ -330,6 +330,10 @@ impl IndexRead for PgStore {
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
         Ok(self.counts()?)
+    }
+
+    fn staleness(&self) -> std::time::Duration {
+        PgStore::staleness(self)
     }
 
     fn vector_search(

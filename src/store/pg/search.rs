@@ -35,7 +35,7 @@ impl PgStore {
         if let Some(n) = fresh {
             return Ok(n);
         }
-        let counts: Counts = self.read.run(|c| {
+        let counts: Counts = self.reads().run(|c| {
             c.query(
                 "SELECT t, classification, count(*) FROM chunks, unnest(teams) t GROUP BY 1, 2",
                 &[],
@@ -123,7 +123,7 @@ impl PgStore {
         let docs = docs.cloned();
         let qv = Vector(query.to_vec());
         let want = want as i64;
-        self.read.run(move |c| {
+        self.reads().run(move |c| {
             let ids = Self::doc_ids(c, docs.as_ref())?;
             let mut tx = access.begin(c)?;
             // A metadata filter naming few documents: score their chunks.
@@ -195,7 +195,7 @@ impl PgStore {
         let docs = docs.cloned();
         let query = query.to_string();
         let want = want as i64;
-        self.read.run(move |c| {
+        self.reads().run(move |c| {
             let ids = Self::doc_ids(c, docs.as_ref())?;
             let mut tx = c
                 .build_transaction()
@@ -246,7 +246,7 @@ impl PgStore {
         let access = Access::of(who);
         let text = text.to_string();
         let n = n as i64;
-        self.read.run(move |c| {
+        self.reads().run(move |c| {
             let rows = c
                 .query(
                     "WITH q AS (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(l), ' | '), '')) AS q
