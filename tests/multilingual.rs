@@ -105,8 +105,8 @@ fn an_index_refuses_the_other_model() {
     );
 }
 
-/// Both bundled models (MiniLM with its learned injection head, e5-small
-/// with the rules alone): in the sample corpus only the poisoned meeting
+/// Both bundled models, each with its learned injection head beside the
+/// rules: in the sample corpus only the poisoned meeting
 /// note is flagged, and German and English pages written for this test that
 /// only talk about AI, prompts, passwords and administrators (no detector
 /// was trained or tuned on them) are not.
@@ -145,11 +145,6 @@ fn injection_screening_leaves_text_about_ai_and_admins_alone() {
         );
         let status = env.run(&["status"]);
         let text = String::from_utf8_lossy(&status.stdout);
-        let want = if model == "minilm-l6" {
-            "rules + learned head"
-        } else {
-            "rules only"
-        };
-        assert!(text.contains(want), "{model}: {text}");
+        assert!(text.contains("rules + learned head"), "{model}: {text}");
     }
 }

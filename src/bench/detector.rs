@@ -28,7 +28,7 @@ use crate::sanitize::injection::head::{self, Example, Head, TrainOptions};
 use crate::sanitize::injection::DEFAULT_THRESHOLD;
 
 /// Sources hort wrote itself: trained on, never part of the headline.
-const OWN_SOURCES: &[&str] = &["hort-eval", "hort-de"];
+const OWN_SOURCES: &[&str] = &["hort-eval", "hort-de", "hort-gen"];
 
 /// The false-positive rate on the benign training chunks the threshold is
 /// set to by default (the default threshold 0.5 then means this rate).
@@ -202,6 +202,7 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
     for (file, source) in [
         ("bench/injection/hort-eval.jsonl", "hort-eval"),
         ("bench/injection/hort-de.jsonl", "hort-de"),
+        ("bench/injection/hort-gen.jsonl", "hort-gen"),
     ] {
         for l in read(Path::new(file))?
             .lines()
@@ -220,20 +221,20 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
         }
     }
     // Benign business and science text: SciFact abstracts (every 5th, the
-    // rest stays out of training so the bench stays quick) and the sample
-    // corpus without the poisoned meeting note.
-    let corpus = Path::new("data/beir/scifact/corpus.jsonl");
-    if let Ok(t) = std::fs::read_to_string(corpus) {
-        for l in t.lines().step_by(5) {
-            let v: serde_json::Value =
-                serde_json::from_str(l).map_err(|e| format!("scifact: {e}"))?;
-            let text = format!(
-                "{}\n\n{}",
-                v["title"].as_str().unwrap_or(""),
-                v["text"].as_str().unwrap_or("")
-            );
-            rows.push(benign("scifact", "en", text));
-        }
+    // rest stays out of training so the bench stays quick; the folder
+    // `bench/beir_to_folder.py` writes for `hort bench quality`) and the
+    // sample corpus without the poisoned meeting note.
+    let scifact = Path::new("data/beir/scifact/corpus");
+    let abstracts = files_under(scifact);
+    if abstracts.is_empty() {
+        eprintln!(
+            "injection bench: no SciFact abstracts in {} (bench/beir_to_folder.py writes them); \
+             training without them",
+            scifact.display()
+        );
+    }
+    for f in abstracts.iter().step_by(5) {
+        rows.push(benign("scifact", "en", read(f)?));
     }
     for book in TRAIN_BOOKS {
         rows.extend(

@@ -1,7 +1,7 @@
 //! The injection verdict on chunks, taken where their vectors are made.
 //!
 //! The rules ([`injection::detect`]) run on every chunk. For the embedding
-//! models hort ships a head for (MiniLM today, see [`SHIPPED`]), a learned head ([`head::Head`]) reads each chunk's
+//! models hort ships a head for (MiniLM-L6 and multilingual-e5-small, see [`SHIPPED`]), a learned head ([`head::Head`]) reads each chunk's
 //! sentence windows too: the model's token states pooled over each window
 //! come from the same forward pass that makes the chunk's vector, so the
 //! detector costs a few dot products, not a second run of the model. An
@@ -30,11 +30,18 @@ struct Shipped {
 /// measured by `hort bench injection` but not shipped yet: on the sample
 /// corpus it flagged a benign page, and its leave-one-source-out recall on
 /// German text written for hort stayed below the rules' (README).
-const SHIPPED: &[Shipped] = &[Shipped {
-    model: "minilm-l6-int8/1",
-    bytes: include_bytes!("../../models/injection-head/minilm-l6-int8-1.json"),
-    sha256: "039494867c6f2ae4d728676399c29d5230fea954a97760e9f4d68acb0ce7c3a7",
-}];
+const SHIPPED: &[Shipped] = &[
+    Shipped {
+        model: "minilm-l6-int8/1",
+        bytes: include_bytes!("../../models/injection-head/minilm-l6-int8-1.json"),
+        sha256: "d82b233e6efe98b4fb08801eeb18c0aea294682caa7526c1cf54114b2cb06c01",
+    },
+    Shipped {
+        model: "multilingual-e5-small-q4/1",
+        bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
+        sha256: "49ec75bed5d962d80fa029abac1ce1e3190cfa492b2a1608d2022ed55f826946",
+    },
+];
 
 /// Detector scores at or above this are stored with the document, so a
 /// lower policy threshold later needs no re-scan.
@@ -371,7 +378,7 @@ mod tests {
             assert!(Screen::for_model(s.model).head().is_some());
         }
         assert!(Screen::for_model("hash-384").head().is_none());
-        assert!(Screen::for_model("multilingual-e5-small-q4/1")
+        assert!(Screen::for_model("multilingual-e5-small-q4/2")
             .head()
             .is_none());
         // A changed weight file no longer matches its pin.
