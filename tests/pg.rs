@@ -960,6 +960,16 @@ monthly_budget_usd = 1.0
 "#;
 
 fn node(llm: &str, url: &str) -> Env {
+    node_reading(llm, url, None)
+}
+
+/// A node whose searches read `replica` while it has replayed everything
+/// (`max_staleness_s = 0`: never older than the primary), the primary
+/// otherwise.
+fn node_reading(llm: &str, url: &str, replica: Option<&str>) -> Env {
+    let read = replica
+        .map(|r| format!("read_url = \"{r}\"\nmax_staleness_s = 0\n"))
+        .unwrap_or_default();
     let principals = NODE_PRINCIPALS
         .replace("ADMIN_HASH", &common::sha256_hex("key-admin"))
         .replace("LIMITED_HASH", &common::sha256_hex("key-limited"))
@@ -969,7 +979,7 @@ fn node(llm: &str, url: &str) -> Env {
 [store]
 backend = "postgres"
 url = "{url}"
-
+{read}
 [audit]
 path = "audit.jsonl"
 
@@ -1170,13 +1180,16 @@ fn embedder_dimension_is_checked_on_write() {
 /// `hort ingest` on PostgreSQL, as operators run it: no staging index on
 /// disk; a folder's sync is one transaction (an ingest killed before its
 /// commit leaves nothing); two ingest processes of different folders run at
-/// the same time; then two `hort serve` nodes find both folders.
+/// the same time; then two `hort serve` nodes, one reading the primary and one
+/// a streaming replica, find both folders.
 #[test]
 fn two_ingests_at_once_straight_into_the_database_then_two_nodes_search() {
     let url = fresh_db("twoingest");
+    let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
     let llm = start_scripted_llm();
+    // Node a reads the primary, node b the streaming replica.
     let a = node(&llm, &url);
-    let b = node(&llm, &url);
+    let b = node_reading(&llm, &url, Some(&replica));
     copy_tree(&repo().join("fixtures/corpus"), &a.path().join("corpus"));
     let notes = b.path().join("notes");
     std::fs::create_dir_all(&notes).unwrap();
@@ -1252,6 +1265,8 @@ fn two_ingests_at_once_straight_into_the_database_then_two_nodes_search() {
                 &format!(r#"{{"query": "{q}", "k": 5}}"#),
             );
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            // Bound 0: whichever server answered, nothing was stale.
+            assert!(r.json().get("staleness_ms").is_none());
             let docs: Vec<String> = r.json()["hits"]
                 .as_array()
                 .unwrap()
