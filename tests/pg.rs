@@ -809,17 +809,44 @@ fn a_slow_query_does_not_stall_the_async_runtime() {
     assert!(ticks >= 15, "the ticker ticked only {ticks} times");
 }
 
+/// A fresh database with `folder` of the repository ingested on the
+/// primary, and the URL of the same database on the streaming replica.
+struct Replicated {
+    url: String,
+    replica: String,
+    src: tempfile::TempDir,
+    e: HashEmbedder,
+    primary: Arc<PgStore>,
+}
+
+fn replicated(name: &str, folder: &str) -> Replicated {
+    let url = fresh_db(name);
+    let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join(folder), src.path());
+    let e = HashEmbedder::new(48);
+    let primary = pg_for(&url, &e);
+    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    Replicated {
+        url,
+        replica,
+        src,
+        e,
+        primary,
+    }
+}
+
 /// A streaming replica (`pg_basebackup -R`) answers searches: a document
 /// written to the primary is found through a store that reads the replica.
 #[test]
 fn read_replica_answers_searches() {
-    let url = fresh_db("replica");
-    let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
-    let src = tempfile::tempdir().unwrap();
-    copy_tree(&repo().join("fixtures/corpus"), src.path());
-    let e = HashEmbedder::new(48);
-    let primary = pg_for(&url, &e);
-    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    let Replicated {
+        url,
+        replica,
+        src: _src,
+        e,
+        primary,
+    } = replicated("replica", "fixtures/corpus");
     // Migrations and writes go to the primary; reads to the replica.
     let split = PgStore::open(&url, Some(&replica), 1, primary.meta().clone()).unwrap();
     let p = Principal::new("a", &["staff", "finance"], Classification::Confidential);
@@ -871,13 +898,13 @@ impl Drop for ReplayPaused {
 /// the replica has it too.
 #[test]
 fn a_lagging_replica_is_read_only_within_the_bound() {
-    let url = fresh_db("staleness");
-    let replica = with_db(&pg_url("HORT_TEST_PG_REPLICA_URL"), db_name(&url));
-    let src = tempfile::tempdir().unwrap();
-    copy_tree(&repo().join("fixtures/corpus/finance"), src.path());
-    let e = HashEmbedder::new(48);
-    let primary = pg_for(&url, &e);
-    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    let Replicated {
+        url,
+        replica,
+        src,
+        e,
+        primary,
+    } = replicated("staleness", "fixtures/corpus/finance");
     let open = |bound: f64| {
         PgStore::open(&url, Some(&replica), 1, primary.meta().clone())
             .unwrap()
