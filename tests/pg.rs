@@ -880,6 +880,53 @@ fn read_replica_answers_searches() {
     assert!(c.batch_execute("DELETE FROM documents").is_err());
 }
 
+/// A replica that accepts connections and never answers (a hung server,
+/// a black-holing network) costs no search anything: the store opens within
+/// moments, reads the primary, and reports nothing stale.
+#[test]
+fn a_silent_replica_costs_searches_nothing() {
+    let url = fresh_db("silent");
+    let e = HashEmbedder::new(48);
+    let primary = pg_for(&url, &e);
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("fixtures/corpus/finance"), src.path());
+    ingest_into(&backend(&primary), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let read_url = format!("postgres://hort@127.0.0.1:{port}/postgres?connect_timeout=30");
+    let started = Instant::now();
+    let store = PgStore::open(&url, Some(&read_url), 1, primary.meta().clone()).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let p = Principal::new("a", &["finance"], Classification::Restricted);
+    for _ in 0..3 {
+        let asked = Instant::now();
+        let req = retrieve::Request {
+            query: "Rechnung",
+            k: 3,
+            docs: None,
+        };
+        let r = retrieve::search(&store, &e, &p, &req, &SearchParams::default()).unwrap();
+        assert!(!r.hits.is_empty());
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(store.staleness().is_zero());
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
 /// Resumes WAL replay on the replica when dropped (also when the test
 /// fails), so a paused replica never outlives the test that paused it.
 struct ReplayPaused(postgres::Client);

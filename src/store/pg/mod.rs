@@ -246,13 +246,12 @@ impl Default for Meta {
 pub struct PgStore {
     pub(crate) write: Pool,
     pub(crate) read: Pool,
-    /// Whether `read` is a replica's pool (else the primary's).
-    replica: bool,
     /// Searches read the replica while it is at most this far behind, the
     /// primary otherwise.
     max_staleness: Duration,
-    /// The replica's lag as last read (`None`: not known), and when.
-    lag: Mutex<Option<(std::time::Instant, Option<Duration>)>>,
+    /// The replica's lag as last read (`None`: not known), kept fresh by a
+    /// watcher thread (see [`watch_lag`]); zero without a replica.
+    lag: std::sync::Arc<Mutex<Option<Duration>>>,
     /// The primary's URL (a writer holds its own connection to it).
     url: String,
     meta: Meta,
@@ -271,8 +270,11 @@ pub(crate) const COUNTS_TTL: Duration = Duration::from_secs(30);
 /// than the embedded index's mapped scan.
 pub const EXACT_ROWS: i64 = 1500;
 
-/// How long a replica's measured lag is trusted before it is read again.
-const LAG_TTL: Duration = Duration::from_secs(1);
+/// How often a replica's lag is read again.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// How long opening a store waits for the replica's first lag reading.
+const FIRST_LAG_WAIT: Duration = Duration::from_secs(2);
 
 /// The default bound on a replica's lag (`[store] max_staleness_s`).
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(5);
@@ -299,12 +301,21 @@ impl PgStore {
         };
         let want = meta.clone();
         write.run(move |c| schema::migrate(c, &want))?;
+        let lag = std::sync::Arc::new(Mutex::new(Some(Duration::ZERO)));
+        if let Some(r) = read_url {
+            // Unknown (so: the primary) until the watcher, which has
+            // connections of its own, has read it: a replica that is down
+            // or silent costs the watcher its timeouts, never a request.
+            // Opening waits a moment for the first reading.
+            *lock(&lag) = None;
+            let first = watch_lag(url, r, std::sync::Arc::downgrade(&lag))?;
+            let _ = first.recv_timeout(FIRST_LAG_WAIT);
+        }
         Ok(PgStore {
             write,
             read,
-            replica: read_url.is_some(),
             max_staleness: DEFAULT_MAX_STALENESS,
-            lag: Mutex::new(None),
+            lag,
             url: url.to_string(),
             meta,
             counts: Mutex::new(None),
@@ -327,8 +338,8 @@ impl PgStore {
     /// that lags more than the bound, or whose lag cannot be read (it is
     /// down), is not read from: searches go to the primary.
     pub fn staleness(&self) -> Duration {
-        match self.replica_lag() {
-            Some(lag) if self.replica && lag <= self.max_staleness => lag,
+        match *lock(&self.lag) {
+            Some(lag) if lag <= self.max_staleness => lag,
             _ => Duration::ZERO,
         }
     }
@@ -336,70 +347,10 @@ impl PgStore {
     /// The pool searches and reads run on: the replica's while it is
     /// within the bound, else the primary's.
     pub(crate) fn reads(&self) -> &Pool {
-        match self.replica_lag() {
+        match *lock(&self.lag) {
             Some(lag) if lag <= self.max_staleness => &self.read,
-            _ if !self.replica => &self.read,
             _ => &self.write,
         }
-    }
-
-    /// The replica's lag (cached for [`LAG_TTL`]); `Some(0)` without a
-    /// replica, `None` when it cannot be read. A replica that has replayed
-    /// everything the primary has written is not behind, however long ago
-    /// its last transaction was; otherwise everything committed since the
-    /// last transaction it replayed may be missing, so that transaction's
-    /// age bounds the staleness.
-    fn replica_lag(&self) -> Option<Duration> {
-        if !self.replica {
-            return Some(Duration::ZERO);
-        }
-        let cached = {
-            let g = match self.lag.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            g.filter(|(at, _)| at.elapsed() < LAG_TTL).map(|(_, l)| l)
-        };
-        if let Some(l) = cached {
-            return l;
-        }
-        let measured = self.measure_lag();
-        if let Err(e) = &measured {
-            tracing::warn!("replica lag unknown, reading the primary: {e}");
-        }
-        let lag = measured.ok().flatten();
-        let mut g = match self.lag.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *g = Some((std::time::Instant::now(), lag));
-        lag
-    }
-
-    fn measure_lag(&self) -> Result<Option<Duration>, PgError> {
-        let primary: String = self.write.run(|c| {
-            let r = c
-                .query_one("SELECT pg_current_wal_lsn()::text", &[])
-                .ctx("primary's WAL position")?;
-            col(&r, 0)
-        })?;
-        self.read.run(move |c| {
-            let r = c
-                .query_one(
-                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true),
-                            extract(epoch FROM clock_timestamp()
-                                    - pg_last_xact_replay_timestamp())::float8",
-                    &[&primary],
-                )
-                .ctx("replica's replay position")?;
-            let caught_up: bool = col(&r, 0)?;
-            let age: Option<f64> = col(&r, 1)?;
-            Ok(if caught_up {
-                Some(Duration::ZERO)
-            } else {
-                age.map(|s| Duration::from_secs_f64(s.max(0.0)))
-            })
-        })
     }
 
     /// Runs `sql` as the principal's reader role with no filter of hort's
@@ -422,6 +373,80 @@ impl PgStore {
         self.write
             .run(move |c| c.batch_execute(&sql).ctx("owner statement"))
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// The replica's lag, `None` when it cannot be read (logged). A replica that
+/// has replayed everything the primary has written is not behind, however
+/// long ago its last transaction was; otherwise everything committed since
+/// the last transaction it replayed may be missing, so that transaction's
+/// age bounds the staleness.
+fn measured_lag(primary: &Pool, replica: &Pool) -> Option<Duration> {
+    let measured = primary
+        .run(|c| {
+            let r = c
+                .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                .ctx("primary's WAL position")?;
+            col::<String>(&r, 0)
+        })
+        .and_then(|at| {
+            replica.run(move |c| {
+                let r = c
+                    .query_one(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true),
+                                extract(epoch FROM clock_timestamp()
+                                        - pg_last_xact_replay_timestamp())::float8",
+                        &[&at],
+                    )
+                    .ctx("replica's replay position")?;
+                let caught_up: bool = col(&r, 0)?;
+                let age: Option<f64> = col(&r, 1)?;
+                Ok(if caught_up {
+                    Some(Duration::ZERO)
+                } else {
+                    age.map(|s| Duration::from_secs_f64(s.max(0.0)))
+                })
+            })
+        });
+    match measured {
+        Ok(lag) => lag,
+        Err(e) => {
+            tracing::warn!("replica lag unknown, searches read the primary: {e}");
+            None
+        }
+    }
+}
+
+/// Reads the replica's lag now and then every [`LAG_EVERY`], on a thread
+/// with one connection to each server, until the store that owns `cell` is
+/// dropped; the receiver hears when the first reading is in.
+fn watch_lag(
+    url: &str,
+    read_url: &str,
+    cell: std::sync::Weak<Mutex<Option<Duration>>>,
+) -> Result<std::sync::mpsc::Receiver<()>, PgError> {
+    let primary = Pool::new(url, 1)?;
+    let replica = Pool::new(read_url, 1)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("hort-pg-lag".into())
+        .spawn(move || loop {
+            let lag = measured_lag(&primary, &replica);
+            match cell.upgrade() {
+                Some(c) => *lock(&c) = lag,
+                None => return,
+            }
+            let _ = tx.try_send(());
+            std::thread::sleep(LAG_EVERY);
+        })
+        .map_err(|_| PgError::Stopped)?;
+    Ok(rx)
 }
 
 /// Chunks of the principal's teams up to its clearance (a chunk shared by
