@@ -265,8 +265,12 @@ fn default_fusion_is_not_worse_than_either_retriever() {
         "the default is what we measure"
     );
     assert!(
-        weighted.ndcg_at_10 >= bm25.ndcg_at_10.max(vectors.ndcg_at_10),
+        weighted.scores.ndcg_at_10 >= bm25.scores.ndcg_at_10.max(vectors.scores.ndcg_at_10),
         "{rows:?}"
     );
-    assert!(weighted.ndcg_at_10 > 0.8, "{rows:?} ({})", embedder.id());
+    assert!(
+        weighted.scores.ndcg_at_10 > 0.8,
+        "{rows:?} ({})",
+        embedder.id()
+    );
 }

@@ -109,6 +109,14 @@ pub struct Scores {
 }
 
 impl Scores {
+    /// The row cells "nDCG@10 | recall@10 | hit@1 | hit@3".
+    fn cells(&self) -> String {
+        format!(
+            "{:.3} | {:.3} | {:.2} | {:.2}",
+            self.ndcg_at_10, self.recall_at_10, self.hit_at_1, self.hit_at_3
+        )
+    }
+
     fn of(per_query: &[[f64; 4]]) -> Scores {
         let n = per_query.len().max(1) as f64;
         let mean = |i: usize| per_query.iter().map(|q| q[i]).sum::<f64>() / n;
@@ -126,14 +134,9 @@ impl Scores {
 pub struct QualityRow {
     /// The configuration's name.
     pub config: String,
-    /// nDCG@10.
-    pub ndcg_at_10: f64,
-    /// Recall@10.
-    pub recall_at_10: f64,
-    /// Share of queries whose first document is relevant.
-    pub hit_at_1: f64,
-    /// Share of queries with a relevant document in the first three.
-    pub hit_at_3: f64,
+    /// Over all queries.
+    #[serde(flatten)]
+    pub scores: Scores,
     /// Per query language or language pair (e.g. "de->en"), when the set
     /// labels them.
     pub by_lang: Vec<(String, Scores)>,
@@ -233,13 +236,9 @@ pub fn evaluate(
         let mut by_lang: Vec<(String, Scores)> =
             lang.into_iter().map(|(l, v)| (l, Scores::of(&v))).collect();
         by_lang.sort_by(|a, b| a.0.cmp(&b.0));
-        let s = Scores::of(&all);
         rows.push(QualityRow {
             config: name.clone(),
-            ndcg_at_10: s.ndcg_at_10,
-            recall_at_10: s.recall_at_10,
-            hit_at_1: s.hit_at_1,
-            hit_at_3: s.hit_at_3,
+            scores: Scores::of(&all),
             by_lang,
         });
     }
@@ -359,12 +358,12 @@ pub fn report(
     if on_postgres {
         rows[0].config = "full text only (ts_rank)".into();
     }
-    let best_single = rows[0].ndcg_at_10.max(rows[1].ndcg_at_10);
+    let best_single = rows[0].scores.ndcg_at_10.max(rows[1].scores.ndcg_at_10);
     let default_row = match base.fusion {
         Fusion::Rrf => &rows[2],
         Fusion::Weighted => &rows[3],
     };
-    let fused_ok = default_row.ndcg_at_10 >= best_single - 1e-9;
+    let fused_ok = default_row.scores.ndcg_at_10 >= best_single - 1e-9;
     let default_name = default_row.config.clone();
     let report = QualityReport {
         machine: Machine::detect(),
@@ -374,7 +373,6 @@ pub fn report(
         rows,
         fused_at_least_best_single: fused_ok,
     };
-    let langs = !report.rows.is_empty() && !report.rows[0].by_lang.is_empty();
     let backend = if on_postgres {
         ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
     } else {
@@ -385,14 +383,9 @@ pub fn report(
         report.queries, report.embedder
     );
     for r in &report.rows {
-        md.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.2} | {:.2} |\n",
-            r.config, r.ndcg_at_10, r.recall_at_10, r.hit_at_1, r.hit_at_3
-        ));
+        md.push_str(&format!("| {} | {} |\n", r.config, r.scores.cells()));
     }
-    if langs {
-        md.push_str(&per_language_table(&report.rows, None));
-    }
+    md.push_str(&per_language_table(&report.rows, None));
     md.push_str(&format!(
         "\nThe default ({default_name}) {} the better single retriever. Machine: {}.\n",
         if fused_ok {
@@ -408,9 +401,10 @@ pub fn report(
 }
 
 /// nDCG@10 · hit@1 · hit@3 per language pair, one row per configuration
-/// (and model, when `models` names each row's model).
+/// (and model, when `models` names each row's model); empty when the set
+/// labels no languages.
 fn per_language_table(rows: &[QualityRow], models: Option<&[&str]>) -> String {
-    let Some(first) = rows.first() else {
+    let Some(first) = rows.first().filter(|r| !r.by_lang.is_empty()) else {
         return String::new();
     };
     let pairs: Vec<&str> = first.by_lang.iter().map(|(l, _)| l.as_str()).collect();
@@ -481,16 +475,16 @@ pub fn models_table(
     for rep in &reports {
         for r in &rep.rows {
             md.push_str(&format!(
-                "| {} | {} | {:.3} | {:.3} | {:.2} | {:.2} |\n",
-                rep.embedder, r.config, r.ndcg_at_10, r.recall_at_10, r.hit_at_1, r.hit_at_3
+                "| {} | {} | {} |\n",
+                rep.embedder,
+                r.config,
+                r.scores.cells()
             ));
             rows.push(r.clone());
             models.push(rep.embedder.as_str());
         }
     }
-    if rows.first().is_some_and(|r| !r.by_lang.is_empty()) {
-        md.push_str(&per_language_table(&rows, Some(&models)));
-    }
+    md.push_str(&per_language_table(&rows, Some(&models)));
     md.push_str(&format!("\nMachine: {}.\n", machine.line()));
     let report = ModelsReport {
         machine,
@@ -533,21 +527,16 @@ mod tests {
             (s.ndcg_at_10, s.recall_at_10, s.hit_at_1, s.hit_at_3),
             (0.5, 0.75, 0.5, 1.0)
         );
-        let row = |c: &str, v: f64| QualityRow {
-            config: c.into(),
+        let same = |v: f64| Scores {
             ndcg_at_10: v,
             recall_at_10: v,
             hit_at_1: v,
             hit_at_3: v,
-            by_lang: vec![(
-                "de->en".into(),
-                Scores {
-                    ndcg_at_10: v,
-                    recall_at_10: v,
-                    hit_at_1: v,
-                    hit_at_3: v,
-                },
-            )],
+        };
+        let row = |c: &str, v: f64| QualityRow {
+            config: c.into(),
+            scores: same(v),
+            by_lang: vec![("de->en".into(), same(v))],
         };
         let t = per_language_table(&[row("a", 0.25), row("b", 0.5)], Some(&["m1", "m2"]));
         assert!(t.contains("| m1 | a | 0.250 · 0.25 · 0.25 |"), "{t}");

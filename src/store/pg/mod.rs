@@ -338,19 +338,22 @@ impl PgStore {
     /// that lags more than the bound, or whose lag cannot be read (it is
     /// down), is not read from: searches go to the primary.
     pub fn staleness(&self) -> Duration {
-        match *lock(&self.lag) {
-            Some(lag) if lag <= self.max_staleness => lag,
-            _ => Duration::ZERO,
-        }
+        self.readable_lag().unwrap_or(Duration::ZERO)
     }
 
     /// The pool searches and reads run on: the replica's while it is
     /// within the bound, else the primary's.
     pub(crate) fn reads(&self) -> &Pool {
-        match *lock(&self.lag) {
-            Some(lag) if lag <= self.max_staleness => &self.read,
-            _ => &self.write,
+        match self.readable_lag() {
+            Some(_) => &self.read,
+            None => &self.write,
         }
+    }
+
+    /// The lag of the `read` pool's server while it is known and within the
+    /// bound (zero without a replica); `None`: read the primary.
+    fn readable_lag(&self) -> Option<Duration> {
+        (*lock(&self.lag)).filter(|&lag| lag <= self.max_staleness)
     }
 
     /// Runs `sql` as the principal's reader role with no filter of hort's
@@ -375,7 +378,9 @@ impl PgStore {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The guarded value, also after a panic elsewhere poisoned the lock (the
+/// values kept here stay valid whatever a panicking holder did).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
-use super::PgError;
+use super::{lock, PgError};
 
 type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
@@ -85,10 +85,7 @@ impl Pool {
                 .name(format!("hort-pg-{i}"))
                 .spawn(move || loop {
                     let job = {
-                        let r = match rx.lock() {
-                            Ok(g) => g,
-                            Err(p) => p.into_inner(),
-                        };
+                        let r = lock(&rx);
                         r.recv()
                     };
                     match job {
@@ -128,10 +125,7 @@ impl Pool {
         // Dropped unanswered: the job panicked (the worker lives on).
         let lost = || PgError::JobPanicked("see the server log".into());
         {
-            let tx = match self.tx.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let tx = lock(&self.tx);
             tx.send(job).map_err(|_| PgError::Stopped)?;
         }
         wait(|| orx.recv()).map_err(|_| lost())?

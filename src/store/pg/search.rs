@@ -10,7 +10,8 @@
 use postgres::Client;
 
 use super::{
-    col, estimate, total, Access, Counts, Ctx, PgError, PgStore, Vector, COUNTS_TTL, EXACT_ROWS,
+    col, estimate, lock, total, Access, Counts, Ctx, PgError, PgStore, Vector, COUNTS_TTL,
+    EXACT_ROWS,
 };
 use crate::acl::Principal;
 use crate::store::contract::Scored;
@@ -24,10 +25,7 @@ impl PgStore {
     /// planner estimates from its segment statistics).
     fn estimate_visible(&self, access: &Access) -> Result<(i64, i64), PgError> {
         let fresh = {
-            let g = match self.counts.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let g = lock(&self.counts);
             g.as_ref()
                 .filter(|(at, _)| at.elapsed() < COUNTS_TTL)
                 .map(|(_, c)| (estimate(c, access), total(c)))
@@ -46,10 +44,7 @@ impl PgStore {
             .collect::<Result<_, PgError>>()
         })?;
         let n = (estimate(&counts, access), total(&counts));
-        let mut g = match self.counts.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = lock(&self.counts);
         *g = Some((std::time::Instant::now(), counts));
         Ok(n)
     }
