@@ -352,6 +352,27 @@ fn ingest_writes_straight_into_postgres() {
             docs(pg.documents(&p).unwrap())
         );
     }
+    // BM25 in the database ranks as the embedded index does, English and
+    // German, narrow and broad principals.
+    let mut compared = [0usize; 2];
+    let all_teams = Principal::new(
+        "x",
+        &["engineering", "finance", "hr", "legal", "board", "staff"],
+        Classification::Restricted,
+    );
+    for q in [
+        "travel approval",
+        "budget 2026",
+        "Reisekosten Hotel Obergrenze",
+        "Dienstwagen private Nutzung",
+        "incident deploy rollback",
+        "salary bands",
+    ] {
+        for (i, who) in [&p, &all_teams].into_iter().enumerate() {
+            compared[i] += assert_keyword_alike(snap.as_ref(), pg.as_ref(), who, q);
+        }
+    }
+    assert!(compared.iter().all(|n| *n >= 20), "{compared:?}");
     let again = ingest_into(&store, &roots, &e, &opts()).unwrap();
     assert_eq!(
         (again.added, again.updated, again.removed, again.embedded),
@@ -413,6 +434,102 @@ fn ingest_writes_straight_into_postgres() {
         .unwrap()
         .iter()
         .all(|d| !d.path.starts_with("hr/")));
+    // The postings followed the changes: statistics equal a recount, and
+    // the stricter rule holds on the keyword side too.
+    assert_postings_recount(&pg);
+    let hr_words = keyword_keyed(pg.as_ref(), &hr_confidential, "salary bands", 10);
+    assert!(
+        hr_words.iter().all(|(k, _)| !k.0.starts_with("hr/")),
+        "{hr_words:?}"
+    );
+    let hr_restricted = Principal::new("h", &["hr"], Classification::Restricted);
+    let hr_words = keyword_keyed(pg.as_ref(), &hr_restricted, "salary bands", 10);
+    assert!(
+        hr_words.iter().any(|(k, _)| k.0.starts_with("hr/")),
+        "{hr_words:?}"
+    );
+    // A database from before the postings (or of another analysis) gets
+    // them built when a node opens it: the same statistics, the same ranks.
+    let before = keyword_keyed(pg.as_ref(), &hr_restricted, "salary bands zebra", 10);
+    pg.execute_owner(
+        "DELETE FROM hort_meta WHERE key = 'postings'; TRUNCATE chunk_terms, term_df;
+         UPDATE field_lengths SET chunks = 0, tokens = 0;",
+    )
+    .unwrap();
+    assert!(keyword_keyed(pg.as_ref(), &hr_restricted, "salary bands zebra", 10).is_empty());
+    let reopened = pg_for(&url, &e);
+    assert_postings_recount(&reopened);
+    assert_eq!(
+        keyword_keyed(reopened.as_ref(), &hr_restricted, "salary bands zebra", 10),
+        before
+    );
+}
+
+/// A chunk on either backend: document, page and offset.
+type ChunkKey = (String, u32, u32);
+
+/// Keyword candidates of `view` for `p`, keyed by position, best first.
+fn keyword_keyed(view: &dyn IndexRead, p: &Principal, q: &str, k: usize) -> Vec<(ChunkKey, f32)> {
+    let hits = view.keyword_search(p, None, q, k).unwrap();
+    let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
+    let rows = view.chunks(p, None, &ids).unwrap();
+    hits.iter()
+        .map(|(id, score)| {
+            let r = rows.iter().find(|r| r.id == *id).expect("a hit's chunk");
+            ((r.path.clone(), r.page_no, r.char_start), *score)
+        })
+        .collect()
+}
+
+/// Both backends rank the keyword side alike (the same analysers, fields,
+/// statistics and BM25): every chunk found by both has the same score, and
+/// every chunk clearly inside one top-k is in the other.
+fn assert_keyword_alike(a: &dyn IndexRead, b: &dyn IndexRead, p: &Principal, q: &str) -> usize {
+    let k = 10;
+    let (x, y) = (keyword_keyed(a, p, q, k), keyword_keyed(b, p, q, k));
+    assert_eq!(x.len(), y.len(), "{q}: {x:?} vs {y:?}");
+    for (key, s) in &x {
+        if let Some((_, t)) = y.iter().find(|(k2, _)| k2 == key) {
+            assert!(
+                (s - t).abs() <= 1e-3 * s.abs().max(1.0),
+                "{q}: {key:?} scored {s} and {t}"
+            );
+        }
+    }
+    for (one, other) in [(&x, &y), (&y, &x)] {
+        let cut = one.last().map(|l| l.1).unwrap_or(0.0) * 1.01;
+        for (key, s) in one.iter().filter(|(_, s)| *s > cut) {
+            assert!(
+                other.iter().any(|(k2, _)| k2 == key),
+                "{q}: {key:?} ({s}) in one top {k} only: {x:?} vs {y:?}"
+            );
+        }
+    }
+    x.len()
+}
+
+/// The postings' statistics equal a recount from the postings themselves.
+fn assert_postings_recount(pg: &PgStore) {
+    pg.execute_owner(
+        "DO $$ BEGIN
+           IF EXISTS (
+             (SELECT field, term, count(*) FROM chunk_terms WHERE term <> '' GROUP BY 1, 2
+              EXCEPT SELECT field, term, df FROM term_df)
+             UNION ALL
+             (SELECT field, term, df FROM term_df
+              EXCEPT SELECT field, term, count(*) FROM chunk_terms WHERE term <> '' GROUP BY 1, 2))
+           THEN RAISE EXCEPTION 'document frequencies differ from a recount'; END IF;
+           IF EXISTS (
+             SELECT 1 FROM field_lengths f LEFT JOIN (
+               SELECT field, count(*) n, sum(tf) t FROM chunk_terms WHERE term = '' GROUP BY 1) c
+               USING (field)
+             WHERE f.chunks <> coalesce(c.n, 0) OR f.tokens <> coalesce(c.t, 0))
+           THEN RAISE EXCEPTION 'field lengths differ from a recount'; END IF;
+           IF (SELECT sum(chunks) FROM field_lengths WHERE field <> 2) <> (SELECT count(*) FROM chunks)
+           THEN RAISE EXCEPTION 'not every chunk is counted once'; END IF;
+         END $$",
+    )
+    .unwrap();
 }
 
 /// A folder as ingest records it (canonical).

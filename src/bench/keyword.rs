@@ -129,7 +129,7 @@ pub fn run(
     let bare = |q: &str| -> Result<Vec<u64>, String> {
         // hort's query (the same terms over the same language fields), run by
         // tantivy alone: no access bitset, no snapshot, no fusion.
-        let Some(query) = keyword::text_query(&index, fields, q).map_err(|e| e.to_string())? else {
+        let Some(query) = keyword::text_query(fields, q) else {
             return Ok(Vec::new());
         };
         let top = searcher

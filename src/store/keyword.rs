@@ -388,7 +388,7 @@ impl KeywordIndex {
     }
 
     fn text_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
-        text_query(&self.index, self.fields, query)
+        Ok(text_query(self.fields, query))
     }
 
     fn collect(
@@ -415,61 +415,168 @@ impl KeywordIndex {
     }
 }
 
-/// The query's terms, analysed as each language's text is, as one BM25
-/// disjunction over the language fields (a question may be German or
-/// English whatever the documents are; each field matches only the
-/// chunks of its language). Whole words count fully, parts of German
-/// compounds with `PARTS_BOOST`.
-pub fn text_query(
-    index: &Index,
-    f: Fields,
-    query: &str,
-) -> Result<Option<Box<dyn Query>>, StoreError> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let mut total = 0usize;
-    let all = [
-        (f.text, 1.0),
-        (f.text_de, 1.0),
-        (f.text_other, 1.0),
-        (f.text_de_parts, PARTS_BOOST),
+/// A keyword field as both backends name it: the embedded index's text
+/// fields, and the `field` column of PostgreSQL's postings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TermField {
+    /// English (and undetected) text, stemmed.
+    English = 0,
+    /// German text, stemmed.
+    German = 1,
+    /// Parts of German compounds.
+    GermanParts = 2,
+    /// Text of other languages, lower case only.
+    Other = 3,
+}
+
+impl TermField {
+    /// Every field, in code order.
+    pub const ALL: [TermField; 4] = [
+        TermField::English,
+        TermField::German,
+        TermField::GermanParts,
+        TermField::Other,
     ];
+
+    /// The number the database stores.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// How much a match in this field counts (parts of compounds are weaker
+    /// evidence than whole words).
+    pub fn boost(self) -> f32 {
+        match self {
+            TermField::GermanParts => PARTS_BOOST,
+            _ => 1.0,
+        }
+    }
+
+    /// The embedded index's field.
+    pub fn of(self, f: Fields) -> Field {
+        match self {
+            TermField::English => f.text,
+            TermField::German => f.text_de,
+            TermField::GermanParts => f.text_de_parts,
+            TermField::Other => f.text_other,
+        }
+    }
+
+    fn analyzer(self) -> TextAnalyzer {
+        match self {
+            TermField::English => analyzer(),
+            TermField::German => analyzer_de(),
+            TermField::GermanParts | TermField::Other => analyzer_plain(),
+        }
+    }
+}
+
+thread_local! {
+    /// Built once per thread: the stop-word sets are not free to build, and
+    /// ingest analyses every chunk.
+    static ANALYZERS: std::cell::RefCell<Vec<TextAnalyzer>> =
+        std::cell::RefCell::new(TermField::ALL.iter().map(|f| f.analyzer()).collect());
+}
+
+/// Runs `field`'s analyser over `text`, calling `each` per token.
+fn analyse(field: TermField, text: &str, mut each: impl FnMut(&str)) {
+    ANALYZERS.with(|a| {
+        let mut a = a.borrow_mut();
+        let mut stream = a[field as usize].token_stream(text);
+        while stream.advance() {
+            each(&stream.token().text);
+        }
+    })
+}
+
+/// One field's terms of a chunk: what an inverted index stores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldTerms {
+    /// The field.
+    pub field: TermField,
+    /// Tokens in the field (BM25's document length).
+    pub len: u32,
+    /// Distinct terms with their frequency, sorted by term.
+    pub terms: Vec<(String, u32)>,
+}
+
+/// A chunk's keyword terms as the embedded index analyses them: the field
+/// of the chunk's language, and for German also the compound parts. The
+/// PostgreSQL backend stores these as its postings, so that both backends
+/// rank with the same terms.
+pub fn chunk_terms(text: &str) -> Vec<FieldTerms> {
+    let one = |field: TermField, text: &str| {
+        let mut tf: std::collections::BTreeMap<String, u32> = Default::default();
+        let mut len = 0u32;
+        analyse(field, text, |t| {
+            len += 1;
+            *tf.entry(t.to_string()).or_default() += 1;
+        });
+        FieldTerms {
+            field,
+            len,
+            terms: tf.into_iter().collect(),
+        }
+    };
+    match TextLanguage::detect(text) {
+        TextLanguage::English => vec![one(TermField::English, text)],
+        TextLanguage::German => vec![
+            one(TermField::German, text),
+            one(TermField::GermanParts, &compound_parts(text)),
+        ],
+        TextLanguage::Other => vec![one(TermField::Other, text)],
+    }
+}
+
+/// The query's terms, analysed as each language's text is, per field
+/// (a question may be German or English whatever the documents are; each
+/// field matches only the chunks of its language). At most 256 distinct
+/// terms per field; parts shorter than a compound part are left out.
+pub fn query_terms(query: &str) -> Vec<(TermField, String)> {
+    let mut out = Vec::new();
     // Every field, whatever the question's language: restricting German
     // questions to German chunks was measured worse (bench/multilingual:
     // words such as "VPN", "GDPR" or "500 Euro" match across languages).
-    for (field, boost) in all {
-        let mut analyzer = index.tokenizer_for_field(field).map_err(kw_err)?;
-        let mut stream = analyzer.token_stream(query);
+    for field in TermField::ALL {
         let mut terms: Vec<String> = Vec::new();
-        while stream.advance() {
-            let t = &stream.token().text;
-            if field == f.text_de_parts && t.chars().count() < MIN_PART {
-                continue;
+        analyse(field, query, |t| {
+            if terms.len() >= 256
+                || (field == TermField::GermanParts && t.chars().count() < MIN_PART)
+                || terms.iter().any(|x| x == t)
+            {
+                return;
             }
-            if !terms.contains(t) {
-                terms.push(t.clone());
-            }
-            if terms.len() >= 256 {
-                break;
-            }
-        }
-        total += terms.len();
-        for t in terms {
+            terms.push(t.to_string());
+        });
+        out.extend(terms.into_iter().map(|t| (field, t)));
+    }
+    out
+}
+
+/// The query's terms ([`query_terms`]) as one BM25 disjunction over the
+/// language fields. Whole words count fully, parts of German compounds
+/// with `PARTS_BOOST`.
+pub fn text_query(f: Fields, query: &str) -> Option<Box<dyn Query>> {
+    let terms = query_terms(query);
+    if terms.is_empty() {
+        return None;
+    }
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .into_iter()
+        .map(|(field, t)| {
             let q: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(field, &t),
+                Term::from_field_text(field.of(f), &t),
                 IndexRecordOption::WithFreqs,
             ));
-            let q: Box<dyn Query> = if boost == 1.0 {
+            let q: Box<dyn Query> = if field.boost() == 1.0 {
                 q
             } else {
-                Box::new(tantivy::query::BoostQuery::new(q, boost))
+                Box::new(tantivy::query::BoostQuery::new(q, field.boost()))
             };
-            clauses.push((Occur::Should, q));
-        }
-    }
-    if total == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Box::new(BooleanQuery::new(clauses))))
+            (Occur::Should, q)
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(clauses)))
 }
 
 /// The access rule as tantivy queries (both must match): a shared team,

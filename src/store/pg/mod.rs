@@ -12,12 +12,13 @@
 //! forgotten predicate) therefore still cannot return a row the principal may
 //! not see.
 //!
-//! Keyword search uses PostgreSQL's own full text (`ts_rank` over a
-//! generated `tsvector`), not BM25: a tantivy index per node would not be
-//! shared. `hort bench quality --pg-url` measures the difference.
+//! Keyword search is BM25 over postings the write path fills with the
+//! embedded index's own analysers (`postings`), so both backends rank
+//! alike; `hort bench quality --pg-url` measures it.
 //!
 //! Files: [`pool`] (connections on worker threads), `schema` (migrations,
-//! `.sql` beside it), `search` (the planner and both searches), `read`
+//! `.sql` beside it), `search` (the planner and the vector search),
+//! `postings` (BM25: postings, statistics, the keyword search), `read`
 //! (chunks, documents, pages, export: the [`IndexRead`] side), `write`
 //! (a transaction per writer: the [`IndexWrite`] side).
 //!
@@ -25,6 +26,7 @@
 //! [`IndexWrite`]: super::IndexWrite
 
 pub mod pool;
+mod postings;
 mod read;
 mod schema;
 mod search;

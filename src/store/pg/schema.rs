@@ -8,11 +8,12 @@ use postgres::Client;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 4] = [
+const MIGRATIONS: [(i32, &str); 5] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
     (4, include_str!("schema/004_ocr.sql")),
+    (5, include_str!("schema/005_postings.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.
@@ -94,5 +95,6 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
             want.dim
         )));
     }
-    Ok(())
+    // BM25 postings for chunks written before them (or by another analysis).
+    super::postings::backfill(c)
 }

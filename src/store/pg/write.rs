@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use postgres::{Client, NoTls};
 
+use super::postings::{self, StatsDelta};
 use super::read::{rule_of, verdict_of};
 use super::{col, redact, rule_columns, Ctx, PgError, PgStore, Vector};
 use crate::acl::AccessRule;
@@ -17,9 +18,9 @@ use crate::store::contract::{CompactStats, IndexRead, IndexWrite, Store};
 use crate::store::record::{ChunkVerdict, FailedFile, NewDocument, StoredDoc};
 use crate::store::StoreError;
 
-/// Documents of a bulk load above which the vector index is dropped and
-/// built once at the end (into an empty table only): far cheaper than
-/// maintaining it per row.
+/// Documents of a bulk load above which the vector and postings indexes are
+/// dropped and built once at the end (into an empty table only): far
+/// cheaper than maintaining them per row.
 const BULK_DOCS: usize = 1000;
 
 /// A writer: one connection, one transaction.
@@ -33,6 +34,10 @@ pub struct PgWriter {
     stored_chunker: String,
     /// The vector index was dropped for a bulk load: build it at commit.
     rebuild_index: bool,
+    /// BM25 statistics this transaction changes, applied as it commits.
+    stats: StatsDelta,
+    /// Access set ids by (teams, classification), once looked up.
+    access_sets: std::collections::HashMap<(Vec<String>, i32), i32>,
 }
 
 impl PgWriter {
@@ -70,6 +75,8 @@ impl PgWriter {
             chunker: chunker.to_string(),
             stored_chunker,
             rebuild_index: false,
+            stats: StatsDelta::default(),
+            access_sets: Default::default(),
         })
     }
 
@@ -95,16 +102,46 @@ impl PgWriter {
         Ok(())
     }
 
+    /// The access set id of a rule (see [`postings::access_set`]).
+    fn access_set(&mut self, teams: &[String], class: i32) -> Result<i32, PgError> {
+        let key = (teams.to_vec(), class);
+        if let Some(id) = self.access_sets.get(&key) {
+            return Ok(*id);
+        }
+        let id = postings::access_set(&self.store, teams, class)?;
+        self.access_sets.insert(key, id);
+        Ok(id)
+    }
+
+    /// Deletes a document, its chunks and their postings, counting the
+    /// postings out of the statistics first.
+    fn delete_document(&mut self, id: i64) -> Result<bool, PgError> {
+        postings::forget(&mut self.client, id, &mut self.stats)?;
+        let n = self
+            .client
+            .execute("DELETE FROM documents WHERE id = $1", &[&id])
+            .ctx("delete a document")?;
+        Ok(n > 0)
+    }
+
     fn put_document(&mut self, d: &NewDocument) -> Result<(), PgError> {
         self.lock_root(&d.root)?;
         let dim = self.store.meta().dim;
-        let c = &mut self.client;
-        c.execute(
-            "DELETE FROM documents WHERE root = $1 AND path = $2",
-            &[&d.root, &d.path],
-        )
-        .ctx("replace document")?;
+        let old: Option<i64> = self
+            .client
+            .query_opt(
+                "SELECT id FROM documents WHERE root = $1 AND path = $2",
+                &[&d.root, &d.path],
+            )
+            .ctx("find the document's last version")?
+            .map(|r| col(&r, 0))
+            .transpose()?;
+        if let Some(old) = old {
+            self.delete_document(old)?;
+        }
         let (teams, class) = rule_columns(d.access.as_ref());
+        let acl = self.access_set(&teams, class)?;
+        let c = &mut self.client;
         let id: i64 = col(
             &c.query_one(
                 "INSERT INTO documents (root, path, kind, size, mtime_ns, sha256, teams,
@@ -155,9 +192,10 @@ impl PgWriter {
                 "INSERT INTO chunks (doc_id, ord, page_ord, page_no, byte_start, byte_end,
                     char_start, char_end, text, content_hash, teams, classification,
                     injection_score, injection_reasons, embedding, ocr_confidence)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
             )
             .ctx("prepare chunk insert")?;
+        let mut texts = Vec::with_capacity(d.chunks.len());
         for (ord, k) in d.chunks.iter().enumerate() {
             if k.embedding.len() != dim {
                 return Err(PgError::Mismatch(format!(
@@ -174,30 +212,32 @@ impl PgWriter {
                 Some(v) => (Some(v.score), Some(v.reasons.clone())),
                 None => (None, None),
             };
-            c.execute(
-                &ins_chunk,
-                &[
-                    &id,
-                    &(ord as i32),
-                    &(k.page_ord as i32),
-                    &(page_no as i32),
-                    &(k.byte_start as i32),
-                    &(k.byte_end as i32),
-                    &(k.char_start as i32),
-                    &(k.char_end as i32),
-                    &text,
-                    &k.content_hash.as_slice(),
-                    &teams,
-                    &class,
-                    &score,
-                    &reasons,
-                    &Vector(k.embedding.clone()),
-                    &d.ocr_of(k.page_ord as usize),
-                ],
-            )
-            .ctx("insert chunk")?;
+            let row = c
+                .query_one(
+                    &ins_chunk,
+                    &[
+                        &id,
+                        &(ord as i32),
+                        &(k.page_ord as i32),
+                        &(page_no as i32),
+                        &(k.byte_start as i32),
+                        &(k.byte_end as i32),
+                        &(k.char_start as i32),
+                        &(k.char_end as i32),
+                        &text,
+                        &k.content_hash.as_slice(),
+                        &teams,
+                        &class,
+                        &score,
+                        &reasons,
+                        &Vector(k.embedding.clone()),
+                        &d.ocr_of(k.page_ord as usize),
+                    ],
+                )
+                .ctx("insert chunk")?;
+            texts.push((col::<i64>(&row, 0)?, text.to_string()));
         }
-        Ok(())
+        postings::add(c, &texts, acl, &mut self.stats)
     }
 
     fn stored_docs(&mut self, root: &str) -> Result<Vec<StoredDoc>, PgError> {
@@ -318,8 +358,10 @@ impl IndexWrite for PgWriter {
         )?;
         if empty {
             self.client
-                .batch_execute("DROP INDEX IF EXISTS chunks_embedding")
-                .ctx("drop vector index")?;
+                .batch_execute(
+                    "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_walk;",
+                )
+                .ctx("drop vector and postings indexes")?;
             self.rebuild_index = true;
         }
         Ok(())
@@ -354,6 +396,8 @@ impl IndexWrite for PgWriter {
             &[&id, &teams, &class],
         )
         .ctx("change a rule (chunks)")?;
+        let acl = self.access_set(&teams, class)?;
+        postings::set_acl(&mut self.client, id, acl)?;
         Ok(())
     }
 
@@ -396,11 +440,7 @@ impl IndexWrite for PgWriter {
 
     fn remove(&mut self, id: u64) -> Result<bool, StoreError> {
         self.begin()?;
-        let n = self
-            .client
-            .execute("DELETE FROM documents WHERE id = $1", &[&(id as i64)])
-            .ctx("delete a document")?;
-        Ok(n > 0)
+        Ok(self.delete_document(id as i64)?)
     }
 
     fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError> {
@@ -433,11 +473,14 @@ impl IndexWrite for PgWriter {
             let sql = format!(
                 "SET LOCAL maintenance_work_mem = '1GB';
                  CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {});
-                 ANALYZE chunks; ANALYZE documents;",
+                 CREATE INDEX IF NOT EXISTS chunk_terms_walk ON chunk_terms (field, term, impact DESC) INCLUDE (chunk_id, tf, len, acl);
+                 ANALYZE chunks; ANALYZE documents; ANALYZE chunk_terms;",
                 m.m.clamp(2, 100),
                 m.ef_construction.clamp(4, 1000)
             );
-            self.client.batch_execute(&sql).ctx("build vector index")?;
+            self.client
+                .batch_execute(&sql)
+                .ctx("build vector and postings indexes")?;
             self.rebuild_index = false;
         }
         if self.chunker_changed() {
@@ -449,6 +492,7 @@ impl IndexWrite for PgWriter {
                 .ctx("record the chunker")?;
             self.stored_chunker = self.chunker.clone();
         }
+        postings::apply(&mut self.client, std::mem::take(&mut self.stats))?;
         crate::store::fsutil::crashpoint("pg:before-commit");
         self.client.batch_execute("COMMIT").ctx("commit")?;
         self.in_tx = false;
