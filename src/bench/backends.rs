@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::keyword::Latency;
-use super::query::{config, measure, question_bodies, serve_in_process, Endpoint};
+use super::query::{config, measure, question_bodies, question_texts, serve_in_process, Endpoint};
 use super::synth::{self, Clusters, Rng};
 use super::{write_results, Machine};
 use crate::acl::{Classification, Principal};
@@ -37,14 +37,31 @@ pub struct Side {
     pub load_seconds: Option<f64>,
     /// `/v1/search` latency through a real server.
     pub search: Endpoint,
-    /// Vector search alone, in process: p50 / p99 for both principals.
+    /// Vector search alone, in process, over every audience: p50.
     pub vector_p50_ms: f64,
     /// 99th-percentile vector search latency.
     pub vector_p99_ms: f64,
-    /// Recall@10 of the vector search for a principal who sees everything.
-    pub recall_at_10_all: f64,
-    /// Recall@10 for a principal of one team (a filtered search).
-    pub recall_at_10_one_team: f64,
+    /// Keyword search alone, in process, over every audience: p50.
+    pub keyword_p50_ms: f64,
+    /// 99th-percentile keyword search latency.
+    pub keyword_p99_ms: f64,
+    /// Recall@10 of the vector search against an exact scan, per audience
+    /// (the order of [`BackendsReport::audiences`]).
+    pub recall_at_10: Vec<f64>,
+    /// Share of the embedded backend's keyword top 10 this backend returns,
+    /// per audience (1 for the embedded backend itself).
+    pub keyword_overlap_at_10: Vec<f64>,
+}
+
+/// Who searches: a principal and the share of chunks it may see.
+#[derive(Debug, Serialize)]
+pub struct Audience {
+    /// A name for the table.
+    pub name: String,
+    /// Share of all chunks this principal may see.
+    pub selectivity: f64,
+    #[serde(skip)]
+    principal: Principal,
 }
 
 /// The embedded index and PostgreSQL side by side on the same chunks.
@@ -58,8 +75,10 @@ pub struct BackendsReport {
     pub model: String,
     /// Queries the recall is measured on.
     pub recall_queries: usize,
-    /// Share of chunks the one-team principal may see.
-    pub one_team_selectivity: f64,
+    /// Questions the keyword overlap is measured on.
+    pub keyword_queries: usize,
+    /// The principals searches run as, widest first.
+    pub audiences: Vec<Audience>,
     /// One entry per backend.
     pub sides: Vec<Side>,
 }
@@ -175,56 +194,117 @@ pub fn run(
     drop(writer);
     let pg_load = (sync.added + sync.updated > 0).then(|| t.elapsed().as_secs_f64());
 
-    let everyone = Principal::new("everything", &synth::TEAMS, Classification::Restricted);
-    let one_team = Principal::new("one-team", &["finance"], Classification::Internal);
-    let visible = snap
-        .docs
-        .iter()
-        .filter(|d| one_team.can_see(d.access.as_ref()))
-        .map(|d| d.n_chunks as usize)
-        .sum::<usize>();
+    // From everyone down to one chunk in a thousand.
+    let four: Vec<&str> = synth::TEAMS[..4].to_vec();
+    let audiences: Vec<Audience> = [
+        (
+            "every team",
+            Principal::new("all", &synth::TEAMS, Classification::Restricted),
+        ),
+        (
+            "four teams",
+            Principal::new("four", &four, Classification::Restricted),
+        ),
+        (
+            "one team",
+            Principal::new("one", &["finance"], Classification::Restricted),
+        ),
+        (
+            "1 % team",
+            Principal::new("x", &[synth::RARE_TEAMS[0]], Classification::Restricted),
+        ),
+        (
+            "0.1 % team",
+            Principal::new("y", &[synth::RARE_TEAMS[1]], Classification::Restricted),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, principal)| {
+        let visible = snap
+            .docs
+            .iter()
+            .filter(|d| principal.can_see(d.access.as_ref()))
+            .map(|d| d.n_chunks as usize)
+            .sum::<usize>();
+        Audience {
+            name: name.to_string(),
+            selectivity: visible as f64 / snap.live_chunks().max(1) as f64,
+            principal,
+        }
+    })
+    .collect();
     let params = SearchParams::default();
     let mut rng = Rng::new(77);
     let queries: Vec<Vec<f32>> = (0..200).map(|_| clusters.sample(&mut rng)).collect();
-    let truth: Vec<[HashSet<(String, u32)>; 2]> = queries
+    let truth: Vec<Vec<HashSet<(String, u32)>>> = queries
         .iter()
         .map(|q| {
-            [
-                exact_top(&snap, &everyone, q, 10),
-                exact_top(&snap, &one_team, q, 10),
-            ]
+            audiences
+                .iter()
+                .map(|a| exact_top(&snap, &a.principal, q, 10))
+                .collect()
         })
         .collect();
-    let god = Principal::new("god", &synth::TEAMS, Classification::Restricted);
+    let mut every_team: Vec<&str> = synth::TEAMS.to_vec();
+    every_team.extend(synth::RARE_TEAMS);
+    let god = Principal::new("god", &every_team, Classification::Restricted);
+    let questions: Vec<String> = question_texts().into_iter().take(100).collect();
+    let key_of =
+        |view: &dyn IndexRead, hits: &[(u64, f32)]| -> Result<Vec<(String, u32)>, String> {
+            let ids: Vec<u64> = hits.iter().map(|x| x.0).collect();
+            Ok(view
+                .chunks(&god, None, &ids)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|r| (r.path, r.page_no))
+                .collect())
+        };
 
-    // Vector search in process, both principals, both backends.
+    // Both searches in process, every audience, both backends.
     let mut sides = Vec::new();
+    let mut embedded_keyword: Vec<Vec<HashSet<(String, u32)>>> = Vec::new();
     for backend in ["embedded", "postgres"] {
+        let view: &dyn IndexRead = if backend == "embedded" {
+            snap.as_ref()
+        } else {
+            pg.as_ref()
+        };
+        eprintln!("bench backends: {backend}: searches in process");
         let mut ms = Vec::new();
-        let mut rec = [Vec::new(), Vec::new()];
+        let mut rec = vec![Vec::new(); audiences.len()];
         for (q, t) in queries.iter().zip(&truth) {
-            for (w, p) in [&everyone, &one_team].into_iter().enumerate() {
+            for (w, a) in audiences.iter().enumerate() {
                 let start = Instant::now();
-                let view: &dyn IndexRead = if backend == "embedded" {
-                    snap.as_ref()
-                } else {
-                    pg.as_ref()
-                };
                 let (v, _) = view
-                    .vector_search(p, None, q, 10, params.vector())
+                    .vector_search(&a.principal, None, q, 10, params.vector())
                     .map_err(|e| e.to_string())?;
                 ms.push(start.elapsed().as_secs_f64() * 1000.0);
-                let ids: Vec<u64> = v.iter().map(|x| x.0).collect();
-                let found: Vec<(String, u32)> = view
-                    .chunks(&god, None, &ids)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|r| (r.path, r.page_no))
-                    .collect();
-                rec[w].push(recall(&found, &t[w]));
+                rec[w].push(recall(&key_of(view, &v)?, &t[w]));
+            }
+        }
+        let mut kms = Vec::new();
+        let mut overlap = vec![Vec::new(); audiences.len()];
+        for (qi, q) in questions.iter().enumerate() {
+            for (w, a) in audiences.iter().enumerate() {
+                let start = Instant::now();
+                let hits = view
+                    .keyword_search(&a.principal, None, q, 10)
+                    .map_err(|e| e.to_string())?;
+                kms.push(start.elapsed().as_secs_f64() * 1000.0);
+                let found = key_of(view, &hits)?;
+                if backend == "embedded" {
+                    if w == 0 {
+                        embedded_keyword.push(Vec::new());
+                    }
+                    embedded_keyword[qi].push(found.iter().cloned().collect());
+                    overlap[w].push(1.0);
+                } else {
+                    overlap[w].push(recall(&found, &embedded_keyword[qi][w]));
+                }
             }
         }
         let l = Latency::of(ms);
+        let k = Latency::of(kms);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         sides.push(Side {
             backend: backend.into(),
@@ -244,8 +324,10 @@ pub fn run(
             },
             vector_p50_ms: l.p50_ms,
             vector_p99_ms: l.p99_ms,
-            recall_at_10_all: mean(&rec[0]),
-            recall_at_10_one_team: mean(&rec[1]),
+            keyword_p50_ms: k.p50_ms,
+            keyword_p99_ms: k.p99_ms,
+            recall_at_10: rec.iter().map(|r| mean(r)).collect(),
+            keyword_overlap_at_10: overlap.iter().map(|r| mean(r)).collect(),
         });
     }
 
@@ -278,44 +360,71 @@ pub fn run(
         chunks: n,
         model: embedder.id().to_string(),
         recall_queries: queries.len(),
-        one_team_selectivity: visible as f64 / snap.live_chunks().max(1) as f64,
+        keyword_queries: questions.len(),
+        audiences,
         sides,
     };
     let mut md = format!(
         "{} chunks (synthetic text, clustered {dim}-dimensional vectors), k = 10. \
-         Recall@10 of the vector search against an exact scan over {} queries, for a principal who \
-         sees everything and one who sees {:.0} % of the chunks (one team, up to internal). \
-         `/v1/search`: HTTP on loopback, one connection, {requests} requests, each question embedded by {}.\n\n\
-         | backend | `/v1/search` p50 / p99 | vector search p50 / p99 | recall@10 (all) | recall@10 (one team) | load |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         `/v1/search`: HTTP on loopback, one connection, {requests} requests as a principal who sees every team, \
+         each question embedded by {}. Vector and keyword search in process, over every audience below \
+         ({} vector queries, {} keyword questions each).\n\n\
+         | backend | `/v1/search` p50 / p99 | vector p50 / p99 | keyword p50 / p99 | load |\n\
+         |---|---:|---:|---:|---:|\n",
         report.chunks,
+        report.model,
         report.recall_queries,
-        report.one_team_selectivity * 100.0,
-        report.model
+        report.keyword_queries,
     );
     for s in &report.sides {
         md.push_str(&format!(
-            "| {} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.3} | {:.3} | {} |\n",
+            "| {} | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {} |\n",
             s.backend,
             s.search.p50_ms,
             s.search.p99_ms,
             s.vector_p50_ms,
             s.vector_p99_ms,
-            s.recall_at_10_all,
-            s.recall_at_10_one_team,
+            s.keyword_p50_ms,
+            s.keyword_p99_ms,
             s.load_seconds
                 .map(|x| format!("{x:.0} s"))
                 .unwrap_or_else(|| "(earlier run)".into())
+        ));
+    }
+    md.push_str(
+        "\nRecall@10 of the vector search against an exact scan, and (PostgreSQL) the share of the \
+         embedded backend's keyword top 10 it returns, by who searches:\n\n\
+         | who searches | sees | recall@10 embedded | recall@10 PostgreSQL | keyword top-10 overlap |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for (i, a) in report.audiences.iter().enumerate() {
+        let cell = |b: usize, v: &dyn Fn(&Side) -> &Vec<f64>| {
+            report
+                .sides
+                .get(b)
+                .and_then(|s| v(s).get(i).copied())
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_default()
+        };
+        md.push_str(&format!(
+            "| {} | {:.1} % | {} | {} | {} |\n",
+            a.name,
+            a.selectivity * 100.0,
+            cell(0, &|s| &s.recall_at_10),
+            cell(1, &|s| &s.recall_at_10),
+            cell(1, &|s| &s.keyword_overlap_at_10),
         ));
     }
     md.push_str(&format!(
         "\nPostgreSQL 18.6 + pgvector 0.8.6 on the same machine (loopback); both graphs m = 16, \
          ef_construction = 100; search ef = {} on both, widened as the filter narrows; pgvector \
          with iterative scan (relaxed order); both backends score few visible chunks exactly \
-         (embedded: up to {} chunks, PostgreSQL: up to {}). Machine: {}.\n",
+         (embedded: up to {} chunks, PostgreSQL: up to {}). Keyword side: tantivy BM25 embedded, \
+         BM25 over postings in PostgreSQL (walk depth {} per term). Machine: {}.\n",
         params.ef_search,
         params.exact_threshold,
         crate::store::pg::EXACT_ROWS,
+        crate::store::pg::WALK_DEPTH,
         report.machine.line()
     ));
     print!("{md}");

@@ -354,10 +354,7 @@ pub fn report(
     base: SearchParams,
     out: &Path,
 ) -> Result<QualityReport, String> {
-    let mut rows = evaluate(view, embedder, &evaluator(snap), queries, &configs(base))?;
-    if on_postgres {
-        rows[0].config = "full text only (ts_rank)".into();
-    }
+    let rows = evaluate(view, embedder, &evaluator(snap), queries, &configs(base))?;
     let best_single = rows[0].scores.ndcg_at_10.max(rows[1].scores.ndcg_at_10);
     let default_row = match base.fusion {
         Fusion::Rrf => &rows[2],
@@ -374,7 +371,7 @@ pub fn report(
         fused_at_least_best_single: fused_ok,
     };
     let backend = if on_postgres {
-        ", PostgreSQL backend (keyword side: PostgreSQL full text, ts_rank, not BM25)"
+        ", PostgreSQL backend (keyword side: BM25 over postings in the database)"
     } else {
         ""
     };

@@ -179,17 +179,27 @@ pub(super) fn config(work: &Path) -> Result<Config, String> {
         .map_err(|e| e.to_string())
 }
 
-/// 500 request bodies: questions of 3–6 words drawn like the synthetic
-/// text (fixed seed: every run and every suite asks the same).
-pub(super) fn question_bodies() -> Vec<String> {
+/// 500 questions of 3–6 words drawn like the synthetic text (fixed seed:
+/// every run and every suite asks the same).
+pub(super) fn question_texts() -> Vec<String> {
     let vocab = Vocabulary::new();
     let mut rng = Rng::new(99);
     (0..500)
         .map(|_| {
             let words = 3 + rng.below(4);
-            let q = vocab.sentence(&mut rng, words);
-            serde_json::json!({"query": q.trim_end_matches('.'), "k": 10}).to_string()
+            vocab
+                .sentence(&mut rng, words)
+                .trim_end_matches('.')
+                .to_string()
         })
+        .collect()
+}
+
+/// [`question_texts`] as `/v1/search` request bodies.
+pub(super) fn question_bodies() -> Vec<String> {
+    question_texts()
+        .into_iter()
+        .map(|q| serde_json::json!({"query": q, "k": 10}).to_string())
         .collect()
 }
 

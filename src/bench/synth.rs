@@ -175,6 +175,23 @@ pub fn rule_for(rng: &mut Rng) -> AccessRule {
     })
 }
 
+/// Teams that see exactly one document in a hundred ([`RARE_TEAMS`]`[0]`)
+/// and one in a thousand (`[1]`), by document id, so that benchmarks can
+/// measure filters at 1 % and 0.1 % selectivity.
+pub const RARE_TEAMS: [&str; 2] = ["project-x", "project-y"];
+
+/// `rule` with the rare teams added to every 100th and 1000th document
+/// (ids, not random draws: the rest of the synthetic corpus is unchanged).
+fn with_rare_teams(rule: AccessRule, id: u64) -> AccessRule {
+    let mut teams: Vec<&str> = rule.teams.iter().map(String::as_str).collect();
+    for (every, team) in [(100, RARE_TEAMS[0]), (1000, RARE_TEAMS[1])] {
+        if id.is_multiple_of(every) {
+            teams.push(team);
+        }
+    }
+    AccessRule::new(&teams, rule.classification).unwrap_or(rule)
+}
+
 /// Vectors with structure like a real embedding space: unit vectors around
 /// `n` random centroids (cosine ≈ 0.8 to their centroid, ≈ 0.65 between
 /// neighbours), so that nearest neighbours are meaningful and recall@10 of
@@ -288,7 +305,7 @@ pub fn build_index_with(
                     size: 0,
                     mtime_ns: 0,
                     sha256: String::new(),
-                    access: Some(rule_for(&mut rng)),
+                    access: Some(with_rare_teams(rule_for(&mut rng), id)),
                     rule_source: None,
                     segment: String::new(),
                     first_chunk: first,

@@ -41,6 +41,7 @@ use postgres::Client;
 
 use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Pool};
+pub use postings::{EXACT_POSTINGS, WALK_DEPTH};
 pub use write::{PgBackend, PgWriter};
 
 /// Why the database could not be used.
@@ -259,6 +260,8 @@ pub struct PgStore {
     meta: Meta,
     /// Chunk counts per (team, classification), for the query planner.
     pub(crate) counts: Mutex<Option<(std::time::Instant, Counts)>>,
+    /// Visible postings up to which keyword search scores all of them.
+    exact_postings: f64,
 }
 
 pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
@@ -321,12 +324,21 @@ impl PgStore {
             url: url.to_string(),
             meta,
             counts: Mutex::new(None),
+            exact_postings: postings::EXACT_POSTINGS,
         })
     }
 
     /// What the stored vectors are.
     pub fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    /// Keyword searches score every visible posting of the question's terms
+    /// up to `n` of them, and walk each term's best postings above (default
+    /// [`EXACT_POSTINGS`]; 0 always walks, for tests of that plan).
+    pub fn with_exact_postings(mut self, n: f64) -> PgStore {
+        self.exact_postings = n;
+        self
     }
 
     /// Reads go to the replica only while it is at most `d` behind.

@@ -40,8 +40,8 @@ const REF_LEN: f64 = 100.0;
 
 /// Postings read per query term and field at most, best first. Terms rarer
 /// than this are read whole, so truncation touches only common terms, whose
-/// idf (and so share of a score) is small. Chosen on SciFact train; see
-/// docs/postgres.md.
+/// idf (and so share of a score) is small. `hort bench backends` reports
+/// how much of the embedded backend's keyword top 10 survives it.
 pub const WALK_DEPTH: i64 = 2000;
 
 /// The version of the postings' analysis; postings of another version are
@@ -349,8 +349,11 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
     Ok(())
 }
 
-/// The terms of `query` as three parallel arrays (field, term, boost).
-fn query_arrays(query: &str) -> (Vec<i16>, Vec<String>, Vec<f64>) {
+/// A question's terms as three parallel arrays (field, term, boost).
+type Question = (Vec<i16>, Vec<String>, Vec<f64>);
+
+/// The terms of `query` as a [`Question`].
+fn query_arrays(query: &str) -> Question {
     let mut fields = Vec::new();
     let mut terms = Vec::new();
     let mut boosts = Vec::new();
@@ -362,29 +365,103 @@ fn query_arrays(query: &str) -> (Vec<i16>, Vec<String>, Vec<f64>) {
     (fields, terms, boosts)
 }
 
-/// BM25 over the postings of the query's terms. `$1..$3` the query's
+/// Visible postings of the question's terms up to which all of them are
+/// scored (exact BM25, through the index by access set when few chunks are
+/// visible); above, each term's postings are walked best first to
+/// [`WALK_DEPTH`]. Both plans read about this many postings at the switch.
+pub const EXACT_POSTINGS: f64 = 10_000.0;
+
+/// BM25 over the postings of the query's terms, every visible posting
+/// (`exact`) or each term's best [`WALK_DEPTH`], the best candidates of
+/// which are then scored on every term. `$1..$3` the query's
 /// (field, term, boost), `$4` the access sets to admit (or, with
-/// `$5 = true`, to exclude), `$6` document ids or NULL, `$7` the walk depth,
-/// `$8` how many to return.
-const RANKED: &str = "
+/// `$5 = true`, to exclude), `$6` document ids or NULL, `$7` the walk depth
+/// (unused when exact), `$8` how many to return. Per-posting arithmetic is
+/// in float8 (numeric would cost more than the walk).
+fn ranked(exact: bool) -> String {
+    // The walk must follow `chunk_terms_walk` in order; `acl + 0` keeps the
+    // planner from reading the term through the index by access set and
+    // sorting (which it picks once statistics say the filter is selective,
+    // and which reads every posting of a common word: measured 0.5 s).
+    let (acl, order, tail) = if exact {
+        (
+            "p.acl",
+            "AND $7::bigint IS NOT NULL",
+            "SELECT chunk_id, sum(part)::real AS score FROM h GROUP BY chunk_id
+             ORDER BY score DESC, chunk_id LIMIT $8",
+        )
+    } else {
+        // A chunk missing from some term's walk has only part of its
+        // score: the best candidates are scored again on every term, from
+        // all of each candidate's postings (the primary key; `OFFSET 0`
+        // keeps the planner from probing the walk index per chunk and
+        // term instead, which reads a common word's whole list each time:
+        // measured 1.5 s against 4 ms).
+        (
+            "p.acl + 0",
+            "ORDER BY p.impact DESC LIMIT $7",
+            "SELECT c.chunk_id, f.score::real AS score FROM (
+                 SELECT chunk_id FROM h GROUP BY chunk_id
+                 ORDER BY sum(part) DESC, chunk_id LIMIT greatest($8::bigint * 4, 200)) c
+             CROSS JOIN LATERAL (
+                 SELECT sum(s.w * p.tf::float8 / (p.tf::float8 + {k_1b} + s.c * p.len::float8)) AS score
+                 FROM (SELECT field, term, tf, len FROM chunk_terms p
+                       WHERE p.chunk_id = c.chunk_id OFFSET 0) p
+                 JOIN s ON s.field = p.field AND s.term = p.term) f
+             ORDER BY score DESC, c.chunk_id LIMIT $8",
+        )
+    };
+    let k_1b = format!("{:.6}::float8", K1 * (1.0 - B));
+    let tail = tail.replace("{k_1b}", &k_1b);
+    format!(
+        "
 WITH q AS (SELECT * FROM unnest($1::int2[], $2::text[], $3::float8[]) AS q(field, term, boost)),
 n AS (SELECT greatest(sum(chunks) FILTER (WHERE field <> 2), 1)::float8 AS n FROM field_lengths),
 s AS (
     SELECT q.field, q.term,
-           q.boost * ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) * (1 + 1.2) AS w,
-           greatest(f.tokens::float8 / n.n, 1e-9) AS avg
+           q.boost * ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) * {w_factor} AS w,
+           {k_b} / greatest(f.tokens::float8 / n.n, 1e-9) AS c
     FROM q CROSS JOIN n
     JOIN term_df d ON d.field = q.field AND d.term = q.term
     JOIN field_lengths f ON f.field = q.field),
 h AS (
-    SELECT x.chunk_id, s.w * x.tf / (x.tf + 1.2 * (1 - 0.75 + 0.75 * x.len / s.avg)) AS part
+    SELECT x.chunk_id, s.w * x.tf::float8 / (x.tf::float8 + {k_1b} + s.c * x.len::float8) AS part
     FROM s CROSS JOIN LATERAL (
         SELECT p.chunk_id, p.tf, p.len FROM chunk_terms p
         WHERE p.field = s.field AND p.term = s.term
-          AND (p.acl = ANY($4)) <> $5
+          AND ({acl} = ANY($4)) <> $5
           AND ($6::bigint[] IS NULL OR p.chunk_id IN (SELECT id FROM chunks WHERE doc_id = ANY($6)))
-        ORDER BY p.impact DESC LIMIT $7) x)
-SELECT chunk_id, sum(part)::real AS score FROM h GROUP BY chunk_id ORDER BY score DESC, chunk_id LIMIT $8";
+        {order}) x)
+{tail}",
+        w_factor = format_args!("{:.6}::float8", 1.0 + K1),
+        k_b = format_args!("{:.6}::float8", K1 * B),
+    )
+}
+
+/// Whether to score every visible posting: when about `visible` of `total`
+/// chunks are visible and the question's terms have `postings` postings in
+/// all, the visible ones are few enough.
+fn exact_plan(visible: i64, total: i64, postings: i64, budget: f64) -> bool {
+    let share = (visible as f64 / total.max(1) as f64).clamp(0.0, 1.0);
+    share * postings as f64 <= budget
+}
+
+/// How many postings the question's terms have in all.
+fn postings_of(
+    c: &mut impl GenericClient,
+    fields: &[i16],
+    terms: &[String],
+) -> Result<i64, PgError> {
+    col(
+        &c.query_one(
+            "SELECT coalesce(sum(d.df), 0)::bigint FROM unnest($1::int2[], $2::text[]) q(field, term)
+             JOIN term_df d ON d.field = q.field AND d.term = q.term",
+            &[&fields, &terms],
+        )
+        .ctx("count the question's postings")?,
+        0,
+    )
+}
 
 impl PgStore {
     /// The keyword candidates (chunk id, BM25 score) of `who`, best first.
@@ -403,10 +480,12 @@ impl PgStore {
         want: usize,
     ) -> Result<Vec<(u64, f32)>, PgError> {
         let access = Access::of(who);
-        let (fields, terms, boosts) = query_arrays(query);
-        if access.teams.is_empty() || want == 0 || terms.is_empty() {
+        let question = query_arrays(query);
+        if access.teams.is_empty() || want == 0 || question.1.is_empty() {
             return Ok(Vec::new());
         }
+        let (visible, total) = self.estimate_visible(&access)?;
+        let budget = self.exact_postings;
         let docs = docs.cloned();
         let want = want as i64;
         self.reads().run(move |c| {
@@ -417,20 +496,9 @@ impl PgStore {
                 .start()
                 .ctx("begin read")?;
             let sets = visible_sets(&mut tx, &access)?;
-            let rows = tx
-                .query(
-                    RANKED,
-                    &[
-                        &fields,
-                        &terms,
-                        &boosts,
-                        &sets,
-                        &false,
-                        &ids,
-                        &WALK_DEPTH.max(want),
-                        &want,
-                    ],
-                )
+            let postings = postings_of(&mut tx, &question.0, &question.1)?;
+            let sql = ranked(exact_plan(visible, total, postings, budget));
+            let rows = ranked_rows(&mut tx, &sql, &question, (&sets, false), &ids, want)
                 .ctx("keyword search")?;
             tx.commit().ctx("end keyword read")?;
             rows.iter()
@@ -449,12 +517,11 @@ impl PgStore {
         n: usize,
     ) -> Result<Vec<String>, PgError> {
         let access = Access::of(who);
-        let (fields, terms, boosts) = query_arrays(text);
-        if terms.is_empty() || n == 0 {
+        let question = query_arrays(text);
+        if question.1.is_empty() || n == 0 {
             return Ok(Vec::new());
         }
         let n = n as i64;
-        let none: Option<Vec<i64>> = None;
         self.reads().run(move |c| {
             let mut tx = c
                 .build_transaction()
@@ -462,28 +529,42 @@ impl PgStore {
                 .start()
                 .ctx("begin read")?;
             let sets = visible_sets(&mut tx, &access)?;
-            let rows = tx
-                .query(
-                    &format!(
-                        "SELECT k.text FROM ({RANKED}) r JOIN chunks k ON k.id = r.chunk_id
-                         ORDER BY r.score DESC, r.chunk_id"
-                    ),
-                    &[
-                        &fields,
-                        &terms,
-                        &boosts,
-                        &sets,
-                        &true,
-                        &none,
-                        &WALK_DEPTH.max(n),
-                        &n,
-                    ],
-                )
-                .ctx("leak check")?;
+            let sql = format!(
+                "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
+                 ORDER BY r.score DESC, r.chunk_id",
+                ranked(false)
+            );
+            let rows =
+                ranked_rows(&mut tx, &sql, &question, (&sets, true), &None, n).ctx("leak check")?;
             tx.commit().ctx("end leak check")?;
             rows.iter().map(|r| col(r, 0)).collect()
         })
     }
+}
+
+/// Runs a [`ranked`] query: `sets` admitted (or, if the flag is set,
+/// excluded), `docs` the documents to keep (all if `None`), `want` rows.
+fn ranked_rows(
+    c: &mut impl GenericClient,
+    sql: &str,
+    q: &Question,
+    (sets, exclude): (&[i32], bool),
+    docs: &Option<Vec<i64>>,
+    want: i64,
+) -> Result<Vec<postgres::Row>, postgres::Error> {
+    c.query(
+        sql,
+        &[
+            &q.0,
+            &q.1,
+            &q.2,
+            &sets,
+            &exclude,
+            docs,
+            &WALK_DEPTH.max(want),
+            &want,
+        ],
+    )
 }
 
 /// The access sets `access` may see.
@@ -501,6 +582,16 @@ fn visible_sets(c: &mut impl GenericClient, access: &Access) -> Result<Vec<i32>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_visible_postings_are_scored_exactly() {
+        let b = EXACT_POSTINGS;
+        assert!(exact_plan(100, 100, 5_000, b));
+        assert!(!exact_plan(100, 100, 50_000, b));
+        assert!(exact_plan(1, 100, 50_000, b));
+        assert!(exact_plan(0, 0, 1_000_000, b));
+        assert!(!exact_plan(1, 100, 1, 0.0));
+    }
 
     #[test]
     fn the_walk_order_prefers_more_occurrences_and_shorter_chunks() {

@@ -359,7 +359,8 @@ impl IndexWrite for PgWriter {
         if empty {
             self.client
                 .batch_execute(
-                    "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_walk;",
+                    "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_walk;
+                     DROP INDEX IF EXISTS chunk_terms_access;",
                 )
                 .ctx("drop vector and postings indexes")?;
             self.rebuild_index = true;
@@ -468,12 +469,14 @@ impl IndexWrite for PgWriter {
         if !self.in_tx {
             return Ok(0);
         }
+        let mut vacuum = false;
         if self.rebuild_index {
             let m = self.store.meta();
             let sql = format!(
                 "SET LOCAL maintenance_work_mem = '1GB';
                  CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {});
                  CREATE INDEX IF NOT EXISTS chunk_terms_walk ON chunk_terms (field, term, impact DESC) INCLUDE (chunk_id, tf, len, acl);
+                 CREATE INDEX IF NOT EXISTS chunk_terms_access ON chunk_terms (acl, field, term) INCLUDE (chunk_id, tf, len);
                  ANALYZE chunks; ANALYZE documents; ANALYZE chunk_terms;",
                 m.m.clamp(2, 100),
                 m.ef_construction.clamp(4, 1000)
@@ -482,6 +485,7 @@ impl IndexWrite for PgWriter {
                 .batch_execute(&sql)
                 .ctx("build vector and postings indexes")?;
             self.rebuild_index = false;
+            vacuum = true;
         }
         if self.chunker_changed() {
             self.client
@@ -498,6 +502,17 @@ impl IndexWrite for PgWriter {
         self.in_tx = false;
         self.locked.clear();
         self.store.counts_changed();
+        if vacuum {
+            // After a bulk load: the visibility map lets the postings walk
+            // stay index-only (autovacuum would get there later; searches
+            // until then visit the table for every posting).
+            if let Err(e) = self
+                .client
+                .batch_execute("VACUUM (ANALYZE) chunk_terms, chunks")
+            {
+                tracing::warn!(error = %e, "vacuum after a bulk load failed; autovacuum will follow");
+            }
+        }
         Ok(0)
     }
 }
