@@ -490,12 +490,7 @@ impl PgStore {
         let want = want as i64;
         self.reads().run(move |c| {
             let ids = Self::doc_ids(c, docs.as_ref())?;
-            let mut tx = c
-                .build_transaction()
-                .read_only(true)
-                .start()
-                .ctx("begin read")?;
-            let sets = visible_sets(&mut tx, &access)?;
+            let (mut tx, sets) = begin(c, &access)?;
             let postings = postings_of(&mut tx, &question.0, &question.1)?;
             let sql = ranked(exact_plan(visible, total, postings, budget));
             let rows = ranked_rows(&mut tx, &sql, &question, (&sets, false), &ids, want)
@@ -523,12 +518,7 @@ impl PgStore {
         }
         let n = n as i64;
         self.reads().run(move |c| {
-            let mut tx = c
-                .build_transaction()
-                .read_only(true)
-                .start()
-                .ctx("begin read")?;
-            let sets = visible_sets(&mut tx, &access)?;
+            let (mut tx, sets) = begin(c, &access)?;
             let sql = format!(
                 "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
                  ORDER BY r.score DESC, r.chunk_id",
@@ -567,16 +557,27 @@ fn ranked_rows(
     )
 }
 
-/// The access sets `access` may see.
-fn visible_sets(c: &mut impl GenericClient, access: &Access) -> Result<Vec<i32>, PgError> {
-    c.query(
-        "SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2",
-        &[&access.teams, &access.clearance],
-    )
-    .ctx("visible access sets")?
-    .iter()
-    .map(|r| col(r, 0))
-    .collect()
+/// A read-only transaction (as the owner, see
+/// [`PgStore::keyword_candidates`]) and the access sets `access` may see.
+fn begin<'c>(
+    c: &'c mut Client,
+    access: &Access,
+) -> Result<(postgres::Transaction<'c>, Vec<i32>), PgError> {
+    let mut tx = c
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .ctx("begin read")?;
+    let sets = tx
+        .query(
+            "SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2",
+            &[&access.teams, &access.clearance],
+        )
+        .ctx("visible access sets")?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_, PgError>>()?;
+    Ok((tx, sets))
 }
 
 #[cfg(test)]
