@@ -44,6 +44,9 @@ const REF_LEN: f64 = 100.0;
 /// how much of the embedded backend's keyword top 10 survives it.
 pub const WALK_DEPTH: i64 = 2000;
 
+/// Postings per insert statement.
+const INSERT_BATCH: usize = 50_000;
+
 /// The version of the postings' analysis; postings of another version are
 /// rebuilt when a store opens (like the embedded index's keyword schema).
 const POSTINGS_VERSION: &str = "bm25-1";
@@ -126,26 +129,33 @@ impl Rows {
         r
     }
 
+    /// Inserts the rows, at most [`INSERT_BATCH`] per statement (a long
+    /// document's postings would otherwise make one message of many MB).
     fn insert(&self, c: &mut impl GenericClient) -> Result<(), PgError> {
-        if self.chunk.is_empty() {
-            return Ok(());
+        for r in batches(self.chunk.len(), INSERT_BATCH) {
+            c.execute(
+                "INSERT INTO chunk_terms (chunk_id, field, term, tf, len, acl, impact)
+                 SELECT * FROM unnest($1::bigint[], $2::int2[], $3::text[], $4::int[], $5::int[], $6::int[], $7::real[])",
+                &[
+                    &&self.chunk[r.clone()],
+                    &&self.field[r.clone()],
+                    &&self.term[r.clone()],
+                    &&self.tf[r.clone()],
+                    &&self.len[r.clone()],
+                    &&self.acl[r.clone()],
+                    &&self.impact[r],
+                ],
+            )
+            .ctx("insert postings")?;
         }
-        c.execute(
-            "INSERT INTO chunk_terms (chunk_id, field, term, tf, len, acl, impact)
-             SELECT * FROM unnest($1::bigint[], $2::int2[], $3::text[], $4::int[], $5::int[], $6::int[], $7::real[])",
-            &[
-                &self.chunk,
-                &self.field,
-                &self.term,
-                &self.tf,
-                &self.len,
-                &self.acl,
-                &self.impact,
-            ],
-        )
-        .ctx("insert postings")?;
         Ok(())
     }
+}
+
+/// `0..n` in consecutive ranges of at most `size`.
+fn batches(n: usize, size: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let size = size.max(1);
+    (0..n).step_by(size).map(move |s| s..(s + size).min(n))
 }
 
 /// Writes the postings of a document's chunks (id, text), readable under
@@ -583,6 +593,14 @@ fn begin<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_documents_are_inserted_in_batches() {
+        let all: Vec<_> = batches(120_001, INSERT_BATCH).collect();
+        assert_eq!(all, vec![0..50_000, 50_000..100_000, 100_000..120_001]);
+        assert_eq!(batches(0, 10).count(), 0);
+        assert_eq!(batches(3, 0).collect::<Vec<_>>(), vec![0..1, 1..2, 2..3]);
+    }
 
     #[test]
     fn few_visible_postings_are_scored_exactly() {
