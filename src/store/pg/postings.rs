@@ -55,13 +55,16 @@ const POSTINGS_VERSION: &str = "bm25-1";
 #[derive(Debug, Default)]
 pub(crate) struct StatsDelta {
     df: HashMap<(i16, String), i64>,
-    chunks: [i64; 4],
-    tokens: [i64; 4],
+    chunks: [i64; FIELDS],
+    tokens: [i64; FIELDS],
 }
+
+/// How many keyword fields there are (the slots of per-field counts).
+const FIELDS: usize = TermField::ALL.len();
 
 impl StatsDelta {
     fn is_empty(&self) -> bool {
-        self.df.is_empty() && self.chunks == [0; 4] && self.tokens == [0; 4]
+        self.df.is_empty() && self.chunks == [0; FIELDS] && self.tokens == [0; FIELDS]
     }
 }
 
@@ -188,7 +191,7 @@ pub(crate) fn forget(
         let field: i16 = col(r, 0)?;
         let term: String = col(r, 1)?;
         let n: i64 = col(r, 2)?;
-        let Some(slot) = usize::try_from(field).ok().filter(|f| *f < 4) else {
+        let Some(slot) = usize::try_from(field).ok().filter(|f| *f < FIELDS) else {
             return Err(PgError::Mismatch(format!(
                 "a posting of unknown field {field}"
             )));
@@ -281,6 +284,12 @@ pub(crate) fn access_set(store: &PgStore, teams: &[String], class: i32) -> Resul
     })
 }
 
+/// SQL for the team array `column` as [`access_set`] stores it: sorted
+/// byte-wise (as Rust sorts) and without repeats.
+fn team_set(column: &str) -> String {
+    format!("ARRAY(SELECT DISTINCT t COLLATE \"C\" FROM unnest({column}) t ORDER BY 1)")
+}
+
 /// Builds the postings of every chunk if they are missing or of another
 /// analysis version (a database from before BM25, or a new analyser), in
 /// one transaction: a crash leaves the old state, and the next open starts
@@ -312,24 +321,24 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
         eprintln!("hort: building BM25 postings for {total} chunks already in the database");
     }
     // Access sets of the documents as they are.
-    tx.batch_execute(
+    tx.batch_execute(&format!(
         "INSERT INTO access_sets (teams, classification)
-         SELECT DISTINCT ARRAY(SELECT DISTINCT t COLLATE \"C\" FROM unnest(teams) t ORDER BY 1), classification
-         FROM documents ON CONFLICT DO NOTHING",
-    )
+         SELECT DISTINCT {}, classification FROM documents ON CONFLICT DO NOTHING",
+        team_set("teams")
+    ))
     .ctx("collect access sets")?;
+    let chunks_sql = format!(
+        "SELECT k.id, k.text, s.id FROM chunks k
+         JOIN access_sets s ON s.classification = k.classification AND s.teams = {}
+         WHERE k.id > $1 ORDER BY k.id LIMIT 2000",
+        team_set("k.teams")
+    );
     let mut delta = StatsDelta::default();
     let mut after = 0i64;
     let mut done = 0i64;
     loop {
         let rows = tx
-            .query(
-                "SELECT k.id, k.text, s.id FROM chunks k
-                 JOIN access_sets s ON s.classification = k.classification
-                  AND s.teams = ARRAY(SELECT DISTINCT t COLLATE \"C\" FROM unnest(k.teams) t ORDER BY 1)
-                 WHERE k.id > $1 ORDER BY k.id LIMIT 2000",
-                &[&after],
-            )
+            .query(&chunks_sql, &[&after])
             .ctx("read chunks for postings")?;
         if rows.is_empty() {
             break;
@@ -415,15 +424,14 @@ fn ranked(exact: bool) -> String {
                  SELECT chunk_id FROM h GROUP BY chunk_id
                  ORDER BY sum(part) DESC, chunk_id LIMIT greatest($8::bigint * 4, 200)) c
              CROSS JOIN LATERAL (
-                 SELECT sum(s.w * p.tf::float8 / (p.tf::float8 + {k_1b} + s.c * p.len::float8)) AS score
+                 SELECT sum({part_p}) AS score
                  FROM (SELECT field, term, tf, len FROM chunk_terms p
                        WHERE p.chunk_id = c.chunk_id OFFSET 0) p
                  JOIN s ON s.field = p.field AND s.term = p.term) f
              ORDER BY score DESC, c.chunk_id LIMIT $8",
         )
     };
-    let k_1b = format!("{:.6}::float8", K1 * (1.0 - B));
-    let tail = tail.replace("{k_1b}", &k_1b);
+    let tail = tail.replace("{part_p}", &bm25_part("p"));
     format!(
         "
 WITH q AS (SELECT * FROM unnest($1::int2[], $2::text[], $3::float8[]) AS q(field, term, boost)),
@@ -436,7 +444,7 @@ s AS (
     JOIN term_df d ON d.field = q.field AND d.term = q.term
     JOIN field_lengths f ON f.field = q.field),
 h AS (
-    SELECT x.chunk_id, s.w * x.tf::float8 / (x.tf::float8 + {k_1b} + s.c * x.len::float8) AS part
+    SELECT x.chunk_id, {part_x} AS part
     FROM s CROSS JOIN LATERAL (
         SELECT p.chunk_id, p.tf, p.len FROM chunk_terms p
         WHERE p.field = s.field AND p.term = s.term
@@ -444,8 +452,20 @@ h AS (
           AND ($6::bigint[] IS NULL OR p.chunk_id IN (SELECT id FROM chunks WHERE doc_id = ANY($6)))
         {order}) x)
 {tail}",
+        part_x = bm25_part("x"),
         w_factor = format_args!("{:.6}::float8", 1.0 + K1),
         k_b = format_args!("{:.6}::float8", K1 * B),
+    )
+}
+
+/// One posting's share of a BM25 score in [`ranked`]: the term's weight
+/// `s.w` (idf × boost × (k1 + 1)) times the saturated tf, with `s.c`
+/// (k1 · b / average length) normalising the posting's length. Posting
+/// columns are read from `alias`.
+fn bm25_part(alias: &str) -> String {
+    format!(
+        "s.w * {alias}.tf::float8 / ({alias}.tf::float8 + {k_1b:.6}::float8 + s.c * {alias}.len::float8)",
+        k_1b = K1 * (1.0 - B)
     )
 }
 
@@ -455,23 +475,6 @@ h AS (
 fn exact_plan(visible: i64, total: i64, postings: i64, budget: f64) -> bool {
     let share = (visible as f64 / total.max(1) as f64).clamp(0.0, 1.0);
     share * postings as f64 <= budget
-}
-
-/// How many postings the question's terms have in all.
-fn postings_of(
-    c: &mut impl GenericClient,
-    fields: &[i16],
-    terms: &[String],
-) -> Result<i64, PgError> {
-    col(
-        &c.query_one(
-            "SELECT coalesce(sum(d.df), 0)::bigint FROM unnest($1::int2[], $2::text[]) q(field, term)
-             JOIN term_df d ON d.field = q.field AND d.term = q.term",
-            &[&fields, &terms],
-        )
-        .ctx("count the question's postings")?,
-        0,
-    )
 }
 
 impl PgStore {
@@ -501,8 +504,7 @@ impl PgStore {
         let want = want as i64;
         self.reads().run(move |c| {
             let ids = Self::doc_ids(c, docs.as_ref())?;
-            let (mut tx, sets) = begin(c, &access)?;
-            let postings = postings_of(&mut tx, &question.0, &question.1)?;
+            let (mut tx, sets, postings) = begin(c, &access, &question)?;
             let sql = ranked(exact_plan(visible, total, postings, budget));
             let rows = ranked_rows(&mut tx, &sql, &question, (&sets, false), &ids, want)
                 .ctx("keyword search")?;
@@ -529,7 +531,7 @@ impl PgStore {
         }
         let n = n as i64;
         self.reads().run(move |c| {
-            let (mut tx, sets) = begin(c, &access)?;
+            let (mut tx, sets, _) = begin(c, &access, &question)?;
             let sql = format!(
                 "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
                  ORDER BY r.score DESC, r.chunk_id",
@@ -569,26 +571,29 @@ fn ranked_rows(
 }
 
 /// A read-only transaction (as the owner, see
-/// [`PgStore::keyword_candidates`]) and the access sets `access` may see.
+/// [`PgStore::keyword_candidates`]), the access sets `access` may see, and
+/// how many postings the question's terms have in all (for the plan), read
+/// in one round trip.
 fn begin<'c>(
     c: &'c mut Client,
     access: &Access,
-) -> Result<(postgres::Transaction<'c>, Vec<i32>), PgError> {
+    q: &Question,
+) -> Result<(postgres::Transaction<'c>, Vec<i32>, i64), PgError> {
     let mut tx = c
         .build_transaction()
         .read_only(true)
         .start()
         .ctx("begin read")?;
-    let sets = tx
-        .query(
-            "SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2",
-            &[&access.teams, &access.clearance],
+    let row = tx
+        .query_one(
+            "SELECT ARRAY(SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2),
+                    (SELECT coalesce(sum(d.df), 0)::bigint
+                     FROM unnest($3::int2[], $4::text[]) q(field, term)
+                     JOIN term_df d ON d.field = q.field AND d.term = q.term)",
+            &[&access.teams, &access.clearance, &q.0, &q.1],
         )
-        .ctx("visible access sets")?
-        .iter()
-        .map(|r| col(r, 0))
-        .collect::<Result<_, PgError>>()?;
-    Ok((tx, sets))
+        .ctx("visible access sets")?;
+    Ok((tx, col(&row, 0)?, col(&row, 1)?))
 }
 
 #[cfg(test)]

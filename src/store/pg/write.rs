@@ -505,11 +505,9 @@ impl IndexWrite for PgWriter {
         if vacuum {
             // After a bulk load: the visibility map lets the postings walk
             // stay index-only (autovacuum would get there later; searches
-            // until then visit the table for every posting).
-            if let Err(e) = self
-                .client
-                .batch_execute("VACUUM (ANALYZE) chunk_terms, chunks")
-            {
+            // until then visit the table for every posting). Statistics
+            // were gathered before the commit.
+            if let Err(e) = self.client.batch_execute("VACUUM chunk_terms, chunks") {
                 tracing::warn!(error = %e, "vacuum after a bulk load failed; autovacuum will follow");
             }
         }
