@@ -12,6 +12,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+
 use proptest::prelude::*;
 
 use common::acl_corpus::{self, doc, level, TEAMS, WORDS};
@@ -878,33 +880,45 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
     assert_eq!(ledger.verify(true).unwrap().unwrap().records, 58);
 }
 
+/// One integer from `sql`, through [`Pool::run`](hort::store::pg::Pool::run).
+fn select_int(pool: &hort::store::pg::Pool, sql: &'static str) -> i32 {
+    pool.run(move |c| {
+        async move {
+            let row = c
+                .query_one(sql, &[])
+                .await
+                .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
+            hort::store::pg::col(&row, 0)
+        }
+        .boxed()
+    })
+    .unwrap()
+}
+
 /// A job that panics on a pooled connection fails alone: the pool keeps
 /// its workers and the next job runs (on a fresh connection).
 #[test]
 fn a_panicking_database_job_leaves_the_pool_whole() {
     let pool = hort::store::pg::Pool::new(&pg_url("HORT_TEST_PG_URL"), 1).unwrap();
     for _ in 0..3 {
-        let r: Result<(), _> = pool.run(|_| panic!("a bug in a query's code"));
+        let r: Result<(), _> = pool.run(|_| async { panic!("a bug in a query's code") }.boxed());
         assert!(
             matches!(r, Err(hort::store::pg::PgError::JobPanicked(_))),
             "{r:?}"
         );
-        let one: i32 = pool
-            .run(|c| {
-                let row = c
-                    .query_one("SELECT 1", &[])
-                    .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
-                hort::store::pg::col(&row, 0)
-            })
-            .unwrap();
+        let one: i32 = select_int(&pool, "SELECT 1");
         assert_eq!(one, 1);
     }
     // A column of another type is an error, not a panic.
     let r = pool.run(|c| {
-        let row = c
-            .query_one("SELECT 'text'::text", &[])
-            .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
-        hort::store::pg::col::<i64>(&row, 0)
+        async move {
+            let row = c
+                .query_one("SELECT 'text'::text", &[])
+                .await
+                .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))?;
+            hort::store::pg::col::<i64>(&row, 0)
+        }
+        .boxed()
     });
     assert!(
         matches!(r, Err(hort::store::pg::PgError::Query { .. })),
@@ -939,8 +953,12 @@ fn a_slow_query_does_not_stall_the_async_runtime() {
         tokio::time::sleep(Duration::from_millis(30)).await;
         let waiter = tokio::spawn(async move {
             pool.run(|c| {
-                c.execute("SELECT pg_sleep(0.5)", &[])
-                    .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))
+                async move {
+                    c.execute("SELECT pg_sleep(0.5)", &[])
+                        .await
+                        .map_err(|e| hort::store::pg::PgError::Mismatch(e.to_string()))
+                }
+                .boxed()
             })
         });
         let slept = waiter.await.unwrap();
@@ -950,6 +968,95 @@ fn a_slow_query_does_not_stall_the_async_runtime() {
     // 600 ms at 20 ms a tick: ~25 when nothing stalls; a frozen worker
     // would lose the 500 ms of the query (at most ~5 ticks).
     assert!(ticks >= 15, "the ticker ticked only {ticks} times");
+}
+
+/// A full pool makes a caller wait at most its timeout, then fail as busy
+/// (mapped to 503), and the pool serves again once a connection is back.
+#[test]
+fn a_full_pool_refuses_after_its_timeout_and_recovers() {
+    use hort::store::pg::{PgError, Pool, PoolOptions};
+    let pool = Arc::new(
+        Pool::new(
+            &pg_url("HORT_TEST_PG_URL"),
+            PoolOptions {
+                size: 1,
+                timeout: Duration::from_millis(300),
+            },
+        )
+        .unwrap(),
+    );
+    let (held, release) = std::sync::mpsc::channel::<()>();
+    let (taken, is_taken) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            pool.run(move |c| {
+                async move {
+                    c.execute("SELECT 1", &[]).await.ok();
+                    taken.send(()).ok();
+                    // Hold the only connection until told.
+                    tokio::task::spawn_blocking(move || release.recv().ok())
+                        .await
+                        .ok();
+                    Ok(())
+                }
+                .boxed()
+            })
+        })
+    };
+    is_taken.recv().unwrap();
+    let start = std::time::Instant::now();
+    let r = pool.run(|c| {
+        async move {
+            c.execute("SELECT 1", &[])
+                .await
+                .map(|_| ())
+                .map_err(|e| PgError::Mismatch(e.to_string()))
+        }
+        .boxed()
+    });
+    let waited = start.elapsed();
+    assert!(matches!(r, Err(PgError::Busy(_))), "{r:?}");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "gave up after {waited:?}"
+    );
+    assert!(
+        matches!(
+            hort::service::Error::from(PgError::Busy(String::new())),
+            hort::service::Error::Unavailable(_)
+        ),
+        "busy is not 503"
+    );
+    held.send(()).unwrap();
+    holder.join().unwrap().unwrap();
+    let n: i32 = select_int(&pool, "SELECT 2");
+    assert_eq!(n, 2);
+}
+
+/// Connections outlive the runtime of the code that first asked for them:
+/// async code on a short-lived runtime (a test's, a CLI command's) takes a
+/// connection, the runtime ends, and the pool still serves sync and async
+/// callers (the connections are driven by the database runtime).
+#[test]
+fn pooled_connections_outlive_the_callers_runtime() {
+    let pool = Arc::new(hort::store::pg::Pool::new(&pg_url("HORT_TEST_PG_URL"), 2).unwrap());
+    for round in 0..2 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let p = pool.clone();
+        let got: i32 = rt.block_on(async move {
+            let c = p.get().await.unwrap();
+            let row = c.query_one("SELECT 40 + $1", &[&round]).await.unwrap();
+            row.get(0)
+        });
+        assert_eq!(got, 40 + round);
+        drop(rt);
+        let again: i32 = select_int(&pool, "SELECT 7");
+        assert_eq!(again, 7);
+    }
 }
 
 /// A fresh database with `folder` of the repository ingested on the

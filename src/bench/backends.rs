@@ -24,7 +24,7 @@ use crate::embed::Embedder;
 use crate::retrieve::SearchParams;
 use crate::store::hnsw::{self, GraphParams};
 use crate::store::migrate;
-use crate::store::pg::{Meta, PgStore, PgWriter};
+use crate::store::pg::{Ctx, Meta, PgStore, PgWriter};
 use crate::store::{IndexRead, IndexReader, Snapshot};
 
 /// One backend's figures in the backends benchmark.
@@ -116,15 +116,26 @@ fn recall(found: &[(String, u32)], truth: &HashSet<(String, u32)>) -> f64 {
 /// Creates database `name` on the server of `url` if it does not exist,
 /// and returns its URL.
 pub fn database(url: &str, name: &str) -> Result<String, String> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
-    let exists = c
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .map_err(|e| e.to_string())?
-        .is_some();
-    if !exists {
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .map_err(|e| e.to_string())?;
-    }
+    use futures_util::FutureExt;
+    let pool = crate::store::pg::Pool::new(url, 1).map_err(|e| e.to_string())?;
+    let name_ = name.to_string();
+    pool.run(move |c| {
+        async move {
+            let exists = c
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name_])
+                .await
+                .ctx("find the database")?
+                .is_some();
+            if !exists {
+                c.batch_execute(&format!("CREATE DATABASE {name_}"))
+                    .await
+                    .ctx("create the database")?;
+            }
+            Ok(())
+        }
+        .boxed()
+    })
+    .map_err(|e| e.to_string())?;
     let (head, _) = url
         .rsplit_once('/')
         .ok_or_else(|| format!("{url}: no database name in the URL"))?;

@@ -36,6 +36,10 @@ pub struct StoreConfig {
     /// Connections per pool (one pool for writes, one for reads).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// How long a request waits for a free connection (or a new one to
+    /// open) before it fails as busy (HTTP 503).
+    #[serde(default = "default_pool_timeout_s")]
+    pub pool_timeout_s: f64,
     /// Searches read the replica while it is at most this many seconds
     /// behind the primary, the primary otherwise; results report the bound.
     #[serde(default = "default_max_staleness_s")]
@@ -44,6 +48,10 @@ pub struct StoreConfig {
 
 fn default_max_staleness_s() -> f64 {
     5.0
+}
+
+fn default_pool_timeout_s() -> f64 {
+    10.0
 }
 
 fn default_pool_size() -> usize {
@@ -57,6 +65,7 @@ impl Default for StoreConfig {
             url: None,
             read_url: None,
             pool_size: default_pool_size(),
+            pool_timeout_s: default_pool_timeout_s(),
             max_staleness_s: default_max_staleness_s(),
         }
     }
@@ -145,6 +154,7 @@ impl StoreConfig {
             ));
         }
         c.range("store.pool_size", self.pool_size, 1, 256)?;
+        c.range("store.pool_timeout_s", self.pool_timeout_s, 0.1, 3_600.0)?;
         // NaN fails the range check too.
         c.range("store.max_staleness_s", self.max_staleness_s, 0.0, 86_400.0)
     }

@@ -147,7 +147,14 @@ pub fn open_cache(cfg: &Config, index: &std::path::Path) -> Option<AnswerCache> 
     let store: Result<Arc<dyn cache::CacheStore>, cache::CacheError> = match cfg.store.backend {
         Backend::Embedded => cache::embedded::RedbCache::open(index).map(|c| Arc::new(c) as _),
         Backend::Postgres => match cfg.store.url() {
-            Some(url) => cache::pg::PgCache::open(&url, 2).map(|c| Arc::new(c) as _),
+            Some(url) => cache::pg::PgCache::open(
+                &url,
+                crate::store::pg::PoolOptions {
+                    size: 2,
+                    ..crate::store::pg::PoolOptions::of(&cfg.store)
+                },
+            )
+            .map(|c| Arc::new(c) as _),
             None => return None,
         },
     };
@@ -176,7 +183,10 @@ pub fn open(cfg: &Config) -> Result<Gateway, LedgerError> {
                 .ok_or_else(|| LedgerError::NotConfigured("[store] url is not set".into()))?;
             Arc::new(pg::PgLedger::open(
                 &url,
-                cfg.store.pool_size.min(4),
+                crate::store::pg::PoolOptions {
+                    size: cfg.store.pool_size.min(4),
+                    ..crate::store::pg::PoolOptions::of(&cfg.store)
+                },
                 cfg.audit.path.is_some(),
             )?)
         }

@@ -6,14 +6,14 @@
 
 use std::sync::Mutex;
 
-use postgres::Client;
+use futures_util::FutureExt;
 
 use super::audit::{
     self, check_chain, render_line, AuditError, AuditRecord, Verification, GENESIS,
 };
 use super::ledger::{AccountKind, Ledger, LedgerError, Spend, SpendRow, Spender, Usage};
 use super::ratelimit::RateLimited;
-use crate::store::pg::{col, PgError, Pool};
+use crate::store::pg::{col, Conn, PgError, Pool};
 
 /// Migrations of the gateway's tables (`{genesis}` filled in).
 const MIGRATIONS: [(i32, &str); 3] = [
@@ -31,7 +31,7 @@ fn db(e: PgError) -> LedgerError {
     LedgerError::Db(e)
 }
 
-fn q(context: &'static str) -> impl Fn(postgres::Error) -> PgError {
+fn q(context: &'static str) -> impl Fn(tokio_postgres::Error) -> PgError {
     move |source| PgError::Query { context, source }
 }
 
@@ -45,16 +45,17 @@ pub struct PgLedger {
     broken: Mutex<Option<String>>,
 }
 
-fn migrate(c: &mut Client) -> Result<(), PgError> {
+async fn migrate(c: &mut Conn) -> Result<(), PgError> {
     c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
         .map_err(q("lock gateway migrations"))?;
-    let r = (|| {
+    let r = async {
         c.batch_execute(
             "CREATE TABLE IF NOT EXISTS hort_gateway_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-        )
+        ).await
         .map_err(q("create gateway schema table"))?;
         let done: Vec<i32> = c
-            .query("SELECT version FROM hort_gateway_schema", &[])
+            .query("SELECT version FROM hort_gateway_schema", &[]).await
             .map_err(q("read gateway schema version"))?
             .iter()
             .map(|r| col(r, 0))
@@ -63,28 +64,35 @@ fn migrate(c: &mut Client) -> Result<(), PgError> {
             if done.contains(v) {
                 continue;
             }
-            let mut tx = c.transaction().map_err(q("begin gateway migration"))?;
-            tx.batch_execute(&sql.replace("{genesis}", GENESIS))
+            let tx = c.transaction().await.map_err(q("begin gateway migration"))?;
+            tx.batch_execute(&sql.replace("{genesis}", GENESIS)).await
                 .map_err(q("apply gateway migration"))?;
             tx.execute(
                 "INSERT INTO hort_gateway_schema (version) VALUES ($1)",
                 &[v],
-            )
+            ).await
             .map_err(q("record gateway migration"))?;
-            tx.commit().map_err(q("commit gateway migration"))?;
+            tx.commit().await.map_err(q("commit gateway migration"))?;
         }
         Ok(())
-    })();
-    let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    }
+    .await;
+    let _ = c
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     r
 }
 
 impl PgLedger {
     /// Connects (a small pool of its own) and applies the gateway's
     /// migrations; `audit`: whether [`Ledger::audit`] appends to the chain.
-    pub fn open(url: &str, pool_size: usize, audit: bool) -> Result<PgLedger, LedgerError> {
-        let pool = Pool::new(url, pool_size).map_err(db)?;
-        pool.run(migrate).map_err(db)?;
+    pub fn open(
+        url: &str,
+        pool: impl Into<crate::store::pg::PoolOptions>,
+        audit: bool,
+    ) -> Result<PgLedger, LedgerError> {
+        let pool = Pool::new(url, pool).map_err(db)?;
+        pool.run(|c| migrate(c).boxed()).map_err(db)?;
         Ok(PgLedger {
             pool,
             audit,
@@ -95,48 +103,57 @@ impl PgLedger {
     /// The chain's head: (sequence number, hash) of the last record written.
     pub fn audit_head(&self) -> Result<(u64, String), PgError> {
         self.pool.run(|c| {
-            let r = c
-                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
-                .map_err(q("audit head"))?;
-            Ok((col::<i64>(&r, 0)? as u64, col::<String>(&r, 1)?))
+            async move {
+                let r = c
+                    .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+                    .await
+                    .map_err(q("audit head"))?;
+                Ok((col::<i64>(&r, 0)? as u64, col::<String>(&r, 1)?))
+            }
+            .boxed()
         })
     }
 
     /// The audit lines in order.
     pub fn audit_lines(&self) -> Result<Vec<String>, PgError> {
         self.pool.run(|c| {
-            c.query("SELECT line FROM audit ORDER BY seq", &[])
-                .map_err(q("read audit"))?
-                .iter()
-                .map(|r| col(r, 0))
-                .collect()
+            async move {
+                c.query("SELECT line FROM audit ORDER BY seq", &[])
+                    .await
+                    .map_err(q("read audit"))?
+                    .iter()
+                    .map(|r| col(r, 0))
+                    .collect()
+            }
+            .boxed()
         })
     }
 
     /// Runs statements as the owner (tests: simulating tampering).
     pub fn execute_owner(&self, sql: &str) -> Result<(), PgError> {
         let sql = sql.to_string();
-        self.pool
-            .run(move |c| c.batch_execute(&sql).map_err(q("owner statement")))
+        self.pool.run(move |c| {
+            async move { c.batch_execute(&sql).await.map_err(q("owner statement")) }.boxed()
+        })
     }
 
     /// Appends one record; refused (nothing written) when the newest rows
     /// do not match the chain's head, i.e. rows were deleted or edited at
     /// the end.
     fn append(&self, record: AuditRecord) -> Result<(), PgError> {
-        self.pool.run(move |c| {
-            let mut tx = c.transaction().map_err(q("begin audit"))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        self.pool.run(move |c| async move {
+            let tx = c.transaction().await.map_err(q("begin audit"))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).await
                 .map_err(q("lock audit"))?;
             let (seq, prev) = match tx
-                .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+                .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).await
                 .map_err(q("audit end"))?
             {
                 Some(r) => (col::<i64>(&r, 0)? as u64, col::<String>(&r, 1)?),
                 None => (0, GENESIS.to_string()),
             };
             let head = tx
-                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[])
+                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await
                 .map_err(q("audit head"))?;
             let (head_seq, head_hash) = (col::<i64>(&head, 0)? as u64, col::<String>(&head, 1)?);
             if head_seq != seq || head_hash != prev {
@@ -156,16 +173,16 @@ impl PgLedger {
             tx.execute(
                 "INSERT INTO audit (seq, line, hash) VALUES ($1, $2, $3)",
                 &[&((seq + 1) as i64), &line, &hash],
-            )
+            ).await
             .map_err(q("append audit"))?;
             tx.execute(
                 "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
                 &[&((seq + 1) as i64), &hash],
-            )
+            ).await
             .map_err(q("move audit head"))?;
-            tx.commit().map_err(q("commit audit"))?;
+            tx.commit().await.map_err(q("commit audit"))?;
             Ok(())
-        })
+        }.boxed())
     }
 }
 
@@ -183,8 +200,8 @@ impl Ledger for PgLedger {
             u.cost_usd,
         );
         self.pool
-            .run(move |c| {
-                let mut tx = c.transaction().map_err(q("begin usage"))?;
+            .run(move |c| async move {
+                let tx = c.transaction().await.map_err(q("begin usage"))?;
                 for (kind, name) in &accounts {
                     tx.execute(
                         "INSERT INTO usage (kind, name, month, requests, prompt_tokens, completion_tokens, cost_usd)
@@ -195,11 +212,11 @@ impl Ledger for PgLedger {
                             completion_tokens = usage.completion_tokens + EXCLUDED.completion_tokens,
                             cost_usd = usage.cost_usd + EXCLUDED.cost_usd",
                         &[kind, name, &month, &prompt, &completion, &cost],
-                    )
+                    ).await
                     .map_err(q("record usage"))?;
                 }
-                tx.commit().map_err(q("commit usage"))
-            })
+                tx.commit().await.map_err(q("commit usage"))
+            }.boxed())
             .map_err(db)
     }
 
@@ -207,12 +224,16 @@ impl Ledger for PgLedger {
         let (id, state) = (id.to_string(), state.to_string());
         self.pool
             .run(move |c| {
-                c.execute(
-                    "INSERT INTO agent_runs (id, state) VALUES ($1, $2)
+                async move {
+                    c.execute(
+                        "INSERT INTO agent_runs (id, state) VALUES ($1, $2)
                      ON CONFLICT (id) DO UPDATE SET state = $2, updated_at = now()",
-                    &[&id, &state],
-                )
-                .map_err(q("keep agent run"))
+                        &[&id, &state],
+                    )
+                    .await
+                    .map_err(q("keep agent run"))
+                }
+                .boxed()
             })
             .map_err(db)?;
         Ok(())
@@ -222,10 +243,14 @@ impl Ledger for PgLedger {
         let id = id.to_string();
         self.pool
             .run(move |c| {
-                c.query_opt("SELECT state FROM agent_runs WHERE id = $1", &[&id])
-                    .map_err(q("read agent run"))?
-                    .map(|r| col::<String>(&r, 0))
-                    .transpose()
+                async move {
+                    c.query_opt("SELECT state FROM agent_runs WHERE id = $1", &[&id])
+                        .await
+                        .map_err(q("read agent run"))?
+                        .map(|r| col::<String>(&r, 0))
+                        .transpose()
+                }
+                .boxed()
             })
             .map_err(db)
     }
@@ -246,12 +271,15 @@ impl Ledger for PgLedger {
         let n = self
             .pool
             .run(move |c| {
-                c.execute(
+                async move {
+                    c.execute(
                     "INSERT INTO budget_alerts (kind, name, month, permille) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
                     &[&kind, &name, &month, &permille],
-                )
+                ).await
                 .map_err(q("claim budget alert"))
+                }
+                .boxed()
             })
             .map_err(db)?;
         Ok(n == 1)
@@ -265,35 +293,39 @@ impl Ledger for PgLedger {
         );
         self.pool
             .run(move |c| {
-                let r = c
-                    .query_opt(
-                        "SELECT requests, prompt_tokens, completion_tokens, cost_usd
+                async move {
+                    let r = c
+                        .query_opt(
+                            "SELECT requests, prompt_tokens, completion_tokens, cost_usd
                          FROM usage WHERE kind = $1 AND name = $2 AND month = $3",
-                        &[&k, &n, &m],
-                    )
-                    .map_err(q("read usage"))?;
-                Ok(match r {
-                    None => Spend::default(),
-                    Some(r) => Spend {
-                        requests: col::<i64>(&r, 0)? as u64,
-                        prompt_tokens: col::<i64>(&r, 1)? as u64,
-                        completion_tokens: col::<i64>(&r, 2)? as u64,
-                        cost_usd: col(&r, 3)?,
-                    },
-                })
+                            &[&k, &n, &m],
+                        )
+                        .await
+                        .map_err(q("read usage"))?;
+                    Ok(match r {
+                        None => Spend::default(),
+                        Some(r) => Spend {
+                            requests: col::<i64>(&r, 0)? as u64,
+                            prompt_tokens: col::<i64>(&r, 1)? as u64,
+                            completion_tokens: col::<i64>(&r, 2)? as u64,
+                            cost_usd: col(&r, 3)?,
+                        },
+                    })
+                }
+                .boxed()
             })
             .map_err(db)
     }
 
     fn all_spending(&self) -> Result<Vec<SpendRow>, LedgerError> {
         self.pool
-            .run(|c| {
+            .run(|c| async move {
                 let rows = c
                     .query(
                         "SELECT kind, name, month, requests, prompt_tokens, completion_tokens, cost_usd
                          FROM usage ORDER BY kind, name, month",
                         &[],
-                    )
+                    ).await
                     .map_err(q("read usage"))?;
                 rows.iter()
                     .filter_map(|r| {
@@ -317,7 +349,7 @@ impl Ledger for PgLedger {
                         })())
                     })
                     .collect()
-            })
+            }.boxed())
             .map_err(db)
     }
 
@@ -332,37 +364,42 @@ impl Ledger for PgLedger {
             .unwrap_or(0);
         self.pool
             .run(move |c| {
-                let minute = now_secs.div_euclid(60);
-                let mut tx = c.transaction().map_err(q("begin rate"))?;
-                for (account, rpm) in &accounts {
-                    let n: i32 = col(
-                        &tx.query_one(
-                            "INSERT INTO rate_windows (account, minute, n) VALUES ($1, $2, 1)
+                async move {
+                    let minute = now_secs.div_euclid(60);
+                    let tx = c.transaction().await.map_err(q("begin rate"))?;
+                    for (account, rpm) in &accounts {
+                        let n: i32 = col(
+                            &tx.query_one(
+                                "INSERT INTO rate_windows (account, minute, n) VALUES ($1, $2, 1)
                              ON CONFLICT (account, minute) DO UPDATE SET n = rate_windows.n + 1
                              RETURNING n",
-                            &[account, &minute],
-                        )
-                        .map_err(q("count request"))?,
-                        0,
-                    )?;
-                    if n as i64 > *rpm as i64 {
-                        tx.rollback().map_err(q("rate rollback"))?;
-                        let wait = 60 - now_secs.rem_euclid(60);
-                        return Ok(Err(RateLimited {
-                            account: account.clone(),
-                            retry_after: std::time::Duration::from_secs(wait.max(1) as u64),
-                        }));
+                                &[account, &minute],
+                            )
+                            .await
+                            .map_err(q("count request"))?,
+                            0,
+                        )?;
+                        if n as i64 > *rpm as i64 {
+                            tx.rollback().await.map_err(q("rate rollback"))?;
+                            let wait = 60 - now_secs.rem_euclid(60);
+                            return Ok(Err(RateLimited {
+                                account: account.clone(),
+                                retry_after: std::time::Duration::from_secs(wait.max(1) as u64),
+                            }));
+                        }
                     }
-                }
-                // Old windows are of no use; a few rows per call keep the table small.
-                tx.execute(
-                    "DELETE FROM rate_windows WHERE ctid = ANY(ARRAY(
+                    // Old windows are of no use; a few rows per call keep the table small.
+                    tx.execute(
+                        "DELETE FROM rate_windows WHERE ctid = ANY(ARRAY(
                         SELECT ctid FROM rate_windows WHERE minute < $1 LIMIT 16))",
-                    &[&(minute - 1)],
-                )
-                .map_err(q("prune rate windows"))?;
-                tx.commit().map_err(q("commit rate"))?;
-                Ok(Ok(()))
+                        &[&(minute - 1)],
+                    )
+                    .await
+                    .map_err(q("prune rate windows"))?;
+                    tx.commit().await.map_err(q("commit rate"))?;
+                    Ok(Ok(()))
+                }
+                .boxed()
             })
             .map_err(db)
     }
@@ -403,18 +440,22 @@ impl Ledger for PgLedger {
         let lines: Vec<String> = self
             .pool
             .run(move |c| {
-                // Newest first through the primary key; the principal is
-                // compared on the line's JSON, so a scan stops at `n` matches.
-                c.query(
-                    "SELECT line FROM audit \
+                async move {
+                    // Newest first through the primary key; the principal is
+                    // compared on the line's JSON, so a scan stops at `n` matches.
+                    c.query(
+                        "SELECT line FROM audit \
                      WHERE $1::text IS NULL OR (line::jsonb ->> 'principal') = $1 \
                      ORDER BY seq DESC LIMIT $2",
-                    &[&who, &n],
-                )
-                .map_err(q("read recent audit"))?
-                .iter()
-                .map(|r| col(r, 0))
-                .collect()
+                        &[&who, &n],
+                    )
+                    .await
+                    .map_err(q("read recent audit"))?
+                    .iter()
+                    .map(|r| col(r, 0))
+                    .collect()
+                }
+                .boxed()
             })
             .map_err(AuditError::Db)?;
         Ok(lines

@@ -170,7 +170,14 @@ async fn admit_inner(st: Arc<AppState>, req: Request, next: Next) -> Result<Resp
     if let Some(call) = req.extensions().get::<Call>() {
         call.set_principal(&caller.principal.name);
     }
-    st.svc.admit(&caller.principal, caller.rpm)?;
+    // Shared rate limits are counted in the database: off the async
+    // workers, like every other database call of a request.
+    {
+        let (svc, who, rpm) = (st.svc.clone(), caller.principal.clone(), caller.rpm);
+        tokio::task::spawn_blocking(move || svc.admit(&who, rpm))
+            .await
+            .map_err(|e| ApiError::Service(Error::Internal(format!("admission: {e}"))))??;
+    }
     let limits = &st.limits;
     let metrics = st.svc.metrics();
     let own = limits.own_slot(&caller.principal.name).ok_or_else(|| {

@@ -112,6 +112,10 @@ impl From<PgError> for Error {
                 tracing::error!(error = %e, "database unavailable");
                 Error::Unavailable("the database is unavailable; retry later".into())
             }
+            PgError::Busy(_) => {
+                tracing::warn!(error = %e, "no database connection in time");
+                Error::Unavailable("the database is busy; retry later".into())
+            }
             other => Error::Internal(other.to_string()),
         }
     }

@@ -170,7 +170,7 @@ pub fn open(
             let db = pg::PgStore::open(
                 &url,
                 cfg.store.read_url().as_deref(),
-                cfg.store.pool_size,
+                pg::PoolOptions::of(&cfg.store),
                 pg::Meta {
                     embedder: spec.embedder.clone(),
                     dim: spec.dim,

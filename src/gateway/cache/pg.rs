@@ -3,9 +3,11 @@
 //! the recency of uses is written with the next entry.
 
 use super::{CacheError, CacheStore, Digest, Entry, Touched};
-use crate::store::pg::{col, PgError, Pool};
+use futures_util::FutureExt;
 
-fn q(context: &'static str) -> impl Fn(postgres::Error) -> PgError {
+use crate::store::pg::{col, Conn, PgError, Pool};
+
+fn q(context: &'static str) -> impl Fn(tokio_postgres::Error) -> PgError {
     move |source| PgError::Query { context, source }
 }
 
@@ -18,9 +20,12 @@ pub struct PgCache {
 impl PgCache {
     /// Connects (a small pool of its own); the table exists once the
     /// gateway's migrations ran (`gateway::open`).
-    pub fn open(url: &str, pool_size: usize) -> Result<PgCache, CacheError> {
+    pub fn open(
+        url: &str,
+        pool: impl Into<crate::store::pg::PoolOptions>,
+    ) -> Result<PgCache, CacheError> {
         Ok(PgCache {
-            pool: Pool::new(url, pool_size)?,
+            pool: Pool::new(url, pool)?,
             touched: Touched::default(),
         })
     }
@@ -34,12 +39,13 @@ impl PgCache {
     }
 }
 
-fn write_touched(c: &mut postgres::Client, touched: &[(Vec<u8>, i64)]) -> Result<(), PgError> {
+async fn write_touched(c: &Conn, touched: &[(Vec<u8>, i64)]) -> Result<(), PgError> {
     for (k, t) in touched {
         c.execute(
             "UPDATE answer_cache SET used = greatest(used, $2) WHERE key = $1",
             &[k, t],
         )
+        .await
         .map_err(q("note cache uses"))?;
     }
     Ok(())
@@ -49,10 +55,14 @@ impl CacheStore for PgCache {
     fn get(&self, key: &Digest) -> Result<Option<Entry>, CacheError> {
         let k = key.0.to_vec();
         let row = self.pool.run(move |c| {
-            c.query_opt("SELECT entry FROM answer_cache WHERE key = $1", &[&k])
-                .map_err(q("read cache entry"))?
-                .map(|r| col::<String>(&r, 0))
-                .transpose()
+            async move {
+                c.query_opt("SELECT entry FROM answer_cache WHERE key = $1", &[&k])
+                    .await
+                    .map_err(q("read cache entry"))?
+                    .map(|r| col::<String>(&r, 0))
+                    .transpose()
+            }
+            .boxed()
         })?;
         Ok(match row {
             Some(s) => Some(serde_json::from_str(&s)?),
@@ -63,14 +73,18 @@ impl CacheStore for PgCache {
     fn by_context(&self, context: &Digest) -> Result<Vec<(Digest, Entry)>, CacheError> {
         let ctx = context.0.to_vec();
         let rows = self.pool.run(move |c| {
-            c.query(
-                "SELECT key, entry FROM answer_cache WHERE context = $1",
-                &[&ctx],
-            )
-            .map_err(q("read cache context"))?
-            .iter()
-            .map(|r| Ok((col::<Vec<u8>>(r, 0)?, col::<String>(r, 1)?)))
-            .collect::<Result<Vec<_>, PgError>>()
+            async move {
+                c.query(
+                    "SELECT key, entry FROM answer_cache WHERE context = $1",
+                    &[&ctx],
+                )
+                .await
+                .map_err(q("read cache context"))?
+                .iter()
+                .map(|r| Ok((col::<Vec<u8>>(r, 0)?, col::<String>(r, 1)?)))
+                .collect::<Result<Vec<_>, PgError>>()
+            }
+            .boxed()
         })?;
         let mut out = Vec::with_capacity(rows.len());
         for (k, e) in rows {
@@ -92,16 +106,16 @@ impl CacheStore for PgCache {
         let used = entry.created as i64;
         let touched = self.take_touched();
         let max = max_entries as i64;
-        let evicted = self.pool.run(move |c| {
-            write_touched(c, &touched)?;
+        let evicted = self.pool.run(move |c| async move {
+            write_touched(c, &touched).await?;
             c.execute(
                 "INSERT INTO answer_cache (key, context, docs, entry, used) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (key) DO UPDATE SET context = $2, docs = $3, entry = $4, used = $5",
                 &[&k, &ctx, &docs, &text, &used],
-            )
+            ).await
             .map_err(q("keep cache entry"))?;
             let n: i64 = col(
-                &c.query_one("SELECT count(*) FROM answer_cache", &[])
+                &c.query_one("SELECT count(*) FROM answer_cache", &[]).await
                     .map_err(q("count cache"))?,
                 0,
             )?;
@@ -114,10 +128,10 @@ impl CacheStore for PgCache {
                     "DELETE FROM answer_cache WHERE key IN
                      (SELECT key FROM answer_cache WHERE key <> $2 ORDER BY used LIMIT $1)",
                     &[&over, &k],
-                )
+                ).await
                 .map_err(q("evict cache entries"))?;
             Ok(gone)
-        })?;
+        }.boxed())?;
         Ok(evicted)
     }
 
@@ -128,8 +142,12 @@ impl CacheStore for PgCache {
     fn remove(&self, key: &Digest) -> Result<(), CacheError> {
         let k = key.0.to_vec();
         self.pool.run(move |c| {
-            c.execute("DELETE FROM answer_cache WHERE key = $1", &[&k])
-                .map_err(q("drop cache entry"))
+            async move {
+                c.execute("DELETE FROM answer_cache WHERE key = $1", &[&k])
+                    .await
+                    .map_err(q("drop cache entry"))
+            }
+            .boxed()
         })?;
         Ok(())
     }
@@ -137,18 +155,26 @@ impl CacheStore for PgCache {
     fn forget_docs(&self, docs: &[String]) -> Result<u64, CacheError> {
         let docs = docs.to_vec();
         Ok(self.pool.run(move |c| {
-            c.execute("DELETE FROM answer_cache WHERE docs && $1", &[&docs])
-                .map_err(q("forget cache entries of documents"))
+            async move {
+                c.execute("DELETE FROM answer_cache WHERE docs && $1", &[&docs])
+                    .await
+                    .map_err(q("forget cache entries of documents"))
+            }
+            .boxed()
         })?)
     }
 
     fn len(&self) -> Result<u64, CacheError> {
         let n: i64 = self.pool.run(|c| {
-            col(
-                &c.query_one("SELECT count(*) FROM answer_cache", &[])
-                    .map_err(q("count cache"))?,
-                0,
-            )
+            async move {
+                col(
+                    &c.query_one("SELECT count(*) FROM answer_cache", &[])
+                        .await
+                        .map_err(q("count cache"))?,
+                    0,
+                )
+            }
+            .boxed()
         })?;
         Ok(n as u64)
     }
@@ -158,7 +184,10 @@ impl CacheStore for PgCache {
         if touched.is_empty() {
             return;
         }
-        if let Err(e) = self.pool.run(move |c| write_touched(c, &touched)) {
+        if let Err(e) = self
+            .pool
+            .run(move |c| async move { write_touched(c, &touched).await }.boxed())
+        {
             tracing::warn!("answer cache: {e}");
         }
     }

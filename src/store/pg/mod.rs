@@ -16,7 +16,7 @@
 //! embedded index's own analysers (`postings`), so both backends rank
 //! alike; `hort bench quality --pg-url` measures it.
 //!
-//! Files: [`pool`] (connections on worker threads), `schema` (migrations,
+//! Files: [`pool`] (pooled async connections), `schema` (migrations,
 //! `.sql` beside it), `search` (the planner and the vector search),
 //! `postings` (BM25: postings, statistics, the keyword search), `read`
 //! (chunks, documents, pages, export: the [`IndexRead`] side), `write`
@@ -36,11 +36,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
-use postgres::Client;
+use futures_util::FutureExt;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use crate::acl::{AccessRule, Classification, Principal};
-pub use pool::{redact, Pool};
+pub use pool::{redact, Conn, Pool, PoolOptions, DEFAULT_POOL_TIMEOUT};
 pub use postings::{EXACT_POSTINGS, WALK_DEPTH};
 pub use write::{PgBackend, PgWriter};
 
@@ -53,7 +53,7 @@ pub enum PgError {
         /// The URL, password removed.
         url: String,
         /// Why.
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
     /// A statement failed.
     #[error("PostgreSQL: {context}: {source}")]
@@ -61,7 +61,7 @@ pub enum PgError {
         /// What it was for.
         context: &'static str,
         /// Why.
-        source: postgres::Error,
+        source: tokio_postgres::Error,
     },
     /// The database holds something else than expected (model, schema).
     #[error("PostgreSQL: {0}")]
@@ -72,6 +72,9 @@ pub enum PgError {
     /// The pool is shut down.
     #[error("PostgreSQL: connection pool stopped")]
     Stopped,
+    /// No connection could be had in time (all busy, or the server slow).
+    #[error("PostgreSQL busy: {0}")]
+    Busy(String),
     /// A job on a pooled connection panicked; the connection was replaced.
     #[error("PostgreSQL: a database job failed unexpectedly ({0})")]
     JobPanicked(String),
@@ -84,7 +87,7 @@ pub enum PgError {
 
 /// Column `i` of a row as `T`, or an error naming the column (never a panic
 /// on a type or index mismatch).
-pub fn col<'a, T: FromSql<'a>>(r: &'a postgres::Row, i: usize) -> Result<T, PgError> {
+pub fn col<'a, T: FromSql<'a>>(r: &'a tokio_postgres::Row, i: usize) -> Result<T, PgError> {
     r.try_get(i).ctx("reading a result column")
 }
 
@@ -93,7 +96,7 @@ pub(crate) trait Ctx<T> {
     fn ctx(self, context: &'static str) -> Result<T, PgError>;
 }
 
-impl<T> Ctx<T> for Result<T, postgres::Error> {
+impl<T> Ctx<T> for Result<T, tokio_postgres::Error> {
     fn ctx(self, context: &'static str) -> Result<T, PgError> {
         self.map_err(|source| PgError::Query { context, source })
     }
@@ -167,21 +170,28 @@ impl Access {
 
     /// Opens a read-only transaction as `hort_reader`, with the principal's
     /// teams and clearance as the row-level security policies read them.
-    pub(crate) fn begin<'c>(
+    pub(crate) async fn begin<'c>(
         &self,
-        c: &'c mut Client,
-    ) -> Result<postgres::Transaction<'c>, PgError> {
-        let mut tx = c
+        c: &'c mut Conn,
+    ) -> Result<deadpool_postgres::Transaction<'c>, PgError> {
+        let tx = c
             .build_transaction()
             .read_only(true)
             .start()
+            .await
             .ctx("begin read")?;
-        tx.batch_execute("SET LOCAL ROLE hort_reader")
-            .ctx("set role hort_reader")?;
+        let set = tx
+            .prepare_cached(
+                "SELECT set_config('role', 'hort_reader', true),
+                        set_config('hort.teams', $1, true), set_config('hort.clearance', $2, true)",
+            )
+            .await
+            .ctx("prepare access")?;
         tx.execute(
-            "SELECT set_config('hort.teams', $1, true), set_config('hort.clearance', $2, true)",
+            &set,
             &[&array_literal(&self.teams), &self.clearance.to_string()],
         )
+        .await
         .ctx("set access")?;
         Ok(tx)
     }
@@ -255,8 +265,6 @@ pub struct PgStore {
     /// The replica's lag as last read (`None`: not known), kept fresh by a
     /// watcher thread (see [`watch_lag`]); zero without a replica.
     lag: std::sync::Arc<Mutex<Option<Duration>>>,
-    /// The primary's URL (a writer holds its own connection to it).
-    url: String,
     meta: Meta,
     /// Chunk counts per (team, classification), for the query planner.
     pub(crate) counts: Mutex<Option<(std::time::Instant, Counts)>>,
@@ -296,16 +304,17 @@ impl PgStore {
     pub fn open(
         url: &str,
         read_url: Option<&str>,
-        pool_size: usize,
+        pool: impl Into<PoolOptions>,
         meta: Meta,
     ) -> Result<PgStore, PgError> {
-        let write = Pool::new(url, pool_size)?;
+        let pool = pool.into();
+        let write = Pool::new(url, pool)?;
         let read = match read_url {
-            Some(r) => Pool::new(r, pool_size)?,
-            None => Pool::new(url, pool_size)?,
+            Some(r) => Pool::new(r, pool)?,
+            None => Pool::new(url, pool)?,
         };
         let want = meta.clone();
-        write.run(move |c| schema::migrate(c, &want))?;
+        write.run(move |c| async move { schema::migrate(c, &want).await }.boxed())?;
         let lag = std::sync::Arc::new(Mutex::new(Some(Duration::ZERO)));
         if let Some(r) = read_url {
             // Unknown (so: the primary) until the watcher, which has
@@ -321,7 +330,6 @@ impl PgStore {
             read,
             max_staleness: DEFAULT_MAX_STALENESS,
             lag,
-            url: url.to_string(),
             meta,
             counts: Mutex::new(None),
             exact_postings: postings::EXACT_POSTINGS,
@@ -377,10 +385,13 @@ impl PgStore {
         let access = Access::of(principal);
         let sql = sql.to_string();
         self.read.run(move |c| {
-            let mut tx = access.begin(c)?;
-            let rows = tx.query(&sql, &[]).ctx("select as principal")?;
-            tx.commit().ctx("end read")?;
-            rows.iter().map(|r| col(r, 0)).collect()
+            async move {
+                let tx = access.begin(c).await?;
+                let rows = tx.query(&sql, &[]).await.ctx("select as principal")?;
+                tx.commit().await.ctx("end read")?;
+                rows.iter().map(|r| col(r, 0)).collect()
+            }
+            .boxed()
         })
     }
 
@@ -388,7 +399,7 @@ impl PgStore {
     pub fn execute_owner(&self, sql: &str) -> Result<(), PgError> {
         let sql = sql.to_string();
         self.write
-            .run(move |c| c.batch_execute(&sql).ctx("owner statement"))
+            .run(move |c| async move { c.batch_execute(&sql).await.ctx("owner statement") }.boxed())
     }
 }
 
@@ -409,28 +420,36 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn measured_lag(primary: &Pool, replica: &Pool) -> Option<Duration> {
     let measured = primary
         .run(|c| {
-            let r = c
-                .query_one("SELECT pg_current_wal_lsn()::text", &[])
-                .ctx("primary's WAL position")?;
-            col::<String>(&r, 0)
+            async move {
+                let r = c
+                    .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                    .await
+                    .ctx("primary's WAL position")?;
+                col::<String>(&r, 0)
+            }
+            .boxed()
         })
         .and_then(|at| {
             replica.run(move |c| {
-                let r = c
-                    .query_one(
-                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true),
-                                extract(epoch FROM clock_timestamp()
-                                        - pg_last_xact_replay_timestamp())::float8",
-                        &[&at],
-                    )
-                    .ctx("replica's replay position")?;
-                let caught_up: bool = col(&r, 0)?;
-                let age: Option<f64> = col(&r, 1)?;
-                Ok(if caught_up {
-                    Some(Duration::ZERO)
-                } else {
-                    age.map(|s| Duration::from_secs_f64(s.max(0.0)))
-                })
+                async move {
+                    let r = c
+                        .query_one(
+                            "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true),
+                                    extract(epoch FROM clock_timestamp()
+                                            - pg_last_xact_replay_timestamp())::float8",
+                            &[&at],
+                        )
+                        .await
+                        .ctx("replica's replay position")?;
+                    let caught_up: bool = col(&r, 0)?;
+                    let age: Option<f64> = col(&r, 1)?;
+                    Ok(if caught_up {
+                        Some(Duration::ZERO)
+                    } else {
+                        age.map(|s| Duration::from_secs_f64(s.max(0.0)))
+                    })
+                }
+                .boxed()
             })
         });
     match measured {

@@ -23,10 +23,11 @@
 
 use std::collections::HashMap;
 
-use postgres::{Client, GenericClient};
+use futures_util::FutureExt;
 use rayon::prelude::*;
+use tokio_postgres::GenericClient;
 
-use super::{col, Access, Ctx, PgError, PgStore};
+use super::{col, Access, Conn, Ctx, PgError, PgStore, Pool};
 use crate::store::docfilter::CompiledDocFilter;
 use crate::store::keyword::{self, TermField};
 
@@ -134,7 +135,7 @@ impl Rows {
 
     /// Inserts the rows, at most [`INSERT_BATCH`] per statement (a long
     /// document's postings would otherwise make one message of many MB).
-    fn insert(&self, c: &mut impl GenericClient) -> Result<(), PgError> {
+    async fn insert(&self, c: &(impl GenericClient + Sync)) -> Result<(), PgError> {
         for r in batches(self.chunk.len(), INSERT_BATCH) {
             c.execute(
                 "INSERT INTO chunk_terms (chunk_id, field, term, tf, len, acl, impact)
@@ -148,7 +149,7 @@ impl Rows {
                     &&self.acl[r.clone()],
                     &&self.impact[r],
                 ],
-            )
+            ).await
             .ctx("insert postings")?;
         }
         Ok(())
@@ -163,19 +164,19 @@ fn batches(n: usize, size: usize) -> impl Iterator<Item = std::ops::Range<usize>
 
 /// Writes the postings of a document's chunks (id, text), readable under
 /// access set `acl`.
-pub(crate) fn add(
-    c: &mut impl GenericClient,
+pub(crate) async fn add(
+    c: &(impl GenericClient + Sync),
     chunks: &[(i64, String)],
     acl: i32,
     delta: &mut StatsDelta,
 ) -> Result<(), PgError> {
-    Rows::of(chunks, acl, delta).insert(c)
+    Rows::of(chunks, acl, delta).insert(c).await
 }
 
 /// Counts the postings of document `doc` out of the statistics (before the
 /// document is deleted; its postings go with its chunks).
-pub(crate) fn forget(
-    c: &mut impl GenericClient,
+pub(crate) async fn forget(
+    c: &(impl GenericClient + Sync),
     doc: i64,
     delta: &mut StatsDelta,
 ) -> Result<(), PgError> {
@@ -186,6 +187,7 @@ pub(crate) fn forget(
              WHERE k.doc_id = $1 GROUP BY 1, 2",
             &[&doc],
         )
+        .await
         .ctx("count a document's postings")?;
     for r in &rows {
         let field: i16 = col(r, 0)?;
@@ -207,18 +209,26 @@ pub(crate) fn forget(
 }
 
 /// Moves a document's postings to access set `acl` (its rule changed).
-pub(crate) fn set_acl(c: &mut impl GenericClient, doc: i64, acl: i32) -> Result<(), PgError> {
+pub(crate) async fn set_acl(
+    c: &(impl GenericClient + Sync),
+    doc: i64,
+    acl: i32,
+) -> Result<(), PgError> {
     c.execute(
         "UPDATE chunk_terms SET acl = $2
          WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = $1)",
         &[&doc, &acl],
     )
+    .await
     .ctx("move postings to a new rule")?;
     Ok(())
 }
 
 /// Applies `delta` (sorted, so concurrent writers lock rows in one order).
-pub(crate) fn apply(c: &mut impl GenericClient, delta: StatsDelta) -> Result<(), PgError> {
+pub(crate) async fn apply(
+    c: &(impl GenericClient + Sync),
+    delta: StatsDelta,
+) -> Result<(), PgError> {
     if delta.is_empty() {
         return Ok(());
     }
@@ -232,6 +242,7 @@ pub(crate) fn apply(c: &mut impl GenericClient, delta: StatsDelta) -> Result<(),
          ON CONFLICT (field, term) DO UPDATE SET df = term_df.df + EXCLUDED.df",
         &[&fields, &terms, &counts],
     )
+    .await
     .ctx("update document frequencies")?;
     if counts.iter().any(|n| *n < 0) {
         c.execute(
@@ -239,6 +250,7 @@ pub(crate) fn apply(c: &mut impl GenericClient, delta: StatsDelta) -> Result<(),
              WHERE d.field = u.field AND d.term = u.term AND d.df <= 0",
             &[&fields, &terms],
         )
+        .await
         .ctx("drop unused terms")?;
     }
     for f in TermField::ALL {
@@ -247,7 +259,7 @@ pub(crate) fn apply(c: &mut impl GenericClient, delta: StatsDelta) -> Result<(),
             c.execute(
                 "UPDATE field_lengths SET chunks = chunks + $2, tokens = tokens + $3 WHERE field = $1",
                 &[&f.code(), &delta.chunks[i], &delta.tokens[i]],
-            )
+            ).await
             .ctx("update field lengths")?;
         }
     }
@@ -258,17 +270,19 @@ pub(crate) fn apply(c: &mut impl GenericClient, delta: StatsDelta) -> Result<(),
 /// Runs on its own connection, outside the writer's transaction: a new set
 /// inserted inside it would make a concurrent writer with the same set wait
 /// for that whole transaction. A set no chunk uses admits nothing.
-pub(crate) fn access_set(store: &PgStore, teams: &[String], class: i32) -> Result<i32, PgError> {
+pub(crate) async fn access_set(pool: &Pool, teams: &[String], class: i32) -> Result<i32, PgError> {
     let mut teams = teams.to_vec();
     teams.sort();
     teams.dedup();
-    store.write.run(move |c| {
+    let c = pool.get().await?;
+    {
         if let Some(r) = c
             .query_opt(
                 "INSERT INTO access_sets (teams, classification) VALUES ($1, $2)
                  ON CONFLICT (teams, classification) DO NOTHING RETURNING id",
                 &[&teams, &class],
             )
+            .await
             .ctx("create an access set")?
         {
             return col(&r, 0);
@@ -278,10 +292,11 @@ pub(crate) fn access_set(store: &PgStore, teams: &[String], class: i32) -> Resul
                 "SELECT id FROM access_sets WHERE teams = $1 AND classification = $2",
                 &[&teams, &class],
             )
+            .await
             .ctx("find an access set")?,
             0,
         )
-    })
+    }
 }
 
 /// SQL for the team array `column` as [`access_set`] stores it: sorted
@@ -294,9 +309,10 @@ fn team_set(column: &str) -> String {
 /// analysis version (a database from before BM25, or a new analyser), in
 /// one transaction: a crash leaves the old state, and the next open starts
 /// again. Runs under the migration lock.
-pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
+pub(crate) async fn backfill(c: &mut Conn) -> Result<(), PgError> {
     let have: Option<String> = c
         .query_opt("SELECT value FROM hort_meta WHERE key = 'postings'", &[])
+        .await
         .ctx("read postings version")?
         .map(|r| col(&r, 0))
         .transpose()?;
@@ -305,13 +321,15 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
     }
     let total: i64 = col(
         &c.query_one("SELECT count(*) FROM chunks", &[])
+            .await
             .ctx("count chunks")?,
         0,
     )?;
-    let mut tx = c.transaction().ctx("begin postings build")?;
+    let tx = c.transaction().await.ctx("begin postings build")?;
     tx.batch_execute(
         "TRUNCATE chunk_terms, term_df; UPDATE field_lengths SET chunks = 0, tokens = 0;",
     )
+    .await
     .ctx("clear postings")?;
     if total > 0 {
         tracing::info!(
@@ -326,6 +344,7 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
          SELECT DISTINCT {}, classification FROM documents ON CONFLICT DO NOTHING",
         team_set("teams")
     ))
+    .await
     .ctx("collect access sets")?;
     let chunks_sql = format!(
         "SELECT k.id, k.text, s.id FROM chunks k
@@ -339,6 +358,7 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
     loop {
         let rows = tx
             .query(&chunks_sql, &[&after])
+            .await
             .ctx("read chunks for postings")?;
         if rows.is_empty() {
             break;
@@ -350,21 +370,22 @@ pub(crate) fn backfill(c: &mut Client) -> Result<(), PgError> {
             by_acl.entry(col(r, 2)?).or_default().push((id, col(r, 1)?));
         }
         for (acl, chunks) in by_acl {
-            add(&mut tx, &chunks, acl, &mut delta)?;
+            add(&*tx, &chunks, acl, &mut delta).await?;
         }
         done += rows.len() as i64;
         if done % 20_000 < 2000 {
             eprintln!("hort: postings for {done}/{total} chunks");
         }
     }
-    apply(&mut tx, delta)?;
+    apply(&*tx, delta).await?;
     tx.execute(
         "INSERT INTO hort_meta (key, value) VALUES ('postings', $1)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         &[&POSTINGS_VERSION],
     )
+    .await
     .ctx("record postings version")?;
-    tx.commit().ctx("commit postings build")?;
+    tx.commit().await.ctx("commit postings build")?;
     Ok(())
 }
 
@@ -503,15 +524,19 @@ impl PgStore {
         let docs = docs.cloned();
         let want = want as i64;
         self.reads().run(move |c| {
-            let ids = Self::doc_ids(c, docs.as_ref())?;
-            let (mut tx, sets, postings) = begin(c, &access, &question)?;
-            let sql = ranked(exact_plan(visible, total, postings, budget));
-            let rows = ranked_rows(&mut tx, &sql, &question, (&sets, false), &ids, want)
-                .ctx("keyword search")?;
-            tx.commit().ctx("end keyword read")?;
-            rows.iter()
-                .map(|r| Ok((col::<i64>(r, 0)? as u64, col::<f32>(r, 1)?)))
-                .collect()
+            async move {
+                let ids = Self::doc_ids(c, docs.as_ref()).await?;
+                let (tx, sets, postings) = begin(c, &access, &question).await?;
+                let sql = ranked(exact_plan(visible, total, postings, budget));
+                let rows = ranked_rows(&tx, &sql, &question, (&sets, false), &ids, want)
+                    .await
+                    .ctx("keyword search")?;
+                tx.commit().await.ctx("end keyword read")?;
+                rows.iter()
+                    .map(|r| Ok((col::<i64>(r, 0)? as u64, col::<f32>(r, 1)?)))
+                    .collect()
+            }
+            .boxed()
         })
     }
 
@@ -531,32 +556,37 @@ impl PgStore {
         }
         let n = n as i64;
         self.reads().run(move |c| {
-            let (mut tx, sets, _) = begin(c, &access, &question)?;
-            let sql = format!(
-                "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
-                 ORDER BY r.score DESC, r.chunk_id",
-                ranked(false)
-            );
-            let rows =
-                ranked_rows(&mut tx, &sql, &question, (&sets, true), &None, n).ctx("leak check")?;
-            tx.commit().ctx("end leak check")?;
-            rows.iter().map(|r| col(r, 0)).collect()
+            async move {
+                let (tx, sets, _) = begin(c, &access, &question).await?;
+                let sql = format!(
+                    "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
+                     ORDER BY r.score DESC, r.chunk_id",
+                    ranked(false)
+                );
+                let rows = ranked_rows(&tx, &sql, &question, (&sets, true), &None, n)
+                    .await
+                    .ctx("leak check")?;
+                tx.commit().await.ctx("end leak check")?;
+                rows.iter().map(|r| col(r, 0)).collect()
+            }
+            .boxed()
         })
     }
 }
 
 /// Runs a [`ranked`] query: `sets` admitted (or, if the flag is set,
 /// excluded), `docs` the documents to keep (all if `None`), `want` rows.
-fn ranked_rows(
-    c: &mut impl GenericClient,
+async fn ranked_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
     sql: &str,
     q: &Question,
     (sets, exclude): (&[i32], bool),
     docs: &Option<Vec<i64>>,
     want: i64,
-) -> Result<Vec<postgres::Row>, postgres::Error> {
-    c.query(
-        sql,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query(
+        &statement,
         &[
             &q.0,
             &q.1,
@@ -568,30 +598,36 @@ fn ranked_rows(
             &want,
         ],
     )
+    .await
 }
 
 /// A read-only transaction (as the owner, see
 /// [`PgStore::keyword_candidates`]), the access sets `access` may see, and
 /// how many postings the question's terms have in all (for the plan), read
 /// in one round trip.
-fn begin<'c>(
-    c: &'c mut Client,
+async fn begin<'c>(
+    c: &'c mut Conn,
     access: &Access,
     q: &Question,
-) -> Result<(postgres::Transaction<'c>, Vec<i32>, i64), PgError> {
-    let mut tx = c
+) -> Result<(deadpool_postgres::Transaction<'c>, Vec<i32>, i64), PgError> {
+    let tx = c
         .build_transaction()
         .read_only(true)
         .start()
+        .await
         .ctx("begin read")?;
-    let row = tx
-        .query_one(
+    let statement = tx
+        .prepare_cached(
             "SELECT ARRAY(SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2),
                     (SELECT coalesce(sum(d.df), 0)::bigint
                      FROM unnest($3::int2[], $4::text[]) q(field, term)
                      JOIN term_df d ON d.field = q.field AND d.term = q.term)",
-            &[&access.teams, &access.clearance, &q.0, &q.1],
         )
+        .await
+        .ctx("prepare visible access sets")?;
+    let row = tx
+        .query_one(&statement, &[&access.teams, &access.clearance, &q.0, &q.1])
+        .await
         .ctx("visible access sets")?;
     Ok((tx, col(&row, 0)?, col(&row, 1)?))
 }

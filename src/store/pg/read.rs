@@ -2,9 +2,9 @@
 //! security as the asking principal, the owner's views that write checks
 //! and copies need, and the [`IndexRead`] implementation.
 
-use postgres::Client;
+use futures_util::FutureExt;
 
-use super::{class_of, col, Access, Ctx, PgError, PgStore, Vector};
+use super::{class_of, col, Access, Conn, Ctx, PgError, PgStore, Vector};
 use crate::acl::{AccessRule, Principal};
 use crate::store::contract::{IndexRead, Scored};
 use crate::store::docfilter::CompiledDocFilter;
@@ -47,9 +47,9 @@ impl PgStore {
         }
         let want: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let docs = docs.cloned();
-        let mut rows: Vec<ChunkHit> = self.reads().run(move |c| {
-            let doc_ids = Self::doc_ids(c, docs.as_ref())?;
-            let mut tx = access.begin(c)?;
+        let mut rows: Vec<ChunkHit> = self.reads().run(move |c| async move {
+            let doc_ids = Self::doc_ids(c, docs.as_ref()).await?;
+            let tx = access.begin(c).await?;
             let rows = tx
                 .query(
                     "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
@@ -59,11 +59,11 @@ impl PgStore {
                      WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
                        AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4))",
                     &[&want, &access.teams, &access.clearance, &doc_ids],
-                )
+                ).await
                 .ctx("fetch chunks")?;
-            tx.commit().ctx("end read")?;
+            tx.commit().await.ctx("end read")?;
             rows.iter().map(chunk_hit).collect::<Result<_, PgError>>()
-        })?;
+        }.boxed())?;
         let pos: std::collections::HashMap<u64, usize> =
             ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         rows.sort_by_key(|h| pos.get(&h.id).copied().unwrap_or(usize::MAX));
@@ -74,33 +74,37 @@ impl PgStore {
     pub(crate) fn visible_documents(&self, who: &Principal) -> Result<Vec<DocSummary>, PgError> {
         let access = Access::of(who);
         self.reads().run(move |c| {
-            let mut tx = access.begin(c)?;
-            let rows = tx
-                .query(
-                    "SELECT d.id, d.path, d.kind, d.classification, d.paged,
+            async move {
+                let tx = access.begin(c).await?;
+                let rows = tx
+                    .query(
+                        "SELECT d.id, d.path, d.kind, d.classification, d.paged,
                             (SELECT count(*) FROM pages x WHERE x.doc_id = d.id),
                             (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id),
                             d.root = $3
                      FROM documents d
                      WHERE d.teams && $1 AND d.classification <= $2 ORDER BY d.path, d.id",
-                    &[&access.teams, &access.clearance, &crate::store::UPLOAD_ROOT],
-                )
-                .ctx("list documents")?;
-            tx.commit().ctx("end read")?;
-            rows.iter()
-                .map(|r| {
-                    Ok(DocSummary {
-                        id: col::<i64>(r, 0)? as u64,
-                        path: col(r, 1)?,
-                        kind: col(r, 2)?,
-                        classification: class_of(col(r, 3)?)?,
-                        paged: col(r, 4)?,
-                        n_pages: (col::<i64>(r, 5)? as u32).max(1),
-                        n_chunks: col::<i64>(r, 6)? as u32,
-                        uploaded: col(r, 7)?,
+                        &[&access.teams, &access.clearance, &crate::store::UPLOAD_ROOT],
+                    )
+                    .await
+                    .ctx("list documents")?;
+                tx.commit().await.ctx("end read")?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(DocSummary {
+                            id: col::<i64>(r, 0)? as u64,
+                            path: col(r, 1)?,
+                            kind: col(r, 2)?,
+                            classification: class_of(col(r, 3)?)?,
+                            paged: col(r, 4)?,
+                            n_pages: (col::<i64>(r, 5)? as u32).max(1),
+                            n_chunks: col::<i64>(r, 6)? as u32,
+                            uploaded: col(r, 7)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
+            }
+            .boxed()
         })
     }
 
@@ -110,19 +114,23 @@ impl PgStore {
     pub(crate) fn rules_at_path(&self, path: &str) -> Result<Vec<RuleAt>, PgError> {
         let path = path.to_string();
         self.write.run(move |c| {
-            c.query(
-                "SELECT root, teams, classification FROM documents WHERE path = $1",
-                &[&path],
-            )
-            .ctx("documents at a path")?
-            .iter()
-            .map(|r| {
-                Ok(RuleAt {
-                    root: col(r, 0)?,
-                    access: rule_of(col(r, 1)?, col(r, 2)?)?,
+            async move {
+                c.query(
+                    "SELECT root, teams, classification FROM documents WHERE path = $1",
+                    &[&path],
+                )
+                .await
+                .ctx("documents at a path")?
+                .iter()
+                .map(|r| {
+                    Ok(RuleAt {
+                        root: col(r, 0)?,
+                        access: rule_of(col(r, 1)?, col(r, 2)?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+            }
+            .boxed()
         })
     }
 
@@ -136,8 +144,8 @@ impl PgStore {
     ) -> Result<Pages, PgError> {
         let access = Access::of(who);
         let path = path.to_string();
-        self.reads().run(move |c| {
-            let mut tx = access.begin(c)?;
+        self.reads().run(move |c| async move {
+            let tx = access.begin(c).await?;
             let docs = tx
                 .query(
                     "SELECT d.id, d.paged, d.classification,
@@ -145,7 +153,7 @@ impl PgStore {
                      FROM documents d
                      WHERE d.path = $1 AND d.teams && $2 AND d.classification <= $3",
                     &[&path, &access.teams, &access.clearance],
-                )
+                ).await
                 .ctx("find document")?;
             let r = match docs.as_slice() {
                 [] => Pages::NotFound,
@@ -165,7 +173,7 @@ impl PgStore {
                                 .query(
                                     "SELECT text FROM pages WHERE doc_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord",
                                     &[&id, &lo, &hi],
-                                )
+                                ).await
                                 .ctx("read pages")?
                                 .iter()
                                 .map(|r| col(r, 0))
@@ -184,9 +192,9 @@ impl PgStore {
                 }
                 many => Pages::Ambiguous(many.len()),
             };
-            tx.commit().ctx("end read")?;
+            tx.commit().await.ctx("end read")?;
             Ok(r)
-        })
+        }.boxed())
     }
 
     /// Every document with its pages, chunks and vectors, `n` at a time
@@ -198,44 +206,52 @@ impl PgStore {
     ) -> Result<Vec<(u64, NewDocument)>, PgError> {
         let (from, n) = (from.min(i64::MAX as u64) as i64, n as i64);
         self.write.run(move |c| {
-            let docs = c
-                .query(
-                    "SELECT id FROM documents WHERE id >= $1 ORDER BY id LIMIT $2",
-                    &[&from, &n],
-                )
-                .ctx("export documents")?;
-            let mut out = Vec::with_capacity(docs.len());
-            for r in &docs {
-                let id: i64 = col(r, 0)?;
-                out.push((id as u64, load_document(c, id)?));
+            async move {
+                let docs = c
+                    .query(
+                        "SELECT id FROM documents WHERE id >= $1 ORDER BY id LIMIT $2",
+                        &[&from, &n],
+                    )
+                    .await
+                    .ctx("export documents")?;
+                let mut out = Vec::with_capacity(docs.len());
+                for r in &docs {
+                    let id: i64 = col(r, 0)?;
+                    out.push((id as u64, load_document(c, id).await?));
+                }
+                Ok(out)
             }
-            Ok(out)
+            .boxed()
         })
     }
 
     fn counts(&self) -> Result<StoreStats, PgError> {
         self.reads().run(|c| {
-            let r = c
-                .query_one(
-                    "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks),
+            async move {
+                let r = c
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks),
                             (SELECT count(*) FROM documents WHERE teams = '{}'),
                             (SELECT count(DISTINCT t) FROM documents, unnest(teams) t)",
-                    &[],
-                )
-                .ctx("count documents")?;
-            Ok(StoreStats {
-                documents: col::<i64>(&r, 0)? as usize,
-                chunks: col::<i64>(&r, 1)? as usize,
-                unruled: col::<i64>(&r, 2)? as usize,
-                teams: col::<i64>(&r, 3)? as usize,
-                ..StoreStats::default()
-            })
+                        &[],
+                    )
+                    .await
+                    .ctx("count documents")?;
+                Ok(StoreStats {
+                    documents: col::<i64>(&r, 0)? as usize,
+                    chunks: col::<i64>(&r, 1)? as usize,
+                    unruled: col::<i64>(&r, 2)? as usize,
+                    teams: col::<i64>(&r, 3)? as usize,
+                    ..StoreStats::default()
+                })
+            }
+            .boxed()
         })
     }
 }
 
 /// One stored document with its pages, chunks and vectors.
-pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgError> {
+pub(crate) async fn load_document(c: &Conn, id: i64) -> Result<NewDocument, PgError> {
     let r = c
         .query_one(
             "SELECT root, path, kind, size, mtime_ns, sha256, teams, classification,
@@ -243,12 +259,14 @@ pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgEr
              FROM documents WHERE id = $1",
             &[&id],
         )
+        .await
         .ctx("read document")?;
     let rows = c
         .query(
             "SELECT page_no, text, ocr_confidence FROM pages WHERE doc_id = $1 ORDER BY ord",
             &[&id],
         )
+        .await
         .ctx("read pages")?;
     let mut pages = Vec::with_capacity(rows.len());
     let mut page_ocr = Vec::with_capacity(rows.len());
@@ -266,6 +284,7 @@ pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgEr
              FROM chunks WHERE doc_id = $1 ORDER BY ord",
             &[&id],
         )
+        .await
         .ctx("read chunks")?
         .iter()
         .map(|k| {
@@ -304,7 +323,7 @@ pub(crate) fn load_document(c: &mut Client, id: i64) -> Result<NewDocument, PgEr
     })
 }
 
-fn chunk_hit(r: &postgres::Row) -> Result<ChunkHit, PgError> {
+fn chunk_hit(r: &tokio_postgres::Row) -> Result<ChunkHit, PgError> {
     Ok(ChunkHit {
         id: col::<i64>(r, 0)? as u64,
         doc_id: col::<i64>(r, 1)? as u64,
@@ -393,21 +412,25 @@ impl IndexRead for PgStore {
 
     fn failures(&self) -> Result<Vec<FailedFile>, StoreError> {
         Ok(self.write.run(|c| {
-            c.query(
-                "SELECT root, path, error, at FROM ingest_failures ORDER BY root, path",
-                &[],
-            )
-            .ctx("failed files")?
-            .iter()
-            .map(|r| {
-                Ok(FailedFile {
-                    root: col(r, 0)?,
-                    path: col(r, 1)?,
-                    error: col(r, 2)?,
-                    at: col::<i64>(r, 3)?.max(0) as u64,
+            async move {
+                c.query(
+                    "SELECT root, path, error, at FROM ingest_failures ORDER BY root, path",
+                    &[],
+                )
+                .await
+                .ctx("failed files")?
+                .iter()
+                .map(|r| {
+                    Ok(FailedFile {
+                        root: col(r, 0)?,
+                        path: col(r, 1)?,
+                        error: col(r, 2)?,
+                        at: col::<i64>(r, 3)?.max(0) as u64,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+            }
+            .boxed()
         })?)
     }
 }

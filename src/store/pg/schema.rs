@@ -3,7 +3,7 @@
 //! transaction, under an advisory lock (nodes may start together). The
 //! gateway keeps its own tables and versions (`gateway::pg`).
 
-use postgres::Client;
+use super::Conn;
 
 use super::{col, Ctx, Meta, PgError};
 
@@ -22,21 +22,25 @@ const MIGRATION_LOCK: i64 = 0x686f_7274_6d69; // "hortmi"
 
 /// Applies pending migrations under a lock (nodes may start together) and
 /// checks the stored vectors' embedder against `want`.
-pub(super) fn migrate(c: &mut Client, want: &Meta) -> Result<(), PgError> {
+pub(super) async fn migrate(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
     c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
         .ctx("lock migrations")?;
-    let r = migrate_locked(c, want);
-    let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    let r = migrate_locked(c, want).await;
+    let _ = c
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     r
 }
 
-fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
+async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
     c.batch_execute(
         "CREATE TABLE IF NOT EXISTS hort_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
+    ).await
     .ctx("create schema table")?;
     let done: Vec<i32> = c
         .query("SELECT version FROM hort_schema", &[])
+        .await
         .ctx("read schema version")?
         .iter()
         .map(|r| col(r, 0))
@@ -52,9 +56,10 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
                 "{ef_construction}",
                 &want.ef_construction.clamp(4, 1000).to_string(),
             );
-        let mut tx = c.transaction().ctx("begin migration")?;
-        tx.batch_execute(&sql).ctx("apply migration")?;
+        let tx = c.transaction().await.ctx("begin migration")?;
+        tx.batch_execute(&sql).await.ctx("apply migration")?;
         tx.execute("INSERT INTO hort_schema (version) VALUES ($1)", &[v])
+            .await
             .ctx("record migration")?;
         if *v == 1 {
             for (k, val) in [
@@ -66,10 +71,11 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
                     "INSERT INTO hort_meta (key, value) VALUES ($1, $2)",
                     &[&k, &val],
                 )
+                .await
                 .ctx("record embedder")?;
             }
         }
-        tx.commit().ctx("commit migration")?;
+        tx.commit().await.ctx("commit migration")?;
         tracing::info!(version = v, "applied database migration");
     }
     if let Some(newest) = done.iter().max() {
@@ -82,6 +88,7 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
     }
     let got: std::collections::HashMap<String, String> = c
         .query("SELECT key, value FROM hort_meta", &[])
+        .await
         .ctx("read embedder")?
         .iter()
         .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
@@ -97,5 +104,5 @@ fn migrate_locked(c: &mut Client, want: &Meta) -> Result<(), PgError> {
         )));
     }
     // BM25 postings for chunks written before them (or by another analysis).
-    super::postings::backfill(c)
+    super::postings::backfill(c).await
 }

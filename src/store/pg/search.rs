@@ -7,10 +7,10 @@
 //! PostgreSQL's own planner cannot make this choice well: it has no estimate
 //! of how many rows an array overlap with the caller's teams admits.
 
-use postgres::Client;
+use futures_util::FutureExt;
 
 use super::{
-    col, estimate, lock, total, Access, Counts, Ctx, PgError, PgStore, Vector, COUNTS_TTL,
+    col, estimate, lock, total, Access, Conn, Counts, Ctx, PgError, PgStore, Vector, COUNTS_TTL,
     EXACT_ROWS,
 };
 use crate::acl::Principal;
@@ -34,14 +34,18 @@ impl PgStore {
             return Ok(n);
         }
         let counts: Counts = self.reads().run(|c| {
-            c.query(
-                "SELECT t, classification, count(*) FROM chunks, unnest(teams) t GROUP BY 1, 2",
-                &[],
-            )
-            .ctx("count chunks per team")?
-            .iter()
-            .map(|r| Ok(((col(r, 0)?, col(r, 1)?), col(r, 2)?)))
-            .collect::<Result<_, PgError>>()
+            async move {
+                c.query(
+                    "SELECT t, classification, count(*) FROM chunks, unnest(teams) t GROUP BY 1, 2",
+                    &[],
+                )
+                .await
+                .ctx("count chunks per team")?
+                .iter()
+                .map(|r| Ok(((col(r, 0)?, col(r, 1)?), col(r, 2)?)))
+                .collect::<Result<_, PgError>>()
+            }
+            .boxed()
         })?;
         let n = (estimate(&counts, access), total(&counts));
         let mut g = lock(&self.counts);
@@ -58,7 +62,7 @@ impl PgStore {
 
     /// Document ids the metadata filter admits (owner view; the access rule
     /// is applied by the search itself).
-    fn filter_ids(c: &mut Client, f: &CompiledDocFilter) -> Result<Vec<i64>, PgError> {
+    async fn filter_ids(c: &Conn, f: &CompiledDocFilter) -> Result<Vec<i64>, PgError> {
         let prefix = f.path_prefix.clone();
         let like = prefix.as_ref().map(|p| {
             let mut e = String::new();
@@ -79,17 +83,18 @@ impl PgStore {
                    AND ($5::bigint IS NULL OR mtime_ns < $5)",
                 &[&prefix, &like, &f.kinds, &f.after_ns, &f.before_ns],
             )
+            .await
             .ctx("metadata filter")?;
         rows.iter().map(|r| col(r, 0)).collect()
     }
 
     /// Document ids of a metadata filter, or `None` for no filter.
-    pub(crate) fn doc_ids(
-        c: &mut Client,
+    pub(crate) async fn doc_ids(
+        c: &Conn,
         docs: Option<&CompiledDocFilter>,
     ) -> Result<Option<Vec<i64>>, PgError> {
         match docs.filter(|d| !d.is_empty()) {
-            Some(f) => Ok(Some(Self::filter_ids(c, f)?)),
+            Some(f) => Ok(Some(Self::filter_ids(c, f).await?)),
             None => Ok(None),
         }
     }
@@ -121,52 +126,94 @@ impl PgStore {
         let qv = Vector(query.to_vec());
         let want = want as i64;
         self.reads().run(move |c| {
-            let ids = Self::doc_ids(c, docs.as_ref())?;
-            let mut tx = access.begin(c)?;
-            // A metadata filter naming few documents: score their chunks.
-            let exact = estimate <= EXACT_ROWS
-                || ids.as_ref().is_some_and(|d| d.len() as i64 <= EXACT_ROWS / 10);
-            let run = |tx: &mut postgres::Transaction<'_>, exact: bool| {
-                tx.batch_execute(if exact {
-                    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on; SET LOCAL enable_seqscan = on;"
+            async move {
+                let ids = Self::doc_ids(c, docs.as_ref()).await?;
+                let tx = access.begin(c).await?;
+                // A metadata filter naming few documents: score their chunks.
+                let exact = estimate <= EXACT_ROWS
+                    || ids
+                        .as_ref()
+                        .is_some_and(|d| d.len() as i64 <= EXACT_ROWS / 10);
+                let q = VectorQuery {
+                    v: &qv,
+                    access: &access,
+                    want,
+                    docs: &ids,
+                    ef: ef.clamp(1, 1000),
+                };
+                let mut plan = if exact {
+                    VectorPlan::Exact
                 } else {
-                    "SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off;"
-                })
-                .ctx("choose the vector plan")?;
-                // relaxed_order may return rows slightly out of order:
-                // order the materialised candidates again.
-                tx.query(
-                    "WITH c AS MATERIALIZED (
-                        SELECT id, embedding <=> $1 AS d FROM chunks
-                        WHERE teams && $2 AND classification <= $3
-                          AND ($5::bigint[] IS NULL OR doc_id = ANY($5))
-                        ORDER BY embedding <=> $1 LIMIT $4)
-                     SELECT id, d FROM c ORDER BY d, id",
-                    &[&qv, &access.teams, &access.clearance, &want, &ids],
-                )
-                .ctx("vector search")
-            };
-            tx.batch_execute(&format!(
-                "SET LOCAL hnsw.ef_search = {}; SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.max_scan_tuples = 100000;",
-                ef.clamp(1, 1000)
-            ))
-            .ctx("set search parameters")?;
-            let mut plan = if exact {
-                VectorPlan::Exact
-            } else {
-                VectorPlan::Graph
-            };
-            let mut rows = run(&mut tx, exact)?;
-            if !exact && (rows.len() as i64) < want.min(estimate) {
-                rows = run(&mut tx, true)?;
-                plan = VectorPlan::GraphThenExact;
+                    VectorPlan::Graph
+                };
+                let mut rows = q.rows(&tx, exact).await?;
+                if !exact && (rows.len() as i64) < want.min(estimate) {
+                    rows = q.rows(&tx, true).await?;
+                    plan = VectorPlan::GraphThenExact;
+                }
+                let vector = rows
+                    .iter()
+                    .map(|r| Ok((col::<i64>(r, 0)? as u64, 1.0 - col::<f64>(r, 1)? as f32)))
+                    .collect::<Result<_, PgError>>()?;
+                tx.commit().await.ctx("end read")?;
+                Ok((vector, vec![plan]))
             }
-            let vector = rows
-                .iter()
-                .map(|r| Ok((col::<i64>(r, 0)? as u64, 1.0 - col::<f64>(r, 1)? as f32)))
-                .collect::<Result<_, PgError>>()?;
-            tx.commit().ctx("end read")?;
-            Ok((vector, vec![plan]))
+            .boxed()
         })
+    }
+}
+
+/// One vector search's parameters.
+struct VectorQuery<'a> {
+    v: &'a Vector,
+    access: &'a Access,
+    want: i64,
+    docs: &'a Option<Vec<i64>>,
+    ef: usize,
+}
+
+impl VectorQuery<'_> {
+    /// The nearest visible chunks (id, cosine distance), by scoring every
+    /// visible chunk (`exact`) or walking the HNSW graph with the filter
+    /// inside the walk; the plan and pgvector's search settings are set for
+    /// this transaction in the same round trip as the search.
+    async fn rows(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        exact: bool,
+    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
+        let (index, others) = if exact { ("off", "on") } else { ("on", "off") };
+        let settings = format!(
+            "SET LOCAL enable_indexscan = {index}; SET LOCAL enable_bitmapscan = {others};
+             SET LOCAL enable_seqscan = {others}; SET LOCAL hnsw.ef_search = {};
+             SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.max_scan_tuples = 100000;",
+            self.ef
+        );
+        // relaxed_order may return rows slightly out of order: order the
+        // materialised candidates again.
+        let statement = tx
+            .prepare_cached(
+                "WITH c AS MATERIALIZED (
+                    SELECT id, embedding <=> $1 AS d FROM chunks
+                    WHERE teams && $2 AND classification <= $3
+                      AND ($5::bigint[] IS NULL OR doc_id = ANY($5))
+                    ORDER BY embedding <=> $1 LIMIT $4)
+                 SELECT id, d FROM c ORDER BY d, id",
+            )
+            .await
+            .ctx("prepare vector search")?;
+        // Sent together: the settings and the search share one round trip
+        // (the connection answers in order).
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            self.v,
+            &self.access.teams,
+            &self.access.clearance,
+            &self.want,
+            self.docs,
+        ];
+        let (set, rows) =
+            futures_util::join!(tx.batch_execute(&settings), tx.query(&statement, &params));
+        set.ctx("choose the vector plan")?;
+        rows.ctx("vector search")
     }
 }

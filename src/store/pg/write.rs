@@ -8,11 +8,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::postings::{self, StatsDelta};
 use super::read::{rule_of, verdict_of};
-use super::{col, redact, rule_columns, Ctx, PgError, PgStore, Vector};
+use super::{col, rule_columns, Ctx, PgError, PgStore, Vector};
 use crate::acl::AccessRule;
 use crate::store::contract::{CompactStats, IndexRead, IndexWrite, Store};
 use crate::store::record::{ChunkVerdict, FailedFile, NewDocument, StoredDoc};
@@ -44,28 +44,25 @@ impl PgWriter {
     /// Connects to the primary (its own connection: a transaction spans
     /// many calls).
     pub fn open(store: Arc<PgStore>, chunker: &str) -> Result<PgWriter, PgError> {
-        let mut config: postgres::Config = store
-            .url
-            .parse()
-            .map_err(|e: postgres::Error| PgError::Url(format!("{}: {e}", redact(&store.url))))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
-        }
-        config.application_name("hort-writer");
-        let mut client = config.connect(NoTls).map_err(|source| PgError::Connect {
-            url: redact(&store.url),
-            source,
+        let client = store.write.dedicated("hort-writer")?;
+        let (detector, stored_chunker) = store.write.block(async {
+            let rows = client
+                .query(
+                    "SELECT key, value FROM hort_meta WHERE key IN ('detector', 'chunker')",
+                    &[],
+                )
+                .await
+                .ctx("read meta")?;
+            let mut detector = 0;
+            let mut chunker = String::new();
+            for r in &rows {
+                match col::<String>(r, 0)?.as_str() {
+                    "detector" => detector = col::<String>(r, 1)?.parse().unwrap_or(0),
+                    _ => chunker = col(r, 1)?,
+                }
+            }
+            Ok((detector, chunker))
         })?;
-        let meta = |c: &mut Client, key: &str| -> Result<Option<String>, PgError> {
-            c.query_opt("SELECT value FROM hort_meta WHERE key = $1", &[&key])
-                .ctx("read meta")?
-                .map(|r| col(&r, 0))
-                .transpose()
-        };
-        let detector = meta(&mut client, "detector")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let stored_chunker = meta(&mut client, "chunker")?.unwrap_or_default();
         Ok(PgWriter {
             client,
             store,
@@ -80,52 +77,57 @@ impl PgWriter {
         })
     }
 
-    fn begin(&mut self) -> Result<(), PgError> {
+    async fn begin(&mut self) -> Result<(), PgError> {
         if !self.in_tx {
-            self.client.batch_execute("BEGIN").ctx("begin write")?;
+            self.client
+                .batch_execute("BEGIN")
+                .await
+                .ctx("begin write")?;
             self.in_tx = true;
         }
         Ok(())
     }
 
     /// Begins the transaction and takes the folder's lock (once).
-    fn lock_root(&mut self, root: &str) -> Result<(), PgError> {
-        self.begin()?;
+    async fn lock_root(&mut self, root: &str) -> Result<(), PgError> {
+        self.begin().await?;
         if self.locked.insert(root.to_string()) {
             self.client
                 .execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7342))",
                     &[&root],
                 )
+                .await
                 .ctx("lock the folder")?;
         }
         Ok(())
     }
 
     /// The access set id of a rule (see [`postings::access_set`]).
-    fn access_set(&mut self, teams: &[String], class: i32) -> Result<i32, PgError> {
+    async fn access_set(&mut self, teams: &[String], class: i32) -> Result<i32, PgError> {
         let key = (teams.to_vec(), class);
         if let Some(id) = self.access_sets.get(&key) {
             return Ok(*id);
         }
-        let id = postings::access_set(&self.store, teams, class)?;
+        let id = postings::access_set(&self.store.write, teams, class).await?;
         self.access_sets.insert(key, id);
         Ok(id)
     }
 
     /// Deletes a document, its chunks and their postings, counting the
     /// postings out of the statistics first.
-    fn delete_document(&mut self, id: i64) -> Result<bool, PgError> {
-        postings::forget(&mut self.client, id, &mut self.stats)?;
+    async fn delete_document(&mut self, id: i64) -> Result<bool, PgError> {
+        postings::forget(&self.client, id, &mut self.stats).await?;
         let n = self
             .client
             .execute("DELETE FROM documents WHERE id = $1", &[&id])
+            .await
             .ctx("delete a document")?;
         Ok(n > 0)
     }
 
-    fn put_document(&mut self, d: &NewDocument) -> Result<(), PgError> {
-        self.lock_root(&d.root)?;
+    async fn put_document(&mut self, d: &NewDocument) -> Result<(), PgError> {
+        self.lock_root(&d.root).await?;
         let dim = self.store.meta().dim;
         let old: Option<i64> = self
             .client
@@ -133,15 +135,16 @@ impl PgWriter {
                 "SELECT id FROM documents WHERE root = $1 AND path = $2",
                 &[&d.root, &d.path],
             )
+            .await
             .ctx("find the document's last version")?
             .map(|r| col(&r, 0))
             .transpose()?;
         if let Some(old) = old {
-            self.delete_document(old)?;
+            self.delete_document(old).await?;
         }
         let (teams, class) = rule_columns(d.access.as_ref());
-        let acl = self.access_set(&teams, class)?;
-        let c = &mut self.client;
+        let acl = self.access_set(&teams, class).await?;
+        let c = &self.client;
         let id: i64 = col(
             &c.query_one(
                 "INSERT INTO documents (root, path, kind, size, mtime_ns, sha256, teams,
@@ -163,6 +166,7 @@ impl PgWriter {
                     &d.checked_at_ns,
                 ],
             )
+            .await
             .ctx("insert document")?,
             0,
         )?;
@@ -170,7 +174,7 @@ impl PgWriter {
             .prepare(
                 "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification, ocr_confidence)
                  VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            )
+            ).await
             .ctx("prepare page insert")?;
         for (ord, (no, text)) in d.pages.iter().enumerate() {
             c.execute(
@@ -185,6 +189,7 @@ impl PgWriter {
                     &d.ocr_of(ord),
                 ],
             )
+            .await
             .ctx("insert page")?;
         }
         let ins_chunk = c
@@ -194,6 +199,7 @@ impl PgWriter {
                     injection_score, injection_reasons, embedding, ocr_confidence)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
             )
+            .await
             .ctx("prepare chunk insert")?;
         let mut texts = Vec::with_capacity(d.chunks.len());
         for (ord, k) in d.chunks.iter().enumerate() {
@@ -234,15 +240,16 @@ impl PgWriter {
                         &d.ocr_of(k.page_ord as usize),
                     ],
                 )
+                .await
                 .ctx("insert chunk")?;
             texts.push((col::<i64>(&row, 0)?, text.to_string()));
         }
-        postings::add(c, &texts, acl, &mut self.stats)
+        postings::add(c, &texts, acl, &mut self.stats).await
     }
 
-    fn stored_docs(&mut self, root: &str) -> Result<Vec<StoredDoc>, PgError> {
-        self.lock_root(root)?;
-        let c = &mut self.client;
+    async fn stored_docs(&mut self, root: &str) -> Result<Vec<StoredDoc>, PgError> {
+        self.lock_root(root).await?;
+        let c = &self.client;
         let rows = c
             .query(
                 "SELECT d.id, d.root, d.path, d.size, d.mtime_ns, d.checked_at_ns, d.sha256,
@@ -251,6 +258,7 @@ impl PgWriter {
                  FROM documents d WHERE d.root = $1 ORDER BY d.id",
                 &[&root],
             )
+            .await
             .ctx("stored documents")?;
         let mut docs: Vec<StoredDoc> = rows
             .iter()
@@ -277,6 +285,7 @@ impl PgWriter {
                  WHERE d.root = $1 AND k.injection_score IS NOT NULL ORDER BY k.doc_id, k.ord",
                 &[&root],
             )
+            .await
             .ctx("stored verdicts")?;
         let pos: std::collections::HashMap<u64, usize> =
             docs.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
@@ -294,65 +303,49 @@ impl PgWriter {
     }
 }
 
-impl Drop for PgWriter {
-    fn drop(&mut self) {
-        if self.in_tx {
-            // Uncommitted work is discarded (closing the connection would too).
-            let _ = self.client.batch_execute("ROLLBACK");
-        }
-    }
-}
+// No `Drop`: an uncommitted transaction ends with the writer's connection
+// (dropping the client closes it, and the server rolls the work back).
 
-impl IndexWrite for PgWriter {
-    fn stored(&mut self, root: &str) -> Result<Vec<StoredDoc>, StoreError> {
-        Ok(self.stored_docs(root)?)
-    }
-
-    fn chunk_texts(&mut self, id: u64) -> Result<Vec<String>, StoreError> {
-        self.begin()?;
+/// The contract's steps as async functions; each [`IndexWrite`] method runs
+/// one to its end on the pool's runtime (the contract is synchronous).
+impl PgWriter {
+    async fn chunk_texts_now(&mut self, id: u64) -> Result<Vec<String>, PgError> {
+        self.begin().await?;
         let rows = self
             .client
             .query(
                 "SELECT text FROM chunks WHERE doc_id = $1 ORDER BY ord",
                 &[&(id as i64)],
             )
+            .await
             .ctx("chunk texts")?;
-        Ok(rows
-            .iter()
-            .map(|r| col(r, 0))
-            .collect::<Result<_, PgError>>()?)
+        rows.iter().map(|r| col(r, 0)).collect()
     }
 
-    fn chunker_changed(&self) -> bool {
-        !self.stored_chunker.is_empty() && self.stored_chunker != self.chunker
-    }
-
-    fn detector(&self) -> u32 {
-        self.detector
-    }
-
-    fn set_detector(&mut self, version: u32) -> Result<(), StoreError> {
-        self.begin()?;
+    async fn set_detector_now(&mut self, version: u32) -> Result<(), PgError> {
+        self.begin().await?;
         self.client
             .execute(
                 "INSERT INTO hort_meta (key, value) VALUES ('detector', $1)
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 &[&version.to_string()],
             )
+            .await
             .ctx("record the detector")?;
         self.detector = version;
         Ok(())
     }
 
-    fn expect(&mut self, docs: usize) -> Result<(), StoreError> {
+    async fn expect_now(&mut self, docs: usize) -> Result<(), PgError> {
         if docs <= BULK_DOCS || self.rebuild_index {
             return Ok(());
         }
-        self.begin()?;
+        self.begin().await?;
         let empty: bool = col(
             &self
                 .client
                 .query_one("SELECT NOT EXISTS (SELECT 1 FROM chunks)", &[])
+                .await
                 .ctx("count chunks")?,
             0,
         )?;
@@ -362,54 +355,59 @@ impl IndexWrite for PgWriter {
                     "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_walk;
                      DROP INDEX IF EXISTS chunk_terms_access;",
                 )
+                .await
                 .ctx("drop vector and postings indexes")?;
             self.rebuild_index = true;
         }
         Ok(())
     }
 
-    fn put(&mut self, doc: NewDocument) -> Result<(), StoreError> {
-        Ok(self.put_document(&doc)?)
-    }
-
-    fn set_access(
+    async fn set_access_now(
         &mut self,
         id: u64,
         access: Option<AccessRule>,
         rule_source: Option<String>,
-    ) -> Result<(), StoreError> {
-        self.begin()?;
+    ) -> Result<(), PgError> {
+        self.begin().await?;
         let (teams, class) = rule_columns(access.as_ref());
         let id = id as i64;
-        let c = &mut self.client;
+        let c = &self.client;
         c.execute(
             "UPDATE documents SET teams = $2, classification = $3, rule_source = $4 WHERE id = $1",
             &[&id, &teams, &class, &rule_source],
         )
+        .await
         .ctx("change a rule")?;
         c.execute(
             "UPDATE pages SET teams = $2, classification = $3 WHERE doc_id = $1",
             &[&id, &teams, &class],
         )
+        .await
         .ctx("change a rule (pages)")?;
         c.execute(
             "UPDATE chunks SET teams = $2, classification = $3 WHERE doc_id = $1",
             &[&id, &teams, &class],
         )
+        .await
         .ctx("change a rule (chunks)")?;
-        let acl = self.access_set(&teams, class)?;
-        postings::set_acl(&mut self.client, id, acl)?;
+        let acl = self.access_set(&teams, class).await?;
+        postings::set_acl(&self.client, id, acl).await?;
         Ok(())
     }
 
-    fn set_verdicts(&mut self, id: u64, flagged: Vec<ChunkVerdict>) -> Result<(), StoreError> {
-        self.begin()?;
+    async fn set_verdicts_now(
+        &mut self,
+        id: u64,
+        flagged: Vec<ChunkVerdict>,
+    ) -> Result<(), PgError> {
+        self.begin().await?;
         let id = id as i64;
-        let c = &mut self.client;
+        let c = &self.client;
         c.execute(
             "UPDATE chunks SET injection_score = NULL, injection_reasons = NULL WHERE doc_id = $1",
             &[&id],
         )
+        .await
         .ctx("clear verdicts")?;
         for f in flagged {
             c.execute(
@@ -417,37 +415,44 @@ impl IndexWrite for PgWriter {
                  WHERE doc_id = $1 AND ord = $2",
                 &[&id, &(f.ord as i32), &f.verdict.score, &f.verdict.reasons],
             )
+            .await
             .ctx("store a verdict")?;
         }
         Ok(())
     }
 
-    fn touch(
+    async fn touch_now(
         &mut self,
         id: u64,
         size: u64,
         mtime_ns: i64,
         checked_at_ns: i64,
-    ) -> Result<(), StoreError> {
-        self.begin()?;
+    ) -> Result<(), PgError> {
+        self.begin().await?;
         self.client
             .execute(
                 "UPDATE documents SET size = $2, mtime_ns = $3, checked_at_ns = $4 WHERE id = $1",
                 &[&(id as i64), &(size as i64), &mtime_ns, &checked_at_ns],
             )
+            .await
             .ctx("touch a document")?;
         Ok(())
     }
 
-    fn remove(&mut self, id: u64) -> Result<bool, StoreError> {
-        self.begin()?;
-        Ok(self.delete_document(id as i64)?)
+    async fn remove_now(&mut self, id: u64) -> Result<bool, PgError> {
+        self.begin().await?;
+        self.delete_document(id as i64).await
     }
 
-    fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError> {
-        self.begin()?;
-        let c = &mut self.client;
+    async fn set_failures_now(
+        &mut self,
+        root: &str,
+        failed: Vec<FailedFile>,
+    ) -> Result<(), PgError> {
+        self.begin().await?;
+        let c = &self.client;
         c.execute("DELETE FROM ingest_failures WHERE root = $1", &[&root])
+            .await
             .ctx("clear failed files")?;
         for f in failed {
             c.execute(
@@ -455,17 +460,13 @@ impl IndexWrite for PgWriter {
                  ON CONFLICT (root, path) DO UPDATE SET error = EXCLUDED.error, at = EXCLUDED.at",
                 &[&f.root, &f.path, &f.error, &(f.at as i64)],
             )
+            .await
             .ctx("record a failed file")?;
         }
         Ok(())
     }
 
-    fn compact(&mut self, _force: bool) -> Result<CompactStats, StoreError> {
-        // The database keeps its own storage tidy (autovacuum).
-        Ok(CompactStats::default())
-    }
-
-    fn commit(&mut self) -> Result<u64, StoreError> {
+    async fn commit_now(&mut self) -> Result<u64, PgError> {
         if !self.in_tx {
             return Ok(0);
         }
@@ -483,6 +484,7 @@ impl IndexWrite for PgWriter {
             );
             self.client
                 .batch_execute(&sql)
+                .await
                 .ctx("build vector and postings indexes")?;
             self.rebuild_index = false;
             vacuum = true;
@@ -493,12 +495,13 @@ impl IndexWrite for PgWriter {
                     "UPDATE hort_meta SET value = $1 WHERE key = 'chunker'",
                     &[&self.chunker],
                 )
+                .await
                 .ctx("record the chunker")?;
             self.stored_chunker = self.chunker.clone();
         }
-        postings::apply(&mut self.client, std::mem::take(&mut self.stats))?;
+        postings::apply(&self.client, std::mem::take(&mut self.stats)).await?;
         crate::store::fsutil::crashpoint("pg:before-commit");
-        self.client.batch_execute("COMMIT").ctx("commit")?;
+        self.client.batch_execute("COMMIT").await.ctx("commit")?;
         self.in_tx = false;
         self.locked.clear();
         self.store.counts_changed();
@@ -507,11 +510,100 @@ impl IndexWrite for PgWriter {
             // stay index-only (autovacuum would get there later; searches
             // until then visit the table for every posting). Statistics
             // were gathered before the commit.
-            if let Err(e) = self.client.batch_execute("VACUUM chunk_terms, chunks") {
+            if let Err(e) = self
+                .client
+                .batch_execute("VACUUM chunk_terms, chunks")
+                .await
+            {
                 tracing::warn!(error = %e, "vacuum after a bulk load failed; autovacuum will follow");
             }
         }
         Ok(0)
+    }
+}
+
+impl IndexWrite for PgWriter {
+    fn stored(&mut self, root: &str) -> Result<Vec<StoredDoc>, StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.stored_docs(root))?)
+    }
+
+    fn chunk_texts(&mut self, id: u64) -> Result<Vec<String>, StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.chunk_texts_now(id))?)
+    }
+
+    fn chunker_changed(&self) -> bool {
+        !self.stored_chunker.is_empty() && self.stored_chunker != self.chunker
+    }
+
+    fn detector(&self) -> u32 {
+        self.detector
+    }
+
+    fn set_detector(&mut self, version: u32) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.set_detector_now(version))?)
+    }
+
+    fn expect(&mut self, docs: usize) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.expect_now(docs))?)
+    }
+
+    fn put(&mut self, doc: NewDocument) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.put_document(&doc))?)
+    }
+
+    fn set_access(
+        &mut self,
+        id: u64,
+        access: Option<AccessRule>,
+        rule_source: Option<String>,
+    ) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store
+            .write
+            .block(self.set_access_now(id, access, rule_source))?)
+    }
+
+    fn set_verdicts(&mut self, id: u64, flagged: Vec<ChunkVerdict>) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.set_verdicts_now(id, flagged))?)
+    }
+
+    fn touch(
+        &mut self,
+        id: u64,
+        size: u64,
+        mtime_ns: i64,
+        checked_at_ns: i64,
+    ) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store
+            .write
+            .block(self.touch_now(id, size, mtime_ns, checked_at_ns))?)
+    }
+
+    fn remove(&mut self, id: u64) -> Result<bool, StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.remove_now(id))?)
+    }
+
+    fn set_failures(&mut self, root: &str, failed: Vec<FailedFile>) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.set_failures_now(root, failed))?)
+    }
+
+    fn compact(&mut self, _force: bool) -> Result<CompactStats, StoreError> {
+        // The database keeps its own storage tidy (autovacuum).
+        Ok(CompactStats::default())
+    }
+
+    fn commit(&mut self) -> Result<u64, StoreError> {
+        let store = self.store.clone();
+        Ok(store.write.block(self.commit_now())?)
     }
 }
 
