@@ -8,6 +8,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
 use super::postings::{self, StatsDelta};
@@ -22,6 +24,18 @@ use crate::store::StoreError;
 /// dropped and built once at the end (into an empty table only): far
 /// cheaper than maintaining them per row.
 const BULK_DOCS: usize = 1000;
+
+/// One chunk's columns for its insert.
+struct ChunkRow<'a> {
+    /// ord, page_ord, page_no, byte and char ranges.
+    numbers: [i32; 7],
+    text: &'a str,
+    hash: &'a [u8],
+    score: Option<f32>,
+    reasons: Option<Vec<String>>,
+    embedding: Vector,
+    ocr: Option<f32>,
+}
 
 /// A writer: one connection, one transaction.
 pub struct PgWriter {
@@ -176,22 +190,29 @@ impl PgWriter {
                  VALUES ($1,$2,$3,$4,$5,$6,$7)",
             ).await
             .ctx("prepare page insert")?;
-        for (ord, (no, text)) in d.pages.iter().enumerate() {
-            c.execute(
-                &ins_page,
-                &[
-                    &id,
-                    &(ord as i32),
-                    &(*no as i32),
+        // Rows are sent without waiting for each answer (the connection
+        // pipelines them): one round trip per document, not one per row.
+        let pages: Vec<(i32, i32, Option<f32>)> = (0..d.pages.len())
+            .map(|ord| (ord as i32, d.pages[ord].0 as i32, d.ocr_of(ord)))
+            .collect();
+        let page_params: Vec<[&(dyn ToSql + Sync); 7]> = pages
+            .iter()
+            .zip(&d.pages)
+            .map(|((ord, no, ocr), (_, text))| {
+                [
+                    &id as &(dyn ToSql + Sync),
+                    ord,
+                    no,
                     text,
                     &teams,
                     &class,
-                    &d.ocr_of(ord),
-                ],
-            )
+                    ocr,
+                ]
+            })
+            .collect();
+        try_join_all(page_params.iter().map(|p| c.execute(&ins_page, p)))
             .await
             .ctx("insert page")?;
-        }
         let ins_chunk = c
             .prepare(
                 "INSERT INTO chunks (doc_id, ord, page_ord, page_no, byte_start, byte_end,
@@ -201,7 +222,7 @@ impl PgWriter {
             )
             .await
             .ctx("prepare chunk insert")?;
-        let mut texts = Vec::with_capacity(d.chunks.len());
+        let mut rows = Vec::with_capacity(d.chunks.len());
         for (ord, k) in d.chunks.iter().enumerate() {
             if k.embedding.len() != dim {
                 return Err(PgError::Mismatch(format!(
@@ -214,35 +235,54 @@ impl PgWriter {
                 PgError::Mismatch(format!("{}: chunk {ord} points outside its page", d.path))
             })?;
             let page_no = d.pages[k.page_ord as usize].0;
-            let (score, reasons) = match &k.injection {
-                Some(v) => (Some(v.score), Some(v.reasons.clone())),
-                None => (None, None),
-            };
-            let row = c
-                .query_one(
-                    &ins_chunk,
-                    &[
-                        &id,
-                        &(ord as i32),
-                        &(k.page_ord as i32),
-                        &(page_no as i32),
-                        &(k.byte_start as i32),
-                        &(k.byte_end as i32),
-                        &(k.char_start as i32),
-                        &(k.char_end as i32),
-                        &text,
-                        &k.content_hash.as_slice(),
-                        &teams,
-                        &class,
-                        &score,
-                        &reasons,
-                        &Vector(k.embedding.clone()),
-                        &d.ocr_of(k.page_ord as usize),
-                    ],
-                )
-                .await
-                .ctx("insert chunk")?;
-            texts.push((col::<i64>(&row, 0)?, text.to_string()));
+            rows.push(ChunkRow {
+                numbers: [
+                    ord as i32,
+                    k.page_ord as i32,
+                    page_no as i32,
+                    k.byte_start as i32,
+                    k.byte_end as i32,
+                    k.char_start as i32,
+                    k.char_end as i32,
+                ],
+                text,
+                hash: k.content_hash.as_slice(),
+                score: k.injection.as_ref().map(|v| v.score),
+                reasons: k.injection.as_ref().map(|v| v.reasons.clone()),
+                embedding: Vector(k.embedding.clone()),
+                ocr: d.ocr_of(k.page_ord as usize),
+            });
+        }
+        let chunk_params: Vec<[&(dyn ToSql + Sync); 16]> = rows
+            .iter()
+            .map(|r| {
+                let n = &r.numbers;
+                [
+                    &id as &(dyn ToSql + Sync),
+                    &n[0],
+                    &n[1],
+                    &n[2],
+                    &n[3],
+                    &n[4],
+                    &n[5],
+                    &n[6],
+                    &r.text,
+                    &r.hash,
+                    &teams,
+                    &class,
+                    &r.score,
+                    &r.reasons,
+                    &r.embedding,
+                    &r.ocr,
+                ]
+            })
+            .collect();
+        let ids = try_join_all(chunk_params.iter().map(|p| c.query_one(&ins_chunk, p)))
+            .await
+            .ctx("insert chunk")?;
+        let mut texts = Vec::with_capacity(rows.len());
+        for (row, r) in ids.iter().zip(&rows) {
+            texts.push((col::<i64>(row, 0)?, r.text.to_string()));
         }
         postings::add(c, &texts, acl, &mut self.stats).await
     }
