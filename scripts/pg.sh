@@ -16,7 +16,9 @@
 # The env file sets HORT_TEST_PG_URL and HORT_TEST_PG_REPLICA_URL.
 # HORT_PG_SHARED_BUFFERS sizes the buffer cache (default 256MB, enough for
 # the tests; `hort bench backends` at 100k chunks wants about 2GB, else
-# searches read index pages from the OS cache).
+# searches read index pages from the OS cache). HORT_PG_MAINTENANCE_WORK_MEM
+# (default 512MB) bounds index builds; a bulk load raises it to 1GB unless
+# it is set higher (the HNSW graph of 1M 384-d chunks wants about 4GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -73,7 +75,7 @@ start() {
     as_pg "$bin/initdb" -D "$dir/primary" -U hort --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     common=(-c listen_addresses=127.0.0.1 -c unix_socket_directories="$dir"
-            -c shared_buffers="${HORT_PG_SHARED_BUFFERS:-256MB}" -c maintenance_work_mem=512MB -c fsync=on
+            -c shared_buffers="${HORT_PG_SHARED_BUFFERS:-256MB}" -c maintenance_work_mem="${HORT_PG_MAINTENANCE_WORK_MEM:-512MB}" -c fsync=on
             -c max_connections=200)
     as_pg "$bin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w \
         -o "-p $port ${common[*]}" start >/dev/null \

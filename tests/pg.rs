@@ -880,6 +880,180 @@ fn shared_audit_chain_is_serialised_and_tamper_evident() {
     assert_eq!(ledger.verify(true).unwrap().unwrap().records, 58);
 }
 
+/// The distribution column: every document, page and chunk carries its
+/// access set (`acl`), equal to the set of its teams and classification.
+/// A copy of `chunks` hash-partitioned by it (4 parts, with the same
+/// indexes and row-level security) answers every principal's vector and
+/// keyword searches exactly as the single table did, and a search that
+/// names the principal's access sets reads only the parts holding them.
+#[test]
+fn a_corpus_partitioned_by_its_distribution_column_answers_alike() {
+    let url = fresh_db("partitioned");
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("fixtures/corpus"), src.path());
+    let e = HashEmbedder::new(48);
+    let pg = pg_for(&url, &e);
+    ingest_into(&backend(&pg), &[src.path().to_path_buf()], &e, &opts()).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // A database from before the column: migration 7 fills it in.
+    c.batch_execute(
+        "ALTER TABLE documents DROP COLUMN acl; ALTER TABLE pages DROP COLUMN acl;
+         ALTER TABLE chunks DROP COLUMN acl; REVOKE SELECT ON access_sets FROM hort_reader;
+         DELETE FROM hort_schema WHERE version = 7;",
+    )
+    .unwrap();
+    let pg = pg_for(&url, &e);
+    for (table, join) in [
+        ("documents", "x.teams, x.classification"),
+        ("pages", "x.teams, x.classification"),
+        ("chunks", "x.teams, x.classification"),
+    ] {
+        let off: i64 = c
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {table} x JOIN access_sets s ON s.id = x.acl
+                     WHERE (s.teams, s.classification) IS DISTINCT FROM
+                           (ARRAY(SELECT DISTINCT t COLLATE \"C\" FROM unnest(x.teams) t ORDER BY 1),
+                            x.classification)
+                        OR x.acl IS NULL"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            off, 0,
+            "{table}: rows whose acl is not their rule's set ({join})"
+        );
+    }
+    let teams: Vec<String> = c
+        .query(
+            "SELECT DISTINCT unnest(teams) FROM documents ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        teams.len() >= 3,
+        "the sample corpus has several teams: {teams:?}"
+    );
+    let mut principals: Vec<Principal> = teams
+        .iter()
+        .flat_map(|t| {
+            [Classification::Public, Classification::Restricted]
+                .map(|c| Principal::new("p", &[t.as_str()], c))
+        })
+        .collect();
+    let all: Vec<&str> = teams.iter().map(String::as_str).collect();
+    principals.push(Principal::new("all", &all, Classification::Restricted));
+    let questions = [
+        "travel expenses approval",
+        "Reisekosten",
+        "salary bands",
+        "incident",
+    ];
+    type Ranked = Vec<(u64, f32)>;
+    let answers = |pg: &PgStore| -> Vec<(Ranked, Ranked)> {
+        let mut out = Vec::new();
+        for p in &principals {
+            for q in questions {
+                let qv = e.embed_query(q).unwrap();
+                let (v, _) = pg
+                    .vector_search(p, None, &qv, 10, SearchParams::default().vector())
+                    .unwrap();
+                let k = pg.keyword_search(p, None, q, 10).unwrap();
+                out.push((v, k));
+            }
+        }
+        out
+    };
+    let flat = answers(&pg);
+    assert!(
+        flat.iter().any(|(v, _)| !v.is_empty()),
+        "the searches find something"
+    );
+    c.batch_execute(
+        "ALTER TABLE chunks RENAME TO chunks_flat;
+         CREATE TABLE chunks (LIKE chunks_flat INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+             PARTITION BY HASH (acl);
+         CREATE TABLE chunks_p0 PARTITION OF chunks FOR VALUES WITH (MODULUS 4, REMAINDER 0);
+         CREATE TABLE chunks_p1 PARTITION OF chunks FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+         CREATE TABLE chunks_p2 PARTITION OF chunks FOR VALUES WITH (MODULUS 4, REMAINDER 2);
+         CREATE TABLE chunks_p3 PARTITION OF chunks FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+         INSERT INTO chunks SELECT * FROM chunks_flat;
+         CREATE INDEX ON chunks (id);
+         CREATE INDEX ON chunks (doc_id);
+         CREATE INDEX ON chunks USING gin (teams);
+         CREATE INDEX ON chunks USING hnsw (embedding vector_cosine_ops);
+         ALTER TABLE chunks ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY hort_acl ON chunks FOR SELECT TO hort_reader
+             USING (teams && hort_teams() AND classification <= hort_clearance());
+         GRANT SELECT ON chunks TO hort_reader;
+         ANALYZE chunks;",
+    )
+    .unwrap();
+    // A new store: no counts or statements cached from the single table.
+    let parted = pg_for(&url, &e);
+    assert_eq!(
+        answers(&parted),
+        flat,
+        "the partitioned corpus answers alike"
+    );
+    // A search naming a principal's access sets plans only their parts.
+    let parts_of = |c: &mut postgres::Client, sets: &[i32]| -> (usize, usize) {
+        let holding: i64 = c
+            .query_one(
+                "SELECT count(DISTINCT tableoid) FROM chunks WHERE acl = ANY($1)",
+                &[&sets],
+            )
+            .unwrap()
+            .get(0);
+        let plan: Vec<String> = c
+            .query(
+                &format!(
+                    "EXPLAIN SELECT id FROM chunks WHERE acl = ANY('{{{}}}'::int[])
+                     ORDER BY embedding <=> (SELECT embedding FROM chunks_flat LIMIT 1) LIMIT 10",
+                    sets.iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let planned = (0..4)
+            .filter(|i| plan.iter().any(|l| l.contains(&format!("chunks_p{i} "))))
+            .count();
+        (holding as usize, planned)
+    };
+    let mut narrow_pruned = false;
+    for p in &principals {
+        let sets: Vec<i32> = c
+            .query_one(
+                "SELECT ARRAY(SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2)",
+                &[&p.teams, &(p.clearance.level() as i32)],
+            )
+            .unwrap()
+            .get(0);
+        if sets.is_empty() {
+            continue;
+        }
+        let (holding, planned) = parts_of(&mut c, &sets);
+        assert_eq!(
+            planned,
+            holding.max(1),
+            "{p:?}: parts planned vs parts holding its sets"
+        );
+        narrow_pruned |= planned < 4;
+    }
+    assert!(narrow_pruned, "some principal's search skips parts");
+}
+
 /// One integer from `sql`, through [`Pool::run`](hort::store::pg::Pool::run).
 fn select_int(pool: &hort::store::pg::Pool, sql: &'static str) -> i32 {
     pool.run(move |c| {

@@ -4,7 +4,7 @@
 
 use futures_util::FutureExt;
 
-use super::{class_of, col, Access, Conn, Ctx, PgError, PgStore, Vector};
+use super::{class_of, col, in_sets, Access, Conn, Ctx, PgError, PgStore, Vector};
 use crate::acl::{AccessRule, Principal};
 use crate::store::contract::{IndexRead, Scored};
 use crate::store::docfilter::CompiledDocFilter;
@@ -47,20 +47,28 @@ impl PgStore {
         }
         let want: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
         let docs = docs.cloned();
+        let partitioned = self.partitioned;
         let mut rows: Vec<ChunkHit> = self.reads().run(move |c| async move {
             let doc_ids = Self::doc_ids(c, docs.as_ref()).await?;
-            let tx = access.begin(c).await?;
-            let rows = tx
-                .query(
+            let (tx, sets) = access.begin(c, partitioned).await?;
+            let fetch = tx
+                .prepare_cached(&format!(
                     "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
                             k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
                             k.ocr_confidence
                      FROM chunks k JOIN documents d ON d.id = k.doc_id
                      WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
-                       AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4))",
-                    &[&want, &access.teams, &access.clearance, &doc_ids],
-                ).await
-                .ctx("fetch chunks")?;
+                       AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4)){}",
+                    in_sets(partitioned, "k.", 5)
+                ))
+                .await
+                .ctx("prepare chunk fetch")?;
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                vec![&want, &access.teams, &access.clearance, &doc_ids];
+            if partitioned {
+                params.push(&sets);
+            }
+            let rows = tx.query(&fetch, &params).await.ctx("fetch chunks")?;
             tx.commit().await.ctx("end read")?;
             rows.iter().map(chunk_hit).collect::<Result<_, PgError>>()
         }.boxed())?;
@@ -75,7 +83,7 @@ impl PgStore {
         let access = Access::of(who);
         self.reads().run(move |c| {
             async move {
-                let tx = access.begin(c).await?;
+                let (tx, _) = access.begin(c, false).await?;
                 let rows = tx
                     .query(
                         "SELECT d.id, d.path, d.kind, d.classification, d.paged,
@@ -145,7 +153,7 @@ impl PgStore {
         let access = Access::of(who);
         let path = path.to_string();
         self.reads().run(move |c| async move {
-            let tx = access.begin(c).await?;
+            let (tx, _) = access.begin(c, false).await?;
             let docs = tx
                 .query(
                     "SELECT d.id, d.paged, d.classification,

@@ -8,13 +8,14 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 6] = [
+const MIGRATIONS: [(i32, &str); 7] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
     (4, include_str!("schema/004_ocr.sql")),
     (5, include_str!("schema/005_postings.sql")),
     (6, include_str!("schema/006_postings_by_access.sql")),
+    (7, include_str!("schema/007_distribution.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.

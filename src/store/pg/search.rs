@@ -10,8 +10,8 @@
 use futures_util::FutureExt;
 
 use super::{
-    col, estimate, lock, total, Access, Conn, Counts, Ctx, PgError, PgStore, Vector, COUNTS_TTL,
-    EXACT_ROWS,
+    col, estimate, in_sets, lock, total, Access, Conn, Counts, Ctx, PgError, PgStore, Vector,
+    COUNTS_TTL, EXACT_ROWS,
 };
 use crate::acl::Principal;
 use crate::store::contract::Scored;
@@ -124,11 +124,12 @@ impl PgStore {
             .max((2.0 * want as f64 / selectivity).ceil().min(1000.0) as usize);
         let docs = docs.cloned();
         let qv = Vector(query.to_vec());
+        let partitioned = self.partitioned;
         let want = want as i64;
         self.reads().run(move |c| {
             async move {
                 let ids = Self::doc_ids(c, docs.as_ref()).await?;
-                let tx = access.begin(c).await?;
+                let (tx, sets) = access.begin(c, partitioned).await?;
                 // A metadata filter naming few documents: score their chunks.
                 let exact = estimate <= EXACT_ROWS
                     || ids
@@ -139,6 +140,7 @@ impl PgStore {
                     access: &access,
                     want,
                     docs: &ids,
+                    sets: partitioned.then_some(sets.as_slice()),
                     ef: ef.clamp(1, 1000),
                 };
                 let mut plan = if exact {
@@ -169,6 +171,9 @@ struct VectorQuery<'a> {
     access: &'a Access,
     want: i64,
     docs: &'a Option<Vec<i64>>,
+    /// The access sets the principal may read (the distribution column),
+    /// named when the corpus is partitioned by them.
+    sets: Option<&'a [i32]>,
     ef: usize,
 }
 
@@ -192,25 +197,29 @@ impl VectorQuery<'_> {
         // relaxed_order may return rows slightly out of order: order the
         // materialised candidates again.
         let statement = tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "WITH c AS MATERIALIZED (
                     SELECT id, embedding <=> $1 AS d FROM chunks
                     WHERE teams && $2 AND classification <= $3
-                      AND ($5::bigint[] IS NULL OR doc_id = ANY($5))
+                      AND ($5::bigint[] IS NULL OR doc_id = ANY($5)){}
                     ORDER BY embedding <=> $1 LIMIT $4)
                  SELECT id, d FROM c ORDER BY d, id",
-            )
+                in_sets(self.sets.is_some(), "", 6)
+            ))
             .await
             .ctx("prepare vector search")?;
         // Sent together: the settings and the search share one round trip
         // (the connection answers in order).
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
             self.v,
             &self.access.teams,
             &self.access.clearance,
             &self.want,
             self.docs,
         ];
+        if let Some(sets) = &self.sets {
+            params.push(sets);
+        }
         let (set, rows) =
             futures_util::join!(tx.batch_execute(&settings), tx.query(&statement, &params));
         set.ctx("choose the vector plan")?;

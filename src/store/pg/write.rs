@@ -162,8 +162,8 @@ impl PgWriter {
         let id: i64 = col(
             &c.query_one(
                 "INSERT INTO documents (root, path, kind, size, mtime_ns, sha256, teams,
-                    classification, rule_source, paged, ingested_at, hygiene_removed, checked_at_ns)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id",
+                    classification, rule_source, paged, ingested_at, hygiene_removed, checked_at_ns, acl)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) RETURNING id",
                 &[
                     &d.root,
                     &d.path,
@@ -178,6 +178,7 @@ impl PgWriter {
                     &d.ingested_at,
                     &(d.hygiene_removed as i32),
                     &d.checked_at_ns,
+                    &acl,
                 ],
             )
             .await
@@ -186,8 +187,8 @@ impl PgWriter {
         )?;
         let ins_page = c
             .prepare(
-                "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification, ocr_confidence)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                "INSERT INTO pages (doc_id, ord, page_no, text, teams, classification, ocr_confidence, acl)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
             ).await
             .ctx("prepare page insert")?;
         // Rows are sent without waiting for each answer (the connection
@@ -195,7 +196,7 @@ impl PgWriter {
         let pages: Vec<(i32, i32, Option<f32>)> = (0..d.pages.len())
             .map(|ord| (ord as i32, d.pages[ord].0 as i32, d.ocr_of(ord)))
             .collect();
-        let page_params: Vec<[&(dyn ToSql + Sync); 7]> = pages
+        let page_params: Vec<[&(dyn ToSql + Sync); 8]> = pages
             .iter()
             .zip(&d.pages)
             .map(|((ord, no, ocr), (_, text))| {
@@ -207,6 +208,7 @@ impl PgWriter {
                     &teams,
                     &class,
                     ocr,
+                    &acl,
                 ]
             })
             .collect();
@@ -217,8 +219,8 @@ impl PgWriter {
             .prepare(
                 "INSERT INTO chunks (doc_id, ord, page_ord, page_no, byte_start, byte_end,
                     char_start, char_end, text, content_hash, teams, classification,
-                    injection_score, injection_reasons, embedding, ocr_confidence)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING id",
+                    injection_score, injection_reasons, embedding, ocr_confidence, acl)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id",
             )
             .await
             .ctx("prepare chunk insert")?;
@@ -253,7 +255,7 @@ impl PgWriter {
                 ocr: d.ocr_of(k.page_ord as usize),
             });
         }
-        let chunk_params: Vec<[&(dyn ToSql + Sync); 16]> = rows
+        let chunk_params: Vec<[&(dyn ToSql + Sync); 17]> = rows
             .iter()
             .map(|r| {
                 let n = &r.numbers;
@@ -274,6 +276,7 @@ impl PgWriter {
                     &r.reasons,
                     &r.embedding,
                     &r.ocr,
+                    &acl,
                 ]
             })
             .collect();
@@ -411,26 +414,27 @@ impl PgWriter {
         self.begin().await?;
         let (teams, class) = rule_columns(access.as_ref());
         let id = id as i64;
+        let acl = self.access_set(&teams, class).await?;
         let c = &self.client;
         c.execute(
-            "UPDATE documents SET teams = $2, classification = $3, rule_source = $4 WHERE id = $1",
-            &[&id, &teams, &class, &rule_source],
+            "UPDATE documents SET teams = $2, classification = $3, rule_source = $4, acl = $5
+             WHERE id = $1",
+            &[&id, &teams, &class, &rule_source, &acl],
         )
         .await
         .ctx("change a rule")?;
         c.execute(
-            "UPDATE pages SET teams = $2, classification = $3 WHERE doc_id = $1",
-            &[&id, &teams, &class],
+            "UPDATE pages SET teams = $2, classification = $3, acl = $4 WHERE doc_id = $1",
+            &[&id, &teams, &class, &acl],
         )
         .await
         .ctx("change a rule (pages)")?;
         c.execute(
-            "UPDATE chunks SET teams = $2, classification = $3 WHERE doc_id = $1",
-            &[&id, &teams, &class],
+            "UPDATE chunks SET teams = $2, classification = $3, acl = $4 WHERE doc_id = $1",
+            &[&id, &teams, &class, &acl],
         )
         .await
         .ctx("change a rule (chunks)")?;
-        let acl = self.access_set(&teams, class).await?;
         postings::set_acl(&self.client, id, acl).await?;
         Ok(())
     }
@@ -514,7 +518,9 @@ impl PgWriter {
         if self.rebuild_index {
             let m = self.store.meta();
             let sql = format!(
-                "SET LOCAL maintenance_work_mem = '1GB';
+                "SELECT set_config('maintenance_work_mem', CASE
+                     WHEN pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')
+                     THEN '1GB' ELSE current_setting('maintenance_work_mem') END, true);
                  CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {});
                  CREATE INDEX IF NOT EXISTS chunk_terms_walk ON chunk_terms (field, term, impact DESC) INCLUDE (chunk_id, tf, len, acl);
                  CREATE INDEX IF NOT EXISTS chunk_terms_access ON chunk_terms (acl, field, term) INCLUDE (chunk_id, tf, len);
