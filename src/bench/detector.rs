@@ -28,7 +28,15 @@ use crate::sanitize::injection::head::{self, Example, Head, TrainOptions};
 use crate::sanitize::injection::DEFAULT_THRESHOLD;
 
 /// Sources hort wrote itself: trained on, never part of the headline.
-const OWN_SOURCES: &[&str] = &["hort-eval", "hort-de", "hort-gen"];
+const OWN_SOURCES: &[&str] = &[
+    "hort-eval",
+    "hort-de",
+    "hort-de2",
+    "hort-gen",
+    "sample-corpus",
+    "policy-pages",
+    "policy-pages-train",
+];
 
 /// The false-positive rate on the benign training chunks the threshold is
 /// set to by default (the default threshold 0.5 then means this rate).
@@ -202,6 +210,7 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
     for (file, source) in [
         ("bench/injection/hort-eval.jsonl", "hort-eval"),
         ("bench/injection/hort-de.jsonl", "hort-de"),
+        ("bench/injection/hort-de-2.jsonl", "hort-de2"),
         ("bench/injection/hort-gen.jsonl", "hort-gen"),
     ] {
         for l in read(Path::new(file))?
@@ -256,6 +265,28 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
                 "en"
             };
             rows.push(benign("sample-corpus", lang, t));
+        }
+    }
+    // Company policy pages in German and English (the retrieval bench's
+    // corpora, written for hort): ordinary business text that talks about
+    // rules, approvals and instructions, the look-alikes a detector must
+    // let pass. The language is the folder's.
+    for (dir, source) in [
+        ("bench/multilingual/corpus", "policy-pages"),
+        ("bench/multilingual-train/corpus", "policy-pages-train"),
+    ] {
+        for f in files_under(Path::new(dir)) {
+            let lang = match f
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+            {
+                Some(l @ ("de" | "en")) => l.to_string(),
+                _ => continue,
+            };
+            if f.extension().and_then(|e| e.to_str()) == Some("md") {
+                rows.push(benign(source, &lang, read(&f)?));
+            }
         }
     }
     Ok(rows)

@@ -34,12 +34,12 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "minilm-l6-int8/1",
         bytes: include_bytes!("../../models/injection-head/minilm-l6-int8-1.json"),
-        sha256: "d82b233e6efe98b4fb08801eeb18c0aea294682caa7526c1cf54114b2cb06c01",
+        sha256: "66d1e7fc069f11ea335ebfe60860691d9d7115acacabb1686e0c1da05674d6b4",
     },
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "49ec75bed5d962d80fa029abac1ce1e3190cfa492b2a1608d2022ed55f826946",
+        sha256: "b5dcfd943252205bd212db6014610256fb4a6f0cd8c598f61970752a1891de71",
     },
 ];
 

@@ -166,9 +166,11 @@ pub async fn approvals_list(
     Authed(caller): Authed,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = st
-        .svc
-        .list_approvals(&caller.principal, &caller.roles, q.status.as_deref())?;
+    let svc = st.svc.clone();
+    let list = super::off_runtime(move || {
+        svc.list_approvals(&caller.principal, &caller.roles, q.status.as_deref())
+    })
+    .await??;
     Ok(Json(json!({ "approvals": list })))
 }
 
@@ -177,11 +179,11 @@ pub async fn approval_get(
     Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Action>, ApiError> {
-    Ok(Json(st.svc.get_approval(
-        &caller.principal,
-        &caller.roles,
-        &id,
-    )?))
+    let svc = st.svc.clone();
+    Ok(Json(
+        super::off_runtime(move || svc.get_approval(&caller.principal, &caller.roles, &id))
+            .await??,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -210,14 +212,20 @@ pub async fn approval_decide(
             ))))
         }
     };
-    Ok(Json(st.svc.decide_approval(
-        &call,
-        &caller.principal,
-        &caller.roles,
-        &id,
-        approve,
-        d.reason,
-    )?))
+    let svc = st.svc.clone();
+    Ok(Json(
+        super::off_runtime(move || {
+            svc.decide_approval(
+                &call,
+                &caller.principal,
+                &caller.roles,
+                &id,
+                approve,
+                d.reason,
+            )
+        })
+        .await??,
+    ))
 }
 
 /// `GET /v1/agents`: for the people who run the agents (admins, approvers).
@@ -242,8 +250,9 @@ pub async fn agents_stop(
     Extension(call): Extension<Call>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    st.svc
-        .stop_agents(&call, &caller.principal.name, &caller.roles)?;
+    let svc = st.svc.clone();
+    super::off_runtime(move || svc.stop_agents(&call, &caller.principal.name, &caller.roles))
+        .await??;
     Ok(Json(json!({"stopped": true})))
 }
 
@@ -252,7 +261,8 @@ pub async fn agents_resume(
     Extension(call): Extension<Call>,
     Authed(caller): Authed,
 ) -> Result<Json<Value>, ApiError> {
-    st.svc
-        .resume_agents(&call, &caller.principal.name, &caller.roles)?;
+    let svc = st.svc.clone();
+    super::off_runtime(move || svc.resume_agents(&call, &caller.principal.name, &caller.roles))
+        .await??;
     Ok(Json(json!({"stopped": false})))
 }

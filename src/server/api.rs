@@ -189,11 +189,18 @@ pub struct UsageResponse {
 }
 
 /// `GET /v1/usage`: spending of the caller and its teams (admins: everyone).
-pub async fn usage(State(st): State<Arc<AppState>>, Authed(caller): Authed) -> Json<UsageResponse> {
-    Json(UsageResponse {
-        usage: st.svc.usage(&caller.principal, &caller.roles),
-        budgets: st.svc.budgets(&caller.principal, &caller.roles),
+pub async fn usage(
+    State(st): State<Arc<AppState>>,
+    Authed(caller): Authed,
+) -> Result<Json<UsageResponse>, ApiError> {
+    let svc = st.svc.clone();
+    super::off_runtime(move || {
+        Json(UsageResponse {
+            usage: svc.usage(&caller.principal, &caller.roles),
+            budgets: svc.budgets(&caller.principal, &caller.roles),
+        })
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -243,9 +250,7 @@ pub struct Health {
 
 pub async fn healthz(State(st): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
     let svc = st.svc.clone();
-    let s = tokio::task::spawn_blocking(move || svc.stats())
-        .await
-        .map_err(|e| ApiError::Service(Error::Internal(e.to_string())))??;
+    let s = super::off_runtime(move || svc.stats()).await??;
     Ok(Json(Health {
         status: "ok",
         generation: s.generation,

@@ -174,9 +174,7 @@ async fn admit_inner(st: Arc<AppState>, req: Request, next: Next) -> Result<Resp
     // workers, like every other database call of a request.
     {
         let (svc, who, rpm) = (st.svc.clone(), caller.principal.clone(), caller.rpm);
-        tokio::task::spawn_blocking(move || svc.admit(&who, rpm))
-            .await
-            .map_err(|e| ApiError::Service(Error::Internal(format!("admission: {e}"))))??;
+        super::off_runtime(move || svc.admit(&who, rpm)).await??;
     }
     let limits = &st.limits;
     let metrics = st.svc.metrics();

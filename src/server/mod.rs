@@ -47,6 +47,17 @@ use crate::embed::Embedder;
 use crate::service::Error;
 use crate::service::Service;
 
+/// Runs synchronous service work (files, the database through the storage
+/// contract, the gateway's books) on the blocking pool, so that no async
+/// worker waits on it.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Service(Error::Internal(format!("a worker failed: {e}"))))
+}
+
 /// What the handlers share: the service, and what only HTTP needs
 /// (authentication, admission control, the MCP sessions of this server).
 pub struct AppState {

@@ -4,8 +4,9 @@
 //!
 //! One runtime in the process drives every database connection (their
 //! socket tasks live there, whoever asked for them), so a store outlives
-//! the runtime a test or a request started it in, and synchronous callers (the storage contract is synchronous: the service layer calls it
-//! from `spawn_blocking`, the CLI from plain threads) have somewhere to run
+//! the runtime a test or a request started it in, and synchronous callers
+//! (the storage contract is synchronous: the service layer calls it from
+//! `spawn_blocking`, the CLI from plain threads) have somewhere to run
 //! their queries. Async callers use [`Pool::get`] and await in place;
 //! synchronous ones hand a job to [`Pool::run`], which runs it on the pool's
 //! runtime and waits for the answer without stalling an async worker (see
