@@ -42,6 +42,9 @@ const OWN_SOURCES: &[&str] = &[
 /// set to by default (the default threshold 0.5 then means this rate).
 pub const CALIBRATION_RATE: f32 = 0.002;
 
+/// Hidden units of the heads trained by default (0: logistic regression).
+pub const HIDDEN_UNITS: usize = 0;
+
 /// How the learned-detector bench runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Options<'a> {
@@ -51,6 +54,8 @@ pub struct Options<'a> {
     pub train_to: Option<&'a Path>,
     /// The benign training chunks' false-positive rate the threshold is set to.
     pub calibration_rate: f32,
+    /// Hidden units of the heads (0: logistic regression).
+    pub hidden_units: usize,
 }
 
 /// One labelled text.
@@ -140,6 +145,8 @@ fn ratio(a: usize, b: usize) -> f64 {
 pub struct ModelReport {
     /// The benign training chunks' false-positive rate the threshold was set to.
     pub calibration_rate: f32,
+    /// Hidden units of the head (0: logistic regression).
+    pub hidden_units: usize,
     /// The embedding model.
     pub model: String,
     /// Rows and chunks read.
@@ -595,11 +602,15 @@ fn fit(
     dim: usize,
     rows: &[Row],
     units: &[Unit],
-    rate: f32,
+    (rate, hidden): (f32, usize),
     train: &dyn Fn(&Row) -> bool,
 ) -> Head {
     let ex = examples(rows, units, train);
-    let mut h = head::train(model, dim, &ex, TrainOptions::default());
+    let opts = TrainOptions {
+        hidden,
+        ..TrainOptions::default()
+    };
+    let mut h = head::train(model, dim, &ex, opts);
     let benign: Vec<f32> = units
         .iter()
         .filter(|u| train(&rows[u.row]) && !rows[u.row].injection())
@@ -653,6 +664,7 @@ fn model_report(
     work: &Path,
 ) -> Result<ModelReport, String> {
     let (chunk, train_to, rate) = (opts.chunk, opts.train_to, opts.calibration_rate);
+    let how = (rate, opts.hidden_units);
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let chunks = chunks_of(&texts, e, chunk);
     let feats = features_cached(e, &chunks, work, "sources")?;
@@ -673,7 +685,7 @@ fn model_report(
     // Leave one source out, two folds at a time.
     let folds: Vec<(Held, Head)> = {
         let fold = |s: &str| {
-            let h = fit(e.id(), dim, rows, &units, rate, &|r: &Row| r.source != s);
+            let h = fit(e.id(), dim, rows, &units, how, &|r: &Row| r.source != s);
             (score(s, rows, &units, &h, &|r: &Row| r.source == s), h)
         };
         std::thread::scope(|sc| {
@@ -721,7 +733,7 @@ fn model_report(
     }
     pooled.extend(by.into_values());
     // Everything, for shipping and for the untouched documentation.
-    let full = fit(e.id(), dim, rows, &units, rate, &|_| true);
+    let full = fit(e.id(), dim, rows, &units, how, &|_| true);
     let mut untouched = Vec::new();
     for (name, every) in UNTOUCHED_BOOKS {
         let book = toolchain_book(name, *every);
@@ -779,6 +791,7 @@ fn model_report(
     };
     Ok(ModelReport {
         calibration_rate: rate,
+        hidden_units: opts.hidden_units,
         model: e.id().to_string(),
         rows: rows.len(),
         chunks: units.len(),
@@ -898,8 +911,15 @@ fn markdown(reports: &[ModelReport]) -> String {
     let mut md = String::new();
     for r in reports {
         md.push_str(&format!(
-            "\nLearned injection detector over {} ({} rows, {} chunks; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-            r.model, r.rows, r.chunks, r.calibration_rate * 100.0
+            "\nLearned injection detector over {} ({} rows, {} chunks; {}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            r.model,
+            r.rows,
+            r.chunks,
+            match r.hidden_units {
+                0 => "logistic regression".to_string(),
+                n => format!("{n} hidden units beside the linear part"),
+            },
+            r.calibration_rate * 100.0
         ));
         for h in r.loso.iter().chain(&r.pooled).chain(&r.untouched) {
             md.push_str(&format!(

@@ -452,6 +452,9 @@ mod tests {
             dim: 2,
             weights,
             bias: 0.0,
+            hidden: Vec::new(),
+            hidden_bias: Vec::new(),
+            out: Vec::new(),
             trained_on: String::new(),
         }
     }

@@ -331,6 +331,9 @@ pub enum BenchSuite {
         /// threshold 0.5 is set to.
         #[arg(long, default_value_t = hort::bench::detector::CALIBRATION_RATE)]
         calibration_rate: f32,
+        /// Hidden units of the learned heads (0: logistic regression).
+        #[arg(long, default_value_t = hort::bench::detector::HIDDEN_UNITS)]
+        hidden_units: usize,
     },
     /// PDF pages per second, parsing only, per engine, beside `pdftotext`
     /// (`bench/peers/pdf.sh` on the same folder first).

@@ -90,6 +90,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             models,
             train,
             calibration_rate,
+            hidden_units,
         } => {
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
             let mut embedders = Vec::new();
@@ -110,6 +111,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     chunk,
                     train_to: train.as_deref(),
                     calibration_rate,
+                    hidden_units,
                 };
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;

@@ -1,6 +1,8 @@
 //! The learned half of the detector: logistic regression over a sentence
 //! window's token states (pooled by the embedding model ingest runs anyway)
-//! and the rule families the same window hits.
+//! and the rule families the same window hits, optionally with a small
+//! hidden layer beside the linear part (a tiny MLP: an injection is near
+//! one of many kinds of attack, which one direction cannot express).
 //!
 //! Why both: the rules recognise phrasings and fire on ordinary manuals
 //! ("now enter the code", "print the result"), while the embedding reads
@@ -40,8 +42,9 @@ pub const RULE_FAMILIES: [Family; 13] = [
 /// Inputs besides the vector: the rules' score, then one per rule family.
 pub const EXTRA: usize = 1 + RULE_FAMILIES.len();
 
-/// Version of the weight file format.
-pub const FORMAT: u32 = 1;
+/// Version of the weight file format (2 added the hidden layer; files of
+/// format 1 are read as heads without one).
+pub const FORMAT: u32 = 2;
 
 /// A trained head for one embedding model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -57,6 +60,15 @@ pub struct Head {
     pub weights: Vec<f32>,
     /// The intercept (moved by [`Head::recentre`]).
     pub bias: f32,
+    /// Hidden units × (`dim` + [`EXTRA`]) weights, row by row (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<f32>,
+    /// One bias per hidden unit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_bias: Vec<f32>,
+    /// One output weight per hidden unit (its ReLU's share of the logit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out: Vec<f32>,
     /// How it was trained (rows, windows, sources), for people.
     #[serde(default)]
     pub trained_on: String,
@@ -90,17 +102,24 @@ impl Head {
     /// Reads and checks a weight file.
     pub fn from_json(bytes: &[u8]) -> Result<Head, HeadError> {
         let h: Head = serde_json::from_slice(bytes)?;
-        if h.format != FORMAT {
+        if h.format != FORMAT && h.format != 1 {
             return Err(HeadError::Format(h.format));
         }
-        if h.weights.len() != h.dim + EXTRA {
+        let n = h.dim + EXTRA;
+        let units = h.out.len();
+        if h.weights.len() != n
+            || h.hidden_bias.len() != units
+            || h.hidden.len() != units * n
+            || (h.format == 1 && units > 0)
+        {
             return Err(HeadError::Shape {
-                got: h.weights.len(),
-                want: h.dim + EXTRA,
+                got: h.weights.len() + h.hidden.len(),
+                want: n * (1 + units),
                 dim: h.dim,
             });
         }
-        if !h.bias.is_finite() || h.weights.iter().any(|w| !w.is_finite()) {
+        let all = [&h.weights, &h.hidden, &h.hidden_bias, &h.out];
+        if !h.bias.is_finite() || all.iter().any(|v| v.iter().any(|w| !w.is_finite())) {
             return Err(HeadError::NotFinite);
         }
         Ok(h)
@@ -110,13 +129,28 @@ impl Head {
     /// verdict `rules` carries an injection. A vector of another length
     /// (an empty one: a window the model did not read) counts as zeros.
     pub fn score(&self, v: &[f32], rules: &Detection) -> f32 {
-        let mut z = self.bias;
+        let n = self.dim + EXTRA;
+        let mut x = Vec::with_capacity(n);
         if v.len() == self.dim {
-            z += dot(&self.weights[..self.dim], v);
+            x.extend_from_slice(v);
+        } else {
+            x.resize(self.dim, 0.0);
         }
-        let extra = extra_features(rules);
-        z += dot(&self.weights[self.dim..], &extra);
-        sigmoid(z)
+        x.extend_from_slice(&extra_features(rules));
+        sigmoid(self.logit_of(&x))
+    }
+
+    /// The logit of one input row (vector then rule features).
+    fn logit_of(&self, x: &[f32]) -> f32 {
+        let n = x.len();
+        let mut z = self.bias + dot(&self.weights, x);
+        for (k, o) in self.out.iter().enumerate() {
+            let a = dot(&self.hidden[k * n..(k + 1) * n], x) + self.hidden_bias[k];
+            if a > 0.0 {
+                z += o * a;
+            }
+        }
+        z
     }
 }
 
@@ -168,6 +202,8 @@ pub struct TrainOptions {
     pub rate: f32,
     /// L2 penalty on the weights (not the bias).
     pub l2: f32,
+    /// Hidden units beside the linear part (0: logistic regression).
+    pub hidden: usize,
 }
 
 impl Default for TrainOptions {
@@ -176,6 +212,7 @@ impl Default for TrainOptions {
             epochs: 300,
             rate: 0.05,
             l2: 1e-4,
+            hidden: 0,
         }
     }
 }
@@ -247,14 +284,116 @@ pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) 
             }
         }
     }
-    Head {
+    let mut head = Head {
         format: FORMAT,
         model: model.to_string(),
         dim,
         weights: w,
         bias: b,
+        hidden: Vec::new(),
+        hidden_bias: Vec::new(),
+        out: Vec::new(),
         trained_on: String::new(),
+    };
+    if opts.hidden > 0 {
+        train_hidden(&mut head, &rows, wsum, opts);
     }
+    head
+}
+
+/// Adds `opts.hidden` ReLU units to a trained linear head and trains all
+/// weights together: mini-batch Adam on the same weighted log loss, the
+/// linear part starting where logistic regression ended (so the units only
+/// have to learn what one direction could not). Deterministic: the initial
+/// weights and the batch order come from a fixed seed.
+fn train_hidden(h: &mut Head, rows: &[(Vec<f32>, f32, f32)], wsum: f32, opts: TrainOptions) {
+    const BATCH: usize = 256;
+    const EPOCHS: usize = 40;
+    const RATE: f32 = 0.003;
+    let n = h.dim + EXTRA;
+    let units = opts.hidden;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let scale = (2.0 / n as f32).sqrt();
+    h.hidden = (0..units * n).map(|_| next() * 2.0 * scale).collect();
+    h.hidden_bias = vec![0.0; units];
+    h.out = (0..units).map(|_| next() * 0.1).collect();
+    // Parameters in one vector: weights, bias, hidden, hidden biases, out.
+    let len = n + 1 + units * n + units + units;
+    let mut m = vec![0f32; len];
+    let mut v = vec![0f32; len];
+    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut t = 0i32;
+    let mut g = vec![0f32; len];
+    let mut act = vec![0f32; units];
+    for _ in 0..EPOCHS {
+        for i in (1..order.len()).rev() {
+            let j = ((next() + 0.5) * (i + 1) as f32) as usize;
+            order.swap(i, j.min(i));
+        }
+        for batch in order.chunks(BATCH) {
+            g.iter_mut().for_each(|x| *x = 0.0);
+            let bw: f32 = batch.iter().map(|&i| rows[i].2).sum::<f32>().max(1e-9);
+            for &i in batch {
+                let (x, y, rw) = &rows[i];
+                let mut z = h.bias + dot(&h.weights, x);
+                for (k, ak) in act.iter_mut().enumerate() {
+                    let a = dot(&h.hidden[k * n..(k + 1) * n], x) + h.hidden_bias[k];
+                    *ak = a.max(0.0);
+                    z += h.out[k] * *ak;
+                }
+                let d = (sigmoid(z) - y) * rw;
+                for (gi, xi) in g[..n].iter_mut().zip(x) {
+                    *gi += d * xi;
+                }
+                g[n] += d;
+                let (hid, rest) = g[n + 1..].split_at_mut(units * n);
+                let (hb, out) = rest.split_at_mut(units);
+                for k in 0..units {
+                    out[k] += d * act[k];
+                    if act[k] > 0.0 {
+                        let dk = d * h.out[k];
+                        hb[k] += dk;
+                        for (gi, xi) in hid[k * n..(k + 1) * n].iter_mut().zip(x) {
+                            *gi += dk * xi;
+                        }
+                    }
+                }
+            }
+            t += 1;
+            let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+            let params: [&mut [f32]; 5] = [
+                &mut h.weights,
+                std::slice::from_mut(&mut h.bias),
+                &mut h.hidden,
+                &mut h.hidden_bias,
+                &mut h.out,
+            ];
+            let mut at = 0;
+            for (which, p) in params.into_iter().enumerate() {
+                // L2 on weights, not on biases.
+                let l2 = if which == 1 || which == 3 {
+                    0.0
+                } else {
+                    opts.l2
+                };
+                for pi in p.iter_mut() {
+                    let gi = g[at] / bw + l2 * *pi;
+                    m[at] = b1 * m[at] + (1.0 - b1) * gi;
+                    v[at] = b2 * v[at] + (1.0 - b2) * gi * gi;
+                    *pi -= RATE * (m[at] / c1) / ((v[at] / c2).sqrt() + eps);
+                    at += 1;
+                }
+            }
+        }
+    }
+    let _ = wsum;
 }
 
 impl Head {
@@ -335,6 +474,63 @@ mod tests {
     }
 
     #[test]
+    fn hidden_units_learn_what_one_direction_cannot() {
+        // Injections at two opposite corners, benign text between them: no
+        // single direction separates them (XOR-like); ReLU units do.
+        let mut data = Vec::new();
+        for i in 0..30 {
+            let t = 0.05 * (i % 5) as f32;
+            data.push(ex([1.0 - t, 1.0 - t], None, true));
+            data.push(ex([-1.0 + t, -1.0 + t], None, true));
+            data.push(ex([1.0 - t, -1.0 + t], None, false));
+            data.push(ex([-1.0 + t, 1.0 - t], None, false));
+        }
+        let none = Detection::default();
+        let accuracy = |h: &Head| {
+            data.iter()
+                .filter(|e| (h.score(&e.vector, &none) >= 0.5) == e.injection)
+                .count() as f32
+                / data.len() as f32
+        };
+        let linear = train("m", 2, &data, TrainOptions::default());
+        let mlp = train(
+            "m",
+            2,
+            &data,
+            TrainOptions {
+                hidden: 8,
+                ..TrainOptions::default()
+            },
+        );
+        assert!(accuracy(&linear) <= 0.75, "linear: {}", accuracy(&linear));
+        assert!(
+            accuracy(&mlp) >= 0.95,
+            "with hidden units: {}",
+            accuracy(&mlp)
+        );
+        // Deterministic, and the file (format 2) round-trips.
+        let again = train(
+            "m",
+            2,
+            &data,
+            TrainOptions {
+                hidden: 8,
+                ..TrainOptions::default()
+            },
+        );
+        assert_eq!(mlp, again);
+        let back = Head::from_json(&serde_json::to_vec(&mlp).unwrap()).unwrap();
+        assert_eq!(back, mlp);
+        // A unit's weights cut short are refused.
+        let mut bad = mlp.clone();
+        bad.hidden.pop();
+        assert!(matches!(
+            Head::from_json(&serde_json::to_vec(&bad).unwrap()),
+            Err(HeadError::Shape { .. })
+        ));
+    }
+
+    #[test]
     fn bad_weight_files_are_refused() {
         let ok = r#"{"format":1,"model":"m","dim":1,"weights":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"bias":0}"#;
         assert!(Head::from_json(ok.as_bytes()).is_ok());
@@ -343,10 +539,10 @@ mod tests {
             Head::from_json(short.as_bytes()),
             Err(HeadError::Shape { .. })
         ));
-        let v2 = ok.replace("\"format\":1", "\"format\":2");
+        let v3 = ok.replace("\"format\":1", "\"format\":3");
         assert!(matches!(
-            Head::from_json(v2.as_bytes()),
-            Err(HeadError::Format(2))
+            Head::from_json(v3.as_bytes()),
+            Err(HeadError::Format(3))
         ));
         assert!(Head::from_json(b"{").is_err());
         let extra = ok.replace("\"bias\":0", "\"bias\":0,\"x\":1");
@@ -364,6 +560,9 @@ mod tests {
             dim: 0,
             weights: vec![0.0; EXTRA],
             bias: logit(t),
+            hidden: Vec::new(),
+            hidden_bias: Vec::new(),
+            out: Vec::new(),
             trained_on: String::new(),
         };
         h.recentre(t);
