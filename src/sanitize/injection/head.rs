@@ -129,23 +129,19 @@ impl Head {
     /// verdict `rules` carries an injection. A vector of another length
     /// (an empty one: a window the model did not read) counts as zeros.
     pub fn score(&self, v: &[f32], rules: &Detection) -> f32 {
-        let n = self.dim + EXTRA;
-        let mut x = Vec::with_capacity(n);
-        if v.len() == self.dim {
-            x.extend_from_slice(v);
-        } else {
-            x.resize(self.dim, 0.0);
-        }
-        x.extend_from_slice(&extra_features(rules));
-        sigmoid(self.logit_of(&x))
+        let v = (v.len() == self.dim).then_some(v);
+        sigmoid(self.logit_of(v, &extra_features(rules)))
     }
 
-    /// The logit of one input row (vector then rule features).
-    fn logit_of(&self, x: &[f32]) -> f32 {
-        let n = x.len();
-        let mut z = self.bias + dot(&self.weights, x);
+    /// The logit of a window: its vector (`None`: zeros) and rule features,
+    /// read in place (this runs for every window ingest cuts).
+    fn logit_of(&self, v: Option<&[f32]>, extra: &[f32; EXTRA]) -> f32 {
+        let d = self.dim;
+        let part = |w: &[f32]| v.map_or(0.0, |v| dot(&w[..d], v)) + dot(&w[d..], extra);
+        let n = d + EXTRA;
+        let mut z = self.bias + part(&self.weights);
         for (k, o) in self.out.iter().enumerate() {
-            let a = dot(&self.hidden[k * n..(k + 1) * n], x) + self.hidden_bias[k];
+            let a = part(&self.hidden[k * n..(k + 1) * n]) + self.hidden_bias[k];
             if a > 0.0 {
                 z += o * a;
             }
@@ -296,7 +292,7 @@ pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) 
         trained_on: String::new(),
     };
     if opts.hidden > 0 {
-        train_hidden(&mut head, &rows, wsum, opts);
+        train_hidden(&mut head, &rows, opts);
     }
     head
 }
@@ -306,7 +302,7 @@ pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) 
 /// linear part starting where logistic regression ended (so the units only
 /// have to learn what one direction could not). Deterministic: the initial
 /// weights and the batch order come from a fixed seed.
-fn train_hidden(h: &mut Head, rows: &[(Vec<f32>, f32, f32)], wsum: f32, opts: TrainOptions) {
+fn train_hidden(h: &mut Head, rows: &[(Vec<f32>, f32, f32)], opts: TrainOptions) {
     const BATCH: usize = 256;
     const EPOCHS: usize = 40;
     const RATE: f32 = 0.003;
@@ -393,7 +389,6 @@ fn train_hidden(h: &mut Head, rows: &[(Vec<f32>, f32, f32)], wsum: f32, opts: Tr
             }
         }
     }
-    let _ = wsum;
 }
 
 impl Head {
@@ -493,15 +488,14 @@ mod tests {
                 / data.len() as f32
         };
         let linear = train("m", 2, &data, TrainOptions::default());
-        let mlp = train(
-            "m",
-            2,
-            &data,
-            TrainOptions {
+        let with_units = || {
+            let opts = TrainOptions {
                 hidden: 8,
                 ..TrainOptions::default()
-            },
-        );
+            };
+            train("m", 2, &data, opts)
+        };
+        let mlp = with_units();
         assert!(accuracy(&linear) <= 0.75, "linear: {}", accuracy(&linear));
         assert!(
             accuracy(&mlp) >= 0.95,
@@ -509,15 +503,7 @@ mod tests {
             accuracy(&mlp)
         );
         // Deterministic, and the file (format 2) round-trips.
-        let again = train(
-            "m",
-            2,
-            &data,
-            TrainOptions {
-                hidden: 8,
-                ..TrainOptions::default()
-            },
-        );
+        let again = with_units();
         assert_eq!(mlp, again);
         let back = Head::from_json(&serde_json::to_vec(&mlp).unwrap()).unwrap();
         assert_eq!(back, mlp);

@@ -153,17 +153,24 @@ impl deadpool_postgres::Connect for Connector {
     > {
         let config = config.clone();
         let rt = self.0.clone();
-        Box::pin(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            let task = rt.spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!("PostgreSQL connection closed: {e}");
-                }
-            });
-            session(&client).await?;
-            Ok((client, task))
-        })
+        Box::pin(async move { open(&config, &rt).await })
     }
+}
+
+/// Opens a connection, spawns its socket task on `rt` and applies hort's
+/// session settings.
+async fn open(
+    config: &tokio_postgres::Config,
+    rt: &Handle,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    let task = rt.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("PostgreSQL connection closed: {e}");
+        }
+    });
+    session(&client).await?;
+    Ok((client, task))
 }
 
 impl Pool {
@@ -208,24 +215,13 @@ impl Pool {
     /// transaction), outside the pool's size; driven by the pool's runtime
     /// and used through [`Pool::block`].
     pub fn dedicated(&self, app: &str) -> Result<tokio_postgres::Client, PgError> {
-        let handle = self.rt.clone();
         let mut config = self.config.clone();
         config.application_name(app);
         let url = self.url.clone();
         self.block(async move {
-            let (client, connection) = config
-                .connect(NoTls)
+            let (client, _task) = open(&config, &self.rt)
                 .await
                 .map_err(|source| PgError::Connect { url, source })?;
-            handle.spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!("PostgreSQL connection closed: {e}");
-                }
-            });
-            session(&client).await.map_err(|source| PgError::Query {
-                context: "session settings",
-                source,
-            })?;
             Ok(client)
         })
     }
