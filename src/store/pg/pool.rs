@@ -153,7 +153,20 @@ impl deadpool_postgres::Connect for Connector {
     > {
         let config = config.clone();
         let rt = self.0.clone();
-        Box::pin(async move { open(&config, &rt).await })
+        // Opened on the pool's runtime whoever asks: a socket belongs to
+        // the reactor of the runtime that opened it, and a caller's runtime
+        // (a test's, a CLI command's) may end before the connection does.
+        Box::pin(async move {
+            let on = rt.clone();
+            match rt.spawn(async move { open(&config, &on).await }).await {
+                Ok(r) => r,
+                Err(e) => match e.try_into_panic() {
+                    Ok(p) => std::panic::resume_unwind(p),
+                    // The runtime lives as long as the process.
+                    Err(_) => Err(tokio_postgres::Error::__private_api_timeout()),
+                },
+            }
+        })
     }
 }
 
