@@ -431,11 +431,11 @@ pub fn run(
          ef_construction = 100; search ef = {} on both, widened as the filter narrows; pgvector \
          with iterative scan (relaxed order); both backends score few visible chunks exactly \
          (embedded: up to {} chunks, PostgreSQL: up to {}). Keyword side: tantivy BM25 embedded, \
-         BM25 over postings in PostgreSQL (walk depth {} per term). Machine: {}.\n",
+         BM25 over every visible posting in PostgreSQL (compacted blocks plus the rows changed \
+         since). Machine: {}.\n",
         params.ef_search,
         params.exact_threshold,
         crate::store::pg::EXACT_ROWS,
-        crate::store::pg::WALK_DEPTH,
         report.machine.line()
     ));
     print!("{md}");

@@ -18,13 +18,15 @@
 //!
 //! Files: [`pool`] (pooled async connections), `schema` (migrations,
 //! `.sql` beside it), `search` (the planner and the vector search),
-//! `postings` (BM25: postings, statistics, the keyword search), `read`
+//! `postings` (BM25: postings, statistics, the keyword search), `blocks`
+//! (postings compacted into a row per term, and how they are scored), `read`
 //! (chunks, documents, pages, export: the [`IndexRead`] side), `write`
 //! (a transaction per writer: the [`IndexWrite`] side).
 //!
 //! [`IndexRead`]: super::IndexRead
 //! [`IndexWrite`]: super::IndexWrite
 
+mod blocks;
 pub mod pool;
 mod postings;
 mod read;
@@ -41,7 +43,6 @@ use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Conn, Pool, PoolOptions, DEFAULT_POOL_TIMEOUT};
-pub use postings::{EXACT_POSTINGS, WALK_DEPTH};
 pub use write::{PgBackend, PgWriter};
 
 /// Why the database could not be used.
@@ -288,8 +289,6 @@ pub struct PgStore {
     meta: Meta,
     /// Chunk counts per (team, classification), for the query planner.
     pub(crate) counts: Mutex<Option<(std::time::Instant, Counts)>>,
-    /// Visible postings up to which keyword search scores all of them.
-    exact_postings: f64,
     /// `chunks` is partitioned (by the distribution column `acl`, see
     /// migration 7): searches then name the principal's access sets so the
     /// planner reads only the parts holding them. On one table they would
@@ -371,7 +370,6 @@ impl PgStore {
             lag,
             meta,
             counts: Mutex::new(None),
-            exact_postings: postings::EXACT_POSTINGS,
             partitioned,
         })
     }
@@ -385,14 +383,6 @@ impl PgStore {
     /// What the stored vectors are.
     pub fn meta(&self) -> &Meta {
         &self.meta
-    }
-
-    /// Keyword searches score every visible posting of the question's terms
-    /// up to `n` of them, and walk each term's best postings above (default
-    /// [`EXACT_POSTINGS`]; 0 always walks, for tests of that plan).
-    pub fn with_exact_postings(mut self, n: f64) -> PgStore {
-        self.exact_postings = n;
-        self
     }
 
     /// Reads go to the replica only while it is at most `d` behind.

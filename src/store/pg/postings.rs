@@ -1,7 +1,7 @@
 //! BM25 inside PostgreSQL: postings written from hort's own analysers
 //! ([`keyword::chunk_terms`]), statistics kept by each write transaction,
-//! and a ranked search that walks each query term's postings best first,
-//! filtered by access inside the index.
+//! and a ranked search over them (read as blocks, see [`super::blocks`]),
+//! filtered by access set before anything is ranked.
 //!
 //! Why not PostgreSQL's full text: `ts_rank` is not BM25 (SciFact 0.705
 //! against 0.725 embedded), it scores every row holding any word of the
@@ -32,18 +32,8 @@ use crate::store::docfilter::CompiledDocFilter;
 use crate::store::keyword::{self, TermField};
 
 /// BM25's term-frequency saturation and length normalisation (tantivy's).
-const K1: f64 = 1.2;
-const B: f64 = 0.75;
-
-/// The chunk length the walk order assumes (the real average is applied
-/// when scoring; the order only decides which postings are read first).
-const REF_LEN: f64 = 100.0;
-
-/// Postings read per query term and field at most, best first. Terms rarer
-/// than this are read whole, so truncation touches only common terms, whose
-/// idf (and so share of a score) is small. `hort bench backends` reports
-/// how much of the embedded backend's keyword top 10 survives it.
-pub const WALK_DEPTH: i64 = 2000;
+pub(crate) const K1: f64 = 1.2;
+pub(crate) const B: f64 = 0.75;
 
 /// Postings per insert statement.
 const INSERT_BATCH: usize = 50_000;
@@ -61,18 +51,12 @@ pub(crate) struct StatsDelta {
 }
 
 /// How many keyword fields there are (the slots of per-field counts).
-const FIELDS: usize = TermField::ALL.len();
+pub(crate) const FIELDS: usize = TermField::ALL.len();
 
 impl StatsDelta {
     fn is_empty(&self) -> bool {
         self.df.is_empty() && self.chunks == [0; FIELDS] && self.tokens == [0; FIELDS]
     }
-}
-
-/// The order key of a posting: BM25's tf factor at [`REF_LEN`].
-fn impact(tf: u32, len: u32) -> f32 {
-    let tf = tf as f64;
-    (tf / (tf + K1 * (1.0 - B + B * len as f64 / REF_LEN))) as f32
 }
 
 /// A chunk's length as tantivy scores it: quantised to one of 256 levels
@@ -93,7 +77,6 @@ struct Rows {
     tf: Vec<i32>,
     len: Vec<i32>,
     acl: Vec<i32>,
-    impact: Vec<f32>,
 }
 
 impl Rows {
@@ -122,7 +105,6 @@ impl Rows {
                     }
                     r.chunk.push(id);
                     r.field.push(code);
-                    r.impact.push(impact(tf, len as u32));
                     r.term.push(term);
                     r.tf.push(tf.min(i32::MAX as u32) as i32);
                     r.len.push(len);
@@ -138,16 +120,15 @@ impl Rows {
     async fn insert(&self, c: &(impl GenericClient + Sync)) -> Result<(), PgError> {
         for r in batches(self.chunk.len(), INSERT_BATCH) {
             c.execute(
-                "INSERT INTO chunk_terms (chunk_id, field, term, tf, len, acl, impact)
-                 SELECT * FROM unnest($1::bigint[], $2::int2[], $3::text[], $4::int[], $5::int[], $6::int[], $7::real[])",
+                "INSERT INTO chunk_terms (chunk_id, field, term, tf, len, acl)
+                 SELECT * FROM unnest($1::bigint[], $2::int2[], $3::text[], $4::int[], $5::int[], $6::int[])",
                 &[
                     &&self.chunk[r.clone()],
                     &&self.field[r.clone()],
                     &&self.term[r.clone()],
                     &&self.tf[r.clone()],
                     &&self.len[r.clone()],
-                    &&self.acl[r.clone()],
-                    &&self.impact[r],
+                    &&self.acl[r],
                 ],
             ).await
             .ctx("insert postings")?;
@@ -173,13 +154,15 @@ pub(crate) async fn add(
     Rows::of(chunks, acl, delta).insert(c).await
 }
 
-/// Counts the postings of document `doc` out of the statistics (before the
-/// document is deleted; its postings go with its chunks).
+/// Counts the postings of document `doc` out of the statistics and retires
+/// them from the blocks (before the document is deleted; its postings go
+/// with its chunks).
 pub(crate) async fn forget(
-    c: &(impl GenericClient + Sync),
+    c: &tokio_postgres::Client,
     doc: i64,
     delta: &mut StatsDelta,
 ) -> Result<(), PgError> {
+    super::blocks::retire(c, doc).await?;
     let rows = c
         .query(
             "SELECT p.field, p.term, count(*), sum(p.tf)::bigint
@@ -208,12 +191,10 @@ pub(crate) async fn forget(
     Ok(())
 }
 
-/// Moves a document's postings to access set `acl` (its rule changed).
-pub(crate) async fn set_acl(
-    c: &(impl GenericClient + Sync),
-    doc: i64,
-    acl: i32,
-) -> Result<(), PgError> {
+/// Moves a document's postings to access set `acl` (its rule changed); the
+/// blocks' copies of them, under the old set, are retired.
+pub(crate) async fn set_acl(c: &tokio_postgres::Client, doc: i64, acl: i32) -> Result<(), PgError> {
+    super::blocks::retire(c, doc).await?;
     c.execute(
         "UPDATE chunk_terms SET acl = $2
          WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = $1)",
@@ -331,6 +312,7 @@ pub(crate) async fn backfill(c: &mut Conn) -> Result<(), PgError> {
     )
     .await
     .ctx("clear postings")?;
+    super::blocks::reset(&*tx).await?;
     if total > 0 {
         tracing::info!(
             chunks = total,
@@ -390,7 +372,7 @@ pub(crate) async fn backfill(c: &mut Conn) -> Result<(), PgError> {
 }
 
 /// A question's terms as three parallel arrays (field, term, boost).
-type Question = (Vec<i16>, Vec<String>, Vec<f64>);
+type Question = super::blocks::Question;
 
 /// The terms of `query` as a [`Question`].
 fn query_arrays(query: &str) -> Question {
@@ -405,105 +387,12 @@ fn query_arrays(query: &str) -> Question {
     (fields, terms, boosts)
 }
 
-/// Visible postings of the question's terms up to which all of them are
-/// scored (exact BM25); above, each term's postings are walked best first
-/// to [`WALK_DEPTH`]. Measured at 100,000 chunks over 16 questions and five
-/// principals (`EXPLAIN ANALYZE`): the exact plan is faster below about
-/// 7,000 visible postings, the walk above about 9,000.
-pub const EXACT_POSTINGS: f64 = 8_000.0;
-
-/// BM25 over the postings of the query's terms, every visible posting
-/// (`exact`) or each term's best [`WALK_DEPTH`], the best candidates of
-/// which are then scored on every term. `$1..$3` the query's
-/// (field, term, boost), `$4` the access sets to admit (or, with
-/// `$5 = true`, to exclude), `$6` document ids or NULL, `$7` the walk depth
-/// (unused when exact), `$8` how many to return. Per-posting arithmetic is
-/// in float8 (numeric would cost more than the walk).
-fn ranked(exact: bool) -> String {
-    // The walk must follow `chunk_terms_walk` in order; `acl + 0` keeps the
-    // planner from reading the term through the index by access set and
-    // sorting (which it picks once statistics say the filter is selective,
-    // and which reads every posting of a common word: measured 0.5 s).
-    let (acl, order, tail) = if exact {
-        (
-            "p.acl",
-            "AND $7::bigint IS NOT NULL",
-            "SELECT chunk_id, sum(part)::real AS score FROM h GROUP BY chunk_id
-             ORDER BY score DESC, chunk_id LIMIT $8",
-        )
-    } else {
-        // A chunk missing from some term's walk has only part of its
-        // score: the best candidates are scored again on every term, from
-        // all of each candidate's postings (the primary key; `OFFSET 0`
-        // keeps the planner from probing the walk index per chunk and
-        // term instead, which reads a common word's whole list each time:
-        // measured 1.5 s against 4 ms).
-        (
-            "p.acl + 0",
-            "ORDER BY p.impact DESC LIMIT $7",
-            "SELECT c.chunk_id, f.score::real AS score FROM (
-                 SELECT chunk_id FROM h GROUP BY chunk_id
-                 ORDER BY sum(part) DESC, chunk_id LIMIT greatest($8::bigint * 4, 200)) c
-             CROSS JOIN LATERAL (
-                 SELECT sum({part_p}) AS score
-                 FROM (SELECT field, term, tf, len FROM chunk_terms p
-                       WHERE p.chunk_id = c.chunk_id OFFSET 0) p
-                 JOIN s ON s.field = p.field AND s.term = p.term) f
-             ORDER BY score DESC, c.chunk_id LIMIT $8",
-        )
-    };
-    let tail = tail.replace("{part_p}", &bm25_part("p"));
-    format!(
-        "
-WITH q AS (SELECT * FROM unnest($1::int2[], $2::text[], $3::float8[]) AS q(field, term, boost)),
-n AS (SELECT greatest(sum(chunks) FILTER (WHERE field <> 2), 1)::float8 AS n FROM field_lengths),
-s AS (
-    SELECT q.field, q.term,
-           q.boost * ln(1 + (n.n - d.df + 0.5) / (d.df + 0.5)) * {w_factor} AS w,
-           {k_b} / greatest(f.tokens::float8 / n.n, 1e-9) AS c
-    FROM q CROSS JOIN n
-    JOIN term_df d ON d.field = q.field AND d.term = q.term
-    JOIN field_lengths f ON f.field = q.field),
-h AS (
-    SELECT x.chunk_id, {part_x} AS part
-    FROM s CROSS JOIN LATERAL (
-        SELECT p.chunk_id, p.tf, p.len FROM chunk_terms p
-        WHERE p.field = s.field AND p.term = s.term
-          AND ({acl} = ANY($4)) <> $5
-          AND ($6::bigint[] IS NULL OR p.chunk_id IN (SELECT id FROM chunks WHERE doc_id = ANY($6)))
-        {order}) x)
-{tail}",
-        part_x = bm25_part("x"),
-        w_factor = format_args!("{:.6}::float8", 1.0 + K1),
-        k_b = format_args!("{:.6}::float8", K1 * B),
-    )
-}
-
-/// One posting's share of a BM25 score in [`ranked`]: the term's weight
-/// `s.w` (idf × boost × (k1 + 1)) times the saturated tf, with `s.c`
-/// (k1 · b / average length) normalising the posting's length. Posting
-/// columns are read from `alias`.
-fn bm25_part(alias: &str) -> String {
-    format!(
-        "s.w * {alias}.tf::float8 / ({alias}.tf::float8 + {k_1b:.6}::float8 + s.c * {alias}.len::float8)",
-        k_1b = K1 * (1.0 - B)
-    )
-}
-
-/// Whether to score every visible posting: when about `visible` of `total`
-/// chunks are visible and the question's terms have `postings` postings in
-/// all, the visible ones are few enough.
-fn exact_plan(visible: i64, total: i64, postings: i64, budget: f64) -> bool {
-    let share = (visible as f64 / total.max(1) as f64).clamp(0.0, 1.0);
-    share * postings as f64 <= budget
-}
-
 impl PgStore {
     /// The keyword candidates (chunk id, BM25 score) of `who`, best first.
     ///
     /// Runs as the connecting role, with the access rule as the set of
-    /// access sets the principal may see, checked on every posting inside
-    /// the index walk (so never after a cut-off). These are ids only: every
+    /// access sets the principal may see, checked on every posting before
+    /// any is ranked (so never after a cut-off). These are ids only: every
     /// chunk's content is read later under row-level security
     /// ([`PgStore::chunk_hits`]), so a mistake here could cost a rank,
     /// never disclose text.
@@ -519,22 +408,14 @@ impl PgStore {
         if access.teams.is_empty() || want == 0 || question.1.is_empty() {
             return Ok(Vec::new());
         }
-        let (visible, total) = self.estimate_visible(&access)?;
-        let budget = self.exact_postings;
         let docs = docs.cloned();
-        let want = want as i64;
         self.reads().run(move |c| {
             async move {
                 let ids = Self::doc_ids(c, docs.as_ref()).await?;
-                let (tx, sets, postings) = begin(c, &access, &question).await?;
-                let sql = ranked(exact_plan(visible, total, postings, budget));
-                let rows = ranked_rows(&tx, &sql, &question, (&sets, false), &ids, want)
-                    .await
-                    .ctx("keyword search")?;
-                tx.commit().await.ctx("end keyword read")?;
-                rows.iter()
-                    .map(|r| Ok((col::<i64>(r, 0)? as u64, col::<f32>(r, 1)?)))
-                    .collect()
+                let hits =
+                    super::blocks::ranked(c, &access, &question, false, ids.as_deref(), want)
+                        .await?;
+                Ok(hits.into_iter().map(|(id, s)| (id as u64, s)).collect())
             }
             .boxed()
         })
@@ -554,82 +435,23 @@ impl PgStore {
         if question.1.is_empty() || n == 0 {
             return Ok(Vec::new());
         }
-        let n = n as i64;
         self.reads().run(move |c| {
             async move {
-                let (tx, sets, _) = begin(c, &access, &question).await?;
-                let sql = format!(
-                    "SELECT k.text FROM ({}) r JOIN chunks k ON k.id = r.chunk_id
-                     ORDER BY r.score DESC, r.chunk_id",
-                    ranked(false)
-                );
-                let rows = ranked_rows(&tx, &sql, &question, (&sets, true), &None, n)
+                let hits = super::blocks::ranked(c, &access, &question, true, None, n).await?;
+                let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+                let rows = c
+                    .query("SELECT id, text FROM chunks WHERE id = ANY($1)", &[&ids])
                     .await
                     .ctx("leak check")?;
-                tx.commit().await.ctx("end leak check")?;
-                rows.iter().map(|r| col(r, 0)).collect()
+                let mut texts: HashMap<i64, String> = rows
+                    .iter()
+                    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+                    .collect::<Result<_, PgError>>()?;
+                Ok(ids.iter().filter_map(|id| texts.remove(id)).collect())
             }
             .boxed()
         })
     }
-}
-
-/// Runs a [`ranked`] query: `sets` admitted (or, if the flag is set,
-/// excluded), `docs` the documents to keep (all if `None`), `want` rows.
-async fn ranked_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &str,
-    q: &Question,
-    (sets, exclude): (&[i32], bool),
-    docs: &Option<Vec<i64>>,
-    want: i64,
-) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    let statement = tx.prepare_cached(sql).await?;
-    tx.query(
-        &statement,
-        &[
-            &q.0,
-            &q.1,
-            &q.2,
-            &sets,
-            &exclude,
-            docs,
-            &WALK_DEPTH.max(want),
-            &want,
-        ],
-    )
-    .await
-}
-
-/// A read-only transaction (as the owner, see
-/// [`PgStore::keyword_candidates`]), the access sets `access` may see, and
-/// how many postings the question's terms have in all (for the plan), read
-/// in one round trip.
-async fn begin<'c>(
-    c: &'c mut Conn,
-    access: &Access,
-    q: &Question,
-) -> Result<(deadpool_postgres::Transaction<'c>, Vec<i32>, i64), PgError> {
-    let tx = c
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .ctx("begin read")?;
-    let statement = tx
-        .prepare_cached(
-            "SELECT ARRAY(SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2),
-                    (SELECT coalesce(sum(d.df), 0)::bigint
-                     FROM unnest($3::int2[], $4::text[]) q(field, term)
-                     JOIN term_df d ON d.field = q.field AND d.term = q.term)",
-        )
-        .await
-        .ctx("prepare visible access sets")?;
-    let row = tx
-        .query_one(&statement, &[&access.teams, &access.clearance, &q.0, &q.1])
-        .await
-        .ctx("visible access sets")?;
-    Ok((tx, col(&row, 0)?, col(&row, 1)?))
 }
 
 #[cfg(test)]
@@ -642,23 +464,6 @@ mod tests {
         assert_eq!(all, vec![0..50_000, 50_000..100_000, 100_000..120_001]);
         assert_eq!(batches(0, 10).count(), 0);
         assert_eq!(batches(3, 0).collect::<Vec<_>>(), vec![0..1, 1..2, 2..3]);
-    }
-
-    #[test]
-    fn few_visible_postings_are_scored_exactly() {
-        let b = EXACT_POSTINGS;
-        assert!(exact_plan(100, 100, 5_000, b));
-        assert!(!exact_plan(100, 100, 50_000, b));
-        assert!(exact_plan(1, 100, 50_000, b));
-        assert!(exact_plan(0, 0, 1_000_000, b));
-        assert!(!exact_plan(1, 100, 1, 0.0));
-    }
-
-    #[test]
-    fn the_walk_order_prefers_more_occurrences_and_shorter_chunks() {
-        assert!(impact(3, 100) > impact(1, 100));
-        assert!(impact(1, 50) > impact(1, 200));
-        assert!(impact(1, 100) > 0.0 && impact(1000, 100) < 1.0);
     }
 
     #[test]

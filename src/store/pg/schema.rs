@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 7] = [
+const MIGRATIONS: [(i32, &str); 8] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -16,6 +16,7 @@ const MIGRATIONS: [(i32, &str); 7] = [
     (5, include_str!("schema/005_postings.sql")),
     (6, include_str!("schema/006_postings_by_access.sql")),
     (7, include_str!("schema/007_distribution.sql")),
+    (8, include_str!("schema/008_term_blocks.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.
@@ -104,6 +105,8 @@ async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
             want.dim
         )));
     }
-    // BM25 postings for chunks written before them (or by another analysis).
-    super::postings::backfill(c).await
+    // BM25 postings for chunks written before them (or by another analysis),
+    // and their blocks.
+    super::postings::backfill(c).await?;
+    super::blocks::build_missing(c).await
 }

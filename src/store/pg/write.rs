@@ -12,6 +12,7 @@ use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
+use super::blocks;
 use super::postings::{self, StatsDelta};
 use super::read::{rule_of, verdict_of};
 use super::{col, rule_columns, Ctx, PgError, PgStore, Vector};
@@ -52,6 +53,9 @@ pub struct PgWriter {
     stats: StatsDelta,
     /// Access set ids by (teams, classification), once looked up.
     access_sets: std::collections::HashMap<(Vec<String>, i32), i32>,
+    /// A compaction asked for inside the transaction (forced or not), run
+    /// after its commit.
+    compact: Option<bool>,
 }
 
 impl PgWriter {
@@ -88,13 +92,20 @@ impl PgWriter {
             rebuild_index: false,
             stats: StatsDelta::default(),
             access_sets: Default::default(),
+            compact: None,
         })
     }
 
+    /// Begins the transaction, sharing the lock that keeps compaction of
+    /// the keyword blocks out while anything is written (see
+    /// [`blocks`](super::blocks)).
     async fn begin(&mut self) -> Result<(), PgError> {
         if !self.in_tx {
             self.client
-                .batch_execute("BEGIN")
+                .batch_execute(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock_shared({});",
+                    blocks::LOCK_KEY
+                ))
                 .await
                 .ctx("begin write")?;
             self.in_tx = true;
@@ -395,8 +406,7 @@ impl PgWriter {
         if empty {
             self.client
                 .batch_execute(
-                    "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_walk;
-                     DROP INDEX IF EXISTS chunk_terms_access;",
+                    "DROP INDEX IF EXISTS chunks_embedding; DROP INDEX IF EXISTS chunk_terms_recent;",
                 )
                 .await
                 .ctx("drop vector and postings indexes")?;
@@ -514,6 +524,15 @@ impl PgWriter {
         if !self.in_tx {
             return Ok(0);
         }
+        self.commit_tx().await?;
+        // Compaction needs writers out, this one included: it runs after
+        // the commit, in a transaction of its own.
+        let force = self.compact.take().unwrap_or(false);
+        blocks::compact(&self.client, force).await?;
+        Ok(0)
+    }
+
+    async fn commit_tx(&mut self) -> Result<(), PgError> {
         let mut vacuum = false;
         if self.rebuild_index {
             let m = self.store.meta();
@@ -522,8 +541,7 @@ impl PgWriter {
                      WHEN pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')
                      THEN '1GB' ELSE current_setting('maintenance_work_mem') END, true);
                  CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {});
-                 CREATE INDEX IF NOT EXISTS chunk_terms_walk ON chunk_terms (field, term, impact DESC) INCLUDE (chunk_id, tf, len, acl);
-                 CREATE INDEX IF NOT EXISTS chunk_terms_access ON chunk_terms (acl, field, term) INCLUDE (chunk_id, tf, len);
+                 CREATE INDEX IF NOT EXISTS chunk_terms_recent ON chunk_terms (field, term, chunk_id) INCLUDE (tf, len, acl);
                  ANALYZE chunks; ANALYZE documents; ANALYZE chunk_terms;",
                 m.m.clamp(2, 100),
                 m.ef_construction.clamp(4, 1000)
@@ -564,7 +582,7 @@ impl PgWriter {
                 tracing::warn!(error = %e, "vacuum after a bulk load failed; autovacuum will follow");
             }
         }
-        Ok(0)
+        Ok(())
     }
 }
 
@@ -642,9 +660,21 @@ impl IndexWrite for PgWriter {
         Ok(store.write.block(self.set_failures_now(root, failed))?)
     }
 
-    fn compact(&mut self, _force: bool) -> Result<CompactStats, StoreError> {
-        // The database keeps its own storage tidy (autovacuum).
-        Ok(CompactStats::default())
+    /// Rebuilds the keyword blocks if enough changed (or `force`); the
+    /// database keeps the rest of its storage tidy itself (autovacuum).
+    /// Inside a transaction this waits for its commit (compaction must not
+    /// overlap any writer's), and reports nothing yet.
+    fn compact(&mut self, force: bool) -> Result<CompactStats, StoreError> {
+        if self.in_tx {
+            self.compact = Some(force || self.compact == Some(true));
+            return Ok(CompactStats::default());
+        }
+        let store = self.store.clone();
+        let done = store.write.block(blocks::compact(&self.client, force))?;
+        Ok(CompactStats {
+            merged_segments: usize::from(done.built),
+            dropped_chunks: if done.built { done.retired as usize } else { 0 },
+        })
     }
 
     fn commit(&mut self) -> Result<u64, StoreError> {
