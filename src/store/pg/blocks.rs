@@ -13,10 +13,11 @@
 //! Blocks are built by compaction ([`compact`]), as an index merges its
 //! segments: they cover every chunk up to `upto`, the highest chunk id when
 //! they were built. What changed since is read from `chunk_terms` itself
-//! (the delta, through the `(field, term, chunk_id)` index): chunks above
-//! `upto`, and chunks whose postings in a block no longer hold, listed in
-//! `term_block_dead` by the transaction that deleted them or moved them to
-//! another access set. A search reads blocks, delta and that list in one
+//! (the delta, through two `(field, term, chunk_id)` indexes): chunks above
+//! `upto`, and postings marked `moved` (to another access set, by a rule
+//! change). Chunks whose postings in a block no longer hold, deleted or
+//! moved, are listed in `term_block_dead` by the transaction that changes
+//! them. A search reads blocks, delta and that list in one
 //! repeatable-read snapshot, so a compaction committing meanwhile is never
 //! half seen, and a block's stale access set is never trusted: a moved
 //! chunk is skipped in the block and scored from its new rows.
@@ -272,9 +273,9 @@ pub(crate) async fn ranked(
                  SELECT p.field, p.term, p.chunk_id, p.tf, p.len, p.acl FROM chunk_terms p
                  WHERE p.field = q.field AND p.term = q.term AND p.chunk_id > v.upto
                  UNION ALL
-                 SELECT p.field, p.term, p.chunk_id, p.tf, p.len, p.acl
-                 FROM term_block_dead d JOIN chunk_terms p ON p.chunk_id = d.chunk_id
-                 WHERE p.field = q.field AND p.term = q.term AND p.chunk_id <= v.upto) p
+                 SELECT p.field, p.term, p.chunk_id, p.tf, p.len, p.acl FROM chunk_terms p
+                 WHERE p.field = q.field AND p.term = q.term AND p.moved
+                   AND p.chunk_id <= v.upto) p
              WHERE (p.acl = ANY(v.sets)) <> $5
                AND ($6::bigint[] IS NULL
                     OR p.chunk_id IN (SELECT id FROM chunks WHERE doc_id = ANY($6)))",
@@ -449,7 +450,10 @@ impl Scorer {
 fn part(weights: &[(f64, f64)], tf: u32, len: u32) -> f64 {
     let k = super::postings::K1 * (1.0 - super::postings::B);
     let (tf, len) = (tf as f64, len as f64);
-    weights.iter().map(|(w, c)| w * tf / (tf + k + c * len)).sum()
+    weights
+        .iter()
+        .map(|(w, c)| w * tf / (tf + k + c * len))
+        .sum()
 }
 
 /// What a compaction did.
@@ -468,10 +472,7 @@ pub(crate) struct Compacted {
 /// compaction (see [`COMPACT_MIN`]) or if `force`, in one transaction on
 /// `c`, which must not be inside one. Waits for running writers and holds
 /// new ones back while it runs; readers go on with the previous blocks.
-pub(crate) async fn compact(
-    c: &tokio_postgres::Client,
-    force: bool,
-) -> Result<Compacted, PgError> {
+pub(crate) async fn compact(c: &tokio_postgres::Client, force: bool) -> Result<Compacted, PgError> {
     c.batch_execute("BEGIN").await.ctx("begin compaction")?;
     let done = build(c, force).await;
     let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -532,6 +533,7 @@ async fn build(c: &tokio_postgres::Client, force: bool) -> Result<Compacted, PgE
     }
     c.batch_execute(
         "DELETE FROM term_blocks; DELETE FROM term_block_dead;
+         UPDATE chunk_terms SET moved = false WHERE moved;
          DECLARE hort_blocks NO SCROLL CURSOR FOR
            SELECT field, term, chunk_id, tf, len, acl FROM chunk_terms
            WHERE term <> '' ORDER BY field, term, chunk_id;",
@@ -679,7 +681,8 @@ pub(crate) async fn build_missing(c: &mut Conn) -> Result<(), PgError> {
 /// builds blocks again). Runs inside the caller's transaction.
 pub(crate) async fn reset(c: &impl tokio_postgres::GenericClient) -> Result<(), PgError> {
     c.batch_execute(
-        "DELETE FROM term_blocks; DELETE FROM term_block_dead; UPDATE term_block_state SET upto = 0;",
+        "DELETE FROM term_blocks; DELETE FROM term_block_dead; UPDATE term_block_state SET upto = 0;
+         UPDATE chunk_terms SET moved = false WHERE moved;",
     )
     .await
     .ctx("reset keyword blocks")?;
@@ -739,7 +742,11 @@ mod tests {
             assert!(cut == 1 || r.is_err(), "cut at {cut}");
         }
         assert!(decode(&[2, 1, 1, 1, 1], |_| {}).is_err());
-        assert!(decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], |_| {}).is_err());
+        assert!(decode(
+            &[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            |_| {}
+        )
+        .is_err());
         let huge = [FORMAT, 1, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 1];
         assert!(decode(&huge, |_| {}).is_err(), "a tf beyond u32");
     }

@@ -196,7 +196,7 @@ pub(crate) async fn forget(
 pub(crate) async fn set_acl(c: &tokio_postgres::Client, doc: i64, acl: i32) -> Result<(), PgError> {
     super::blocks::retire(c, doc).await?;
     c.execute(
-        "UPDATE chunk_terms SET acl = $2
+        "UPDATE chunk_terms SET acl = $2, moved = true
          WHERE chunk_id IN (SELECT id FROM chunks WHERE doc_id = $1)",
         &[&doc, &acl],
     )

@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 8] = [
+const MIGRATIONS: [(i32, &str); 9] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -17,6 +17,7 @@ const MIGRATIONS: [(i32, &str); 8] = [
     (6, include_str!("schema/006_postings_by_access.sql")),
     (7, include_str!("schema/007_distribution.sql")),
     (8, include_str!("schema/008_term_blocks.sql")),
+    (9, include_str!("schema/009_inline_vectors.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.

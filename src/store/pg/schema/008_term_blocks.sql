@@ -1,10 +1,10 @@
 -- Keyword postings as blocks (see src/store/pg/blocks.rs): one row per
 -- (field, term) with all of the term's postings, built by compaction, read
 -- in a few rows and scored by hort. `chunk_terms` stays the source of truth;
--- what changed since the blocks were built (chunks above `upto`, and the
--- chunks listed in `term_block_dead`) is read from it through the
--- (field, term, chunk_id) index, which replaces the walk and access indexes
--- of the row-per-posting search.
+-- what changed since the blocks were built (chunks above `upto`, and
+-- postings `moved` to another access set) is read from it through two
+-- (field, term, chunk_id) indexes, which replace the walk and access
+-- indexes of the row-per-posting search.
 CREATE TABLE term_blocks (
     field smallint NOT NULL,
     term text NOT NULL,
@@ -26,4 +26,6 @@ INSERT INTO term_block_state (upto) VALUES (0);
 DROP INDEX IF EXISTS chunk_terms_walk;
 DROP INDEX IF EXISTS chunk_terms_access;
 ALTER TABLE chunk_terms DROP COLUMN IF EXISTS impact;
+ALTER TABLE chunk_terms ADD COLUMN moved boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS chunk_terms_recent ON chunk_terms (field, term, chunk_id) INCLUDE (tf, len, acl);
+CREATE INDEX IF NOT EXISTS chunk_terms_moved ON chunk_terms (field, term, chunk_id) INCLUDE (tf, len, acl) WHERE moved;
