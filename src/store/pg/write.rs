@@ -527,8 +527,14 @@ impl PgWriter {
         self.commit_tx().await?;
         // Compaction needs writers out, this one included: it runs after
         // the commit, in a transaction of its own.
+        // What was written is committed either way: searches read it from
+        // the rows until a later compaction folds it into blocks, so a
+        // failed compaction is reported, not returned.
         let force = self.compact.take().unwrap_or(false);
-        blocks::compact(&self.client, force).await?;
+        if let Err(e) = blocks::compact(&self.client, force).await {
+            tracing::warn!(error = %e, "compacting keyword postings failed; the next commit retries");
+            eprintln!("hort: compacting keyword postings failed ({e}); searches stay exact, the next commit retries");
+        }
         Ok(0)
     }
 
