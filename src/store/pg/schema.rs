@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 9] = [
+const MIGRATIONS: [(i32, &str); 10] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -18,6 +18,7 @@ const MIGRATIONS: [(i32, &str); 9] = [
     (7, include_str!("schema/007_distribution.sql")),
     (8, include_str!("schema/008_term_blocks.sql")),
     (9, include_str!("schema/009_inline_vectors.sql")),
+    (10, include_str!("schema/010_chunks_by_access_set.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.
