@@ -362,13 +362,21 @@ pub(crate) async fn ranked(
     Ok(scorer.top(want))
 }
 
-/// Sums BM25 parts per chunk.
+/// Sums BM25 parts per chunk: the parts are collected first, then added up
+/// in an array over the chunk ids they span where that is dense (a common
+/// word's postings cover most ids: hashing each of a few hundred thousand
+/// postings cost more than reading them), in a hash map otherwise.
 struct Scorer {
     /// Per (field, term): the (weight, length factor) of each time the
     /// question holds it.
     terms: HashMap<(i16, String), Vec<(f64, f64)>>,
-    scores: FxHashMap<i64, f64>,
+    parts: Vec<(i64, f64)>,
 }
+
+/// Ids spanned per part up to which the parts are summed in an array, and
+/// the array's largest size.
+const DENSE_SPAN_PER_PART: usize = 8;
+const DENSE_MAX: usize = 1 << 25;
 
 impl Scorer {
     fn new(stats: &Bm25, q: &Question, dfs: &[i64]) -> Scorer {
@@ -385,16 +393,14 @@ impl Scorer {
         }
         Scorer {
             terms,
-            scores: FxHashMap::default(),
+            parts: Vec::new(),
         }
     }
 
-    fn weights(&self, field: i16, term: &str) -> Option<&[(f64, f64)]> {
+    fn weights(&self, field: i16, term: &str) -> Option<Vec<(f64, f64)>> {
         // Keys are few (a question's terms); a borrowed lookup would need a
         // second key type for one allocation per block.
-        self.terms
-            .get(&(field, term.to_string()))
-            .map(Vec::as_slice)
+        self.terms.get(&(field, term.to_string())).cloned()
     }
 
     fn block(
@@ -404,11 +410,11 @@ impl Scorer {
         block: &[u8],
         admit: &Admit,
     ) -> Result<(), PgError> {
-        let Some(weights) = self.weights(field, term).map(<[_]>::to_vec) else {
+        let Some(weights) = self.weights(field, term) else {
             return Ok(());
         };
-        let scores = &mut self.scores;
-        scores.reserve(block.len() / 5);
+        let parts = &mut self.parts;
+        parts.reserve(block.len() / 5);
         decode(block, |p| {
             if !admit.acl(p.acl)
                 || admit.dead.contains(&p.chunk)
@@ -416,27 +422,63 @@ impl Scorer {
             {
                 return;
             }
-            *scores.entry(p.chunk).or_default() += part(&weights, p.tf, p.len);
+            parts.push((p.chunk, part(&weights, p.tf, p.len)));
         })
     }
 
     fn posting(&mut self, field: i16, term: &str, chunk: i64, tf: u32, len: u32) {
-        if let Some(weights) = self.weights(field, term).map(<[_]>::to_vec) {
-            *self.scores.entry(chunk).or_default() += part(&weights, tf, len);
+        if let Some(weights) = self.weights(field, term) {
+            self.parts.push((chunk, part(&weights, tf, len)));
+        }
+    }
+
+    /// Every chunk's summed score.
+    fn sums(&self) -> Vec<(i64, f64)> {
+        let (Some(lo), Some(hi)) = (
+            self.parts.iter().map(|p| p.0).min(),
+            self.parts.iter().map(|p| p.0).max(),
+        ) else {
+            return Vec::new();
+        };
+        let span = hi
+            .checked_sub(lo)
+            .and_then(|s| usize::try_from(s).ok())
+            .and_then(|s| s.checked_add(1));
+        match span {
+            Some(span)
+                if span <= DENSE_MAX
+                    && span <= self.parts.len().saturating_mul(DENSE_SPAN_PER_PART) =>
+            {
+                let mut acc = vec![0f64; span];
+                for (c, v) in &self.parts {
+                    acc[(c - lo) as usize] += v;
+                }
+                acc.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(i, v)| (lo + i as i64, *v))
+                    .collect()
+            }
+            _ => {
+                let mut acc: FxHashMap<i64, f64> = FxHashMap::default();
+                for (c, v) in &self.parts {
+                    *acc.entry(*c).or_default() += v;
+                }
+                acc.into_iter().collect()
+            }
         }
     }
 
     /// The best `want`, score descending, ties by chunk id.
     fn top(self, want: usize) -> Vec<(i64, f32)> {
         let mut all: Vec<(i64, f32)> = self
-            .scores
+            .sums()
             .into_iter()
             .map(|(c, s)| (c, s as f32))
             .collect();
         let order = |a: &(i64, f32), b: &(i64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if all.len() > want && want > 0 {
             all.select_nth_unstable_by(want - 1, order);
-            all.truncate(want);
         }
         all.truncate(want);
         all.sort_unstable_by(order);
@@ -751,21 +793,39 @@ mod tests {
         assert!(decode(&huge, |_| {}).is_err(), "a tf beyond u32");
     }
 
+    fn scorer(parts: Vec<(i64, f64)>) -> Scorer {
+        Scorer {
+            terms: HashMap::new(),
+            parts,
+        }
+    }
+
     #[test]
     fn the_best_come_first_with_ties_by_chunk() {
-        let mut s = Scorer {
-            terms: HashMap::new(),
-            scores: FxHashMap::default(),
-        };
-        for (c, v) in [(7, 1.0), (3, 2.0), (5, 1.0), (9, 0.5)] {
-            s.scores.insert(c, v);
-        }
+        let s = scorer(vec![(7, 1.0), (3, 1.5), (5, 1.0), (9, 0.5), (3, 0.5)]);
         assert_eq!(s.top(3), vec![(3, 2.0), (5, 1.0), (7, 1.0)]);
-        let s = Scorer {
-            terms: HashMap::new(),
-            scores: FxHashMap::default(),
-        };
-        assert!(s.top(5).is_empty());
+        assert!(scorer(Vec::new()).top(5).is_empty());
+        assert!(scorer(vec![(1, 1.0)]).top(0).is_empty());
+    }
+
+    #[test]
+    fn dense_and_sparse_sums_agree() {
+        // Close ids are summed in an array, ids far apart in a map; both
+        // give every chunk the sum of its parts.
+        let close: Vec<(i64, f64)> = (0..1000).map(|i| (100 + i % 37, 0.25 + i as f64)).collect();
+        let far: Vec<(i64, f64)> = close.iter().map(|(c, v)| (c * 1_000_000_007, *v)).collect();
+        let mut a = scorer(close).sums();
+        let mut b: Vec<(i64, f64)> = scorer(far)
+            .sums()
+            .into_iter()
+            .map(|(c, v)| (c / 1_000_000_007, v))
+            .collect();
+        a.sort_by_key(|x| x.0);
+        b.sort_by_key(|x| x.0);
+        assert_eq!(a.len(), 37);
+        assert_eq!(a, b);
+        let extremes = scorer(vec![(i64::MIN, 1.0), (i64::MAX, 2.0), (i64::MAX, 1.0)]);
+        assert_eq!(extremes.top(2), vec![(i64::MAX, 3.0), (i64::MIN, 1.0)]);
     }
 
     #[test]
