@@ -216,6 +216,12 @@ impl Admit {
         let listed = self.sets.get(acl as usize).copied().unwrap_or(false);
         listed != self.exclude
     }
+
+    /// Whether `chunk` is inside the metadata filter (all are without one).
+    #[inline]
+    fn doc(&self, chunk: i64) -> bool {
+        self.docs.as_ref().is_none_or(|d| d.contains(&chunk))
+    }
 }
 
 /// A question: parallel (field, term, boost).
@@ -276,35 +282,31 @@ pub(crate) async fn ranked(
                  SELECT p.field, p.term, p.chunk_id, p.tf, p.len, p.acl FROM chunk_terms p
                  WHERE p.field = q.field AND p.term = q.term AND p.moved
                    AND p.chunk_id <= v.upto) p
-             WHERE (p.acl = ANY(v.sets)) <> $5
-               AND ($6::bigint[] IS NULL
-                    OR p.chunk_id IN (SELECT id FROM chunks WHERE doc_id = ANY($6)))",
+             WHERE (p.acl = ANY(v.sets)) <> $5",
         )
         .await
         .ctx("prepare keyword delta")?;
-    let in_docs = tx
-        .prepare_cached("SELECT id FROM chunks WHERE doc_id = ANY($1)")
-        .await
-        .ctx("prepare document chunks")?;
-    let doc_list: Option<Vec<i64>> = docs.map(<[i64]>::to_vec);
-    let no_docs: Vec<i64> = Vec::new();
     let head_args: [&(dyn ToSql + Sync); 4] = [&access.teams, &access.clearance, &q.0, &q.1];
     let block_args: [&(dyn ToSql + Sync); 2] = [&q.0, &q.1];
-    let delta_args: [&(dyn ToSql + Sync); 6] = [
-        &q.0,
-        &q.1,
-        &access.teams,
-        &access.clearance,
-        &exclude,
-        &doc_list,
-    ];
-    let doc_args: [&(dyn ToSql + Sync); 1] = [doc_list.as_ref().unwrap_or(&no_docs)];
-    // One round trip: the four statements are pipelined.
+    let delta_args: [&(dyn ToSql + Sync); 5] =
+        [&q.0, &q.1, &access.teams, &access.clearance, &exclude];
+    // The chunks of the documents a metadata filter names, if any: applied
+    // to blocks and delta alike, here.
+    let doc_chunks = async {
+        let Some(d) = docs else {
+            return Ok(None);
+        };
+        let st = tx
+            .prepare_cached("SELECT id FROM chunks WHERE doc_id = ANY($1)")
+            .await?;
+        tx.query(&st, &[&d]).await.map(Some)
+    };
+    // One round trip: the statements are pipelined.
     let (head, blocks, delta, chunks) = futures_util::join!(
         tx.query_one(&head, &head_args),
         tx.query(&blocks, &block_args),
         tx.query(&delta, &delta_args),
-        tx.query(&in_docs, &doc_args),
+        doc_chunks,
     );
     let head = head.ctx("keyword statistics")?;
     let (blocks, delta) = (blocks.ctx("keyword blocks")?, delta.ctx("keyword delta")?);
@@ -341,10 +343,9 @@ pub(crate) async fn ranked(
             admit.sets[i] = true;
         }
     }
-    if docs.is_some() {
+    if let Some(rows) = chunks {
         admit.docs = Some(
-            chunks
-                .iter()
+            rows.iter()
                 .map(|r| col::<i64>(r, 0))
                 .collect::<Result<_, _>>()?,
         );
@@ -357,7 +358,9 @@ pub(crate) async fn ranked(
     for r in &delta {
         let (field, term): (i16, &str) = (col(r, 0)?, col(r, 1)?);
         let (chunk, tf, len): (i64, i32, i32) = (col(r, 2)?, col(r, 3)?, col(r, 4)?);
-        scorer.posting(field, term, chunk, tf.max(0) as u32, len.max(0) as u32);
+        if admit.doc(chunk) {
+            scorer.posting(field, term, chunk, tf.max(0) as u32, len.max(0) as u32);
+        }
     }
     Ok(scorer.top(want))
 }
@@ -369,7 +372,7 @@ pub(crate) async fn ranked(
 struct Scorer {
     /// Per (field, term): the (weight, length factor) of each time the
     /// question holds it.
-    terms: HashMap<(i16, String), Vec<(f64, f64)>>,
+    terms: HashMap<i16, HashMap<String, Vec<(f64, f64)>>>,
     parts: Vec<(i64, f64)>,
 }
 
@@ -380,13 +383,15 @@ const DENSE_MAX: usize = 1 << 25;
 
 impl Scorer {
     fn new(stats: &Bm25, q: &Question, dfs: &[i64]) -> Scorer {
-        let mut terms: HashMap<(i16, String), Vec<(f64, f64)>> = HashMap::new();
+        let mut terms: HashMap<i16, HashMap<String, Vec<(f64, f64)>>> = HashMap::new();
         for (i, ((field, term), boost)) in q.0.iter().zip(&q.1).zip(&q.2).enumerate() {
             // A term no chunk holds scores nothing (and has no postings).
             let df = dfs.get(i).copied().unwrap_or(0);
             if df > 0 {
                 terms
-                    .entry((*field, term.clone()))
+                    .entry(*field)
+                    .or_default()
+                    .entry(term.clone())
                     .or_default()
                     .push(stats.term(*field, df, *boost));
             }
@@ -397,10 +402,8 @@ impl Scorer {
         }
     }
 
-    fn weights(&self, field: i16, term: &str) -> Option<Vec<(f64, f64)>> {
-        // Keys are few (a question's terms); a borrowed lookup would need a
-        // second key type for one allocation per block.
-        self.terms.get(&(field, term.to_string())).cloned()
+    fn weights(&self, field: i16, term: &str) -> Option<&[(f64, f64)]> {
+        self.terms.get(&field)?.get(term).map(Vec::as_slice)
     }
 
     fn block(
@@ -410,25 +413,22 @@ impl Scorer {
         block: &[u8],
         admit: &Admit,
     ) -> Result<(), PgError> {
-        let Some(weights) = self.weights(field, term) else {
+        let Some(weights) = self.terms.get(&field).and_then(|t| t.get(term)) else {
             return Ok(());
         };
         let parts = &mut self.parts;
         parts.reserve(block.len() / 5);
         decode(block, |p| {
-            if !admit.acl(p.acl)
-                || admit.dead.contains(&p.chunk)
-                || admit.docs.as_ref().is_some_and(|d| !d.contains(&p.chunk))
-            {
+            if !admit.acl(p.acl) || admit.dead.contains(&p.chunk) || !admit.doc(p.chunk) {
                 return;
             }
-            parts.push((p.chunk, part(&weights, p.tf, p.len)));
+            parts.push((p.chunk, part(weights, p.tf, p.len)));
         })
     }
 
     fn posting(&mut self, field: i16, term: &str, chunk: i64, tf: u32, len: u32) {
-        if let Some(weights) = self.weights(field, term) {
-            self.parts.push((chunk, part(&weights, tf, len)));
+        if let Some(v) = self.weights(field, term).map(|w| part(w, tf, len)) {
+            self.parts.push((chunk, v));
         }
     }
 
