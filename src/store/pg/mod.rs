@@ -302,10 +302,11 @@ pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
 /// How long the planner's chunk counts are reused before they are read again.
 pub(crate) const COUNTS_TTL: Duration = Duration::from_secs(30);
 
-/// At most this many visible chunks are scored exactly (all of them, from
-/// the team index) instead of walking the HNSW graph: in PostgreSQL each
-/// scored row costs a heap visit (~3 µs), so the crossover sits far lower
-/// than the embedded index's mapped scan.
+/// Up to this many visible chunks are always scored exactly (all of them,
+/// through the index on access sets) instead of walking the HNSW graph;
+/// above, the planner weighs both plans' measured costs (`search.rs`). In
+/// PostgreSQL each scored row costs a heap visit, so the crossover sits far
+/// lower than the embedded index's mapped scan.
 pub const EXACT_ROWS: i64 = 1500;
 
 /// How often a replica's lag is read again.

@@ -53,9 +53,9 @@ pub struct PgWriter {
     stats: StatsDelta,
     /// Access set ids by (teams, classification), once looked up.
     access_sets: std::collections::HashMap<(Vec<String>, i32), i32>,
-    /// A compaction asked for inside the transaction (forced or not), run
-    /// after its commit.
-    compact: Option<bool>,
+    /// A forced compaction asked for inside the transaction, run after its
+    /// commit (every commit compacts if enough changed).
+    force_compact: bool,
 }
 
 impl PgWriter {
@@ -92,7 +92,7 @@ impl PgWriter {
             rebuild_index: false,
             stats: StatsDelta::default(),
             access_sets: Default::default(),
-            compact: None,
+            force_compact: false,
         })
     }
 
@@ -530,7 +530,7 @@ impl PgWriter {
         // What was written is committed either way: searches read it from
         // the rows until a later compaction folds it into blocks, so a
         // failed compaction is reported, not returned.
-        let force = self.compact.take().unwrap_or(false);
+        let force = std::mem::take(&mut self.force_compact);
         if let Err(e) = blocks::compact(&self.client, force).await {
             tracing::warn!(error = %e, "compacting keyword postings failed; the next commit retries");
             eprintln!("hort: compacting keyword postings failed ({e}); searches stay exact, the next commit retries");
@@ -672,7 +672,7 @@ impl IndexWrite for PgWriter {
     /// overlap any writer's), and reports nothing yet.
     fn compact(&mut self, force: bool) -> Result<CompactStats, StoreError> {
         if self.in_tx {
-            self.compact = Some(force || self.compact == Some(true));
+            self.force_compact |= force;
             return Ok(CompactStats::default());
         }
         let store = self.store.clone();
