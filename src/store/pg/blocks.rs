@@ -525,16 +525,20 @@ pub(crate) async fn compact(c: &tokio_postgres::Client, force: bool) -> Result<C
 }
 
 /// Chunks above the blocks' range, chunks retired from them, all chunks,
-/// and the highest chunk id.
-async fn changes(c: &tokio_postgres::Client) -> Result<(i64, i64, i64, i64), PgError> {
+/// and the highest chunk id. All chunks are counted only when at least
+/// `least` changed (a full count on every commit would cost the write path
+/// a scan of the table; below [`COMPACT_MIN`] changes it is not needed).
+async fn changes(c: &tokio_postgres::Client, least: i64) -> Result<(i64, i64, i64, i64), PgError> {
     let r = c
         .query_one(
-            "SELECT (SELECT count(*) FROM chunks WHERE id > s.upto),
-                    (SELECT count(*) FROM term_block_dead),
-                    (SELECT count(*) FROM chunks),
+            "WITH s AS (SELECT (SELECT count(*) FROM chunks WHERE id > upto) AS new,
+                               (SELECT count(*) FROM term_block_dead) AS dead
+                        FROM term_block_state)
+             SELECT new, dead,
+                    CASE WHEN new + dead >= $1 THEN (SELECT count(*) FROM chunks) ELSE 0 END,
                     (SELECT coalesce(max(id), 0) FROM chunks)
-             FROM term_block_state s",
-            &[],
+             FROM s",
+            &[&least],
         )
         .await
         .ctx("count changed chunks")?;
@@ -551,7 +555,7 @@ async fn build(c: &tokio_postgres::Client, force: bool) -> Result<Compacted, PgE
     // Looked at before the lock, which waits for every running writer:
     // most commits change too little to compact.
     if !force {
-        let (new, dead, total, _) = changes(c).await?;
+        let (new, dead, total, _) = changes(c, COMPACT_MIN).await?;
         if !due(new, dead, total) {
             return Ok(Compacted::default());
         }
@@ -559,7 +563,7 @@ async fn build(c: &tokio_postgres::Client, force: bool) -> Result<Compacted, PgE
     c.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
         .ctx("lock out writers for compaction")?;
-    let (new, dead, total, upto) = changes(c).await?;
+    let (new, dead, total, upto) = changes(c, 0).await?;
     let changed = new + dead;
     let mut out = Compacted {
         retired: dead,
