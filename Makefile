@@ -8,6 +8,10 @@ PYTHON ?= python3
 ## Fetch the pinned model files into data/models (idempotent, hashes checked).
 models:
 	$(PYTHON) scripts/fetch_models.py
+	@# Ding's German-English dictionary (GPL-2+), for translating a question's
+	@# keywords into the other language (docs/multilingual.md).
+	scripts/fetch_debs.sh data/models/ding \
+	  "trans-de-en=1.9-6 45f6b4cf1c434776fba6811d7bc522efabb5425c43ba8afd0e289bf9e2e53df4"
 
 ## OCR for scanned pages and images: Tesseract's library and its English
 ## and German models from Debian's archive (pinned, checksummed), unpacked into

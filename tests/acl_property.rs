@@ -85,7 +85,7 @@ proptest! {
             let mask = snap.doc_mask(&meta);
             let params = SearchParams { k, candidates: k, ef_search: 8, exact_threshold: 0, ..SearchParams::default() };
             let r = retrieve::search(&snap, &e, &p, &retrieve::Request { query: WORDS[0], k, docs: Some(&meta) }, &params).unwrap();
-            for id in r.hits.iter().map(|h| h.id).chain(r.vector.iter().map(|x| x.0)).chain(r.keyword.iter().map(|x| x.0)) {
+            for id in r.hits.iter().map(|h| h.id).chain(r.vector.iter().map(|x| x.0)).chain(r.keyword.iter().map(|x| x.0)).chain(r.translated.iter().map(|x| x.0)) {
                 prop_assert!(allowed.contains(&id), "hit {id} outside access or metadata filter");
             }
             let (v, _) = hort::store::plan::vector_search(&snap, &filter, Some(&mask), &e.embed_query(WORDS[1]).unwrap(), k, params.vector());
@@ -97,13 +97,13 @@ proptest! {
                 for h in &r.hits {
                     prop_assert!(visible.contains(&h.id), "fused hit {} not visible", h.id);
                 }
-                for (id, _) in r.vector.iter().chain(r.keyword.iter()) {
+                for (id, _) in r.vector.iter().chain(r.keyword.iter()).chain(r.translated.iter()) {
                     prop_assert!(visible.contains(id), "candidate {id} not visible");
                 }
                 // The vector side never starves: it returns min(k, visible) chunks.
                 let (v, _) = hort::store::plan::vector_search(&snap, &filter, None, &e.embed_query(q).unwrap(), k, params.vector());
                 prop_assert_eq!(v.len(), k.min(visible.len()));
-                let kw = snap.keyword_search_filtered(q, &filter, None, 1000).unwrap();
+                let kw = snap.keyword_search_filtered(&hort::store::keyword::KeywordQuery::of(q), &filter, None, 1000).unwrap();
                 for (id, _) in &kw {
                     prop_assert!(visible.contains(id));
                 }

@@ -82,7 +82,12 @@ fn has(index: &Path, marker: &str) -> bool {
     let snap = reader.snapshot();
     let p = Principal::new("guest", &["staff"], Classification::Public);
     !snap
-        .keyword_search_filtered(marker, &snap.filter_for(&p), None, 1)
+        .keyword_search_filtered(
+            &hort::store::keyword::KeywordQuery::of(marker),
+            &snap.filter_for(&p),
+            None,
+            1,
+        )
         .unwrap()
         .is_empty()
 }

@@ -148,3 +148,88 @@ fn injection_screening_leaves_text_about_ai_and_admins_alone() {
         assert!(text.contains("rules + learned head"), "{model}: {text}");
     }
 }
+
+/// A German question over English documents, with the real model and the
+/// real dictionary (Ding's list, as `make models` fetches it): the keyword
+/// side searches the question's words translated into English, the
+/// English answer comes first, and the translation searches inside the
+/// access filter like every other search — an English document the asker
+/// may not see, on the same subject, is in none of the lists.
+#[test]
+fn german_questions_find_english_documents_through_the_dictionary() {
+    use hort::acl::{Classification, Principal};
+    use hort::retrieve::{self, translate, SearchParams};
+    let dict = models_dir().join(translate::DEFAULT_DICTIONARY);
+    assert!(
+        dict.is_file(),
+        "run `make models` (make test does it for you)"
+    );
+    let env = Env::new("multilingual-e5-small");
+    let c = env.path().join("corpus");
+    let files: &[(&str, &str)] = &[
+        ("_access.toml", "teams = [\"staff\"]\nclassification = \"public\"\n"),
+        ("it/backup.md", "# Backups\n\nBackups of the file servers run every night at one o'clock and are kept for thirty days. Restores are requested through the service desk."),
+        ("it/printers.md", "# Printers\n\nThe printers on the ground floor are serviced every week. Toner is ordered by the office team."),
+        ("hr/holidays.md", "# Holidays\n\nEmployees have thirty days of paid leave per year. Leave is requested in the HR portal two weeks ahead."),
+        ("de/kantine.md", "# Kantine\n\nDie Kantine ist montags bis freitags von 11:30 bis 14:00 Uhr geöffnet. Das Mittagessen kostet 4,50 Euro."),
+        ("de/drucker.md", "# Drucker\n\nDateien, die an die Drucker geschickt werden, werden nach einem Tag gelöscht. Wie lange ein Auftrag wartet, legt die IT fest."),
+        ("board/_access.toml", "teams = [\"board\"]\nclassification = \"restricted\"\n"),
+        ("board/backup.md", "# Board backups\n\nBackups of the board's file server are kept for ten years in a bank vault."),
+    ];
+    for (path, text) in files {
+        let p = c.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let out = env.run(&["ingest", "--quiet", "corpus"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap = hort::store::IndexReader::open(&env.index())
+        .unwrap()
+        .snapshot();
+    let e = e5();
+    let guest = Principal::new("guest", &["staff".to_string()], Classification::Public);
+    let board = Principal::new("board", &["board".to_string()], Classification::Restricted);
+    let query = "Wie lange werden die Sicherungen der Dateiserver aufbewahrt?";
+    let req = retrieve::Request {
+        query,
+        k: 5,
+        docs: None,
+    };
+    let doc_of = |id: u64| {
+        snap.docs
+            .iter()
+            .find(|d| d.chunk_ids().any(|c| c == id))
+            .map(|d| d.path.clone())
+            .unwrap()
+    };
+    let with = SearchParams {
+        dictionary: Some(translate::Dictionary::shared(&dict)),
+        ..SearchParams::default()
+    };
+    let r = retrieve::search(&snap, &e, &guest, &req, &with).unwrap();
+    assert!(r.cross_lingual, "a German question over English chunks");
+    assert!(!r.translated.is_empty(), "the translation found candidates");
+    assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
+    assert_eq!(doc_of(r.translated[0].0), "it/backup.md");
+    let lists = r.vector.iter().chain(&r.keyword).chain(&r.translated);
+    for (id, _) in lists {
+        assert_ne!(doc_of(*id), "board/backup.md", "a candidate outside access");
+    }
+    assert!(r.hits.iter().all(|h| h.doc != "board/backup.md"));
+    // The board sees its own document through the same translated search.
+    let r = retrieve::search(&snap, &e, &board, &req, &with).unwrap();
+    assert!(r
+        .translated
+        .iter()
+        .any(|(id, _)| doc_of(*id) == "board/backup.md"));
+    assert!(r.hits.iter().all(|h| h.doc == "board/backup.md"));
+    // Without a dictionary the question's keywords do not count across
+    // languages and nothing is translated.
+    let without = SearchParams::default();
+    let r = retrieve::search(&snap, &e, &guest, &req, &without).unwrap();
+    assert!(r.cross_lingual && r.translated.is_empty());
+}

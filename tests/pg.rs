@@ -569,7 +569,9 @@ type ChunkKey = (String, u32, u32);
 
 /// Keyword candidates of `view` for `p`, keyed by position, best first.
 fn keyword_keyed(view: &dyn IndexRead, p: &Principal, q: &str, k: usize) -> Vec<(ChunkKey, f32)> {
-    let hits = view.keyword_search(p, None, q, k).unwrap();
+    let hits = view
+        .keyword_search(p, None, &hort::store::keyword::KeywordQuery::of(q), k)
+        .unwrap();
     let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
     let rows = view.chunks(p, None, &ids).unwrap();
     hits.iter()
@@ -1034,7 +1036,9 @@ fn a_corpus_partitioned_by_its_distribution_column_answers_alike() {
                 let (v, _) = pg
                     .vector_search(p, None, &qv, 10, SearchParams::default().vector())
                     .unwrap();
-                let k = pg.keyword_search(p, None, q, 10).unwrap();
+                let k = pg
+                    .keyword_search(p, None, &hort::store::keyword::KeywordQuery::of(q), 10)
+                    .unwrap();
                 out.push((v, k));
             }
         }

@@ -295,7 +295,12 @@ fn readers_see_whole_generations_while_a_writer_commits() {
                 // Every document of a snapshot is complete and searchable in it.
                 let f = snap.filter_for(&p);
                 let kw = snap
-                    .keyword_search_filtered("marker", &f, None, 1000)
+                    .keyword_search_filtered(
+                        &hort::store::keyword::KeywordQuery::of("marker"),
+                        &f,
+                        None,
+                        1000,
+                    )
                     .unwrap();
                 assert_eq!(
                     kw.len(),

@@ -296,10 +296,11 @@ pub fn run(
         let mut kms = Vec::new();
         let mut overlap = vec![Vec::new(); audiences.len()];
         for (qi, q) in questions.iter().enumerate() {
+            let q = crate::store::keyword::KeywordQuery::of(q);
             for (w, a) in audiences.iter().enumerate() {
                 let start = Instant::now();
                 let hits = view
-                    .keyword_search(&a.principal, None, q, 10)
+                    .keyword_search(&a.principal, None, &q, 10)
                     .map_err(|e| e.to_string())?;
                 kms.push(start.elapsed().as_secs_f64() * 1000.0);
                 let found = key_of(view, &hits)?;

@@ -129,7 +129,7 @@ pub fn run(
     let bare = |q: &str| -> Result<Vec<u64>, String> {
         // hort's query (the same terms over the same language fields), run by
         // tantivy alone: no access bitset, no snapshot, no fusion.
-        let Some(query) = keyword::text_query(fields, q) else {
+        let Some(query) = keyword::text_query(fields, &keyword::KeywordQuery::of(q)) else {
             return Ok(Vec::new());
         };
         let top = searcher
@@ -150,7 +150,7 @@ pub fn run(
     };
     let hort = |q: &str| -> Result<Vec<u64>, String> {
         Ok(snap
-            .keyword_search_filtered(q, &filter, None, LIMIT)
+            .keyword_search_filtered(&keyword::KeywordQuery::of(q), &filter, None, LIMIT)
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|(id, _)| id)

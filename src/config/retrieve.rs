@@ -40,6 +40,18 @@ pub struct RetrieveConfig {
     /// closes it.
     #[serde(default = "default_language_gate")]
     pub language_gate: usize,
+    /// A German–English dictionary in Ding's format, for searching a
+    /// question's keywords in the other language too (docs/multilingual.md).
+    /// Default: `<models_dir>/ding/usr/share/trans/de-en` if it is there
+    /// (`make models` fetches it); without one, questions are searched in
+    /// their own words only.
+    #[serde(default)]
+    pub dictionary: Option<PathBuf>,
+    /// Weight of a translated keyword against a word of the question (0 =
+    /// no translation). Chosen on the training split of the German/English
+    /// set (`bench/multilingual-train/`).
+    #[serde(default = "default_translation_weight")]
+    pub translation_weight: f32,
     /// At most this many hits per document (0 = no limit).
     #[serde(default)]
     pub max_per_doc: usize,
@@ -53,6 +65,10 @@ pub struct RetrieveConfig {
     /// Hits the reranker scores (the best of them are returned).
     #[serde(default = "default_rerank_candidates")]
     pub rerank_candidates: usize,
+}
+
+fn default_translation_weight() -> f32 {
+    1.0
 }
 
 fn default_language_gate() -> usize {
@@ -87,6 +103,8 @@ impl Default for RetrieveConfig {
             vector_weight: default_weight(),
             keyword_weight: default_weight(),
             language_gate: default_language_gate(),
+            dictionary: None,
+            translation_weight: default_translation_weight(),
             max_per_doc: 0,
             dedupe_overlaps: true,
             reranker: None,
@@ -127,6 +145,7 @@ impl RetrieveConfig {
         for (name, w) in [
             ("retrieve.vector_weight", self.vector_weight),
             ("retrieve.keyword_weight", self.keyword_weight),
+            ("retrieve.translation_weight", self.translation_weight),
         ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(c.invalid(name, "must be a number >= 0"));

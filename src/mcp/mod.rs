@@ -113,6 +113,7 @@ fn initialize(svc: &Service, session: &Session, params: &Value) -> Result<Value,
 /// Logs go to stderr (stdout belongs to the protocol).
 pub async fn serve_stdio(svc: Arc<Service>, session: Session) -> std::io::Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    svc.warm_up();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut out = tokio::io::stdout();
     while let Some(line) = lines.next_line().await? {

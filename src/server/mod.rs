@@ -240,6 +240,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let svc = Arc::new(Service::open(cfg, embedder, index, false)?);
+    svc.warm_up();
     let state = Arc::new(AppState::new(svc.clone())?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -74,6 +74,9 @@ pub enum OpenError {
     /// The reranker could not be loaded.
     #[error("retrieve.reranker: {0}")]
     Reranker(String),
+    /// The dictionary could not be read.
+    #[error("retrieve.dictionary: {0}")]
+    Dictionary(#[from] crate::retrieve::translate::TranslateError),
 }
 
 impl Error {

@@ -124,6 +124,8 @@ impl Service {
         let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
         ingest.progress = false;
         let screen = crate::ingest::screen::Screen::for_model(embedder.id());
+        let mut params = SearchParams::from_config(cfg);
+        params.dictionary = crate::retrieve::translate::from_config(cfg)?;
         Ok(Service {
             config: cfg.clone(),
             store,
@@ -133,7 +135,7 @@ impl Service {
             generator,
             gateway,
             metrics: Metrics::default(),
-            params: SearchParams::from_config(cfg),
+            params,
             ingest,
             writer: tokio::sync::Mutex::new(()),
             kill_switch: KillSwitch::new(cfg),
@@ -153,6 +155,15 @@ impl Service {
         opts.progress = false;
         self.ingest = opts;
         self
+    }
+
+    /// Reads what searches will need ahead of the first one, in the
+    /// background (the German–English dictionary): for long-running front
+    /// ends (the HTTP server, MCP), not for one-shot commands.
+    pub fn warm_up(&self) {
+        if let Some(d) = self.params.dictionary {
+            d.prefetch();
+        }
     }
 
     /// The configuration the service was opened with.

@@ -26,6 +26,7 @@
 use std::sync::Arc;
 
 use super::docfilter::CompiledDocFilter;
+use super::keyword::KeywordQuery;
 use super::record::{
     ChunkHit, ChunkVerdict, DocSummary, FailedFile, NewDocument, Pages, RuleAt, StoreStats,
     StoredDoc, VectorParams, VectorPlan,
@@ -74,7 +75,7 @@ pub trait IndexRead: Send + Sync {
         &self,
         who: &Principal,
         docs: Option<&CompiledDocFilter>,
-        query: &str,
+        query: &KeywordQuery,
         want: usize,
     ) -> Result<Scored, StoreError>;
 

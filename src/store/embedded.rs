@@ -12,6 +12,7 @@ use super::contract::{CompactStats, IndexRead, IndexWrite, Scored, Store};
 use super::docfilter::CompiledDocFilter;
 use super::docs::{ChunkFlag, DocRecord};
 use super::hnsw::GraphParams;
+use super::keyword::KeywordQuery;
 use super::plan;
 use super::record::{
     ChunkHit, ChunkVerdict, DocSummary, FailedFile, NewChunk, NewDocument, Pages, RuleAt,
@@ -66,7 +67,7 @@ impl IndexRead for Snapshot {
         &self,
         who: &Principal,
         docs: Option<&CompiledDocFilter>,
-        query: &str,
+        query: &KeywordQuery,
         want: usize,
     ) -> Result<Scored, StoreError> {
         let filter = self.filter_for(who);
@@ -262,7 +263,7 @@ impl<T: IndexRead + ?Sized> IndexRead for Arc<T> {
         &self,
         who: &Principal,
         docs: Option<&CompiledDocFilter>,
-        query: &str,
+        query: &KeywordQuery,
         want: usize,
     ) -> Result<Scored, StoreError> {
         (**self).keyword_search(who, docs, query, want)

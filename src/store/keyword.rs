@@ -47,9 +47,9 @@ pub const TOKENIZER_PLAIN: &str = "hort_plain";
 /// How much a match on a part of a German compound counts against a match
 /// on a whole word (parts are weaker evidence: "rechnung" in
 /// "Reisekostenabrechnung").
-const PARTS_BOOST: f32 = 0.4;
+pub(crate) const PARTS_BOOST: f32 = 0.4;
 /// The shortest compound part indexed, and the shortest word split.
-const MIN_PART: usize = 4;
+pub(crate) const MIN_PART: usize = 4;
 const MIN_COMPOUND: usize = 9;
 
 /// The language a chunk is analysed in.
@@ -340,7 +340,7 @@ impl KeywordIndex {
     pub fn search(
         &self,
         searcher: &Searcher,
-        query: &str,
+        query: &KeywordQuery,
         access: &AccessBits,
         docs: Option<&CompiledDocFilter>,
         limit: usize,
@@ -369,7 +369,7 @@ impl KeywordIndex {
     pub fn search_invisible(
         &self,
         searcher: &Searcher,
-        query: &str,
+        query: &KeywordQuery,
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
@@ -387,7 +387,7 @@ impl KeywordIndex {
         self.collect(searcher, BooleanQuery::new(clauses), limit)
     }
 
-    fn text_query(&self, query: &str) -> Result<Option<Box<dyn Query>>, StoreError> {
+    fn text_query(&self, query: &KeywordQuery) -> Result<Option<Box<dyn Query>>, StoreError> {
         Ok(text_query(self.fields, query))
     }
 
@@ -479,7 +479,7 @@ thread_local! {
 }
 
 /// Runs `field`'s analyser over `text`, calling `each` per token.
-fn analyse(field: TermField, text: &str, mut each: impl FnMut(&str)) {
+pub(crate) fn analyse(field: TermField, text: &str, mut each: impl FnMut(&str)) {
     ANALYZERS.with(|a| {
         let mut a = a.borrow_mut();
         let mut stream = a[field as usize].token_stream(text);
@@ -528,50 +528,109 @@ pub fn chunk_terms(text: &str) -> Vec<FieldTerms> {
     }
 }
 
-/// The query's terms, analysed as each language's text is, per field
-/// (a question may be German or English whatever the documents are; each
-/// field matches only the chunks of its language). At most 256 distinct
-/// terms per field; parts shorter than a compound part are left out.
-pub fn query_terms(query: &str) -> Vec<(TermField, String)> {
-    let mut out = Vec::new();
-    // Every field, whatever the question's language: restricting German
-    // questions to German chunks was measured worse (bench/multilingual:
-    // words such as "VPN", "GDPR" or "500 Euro" match across languages).
-    for field in TermField::ALL {
-        let mut terms: Vec<String> = Vec::new();
-        analyse(field, query, |t| {
-            if terms.len() >= 256
-                || (field == TermField::GermanParts && t.chars().count() < MIN_PART)
-                || terms.iter().any(|x| x == t)
-            {
-                return;
-            }
-            terms.push(t.to_string());
-        });
-        out.extend(terms.into_iter().map(|t| (field, t)));
-    }
-    out
+/// One term of a keyword question: the field it is looked up in, and how
+/// much a match counts (BM25 times `weight`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryTerm {
+    /// The field.
+    pub field: TermField,
+    /// The analysed term.
+    pub term: String,
+    /// The factor on its BM25 contribution.
+    pub weight: f32,
 }
 
-/// The query's terms ([`query_terms`]) as one BM25 disjunction over the
-/// language fields. Whole words count fully, parts of German compounds
-/// with `PARTS_BOOST`.
-pub fn text_query(f: Fields, query: &str) -> Option<Box<dyn Query>> {
-    let terms = query_terms(query);
-    if terms.is_empty() {
+/// A keyword question as both backends search it: analysed terms with
+/// weights. The question's own words come first ([`KeywordQuery::of`]);
+/// retrieval may add translations of them at a lower weight
+/// (`retrieve::translate`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeywordQuery {
+    /// Distinct (field, term) pairs, in the order they were added.
+    terms: Vec<QueryTerm>,
+    /// Where each (field, term) is in `terms`, and terms per field.
+    at: std::collections::HashMap<(TermField, String), usize>,
+    per_field: [usize; 4],
+}
+
+/// At most this many distinct terms per field in a question.
+const MAX_QUERY_TERMS: usize = 256;
+
+impl KeywordQuery {
+    /// The question's terms, analysed as each language's text is, per field
+    /// (a question may be German or English whatever the documents are; each
+    /// field matches only the chunks of its language), weighted by the
+    /// field's boost. At most 256 distinct terms per field; parts shorter
+    /// than a compound part are left out.
+    pub fn of(query: &str) -> KeywordQuery {
+        let mut q = KeywordQuery::default();
+        // Every field, whatever the question's language: restricting German
+        // questions to German chunks was measured worse (bench/multilingual:
+        // words such as "VPN", "GDPR" or "500 Euro" match across languages).
+        for field in TermField::ALL {
+            analyse(field, query, |t| {
+                if field == TermField::GermanParts && t.chars().count() < MIN_PART {
+                    return;
+                }
+                q.add(field, t, field.boost());
+            });
+        }
+        q
+    }
+
+    /// Adds `term` in `field` at `weight`; a term already there keeps the
+    /// larger weight. Beyond 256 terms in a field, new ones are dropped.
+    pub fn add(&mut self, field: TermField, term: &str, weight: f32) {
+        if weight.is_nan() || weight <= 0.0 || term.is_empty() {
+            return;
+        }
+        let key = (field, term.to_string());
+        if let Some(&i) = self.at.get(&key) {
+            let t = &mut self.terms[i];
+            t.weight = t.weight.max(weight);
+            return;
+        }
+        if self.per_field[field as usize] >= MAX_QUERY_TERMS {
+            return;
+        }
+        self.per_field[field as usize] += 1;
+        self.at.insert(key, self.terms.len());
+        self.terms.push(QueryTerm {
+            field,
+            term: term.to_string(),
+            weight,
+        });
+    }
+
+    /// Nothing to search for.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The terms, in the order they were added.
+    pub fn terms(&self) -> &[QueryTerm] {
+        &self.terms
+    }
+}
+
+/// The question's terms ([`KeywordQuery`]) as one BM25 disjunction over the
+/// language fields, each term's score times its weight.
+pub fn text_query(f: Fields, query: &KeywordQuery) -> Option<Box<dyn Query>> {
+    if query.is_empty() {
         return None;
     }
-    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-        .into_iter()
-        .map(|(field, t)| {
+    let clauses: Vec<(Occur, Box<dyn Query>)> = query
+        .terms()
+        .iter()
+        .map(|t| {
             let q: Box<dyn Query> = Box::new(TermQuery::new(
-                Term::from_field_text(field.of(f), &t),
+                Term::from_field_text(t.field.of(f), &t.term),
                 IndexRecordOption::WithFreqs,
             ));
-            let q: Box<dyn Query> = if field.boost() == 1.0 {
+            let q: Box<dyn Query> = if t.weight == 1.0 {
                 q
             } else {
-                Box::new(tantivy::query::BoostQuery::new(q, field.boost()))
+                Box::new(tantivy::query::BoostQuery::new(q, t.weight))
             };
             (Occur::Should, q)
         })
@@ -830,7 +889,7 @@ mod tests {
         let filter = Filter::new(&p, &teams);
         let access = k.access_bits(&searcher, &filter).unwrap();
         let top = |q: &str| -> Vec<u64> {
-            k.search(&searcher, q, &access, None, 10)
+            k.search(&searcher, &KeywordQuery::of(q), &access, None, 10)
                 .unwrap()
                 .into_iter()
                 .map(|x| x.0)

@@ -126,7 +126,7 @@ impl Snapshot {
     /// Keyword search with the access filter (and a metadata filter) as query clauses.
     pub fn keyword_search_filtered(
         &self,
-        query: &str,
+        query: &super::keyword::KeywordQuery,
         filter: &Filter,
         docs: Option<&CompiledDocFilter>,
         limit: usize,
@@ -165,8 +165,9 @@ impl Snapshot {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<(u64, f32)>, StoreError> {
+        let query = super::keyword::KeywordQuery::of(query);
         self.keyword
-            .search_invisible(&self.searcher, query, filter, limit)
+            .search_invisible(&self.searcher, &query, filter, limit)
     }
 
     /// Per segment, a bitset of the chunks whose document matches `f`.

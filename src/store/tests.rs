@@ -115,7 +115,12 @@ fn write_commit_read_and_filter() {
     let intern = Principal::new("i", &["finance"], Classification::Internal);
     let kw = |p: &Principal| {
         let mut ids: Vec<u64> = s
-            .keyword_search_filtered("travel", &s.filter_for(p), None, 10)
+            .keyword_search_filtered(
+                &crate::store::keyword::KeywordQuery::of("travel"),
+                &s.filter_for(p),
+                None,
+                10,
+            )
             .unwrap()
             .into_iter()
             .map(|x| x.0)
@@ -179,11 +184,16 @@ fn access_change_remove_and_compact_keep_ids_and_text() {
     let x = Principal::new("x", &["x"], Classification::Public);
     let y = Principal::new("y", &["y"], Classification::Public);
     let hits = |p: &Principal| -> Vec<u64> {
-        s.keyword_search_filtered("report", &s.filter_for(p), None, 10)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.0)
-            .collect()
+        s.keyword_search_filtered(
+            &crate::store::keyword::KeywordQuery::of("report"),
+            &s.filter_for(p),
+            None,
+            10,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|h| h.0)
+        .collect()
     };
     assert_eq!(hits(&x), vec![2]);
     assert_eq!(hits(&y), vec![0]);
@@ -270,9 +280,14 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
     let s = r.snapshot();
     let p = Principal::new("x", &["x"], Classification::Public);
     assert_eq!(
-        s.keyword_search_filtered("kubernetes", &s.filter_for(&p), None, 5)
-            .unwrap()
-            .len(),
+        s.keyword_search_filtered(
+            &crate::store::keyword::KeywordQuery::of("kubernetes"),
+            &s.filter_for(&p),
+            None,
+            5
+        )
+        .unwrap()
+        .len(),
         1
     );
 }
@@ -320,7 +335,12 @@ fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation()
     ];
     let paths = |s: &Snapshot, p: &Principal| -> Vec<String> {
         let mut out: Vec<String> = s
-            .keyword_search_filtered("harbour", &s.filter_for(p), None, 10)
+            .keyword_search_filtered(
+                &crate::store::keyword::KeywordQuery::of("harbour"),
+                &s.filter_for(p),
+                None,
+                10,
+            )
             .unwrap()
             .into_iter()
             .map(|(id, _)| {

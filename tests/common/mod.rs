@@ -1171,3 +1171,20 @@ pub mod pg {
         url.rsplit_once('/').unwrap().1
     }
 }
+
+/// The sample corpus's travel policy and its German summary are the first
+/// two of `hits`, in either order: an English question about travel
+/// approval finds the summary too, through its translated keywords.
+#[allow(dead_code)]
+pub fn assert_travel_policy_first(hits: &[serde_json::Value], context: &serde_json::Value) {
+    let first_two: Vec<&str> = hits
+        .iter()
+        .take(2)
+        .filter_map(|h| h["doc"].as_str())
+        .collect();
+    assert!(
+        first_two.contains(&"internal/travel-policy.pdf")
+            && first_two.contains(&"internal/reisekostenrichtlinie.md"),
+        "{context}"
+    );
+}

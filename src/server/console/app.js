@@ -19,7 +19,7 @@ const T = {
     quarantined: "kept out of the prompt", pii: "Personal data masked before the model saw it",
     route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page", slide_of: "slide", sheet_of: "sheet", ocr: "read by OCR, confidence",
     uploaded: "Uploaded", deleted: "Deleted", waiting: "waiting", unsupported: "Sentences without support",
-    notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword",
+    notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword", translated: "translated",
     vectorcol: "Vector (rank · cosine)", keywordcol: "Keyword (rank · BM25)", fusion: "Fusion", candidates: "Candidates",
     plan: "Vector plan", filter: "Access filter", teams_any: "shared with one of", reranked: "cross-encoder",
     plan_exact: "exact scan", plan_graph: "graph", plan_graph_then_exact: "graph, then exact", plan_skipped: "nothing visible",
@@ -43,7 +43,7 @@ const T = {
     quarantined: "nicht an das Modell gegeben", pii: "Personenbezogene Daten vor dem Modell maskiert",
     route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite", slide_of: "Folie", sheet_of: "Blatt", ocr: "per OCR gelesen, Konfidenz",
     uploaded: "Hochgeladen", deleted: "Gelöscht", waiting: "wartet", unsupported: "Sätze ohne Beleg",
-    notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort",
+    notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort", translated: "übersetzt",
     vectorcol: "Vektor (Rang · Kosinus)", keywordcol: "Stichwort (Rang · BM25)", fusion: "Fusion", candidates: "Kandidaten",
     plan: "Vektorplan", filter: "Zugriffsfilter", teams_any: "geteilt mit einem von", reranked: "Cross-Encoder",
     plan_exact: "exakter Scan", plan_graph: "Graph", plan_graph_then_exact: "Graph, dann exakt", plan_skipped: "nichts sichtbar",
@@ -339,9 +339,11 @@ async function search(q, k) {
     const plans = Object.entries(explain.plans).map(([p, n]) => `${t("plan_" + p)} ×${n}`).join(", ") || "–";
     const f = explain.filter;
     const add = (label, text) => $("search-plan").append(el("dt", label), el("dd", text));
-    add(t("fusion"), `${explain.fusion} (${t("vector")} ${explain.vector_weight}, ${t("keyword")} ${explain.keyword_weight})` +
+    const translated = explain.translated_weight > 0 ? `, ${t("translated")} ${explain.translated_weight}` : "";
+    add(t("fusion"), `${explain.fusion} (${t("vector")} ${explain.vector_weight}, ${t("keyword")} ${explain.keyword_weight}${translated})` +
       (explain.reranked ? ` + ${t("reranked")}` : ""));
-    add(t("candidates"), `${t("vector")} ${explain.vector_candidates}, ${t("keyword")} ${explain.keyword_candidates}`);
+    add(t("candidates"), `${t("vector")} ${explain.vector_candidates}, ${t("keyword")} ${explain.keyword_candidates}` +
+      (explain.translated_candidates > 0 ? `, ${t("translated")} ${explain.translated_candidates}` : ""));
     add(t("plan"), plans);
     add(t("filter"), `${t("teams_any")} ${f.teams.join(", ")}; ${t("clearance")} ≤ ${f.clearance}` +
       (f.docs ? `; ${JSON.stringify(f.docs)}` : ""));

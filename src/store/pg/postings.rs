@@ -375,14 +375,14 @@ pub(crate) async fn backfill(c: &mut Conn) -> Result<(), PgError> {
 type Question = super::blocks::Question;
 
 /// The terms of `query` as a [`Question`].
-fn query_arrays(query: &str) -> Question {
+fn query_arrays(query: &keyword::KeywordQuery) -> Question {
     let mut fields = Vec::new();
     let mut terms = Vec::new();
     let mut boosts = Vec::new();
-    for (f, t) in keyword::query_terms(query) {
-        fields.push(f.code());
-        terms.push(t);
-        boosts.push(f.boost() as f64);
+    for t in query.terms() {
+        fields.push(t.field.code());
+        terms.push(t.term.clone());
+        boosts.push(t.weight as f64);
     }
     (fields, terms, boosts)
 }
@@ -400,7 +400,7 @@ impl PgStore {
         &self,
         who: &crate::acl::Principal,
         docs: Option<&CompiledDocFilter>,
-        query: &str,
+        query: &keyword::KeywordQuery,
         want: usize,
     ) -> Result<Vec<(u64, f32)>, PgError> {
         let access = Access::of(who);
@@ -431,7 +431,7 @@ impl PgStore {
         n: usize,
     ) -> Result<Vec<String>, PgError> {
         let access = Access::of(who);
-        let question = query_arrays(text);
+        let question = query_arrays(&keyword::KeywordQuery::of(text));
         if question.1.is_empty() || n == 0 {
             return Ok(Vec::new());
         }

@@ -8,6 +8,7 @@ use super::{class_of, col, in_sets, Access, Conn, Ctx, PgError, PgStore, Vector}
 use crate::acl::{AccessRule, Principal};
 use crate::store::contract::{IndexRead, Scored};
 use crate::store::docfilter::CompiledDocFilter;
+use crate::store::keyword::KeywordQuery;
 use crate::store::record::{
     ChunkHit, DocSummary, FailedFile, NewChunk, NewDocument, Pages, RuleAt, StoreStats,
     VectorParams, VectorPlan, Verdict,
@@ -378,7 +379,7 @@ impl IndexRead for PgStore {
         &self,
         who: &Principal,
         docs: Option<&CompiledDocFilter>,
-        query: &str,
+        query: &KeywordQuery,
         want: usize,
     ) -> Result<Scored, StoreError> {
         Ok(self.keyword_candidates(who, docs, query, want)?)
