@@ -371,38 +371,48 @@ impl Lexicon {
         }
     }
 
-    /// A German compound the dictionary lacks, as words it has (the longest
-    /// known tail first, the head with or without the linking "s", split
-    /// again if it is a compound too): "reisekostenabrechnung" → reis +
-    /// kost + abrechn.
+    /// A German compound the dictionary lacks, as words it has, each part
+    /// with or without a linking "s" ("arbeits|zeit"): "reisekostenabrechnung"
+    /// → reis + kost + abrechn. Found left to right over the word's
+    /// prefixes (each prefix's split from a shorter one's, the longest known
+    /// last part first), so a word of n letters costs at most n² lookups
+    /// whatever it is made of.
     fn split_compound(&self, word: &str) -> Vec<String> {
         let chars: Vec<char> = word.chars().collect();
-        if chars.len() < MIN_SPLIT {
+        let n = chars.len();
+        if n < MIN_SPLIT {
             return Vec::new();
         }
-        for i in (MIN_PART..=chars.len() - MIN_PART).rev() {
-            let head: String = chars[..i].iter().collect();
-            let tail: String = chars[i..].iter().collect();
-            let Some(t) = stem(TermField::German, &tail).filter(|t| self.de_en.has(t)) else {
-                continue;
-            };
-            let heads = [Some(head.as_str()), head.strip_suffix('s')];
-            for h in heads.into_iter().flatten() {
-                if h.chars().count() < MIN_PART {
+        let known = |a: usize, b: usize| -> Option<String> {
+            let part: String = chars[a..b].iter().collect();
+            let bare = part.strip_suffix('s').filter(|_| b < n);
+            let found = [Some(part.as_str()), bare]
+                .into_iter()
+                .flatten()
+                .filter(|p| p.chars().count() >= MIN_PART)
+                .find_map(|p| stem(TermField::German, p).filter(|t| self.de_en.has(t)));
+            found
+        };
+        // parts[j]: the split of the first j letters, if there is one.
+        let mut parts: Vec<Option<Vec<String>>> = vec![None; n + 1];
+        for j in MIN_PART..=n {
+            if j < n {
+                if let Some(t) = known(0, j) {
+                    parts[j] = Some(vec![t]);
                     continue;
                 }
-                if let Some(h) = stem(TermField::German, h).filter(|h| self.de_en.has(h)) {
-                    return vec![h, t];
-                }
-                // A head that is a compound itself ("reisekosten|abrechnung").
-                let mut parts = self.split_compound(h);
-                if !parts.is_empty() {
-                    parts.push(t);
-                    return parts;
+            }
+            for i in MIN_PART..=j.saturating_sub(MIN_PART) {
+                let Some(head) = &parts[i] else { continue };
+                if let Some(t) = known(i, j) {
+                    let mut p = head.clone();
+                    p.push(t);
+                    parts[j] = Some(p);
+                    break;
                 }
             }
         }
-        Vec::new()
+        parts[n].take().unwrap_or_default()
     }
 }
 
@@ -619,6 +629,32 @@ kein Eintrag hier
             .collect();
         assert!(names.contains(&"settlement".to_string()), "{names:?}");
         assert!(names.contains(&"trip".to_string()), "{names:?}");
+        assert!(names.contains(&"cost".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn long_made_up_compounds_split_or_not_without_blowing_up() {
+        let lex = Lexicon::parse(DING);
+        // Every 4-letter prefix is a word here, so a naive search over the
+        // ways to split would be exponential; this one is n².
+        let long = "reise".repeat(12);
+        let mut q = KeywordQuery::default();
+        lex.translate(&long, Some(Language::German), 1.0, &mut q);
+        let names: Vec<String> = terms(&q, TermField::English)
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        assert!(names.contains(&"trip".to_string()), "{names:?}");
+        let mut q = KeywordQuery::default();
+        lex.translate(&"x".repeat(60), Some(Language::German), 1.0, &mut q);
+        assert!(q.is_empty());
+        // Linking "s" between parts.
+        let mut q = KeywordQuery::default();
+        lex.translate("Reiseskosten", Some(Language::German), 1.0, &mut q);
+        let names: Vec<String> = terms(&q, TermField::English)
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         assert!(names.contains(&"cost".to_string()), "{names:?}");
     }
 
