@@ -164,12 +164,12 @@ impl SearchParams {
         }
         let lex = self.dictionary?.get()?;
         let mut q = KeywordQuery::default();
-        let own = match asked {
+        let target = match asked {
             Language::German => TermField::English,
             Language::English => TermField::German,
         };
         for t in KeywordQuery::of(query).terms() {
-            if t.field == own {
+            if t.field == target {
                 q.add(t.field, &t.term, t.weight);
             }
         }
