@@ -248,11 +248,27 @@ pub struct SearchResult {
     /// Where the time went.
     pub stages: Stages,
     /// The question was asked across languages (its nearest chunks are in
-    /// another): its own keywords counted less (`own_words`).
+    /// another): its own keywords counted less ([`SearchResult::own_words`]).
     pub cross_lingual: bool,
-    /// The factor on the keyword weight of the question's own words: 1,
-    /// or asked across languages 0.5 beside a translation and 0 without.
-    pub own_words: f32,
+}
+
+impl SearchResult {
+    /// The factor fusion put on the keyword weight of the question's own
+    /// words.
+    pub fn own_words(&self) -> f32 {
+        own_words(self.cross_lingual, !self.translated.is_empty())
+    }
+}
+
+/// The factor on the keyword weight of a question's own words: 1, or asked
+/// across languages [`OWN_WORDS_ACROSS`] beside a translation and 0 without
+/// one (they lead to documents in its language).
+fn own_words(cross_lingual: bool, translated: bool) -> f32 {
+    match (cross_lingual, translated) {
+        (false, _) => 1.0,
+        (true, false) => 0.0,
+        (true, true) => OWN_WORDS_ACROSS,
+    }
 }
 
 /// Why the hits ranked as they did, for tuning (`"explain": true` on
@@ -345,7 +361,7 @@ impl Explain {
         Explain {
             fusion: p.fusion,
             vector_weight: p.vector_weight,
-            keyword_weight: p.keyword_weight * r.own_words,
+            keyword_weight: p.keyword_weight * r.own_words(),
             translated_weight: if r.translated.is_empty() {
                 0.0
             } else {
@@ -624,14 +640,7 @@ pub fn search(
         keyword_ms += ms_since(t);
     }
     stages.keyword_ms = keyword_ms;
-    // Asked across languages, the question's own words lead to documents
-    // in its language. Without a translation they do not count; beside one
-    // they count half.
-    let own = match (across.is_some(), translated.is_empty()) {
-        (false, _) => 1.0,
-        (true, true) => 0.0,
-        (true, false) => OWN_WORDS_ACROSS,
-    };
+    let own = own_words(cross_lingual, !translated.is_empty());
     let fused = fuse(&vector, &keyword, own, &translated, p, want);
     let ids: Vec<u64> = fused
         .iter()
@@ -658,7 +667,6 @@ pub fn search(
         plans,
         stages,
         cross_lingual,
-        own_words: own,
     })
 }
 
