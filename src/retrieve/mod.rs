@@ -152,13 +152,18 @@ impl SearchParams {
 }
 
 impl SearchParams {
-    /// The keyword question of `query` asked in `asked` over chunks in
-    /// the other language: the translations of its words (where a
-    /// dictionary is loaded) at `translation_weight`, beside its own words
-    /// as that language's analyser reads them (names, numbers and
-    /// loanwords such as "VPN" match across languages). None without a
-    /// dictionary.
-    pub fn translated_query(&self, query: &str, asked: Language) -> Option<KeywordQuery> {
+    /// The keyword question of `query` (whose own terms are `own`) asked
+    /// in `asked` over chunks in the other language: the translations of
+    /// its words (where a dictionary is loaded) at `translation_weight`,
+    /// beside its own words as that language's analyser reads them (names,
+    /// numbers and loanwords such as "VPN" match across languages). None
+    /// without a dictionary.
+    pub fn translated_query(
+        &self,
+        query: &str,
+        own: &KeywordQuery,
+        asked: Language,
+    ) -> Option<KeywordQuery> {
         if self.translation_weight <= 0.0 {
             return None;
         }
@@ -168,7 +173,7 @@ impl SearchParams {
             Language::German => TermField::English,
             Language::English => TermField::German,
         };
-        for t in KeywordQuery::of(query).terms() {
+        for t in own.terms() {
             if t.field == target {
                 q.add(t.field, &t.term, t.weight);
             }
@@ -607,12 +612,15 @@ pub fn search(
         let (v, plans) = view.vector_search(principal, docs, &qv, want, p.vector())?;
         Ok((v, plans, embed_ms, ms_since(t)))
     };
+    // The question's own keywords, analysed once: searched here, and
+    // reused if it turns out to be asked across languages.
+    let own_query = (p.keyword_weight > 0.0).then(|| KeywordQuery::of(req.query));
     let keyword_side = || -> Result<_, RetrieveError> {
-        if p.keyword_weight <= 0.0 {
+        let Some(q) = &own_query else {
             return Ok((Vec::new(), 0.0));
-        }
+        };
         let t = Instant::now();
-        let k = view.keyword_search(principal, docs, &KeywordQuery::of(req.query), want)?;
+        let k = view.keyword_search(principal, docs, q, want)?;
         Ok((k, ms_since(t)))
     };
     let (v, k) = if p.vector_weight > 0.0 && p.keyword_weight > 0.0 && p.parallel {
@@ -634,7 +642,9 @@ pub fn search(
     // keyword side searches again with the words' translations; without
     // one it does not count.
     let mut translated = Vec::new();
-    if let Some(q) = across.and_then(|asked| p.translated_query(req.query, asked)) {
+    let translation = across.zip(own_query.as_ref());
+    if let Some(q) = translation.and_then(|(asked, own)| p.translated_query(req.query, own, asked))
+    {
         let t = Instant::now();
         translated = view.keyword_search(principal, docs, &q, want)?;
         keyword_ms += ms_since(t);
