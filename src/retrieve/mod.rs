@@ -128,7 +128,8 @@ pub struct HitInjection {
 }
 
 impl SearchParams {
-    /// The settings of a configuration.
+    /// The settings of a configuration, without a dictionary (no file is
+    /// looked at; [`SearchParams::open`] adds the configured one).
     pub fn from_config(cfg: &Config) -> SearchParams {
         let r = &cfg.retrieve;
         SearchParams {
@@ -152,6 +153,15 @@ impl SearchParams {
 }
 
 impl SearchParams {
+    /// The settings of a configuration with its dictionary (read on first
+    /// use; a dictionary the configuration names must exist).
+    pub fn open(cfg: &Config) -> Result<SearchParams, translate::TranslateError> {
+        Ok(SearchParams {
+            dictionary: translate::from_config(cfg)?,
+            ..SearchParams::from_config(cfg)
+        })
+    }
+
     /// The keyword question of `query` (whose own terms are `own`) asked
     /// in `asked` over chunks in the other language: the translations of
     /// its words (where a dictionary is loaded) at `translation_weight`,

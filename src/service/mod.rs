@@ -124,8 +124,7 @@ impl Service {
         let mut ingest = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
         ingest.progress = false;
         let screen = crate::ingest::screen::Screen::for_model(embedder.id());
-        let mut params = SearchParams::from_config(cfg);
-        params.dictionary = crate::retrieve::translate::from_config(cfg)?;
+        let params = SearchParams::open(cfg)?;
         Ok(Service {
             config: cfg.clone(),
             store,

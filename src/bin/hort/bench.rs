@@ -442,13 +442,6 @@ fn read_queries(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The configuration's search settings with its dictionary loaded.
-fn search_params(cfg: &Config) -> Result<SearchParams> {
-    let mut p = SearchParams::from_config(cfg);
-    p.dictionary = hort::retrieve::translate::from_config(cfg)?;
-    Ok(p)
-}
-
 /// `hort bench quality` for one model: its index (built once per corpus
 /// and model, then updated), the optional copy into PostgreSQL, the
 /// candidate lists, and the report.
@@ -500,7 +493,7 @@ fn quality(
             embedder.as_ref(),
             &hort::bench::quality::evaluator(&snap),
             judged,
-            search_params(cfg)?,
+            SearchParams::open(cfg)?,
             path,
         )
         .map_err(anyhow::Error::msg)?;
@@ -513,7 +506,7 @@ fn quality(
         judged,
         &queries.display().to_string(),
         &name,
-        search_params(cfg)?,
+        SearchParams::open(cfg)?,
         out,
     )
     .map_err(anyhow::Error::msg)
