@@ -188,7 +188,7 @@ impl SearchParams {
                 q.add(t.field, &t.term, t.weight);
             }
         }
-        lex.translate(query, Some(asked), self.translation_weight, &mut q);
+        lex.translate(query, asked, self.translation_weight, &mut q);
         Some(q)
     }
 

@@ -317,54 +317,46 @@ impl Lexicon {
         (self.de_en.keys.len(), self.en_de.keys.len())
     }
 
-    /// Adds to `q` the translations of `query`'s words, at `weight` times
-    /// the share of the dictionary's senses that give each: German words'
-    /// into the English field, English words' into the German fields. A
-    /// question whose language its words do not tell is translated both
-    /// ways.
-    pub fn translate(
-        &self,
-        query: &str,
-        asked: Option<Language>,
-        weight: f32,
-        q: &mut KeywordQuery,
-    ) {
+    /// Adds to `q` the translations of `query`'s words, asked in `asked`,
+    /// at `weight` times the share of the dictionary's senses that give
+    /// each: German words' into the English field, English words' into the
+    /// German fields (whole words and compound parts).
+    pub fn translate(&self, query: &str, asked: Language, weight: f32, q: &mut KeywordQuery) {
         if weight.is_nan() || weight <= 0.0 {
             return;
         }
         let raw = words(query);
-        let raw: Vec<&String> = raw
-            .iter()
-            .filter(|w| !w.chars().any(char::is_numeric))
-            .collect();
-        if asked != Some(Language::English) {
-            for w in &raw {
-                let Some(s) = stem(TermField::German, w) else {
-                    continue;
-                };
-                let sources = if self.de_en.has(&s) {
-                    vec![s]
-                } else {
-                    self.split_compound(w)
-                };
-                for s in sources {
-                    for &(id, share) in self.de_en.get(&s) {
-                        let t = &self.de_en.targets[id as usize];
-                        q.add(TermField::English, &t.term, weight * share);
+        let raw = raw.iter().filter(|w| !w.chars().any(char::is_numeric));
+        match asked {
+            Language::German => {
+                for w in raw {
+                    let Some(s) = stem(TermField::German, w) else {
+                        continue;
+                    };
+                    let sources = if self.de_en.has(&s) {
+                        vec![s]
+                    } else {
+                        self.split_compound(w)
+                    };
+                    for s in sources {
+                        for &(id, share) in self.de_en.get(&s) {
+                            let t = &self.de_en.targets[id as usize];
+                            q.add(TermField::English, &t.term, weight * share);
+                        }
                     }
                 }
             }
-        }
-        if asked != Some(Language::German) {
-            for w in &raw {
-                let Some(s) = stem(TermField::English, w) else {
-                    continue;
-                };
-                for &(id, share) in self.en_de.get(&s) {
-                    let t = &self.en_de.targets[id as usize];
-                    q.add(TermField::German, &t.term, weight * share);
-                    if let Some(p) = &t.part {
-                        q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
+            Language::English => {
+                for w in raw {
+                    let Some(s) = stem(TermField::English, w) else {
+                        continue;
+                    };
+                    for &(id, share) in self.en_de.get(&s) {
+                        let t = &self.en_de.targets[id as usize];
+                        q.add(TermField::German, &t.term, weight * share);
+                        if let Some(p) = &t.part {
+                            q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
+                        }
                     }
                 }
             }
@@ -566,26 +558,25 @@ kein Eintrag hier
             .collect()
     }
 
+    fn names(q: &KeywordQuery, field: TermField) -> Vec<String> {
+        terms(q, field).into_iter().map(|t| t.0).collect()
+    }
+
+    /// The translations of `text` asked in `asked`, by the list above.
+    fn translated(text: &str, asked: Language, weight: f32) -> KeywordQuery {
+        let mut q = KeywordQuery::default();
+        Lexicon::parse(DING).translate(text, asked, weight, &mut q);
+        q
+    }
+
     #[test]
     fn german_words_find_english_terms() {
-        let lex = Lexicon::parse(DING);
-        let mut q = KeywordQuery::default();
-        lex.translate(
-            "Wer genehmigt die Reise?",
-            Some(Language::German),
-            0.5,
-            &mut q,
-        );
+        let q = translated("Wer genehmigt die Reise?", Language::German, 0.5);
         let en = terms(&q, TermField::English);
-        let names: Vec<&str> = en.iter().map(|t| t.0.as_str()).collect();
-        assert!(
-            names.contains(&"journey") && names.contains(&"trip"),
-            "{en:?}"
-        );
-        assert!(
-            names.contains(&"approv") && names.contains(&"author"),
-            "{en:?}"
-        );
+        let names = names(&q, TermField::English);
+        for want in ["journey", "trip", "approv", "author"] {
+            assert!(names.iter().any(|n| n == want), "{en:?}");
+        }
         // Two senses of "Reise", each half of the weight.
         let trip = en.iter().find(|t| t.0 == "trip").map(|t| t.1);
         assert_eq!(trip, Some(0.25));
@@ -595,38 +586,26 @@ kein Eintrag hier
 
     #[test]
     fn idioms_and_notes_are_not_translations() {
-        let lex = Lexicon::parse(DING);
-        let mut q = KeywordQuery::default();
-        lex.translate("Hotel", Some(Language::German), 1.0, &mut q);
-        let en = terms(&q, TermField::English);
-        assert_eq!(en, vec![("hotel".to_string(), 1.0)]);
-        let mut q = KeywordQuery::default();
-        lex.translate("Höchstgrenze", Some(Language::German), 1.0, &mut q);
-        let names: Vec<String> = terms(&q, TermField::English)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let q = translated("Hotel", Language::German, 1.0);
+        assert_eq!(
+            terms(&q, TermField::English),
+            vec![("hotel".to_string(), 1.0)]
+        );
+        let names = names(
+            &translated("Höchstgrenze", Language::German, 1.0),
+            TermField::English,
+        );
         assert!(names.contains(&"ceil".to_string()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("econ")), "{names:?}");
     }
 
     #[test]
     fn compounds_the_dictionary_lacks_are_split() {
-        let lex = Lexicon::parse(DING);
-        let mut q = KeywordQuery::default();
-        lex.translate("Hotelobergrenze", Some(Language::German), 1.0, &mut q);
-        let names: Vec<String> = terms(&q, TermField::English)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let en = |text| names(&translated(text, Language::German, 1.0), TermField::English);
+        let names = en("Hotelobergrenze");
         assert!(names.contains(&"hotel".to_string()), "{names:?}");
         assert!(names.contains(&"ceil".to_string()), "{names:?}");
-        let mut q = KeywordQuery::default();
-        lex.translate("Reisekostenabrechnung", Some(Language::German), 1.0, &mut q);
-        let names: Vec<String> = terms(&q, TermField::English)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let names = en("Reisekostenabrechnung");
         assert!(names.contains(&"settlement".to_string()), "{names:?}");
         assert!(names.contains(&"trip".to_string()), "{names:?}");
         assert!(names.contains(&"cost".to_string()), "{names:?}");
@@ -634,44 +613,21 @@ kein Eintrag hier
 
     #[test]
     fn long_made_up_compounds_split_or_not_without_blowing_up() {
-        let lex = Lexicon::parse(DING);
+        let en = |text: &str| names(&translated(text, Language::German, 1.0), TermField::English);
         // Every 4-letter prefix is a word here, so a naive search over the
         // ways to split would be exponential; this one is n².
-        let long = "reise".repeat(12);
-        let mut q = KeywordQuery::default();
-        lex.translate(&long, Some(Language::German), 1.0, &mut q);
-        let names: Vec<String> = terms(&q, TermField::English)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let names = en(&"reise".repeat(12));
         assert!(names.contains(&"trip".to_string()), "{names:?}");
-        let mut q = KeywordQuery::default();
-        lex.translate(&"x".repeat(60), Some(Language::German), 1.0, &mut q);
-        assert!(q.is_empty());
+        assert!(translated(&"x".repeat(60), Language::German, 1.0).is_empty());
         // Linking "s" between parts.
-        let mut q = KeywordQuery::default();
-        lex.translate("Reiseskosten", Some(Language::German), 1.0, &mut q);
-        let names: Vec<String> = terms(&q, TermField::English)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let names = en("Reiseskosten");
         assert!(names.contains(&"cost".to_string()), "{names:?}");
     }
 
     #[test]
     fn english_words_find_german_terms_and_compound_parts() {
-        let lex = Lexicon::parse(DING);
-        let mut q = KeywordQuery::default();
-        lex.translate(
-            "Who approves the trip?",
-            Some(Language::English),
-            1.0,
-            &mut q,
-        );
-        let de: Vec<String> = terms(&q, TermField::German)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
+        let q = translated("Who approves the trip?", Language::English, 1.0);
+        let de = names(&q, TermField::German);
         assert!(de.contains(&"genehm".to_string()), "{de:?}");
         assert!(de.contains(&"reis".to_string()), "{de:?}");
         let parts = terms(&q, TermField::GermanParts);
@@ -687,12 +643,9 @@ kein Eintrag hier
 
     #[test]
     fn nothing_happens_at_weight_zero_or_for_unknown_words() {
-        let lex = Lexicon::parse(DING);
-        let mut q = KeywordQuery::default();
-        lex.translate("Reise", Some(Language::German), 0.0, &mut q);
-        assert!(q.is_empty());
-        lex.translate("Quux 2024 zzz", None, 1.0, &mut q);
-        assert!(q.is_empty());
+        assert!(translated("Reise", Language::German, 0.0).is_empty());
+        assert!(translated("Quux 2024 zzz", Language::German, 1.0).is_empty());
+        assert!(translated("Quux 2024 zzz", Language::English, 1.0).is_empty());
         assert!(Lexicon::parse("no entries\n").size() == (0, 0));
     }
 
@@ -700,7 +653,7 @@ kein Eintrag hier
     fn a_translation_never_lowers_a_word_of_the_question() {
         let lex = Lexicon::parse(DING);
         let mut q = KeywordQuery::of("hotel");
-        lex.translate("Hotel", Some(Language::German), 0.3, &mut q);
+        lex.translate("Hotel", Language::German, 0.3, &mut q);
         let en = terms(&q, TermField::English);
         assert_eq!(en, vec![("hotel".to_string(), 1.0)]);
     }
