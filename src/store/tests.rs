@@ -75,6 +75,15 @@ fn add_docs(w: &mut IndexWriter, docs: &[(&str, &str, Option<AccessRule>)]) -> V
         .collect()
 }
 
+/// Chunk ids of `s`'s keyword hits for `q` that `p` may see, best first.
+fn keyword_ids(s: &Snapshot, q: &str, p: &Principal, limit: usize) -> Vec<u64> {
+    s.keyword_search_filtered(&keyword::KeywordQuery::of(q), &s.filter_for(p), None, limit)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
 fn rule(teams: &[&str], c: Classification) -> Option<AccessRule> {
     Some(AccessRule::new(teams, c).unwrap())
 }
@@ -114,17 +123,7 @@ fn write_commit_read_and_filter() {
     let cfo = Principal::new("c", &["all", "finance"], Classification::Restricted);
     let intern = Principal::new("i", &["finance"], Classification::Internal);
     let kw = |p: &Principal| {
-        let mut ids: Vec<u64> = s
-            .keyword_search_filtered(
-                &crate::store::keyword::KeywordQuery::of("travel"),
-                &s.filter_for(p),
-                None,
-                10,
-            )
-            .unwrap()
-            .into_iter()
-            .map(|x| x.0)
-            .collect();
+        let mut ids = keyword_ids(&s, "travel", p, 10);
         ids.sort();
         ids
     };
@@ -183,18 +182,7 @@ fn access_change_remove_and_compact_keep_ids_and_text() {
     );
     let x = Principal::new("x", &["x"], Classification::Public);
     let y = Principal::new("y", &["y"], Classification::Public);
-    let hits = |p: &Principal| -> Vec<u64> {
-        s.keyword_search_filtered(
-            &crate::store::keyword::KeywordQuery::of("report"),
-            &s.filter_for(p),
-            None,
-            10,
-        )
-        .unwrap()
-        .into_iter()
-        .map(|h| h.0)
-        .collect()
-    };
+    let hits = |p: &Principal| keyword_ids(&s, "report", p, 10);
     assert_eq!(hits(&x), vec![2]);
     assert_eq!(hits(&y), vec![0]);
     let loc = s.locate(0).unwrap();
@@ -279,17 +267,7 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
     let r = IndexReader::open(d.path()).unwrap();
     let s = r.snapshot();
     let p = Principal::new("x", &["x"], Classification::Public);
-    assert_eq!(
-        s.keyword_search_filtered(
-            &crate::store::keyword::KeywordQuery::of("kubernetes"),
-            &s.filter_for(&p),
-            None,
-            5
-        )
-        .unwrap()
-        .len(),
-        1
-    );
+    assert_eq!(keyword_ids(&s, "kubernetes", &p, 5).len(), 1);
 }
 
 #[test]
@@ -334,16 +312,9 @@ fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation()
         Principal::new("stranger", &["nobody"], Classification::Restricted),
     ];
     let paths = |s: &Snapshot, p: &Principal| -> Vec<String> {
-        let mut out: Vec<String> = s
-            .keyword_search_filtered(
-                &crate::store::keyword::KeywordQuery::of("harbour"),
-                &s.filter_for(p),
-                None,
-                10,
-            )
-            .unwrap()
+        let mut out: Vec<String> = keyword_ids(s, "harbour", p, 10)
             .into_iter()
-            .map(|(id, _)| {
+            .map(|id| {
                 let loc = s.locate(id).unwrap();
                 let doc = s.segments[loc.segment].chunk(loc.row).doc_id;
                 s.docs.get(doc).unwrap().path.clone()
