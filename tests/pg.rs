@@ -331,6 +331,17 @@ fn row_level_security_filters_an_unfiltered_select() {
     assert!(pg
         .select_as(&top, "DELETE FROM chunks RETURNING id")
         .is_err());
+    // Reads are pipelined (begin, access, statement, commit sent at once):
+    // a statement that fails midway must leave no connection of the pool
+    // (two here) inside an aborted or open transaction, so the reads after
+    // it see exactly what they saw before.
+    for _ in 0..4 {
+        assert!(pg.select_as(&top, "SELECT 1 / 0").is_err());
+    }
+    for _ in 0..4 {
+        assert_eq!(paths(&fin_internal, "chunks"), vec!["both.md", "pub.md"]);
+        assert!(paths(&nobody, "chunks").is_empty());
+    }
 }
 
 /// `hort ingest` on PostgreSQL writes straight into the database through the

@@ -35,7 +35,6 @@ use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxHashMap;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::IsolationLevel;
 
 use super::{col, Access, Conn, Ctx, PgError};
 
@@ -239,14 +238,7 @@ pub(crate) async fn ranked(
     docs: Option<&[i64]>,
     want: usize,
 ) -> Result<Vec<(i64, f32)>, PgError> {
-    let tx = c
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .ctx("begin keyword read")?;
-    let head = tx
+    let head = c
         .prepare_cached(
             "SELECT ARRAY(SELECT id FROM access_sets WHERE teams && $1 AND classification <= $2),
                     ARRAY(SELECT coalesce(d.df, 0)
@@ -260,7 +252,7 @@ pub(crate) async fn ranked(
         )
         .await
         .ctx("prepare keyword statistics")?;
-    let blocks = tx
+    let blocks = c
         .prepare_cached(
             "SELECT b.field, b.term, b.postings FROM term_blocks b
              JOIN (SELECT DISTINCT * FROM unnest($1::int2[], $2::text[])) q(field, term)
@@ -268,7 +260,7 @@ pub(crate) async fn ranked(
         )
         .await
         .ctx("prepare keyword blocks")?;
-    let delta = tx
+    let delta = c
         .prepare_cached(
             "WITH q AS (SELECT DISTINCT * FROM unnest($1::int2[], $2::text[]) q(field, term)),
                   v AS (SELECT ARRAY(SELECT id FROM access_sets
@@ -292,33 +284,44 @@ pub(crate) async fn ranked(
         [&q.0, &q.1, &access.teams, &access.clearance, &exclude];
     // The chunks of the documents a metadata filter names, if any: applied
     // to blocks and delta alike, here.
-    let doc_chunks = async {
-        let Some(d) = docs else {
-            return Ok(None);
-        };
-        let st = tx
-            .prepare_cached("SELECT id FROM chunks WHERE doc_id = ANY($1)")
-            .await?;
-        tx.query(&st, &[&d]).await.map(Some)
-    };
-    // One round trip: the statements are pipelined.
-    let (head, blocks, delta, chunks) = futures_util::join!(
-        tx.query_one(&head, &head_args),
-        tx.query(&blocks, &block_args),
-        tx.query(&delta, &delta_args),
-        doc_chunks,
-    );
-    let head = head.ctx("keyword statistics")?;
-    let (blocks, delta) = (blocks.ctx("keyword blocks")?, delta.ctx("keyword delta")?);
-    let chunks = chunks.ctx("document chunks")?;
-    tx.commit().await.ctx("end keyword read")?;
+    let doc_chunks = c
+        .prepare_cached("SELECT id FROM chunks WHERE doc_id = ANY($1)")
+        .await
+        .ctx("prepare document chunks")?;
+    let doc_args: [&(dyn ToSql + Sync); 1] = [&docs];
+    let mut steps = vec![
+        (&head, &head_args[..]),
+        (&blocks, &block_args[..]),
+        (&delta, &delta_args[..]),
+    ];
+    if docs.is_some() {
+        steps.push((&doc_chunks, &doc_args[..]));
+    }
+    // One round trip, in one snapshot (a compaction committing meanwhile is
+    // never half seen); as the owner: it returns chunk ids only (module doc).
+    let mut rows = access
+        .pipelined(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            true,
+            "",
+            &steps,
+        )
+        .await?
+        .into_iter();
+    let mut next = || rows.next().unwrap_or_default();
+    let (head, blocks, delta, chunks) = (next(), next(), next(), next());
+    let head = head
+        .first()
+        .ok_or_else(|| PgError::Mismatch("keyword statistics: no row".into()))?;
+    let chunks = docs.is_some().then_some(chunks);
 
-    let sets: Vec<i32> = col(&head, 0)?;
-    let dfs: Vec<i64> = col(&head, 1)?;
-    let fields: Vec<i16> = col(&head, 2)?;
-    let tokens: Vec<i64> = col(&head, 3)?;
-    let n: i64 = col(&head, 4)?;
-    let dead: Vec<i64> = col(&head, 5)?;
+    let sets: Vec<i32> = col(head, 0)?;
+    let dfs: Vec<i64> = col(head, 1)?;
+    let fields: Vec<i16> = col(head, 2)?;
+    let tokens: Vec<i64> = col(head, 3)?;
+    let n: i64 = col(head, 4)?;
+    let dead: Vec<i64> = col(head, 5)?;
     let mut per_field = vec![0.0; super::postings::FIELDS];
     for (f, t) in fields.iter().zip(&tokens) {
         if let Some(slot) = usize::try_from(*f).ok().and_then(|f| per_field.get_mut(f)) {

@@ -51,8 +51,7 @@ impl PgStore {
         let partitioned = self.partitioned;
         let mut rows: Vec<ChunkHit> = self.reads().run(move |c| async move {
             let doc_ids = Self::doc_ids(c, docs.as_ref()).await?;
-            let (tx, sets) = access.begin(c, partitioned).await?;
-            let fetch = tx
+            let fetch = c
                 .prepare_cached(&format!(
                     "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
                             k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
@@ -60,18 +59,25 @@ impl PgStore {
                      FROM chunks k JOIN documents d ON d.id = k.doc_id
                      WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
                        AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4)){}",
-                    in_sets(partitioned, "k.", 5)
+                    in_sets(partitioned, "k.", 2, 3)
                 ))
                 .await
                 .ctx("prepare chunk fetch")?;
-            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                vec![&want, &access.teams, &access.clearance, &doc_ids];
-            if partitioned {
-                params.push(&sets);
-            }
-            let rows = tx.query(&fetch, &params).await.ctx("fetch chunks")?;
-            tx.commit().await.ctx("end read")?;
-            rows.iter().map(chunk_hit).collect::<Result<_, PgError>>()
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&want, &access.teams, &access.clearance, &doc_ids];
+            // Chunks by primary key, whatever the ids: one plan fits all, so
+            // it is made once per connection, not per fetch (0.2 ms of a
+            // 100-chunk fetch at 100,000 chunks).
+            let rows = access
+                .pipelined(
+                    c,
+                    "BEGIN READ ONLY",
+                    false,
+                    "SET LOCAL plan_cache_mode = force_generic_plan",
+                    &[(&fetch, &params)],
+                )
+                .await?;
+            rows.iter().flatten().map(chunk_hit).collect::<Result<_, PgError>>()
         }.boxed())?;
         let pos: std::collections::HashMap<u64, usize> =
             ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
@@ -84,7 +90,7 @@ impl PgStore {
         let access = Access::of(who);
         self.reads().run(move |c| {
             async move {
-                let (tx, _) = access.begin(c, false).await?;
+                let tx = access.begin(c).await?;
                 let rows = tx
                     .query(
                         "SELECT d.id, d.path, d.kind, d.classification, d.paged,
@@ -154,7 +160,7 @@ impl PgStore {
         let access = Access::of(who);
         let path = path.to_string();
         self.reads().run(move |c| async move {
-            let (tx, _) = access.begin(c, false).await?;
+            let tx = access.begin(c).await?;
             let docs = tx
                 .query(
                     "SELECT d.id, d.paged, d.classification,

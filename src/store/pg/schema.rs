@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 10] = [
+const MIGRATIONS: [(i32, &str); 11] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -19,6 +19,10 @@ const MIGRATIONS: [(i32, &str); 10] = [
     (8, include_str!("schema/008_term_blocks.sql")),
     (9, include_str!("schema/009_inline_vectors.sql")),
     (10, include_str!("schema/010_chunks_by_access_set.sql")),
+    (
+        11,
+        include_str!("schema/011_policies_read_settings_once.sql"),
+    ),
 ];
 
 /// Serialises migrations across nodes starting at once.

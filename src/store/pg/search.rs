@@ -131,7 +131,6 @@ impl PgStore {
         self.reads().run(move |c| {
             async move {
                 let ids = Self::doc_ids(c, docs.as_ref()).await?;
-                let (tx, sets) = access.begin(c, true).await?;
                 // A metadata filter naming few documents: score their chunks.
                 let exact = exact_is_cheaper(estimate, total, want)
                     || ids
@@ -142,7 +141,6 @@ impl PgStore {
                     access: &access,
                     want,
                     docs: &ids,
-                    sets: &sets,
                     partitioned,
                     ef: ef.clamp(1, 1000),
                 };
@@ -151,16 +149,15 @@ impl PgStore {
                 } else {
                     VectorPlan::Graph
                 };
-                let mut rows = q.rows(&tx, exact).await?;
+                let mut rows = q.rows(c, exact).await?;
                 if !exact && (rows.len() as i64) < want.min(estimate) {
-                    rows = q.rows(&tx, true).await?;
+                    rows = q.rows(c, true).await?;
                     plan = VectorPlan::GraphThenExact;
                 }
                 let vector = rows
                     .iter()
                     .map(|r| Ok((col::<i64>(r, 0)? as u64, 1.0 - col::<f64>(r, 1)? as f32)))
                     .collect::<Result<_, PgError>>()?;
-                tx.commit().await.ctx("end read")?;
                 Ok((vector, vec![plan]))
             }
             .boxed()
@@ -199,11 +196,8 @@ struct VectorQuery<'a> {
     access: &'a Access,
     want: i64,
     docs: &'a Option<Vec<i64>>,
-    /// The access sets the principal may read (the distribution column),
-    /// named by the exact plan, and by the walk when the corpus is
-    /// partitioned by them.
-    sets: &'a [i32],
-    /// Whether the corpus is partitioned by them.
+    /// Whether the corpus is partitioned by access set (the distribution
+    /// column): the walk then names the principal's sets too.
     partitioned: bool,
     ef: usize,
 }
@@ -211,19 +205,14 @@ struct VectorQuery<'a> {
 impl VectorQuery<'_> {
     /// The nearest visible chunks (id, cosine distance), by scoring every
     /// visible chunk (`exact`) or walking the HNSW graph with the filter
-    /// inside the walk; the plan and pgvector's search settings are set for
-    /// this transaction in the same round trip as the search.
-    async fn rows(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        exact: bool,
-    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
+    /// inside the walk, in a read transaction of its own: the plan's and
+    /// pgvector's settings, the access and the search go in one round trip.
+    async fn rows(&self, c: &Conn, exact: bool) -> Result<Vec<tokio_postgres::Row>, PgError> {
         // The exact plan names the access sets too: the index on `acl` then
         // finds only the visible chunks, where the team index also finds
         // those of higher classification (6,050 of 11,630 rows for one team
         // at `internal`: 3.8 ms against 7 ms). The walk names them only on a
-        // partitioned corpus (on one table they cost planning time, ~1 ms
-        // for a principal of many sets).
+        // partitioned corpus (to skip the parts that hold none).
         let named = exact || self.partitioned;
         let (index, others) = if exact { ("off", "on") } else { ("on", "off") };
         let settings = format!(
@@ -234,7 +223,7 @@ impl VectorQuery<'_> {
         );
         // relaxed_order may return rows slightly out of order: order the
         // materialised candidates again.
-        let statement = tx
+        let statement = c
             .prepare_cached(&format!(
                 "WITH c AS MATERIALIZED (
                     SELECT id, embedding <=> $1 AS d FROM chunks
@@ -242,26 +231,28 @@ impl VectorQuery<'_> {
                       AND ($5::bigint[] IS NULL OR doc_id = ANY($5)){}
                     ORDER BY embedding <=> $1 LIMIT $4)
                  SELECT id, d FROM c ORDER BY d, id",
-                in_sets(named, "", 6)
+                in_sets(named, "", 2, 3)
             ))
             .await
             .ctx("prepare vector search")?;
-        // Sent together: the settings and the search share one round trip
-        // (the connection answers in order).
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
             self.v,
             &self.access.teams,
             &self.access.clearance,
             &self.want,
             self.docs,
         ];
-        if named {
-            params.push(&self.sets);
-        }
-        let (set, rows) =
-            futures_util::join!(tx.batch_execute(&settings), tx.query(&statement, &params));
-        set.ctx("choose the vector plan")?;
-        rows.ctx("vector search")
+        let mut rows = self
+            .access
+            .pipelined(
+                c,
+                "BEGIN READ ONLY",
+                false,
+                &settings,
+                &[(&statement, &params)],
+            )
+            .await?;
+        Ok(rows.pop().unwrap_or_default())
     }
 }
 
