@@ -8,7 +8,7 @@
 pub mod rerank;
 pub mod translate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -643,9 +643,27 @@ pub fn search(
     stages.embed_ms = embed_ms;
     stages.vector_ms = vector_ms;
     let t = Instant::now();
-    // The chunks the language gate read are kept: most are among the hits.
-    let mut chunks: HashMap<u64, ChunkHit> = HashMap::new();
-    let across = asked_across_languages(view, principal, docs, req.query, &vector, p, &mut chunks)?;
+    // One read for the chunks the language gate looks at and the hits as
+    // fused with the question's own words, which stand unless the gate
+    // fires: a second read (one round trip on PostgreSQL) only for
+    // questions asked across languages.
+    let gate = gate_applies(req.query, &vector, p);
+    let mut fused = fuse(&vector, &keyword, 1.0, &[], p, want);
+    let mut ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
+    if gate.is_some() {
+        let seen: HashSet<u64> = ids.iter().copied().collect();
+        ids.extend(
+            nearest(&vector, p)
+                .filter(|id| !seen.contains(id))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut chunks: HashMap<u64, ChunkHit> = view
+        .chunks(principal, docs, &ids)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let across = gate.filter(|&asked| asked_across_languages(asked, &vector, p, &chunks));
     let cross_lingual = across.is_some();
     // Asked across languages: the question's own words lead to documents in
     // its language, not to the one that answers. With a dictionary the
@@ -662,18 +680,22 @@ pub fn search(
         keyword_ms += translated_ms;
     }
     stages.keyword_ms = keyword_ms;
-    let own = own_words(cross_lingual, !translated.is_empty());
-    let fused = fuse(&vector, &keyword, own, &translated, p, want);
-    let ids: Vec<u64> = fused
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| !chunks.contains_key(id))
-        .collect();
-    chunks.extend(
-        view.chunks(principal, docs, &ids)?
-            .into_iter()
-            .map(|c| (c.id, c)),
-    );
+    if cross_lingual {
+        let own = own_words(cross_lingual, !translated.is_empty());
+        fused = fuse(&vector, &keyword, own, &translated, p, want);
+        let missing: Vec<u64> = fused
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !chunks.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            chunks.extend(
+                view.chunks(principal, docs, &missing)?
+                    .into_iter()
+                    .map(|c| (c.id, c)),
+            );
+        }
+    }
     let mut hits = select(&fused, req.k, p, |id, score| {
         chunks.get(&id).map(|c| to_hit(c, score))
     });
@@ -693,41 +715,42 @@ pub fn search(
     })
 }
 
-/// The question's language if `query` is asked across languages: its
-/// language is clear from its words, and one of its `language_gate`
-/// nearest chunks is in the other of German and English. Keyword search
-/// can only match the question's own words, which then lead to documents
-/// in its language, not to the one that answers; measured on the training
-/// split of the German/English set, counting them less there (and their
-/// translation beside them) lifts cross-language nDCG@10 while a corpus in
-/// one language is untouched. The nearest chunks it reads (with the same
-/// access check as every hit) go into `read`.
+/// The question's language if the language gate applies to it: the gate
+/// is on, keywords count, there are nearest chunks to look at, and the
+/// question's language is clear from its words.
+fn gate_applies(query: &str, vector: &[(u64, f32)], p: &SearchParams) -> Option<Language> {
+    if p.language_gate == 0 || p.keyword_weight <= 0.0 || vector.is_empty() {
+        return None;
+    }
+    Language::of_question(query)
+}
+
+/// The ids of the nearest chunks the language gate looks at.
+fn nearest<'a>(vector: &'a [(u64, f32)], p: &SearchParams) -> impl Iterator<Item = u64> + 'a {
+    vector.iter().take(p.language_gate).map(|x| x.0)
+}
+
+/// Whether a question in language `asked` is asked across languages: one
+/// of its `language_gate` nearest chunks (read into `read`, with the same
+/// access check as every hit) is in the other of German and English.
+/// Keyword search can only match the question's own words, which then lead
+/// to documents in its language, not to the one that answers; measured on
+/// the training split of the German/English set, counting them less there
+/// (and their translation beside them) lifts cross-language nDCG@10 while a
+/// corpus in one language is untouched.
 fn asked_across_languages(
-    view: &dyn IndexRead,
-    principal: &Principal,
-    docs: Option<&CompiledDocFilter>,
-    query: &str,
+    asked: Language,
     vector: &[(u64, f32)],
     p: &SearchParams,
-    read: &mut HashMap<u64, ChunkHit>,
-) -> Result<Option<Language>, RetrieveError> {
+    read: &HashMap<u64, ChunkHit>,
+) -> bool {
     use crate::store::keyword::TextLanguage;
-    if p.language_gate == 0 || p.keyword_weight <= 0.0 || vector.is_empty() {
-        return Ok(None);
-    }
-    let Some(asked) = Language::of_question(query) else {
-        return Ok(None);
-    };
-    let ids: Vec<u64> = vector.iter().take(p.language_gate).map(|x| x.0).collect();
-    let nearest = view.chunks(principal, docs, &ids)?;
-    let across = nearest.iter().any(|c| {
+    nearest(vector, p).filter_map(|id| read.get(&id)).any(|c| {
         matches!(
             (asked, TextLanguage::detect(&c.text)),
             (Language::German, TextLanguage::English) | (Language::English, TextLanguage::German)
         )
-    });
-    read.extend(nearest.into_iter().map(|c| (c.id, c)));
-    Ok(across.then_some(asked))
+    })
 }
 
 /// A hit names only the teams of the document that the asker belongs to:
