@@ -90,6 +90,7 @@ proptest! {
         prefix in proptest::option::of(0usize..30),
         md_only in proptest::bool::ANY,
         compact in proptest::bool::ANY,
+        recompact in proptest::bool::ANY,
         later in proptest::option::of((
             proptest::collection::vec(
                 proptest::option::weighted(
@@ -125,6 +126,12 @@ proptest! {
         // another rule (their blocks name the old one).
         if compact {
             backend(&pg).writer().unwrap().compact(true).unwrap();
+            // The node keeps the blocks it reads (`BlockCache`): read them
+            // now, so that the searches below, after the changes, would
+            // use them if it did not notice a newer compaction.
+            let everyone = Principal::new("all", TEAMS, Classification::Restricted);
+            pg.keyword_search(&everyone, None, &hort::store::keyword::KeywordQuery::of(&WORDS.join(" ")), 100)
+                .unwrap();
         }
         if let Some((rules, keep)) = &later {
             let changed: Vec<acl_corpus::Doc> = docs
@@ -137,6 +144,11 @@ proptest! {
             std::fs::create_dir_all(src.path()).unwrap();
             acl_corpus::write(src.path(), &changed);
             ingest_into(&backend(&pg), &roots, &e, &opts()).unwrap();
+            // Blocks rebuilt after the changes (by another node's writer):
+            // the kept ones are out of date.
+            if recompact {
+                backend(&pg_for(&url, &e)).writer().unwrap().compact(true).unwrap();
+            }
         }
         // The embedded index of the same files is the reference for who
         // may see what.

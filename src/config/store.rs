@@ -44,6 +44,18 @@ pub struct StoreConfig {
     /// behind the primary, the primary otherwise; results report the bound.
     #[serde(default = "default_max_staleness_s")]
     pub max_staleness_s: f64,
+    /// Megabytes of decoded keyword postings a node keeps between searches
+    /// (PostgreSQL; 0: none): they change only when a compaction rebuilds
+    /// them, and reading them again cost most of a keyword search.
+    #[serde(default = "default_keyword_cache_mb")]
+    pub keyword_cache_mb: usize,
+}
+
+/// The default of `[store] keyword_cache_mb`.
+pub const DEFAULT_KEYWORD_CACHE_MB: usize = 256;
+
+fn default_keyword_cache_mb() -> usize {
+    DEFAULT_KEYWORD_CACHE_MB
 }
 
 fn default_max_staleness_s() -> f64 {
@@ -67,6 +79,7 @@ impl Default for StoreConfig {
             pool_size: default_pool_size(),
             pool_timeout_s: default_pool_timeout_s(),
             max_staleness_s: default_max_staleness_s(),
+            keyword_cache_mb: default_keyword_cache_mb(),
         }
     }
 }
@@ -155,6 +168,7 @@ impl StoreConfig {
         }
         c.range("store.pool_size", self.pool_size, 1, 256)?;
         c.range("store.pool_timeout_s", self.pool_timeout_s, 0.1, 3_600.0)?;
+        c.range("store.keyword_cache_mb", self.keyword_cache_mb, 0, 1 << 20)?;
         // NaN fails the range check too.
         c.range("store.max_staleness_s", self.max_staleness_s, 0.0, 86_400.0)
     }

@@ -357,6 +357,9 @@ pub struct PgStore {
     /// only cost planning time (about 1 ms for a principal of many sets:
     /// the planner estimates each element of the list).
     pub(crate) partitioned: bool,
+    /// Decoded keyword blocks kept between searches (`[store]
+    /// keyword_cache_mb`).
+    pub(crate) blocks: std::sync::Arc<blocks::BlockCache>,
 }
 
 pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
@@ -434,6 +437,9 @@ impl PgStore {
             meta,
             counts: Mutex::new(None),
             partitioned,
+            blocks: std::sync::Arc::new(blocks::BlockCache::new(
+                crate::config::DEFAULT_KEYWORD_CACHE_MB << 20,
+            )),
         })
     }
 
@@ -446,6 +452,13 @@ impl PgStore {
     /// What the stored vectors are.
     pub fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    /// Keeps at most `mb` megabytes of decoded keyword blocks between
+    /// searches (0: none).
+    pub fn with_keyword_cache(mut self, mb: usize) -> PgStore {
+        self.blocks = std::sync::Arc::new(blocks::BlockCache::new(mb << 20));
+        self
     }
 
     /// Reads go to the replica only while it is at most `d` behind.

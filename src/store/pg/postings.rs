@@ -409,12 +409,20 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let docs = docs.cloned();
+        let cache = self.blocks.clone();
         self.reads().run(move |c| {
             async move {
                 let ids = Self::doc_ids(c, docs.as_ref()).await?;
-                let hits =
-                    super::blocks::ranked(c, &access, &question, false, ids.as_deref(), want)
-                        .await?;
+                let hits = super::blocks::ranked(
+                    c,
+                    &cache,
+                    &access,
+                    &question,
+                    false,
+                    ids.as_deref(),
+                    want,
+                )
+                .await?;
                 Ok(hits.into_iter().map(|(id, s)| (id as u64, s)).collect())
             }
             .boxed()
@@ -435,9 +443,11 @@ impl PgStore {
         if question.1.is_empty() || n == 0 {
             return Ok(Vec::new());
         }
+        let cache = self.blocks.clone();
         self.reads().run(move |c| {
             async move {
-                let hits = super::blocks::ranked(c, &access, &question, true, None, n).await?;
+                let hits =
+                    super::blocks::ranked(c, &cache, &access, &question, true, None, n).await?;
                 let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
                 let rows = c
                     .query("SELECT id, text FROM chunks WHERE id = ANY($1)", &[&ids])

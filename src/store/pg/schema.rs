@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 11] = [
+const MIGRATIONS: [(i32, &str); 12] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -23,6 +23,7 @@ const MIGRATIONS: [(i32, &str); 11] = [
         11,
         include_str!("schema/011_policies_read_settings_once.sql"),
     ),
+    (12, include_str!("schema/012_block_generation.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.
