@@ -5,7 +5,9 @@
 //!
 //! The access rule is enforced twice. Every query carries it in its `WHERE`
 //! (`teams && $teams AND classification <= $clearance`, inside the index scan,
-//! with pgvector's iterative scan so a narrow filter still yields k rows), and
+//! with pgvector's iterative scan so a narrow filter still yields k rows; or
+//! as the access sets it admits, `acl = ANY(…)`, where a plan reads chunks
+//! through the index on them), and
 //! every read transaction runs as the `hort_reader` role with the principal's
 //! teams and clearance set for that transaction only, under row-level
 //! security policies that state the same rule. A bug in hort's SQL (a
