@@ -829,6 +829,57 @@ fn migrate_round_trip_and_model_check() {
     pg_for(&url, &e);
 }
 
+/// Rate windows in the database, as several nodes share them: requests at
+/// once from two nodes are admitted up to the limit and not one more, and a
+/// refused request counts against none of its accounts (the team's window
+/// is left as it was when the principal's refuses).
+#[test]
+fn shared_rate_limits_are_exact_and_refusals_count_nowhere() {
+    use hort::gateway::Ledger;
+    let url = fresh_db("rate");
+    let ledgers: Vec<PgLedger> = (0..2)
+        .map(|_| PgLedger::open(&url, 4, false).unwrap())
+        .collect();
+    // Windows are calendar minutes: start early in one.
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 40 {
+        std::thread::sleep(Duration::from_secs(61 - second));
+    }
+    let limits = |p: u32, t: u32| vec![("principal:x".to_string(), p), ("team:t".to_string(), t)];
+    let admitted = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..16)
+            .map(|i| {
+                let l = &ledgers[i % 2];
+                let lim = limits(10, 100);
+                s.spawn(move || l.take_rate(&lim).unwrap().is_ok())
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count()
+    });
+    assert_eq!(admitted, 10, "16 at once from two nodes, 10 per minute");
+    // The team has counted the 10 admitted requests only: with room for
+    // one more it admits one more, then refuses.
+    let refused = ledgers[0].take_rate(&limits(10, 100)).unwrap().unwrap_err();
+    assert_eq!(refused.account, "principal:x");
+    assert!(ledgers[1]
+        .take_rate(&[("team:t".to_string(), 11)])
+        .unwrap()
+        .is_ok());
+    let refused = ledgers[1]
+        .take_rate(&[("team:t".to_string(), 11)])
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.account, "team:t");
+    assert!(refused.retry_after >= Duration::from_secs(1));
+}
+
 /// The audit chain in the database: appends from several threads (as from
 /// several nodes, each with its own ledger) form one intact chain; an
 /// edited row is found; a cut end stops further appends.

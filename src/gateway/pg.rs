@@ -366,38 +366,78 @@ impl Ledger for PgLedger {
             .run(move |c| {
                 async move {
                     let minute = now_secs.div_euclid(60);
-                    let tx = c.transaction().await.map_err(q("begin rate"))?;
-                    for (account, rpm) in &accounts {
-                        let n: i32 = col(
-                            &tx.query_one(
-                                "INSERT INTO rate_windows (account, minute, n) VALUES ($1, $2, 1)
+                    let (names, _): (Vec<String>, Vec<u32>) = accounts.iter().cloned().unzip();
+                    // Every account counted in one statement, and the
+                    // begin and the pruning sent with it: one round trip
+                    // (then commit, or roll back if one is over its
+                    // limit, so that a refused request counts nowhere).
+                    // Counting first and checking after is what keeps the
+                    // limit exact between nodes: the upsert locks each row.
+                    let count = c
+                        .prepare_cached(
+                            "INSERT INTO rate_windows (account, minute, n)
+                             SELECT DISTINCT a, $2::bigint, 1 FROM unnest($1::text[]) a
                              ON CONFLICT (account, minute) DO UPDATE SET n = rate_windows.n + 1
-                             RETURNING n",
-                                &[account, &minute],
-                            )
-                            .await
-                            .map_err(q("count request"))?,
-                            0,
-                        )?;
-                        if n as i64 > *rpm as i64 {
-                            tx.rollback().await.map_err(q("rate rollback"))?;
-                            let wait = 60 - now_secs.rem_euclid(60);
-                            return Ok(Err(RateLimited {
-                                account: account.clone(),
-                                retry_after: std::time::Duration::from_secs(wait.max(1) as u64),
-                            }));
-                        }
-                    }
+                             RETURNING account, n",
+                        )
+                        .await
+                        .map_err(q("prepare rate count"))?;
                     // Old windows are of no use; a few rows per call keep the table small.
-                    tx.execute(
-                        "DELETE FROM rate_windows WHERE ctid = ANY(ARRAY(
-                        SELECT ctid FROM rate_windows WHERE minute < $1 LIMIT 16))",
-                        &[&(minute - 1)],
-                    )
-                    .await
-                    .map_err(q("prune rate windows"))?;
-                    tx.commit().await.map_err(q("commit rate"))?;
-                    Ok(Ok(()))
+                    let prune = c
+                        .prepare_cached(
+                            "DELETE FROM rate_windows WHERE ctid = ANY(ARRAY(
+                             SELECT ctid FROM rate_windows WHERE minute < $1 LIMIT 16))",
+                        )
+                        .await
+                        .map_err(q("prepare rate prune"))?;
+                    let old = minute - 1;
+                    let count_args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                        [&names, &minute];
+                    let prune_args: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&old];
+                    let (began, counted, pruned) = futures_util::join!(
+                        c.batch_execute("BEGIN"),
+                        c.query(&count, &count_args),
+                        c.execute(&prune, &prune_args),
+                    );
+                    // The first account over its limit; nothing returns
+                    // before the transaction is ended.
+                    let over: Result<Option<String>, PgError> = began
+                        .and(pruned)
+                        .and(counted)
+                        .map_err(q("count request"))
+                        .and_then(|rows| {
+                            for r in &rows {
+                                let (account, n): (String, i32) = (col(r, 0)?, col(r, 1)?);
+                                let limit = accounts
+                                    .iter()
+                                    .filter(|(a, _)| *a == account)
+                                    .map(|(_, rpm)| *rpm)
+                                    .min()
+                                    .unwrap_or(u32::MAX);
+                                if n as i64 > limit as i64 {
+                                    return Ok(Some(account));
+                                }
+                            }
+                            Ok(None)
+                        });
+                    let end = if matches!(over, Ok(None)) {
+                        "COMMIT"
+                    } else {
+                        "ROLLBACK"
+                    };
+                    let ended = c.batch_execute(end).await.map_err(q("end rate count"));
+                    let over = over?;
+                    ended?;
+                    Ok(match over {
+                        None => Ok(()),
+                        Some(account) => {
+                            let wait = 60 - now_secs.rem_euclid(60);
+                            Err(RateLimited {
+                                account,
+                                retry_after: std::time::Duration::from_secs(wait.max(1) as u64),
+                            })
+                        }
+                    })
                 }
                 .boxed()
             })
