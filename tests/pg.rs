@@ -829,18 +829,17 @@ fn migrate_round_trip_and_model_check() {
     pg_for(&url, &e);
 }
 
-/// Rate windows in the database, as several nodes share them: requests at
-/// once from two nodes are admitted up to the limit and not one more, and a
-/// refused request counts against none of its accounts (the team's window
-/// is left as it was when the principal's refuses).
-#[test]
-fn shared_rate_limits_are_exact_and_refusals_count_nowhere() {
-    use hort::gateway::Ledger;
-    let url = fresh_db("rate");
-    let ledgers: Vec<PgLedger> = (0..2)
-        .map(|_| PgLedger::open(&url, 4, false).unwrap())
-        .collect();
-    // Windows are calendar minutes: start early in one.
+/// The gateway's books of two nodes on the database at `url` (`pool`
+/// connections each, no audit).
+fn two_ledgers(url: &str, pool: usize) -> Vec<PgLedger> {
+    (0..2)
+        .map(|_| PgLedger::open(url, pool, false).unwrap())
+        .collect()
+}
+
+/// Rate windows are calendar minutes: a test that counts requests in one
+/// starts early in it (a boundary between two requests resets the count).
+fn start_early_in_a_minute() {
     let second = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -849,6 +848,18 @@ fn shared_rate_limits_are_exact_and_refusals_count_nowhere() {
     if second > 40 {
         std::thread::sleep(Duration::from_secs(61 - second));
     }
+}
+
+/// Rate windows in the database, as several nodes share them: requests at
+/// once from two nodes are admitted up to the limit and not one more, and a
+/// refused request counts against none of its accounts (the team's window
+/// is left as it was when the principal's refuses).
+#[test]
+fn shared_rate_limits_are_exact_and_refusals_count_nowhere() {
+    use hort::gateway::Ledger;
+    let url = fresh_db("rate");
+    let ledgers = two_ledgers(&url, 4);
+    start_early_in_a_minute();
     let limits = |p: u32, t: u32| vec![("principal:x".to_string(), p), ("team:t".to_string(), t)];
     let admitted = std::thread::scope(|s| {
         let hs: Vec<_> = (0..16)
@@ -890,9 +901,7 @@ fn the_answer_cache_and_budget_alerts_are_shared_by_nodes() {
     use hort::gateway::AccountKind;
     let url = fresh_db("cache");
     // The gateway's migrations create the tables.
-    let ledgers: Vec<PgLedger> = (0..2)
-        .map(|_| PgLedger::open(&url, 2, false).unwrap())
-        .collect();
+    let ledgers = two_ledgers(&url, 2);
     // Two nodes race for the same alert: exactly one raises it.
     let claims: Vec<bool> = std::thread::scope(|s| {
         let hs: Vec<_> = ledgers
@@ -1751,14 +1760,7 @@ fn two_nodes_share_documents_limits_budgets_and_audit() {
     // The window is the calendar minute: start early in one, so that all
     // three requests fall into it (a boundary between any two of them
     // would reset the count).
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if second > 40 {
-        std::thread::sleep(Duration::from_secs(61 - second));
-    }
+    start_early_in_a_minute();
     let q = r#"{"query": "travel"}"#;
     let statuses = vec![
         post(&sa, "/v1/search", "key-limited", q).status,
