@@ -569,6 +569,14 @@ fn ingest_writes_straight_into_postgres() {
         keyword_keyed(pg.as_ref(), &hr_confidential, "salary bands", 10),
         confidential_before
     );
+    // The node kept the blocks it had read before the compaction; having
+    // searched again, it keeps the new ones (a search that finds its kept
+    // blocks out of date reads them again and replaces them, rather than
+    // reading twice from then on).
+    assert_eq!(
+        pg.kept_keyword_generation(),
+        Some(count(&url, "SELECT generation FROM term_block_state"))
+    );
     // A database from before the postings (or of another analysis) gets
     // them built when a node opens it: the same statistics, the same ranks.
     let before = keyword_keyed(pg.as_ref(), &hr_restricted, "salary bands zebra", 10);

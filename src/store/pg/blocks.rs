@@ -252,6 +252,11 @@ impl BlockCache {
         (kept.generation, blocks)
     }
 
+    /// The compaction whose blocks are kept, if any.
+    pub(crate) fn generation(&self) -> Option<i64> {
+        super::lock(&self.kept).generation
+    }
+
     /// Keeps `read`, blocks of compaction `generation` (forgetting those of
     /// any other), the oldest going first when over budget.
     fn put(&self, generation: i64, read: Vec<((i16, String), Arc<Decoded>)>) {
@@ -354,22 +359,24 @@ pub(crate) async fn ranked(
     want: usize,
 ) -> Result<Vec<(i64, f32)>, PgError> {
     // Kept blocks belong to the compaction they were read from; if another
-    // has committed since, the read says so and is made again without them.
-    match ranked_with(c, Some(cache), access, q, exclude, docs, want).await? {
+    // has committed since, the read says so and is made again without them
+    // (and what it reads replaces them).
+    match ranked_with(c, cache, true, access, q, exclude, docs, want).await? {
         Some(top) => Ok(top),
-        None => ranked_with(c, None, access, q, exclude, docs, want)
+        None => ranked_with(c, cache, false, access, q, exclude, docs, want)
             .await?
             .ok_or_else(|| PgError::Mismatch("keyword blocks changed while read".into())),
     }
 }
 
-/// [`ranked`], using the blocks `cache` holds (`None`: reads every block,
-/// and keeps them in no cache); `None` if kept blocks were used but belong to
-/// an older compaction than the one read.
+/// [`ranked`], using the blocks `cache` holds if `use_kept` (else reading
+/// every block), and keeping what it reads; `None` if kept blocks were used
+/// but belong to another compaction than the one read.
 #[allow(clippy::too_many_arguments)]
 async fn ranked_with(
     c: &mut Conn,
-    cache: Option<&BlockCache>,
+    cache: &BlockCache,
+    use_kept: bool,
     access: &Access,
     q: &Question,
     exclude: bool,
@@ -379,9 +386,10 @@ async fn ranked_with(
     let mut keys: Vec<(i16, String)> = q.0.iter().copied().zip(q.1.iter().cloned()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let (kept_generation, kept) = match cache {
-        Some(cache) => cache.get(&keys),
-        None => (None, vec![None; keys.len()]),
+    let (kept_generation, kept) = if use_kept {
+        cache.get(&keys)
+    } else {
+        (None, vec![None; keys.len()])
     };
     let (missing_fields, missing_terms): (Vec<i16>, Vec<String>) = keys
         .iter()
@@ -526,9 +534,7 @@ async fn ranked_with(
     for ((field, term), d) in &read {
         scorer.block(*field, term, d, &admit);
     }
-    if let Some(cache) = cache {
-        cache.put(generation, read);
-    }
+    cache.put(generation, read);
     for r in &delta {
         let (field, term): (i16, &str) = (col(r, 0)?, col(r, 1)?);
         let (chunk, tf, len): (i64, i32, i32) = (col(r, 2)?, col(r, 3)?, col(r, 4)?);

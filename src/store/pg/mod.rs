@@ -463,6 +463,13 @@ impl PgStore {
         self
     }
 
+    /// The compaction (`term_block_state.generation`) whose keyword blocks
+    /// this node keeps, if any: for tests and operators checking that
+    /// nodes follow compactions.
+    pub fn kept_keyword_generation(&self) -> Option<i64> {
+        self.blocks.generation()
+    }
+
     /// Reads go to the replica only while it is at most `d` behind.
     pub fn with_max_staleness(mut self, d: Duration) -> PgStore {
         self.max_staleness = d;
