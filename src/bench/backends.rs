@@ -123,11 +123,7 @@ type ScoredKey = ((String, u32), f32);
 /// if it only ties `found`'s last score: with equal scores either is a
 /// correct top k, and the backends break ties differently (tantivy by
 /// segment and document, PostgreSQL by chunk id).
-fn keyword_overlap(
-    found: &[((String, u32), f32)],
-    truth: &[((String, u32), f32)],
-    k: usize,
-) -> f64 {
+fn keyword_overlap(found: &[ScoredKey], truth: &[ScoredKey], k: usize) -> f64 {
     if truth.is_empty() {
         return 1.0;
     }

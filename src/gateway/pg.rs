@@ -366,7 +366,7 @@ impl Ledger for PgLedger {
             .run(move |c| {
                 async move {
                     let minute = now_secs.div_euclid(60);
-                    let (names, _): (Vec<String>, Vec<u32>) = accounts.iter().cloned().unzip();
+                    let names: Vec<&str> = accounts.iter().map(|(a, _)| a.as_str()).collect();
                     // Every account counted in one statement, and the
                     // begin and the pruning sent with it: one round trip
                     // (then commit, or roll back if one is over its

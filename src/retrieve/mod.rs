@@ -648,15 +648,11 @@ pub fn search(
     // fires: a second read (one round trip on PostgreSQL) only for
     // questions asked across languages.
     let gate = gate_applies(req.query, &vector, p);
-    let mut fused = fuse(&vector, &keyword, 1.0, &[], p, want);
+    let mut fused = fuse(&vector, &keyword, own_words(false, false), &[], p, want);
     let mut ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
     if gate.is_some() {
         let seen: HashSet<u64> = ids.iter().copied().collect();
-        ids.extend(
-            nearest(&vector, p)
-                .filter(|id| !seen.contains(id))
-                .collect::<Vec<_>>(),
-        );
+        ids.extend(nearest(&vector, p).filter(|id| !seen.contains(id)));
     }
     let mut chunks: HashMap<u64, ChunkHit> = view
         .chunks(principal, docs, &ids)?

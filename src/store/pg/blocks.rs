@@ -470,12 +470,11 @@ async fn ranked_with(
         .into_iter();
     let mut next = || rows.next().unwrap_or_default();
     let (head, delta) = (next(), next());
-    let chunks = if docs.is_some() { next() } else { Vec::new() };
+    let chunks = docs.is_some().then(&mut next);
     let blocks = next();
     let head = head
         .first()
         .ok_or_else(|| PgError::Mismatch("keyword statistics: no row".into()))?;
-    let chunks = docs.is_some().then_some(chunks);
 
     let generation: i64 = col(head, 6)?;
     if kept.iter().any(Option::is_some) && kept_generation != Some(generation) {
