@@ -327,6 +327,18 @@ fn row_level_security_filters_an_unfiltered_select() {
         Pages::Found { texts, .. } => assert_eq!(texts, vec!["text of pub.md".to_string()]),
         other => panic!("{other:?}"),
     }
+    // All pages, and page 0 (there is none), read in the same round trip.
+    match pg.pages(&fin_internal, "pub.md", None).unwrap() {
+        Pages::Found { texts, n_pages, .. } => {
+            assert_eq!((texts, n_pages), (vec!["text of pub.md".to_string()], 1))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        pg.pages(&fin_internal, "pub.md", Some(0)).unwrap(),
+        Pages::OutOfRange(1)
+    );
+    assert_eq!(pg.pages(&nobody, "pub.md", None).unwrap(), Pages::NotFound);
     assert_eq!(
         pg.pages(&nobody, "pub.md", Some(1)).unwrap(),
         Pages::NotFound

@@ -171,27 +171,6 @@ impl Access {
         }
     }
 
-    /// Opens a read-only transaction as `hort_reader`, with the principal's
-    /// teams and clearance as the row-level security policies read them
-    /// (two round trips; reads on the request path use [`Access::pipelined`]).
-    pub(crate) async fn begin<'c>(
-        &self,
-        c: &'c mut Conn,
-    ) -> Result<deadpool_postgres::Transaction<'c>, PgError> {
-        let tx = c
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .await
-            .ctx("begin read")?;
-        let set = tx.prepare_cached(SET_ACCESS).await.ctx("prepare access")?;
-        let (literal, level) = (array_literal(&self.teams), self.clearance.to_string());
-        tx.query_one(&set, &[&literal, &level])
-            .await
-            .ctx("set access")?;
-        Ok(tx)
-    }
-
     /// Runs `steps` in one read-only transaction (`begin`: `BEGIN …`), as
     /// `hort_reader` with this access unless `owner`, after `settings`
     /// (`SET LOCAL …`, may be empty), and returns each step's rows.

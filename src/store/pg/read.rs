@@ -90,21 +90,24 @@ impl PgStore {
         let access = Access::of(who);
         self.reads().run(move |c| {
             async move {
-                let tx = access.begin(c).await?;
-                let rows = tx
-                    .query(
+                let list = c
+                    .prepare_cached(
                         "SELECT d.id, d.path, d.kind, d.classification, d.paged,
                             (SELECT count(*) FROM pages x WHERE x.doc_id = d.id),
                             (SELECT count(*) FROM chunks k WHERE k.doc_id = d.id),
                             d.root = $3
                      FROM documents d
                      WHERE d.teams && $1 AND d.classification <= $2 ORDER BY d.path, d.id",
-                        &[&access.teams, &access.clearance, &crate::store::UPLOAD_ROOT],
                     )
                     .await
-                    .ctx("list documents")?;
-                tx.commit().await.ctx("end read")?;
+                    .ctx("prepare document list")?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                    [&access.teams, &access.clearance, &crate::store::UPLOAD_ROOT];
+                let rows = access
+                    .pipelined(c, "BEGIN READ ONLY", false, "", &[(&list, &params)])
+                    .await?;
                 rows.iter()
+                    .flatten()
                     .map(|r| {
                         Ok(DocSummary {
                             id: col::<i64>(r, 0)? as u64,
@@ -150,7 +153,10 @@ impl PgStore {
     }
 
     /// One page (`Some(n)`) or all pages of a document `who` may see, in
-    /// one transaction under row-level security.
+    /// one transaction under row-level security, one round trip: the
+    /// documents at `path` and the pages asked for are read together (the
+    /// page range does not depend on the document found; a page beyond the
+    /// last is told from the page count afterwards).
     pub(crate) fn doc_pages(
         &self,
         who: &Principal,
@@ -159,57 +165,81 @@ impl PgStore {
     ) -> Result<Pages, PgError> {
         let access = Access::of(who);
         let path = path.to_string();
-        self.reads().run(move |c| async move {
-            let tx = access.begin(c).await?;
-            let docs = tx
-                .query(
-                    "SELECT d.id, d.paged, d.classification,
+        // Pages are 0-based `ord` in the table; page 0 asks for none.
+        let (lo, hi): (i32, i32) = match page {
+            Some(0) => (-1, -1),
+            Some(p) => {
+                let p = p.min(i32::MAX as u32) as i32;
+                (p - 1, p - 1)
+            }
+            None => (0, i32::MAX),
+        };
+        self.reads().run(move |c| {
+            async move {
+                let find = c
+                    .prepare_cached(
+                        "SELECT d.id, d.paged, d.classification,
                             (SELECT count(*) FROM pages x WHERE x.doc_id = d.id)
                      FROM documents d
                      WHERE d.path = $1 AND d.teams && $2 AND d.classification <= $3",
-                    &[&path, &access.teams, &access.clearance],
-                ).await
-                .ctx("find document")?;
-            let r = match docs.as_slice() {
-                [] => Pages::NotFound,
-                [d] => {
-                    let n_pages = col::<i64>(d, 3)? as u32;
-                    // Pages are 0-based `ord` in the table.
-                    let range: Option<(i32, i32)> = match page {
-                        Some(p) if p == 0 || p > n_pages.max(1) => None,
-                        Some(p) => Some(((p - 1) as i32, (p - 1) as i32)),
-                        None => Some((0, i32::MAX)),
-                    };
-                    match range {
-                        None => Pages::OutOfRange(n_pages),
-                        Some((lo, hi)) => {
-                            let id: i64 = col(d, 0)?;
-                            let mut texts: Vec<String> = tx
-                                .query(
-                                    "SELECT text FROM pages WHERE doc_id = $1 AND ord BETWEEN $2 AND $3 ORDER BY ord",
-                                    &[&id, &lo, &hi],
-                                ).await
-                                .ctx("read pages")?
-                                .iter()
-                                .map(|r| col(r, 0))
-                                .collect::<Result<_, PgError>>()?;
-                            if page.is_some() && texts.is_empty() {
-                                texts.push(String::new());
-                            }
-                            Pages::Found {
-                                paged: col(d, 1)?,
-                                n_pages,
-                                classification: class_of(col(d, 2)?)?,
-                                texts,
+                    )
+                    .await
+                    .ctx("prepare document lookup")?;
+                let read = c
+                    .prepare_cached(
+                        "SELECT p.doc_id, p.text FROM pages p JOIN documents d ON d.id = p.doc_id
+                     WHERE d.path = $1 AND d.teams && $2 AND d.classification <= $3
+                       AND p.ord BETWEEN $4 AND $5
+                     ORDER BY p.doc_id, p.ord",
+                    )
+                    .await
+                    .ctx("prepare page read")?;
+                let by_doc: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                    [&path, &access.teams, &access.clearance];
+                let in_range: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&path, &access.teams, &access.clearance, &lo, &hi];
+                let [docs, pages]: [Vec<tokio_postgres::Row>; 2] = access
+                    .pipelined(
+                        c,
+                        "BEGIN READ ONLY",
+                        false,
+                        "",
+                        &[(&find, &by_doc), (&read, &in_range)],
+                    )
+                    .await?
+                    .try_into()
+                    .map_err(|_| PgError::Mismatch("page read: not two results".into()))?;
+                Ok(match docs.as_slice() {
+                    [] => Pages::NotFound,
+                    [d] => {
+                        let n_pages = col::<i64>(d, 3)? as u32;
+                        match page {
+                            Some(p) if p == 0 || p > n_pages.max(1) => Pages::OutOfRange(n_pages),
+                            _ => {
+                                let id: i64 = col(d, 0)?;
+                                let mut texts = Vec::new();
+                                for r in &pages {
+                                    if col::<i64>(r, 0)? == id {
+                                        texts.push(col::<String>(r, 1)?);
+                                    }
+                                }
+                                if page.is_some() && texts.is_empty() {
+                                    texts.push(String::new());
+                                }
+                                Pages::Found {
+                                    paged: col(d, 1)?,
+                                    n_pages,
+                                    classification: class_of(col(d, 2)?)?,
+                                    texts,
+                                }
                             }
                         }
                     }
-                }
-                many => Pages::Ambiguous(many.len()),
-            };
-            tx.commit().await.ctx("end read")?;
-            Ok(r)
-        }.boxed())
+                    many => Pages::Ambiguous(many.len()),
+                })
+            }
+            .boxed()
+        })
     }
 
     /// Every document with its pages, chunks and vectors, `n` at a time
