@@ -571,13 +571,18 @@ fn examples(rows: &[Row], units: &[Unit], train: &dyn Fn(&Row) -> bool) -> Vec<E
                 // The chunk holding the injection is one; the rest of the
                 // document around it is ordinary text (hard negatives).
                 push(&f.whole, &f.rules, inside, share);
-                for ((w0, w1), (v, ru)) in f
+                // The windows holding it weigh together what a chunk does:
+                // shared among all windows, an injection inside a long
+                // document would count a fraction of a short one.
+                let hit = |&(w0, w1): &(usize, usize)| overlaps(u.start + w0, u.start + w1);
+                let npos = f.windows.iter().filter(|w| hit(w)).count().max(1) as f32;
+                for (w, (v, ru)) in f
                     .windows
                     .iter()
                     .zip(f.window_vectors.iter().zip(&f.window_rules))
                 {
-                    let y = overlaps(u.start + w0, u.start + w1);
-                    push(v, ru, y, share / nwin);
+                    let y = hit(w);
+                    push(v, ru, y, share / if y { npos } else { nwin });
                 }
             }
             None => {

@@ -38,7 +38,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "b5dcfd943252205bd212db6014610256fb4a6f0cd8c598f61970752a1891de71",
+        sha256: "51b0ab423adfa417133a36273b5ebd5ff05856d5509e80f42a212aaaf0dc1368",
     },
 ];
 
