@@ -201,7 +201,10 @@ impl PgStore {
                 let [docs, pages]: [Vec<tokio_postgres::Row>; 2] = access
                     .pipelined(
                         c,
-                        "BEGIN READ ONLY",
+                        // One snapshot for both: a sync committing between
+                        // them must not pair one version's page count with
+                        // another's pages.
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                         false,
                         "",
                         &[(&find, &by_doc), (&read, &in_range)],
