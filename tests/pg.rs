@@ -30,7 +30,9 @@ use hort::store::docfilter::DocFilter;
 use hort::store::embedded::{EmbeddedSpec, EmbeddedStore};
 use hort::store::migrate;
 use hort::store::pg::{Meta, PgBackend, PgStore, PgWriter};
-use hort::store::{IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store};
+use hort::store::{
+    IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store, VectorParams,
+};
 
 fn opts() -> IngestOptions {
     common::index_opts(12, 3, 4)
@@ -1993,4 +1995,146 @@ fn concurrent_ingests_of_shared_folders_do_not_deadlock() {
     // Whichever ran first added all 60; the other found them unchanged.
     assert_eq!(added.iter().sum::<usize>(), 60, "{added:?}");
     assert_eq!(pg.stats().unwrap().documents, 60);
+}
+
+/// A node keeps access sets' vectors between searches (`[store]
+/// vector_cache_mb`): every write that adds, removes, replaces or moves a
+/// chunk must show in the next search, exactly as a node that keeps none
+/// (scoring inside PostgreSQL) answers, for every principal.
+#[test]
+fn kept_vectors_follow_every_write() {
+    let url = fresh_db("keptvec");
+    let kept = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let none = Arc::new(
+        PgStore::open(&url, None, 2, meta("test", 3))
+            .unwrap()
+            .with_vector_cache(0),
+    );
+    let eng = Principal::new("e", &["eng"], Classification::Internal);
+    let hr = Principal::new("h", &["hr"], Classification::Restricted);
+    let both = Principal::new("b", &["eng", "hr"], Classification::Restricted);
+    let nobody = Principal::new("n", &[] as &[&str], Classification::Restricted);
+    let rule = |t: &str, c| Some(AccessRule::new(&[t], c).unwrap());
+    let params = VectorParams {
+        ef_search: 64,
+        exact_threshold: 1000,
+    };
+    let q = [1.0f32, 0.2, 0.0];
+    // The documents each principal finds, nearest first, on both nodes
+    // (which must agree on ids and, within rounding, scores).
+    let found = |p: &Principal| -> Vec<String> {
+        let (a, _) = kept.vector_search(p, None, &q, 10, params).unwrap();
+        let (b, _) = none.vector_search(p, None, &q, 10, params).unwrap();
+        assert_eq!(
+            a.iter().map(|x| x.0).collect::<Vec<_>>(),
+            b.iter().map(|x| x.0).collect::<Vec<_>>(),
+            "kept vectors and PostgreSQL disagree for {}",
+            p.name
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.1 - y.1).abs() < 1e-5, "{x:?} against {y:?}");
+        }
+        let ids: Vec<String> = a.iter().map(|x| x.0.to_string()).collect();
+        let paths = |id: &String| {
+            kept.select_as(&both, &format!("SELECT doc_id FROM chunks WHERE id = {id}"))
+                .unwrap()
+        };
+        ids.iter()
+            .map(|id| {
+                let doc = paths(id)[0];
+                format!("d{doc}")
+            })
+            .collect()
+    };
+    let doc_id = |path: &str| -> u64 {
+        kept.select_as(
+            &both,
+            &format!("SELECT id FROM documents WHERE path = '{path}'"),
+        )
+        .unwrap()[0] as u64
+    };
+    let mut w = PgWriter::open(kept.clone(), "c").unwrap();
+    w.put(one_chunk_doc(
+        "/r",
+        "a.md",
+        rule("eng", Classification::Internal),
+        vec![1.0, 0.0, 0.0],
+    ))
+    .unwrap();
+    w.put(one_chunk_doc(
+        "/r",
+        "b.md",
+        rule("eng", Classification::Internal),
+        vec![0.0, 1.0, 0.0],
+    ))
+    .unwrap();
+    w.put(one_chunk_doc(
+        "/r",
+        "c.md",
+        rule("hr", Classification::Internal),
+        vec![1.0, 0.1, 0.0],
+    ))
+    .unwrap();
+    w.commit().unwrap();
+    let (a, b, c) = (doc_id("a.md"), doc_id("b.md"), doc_id("c.md"));
+    let d = |id: u64| format!("d{id}");
+    assert_eq!(found(&eng), vec![d(a), d(b)]);
+    assert_eq!(found(&hr), vec![d(c)]);
+    assert_eq!(found(&both), vec![d(c), d(a), d(b)]);
+    assert!(found(&nobody).is_empty());
+
+    // A new document in a kept set.
+    w.put(one_chunk_doc(
+        "/r",
+        "e.md",
+        rule("eng", Classification::Internal),
+        vec![1.0, 0.3, 0.0],
+    ))
+    .unwrap();
+    w.commit().unwrap();
+    let e = doc_id("e.md");
+    assert_eq!(found(&eng), vec![d(e), d(a), d(b)]);
+
+    // A rule change moves a out of eng's set into hr's.
+    w.set_access(a, rule("hr", Classification::Confidential), None)
+        .unwrap();
+    w.commit().unwrap();
+    assert_eq!(found(&eng), vec![d(e), d(b)]);
+    assert_eq!(found(&hr), vec![d(c), d(a)]);
+
+    // A document replaced by a new version (its vector changed), and one
+    // removed.
+    w.put(one_chunk_doc(
+        "/r",
+        "b.md",
+        rule("eng", Classification::Internal),
+        vec![1.0, 0.2, 0.0],
+    ))
+    .unwrap();
+    w.remove(e).unwrap();
+    w.commit().unwrap();
+    let b2 = doc_id("b.md");
+    assert_ne!(b, b2);
+    assert_eq!(found(&eng), vec![d(b2)]);
+    assert_eq!(found(&both), vec![d(b2), d(c), d(a)]);
+
+    // Written by another node's writer (another process in production):
+    // this node has no part in it and still sees it.
+    let other = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let mut w2 = PgWriter::open(other, "c").unwrap();
+    w2.remove(b2).unwrap();
+    w2.commit().unwrap();
+    assert!(found(&eng).is_empty());
+    assert_eq!(found(&hr), vec![d(c), d(a)]);
+
+    // An access set with nothing left, then filled again.
+    w.put(one_chunk_doc(
+        "/r",
+        "f.md",
+        rule("eng", Classification::Public),
+        vec![0.0, 0.0, 1.0],
+    ))
+    .unwrap();
+    w.commit().unwrap();
+    assert_eq!(found(&eng), vec![d(doc_id("f.md"))]);
 }

@@ -39,7 +39,10 @@ pub use providers::{
 pub use retrieve::{Fusion, RetrieveConfig};
 pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
-pub use store::{Backend, HnswConfig, IndexConfig, StoreConfig, DEFAULT_KEYWORD_CACHE_MB};
+pub use store::{
+    Backend, HnswConfig, IndexConfig, StoreConfig, DEFAULT_KEYWORD_CACHE_MB,
+    DEFAULT_VECTOR_CACHE_MB,
+};
 pub use workflows::{AgentConfig, HttpToolConfig, WorkflowConfig};
 
 /// A configuration that cannot be used, naming the file (and field).

@@ -49,6 +49,19 @@ pub struct StoreConfig {
     /// them, and reading them again cost most of a keyword search.
     #[serde(default = "default_keyword_cache_mb")]
     pub keyword_cache_mb: usize,
+    /// Megabytes of access sets' vectors a node keeps between searches
+    /// (PostgreSQL; 0: none): a principal who sees few chunks is served by
+    /// scoring them all, which reading them from their table rows made the
+    /// slowest part of a search.
+    #[serde(default = "default_vector_cache_mb")]
+    pub vector_cache_mb: usize,
+}
+
+/// The default of `[store] vector_cache_mb`.
+pub const DEFAULT_VECTOR_CACHE_MB: usize = 512;
+
+fn default_vector_cache_mb() -> usize {
+    DEFAULT_VECTOR_CACHE_MB
 }
 
 /// The default of `[store] keyword_cache_mb`.
@@ -80,6 +93,7 @@ impl Default for StoreConfig {
             pool_timeout_s: default_pool_timeout_s(),
             max_staleness_s: default_max_staleness_s(),
             keyword_cache_mb: default_keyword_cache_mb(),
+            vector_cache_mb: default_vector_cache_mb(),
         }
     }
 }
@@ -169,6 +183,7 @@ impl StoreConfig {
         c.range("store.pool_size", self.pool_size, 1, 256)?;
         c.range("store.pool_timeout_s", self.pool_timeout_s, 0.1, 3_600.0)?;
         c.range("store.keyword_cache_mb", self.keyword_cache_mb, 0, 1 << 20)?;
+        c.range("store.vector_cache_mb", self.vector_cache_mb, 0, 1 << 20)?;
         // NaN fails the range check too.
         c.range("store.max_staleness_s", self.max_staleness_s, 0.0, 86_400.0)
     }

@@ -182,7 +182,8 @@ pub fn open(
             .with_max_staleness(std::time::Duration::from_secs_f64(
                 cfg.store.max_staleness_s,
             ))
-            .with_keyword_cache(cfg.store.keyword_cache_mb);
+            .with_keyword_cache(cfg.store.keyword_cache_mb)
+            .with_vector_cache(cfg.store.vector_cache_mb);
             Ok(Arc::new(pg::PgBackend::new(Arc::new(db), &spec.chunker)))
         }
     }

@@ -34,6 +34,7 @@ mod postings;
 mod read;
 mod schema;
 mod search;
+mod vectors;
 mod write;
 
 use std::sync::Mutex;
@@ -343,6 +344,9 @@ pub struct PgStore {
     /// Decoded keyword blocks kept between searches (`[store]
     /// keyword_cache_mb`).
     pub(crate) blocks: std::sync::Arc<blocks::BlockCache>,
+    /// Access sets' vectors kept between searches (`[store]
+    /// vector_cache_mb`).
+    pub(crate) vectors: std::sync::Arc<vectors::VectorCache>,
 }
 
 pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
@@ -423,6 +427,9 @@ impl PgStore {
             blocks: std::sync::Arc::new(blocks::BlockCache::new(
                 crate::config::DEFAULT_KEYWORD_CACHE_MB << 20,
             )),
+            vectors: std::sync::Arc::new(vectors::VectorCache::new(
+                crate::config::DEFAULT_VECTOR_CACHE_MB << 20,
+            )),
         })
     }
 
@@ -441,6 +448,14 @@ impl PgStore {
     /// searches (0: none).
     pub fn with_keyword_cache(mut self, mb: usize) -> PgStore {
         self.blocks = std::sync::Arc::new(blocks::BlockCache::new(mb << 20));
+        self
+    }
+
+    /// Keeps at most `mb` megabytes of access sets' vectors between
+    /// searches (0: none; visible chunks are then scored inside
+    /// PostgreSQL).
+    pub fn with_vector_cache(mut self, mb: usize) -> PgStore {
+        self.vectors = std::sync::Arc::new(vectors::VectorCache::new(mb << 20));
         self
     }
 

@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 12] = [
+const MIGRATIONS: [(i32, &str); 13] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -24,6 +24,7 @@ const MIGRATIONS: [(i32, &str); 12] = [
         include_str!("schema/011_policies_read_settings_once.sql"),
     ),
     (12, include_str!("schema/012_block_generation.sql")),
+    (13, include_str!("schema/013_access_set_versions.sql")),
 ];
 
 /// Serialises migrations across nodes starting at once.

@@ -7,8 +7,12 @@
 //! PostgreSQL's own planner cannot make this choice well: it has no estimate
 //! of how many rows an array overlap with the caller's teams admits.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use futures_util::FutureExt;
 
+use super::vectors::{self, SetVectors, VectorCache};
 use super::{
     col, estimate, in_sets, lock, sets_of, total, Access, Conn, Counts, Ctx, PgError, PgStore,
     Vector, COUNTS_TTL, EXACT_ROWS,
@@ -124,6 +128,11 @@ impl PgStore {
         let widened = want as f64 * (1.0 + 3.0 * (1.0 / selectivity - 1.0));
         let ef = ef_for(params.ef_search.max(want), selectivity)
             .max(widened.ceil().min(1000.0) as usize);
+        let filtered = docs.is_some_and(|d| !d.is_empty());
+        if !filtered && self.keeps_vectors_of(estimate, total, want) {
+            let vector = self.kept_nearest(&access, query, want)?;
+            return Ok((vector, vec![VectorPlan::Exact]));
+        }
         let docs = docs.cloned();
         let qv = Vector(query.to_vec());
         let partitioned = self.partitioned;
@@ -165,6 +174,139 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Whether to score the principal's visible chunks (about `visible` of
+    /// `total`) from the vectors this node keeps: where scoring them exactly
+    /// is the plan anyway, or cheaper in memory than the graph walk, and
+    /// they fit the cache.
+    fn keeps_vectors_of(&self, visible: i64, total: i64, want: usize) -> bool {
+        let budget = self.vectors.budget();
+        if budget == 0 || VectorCache::bytes_for(visible.max(0) as usize, self.meta().dim) > budget
+        {
+            return false;
+        }
+        let want = want as i64;
+        exact_is_cheaper(visible, total, want)
+            || KEPT_US_PER_ROW * visible as f64 <= graph_us(visible, total, want)
+    }
+
+    /// The `want` nearest chunks of the principal's access sets, scored
+    /// from the kept vectors (see [`vectors`](super::vectors)): the sets'
+    /// versions are read in one small statement, and only sets kept at
+    /// another version (or not at all) are read again, with their version,
+    /// in one snapshot.
+    fn kept_nearest(&self, access: &Access, query: &[f32], want: usize) -> Result<Scored, PgError> {
+        let a = access.clone();
+        let versions: Vec<(i32, i64)> = self.reads().run(move |c| {
+            async move {
+                let st = c
+                    .prepare_cached(
+                        "SELECT id, version FROM access_sets
+                         WHERE teams && $1 AND classification <= $2",
+                    )
+                    .await
+                    .ctx("prepare access set versions")?;
+                let rows = a
+                    .pipelined(
+                        c,
+                        "BEGIN READ ONLY",
+                        false,
+                        "",
+                        &[(&st, &[&a.teams, &a.clearance])],
+                    )
+                    .await?;
+                rows.iter()
+                    .flatten()
+                    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+                    .collect()
+            }
+            .boxed()
+        })?;
+        let mut sets = Vec::with_capacity(versions.len());
+        let mut stale = Vec::new();
+        for (id, version) in versions {
+            match self.vectors.get(id, version) {
+                Some(s) => sets.push(s),
+                None => stale.push(id),
+            }
+        }
+        if !stale.is_empty() {
+            for (id, set) in self.read_sets(access, stale)? {
+                self.vectors.put(id, set.clone());
+                sets.push(set);
+            }
+        }
+        Ok(vectors::nearest(&sets, query, want)
+            .into_iter()
+            .map(|(id, d)| (id as u64, 1.0 - d as f32))
+            .collect())
+    }
+
+    /// Access sets `ids` with their chunks' vectors, read as the principal
+    /// in one snapshot (repeatable read: the versions and the rows agree).
+    fn read_sets(
+        &self,
+        access: &Access,
+        ids: Vec<i32>,
+    ) -> Result<Vec<(i32, Arc<SetVectors>)>, PgError> {
+        let a = access.clone();
+        let (versions, rows) = self.reads().run(move |c| {
+            async move {
+                let sv = c
+                    .prepare_cached("SELECT id, version FROM access_sets WHERE id = ANY($1)")
+                    .await
+                    .ctx("prepare access set versions")?;
+                let sc = c
+                    .prepare_cached("SELECT acl, id, embedding FROM chunks WHERE acl = ANY($1)")
+                    .await
+                    .ctx("prepare access set vectors")?;
+                let mut rows = a
+                    .pipelined(
+                        c,
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                        false,
+                        "",
+                        &[(&sv, &[&ids]), (&sc, &[&ids])],
+                    )
+                    .await?;
+                let chunks = rows.pop().unwrap_or_default();
+                let versions = rows.pop().unwrap_or_default();
+                Ok((versions, chunks))
+            }
+            .boxed()
+        })?;
+        let mut by_set: HashMap<i32, Vec<(i64, Vec<f32>)>> = HashMap::new();
+        for r in &rows {
+            let v: Vector = col(r, 2)?;
+            by_set
+                .entry(col(r, 0)?)
+                .or_default()
+                .push((col(r, 1)?, v.0));
+        }
+        let dim = self.meta().dim;
+        versions
+            .iter()
+            .map(|r| {
+                let id: i32 = col(r, 0)?;
+                let set = SetVectors::new(col(r, 1)?, dim, by_set.remove(&id).unwrap_or_default())
+                    .map_err(PgError::Mismatch)?;
+                Ok((id, Arc::new(set)))
+            })
+            .collect()
+    }
+}
+
+/// Microseconds per visible chunk of scoring the kept vectors (384
+/// dimensions; measured with `hort bench backends`).
+const KEPT_US_PER_ROW: f64 = 0.15;
+
+/// What the graph walk for `want` of about `visible` of `total` chunks is
+/// expected to cost, in microseconds.
+fn graph_us(visible: i64, total: i64, want: i64) -> f64 {
+    let selectivity = (visible as f64 / total.max(1) as f64).clamp(1e-6, 1.0);
+    GRAPH_US + GRAPH_US_PER_PASSED * want.max(1) as f64 / selectivity
+}
+
 /// Microseconds the graph walk costs before it finds anything, and per
 /// chunk it must pass by to find `want` visible ones (about want /
 /// selectivity); and what the exact plan costs per visible chunk. Measured
@@ -185,9 +327,7 @@ fn exact_is_cheaper(visible: i64, total: i64, want: i64) -> bool {
     if visible <= EXACT_ROWS {
         return true;
     }
-    let selectivity = (visible as f64 / total.max(1) as f64).clamp(1e-6, 1.0);
-    let graph = GRAPH_US + GRAPH_US_PER_PASSED * want.max(1) as f64 / selectivity;
-    EXACT_US_PER_ROW * visible as f64 <= graph
+    EXACT_US_PER_ROW * visible as f64 <= graph_us(visible, total, want)
 }
 
 /// One vector search's parameters.

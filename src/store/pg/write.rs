@@ -56,6 +56,10 @@ pub struct PgWriter {
     /// A forced compaction asked for inside the transaction, run after its
     /// commit (every commit compacts if enough changed).
     force_compact: bool,
+    /// Access sets whose chunks this transaction inserts, deletes or
+    /// moves: each gets a new version as it commits, which tells nodes
+    /// keeping the set's vectors that theirs are stale (migration 13).
+    touched: std::collections::BTreeSet<i32>,
 }
 
 impl PgWriter {
@@ -93,6 +97,7 @@ impl PgWriter {
             stats: StatsDelta::default(),
             access_sets: Default::default(),
             force_compact: false,
+            touched: Default::default(),
         })
     }
 
@@ -143,12 +148,18 @@ impl PgWriter {
     /// postings out of the statistics first.
     async fn delete_document(&mut self, id: i64) -> Result<bool, PgError> {
         postings::forget(&self.client, id, &mut self.stats).await?;
-        let n = self
+        let gone = self
             .client
-            .execute("DELETE FROM documents WHERE id = $1", &[&id])
+            .query_opt("DELETE FROM documents WHERE id = $1 RETURNING acl", &[&id])
             .await
             .ctx("delete a document")?;
-        Ok(n > 0)
+        match gone {
+            Some(r) => {
+                self.touched.insert(col(&r, 0)?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn put_document(&mut self, d: &NewDocument) -> Result<(), PgError> {
@@ -169,6 +180,7 @@ impl PgWriter {
         }
         let (teams, class) = rule_columns(d.access.as_ref());
         let acl = self.access_set(&teams, class).await?;
+        self.touched.insert(acl);
         let c = &self.client;
         let id: i64 = col(
             &c.query_one(
@@ -426,6 +438,15 @@ impl PgWriter {
         let id = id as i64;
         let acl = self.access_set(&teams, class).await?;
         let c = &self.client;
+        // The chunks leave their set for another: both change.
+        if let Some(r) = c
+            .query_opt("SELECT acl FROM documents WHERE id = $1", &[&id])
+            .await
+            .ctx("read a rule's access set")?
+        {
+            self.touched.insert(col(&r, 0)?);
+        }
+        self.touched.insert(acl);
         c.execute(
             "UPDATE documents SET teams = $2, classification = $3, rule_source = $4, acl = $5
              WHERE id = $1",
@@ -570,8 +591,23 @@ impl PgWriter {
             self.stored_chunker = self.chunker.clone();
         }
         postings::apply(&self.client, std::mem::take(&mut self.stats)).await?;
+        if !self.touched.is_empty() {
+            // Last before the commit, locked in id order: writers of the
+            // same sets wait for each other only this long, and never in
+            // a cycle.
+            let ids: Vec<i32> = self.touched.iter().copied().collect();
+            self.client
+                .execute(
+                    "UPDATE access_sets SET version = floor(random() * 9.2e18)::bigint
+                     WHERE id IN (SELECT id FROM access_sets WHERE id = ANY($1) ORDER BY id FOR UPDATE)",
+                    &[&ids],
+                )
+                .await
+                .ctx("version the changed access sets")?;
+        }
         crate::store::fsutil::crashpoint("pg:before-commit");
         self.client.batch_execute("COMMIT").await.ctx("commit")?;
+        self.touched.clear();
         self.in_tx = false;
         self.locked.clear();
         self.store.counts_changed();
