@@ -2053,28 +2053,15 @@ fn kept_vectors_follow_every_write() {
         )
         .unwrap()[0] as u64
     };
+    // Documents of one chunk at `internal`.
+    let put = |w: &mut PgWriter, path: &str, team: &str, v: [f32; 3]| {
+        let r = rule(team, Classification::Internal);
+        w.put(one_chunk_doc("/r", path, r, v.to_vec())).unwrap()
+    };
     let mut w = PgWriter::open(kept.clone(), "c").unwrap();
-    w.put(one_chunk_doc(
-        "/r",
-        "a.md",
-        rule("eng", Classification::Internal),
-        vec![1.0, 0.0, 0.0],
-    ))
-    .unwrap();
-    w.put(one_chunk_doc(
-        "/r",
-        "b.md",
-        rule("eng", Classification::Internal),
-        vec![0.0, 1.0, 0.0],
-    ))
-    .unwrap();
-    w.put(one_chunk_doc(
-        "/r",
-        "c.md",
-        rule("hr", Classification::Internal),
-        vec![1.0, 0.1, 0.0],
-    ))
-    .unwrap();
+    put(&mut w, "a.md", "eng", [1.0, 0.0, 0.0]);
+    put(&mut w, "b.md", "eng", [0.0, 1.0, 0.0]);
+    put(&mut w, "c.md", "hr", [1.0, 0.1, 0.0]);
     w.commit().unwrap();
     let (a, b, c) = (doc_id("a.md"), doc_id("b.md"), doc_id("c.md"));
     let d = |id: u64| format!("d{id}");
@@ -2084,13 +2071,7 @@ fn kept_vectors_follow_every_write() {
     assert!(found(&nobody).is_empty());
 
     // A new document in a kept set.
-    w.put(one_chunk_doc(
-        "/r",
-        "e.md",
-        rule("eng", Classification::Internal),
-        vec![1.0, 0.3, 0.0],
-    ))
-    .unwrap();
+    put(&mut w, "e.md", "eng", [1.0, 0.3, 0.0]);
     w.commit().unwrap();
     let e = doc_id("e.md");
     assert_eq!(found(&eng), vec![d(e), d(a), d(b)]);
@@ -2104,13 +2085,7 @@ fn kept_vectors_follow_every_write() {
 
     // A document replaced by a new version (its vector changed), and one
     // removed.
-    w.put(one_chunk_doc(
-        "/r",
-        "b.md",
-        rule("eng", Classification::Internal),
-        vec![1.0, 0.2, 0.0],
-    ))
-    .unwrap();
+    put(&mut w, "b.md", "eng", [1.0, 0.2, 0.0]);
     w.remove(e).unwrap();
     w.commit().unwrap();
     let b2 = doc_id("b.md");
@@ -2128,13 +2103,7 @@ fn kept_vectors_follow_every_write() {
     assert_eq!(found(&hr), vec![d(c), d(a)]);
 
     // An access set with nothing left, then filled again.
-    w.put(one_chunk_doc(
-        "/r",
-        "f.md",
-        rule("eng", Classification::Public),
-        vec![0.0, 0.0, 1.0],
-    ))
-    .unwrap();
+    put(&mut w, "f.md", "eng", [0.0, 0.0, 1.0]);
     w.commit().unwrap();
     assert_eq!(found(&eng), vec![d(doc_id("f.md"))]);
 }
