@@ -478,12 +478,14 @@ pub fn run(
          ef_construction = 100; search ef = {} on both, widened as the filter narrows; pgvector \
          with iterative scan (relaxed order); both backends score few visible chunks exactly \
          (embedded: up to {} chunks; PostgreSQL: up to {}, and above wherever its measured cost model puts \
-         the exact scan below the filtered walk). Keyword side: tantivy BM25 embedded, \
+         the exact scan below the filtered walk; there a node scores the vectors it keeps of the \
+         principal's access sets, `[store] vector_cache_mb` = {} MB). Keyword side: tantivy BM25 embedded, \
          BM25 over every visible posting in PostgreSQL (compacted blocks plus the rows changed \
          since). Machine: {}.\n",
         params.ef_search,
         params.exact_threshold,
         crate::store::pg::EXACT_ROWS,
+        crate::config::DEFAULT_VECTOR_CACHE_MB,
         report.machine.line()
     ));
     print!("{md}");
