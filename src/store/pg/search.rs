@@ -1,9 +1,11 @@
 //! Both searches on PostgreSQL, with the access rule in every `WHERE`.
 //!
 //! The vector side is planned like the embedded index's: few visible chunks
-//! are scored exactly (the team index finds them); otherwise the HNSW index
-//! is walked with the filter applied during the walk (pgvector's iterative
-//! scan), and if that still yields fewer than wanted, the exact plan runs.
+//! are scored exactly — from the vectors this node keeps of the principal's
+//! access sets (`vectors`), or inside PostgreSQL through the index on access
+//! sets; otherwise the HNSW index is walked with the filter applied during
+//! the walk (pgvector's iterative scan), and if that still yields fewer than
+//! wanted, the exact plan runs.
 //! PostgreSQL's own planner cannot make this choice well: it has no estimate
 //! of how many rows an array overlap with the caller's teams admits.
 
