@@ -25,15 +25,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::store::distance::dot;
+use crate::store::hnsw::{self, Vectors};
 
-/// One access set's chunks: ids, vectors (row-major) and their norms, as of
-/// `version`.
+/// One access set's chunks as of `version`: ids in ascending order and
+/// their vectors (row-major) scaled to unit length, as the embedded index
+/// keeps them, so that the exact scan it uses ([`hnsw::exact`]) scores them.
 #[derive(Debug)]
 pub(crate) struct SetVectors {
     pub(crate) version: i64,
     ids: Vec<i64>,
     vectors: Vec<f32>,
-    norms: Vec<f32>,
     dim: usize,
     /// When a search last used it (the cache's clock), for eviction.
     used: AtomicU64,
@@ -45,11 +46,13 @@ impl SetVectors {
     pub(crate) fn new(
         version: i64,
         dim: usize,
-        rows: Vec<(i64, Vec<f32>)>,
+        mut rows: Vec<(i64, Vec<f32>)>,
     ) -> Result<SetVectors, String> {
+        // In id order, the exact scan's ties (by position) fall by id, as
+        // the exact plan's `ORDER BY embedding <=> $1, id` has them.
+        rows.sort_unstable_by_key(|r| r.0);
         let mut ids = Vec::with_capacity(rows.len());
         let mut vectors = Vec::with_capacity(rows.len() * dim);
-        let mut norms = Vec::with_capacity(rows.len());
         for (id, v) in rows {
             if v.len() != dim {
                 return Err(format!(
@@ -57,15 +60,13 @@ impl SetVectors {
                     v.len()
                 ));
             }
-            norms.push(dot(&v, &v).sqrt());
             ids.push(id);
-            vectors.extend_from_slice(&v);
+            vectors.extend(unit(v));
         }
         Ok(SetVectors {
             version,
             ids,
             vectors,
-            norms,
             dim,
             used: AtomicU64::new(0),
         })
@@ -73,93 +74,67 @@ impl SetVectors {
 
     /// Memory it holds.
     fn bytes(&self) -> usize {
-        self.ids.len() * (8 + 4 + 4 * self.dim) + std::mem::size_of::<SetVectors>()
+        VectorCache::bytes_for(self.ids.len(), self.dim) + std::mem::size_of::<SetVectors>()
     }
+}
+
+/// `v` scaled to unit length (a zero vector stays zero: at distance 1 from
+/// everything, as pgvector's cosine distance has it, NaN there).
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = dot(&v, &v).sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
 }
 
 /// The `want` nearest chunks of `sets` to `query` as (id, cosine distance),
 /// nearest first, ties by id: what the exact plan's `ORDER BY embedding <=>
-/// $1, id` returns. A zero vector is at distance 1 from everything, as
-/// pgvector has it (NaN there). Many rows are scored in parallel blocks:
-/// the scan is bound by memory bandwidth (0.14 µs per 384-d row on one
-/// core once the rows exceed the CPU's caches), which more cores share out.
+/// $1, id` returns. Each block of rows is scanned by [`hnsw::exact`], many
+/// blocks in parallel: the scan is bound by memory bandwidth (0.14 µs per
+/// 384-d row on one core once the rows exceed the CPU's caches), which more
+/// cores share out.
 pub(crate) fn nearest(sets: &[Arc<SetVectors>], query: &[f32], want: usize) -> Vec<(i64, f64)> {
     if want == 0 {
         return Vec::new();
     }
-    let qn = dot(query, query).sqrt();
-    let sets: Vec<&SetVectors> = sets
-        .iter()
-        .map(|s| &**s)
-        .filter(|s| s.dim == query.len())
-        .collect();
-    let rows: usize = sets.iter().map(|s| s.ids.len()).sum();
-    if rows < PARALLEL_ROWS {
-        let mut best = Vec::with_capacity(want + 1);
-        for s in &sets {
-            scan(s, 0..s.ids.len(), query, qn, want, &mut best);
-        }
-        return best.into_iter().map(|(d, id)| (id, d)).collect();
-    }
-    use rayon::prelude::*;
+    let q = unit(query.to_vec());
     let blocks: Vec<(&SetVectors, std::ops::Range<usize>)> = sets
         .iter()
+        .filter(|s| s.dim == q.len())
         .flat_map(|s| {
-            (0..s.ids.len())
+            let n = s.ids.len();
+            (0..n)
                 .step_by(BLOCK_ROWS)
-                .map(move |at| (*s, at..(at + BLOCK_ROWS).min(s.ids.len())))
+                .map(move |at| (&**s, at..(at + BLOCK_ROWS).min(n)))
         })
         .collect();
-    let mut best: Vec<(f64, i64)> = blocks
-        .par_iter()
-        .map(|(s, range)| {
-            let mut best = Vec::with_capacity(want + 1);
-            scan(s, range.clone(), query, qn, want, &mut best);
-            best
-        })
-        .reduce(Vec::new, |mut a, b| {
-            a.extend(b);
-            a.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
-            a.truncate(want);
-            a
-        });
-    best.truncate(want);
-    best.into_iter().map(|(d, id)| (id, d)).collect()
-}
-
-/// Rows scored on one thread before the scan is split into blocks.
-const PARALLEL_ROWS: usize = 32_768;
-/// Rows of one block of a parallel scan.
-const BLOCK_ROWS: usize = 8_192;
-
-/// Scores `rows` of `s` into `best` (sorted by (distance, id), at most
-/// `want`): once it is full, most rows are rejected by one comparison with
-/// the last.
-fn scan(
-    s: &SetVectors,
-    rows: std::ops::Range<usize>,
-    query: &[f32],
-    qn: f32,
-    want: usize,
-    best: &mut Vec<(f64, i64)>,
-) {
-    for i in rows {
-        let id = s.ids[i];
-        let v = &s.vectors[i * s.dim..(i + 1) * s.dim];
-        let norms = s.norms[i] * qn;
-        let d = if norms > 0.0 {
-            1.0 - (dot(v, query) / norms) as f64
-        } else {
-            1.0
+    let best_of = |(s, rows): &(&SetVectors, std::ops::Range<usize>)| -> Vec<(f32, i64)> {
+        let v = Vectors {
+            data: &s.vectors[rows.start * s.dim..rows.end * s.dim],
+            dim: s.dim,
         };
-        if best.len() == want && best.last().is_some_and(|&w| (d, id) >= w) {
-            continue;
-        }
-        let at = best.partition_point(|&(bd, bid)| (bd, bid) < (d, id));
-        best.insert(at, (d, id));
-        best.truncate(want);
-    }
+        hnsw::exact(v, &q, want, |_| true)
+            .into_iter()
+            .map(|h| (h.dist, s.ids[rows.start + h.idx as usize]))
+            .collect()
+    };
+    let rows: usize = blocks.iter().map(|(_, r)| r.len()).sum();
+    let mut best: Vec<(f32, i64)> = if rows < PARALLEL_ROWS {
+        blocks.iter().flat_map(best_of).collect()
+    } else {
+        use rayon::prelude::*;
+        blocks.par_iter().flat_map_iter(best_of).collect()
+    };
+    best.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    best.truncate(want);
+    best.into_iter().map(|(d, id)| (id, d as f64)).collect()
 }
+
+/// Rows scored on one thread before the blocks are scanned in parallel.
+const PARALLEL_ROWS: usize = 32_768;
+/// Rows of one block of the scan.
+const BLOCK_ROWS: usize = 8_192;
 
 /// Access sets' vectors a node keeps between searches, at most `budget`
 /// bytes, the least recently used going first.
@@ -193,7 +168,7 @@ impl VectorCache {
 
     /// Bytes `chunks` vectors of `dim` dimensions take kept.
     pub(crate) fn bytes_for(chunks: usize, dim: usize) -> usize {
-        chunks * (8 + 4 + 4 * dim)
+        chunks * (8 + 4 * dim)
     }
 
     /// The kept set `id` if it is at `version`.
@@ -285,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn the_parallel_scan_finds_what_one_thread_finds() {
+    fn the_parallel_scan_finds_the_nearest_by_distance_then_id() {
         // Enough rows for blocks, over sets of uneven size, with ties.
         let mut sets = Vec::new();
         let mut id = 0;
@@ -299,24 +274,25 @@ mod tests {
                 .collect();
             sets.push(Arc::new(SetVectors::new(1, 2, rows).unwrap()));
         }
-        let q = [0.3f32, 0.7];
+        let q = [0.31f32, 0.7];
         let got = nearest(&sets, &q, 25);
+        // The reference: every row's cosine distance in double precision,
+        // sorted by (distance, id).
         let mut all: Vec<(f64, i64)> = Vec::new();
         for s in &sets {
-            scan(
-                s,
-                0..s.ids.len(),
-                &q,
-                dot(&q, &q).sqrt(),
-                usize::MAX,
-                &mut all,
-            );
+            for (i, id) in s.ids.iter().enumerate() {
+                let v = &s.vectors[i * 2..i * 2 + 2];
+                let cos = (v[0] as f64 * q[0] as f64 + v[1] as f64 * q[1] as f64)
+                    / (q[0] as f64).hypot(q[1] as f64);
+                all.push((1.0 - cos, *id));
+            }
         }
-        all.truncate(25);
-        assert_eq!(
-            got,
-            all.into_iter().map(|(d, i)| (i, d)).collect::<Vec<_>>()
-        );
+        all.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let want: Vec<i64> = all.iter().take(25).map(|x| x.1).collect();
+        assert_eq!(got.iter().map(|x| x.0).collect::<Vec<_>>(), want);
+        for ((_, d), (r, _)) in got.iter().zip(&all) {
+            assert!((d - r).abs() < 1e-5, "{d} against {r}");
+        }
     }
 
     #[test]
