@@ -41,6 +41,10 @@ pub struct Side {
     pub vector_p50_ms: f64,
     /// 99th-percentile vector search latency.
     pub vector_p99_ms: f64,
+    /// Vector search p50 per audience (the order of
+    /// [`BackendsReport::audiences`]): the plan differs by how much a
+    /// principal sees, and so does its cost.
+    pub vector_p50_ms_by_audience: Vec<f64>,
     /// Keyword search alone, in process, over every audience: p50.
     pub keyword_p50_ms: f64,
     /// 99th-percentile keyword search latency.
@@ -320,6 +324,7 @@ pub fn run(
         };
         eprintln!("bench backends: {backend}: searches in process");
         let mut ms = Vec::new();
+        let mut by_audience = vec![Vec::new(); audiences.len()];
         let mut rec = vec![Vec::new(); audiences.len()];
         for (q, t) in queries.iter().zip(&truth) {
             for (w, a) in audiences.iter().enumerate() {
@@ -327,7 +332,9 @@ pub fn run(
                 let (v, _) = view
                     .vector_search(&a.principal, None, q, 10, params.vector())
                     .map_err(|e| e.to_string())?;
-                ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                let took = start.elapsed().as_secs_f64() * 1000.0;
+                ms.push(took);
+                by_audience[w].push(took);
                 rec[w].push(recall(&key_of(view, &v)?, &t[w]));
             }
         }
@@ -374,6 +381,10 @@ pub fn run(
             },
             vector_p50_ms: l.p50_ms,
             vector_p99_ms: l.p99_ms,
+            vector_p50_ms_by_audience: by_audience
+                .into_iter()
+                .map(|v| Latency::of(v).p50_ms)
+                .collect(),
             keyword_p50_ms: k.p50_ms,
             keyword_p99_ms: k.p99_ms,
             recall_at_10: rec.iter().map(|r| mean(r)).collect(),
@@ -452,8 +463,8 @@ pub fn run(
         "\nRecall@10 of the vector search against an exact scan, and (PostgreSQL) the share of the \
          embedded backend's keyword top 10 it returns (a hit that only ties its tenth score counts: \
          the backends break ties differently), by who searches:\n\n\
-         | who searches | sees | recall@10 embedded | recall@10 PostgreSQL | keyword top-10 overlap |\n\
-         |---|---:|---:|---:|---:|\n",
+         | who searches | sees | recall@10 embedded | recall@10 PostgreSQL | vector p50 embedded / PostgreSQL | keyword top-10 overlap |\n\
+         |---|---:|---:|---:|---:|---:|\n",
     );
     for (i, a) in report.audiences.iter().enumerate() {
         let cell = |b: usize, v: &dyn Fn(&Side) -> &Vec<f64>| {
@@ -464,12 +475,22 @@ pub fn run(
                 .map(|x| format!("{x:.3}"))
                 .unwrap_or_default()
         };
+        let ms = |b: usize| {
+            report
+                .sides
+                .get(b)
+                .and_then(|s| s.vector_p50_ms_by_audience.get(i))
+                .map(|x| format!("{x:.2} ms"))
+                .unwrap_or_else(|| "–".into())
+        };
         md.push_str(&format!(
-            "| {} | {:.1} % | {} | {} | {} |\n",
+            "| {} | {:.1} % | {} | {} | {} / {} | {} |\n",
             a.name,
             a.selectivity * 100.0,
             cell(0, &|s| &s.recall_at_10),
             cell(1, &|s| &s.recall_at_10),
+            ms(0),
+            ms(1),
             cell(1, &|s| &s.keyword_overlap_at_10),
         ));
     }
