@@ -496,16 +496,20 @@ pub fn run(
     }
     md.push_str(&format!(
         "\nPostgreSQL 18.6 + pgvector 0.8.6 on the same machine (loopback); both graphs m = 16, \
-         ef_construction = 100; search ef = {} on both, widened as the filter narrows; pgvector \
-         with iterative scan (relaxed order); both backends score few visible chunks exactly \
-         (embedded: up to {} chunks; PostgreSQL: up to {}, and above wherever its measured cost model puts \
-         the exact scan below the filtered walk; there a node scores the vectors it keeps of the \
-         principal's access sets, `[store] vector_cache_mb` = {} MB). Keyword side: tantivy BM25 embedded, \
-         BM25 over every visible posting in PostgreSQL (compacted blocks plus the rows changed \
-         since). Machine: {}.\n",
+         ef_construction = 100; search ef = {} on both (pgvector walks one graph of every chunk \
+         and starts from {} at this size), widened as the filter narrows; pgvector with iterative \
+         scan (relaxed order); both backends score visible chunks exactly where few are visible \
+         (embedded: up to {} chunks; PostgreSQL: up to {}, wherever its measured cost model puts \
+         the exact scan below the filtered walk, and wherever a principal sees under {:.0} % of \
+         the chunks; a node scores these from the vectors it keeps of the principal's access \
+         sets when they fit `[store] vector_cache_mb` = {} MB). Keyword side: tantivy BM25 \
+         embedded, BM25 over every visible posting in PostgreSQL (compacted blocks plus the rows \
+         changed since). Machine: {}.\n",
         params.ef_search,
+        crate::store::pg::beam_for(params.ef_search, n as i64),
         params.exact_threshold,
         crate::store::pg::EXACT_ROWS,
+        crate::store::pg::WALK_MIN_SHARE * 100.0,
         crate::config::DEFAULT_VECTOR_CACHE_MB,
         report.machine.line()
     ));

@@ -37,6 +37,8 @@ mod search;
 mod vectors;
 mod write;
 
+pub(crate) use search::{beam_for, WALK_MIN_SHARE};
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -305,7 +305,7 @@ impl PgStore {
 /// for a principal who sees everything, 1.000 at 100,000 chunks with a beam
 /// of 64, but 0.975 at 1M, where 128 reached 0.995 and 192 1.000 (the
 /// walk's p50 2.3 → 3.3 → 5.4 ms; `hort bench backends`, 200 queries).
-fn beam_for(ef: usize, total: i64) -> usize {
+pub(crate) fn beam_for(ef: usize, total: i64) -> usize {
     let growth = (total as f64 / BEAM_CHUNKS as f64).max(1.0);
     (ef as f64 * growth.powf(std::f64::consts::LOG10_2)).round() as usize
 }
@@ -327,7 +327,7 @@ const KEPT_US_PER_ROW: f64 = 0.15;
 /// Scoring the kept vectors is exact, so it is chosen there whenever they
 /// fit the cache, at the cost of a longer scan (the cache's budget bounds
 /// it).
-const WALK_MIN_SHARE: f64 = 0.25;
+pub(crate) const WALK_MIN_SHARE: f64 = 0.25;
 
 /// Whether scoring the kept vectors of about `visible` of `total` chunks
 /// is the better plan than walking the graph for `want` of them (given
