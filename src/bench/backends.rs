@@ -323,7 +323,6 @@ pub fn run(
             pg.as_ref()
         };
         eprintln!("bench backends: {backend}: searches in process");
-        let mut ms = Vec::new();
         let mut by_audience = vec![Vec::new(); audiences.len()];
         let mut rec = vec![Vec::new(); audiences.len()];
         for (q, t) in queries.iter().zip(&truth) {
@@ -332,9 +331,7 @@ pub fn run(
                 let (v, _) = view
                     .vector_search(&a.principal, None, q, 10, params.vector())
                     .map_err(|e| e.to_string())?;
-                let took = start.elapsed().as_secs_f64() * 1000.0;
-                ms.push(took);
-                by_audience[w].push(took);
+                by_audience[w].push(start.elapsed().as_secs_f64() * 1000.0);
                 rec[w].push(recall(&key_of(view, &v)?, &t[w]));
             }
         }
@@ -360,7 +357,7 @@ pub fn run(
                 }
             }
         }
-        let l = Latency::of(ms);
+        let l = Latency::of(by_audience.concat());
         let k = Latency::of(kms);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         sides.push(Side {
@@ -467,19 +464,14 @@ pub fn run(
          |---|---:|---:|---:|---:|---:|\n",
     );
     for (i, a) in report.audiences.iter().enumerate() {
+        let at = |b: usize, v: &dyn Fn(&Side) -> &Vec<f64>| {
+            report.sides.get(b).and_then(|s| v(s).get(i).copied())
+        };
         let cell = |b: usize, v: &dyn Fn(&Side) -> &Vec<f64>| {
-            report
-                .sides
-                .get(b)
-                .and_then(|s| v(s).get(i).copied())
-                .map(|x| format!("{x:.3}"))
-                .unwrap_or_default()
+            at(b, v).map(|x| format!("{x:.3}")).unwrap_or_default()
         };
         let ms = |b: usize| {
-            report
-                .sides
-                .get(b)
-                .and_then(|s| s.vector_p50_ms_by_audience.get(i))
+            at(b, &|s| &s.vector_p50_ms_by_audience)
                 .map(|x| format!("{x:.2} ms"))
                 .unwrap_or_else(|| "–".into())
         };
