@@ -49,6 +49,12 @@ pub struct Side {
     pub keyword_p50_ms: f64,
     /// 99th-percentile keyword search latency.
     pub keyword_p99_ms: f64,
+    /// Keyword search p50 and p99 per audience (the order of
+    /// [`BackendsReport::audiences`]): what is visible decides how many
+    /// postings are looked at.
+    pub keyword_p50_ms_by_audience: Vec<f64>,
+    /// Keyword search p99 per audience.
+    pub keyword_p99_ms_by_audience: Vec<f64>,
     /// Recall@10 of the vector search against an exact scan, per audience
     /// (the order of [`BackendsReport::audiences`]).
     pub recall_at_10: Vec<f64>,
@@ -335,7 +341,7 @@ pub fn run(
                 rec[w].push(recall(&key_of(view, &v)?, &t[w]));
             }
         }
-        let mut kms = Vec::new();
+        let mut kms = vec![Vec::new(); audiences.len()];
         let mut overlap = vec![Vec::new(); audiences.len()];
         for (qi, q) in questions.iter().enumerate() {
             let q = crate::store::keyword::KeywordQuery::of(q);
@@ -344,7 +350,7 @@ pub fn run(
                 let hits = view
                     .keyword_search(&a.principal, None, &q, 10)
                     .map_err(|e| e.to_string())?;
-                kms.push(start.elapsed().as_secs_f64() * 1000.0);
+                kms[w].push(start.elapsed().as_secs_f64() * 1000.0);
                 let found = scored(view, &hits)?;
                 if backend == "embedded" {
                     if w == 0 {
@@ -358,7 +364,8 @@ pub fn run(
             }
         }
         let l = Latency::of(by_audience.concat());
-        let k = Latency::of(kms);
+        let k_by: Vec<Latency> = kms.iter().map(|v| Latency::of(v.clone())).collect();
+        let k = Latency::of(kms.concat());
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         sides.push(Side {
             backend: backend.into(),
@@ -384,6 +391,8 @@ pub fn run(
                 .collect(),
             keyword_p50_ms: k.p50_ms,
             keyword_p99_ms: k.p99_ms,
+            keyword_p50_ms_by_audience: k_by.iter().map(|l| l.p50_ms).collect(),
+            keyword_p99_ms_by_audience: k_by.iter().map(|l| l.p99_ms).collect(),
             recall_at_10: rec.iter().map(|r| mean(r)).collect(),
             keyword_overlap_at_10: overlap.iter().map(|r| mean(r)).collect(),
         });
@@ -460,8 +469,8 @@ pub fn run(
         "\nRecall@10 of the vector search against an exact scan, and (PostgreSQL) the share of the \
          embedded backend's keyword top 10 it returns (a hit that only ties its tenth score counts: \
          the backends break ties differently), by who searches:\n\n\
-         | who searches | sees | recall@10 embedded | recall@10 PostgreSQL | vector p50 embedded / PostgreSQL | keyword top-10 overlap |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | who searches | sees | recall@10 embedded | recall@10 PostgreSQL | vector p50 embedded / PostgreSQL | keyword top-10 overlap | keyword p50 / p99 embedded | keyword p50 / p99 PostgreSQL |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (i, a) in report.audiences.iter().enumerate() {
         let at = |b: usize, v: &dyn Fn(&Side) -> &Vec<f64>| {
@@ -475,8 +484,15 @@ pub fn run(
                 .map(|x| format!("{x:.2} ms"))
                 .unwrap_or_else(|| "–".into())
         };
+        let kw = |b: usize| match (
+            at(b, &|s| &s.keyword_p50_ms_by_audience),
+            at(b, &|s| &s.keyword_p99_ms_by_audience),
+        ) {
+            (Some(p50), Some(p99)) => format!("{p50:.2} / {p99:.2} ms"),
+            _ => "–".into(),
+        };
         md.push_str(&format!(
-            "| {} | {:.1} % | {} | {} | {} / {} | {} |\n",
+            "| {} | {:.1} % | {} | {} | {} / {} | {} | {} | {} |\n",
             a.name,
             a.selectivity * 100.0,
             cell(0, &|s| &s.recall_at_10),
@@ -484,6 +500,8 @@ pub fn run(
             ms(0),
             ms(1),
             cell(1, &|s| &s.keyword_overlap_at_10),
+            kw(0),
+            kw(1),
         ));
     }
     md.push_str(&format!(
@@ -495,8 +513,8 @@ pub fn run(
          the exact scan below the filtered walk, and wherever a principal sees under {:.0} % of \
          the chunks; a node scores these from the vectors it keeps of the principal's access \
          sets when they fit `[store] vector_cache_mb` = {} MB). Keyword side: tantivy BM25 \
-         embedded, BM25 over every visible posting in PostgreSQL (compacted blocks plus the rows \
-         changed since). Machine: {}.\n",
+         embedded, BM25 over the visible postings in PostgreSQL (compacted blocks plus the rows \
+         changed since), its exact top k found with MaxScore pruning. Machine: {}.\n",
         params.ef_search,
         crate::store::pg::beam_for(params.ef_search, n as i64),
         params.exact_threshold,
