@@ -382,6 +382,7 @@ pub fn run(
                 p99_ms: 0.0,
                 mean_ms: 0.0,
                 stages_p50_ms: Default::default(),
+                slowest: Vec::new(),
             },
             vector_p50_ms: l.p50_ms,
             vector_p99_ms: l.p99_ms,

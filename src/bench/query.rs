@@ -65,6 +65,9 @@ pub struct Endpoint {
     /// Median per stage, from the server's `Server-Timing` header (search
     /// only), and the rest: HTTP, authentication, JSON, audit.
     pub stages_p50_ms: BTreeMap<String, f64>,
+    /// The slowest 1 % of requests (at least one), slowest first: each
+    /// one's total (`total`) and stages, so that a p99 can be explained.
+    pub slowest: Vec<BTreeMap<String, f64>>,
 }
 
 /// One index size of the query benchmark.
@@ -227,6 +230,7 @@ pub(super) fn measure(
             .map_err(|e| e.to_string())?;
     }
     let mut ms = Vec::with_capacity(requests);
+    let mut each: Vec<BTreeMap<String, f64>> = Vec::with_capacity(requests);
     let mut stages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut errors = 0;
     for i in 0..requests {
@@ -235,8 +239,10 @@ pub(super) fn measure(
         let (status, timing) = c.post(path, keys[i % 2], body).map_err(|e| e.to_string())?;
         let total = t.elapsed().as_secs_f64() * 1000.0;
         ms.push(total);
+        let mut this = BTreeMap::from([("total".to_string(), total)]);
         if let Some(t) = timing {
             let parsed: Vec<(String, f64)> = parse_server_timing(&t).collect();
+            this.extend(parsed.iter().cloned());
             if let Some((_, search)) = parsed.iter().find(|(n, _)| n == "search") {
                 stages
                     .entry("outside the search".into())
@@ -247,10 +253,14 @@ pub(super) fn measure(
                 stages.entry(name).or_default().push(dur);
             }
         }
+        each.push(this);
         if status != 200 {
             errors += 1;
         }
     }
+    let total = |m: &BTreeMap<String, f64>| m.get("total").copied().unwrap_or(0.0);
+    each.sort_by(|a, b| total(b).total_cmp(&total(a)));
+    each.truncate((requests / 100).max(1));
     let l = Latency::of(ms);
     Ok(Endpoint {
         requests,
@@ -263,6 +273,7 @@ pub(super) fn measure(
             .into_iter()
             .map(|(k, v)| (k, Latency::of(v).p50_ms))
             .collect(),
+        slowest: each,
     })
 }
 
