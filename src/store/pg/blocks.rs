@@ -202,34 +202,38 @@ struct AclRuns {
 
 impl AclRuns {
     fn of(acl: &[u32]) -> AclRuns {
-        // Access set ids are small and dense; a map only for odd ones.
+        // Access set ids are small and dense: slots by array, by map only
+        // for odd ids.
         let max = acl.iter().copied().max().unwrap_or(0) as usize;
-        let mut sets: Vec<u32> = if max < 4 * acl.len() + 1024 {
+        let is_dense = max < 4 * acl.len() + 1024;
+        let mut sets: Vec<u32> = if is_dense {
             let mut seen = vec![false; max + 1];
             for &a in acl {
                 seen[a as usize] = true;
             }
             (0..=max as u32).filter(|&a| seen[a as usize]).collect()
         } else {
-            let mut v: Vec<u32> = acl.to_vec();
+            let mut v = acl.to_vec();
             v.sort_unstable();
             v.dedup();
             v
         };
         sets.shrink_to_fit();
-        let slot_of: FxHashMap<u32, usize> =
-            sets.iter().enumerate().map(|(i, &a)| (a, i)).collect();
-        let dense: Option<Vec<u32>> = (max < 4 * acl.len() + 1024).then(|| {
+        let dense: Option<Vec<u32>> = is_dense.then(|| {
             let mut d = vec![0u32; max + 1];
             for (i, &a) in sets.iter().enumerate() {
                 d[a as usize] = i as u32;
             }
             d
         });
+        let map: FxHashMap<u32, usize> = match dense {
+            Some(_) => FxHashMap::default(),
+            None => sets.iter().enumerate().map(|(i, &a)| (a, i)).collect(),
+        };
         let slot = |a: u32| -> usize {
             match &dense {
                 Some(d) => d[a as usize] as usize,
-                None => slot_of.get(&a).copied().unwrap_or(0),
+                None => map.get(&a).copied().unwrap_or(0),
             }
         };
         let mut start = vec![0u32; sets.len() + 1];
@@ -1505,6 +1509,28 @@ mod tests {
             d.admitted(&most, 0).is_none(),
             "a block mostly admitted stays whole"
         );
+        // Access set ids far apart are grouped as well.
+        let odd: Vec<(i64, u32, u32, u32)> = (0..3000)
+            .map(|c| (c, 1, 10, [1, 70_000, 5_000_000][c as usize % 3]))
+            .collect();
+        let mut sets = vec![false; 70_001];
+        sets[70_000] = true;
+        let admit = Admit {
+            sets,
+            exclude: false,
+            dead: HashSet::new(),
+            docs: None,
+        };
+        let n = block_of(&odd).admitted(&admit, 0);
+        assert!(n.is_none(), "a third is more than a quarter");
+        let odd: Vec<(i64, u32, u32, u32)> = (0..4000)
+            .map(|c| (c, 1, 10, [1, 70_000, 5_000_000, 9][c as usize % 5 % 4]))
+            .collect();
+        let n = block_of(&odd)
+            .admitted(&admit, 0)
+            .expect("a fifth admitted");
+        let want: Vec<i64> = odd.iter().filter(|p| p.3 == 70_000).map(|p| p.0).collect();
+        assert_eq!(n.chunk, want);
     }
 
     #[test]
