@@ -845,10 +845,8 @@ impl Scorer {
 
     fn block(&mut self, field: i16, term: &str, d: &Arc<Decoded>) {
         if let Some(w) = self.weights(field, term) {
-            if !d.chunk.is_empty() {
-                let w = w.to_vec();
-                self.blocks.push((d.clone(), w));
-            }
+            let w = w.to_vec();
+            self.blocks.push((d.clone(), w));
         }
     }
 
@@ -878,11 +876,14 @@ impl Scorer {
             .blocks
             .iter()
             .zip(&narrowed)
-            .map(|((d, w), n)| Cursor {
-                d: n.as_ref().unwrap_or(d),
-                w,
-                bound: n.as_ref().unwrap_or(d).bound(w),
-                at: 0,
+            .map(|((d, w), n)| {
+                let d = n.as_ref().unwrap_or(d);
+                Cursor {
+                    d,
+                    w,
+                    bound: d.bound(w),
+                    at: 0,
+                }
             })
             .filter(|c| !c.d.chunk.is_empty())
             .collect();
@@ -891,21 +892,15 @@ impl Scorer {
         for l in &lists {
             below.push(below[below.len() - 1] + l.bound);
         }
-        // lists[..first] can only add to a candidate found in the others.
-        let mut first = 0;
+        // lists[..first] can only add to a candidate found in the others:
+        // their bounds summed stay below the bar.
+        let essential_from = |bar: f64| below[1..].partition_point(|&b| b < bar);
         let mut bar = top.bar();
-        while first < lists.len() && below[first + 1] < bar {
-            first += 1;
-        }
+        let mut first = essential_from(bar);
         while let Some(chunk) = lists[first..].iter().filter_map(Cursor::chunk).min() {
             let mut score = 0.0;
             for l in &mut lists[first..] {
-                if l.chunk() == Some(chunk) {
-                    if admit.acl(l.d.acl[l.at]) {
-                        score += l.part();
-                    }
-                    l.at += 1;
-                }
+                score += l.take(chunk, admit);
             }
             if admit.dead.contains(&chunk) || !admit.doc(chunk) {
                 continue;
@@ -916,20 +911,12 @@ impl Scorer {
                     open = false;
                     break;
                 }
-                let l = &mut lists[j];
-                l.seek(chunk);
-                if l.chunk() == Some(chunk) {
-                    if admit.acl(l.d.acl[l.at]) {
-                        score += l.part();
-                    }
-                    l.at += 1;
-                }
+                lists[j].seek(chunk);
+                score += lists[j].take(chunk, admit);
             }
             if open && score > 0.0 && top.offer(chunk, score) {
                 bar = top.bar();
-                while first < lists.len() && below[first + 1] < bar {
-                    first += 1;
-                }
+                first = essential_from(bar);
             }
         }
         top.sorted()
@@ -950,9 +937,20 @@ impl Cursor<'_> {
         self.d.chunk.get(self.at).copied()
     }
 
+    /// What the posting at the cursor adds to `chunk` if it is that
+    /// chunk's (0 if its access set is not admitted), moving past it.
     #[inline]
-    fn part(&self) -> f64 {
-        part(self.w, self.d.tf[self.at], self.d.len[self.at])
+    fn take(&mut self, chunk: i64, admit: &Admit) -> f64 {
+        if self.chunk() != Some(chunk) {
+            return 0.0;
+        }
+        let at = self.at;
+        self.at += 1;
+        if admit.acl(self.d.acl[at]) {
+            part(self.w, self.d.tf[at], self.d.len[at])
+        } else {
+            0.0
+        }
     }
 
     /// Moves to the first posting at or after `chunk` (galloping: the
@@ -1317,11 +1315,8 @@ mod tests {
     }
 
     fn decoded(chunks: &[i64]) -> Arc<Decoded> {
-        let mut w = BlockWriter::new();
-        for &c in chunks {
-            w.push(p(c, 1, 10, 0)).unwrap();
-        }
-        Arc::new(Decoded::of(&w.finish()).unwrap())
+        let postings: Vec<(i64, u32, u32, u32)> = chunks.iter().map(|&c| (c, 1, 10, 0)).collect();
+        block_of(&postings)
     }
 
     fn key(t: &str) -> (i16, String) {
