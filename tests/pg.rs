@@ -32,6 +32,7 @@ use hort::store::migrate;
 use hort::store::pg::{Meta, PgBackend, PgStore, PgWriter};
 use hort::store::{
     IndexRead, IndexReader, IndexWrite, NewChunk, NewDocument, Pages, Store, VectorParams,
+    VectorPlan,
 };
 
 fn opts() -> IngestOptions {
@@ -2106,4 +2107,150 @@ fn kept_vectors_follow_every_write() {
     put(&mut w, "f.md", "eng", [0.0, 0.0, 1.0]);
     w.commit().unwrap();
     assert_eq!(found(&eng), vec![d(doc_id("f.md"))]);
+}
+
+/// A node keeps one graph over every chunk's vector when they fit `[store]
+/// vector_cache_mb`, built in the background after the first search that
+/// could walk it. A principal who sees many chunks is then answered by
+/// walking it: sets written since the graph was built are scanned from
+/// their current rows instead, so every write shows in the very next
+/// search, and nothing the principal may not see is ever returned.
+#[test]
+fn the_kept_graph_answers_like_an_exact_scan_and_follows_every_write() {
+    const DIM: usize = 8;
+    const DOCS: usize = 6_000;
+    let url = fresh_db("keptgraph");
+    let store = Arc::new(PgStore::open(&url, None, 2, meta("test", DIM)).unwrap());
+    let teams = ["a", "b", "c", "d"];
+    let all = Principal::new("all", &teams, Classification::Restricted);
+    // Sees three quarters of the chunks: walks the graph too.
+    let abc = Principal::new("abc", &teams[..3], Classification::Restricted);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    // The corpus as the test knows it: path -> (team, vector).
+    let mut corpus: std::collections::BTreeMap<String, (&str, Vec<f32>)> = Default::default();
+    let rule = |t: &str, i: usize| {
+        let c = if i.is_multiple_of(2) {
+            Classification::Internal
+        } else {
+            Classification::Confidential
+        };
+        Some(AccessRule::new(&[t], c).unwrap())
+    };
+    let mut w = PgWriter::open(store.clone(), "c").unwrap();
+    for i in 0..DOCS {
+        let v: Vec<f32> = (0..DIM).map(|_| next()).collect();
+        let (path, team) = (format!("d{i}.md"), teams[i % 4]);
+        w.put(one_chunk_doc("/r", &path, rule(team, i / 4), v.clone()))
+            .unwrap();
+        corpus.insert(path, (team, v));
+    }
+    w.commit().unwrap();
+    let params = VectorParams {
+        ef_search: 64,
+        exact_threshold: 1000,
+    };
+    let paths_of = |ids: &[u64]| -> Vec<String> {
+        let by_id: std::collections::HashMap<u64, String> = store
+            .chunks(&all, None, ids)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.id, c.path))
+            .collect();
+        ids.iter().map(|id| by_id[id].clone()).collect()
+    };
+    let cos = |a: &[f32], b: &[f32]| {
+        let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        d / (n(a) * n(b))
+    };
+    // The 10 nearest documents `p` may see, by brute force over the corpus.
+    let truth = |corpus: &std::collections::BTreeMap<String, (&str, Vec<f32>)>,
+                 p: &Principal,
+                 q: &[f32]| {
+        let mut s: Vec<(f32, String)> = corpus
+            .iter()
+            .filter(|(_, (t, _))| p.teams.iter().any(|x| x == t))
+            .map(|(path, (_, v))| (cos(q, v), path.clone()))
+            .collect();
+        s.sort_by(|a, b| b.0.total_cmp(&a.0));
+        s.into_iter().take(10).map(|x| x.1).collect::<Vec<_>>()
+    };
+    let search = |p: &Principal, q: &[f32]| {
+        let (hits, plans) = store.vector_search(p, None, q, 10, params).unwrap();
+        let ids: Vec<u64> = hits.iter().map(|h| h.0).collect();
+        let paths = paths_of(&ids);
+        (paths, plans)
+    };
+    let queries: Vec<Vec<f32>> = (0..20)
+        .map(|_| (0..DIM).map(|_| next()).collect())
+        .collect();
+
+    // The first search starts building the graph; wait for it.
+    search(&all, &queries[0]);
+    let t = Instant::now();
+    while hort::store::pg::kept_graph_jobs().1 > 0 {
+        assert!(t.elapsed() < Duration::from_secs(300), "graph not built");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recall = |corpus: &std::collections::BTreeMap<String, (&str, Vec<f32>)>, p: &Principal| {
+        let mut found = 0;
+        for q in &queries {
+            let (paths, plans) = search(p, q);
+            assert_eq!(
+                plans,
+                vec![VectorPlan::Graph],
+                "{} walks the kept graph",
+                p.name
+            );
+            for path in &paths {
+                let team = corpus[path].0;
+                assert!(
+                    p.teams.iter().any(|t| t == team),
+                    "{path} is not {}'s",
+                    p.name
+                );
+            }
+            let want = truth(corpus, p, q);
+            found += paths.iter().filter(|x| want.contains(x)).count();
+        }
+        found as f64 / (10 * queries.len()) as f64
+    };
+    assert!(recall(&corpus, &all) >= 0.95);
+    assert!(recall(&corpus, &abc) >= 0.95);
+
+    // A new document right at a question: first in the next search.
+    let q = queries[1].clone();
+    w.put(one_chunk_doc("/r", "new.md", rule("a", 0), q.clone()))
+        .unwrap();
+    w.commit().unwrap();
+    corpus.insert("new.md".into(), ("a", q.clone()));
+    assert_eq!(search(&all, &q).0[0], "new.md");
+    assert_eq!(search(&abc, &q).0[0], "new.md");
+    // Moved to a team abc is not in: gone for abc at once, not for all.
+    let new_id = store
+        .select_as(&all, "SELECT id FROM documents WHERE path = 'new.md'")
+        .unwrap()[0] as u64;
+    w.set_access(new_id, rule("d", 0), None).unwrap();
+    w.commit().unwrap();
+    corpus.insert("new.md".into(), ("d", q.clone()));
+    assert!(!search(&abc, &q).0.contains(&"new.md".to_string()));
+    assert_eq!(search(&all, &q).0[0], "new.md");
+    // Removed: gone for everyone; the old nearest are back.
+    w.remove(new_id).unwrap();
+    w.commit().unwrap();
+    corpus.remove("new.md");
+    for p in [&all, &abc] {
+        let (paths, plans) = search(p, &q);
+        assert_eq!(plans, vec![VectorPlan::Graph]);
+        assert!(!paths.contains(&"new.md".to_string()));
+    }
+    // Written sets are scanned, the rest still walked: recall holds.
+    assert!(recall(&corpus, &all) >= 0.95);
+    assert!(recall(&corpus, &abc) >= 0.95);
 }

@@ -48,6 +48,7 @@ use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Conn, Pool, PoolOptions, DEFAULT_POOL_TIMEOUT};
+pub use vectors::kept_graph_jobs;
 pub use write::{PgBackend, PgWriter};
 
 /// Why the database could not be used.
@@ -326,8 +327,10 @@ impl Default for Meta {
 /// The database side of hort: a write pool on the primary and a read pool
 /// (the replica's, if configured).
 pub struct PgStore {
-    pub(crate) write: Pool,
-    pub(crate) read: Pool,
+    /// Shared with the jobs a node runs beside its searches (keeping
+    /// access sets' graphs): the last holder closes it.
+    pub(crate) write: std::sync::Arc<Pool>,
+    pub(crate) read: std::sync::Arc<Pool>,
     /// Searches read the replica while it is at most this far behind, the
     /// primary otherwise.
     max_staleness: Duration,
@@ -419,8 +422,8 @@ impl PgStore {
             let _ = first.recv_timeout(FIRST_LAG_WAIT);
         }
         Ok(PgStore {
-            write,
-            read,
+            write: std::sync::Arc::new(write),
+            read: std::sync::Arc::new(read),
             max_staleness: DEFAULT_MAX_STALENESS,
             lag,
             meta,
@@ -484,7 +487,7 @@ impl PgStore {
 
     /// The pool searches and reads run on: the replica's while it is
     /// within the bound, else the primary's.
-    pub(crate) fn reads(&self) -> &Pool {
+    pub(crate) fn reads(&self) -> &std::sync::Arc<Pool> {
         match self.readable_lag() {
             Some(_) => &self.read,
             None => &self.write,

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::store::distance::dot;
-use crate::store::hnsw::{self, Vectors};
+use crate::store::hnsw::{self, Budget, Graph, GraphLayout, GraphParams, Vectors, Visited};
 
 /// One access set's chunks as of `version`: ids in ascending order and
 /// their vectors (row-major) scaled to unit length, as the embedded index
@@ -76,6 +76,11 @@ impl SetVectors {
     fn bytes(&self) -> usize {
         VectorCache::bytes_for(self.ids.len(), self.dim) + std::mem::size_of::<SetVectors>()
     }
+
+    /// Chunks in it.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
 }
 
 /// `v` scaled to unit length (a zero vector stays zero: at distance 1 from
@@ -86,6 +91,163 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
         v.iter_mut().for_each(|x| *x /= n);
     }
     v
+}
+
+/// Warming jobs started in this process, and running now: a bench waits
+/// for them before it measures (see [`kept_graph_jobs`]).
+static JOBS_STARTED: AtomicU64 = AtomicU64::new(0);
+static JOBS_RUNNING: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// A search's visited marks, kept per thread (a fresh set would clear
+    /// a word per chunk of the graph on every search).
+    static VISITED: std::cell::RefCell<Visited> = std::cell::RefCell::new(Visited::default());
+}
+
+/// How many jobs keeping access sets' vectors and graphs this process has
+/// started, and how many run now.
+pub fn kept_graph_jobs() -> (u64, u64) {
+    (
+        JOBS_STARTED.load(Ordering::Acquire),
+        JOBS_RUNNING.load(Ordering::Acquire),
+    )
+}
+
+/// Links per node of the kept graph when none are configured (the
+/// embedded index's default), for sizing the cache.
+const KEPT_M: usize = 16;
+
+/// Every access set's vectors as of the versions they were read at, with
+/// one HNSW graph over all of them: the embedded index's walk, on a node
+/// of the PostgreSQL backend.
+///
+/// Why: pgvector's walk for a principal who sees all of 100,000 chunks
+/// took 2.6 ms (p50), the embedded index's 0.19 (`hort bench backends`),
+/// and access sets are too many and too small (283 of 10 to 2,200 chunks
+/// there) for a graph each. A search admits a node only if its set is one
+/// the principal may read *and* the set is still at the version the graph
+/// holds (read in the search's own snapshot); sets written since are
+/// scanned from their current rows instead, so the graph never serves a
+/// state that is not committed, and a write costs a scan of the sets it
+/// touched until the graph is built again.
+pub(crate) struct KeptGraph {
+    /// Per set: its version, its number in `node_set`, and its chunks.
+    sets: HashMap<i32, (i64, u32, usize)>,
+    /// Each node's set (by its number).
+    node_set: Vec<u32>,
+    ids: Vec<i64>,
+    vectors: Vec<f32>,
+    dim: usize,
+    graph: Vec<u32>,
+    layout: GraphLayout,
+}
+
+impl KeptGraph {
+    /// The graph over `sets` (seconds for 100,000 chunks: never on a
+    /// request's path).
+    pub(crate) fn build(
+        sets: &[(i32, Arc<SetVectors>)],
+        dim: usize,
+        params: GraphParams,
+    ) -> Result<KeptGraph, String> {
+        let n: usize = sets.iter().map(|(_, s)| s.ids.len()).sum();
+        let mut g = KeptGraph {
+            sets: HashMap::with_capacity(sets.len()),
+            node_set: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            vectors: Vec::with_capacity(n * dim),
+            dim,
+            graph: Vec::new(),
+            layout: GraphLayout::empty(),
+        };
+        for (number, (id, s)) in sets.iter().enumerate() {
+            if s.dim != dim {
+                return Err(format!(
+                    "access set {id} has vectors of {} dimensions",
+                    s.dim
+                ));
+            }
+            let number = number as u32;
+            g.sets.insert(*id, (s.version, number, s.ids.len()));
+            g.node_set.extend(std::iter::repeat_n(number, s.ids.len()));
+            g.ids.extend_from_slice(&s.ids);
+            g.vectors.extend_from_slice(&s.vectors);
+        }
+        g.graph = hnsw::build(&g.vectors, dim, params);
+        g.layout = GraphLayout::parse(&g.graph)?;
+        Ok(g)
+    }
+
+    /// Memory it holds.
+    pub(crate) fn bytes(&self) -> usize {
+        VectorCache::bytes_for(self.ids.len(), self.dim)
+            + 4 * (self.graph.len() + self.node_set.len())
+            + 24 * self.sets.len()
+    }
+
+    /// Chunks in it.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The version set `id` has in the graph.
+    pub(crate) fn version_of(&self, id: i32) -> Option<i64> {
+        self.sets.get(&id).map(|s| s.0)
+    }
+
+    /// The `want` nearest chunks of sets `admitted` (which must be in the
+    /// graph at the version the caller read) as (id, cosine distance),
+    /// nearest first, ties by id; the beam widened as the admitted share
+    /// narrows ([`ef_for`](crate::store::plan::ef_for)), and every admitted
+    /// chunk scored if the walk finds fewer than wanted.
+    pub(crate) fn nearest(
+        &self,
+        admitted: &[i32],
+        query: &[f32],
+        want: usize,
+        ef: usize,
+    ) -> Vec<(i64, f64)> {
+        let mut allowed = vec![false; self.sets.len()];
+        let mut rows = 0;
+        for id in admitted {
+            if let Some(&(_, number, n)) = self.sets.get(id) {
+                allowed[number as usize] = true;
+                rows += n;
+            }
+        }
+        let target = want.min(rows);
+        if target == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let q = unit(query.to_vec());
+        let v = Vectors {
+            data: &self.vectors,
+            dim: self.dim,
+        };
+        let allow = |i: u32| allowed[self.node_set[i as usize] as usize];
+        let ef = crate::store::plan::ef_for(ef.max(want), rows as f64 / self.len() as f64);
+        let graph = Graph {
+            data: &self.graph,
+            layout: &self.layout,
+        };
+        let budget = Budget {
+            k: target,
+            ef,
+            max_visits: self.len(),
+        };
+        let found = VISITED.with(|m| graph.search(v, &q, budget, allow, &mut m.borrow_mut()));
+        let hits = if found.hits.len() >= target {
+            found.hits
+        } else {
+            hnsw::exact(v, &q, target, allow)
+        };
+        let mut out: Vec<(i64, f64)> = hits
+            .into_iter()
+            .map(|h| (self.ids[h.idx as usize], h.dist as f64))
+            .collect();
+        out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        out
+    }
 }
 
 /// The `want` nearest chunks of `sets` to `query` as (id, cosine distance),
@@ -142,12 +304,18 @@ pub(crate) struct VectorCache {
     budget: usize,
     clock: AtomicU64,
     kept: std::sync::Mutex<Kept>,
+    /// A job reading sets and building their graphs is running (one at a
+    /// time: it uses every core while it builds).
+    warming: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
 struct Kept {
     sets: HashMap<i32, Arc<SetVectors>>,
     bytes: usize,
+    /// The graph over every set, when one was built and fits the budget
+    /// (its bytes count against it, before the sets').
+    graph: Option<Arc<KeptGraph>>,
 }
 
 impl VectorCache {
@@ -158,6 +326,24 @@ impl VectorCache {
             budget,
             clock: AtomicU64::new(1),
             kept: std::sync::Mutex::new(Kept::default()),
+            warming: Default::default(),
+        }
+    }
+
+    /// Claims the right to run the one warming job; false if it runs.
+    pub(crate) fn start_warming(&self) -> bool {
+        let claimed = !self.warming.swap(true, Ordering::AcqRel);
+        if claimed {
+            JOBS_RUNNING.fetch_add(1, Ordering::AcqRel);
+            JOBS_STARTED.fetch_add(1, Ordering::AcqRel);
+        }
+        claimed
+    }
+
+    /// The warming job ended.
+    pub(crate) fn end_warming(&self) {
+        if self.warming.swap(false, Ordering::AcqRel) {
+            JOBS_RUNNING.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -169,6 +355,14 @@ impl VectorCache {
     /// Bytes `chunks` vectors of `dim` dimensions take kept.
     pub(crate) fn bytes_for(chunks: usize, dim: usize) -> usize {
         chunks * (8 + 4 * dim)
+    }
+
+    /// Bytes `chunks` vectors take kept with their graph (its lowest level
+    /// holds 2·m links and a count per node, and each node its set; the
+    /// levels above, about a sixteenth of the nodes, m + 1 each and an id).
+    pub(crate) fn bytes_with_graph(chunks: usize, dim: usize, m: usize) -> usize {
+        let m = if m == 0 { KEPT_M } else { m };
+        Self::bytes_for(chunks, dim) + chunks * 4 * (2 + 2 * m) + chunks / 16 * 4 * (m + 2)
     }
 
     /// The kept set `id` if it is at `version`.
@@ -187,32 +381,37 @@ impl VectorCache {
     /// the budget is not kept.
     pub(crate) fn put(&self, id: i32, set: Arc<SetVectors>) {
         let size = set.bytes();
-        if size > self.budget {
-            return;
-        }
         set.used.store(
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
         let mut kept = super::lock(&self.kept);
+        let room = self.budget.saturating_sub(kept.graph_bytes());
+        if size > room {
+            return;
+        }
         if let Some(old) = kept.sets.remove(&id) {
             kept.bytes -= old.bytes();
         }
-        while kept.bytes + size > self.budget {
-            let Some(oldest) = kept
-                .sets
-                .iter()
-                .min_by_key(|(_, s)| s.used.load(Ordering::Relaxed))
-                .map(|(k, _)| *k)
-            else {
-                break;
-            };
-            if let Some(gone) = kept.sets.remove(&oldest) {
-                kept.bytes -= gone.bytes();
-            }
-        }
+        kept.evict(room - size);
         kept.bytes += size;
         kept.sets.insert(id, set);
+    }
+
+    /// The graph over every set, if one is kept.
+    pub(crate) fn graph(&self) -> Option<Arc<KeptGraph>> {
+        super::lock(&self.kept).graph.clone()
+    }
+
+    /// Keeps `graph` in place of the one kept, making room by forgetting
+    /// sets used least recently; a graph larger than the budget is not kept.
+    pub(crate) fn put_graph(&self, graph: Arc<KeptGraph>) {
+        if graph.bytes() > self.budget {
+            return;
+        }
+        let mut kept = super::lock(&self.kept);
+        kept.evict(self.budget - graph.bytes());
+        kept.graph = Some(graph);
     }
 
     /// Sets kept and the bytes they hold.
@@ -220,6 +419,29 @@ impl VectorCache {
     fn held(&self) -> (usize, usize) {
         let kept = super::lock(&self.kept);
         (kept.sets.len(), kept.bytes)
+    }
+}
+
+impl Kept {
+    fn graph_bytes(&self) -> usize {
+        self.graph.as_ref().map_or(0, |g| g.bytes())
+    }
+
+    /// Forgets the sets used least recently until they hold at most `room`.
+    fn evict(&mut self, room: usize) {
+        while self.bytes > room {
+            let Some(oldest) = self
+                .sets
+                .iter()
+                .min_by_key(|(_, s)| s.used.load(Ordering::Relaxed))
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some(gone) = self.sets.remove(&oldest) {
+                self.bytes -= gone.bytes();
+            }
+        }
     }
 }
 
@@ -293,6 +515,106 @@ mod tests {
         for ((_, d), (r, _)) in got.iter().zip(&all) {
             assert!((d - r).abs() < 1e-5, "{d} against {r}");
         }
+    }
+
+    /// Sets of random 4-d vectors, ids numbered across them.
+    fn random_sets(sizes: &[usize], seed: u64) -> Vec<(i32, Arc<SetVectors>)> {
+        let mut x = seed;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut id = 0;
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(s, &n)| {
+                let rows = (0..n)
+                    .map(|_| {
+                        id += 1;
+                        (id, (0..4).map(|_| next()).collect())
+                    })
+                    .collect();
+                (
+                    s as i32 + 100,
+                    Arc::new(SetVectors::new(7, 4, rows).unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_kept_graph_finds_only_admitted_sets_and_what_a_scan_finds() {
+        let sets = random_sets(&[300, 50, 900, 10], 3);
+        let g = KeptGraph::build(
+            &sets,
+            4,
+            GraphParams {
+                m: 16,
+                ef_construction: 100,
+            },
+        )
+        .unwrap();
+        assert_eq!(g.len(), 1260);
+        assert_eq!(g.version_of(102), Some(7));
+        assert_eq!(g.version_of(1), None);
+        let q = [0.3f32, -0.1, 0.2, 0.05];
+        for admitted in [vec![100, 101, 102, 103], vec![102], vec![101, 103], vec![]] {
+            let got = g.nearest(&admitted, &q, 10, 64);
+            let chosen: Vec<Arc<SetVectors>> = sets
+                .iter()
+                .filter(|(id, _)| admitted.contains(id))
+                .map(|(_, s)| s.clone())
+                .collect();
+            let want = nearest(&chosen, &q, 10);
+            // A graph of this size, walked with a beam of 64, finds them all.
+            assert_eq!(
+                got.iter().map(|x| x.0).collect::<Vec<_>>(),
+                want.iter().map(|x| x.0).collect::<Vec<_>>(),
+                "admitted {admitted:?}"
+            );
+            for ((_, a), (_, b)) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5);
+            }
+        }
+        // A set the graph does not hold admits nothing.
+        assert!(g.nearest(&[999], &q, 10, 64).is_empty());
+        // A question of another dimension finds nothing rather than panicking.
+        assert!(g.nearest(&[100], &[1.0, 0.0], 10, 64).is_empty());
+    }
+
+    #[test]
+    fn the_kept_graph_counts_against_the_budget_before_the_sets() {
+        let sets = random_sets(&[200], 5);
+        let g = Arc::new(
+            KeptGraph::build(
+                &sets,
+                4,
+                GraphParams {
+                    m: 8,
+                    ef_construction: 40,
+                },
+            )
+            .unwrap(),
+        );
+        let one = sets[0].1.bytes();
+        let cache = VectorCache::new(g.bytes() + one + one / 2);
+        cache.put(1, sets[0].1.clone());
+        cache.put(2, random_sets(&[200], 6)[0].1.clone());
+        assert_eq!(cache.held().0, 2, "both sets fit before the graph");
+        cache.put_graph(g.clone());
+        assert!(cache.graph().is_some());
+        assert_eq!(cache.held().0, 1, "the graph pushed the older set out");
+        assert!(cache.get(2, 7).is_some() && cache.get(1, 7).is_none());
+        // With the graph kept, a second set no longer fits beside it.
+        cache.put(3, random_sets(&[200], 7)[0].1.clone());
+        assert_eq!(cache.held().0, 1);
+        // A graph larger than the budget is not kept.
+        let small = VectorCache::new(g.bytes() - 1);
+        small.put_graph(g);
+        assert!(small.graph().is_none());
     }
 
     #[test]
