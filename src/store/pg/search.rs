@@ -292,7 +292,7 @@ impl PgStore {
         if !self.vectors.start_warming() {
             return;
         }
-        let end = EndWarming(self.vectors.clone());
+        let end = EndWarming(self.vectors.clone(), std::time::Instant::now());
         let pool = self.reads().clone();
         let dim = self.meta().dim;
         // As the database's own graph is built (`[hnsw]`).
@@ -306,9 +306,9 @@ impl PgStore {
                 let cache = end.0.clone();
                 let _end = end;
                 let t = std::time::Instant::now();
-                match every_set(&pool, dim).and_then(|sets| {
-                    KeptGraph::build(&sets, dim, params).map_err(PgError::Mismatch)
-                }) {
+                match every_set(&pool, dim)
+                    .and_then(|sets| KeptGraph::build(sets, dim, params).map_err(PgError::Mismatch))
+                {
                     Ok(g) => {
                         tracing::info!(
                             chunks = g.len(),
@@ -358,11 +358,11 @@ impl PgStore {
 
 /// Ends the warming job when it returns or panics (a panic must not leave
 /// the node believing a job runs, which would stop every later one).
-struct EndWarming(Arc<VectorCache>);
+struct EndWarming(Arc<VectorCache>, std::time::Instant);
 
 impl Drop for EndWarming {
     fn drop(&mut self) {
-        self.0.end_warming();
+        self.0.end_warming(self.1.elapsed());
     }
 }
 

@@ -146,7 +146,7 @@ impl KeptGraph {
     /// The graph over `sets` (seconds for 100,000 chunks: never on a
     /// request's path).
     pub(crate) fn build(
-        sets: &[(i32, Arc<SetVectors>)],
+        sets: Vec<(i32, Arc<SetVectors>)>,
         dim: usize,
         params: GraphParams,
     ) -> Result<KeptGraph, String> {
@@ -173,6 +173,8 @@ impl KeptGraph {
             g.ids.extend_from_slice(&s.ids);
             g.vectors.extend_from_slice(&s.vectors);
         }
+        // The sets' own copies go before the graph's builder makes its own.
+        drop(sets);
         g.graph = hnsw::build(&g.vectors, dim, params);
         g.layout = GraphLayout::parse(&g.graph)?;
         Ok(g)
@@ -307,7 +309,13 @@ pub(crate) struct VectorCache {
     /// A job reading sets and building their graphs is running (one at a
     /// time: it uses every core while it builds).
     warming: std::sync::atomic::AtomicBool,
+    /// No job starts before this.
+    not_before: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// The least time between the end of one warming job and the start of the
+/// next.
+const WARM_GAP: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 struct Kept {
@@ -327,11 +335,18 @@ impl VectorCache {
             clock: AtomicU64::new(1),
             kept: std::sync::Mutex::new(Kept::default()),
             warming: Default::default(),
+            not_before: Default::default(),
         }
     }
 
-    /// Claims the right to run the one warming job; false if it runs.
+    /// Claims the right to run the one warming job; false if it runs, or
+    /// if the last one ended less than [`WARM_GAP`] (or its own duration)
+    /// ago: a graph that failed to build, or came out larger than the
+    /// budget, must not be read and built again on every search.
     pub(crate) fn start_warming(&self) -> bool {
+        if super::lock(&self.not_before).is_some_and(|t| std::time::Instant::now() < t) {
+            return false;
+        }
         let claimed = !self.warming.swap(true, Ordering::AcqRel);
         if claimed {
             JOBS_RUNNING.fetch_add(1, Ordering::AcqRel);
@@ -340,8 +355,9 @@ impl VectorCache {
         claimed
     }
 
-    /// The warming job ended.
-    pub(crate) fn end_warming(&self) {
+    /// The warming job that took `took` ended.
+    pub(crate) fn end_warming(&self, took: std::time::Duration) {
+        *super::lock(&self.not_before) = Some(std::time::Instant::now() + took.max(WARM_GAP));
         if self.warming.swap(false, Ordering::AcqRel) {
             JOBS_RUNNING.fetch_sub(1, Ordering::AcqRel);
         }
@@ -549,7 +565,7 @@ mod tests {
     fn the_kept_graph_finds_only_admitted_sets_and_what_a_scan_finds() {
         let sets = random_sets(&[300, 50, 900, 10], 3);
         let g = KeptGraph::build(
-            &sets,
+            sets.clone(),
             4,
             GraphParams {
                 m: 16,
@@ -590,7 +606,7 @@ mod tests {
         let sets = random_sets(&[200], 5);
         let g = Arc::new(
             KeptGraph::build(
-                &sets,
+                sets.clone(),
                 4,
                 GraphParams {
                     m: 8,
@@ -615,6 +631,18 @@ mod tests {
         let small = VectorCache::new(g.bytes() - 1);
         small.put_graph(g);
         assert!(small.graph().is_none());
+    }
+
+    #[test]
+    fn one_warming_job_at_a_time_and_none_right_after_one() {
+        let cache = VectorCache::new(1 << 20);
+        assert!(cache.start_warming());
+        assert!(!cache.start_warming(), "one job at a time");
+        cache.end_warming(std::time::Duration::ZERO);
+        // A job that failed quickly is not started again on the next search.
+        assert!(!cache.start_warming());
+        *super::super::lock(&cache.not_before) = Some(std::time::Instant::now());
+        assert!(cache.start_warming());
     }
 
     #[test]
