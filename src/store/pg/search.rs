@@ -216,7 +216,18 @@ impl PgStore {
     /// another version (or not at all) are read again, with their version,
     /// in one snapshot.
     fn kept_nearest(&self, access: &Access, query: &[f32], want: usize) -> Result<Scored, PgError> {
-        let versions = self.set_versions(access)?;
+        let sets = self.current_sets(access, self.set_versions(access)?)?;
+        Ok(as_scored(vectors::nearest(&sets, query, want)))
+    }
+
+    /// Access sets `versions` (id, version) as kept at those versions; the
+    /// others are read again as `access` (their version and chunks in one
+    /// snapshot) and kept.
+    fn current_sets(
+        &self,
+        access: &Access,
+        versions: Vec<(i32, i64)>,
+    ) -> Result<Vec<Arc<SetVectors>>, PgError> {
         let mut sets = Vec::with_capacity(versions.len());
         let mut stale = Vec::new();
         for (id, version) in versions {
@@ -231,7 +242,7 @@ impl PgStore {
                 sets.push(set);
             }
         }
-        Ok(as_scored(vectors::nearest(&sets, query, want)))
+        Ok(sets)
     }
 
     /// The `want` nearest chunks of the principal's access sets through the
@@ -253,25 +264,11 @@ impl PgStore {
             self.warm_graph();
             return Ok(None);
         };
-        let mut walked = Vec::with_capacity(versions.len());
-        let mut sets = Vec::new();
-        let mut stale = Vec::new();
-        for (id, version) in versions {
-            if graph.version_of(id) == Some(version) {
-                walked.push(id);
-            } else {
-                match self.vectors.get(id, version) {
-                    Some(s) => sets.push(s),
-                    None => stale.push(id),
-                }
-            }
-        }
-        if !stale.is_empty() {
-            for (id, set) in read_sets(self.reads(), access, stale, self.meta().dim)? {
-                self.vectors.put(id, set.clone());
-                sets.push(set);
-            }
-        }
+        let (walked, written): (Vec<_>, Vec<_>) = versions
+            .into_iter()
+            .partition(|&(id, version)| graph.version_of(id) == Some(version));
+        let walked: Vec<i32> = walked.into_iter().map(|(id, _)| id).collect();
+        let sets = self.current_sets(access, written)?;
         let changed: usize = sets.iter().map(|s| s.len()).sum();
         if changed * REBUILD_SHARE > graph.len() {
             self.warm_graph();
@@ -394,21 +391,15 @@ const REBUILD_SHARE: usize = 10;
 fn every_set(pool: &super::pool::Pool, dim: usize) -> Result<Vec<(i32, Arc<SetVectors>)>, PgError> {
     let (ids, teams): (Vec<i32>, Vec<String>) = pool.run(|c| {
         async move {
-            let ids = c
-                .query("SELECT id FROM access_sets", &[])
+            let r = c
+                .query_one(
+                    "SELECT ARRAY(SELECT id FROM access_sets),
+                            ARRAY(SELECT DISTINCT unnest(teams) FROM access_sets)",
+                    &[],
+                )
                 .await
-                .ctx("read access sets")?
-                .iter()
-                .map(|r| col(r, 0))
-                .collect::<Result<Vec<i32>, PgError>>()?;
-            let teams = c
-                .query("SELECT DISTINCT unnest(teams) FROM access_sets", &[])
-                .await
-                .ctx("read access sets' teams")?
-                .iter()
-                .map(|r| col(r, 0))
-                .collect::<Result<Vec<String>, PgError>>()?;
-            Ok((ids, teams))
+                .ctx("read access sets")?;
+            Ok((col(&r, 0)?, col(&r, 1)?))
         }
         .boxed()
     })?;
