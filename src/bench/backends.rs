@@ -176,8 +176,8 @@ pub fn database(url: &str, name: &str) -> Result<String, String> {
     Ok(format!("{head}/{name}"))
 }
 
-/// Runs `pass` (searches) until one starts no job keeping access sets'
-/// vectors and graphs, waiting for each job to end (at most 30 passes).
+/// Runs `pass` (searches) until one starts no job building a kept graph,
+/// waiting for each job to end (at most 30 passes).
 fn settle(mut pass: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     use crate::store::pg::kept_graph_jobs;
     for _ in 0..30 {
@@ -192,7 +192,7 @@ fn settle(mut pass: impl FnMut() -> Result<(), String>) -> Result<(), String> {
             return Ok(());
         }
         eprintln!(
-            "bench backends: postgres: kept sets and graphs built in {:.1} s",
+            "bench backends: postgres: kept graph built in {:.1} s",
             t.elapsed().as_secs_f64()
         );
     }
@@ -352,9 +352,9 @@ pub fn run(
             pg.as_ref()
         };
         if backend == "postgres" {
-            // A node keeps the graphs of the sets it serves, built in the
-            // background after the first search that needs them: measured
-            // once they are built, as a node that has been serving is.
+            // A node keeps a graph of every chunk, built in the background
+            // after the first search that could use it: measured once it
+            // is built, as a node that has been serving is.
             settle(|| {
                 for a in &audiences {
                     view.vector_search(&a.principal, None, &queries[0], 10, params.vector())

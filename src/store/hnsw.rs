@@ -33,13 +33,18 @@ pub struct GraphParams {
     pub ef_construction: usize,
 }
 
+/// The links per node a graph built with `m` has (`m` bounded to 2..=128).
+pub fn links(m: usize) -> usize {
+    m.clamp(2, 128)
+}
+
 /// Builds the graph of `n = vectors.len() / dim` unit vectors.
 pub fn build(vectors: &[f32], dim: usize, params: GraphParams) -> Vec<u32> {
     let n = vectors.len().checked_div(dim).unwrap_or(0);
     if n == 0 {
         return vec![MAGIC, VERSION, 0, 0, 0, 0, 0, 0];
     }
-    let m = params.m.clamp(2, 128);
+    let m = links(params.m);
     let hnsw: Hnsw<f32, CosineUnit> =
         Hnsw::new(m, n, 16, params.ef_construction.max(m), CosineUnit);
     let data: Vec<(&[f32], usize)> = (0..n)

@@ -259,12 +259,14 @@ impl PgStore {
         want: usize,
         ef: usize,
     ) -> Result<Option<Scored>, PgError> {
-        let versions = self.set_versions(access)?;
+        // Without a graph the caller's plan reads the versions itself: not
+        // read here for nothing.
         let Some(graph) = self.vectors.graph() else {
             self.warm_graph();
             return Ok(None);
         };
-        let (walked, written): (Vec<_>, Vec<_>) = versions
+        let (walked, written): (Vec<_>, Vec<_>) = self
+            .set_versions(access)?
             .into_iter()
             .partition(|&(id, version)| graph.version_of(id) == Some(version));
         let walked: Vec<i32> = walked.into_iter().map(|(id, _)| id).collect();

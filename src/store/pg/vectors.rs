@@ -93,8 +93,8 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-/// Warming jobs started in this process, and running now: a bench waits
-/// for them before it measures (see [`kept_graph_jobs`]).
+/// Jobs building a kept graph started in this process, and running now: a
+/// bench waits for them before it measures (see [`kept_graph_jobs`]).
 static JOBS_STARTED: AtomicU64 = AtomicU64::new(0);
 static JOBS_RUNNING: AtomicU64 = AtomicU64::new(0);
 
@@ -104,18 +104,14 @@ thread_local! {
     static VISITED: std::cell::RefCell<Visited> = std::cell::RefCell::new(Visited::default());
 }
 
-/// How many jobs keeping access sets' vectors and graphs this process has
-/// started, and how many run now.
+/// How many jobs building a kept graph this process has started, and how
+/// many run now.
 pub fn kept_graph_jobs() -> (u64, u64) {
     (
         JOBS_STARTED.load(Ordering::Acquire),
         JOBS_RUNNING.load(Ordering::Acquire),
     )
 }
-
-/// Links per node of the kept graph when none are configured (the
-/// embedded index's default), for sizing the cache.
-const KEPT_M: usize = 16;
 
 /// Every access set's vectors as of the versions they were read at, with
 /// one HNSW graph over all of them: the embedded index's walk, on a node
@@ -306,8 +302,8 @@ pub(crate) struct VectorCache {
     budget: usize,
     clock: AtomicU64,
     kept: std::sync::Mutex<Kept>,
-    /// A job reading sets and building their graphs is running (one at a
-    /// time: it uses every core while it builds).
+    /// The job reading every set and building the kept graph is running
+    /// (one at a time: it uses every core while it builds).
     warming: std::sync::atomic::AtomicBool,
     /// No job starts before this.
     not_before: std::sync::Mutex<Option<std::time::Instant>>,
@@ -377,7 +373,7 @@ impl VectorCache {
     /// holds 2·m links and a count per node, and each node its set; the
     /// levels above, about a sixteenth of the nodes, m + 1 each and an id).
     pub(crate) fn bytes_with_graph(chunks: usize, dim: usize, m: usize) -> usize {
-        let m = if m == 0 { KEPT_M } else { m };
+        let m = hnsw::links(m);
         Self::bytes_for(chunks, dim) + chunks * 4 * (2 + 2 * m) + chunks / 16 * 4 * (m + 2)
     }
 
