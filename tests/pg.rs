@@ -2194,7 +2194,7 @@ fn the_kept_graph_answers_like_an_exact_scan_and_follows_every_write() {
     // The first search starts building the graph; wait for it.
     search(&all, &queries[0]);
     let t = Instant::now();
-    while hort::store::pg::kept_graph_jobs().1 > 0 {
+    while hort::store::pg::warming_jobs().1 > 0 {
         assert!(t.elapsed() < Duration::from_secs(300), "graph not built");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -2253,4 +2253,121 @@ fn the_kept_graph_answers_like_an_exact_scan_and_follows_every_write() {
     // Written sets are scanned, the rest still walked: recall holds.
     assert!(recall(&corpus, &all) >= 0.95);
     assert!(recall(&corpus, &abc) >= 0.95);
+}
+
+/// A node reads the current compaction's largest keyword blocks ahead of
+/// searches, and keeps the words the corpus lacks as empty blocks (so that
+/// a question with such a word is answered from kept blocks too): neither
+/// may hide a write. A node that keeps nothing must answer alike, score
+/// for score, through every write.
+#[test]
+fn kept_keyword_blocks_are_read_ahead_and_follow_every_write() {
+    let url = fresh_db("keptblocks");
+    let kept = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let none = Arc::new(
+        PgStore::open(&url, None, 2, meta("test", 3))
+            .unwrap()
+            .with_keyword_cache(0),
+    );
+    let eng = Principal::new("e", &["eng"], Classification::Internal);
+    let hr = Principal::new("h", &["hr"], Classification::Restricted);
+    let both = Principal::new("b", &["eng", "hr"], Classification::Restricted);
+    let rule = |t: &str| Some(AccessRule::new(&[t], Classification::Internal).unwrap());
+    let text_doc = |path: &str, team: &str, text: &str| {
+        let mut d = one_chunk_doc("/r", path, rule(team), vec![1.0, 0.0, 0.0]);
+        let n = text.len() as u32;
+        d.pages = vec![(1, text.to_string())];
+        d.chunks[0].byte_end = n;
+        d.chunks[0].char_end = n;
+        d
+    };
+    let found = |p: &Principal, q: &str| -> Vec<String> {
+        let a = keyword_keyed(kept.as_ref(), p, q, 10);
+        let b = keyword_keyed(none.as_ref(), p, q, 10);
+        assert_eq!(
+            a, b,
+            "kept blocks and none disagree for {} on {q:?}",
+            p.name
+        );
+        a.into_iter().map(|(k, _)| k.0).collect()
+    };
+    let doc_id = |path: &str| -> u64 {
+        kept.select_as(
+            &both,
+            &format!("SELECT id FROM documents WHERE path = '{path}'"),
+        )
+        .unwrap()[0] as u64
+    };
+    let mut w = PgWriter::open(kept.clone(), "c").unwrap();
+    for i in 0..40 {
+        let (team, port) = if i % 2 == 0 {
+            ("eng", "rotterdam")
+        } else {
+            ("hr", "hamburg")
+        };
+        let text = format!(
+            "harbour freight invoice {i} pallet {port} {}",
+            "crane ".repeat(i % 5)
+        );
+        w.put(text_doc(&format!("d{i}.md"), team, &text)).unwrap();
+    }
+    w.commit().unwrap();
+    w.compact(true).unwrap();
+    let generation = count(&url, "SELECT generation FROM term_block_state");
+    let blocks = count(&url, "SELECT count(*) FROM term_blocks") as usize;
+    assert!(blocks > 10, "{blocks} blocks");
+
+    // The first keyword search starts the read-ahead: every block fits.
+    let first = found(&eng, "harbour crane");
+    assert_eq!(first.len(), 10);
+    assert!(first.iter().all(|p| {
+        let i: usize = p[1..p.len() - 3].parse().unwrap();
+        i.is_multiple_of(2)
+    }));
+    let t = Instant::now();
+    while hort::store::pg::warming_jobs().1 > 0 {
+        assert!(t.elapsed() < Duration::from_secs(60), "blocks not read");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(kept.kept_keyword_generation(), Some(generation));
+    assert!(
+        kept.kept_keyword_blocks() >= blocks,
+        "{} < {blocks}",
+        kept.kept_keyword_blocks()
+    );
+    assert_eq!(found(&hr, "hamburg crane").len(), 10);
+
+    // A word the corpus lacks is kept as such ...
+    let held = kept.kept_keyword_blocks();
+    assert!(found(&eng, "zeppelin").is_empty());
+    assert!(kept.kept_keyword_blocks() > held, "the absent word is kept");
+    // ... and written later, it is found by the very next search (from
+    // the rows written since the compaction), by its own team only.
+    w.put(text_doc("z.md", "eng", "zeppelin over the harbour"))
+        .unwrap();
+    w.commit().unwrap();
+    assert_eq!(found(&eng, "zeppelin"), vec!["z.md".to_string()]);
+    assert!(found(&hr, "zeppelin").is_empty());
+    // A rule change moves it to the other team at once; a block posting
+    // of a moved chunk never counts for its old team.
+    w.set_access(doc_id("z.md"), rule("hr"), None).unwrap();
+    w.set_access(doc_id("d0.md"), rule("hr"), None).unwrap();
+    w.commit().unwrap();
+    assert!(found(&eng, "zeppelin").is_empty());
+    assert_eq!(found(&hr, "zeppelin"), vec!["z.md".to_string()]);
+    assert!(!found(&eng, "harbour rotterdam").contains(&"d0.md".to_string()));
+    assert!(found(&hr, "rotterdam").contains(&"d0.md".to_string()));
+    // Removed, it is gone from both teams.
+    w.remove(doc_id("d2.md")).unwrap();
+    w.commit().unwrap();
+    assert!(!found(&eng, "rotterdam").contains(&"d2.md".to_string()));
+
+    // A compaction replaces every block: the node keeps the new ones, and
+    // answers as before.
+    let before = found(&hr, "zeppelin harbour crane");
+    w.compact(true).unwrap();
+    let generation2 = count(&url, "SELECT generation FROM term_block_state");
+    assert_ne!(generation, generation2);
+    assert_eq!(found(&hr, "zeppelin harbour crane"), before);
+    assert_eq!(kept.kept_keyword_generation(), Some(generation2));
 }

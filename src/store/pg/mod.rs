@@ -35,6 +35,7 @@ mod read;
 mod schema;
 mod search;
 mod vectors;
+mod warm;
 mod write;
 
 pub(crate) use search::{beam_for, WALK_MIN_SHARE};
@@ -48,7 +49,7 @@ use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Conn, Pool, PoolOptions, DEFAULT_POOL_TIMEOUT};
-pub use vectors::kept_graph_jobs;
+pub use warm::warming_jobs;
 pub use write::{PgBackend, PgWriter};
 
 /// Why the database could not be used.
@@ -207,21 +208,21 @@ impl Access {
         };
         let (literal, level) = (array_literal(&self.teams), self.clearance.to_string());
         let access: [&(dyn ToSql + Sync); 2] = [&literal, &level];
+        // The transaction's own settings travel with its BEGIN: one message
+        // less (each costs a round of wake-ups on both sides).
+        let begin = if settings.is_empty() {
+            begin.to_string()
+        } else {
+            format!("{begin}; {settings}")
+        };
         // `join!` and `join_all` poll in order, and each statement is sent
         // when first polled: the server receives them in this order.
-        let (began, access, settings, rows, ended) = futures_util::join!(
-            c.batch_execute(begin),
+        let (began, access, rows, ended) = futures_util::join!(
+            c.batch_execute(&begin),
             async {
                 match &set {
                     Some(st) => c.query_one(st, &access).await.map(Some),
                     None => Ok(None),
-                }
-            },
-            async {
-                if settings.is_empty() {
-                    Ok(())
-                } else {
-                    c.batch_execute(settings).await
                 }
             },
             futures_util::future::join_all(steps.iter().map(|(st, p)| c.query(*st, p))),
@@ -229,7 +230,6 @@ impl Access {
         );
         began.ctx("begin read")?;
         access.ctx("set access")?;
-        settings.ctx("read settings")?;
         let rows = rows
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
@@ -469,6 +469,12 @@ impl PgStore {
     /// nodes follow compactions.
     pub fn kept_keyword_generation(&self) -> Option<i64> {
         self.blocks.generation()
+    }
+
+    /// How many keyword blocks this node keeps (words the corpus lacks
+    /// count, as empty blocks): for tests and operators.
+    pub fn kept_keyword_blocks(&self) -> usize {
+        self.blocks.held()
     }
 
     /// Reads go to the replica only while it is at most `d` behind.

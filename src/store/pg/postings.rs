@@ -410,7 +410,7 @@ impl PgStore {
         }
         let docs = docs.cloned();
         let cache = self.blocks.clone();
-        self.reads().run(move |c| {
+        let hits = self.reads().run(move |c| {
             async move {
                 let ids = Self::doc_ids(c, docs.as_ref()).await?;
                 let hits = super::blocks::ranked(
@@ -426,7 +426,49 @@ impl PgStore {
                 Ok(hits.into_iter().map(|(id, s)| (id as u64, s)).collect())
             }
             .boxed()
-        })
+        })?;
+        // After the search has read the current compaction's generation.
+        if self.blocks.wants_warming() {
+            self.warm_blocks();
+        }
+        Ok(hits)
+    }
+
+    /// Starts the job that reads the largest blocks of the current
+    /// compaction into the node's cache ([`super::blocks::largest`]);
+    /// nothing if it runs. A failure only leaves the blocks to be read by
+    /// the searches that need them.
+    fn warm_blocks(&self) {
+        let Some(job) = self.blocks.warming.start() else {
+            return;
+        };
+        let (pool, cache) = (self.reads().clone(), self.blocks.clone());
+        let spawned = std::thread::Builder::new()
+            .name("hort-kept-blocks".into())
+            .spawn(move || {
+                let _job = job;
+                let t = std::time::Instant::now();
+                let budget = cache.budget();
+                match pool.run(move |c| super::blocks::largest(c, budget).boxed()) {
+                    Ok((generation, read)) => {
+                        let (n, bytes) =
+                            (read.len(), read.iter().map(|(_, d)| d.len()).sum::<usize>());
+                        if cache.warm(generation, read) {
+                            tracing::info!(
+                                blocks = n,
+                                postings = bytes,
+                                seconds = t.elapsed().as_secs_f64(),
+                                "keyword blocks read ahead"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!("cannot read keyword blocks ahead: {e}"),
+                }
+            });
+        if let Err(e) = spawned {
+            // The job went down with the closure: warming has ended.
+            tracing::warn!("cannot start reading keyword blocks ahead: {e}");
+        }
     }
 
     /// Texts of up to `n` chunks that `who` may *not* see and that share

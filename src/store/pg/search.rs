@@ -288,10 +288,10 @@ impl PgStore {
     /// nodes) and builds the graph over them; nothing if that job already
     /// runs. A failure only leaves the node without a graph.
     fn warm_graph(&self) {
-        if !self.vectors.start_warming() {
+        let Some(job) = self.vectors.warming.start() else {
             return;
-        }
-        let end = EndWarming(self.vectors.clone(), std::time::Instant::now());
+        };
+        let cache = self.vectors.clone();
         let pool = self.reads().clone();
         let dim = self.meta().dim;
         // As the database's own graph is built (`[hnsw]`).
@@ -302,8 +302,7 @@ impl PgStore {
         let spawned = std::thread::Builder::new()
             .name("hort-kept-graph".into())
             .spawn(move || {
-                let cache = end.0.clone();
-                let _end = end;
+                let _job = job;
                 let t = std::time::Instant::now();
                 match every_set(&pool, dim)
                     .and_then(|sets| KeptGraph::build(sets, dim, params).map_err(PgError::Mismatch))
@@ -352,16 +351,6 @@ impl PgStore {
             }
             .boxed()
         })
-    }
-}
-
-/// Ends the warming job when it returns or panics (a panic must not leave
-/// the node believing a job runs, which would stop every later one).
-struct EndWarming(Arc<VectorCache>, std::time::Instant);
-
-impl Drop for EndWarming {
-    fn drop(&mut self) {
-        self.0.end_warming(self.1.elapsed());
     }
 }
 

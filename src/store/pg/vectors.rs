@@ -93,24 +93,10 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
     v
 }
 
-/// Jobs building a kept graph started in this process, and running now: a
-/// bench waits for them before it measures (see [`kept_graph_jobs`]).
-static JOBS_STARTED: AtomicU64 = AtomicU64::new(0);
-static JOBS_RUNNING: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
     /// A search's visited marks, kept per thread (a fresh set would clear
     /// a word per chunk of the graph on every search).
     static VISITED: std::cell::RefCell<Visited> = std::cell::RefCell::new(Visited::default());
-}
-
-/// How many jobs building a kept graph this process has started, and how
-/// many run now.
-pub fn kept_graph_jobs() -> (u64, u64) {
-    (
-        JOBS_STARTED.load(Ordering::Acquire),
-        JOBS_RUNNING.load(Ordering::Acquire),
-    )
 }
 
 /// Every access set's vectors as of the versions they were read at, with
@@ -302,16 +288,10 @@ pub(crate) struct VectorCache {
     budget: usize,
     clock: AtomicU64,
     kept: std::sync::Mutex<Kept>,
-    /// The job reading every set and building the kept graph is running
-    /// (one at a time: it uses every core while it builds).
-    warming: std::sync::atomic::AtomicBool,
-    /// No job starts before this.
-    not_before: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The job reading every set and building the kept graph (one at a
+    /// time: it uses every core while it builds).
+    pub(crate) warming: super::warm::Warming,
 }
-
-/// The least time between the end of one warming job and the start of the
-/// next.
-const WARM_GAP: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 struct Kept {
@@ -331,31 +311,6 @@ impl VectorCache {
             clock: AtomicU64::new(1),
             kept: std::sync::Mutex::new(Kept::default()),
             warming: Default::default(),
-            not_before: Default::default(),
-        }
-    }
-
-    /// Claims the right to run the one warming job; false if it runs, or
-    /// if the last one ended less than [`WARM_GAP`] (or its own duration)
-    /// ago: a graph that failed to build, or came out larger than the
-    /// budget, must not be read and built again on every search.
-    pub(crate) fn start_warming(&self) -> bool {
-        if super::lock(&self.not_before).is_some_and(|t| std::time::Instant::now() < t) {
-            return false;
-        }
-        let claimed = !self.warming.swap(true, Ordering::AcqRel);
-        if claimed {
-            JOBS_RUNNING.fetch_add(1, Ordering::AcqRel);
-            JOBS_STARTED.fetch_add(1, Ordering::AcqRel);
-        }
-        claimed
-    }
-
-    /// The warming job that took `took` ended.
-    pub(crate) fn end_warming(&self, took: std::time::Duration) {
-        *super::lock(&self.not_before) = Some(std::time::Instant::now() + took.max(WARM_GAP));
-        if self.warming.swap(false, Ordering::AcqRel) {
-            JOBS_RUNNING.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -627,18 +582,6 @@ mod tests {
         let small = VectorCache::new(g.bytes() - 1);
         small.put_graph(g);
         assert!(small.graph().is_none());
-    }
-
-    #[test]
-    fn one_warming_job_at_a_time_and_none_right_after_one() {
-        let cache = VectorCache::new(1 << 20);
-        assert!(cache.start_warming());
-        assert!(!cache.start_warming(), "one job at a time");
-        cache.end_warming(std::time::Duration::ZERO);
-        // A job that failed quickly is not started again on the next search.
-        assert!(!cache.start_warming());
-        *super::super::lock(&cache.not_before) = Some(std::time::Instant::now());
-        assert!(cache.start_warming());
     }
 
     #[test]
