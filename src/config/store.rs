@@ -46,7 +46,9 @@ pub struct StoreConfig {
     pub max_staleness_s: f64,
     /// Megabytes of decoded keyword postings a node keeps between searches
     /// (PostgreSQL; 0: none): they change only when a compaction rebuilds
-    /// them, and reading them again cost most of a keyword search.
+    /// them, and reading them again cost most of a keyword search. The
+    /// largest (frequent words') are read ahead after the node's first
+    /// keyword search.
     #[serde(default = "default_keyword_cache_mb")]
     pub keyword_cache_mb: usize,
     /// Megabytes of access sets' vectors a node keeps between searches
