@@ -739,7 +739,6 @@ async fn ranked_with(
     docs: Option<&[i64]>,
     want: usize,
 ) -> Result<Option<Vec<(i64, f32)>>, PgError> {
-    let t0 = std::time::Instant::now();
     let mut keys: Vec<(i16, String)> = q.0.iter().copied().zip(q.1.iter().cloned()).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -783,7 +782,6 @@ async fn ranked_with(
     // one repeatable-read snapshot, so that a compaction committing
     // meanwhile is never half seen. As the owner either way: ids and
     // counts only (module doc).
-    let t1 = t0.elapsed();
     let (head, blocks) = if missing_terms.is_empty() {
         let row = c
             .query_one(&head, &head_args)
@@ -808,7 +806,6 @@ async fn ranked_with(
         (head, rows.next().unwrap_or_default())
     };
 
-    let t2 = t0.elapsed();
     let generation: i64 = col(&head, 6)?;
     if kept.iter().any(Option::is_some) && kept_generation != Some(generation) {
         return Ok(None);
@@ -901,20 +898,7 @@ async fn ranked_with(
             scorer.posting(delta_fields[i], &delta_terms[i], chunk, tf, len);
         }
     }
-    let t3 = t0.elapsed();
-    let top = scorer.top(&admit, want);
-    if std::env::var_os("HORT_KW_TRACE").is_some() {
-        eprintln!(
-            "KWTRACE prep={} read={} decode={} top={} miss={} sets={}",
-            t1.as_micros(),
-            (t2 - t1).as_micros(),
-            (t3 - t2).as_micros(),
-            (t0.elapsed() - t3).as_micros(),
-            usize::from(!blocks.is_empty()),
-            admit.sets.iter().filter(|x| **x).count()
-        );
-    }
-    Ok(Some(top))
+    Ok(Some(scorer.top(&admit, want)))
 }
 
 /// The best chunks by BM25 over the question's blocks and delta, found
