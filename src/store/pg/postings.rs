@@ -451,12 +451,12 @@ impl PgStore {
                 let budget = cache.budget();
                 match pool.run(move |c| super::blocks::largest(c, budget).boxed()) {
                     Ok((generation, read)) => {
-                        let (n, bytes) =
+                        let (n, postings) =
                             (read.len(), read.iter().map(|(_, d)| d.len()).sum::<usize>());
                         if cache.warm(generation, read) {
                             tracing::info!(
                                 blocks = n,
-                                postings = bytes,
+                                postings,
                                 seconds = t.elapsed().as_secs_f64(),
                                 "keyword blocks read ahead"
                             );
