@@ -20,8 +20,9 @@
 //! moved, are listed in `term_block_dead` by the transaction that changes
 //! them. A search reads blocks, delta and that list in one snapshot (one
 //! statement when it keeps every block it needs, else a repeatable-read
-//! transaction), so a compaction committing meanwhile is never half seen, and a block's stale access set is never trusted: a moved
-//! chunk is skipped in the block and scored from its new rows.
+//! transaction), so a compaction committing meanwhile is never half seen,
+//! and a block's stale access set is never trusted: a moved chunk is
+//! skipped in the block and scored from its new rows.
 //!
 //! Compaction and writers exclude each other through one advisory lock:
 //! every write transaction holds it shared from its first statement,

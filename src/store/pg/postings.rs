@@ -439,36 +439,26 @@ impl PgStore {
     /// nothing if it runs. A failure only leaves the blocks to be read by
     /// the searches that need them.
     fn warm_blocks(&self) {
-        let Some(job) = self.blocks.warming.start() else {
-            return;
-        };
         let (pool, cache) = (self.reads().clone(), self.blocks.clone());
-        let spawned = std::thread::Builder::new()
-            .name("hort-kept-blocks".into())
-            .spawn(move || {
-                let _job = job;
-                let t = std::time::Instant::now();
-                let budget = cache.budget();
-                match pool.run(move |c| super::blocks::largest(c, budget).boxed()) {
-                    Ok((generation, read)) => {
-                        let (n, postings) =
-                            (read.len(), read.iter().map(|(_, d)| d.len()).sum::<usize>());
-                        if cache.warm(generation, read) {
-                            tracing::info!(
-                                blocks = n,
-                                postings,
-                                seconds = t.elapsed().as_secs_f64(),
-                                "keyword blocks read ahead"
-                            );
-                        }
+        self.blocks.warming.spawn("hort-kept-blocks", move || {
+            let t = std::time::Instant::now();
+            let budget = cache.budget();
+            match pool.run(move |c| super::blocks::largest(c, budget).boxed()) {
+                Ok((generation, read)) => {
+                    let (n, postings) =
+                        (read.len(), read.iter().map(|(_, d)| d.len()).sum::<usize>());
+                    if cache.warm(generation, read) {
+                        tracing::info!(
+                            blocks = n,
+                            postings,
+                            seconds = t.elapsed().as_secs_f64(),
+                            "keyword blocks read ahead"
+                        );
                     }
-                    Err(e) => tracing::warn!("cannot read keyword blocks ahead: {e}"),
                 }
-            });
-        if let Err(e) = spawned {
-            // The job went down with the closure: warming has ended.
-            tracing::warn!("cannot start reading keyword blocks ahead: {e}");
-        }
+                Err(e) => tracing::warn!("cannot read keyword blocks ahead: {e}"),
+            }
+        });
     }
 
     /// Texts of up to `n` chunks that `who` may *not* see and that share

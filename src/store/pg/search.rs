@@ -288,9 +288,6 @@ impl PgStore {
     /// nodes) and builds the graph over them; nothing if that job already
     /// runs. A failure only leaves the node without a graph.
     fn warm_graph(&self) {
-        let Some(job) = self.vectors.warming.start() else {
-            return;
-        };
         let cache = self.vectors.clone();
         let pool = self.reads().clone();
         let dim = self.meta().dim;
@@ -299,30 +296,23 @@ impl PgStore {
             m: self.meta().m,
             ef_construction: self.meta().ef_construction,
         };
-        let spawned = std::thread::Builder::new()
-            .name("hort-kept-graph".into())
-            .spawn(move || {
-                let _job = job;
-                let t = std::time::Instant::now();
-                match every_set(&pool, dim)
-                    .and_then(|sets| KeptGraph::build(sets, dim, params).map_err(PgError::Mismatch))
-                {
-                    Ok(g) => {
-                        tracing::info!(
-                            chunks = g.len(),
-                            mb = g.bytes() >> 20,
-                            seconds = t.elapsed().as_secs_f64(),
-                            "kept vector graph built"
-                        );
-                        cache.put_graph(Arc::new(g));
-                    }
-                    Err(e) => tracing::warn!("cannot build the kept vector graph: {e}"),
+        self.vectors.warming.spawn("hort-kept-graph", move || {
+            let t = std::time::Instant::now();
+            match every_set(&pool, dim)
+                .and_then(|sets| KeptGraph::build(sets, dim, params).map_err(PgError::Mismatch))
+            {
+                Ok(g) => {
+                    tracing::info!(
+                        chunks = g.len(),
+                        mb = g.bytes() >> 20,
+                        seconds = t.elapsed().as_secs_f64(),
+                        "kept vector graph built"
+                    );
+                    cache.put_graph(Arc::new(g));
                 }
-            });
-        if let Err(e) = spawned {
-            // The guard went down with the closure: warming has ended.
-            tracing::warn!("cannot start building the kept vector graph: {e}");
-        }
+                Err(e) => tracing::warn!("cannot build the kept vector graph: {e}"),
+            }
+        });
     }
 
     /// The versions of the access sets `access` admits, in one statement

@@ -48,7 +48,7 @@ pub(crate) struct Job {
 impl Warming {
     /// Claims the right to run the job; `None` if it runs, or if the last
     /// one ended less than [`GAP`] (or its own duration) ago.
-    pub(crate) fn start(&self) -> Option<Job> {
+    fn start(&self) -> Option<Job> {
         if super::lock(&self.0.not_before).is_some_and(|t| Instant::now() < t) {
             return None;
         }
@@ -61,6 +61,24 @@ impl Warming {
             state: self.0.clone(),
             started: Instant::now(),
         })
+    }
+
+    /// Runs `job` on a thread of its own named `name`, if [`Warming::start`]
+    /// lets it; nothing otherwise. Both kept structures start their jobs so.
+    pub(crate) fn spawn(&self, name: &str, job: impl FnOnce() + Send + 'static) {
+        let Some(claim) = self.start() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _claim = claim;
+                job()
+            });
+        if let Err(e) = spawned {
+            // The claim went down with the closure: the job has ended.
+            tracing::warn!("cannot start {name}: {e}");
+        }
     }
 
     /// Lets the next job start at once (tests).
