@@ -2371,3 +2371,69 @@ fn kept_keyword_blocks_are_read_ahead_and_follow_every_write() {
     assert_eq!(found(&hr, "zeppelin harbour crane"), before);
     assert_eq!(kept.kept_keyword_generation(), Some(generation2));
 }
+
+/// The vector planner's chunk counts: only a node's first search waits for
+/// them; after this node writes they are read again in the background,
+/// and a search meanwhile plans with the counts at hand (which only choose
+/// a plan: every plan finds the same hits, see the kept-vector tests).
+#[test]
+fn planner_counts_follow_writes_without_a_search_waiting() {
+    let url = fresh_db("counts");
+    let pg = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let eng = Principal::new("e", &["eng"], Classification::Internal);
+    let hr = Principal::new("h", &["hr"], Classification::Restricted);
+    let both = Principal::new("b", &["eng", "hr"], Classification::Restricted);
+    let rule = |t: &[&str], c| Some(AccessRule::new(t, c).unwrap());
+    let mut w = PgWriter::open(pg.clone(), "c").unwrap();
+    let put = |w: &mut PgWriter, path: &str, teams: &[&str], c| {
+        w.put(one_chunk_doc(
+            "/r",
+            path,
+            rule(teams, c),
+            vec![1.0, 0.0, 0.0],
+        ))
+        .unwrap()
+    };
+    for i in 0..3 {
+        put(
+            &mut w,
+            &format!("e{i}.md"),
+            &["eng"],
+            Classification::Internal,
+        );
+    }
+    put(&mut w, "s.md", &["eng", "hr"], Classification::Confidential);
+    put(&mut w, "h.md", &["hr"], Classification::Restricted);
+    w.commit().unwrap();
+    // Per team and level: eng internal 3, eng and hr confidential 1 each,
+    // hr restricted 1; a chunk counts once per team.
+    assert_eq!(pg.planner_estimate(&eng).unwrap(), (3, 6));
+    assert_eq!(pg.planner_estimate(&hr).unwrap(), (2, 6));
+    assert_eq!(pg.planner_estimate(&both).unwrap(), (6, 6));
+
+    put(&mut w, "e3.md", &["eng"], Classification::Internal);
+    put(&mut w, "e4.md", &["eng"], Classification::Internal);
+    w.remove(
+        pg.select_as(&both, "SELECT id FROM documents WHERE path = 'h.md'")
+            .unwrap()[0] as u64,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    // The first search after the write does not wait for the new counts.
+    assert_eq!(pg.planner_estimate(&eng).unwrap(), (3, 6));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = (
+            pg.planner_estimate(&eng).unwrap(),
+            pg.planner_estimate(&hr).unwrap(),
+        );
+        if now == ((5, 7), (1, 7)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the counts were not read again: {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -339,7 +339,7 @@ pub struct PgStore {
     lag: std::sync::Arc<Mutex<Option<Duration>>>,
     meta: Meta,
     /// Chunk counts per (team, classification), for the query planner.
-    pub(crate) counts: Mutex<Option<(std::time::Instant, Counts)>>,
+    pub(crate) counts: std::sync::Arc<search::PlannerCounts>,
     /// `chunks` is partitioned (by the distribution column `acl`, see
     /// migration 7): searches then name the principal's access sets so the
     /// planner reads only the parts holding them. On one table they would
@@ -427,7 +427,7 @@ impl PgStore {
             max_staleness: DEFAULT_MAX_STALENESS,
             lag,
             meta,
-            counts: Mutex::new(None),
+            counts: Default::default(),
             partitioned,
             blocks: std::sync::Arc::new(blocks::BlockCache::new(
                 crate::config::DEFAULT_KEYWORD_CACHE_MB << 20,
@@ -462,6 +462,13 @@ impl PgStore {
     pub fn with_vector_cache(mut self, mb: usize) -> PgStore {
         self.vectors = std::sync::Arc::new(vectors::VectorCache::new(mb << 20));
         self
+    }
+
+    /// The vector planner's estimate of the chunks `who` sees (an upper
+    /// bound: a chunk of several of its teams counts once per team) and of
+    /// all chunks, from the counts at hand: for operators and tests.
+    pub fn planner_estimate(&self, who: &Principal) -> Result<(i64, i64), PgError> {
+        self.estimate_visible(&Access::of(who))
     }
 
     /// The compaction (`term_block_state.generation`) whose keyword blocks
