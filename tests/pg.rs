@@ -2437,3 +2437,141 @@ fn planner_counts_follow_writes_without_a_search_waiting() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A node keeps the texts of the chunks it read (all of them, read ahead,
+/// when they fit `[store] text_cache_mb`) and serves a search's hits from
+/// them only under the access sets' versions that search's own vector side
+/// read as its principal. Two nodes, one keeping texts and one not, must
+/// return the same chunks, texts, rules and verdicts for every principal
+/// through every kind of write; a chunk kept from one principal's read is
+/// never served to a principal who may not see it.
+#[test]
+fn kept_texts_are_served_only_as_the_search_may_see_them() {
+    use hort::store::{ChunkVerdict, Verdict};
+    let url = fresh_db("kepttexts");
+    let kept = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let none = Arc::new(
+        PgStore::open(&url, None, 2, meta("test", 3))
+            .unwrap()
+            .with_text_cache(0),
+    );
+    let (kb, nb) = (backend(&kept), backend(&none));
+    let eng = Principal::new("e", &["eng"], Classification::Internal);
+    let hr = Principal::new("h", &["hr"], Classification::Restricted);
+    let both = Principal::new("b", &["eng", "hr"], Classification::Restricted);
+    let rule = |t: &str, c| Some(AccessRule::new(&[t], c).unwrap());
+    let params = VectorParams {
+        ef_search: 64,
+        exact_threshold: 1000,
+    };
+    let q = [1.0f32, 0.2, 0.0];
+    let all_ids = || -> Vec<u64> {
+        kept.select_as(&both, "SELECT id FROM chunks ORDER BY id")
+            .unwrap()
+            .into_iter()
+            .map(|i| i as u64)
+            .collect()
+    };
+    // One search on each node as `p`: its vector side, then every chunk id
+    // there is (others' too) asked for through the same view, as a search
+    // reads its hits. Both nodes must return the same.
+    let read = |p: &Principal| -> Vec<hort::store::ChunkHit> {
+        let ids = all_ids();
+        let view = kb.reader();
+        view.vector_search(p, None, &q, 10, params).unwrap();
+        let a = view.chunks(p, None, &ids).unwrap();
+        let view = nb.reader();
+        view.vector_search(p, None, &q, 10, params).unwrap();
+        let b = view.chunks(p, None, &ids).unwrap();
+        assert_eq!(a, b, "kept texts and PostgreSQL disagree for {}", p.name);
+        a
+    };
+    let paths = |hits: &[hort::store::ChunkHit]| -> Vec<String> {
+        hits.iter().map(|h| h.path.clone()).collect()
+    };
+    let settle = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while hort::store::pg::warming_jobs().1 > 0 {
+            assert!(Instant::now() < deadline, "the read-ahead does not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let put = |w: &mut PgWriter, path: &str, team: &str, v: [f32; 3]| {
+        let r = rule(team, Classification::Internal);
+        w.put(one_chunk_doc("/r", path, r, v.to_vec())).unwrap()
+    };
+    let doc_id = |path: &str| -> u64 {
+        kept.select_as(
+            &both,
+            &format!("SELECT id FROM documents WHERE path = '{path}'"),
+        )
+        .unwrap()[0] as u64
+    };
+    let mut w = PgWriter::open(kept.clone(), "c").unwrap();
+    put(&mut w, "a.md", "eng", [1.0, 0.0, 0.0]);
+    put(&mut w, "b.md", "eng", [0.0, 1.0, 0.0]);
+    put(&mut w, "c.md", "hr", [1.0, 0.1, 0.0]);
+    w.put(one_chunk_doc("/r", "norule.md", None, vec![1.0, 0.0, 0.0]))
+        .unwrap();
+    w.commit().unwrap();
+
+    // hr reads c first: kept, and never served to eng.
+    assert_eq!(paths(&read(&hr)), vec!["c.md"]);
+    settle();
+    assert_eq!(
+        kept.kept_texts(),
+        3,
+        "every chunk with a rule read ahead, the one without none"
+    );
+    assert_eq!(none.kept_texts(), 0);
+    assert_eq!(paths(&read(&eng)), vec!["a.md", "b.md"]);
+    assert_eq!(paths(&read(&both)), vec!["a.md", "b.md", "c.md"]);
+    // Without a search of its own, a view has no versions to check against
+    // and reads the database: nothing hr may not see, whatever is kept.
+    let ids = all_ids();
+    assert_eq!(
+        paths(&kb.reader().chunks(&eng, None, &ids).unwrap()),
+        vec!["a.md", "b.md"]
+    );
+    // A view of one principal's search serves nobody else from its versions.
+    let view = kb.reader();
+    view.vector_search(&hr, None, &q, 10, params).unwrap();
+    assert_eq!(
+        paths(&view.chunks(&eng, None, &ids).unwrap()),
+        vec!["a.md", "b.md"]
+    );
+
+    // A rule change moves a from eng's set to hr's.
+    let a = doc_id("a.md");
+    w.set_access(a, rule("hr", Classification::Confidential), None)
+        .unwrap();
+    w.commit().unwrap();
+    assert_eq!(paths(&read(&eng)), vec!["b.md"]);
+    let h = read(&hr);
+    assert_eq!(paths(&h), vec!["a.md", "c.md"]);
+    assert_eq!(h[0].access.classification, Classification::Confidential);
+
+    // A verdict set and another node's removal show in the next search.
+    let b = doc_id("b.md");
+    w.set_verdicts(
+        b,
+        vec![ChunkVerdict {
+            ord: 0,
+            chunk_id: 0,
+            verdict: Verdict {
+                score: 0.9,
+                reasons: vec!["rules".into()],
+            },
+        }],
+    )
+    .unwrap();
+    w.commit().unwrap();
+    let e = read(&eng);
+    assert_eq!(e[0].injection.as_ref().map(|v| v.score), Some(0.9));
+    let other = Arc::new(PgStore::open(&url, None, 2, meta("test", 3)).unwrap());
+    let mut w2 = PgWriter::open(other, "c").unwrap();
+    w2.remove(b).unwrap();
+    w2.commit().unwrap();
+    assert!(read(&eng).is_empty());
+    assert_eq!(paths(&read(&both)), vec!["a.md", "c.md"]);
+}

@@ -37,6 +37,10 @@ pub struct Side {
     pub load_seconds: Option<f64>,
     /// `/v1/search` latency through a real server.
     pub search: Endpoint,
+    /// Hits' texts served from what the node keeps, and read from the
+    /// database, during the `/v1/search` requests (PostgreSQL; 0 and 0
+    /// embedded).
+    pub texts_kept_read: (u64, u64),
     /// Vector search alone, in process, over every audience: p50.
     pub vector_p50_ms: f64,
     /// 99th-percentile vector search latency.
@@ -424,6 +428,7 @@ pub fn run(
                 stages_p50_ms: Default::default(),
                 slowest: Vec::new(),
             },
+            texts_kept_read: (0, 0),
             vector_p50_ms: l.p50_ms,
             vector_p99_ms: l.p99_ms,
             vector_p50_ms_by_audience: by_audience
@@ -468,7 +473,10 @@ pub fn run(
             "bench backends: {}: {requests} requests to /v1/search",
             side.backend
         );
+        let before = crate::store::pg::kept_text_reads();
         side.search = measure(addr, "/v1/search", &bodies, requests)?;
+        let after = crate::store::pg::kept_text_reads();
+        side.texts_kept_read = (after.0 - before.0, after.1 - before.1);
         server.abort();
     }
 
@@ -558,13 +566,26 @@ pub fn run(
          the chunks; a node scores these from the vectors it keeps of the principal's access \
          sets when they fit `[store] vector_cache_mb` = {} MB). Keyword side: tantivy BM25 \
          embedded, BM25 over the visible postings in PostgreSQL (compacted blocks plus the rows \
-         changed since), its exact top k found with MaxScore pruning. Machine: {}.\n",
+         changed since), its exact top k found with MaxScore pruning. Hits' texts in `/v1/search` \
+         on PostgreSQL: {} served from what the node keeps (`[store] text_cache_mb` = {} MB, read \
+         ahead when every chunk fits), {} read from the database. Machine: {}.\n",
         params.ef_search,
         crate::store::pg::beam_for(params.ef_search, n as i64),
         params.exact_threshold,
         crate::store::pg::EXACT_ROWS,
         crate::store::pg::WALK_MIN_SHARE * 100.0,
         crate::config::DEFAULT_VECTOR_CACHE_MB,
+        report
+            .sides
+            .iter()
+            .find(|s| s.backend == "postgres")
+            .map_or(0, |s| s.texts_kept_read.0),
+        crate::config::DEFAULT_TEXT_CACHE_MB,
+        report
+            .sides
+            .iter()
+            .find(|s| s.backend == "postgres")
+            .map_or(0, |s| s.texts_kept_read.1),
         report.machine.line()
     ));
     print!("{md}");

@@ -40,7 +40,7 @@ pub use retrieve::{Fusion, RetrieveConfig};
 pub use sanitize::{InjectionAction, QueryInjectionAction, SanitizeConfig};
 pub use server::ServerConfig;
 pub use store::{
-    Backend, HnswConfig, IndexConfig, StoreConfig, DEFAULT_KEYWORD_CACHE_MB,
+    Backend, HnswConfig, IndexConfig, StoreConfig, DEFAULT_KEYWORD_CACHE_MB, DEFAULT_TEXT_CACHE_MB,
     DEFAULT_VECTOR_CACHE_MB,
 };
 pub use workflows::{AgentConfig, HttpToolConfig, WorkflowConfig};

@@ -57,6 +57,18 @@ pub struct StoreConfig {
     /// slowest part of a search.
     #[serde(default = "default_vector_cache_mb")]
     pub vector_cache_mb: usize,
+    /// Megabytes of chunks' texts and positions a node keeps between
+    /// searches (PostgreSQL; 0: none): served again while the chunk's
+    /// access set is unchanged, they spare a search its last round trip.
+    #[serde(default = "default_text_cache_mb")]
+    pub text_cache_mb: usize,
+}
+
+/// The default of `[store] text_cache_mb`.
+pub const DEFAULT_TEXT_CACHE_MB: usize = 128;
+
+fn default_text_cache_mb() -> usize {
+    DEFAULT_TEXT_CACHE_MB
 }
 
 /// The default of `[store] vector_cache_mb`.
@@ -96,6 +108,7 @@ impl Default for StoreConfig {
             max_staleness_s: default_max_staleness_s(),
             keyword_cache_mb: default_keyword_cache_mb(),
             vector_cache_mb: default_vector_cache_mb(),
+            text_cache_mb: default_text_cache_mb(),
         }
     }
 }
@@ -186,6 +199,7 @@ impl StoreConfig {
         c.range("store.pool_timeout_s", self.pool_timeout_s, 0.1, 3_600.0)?;
         c.range("store.keyword_cache_mb", self.keyword_cache_mb, 0, 1 << 20)?;
         c.range("store.vector_cache_mb", self.vector_cache_mb, 0, 1 << 20)?;
+        c.range("store.text_cache_mb", self.text_cache_mb, 0, 1 << 20)?;
         // NaN fails the range check too.
         c.range("store.max_staleness_s", self.max_staleness_s, 0.0, 86_400.0)
     }

@@ -183,7 +183,8 @@ pub fn open(
                 cfg.store.max_staleness_s,
             ))
             .with_keyword_cache(cfg.store.keyword_cache_mb)
-            .with_vector_cache(cfg.store.vector_cache_mb);
+            .with_vector_cache(cfg.store.vector_cache_mb)
+            .with_text_cache(cfg.store.text_cache_mb);
             Ok(Arc::new(pg::PgBackend::new(Arc::new(db), &spec.chunker)))
         }
     }

@@ -34,6 +34,7 @@ mod postings;
 mod read;
 mod schema;
 mod search;
+mod texts;
 mod vectors;
 mod warm;
 mod write;
@@ -49,6 +50,8 @@ use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use crate::acl::{AccessRule, Classification, Principal};
 pub use pool::{redact, Conn, Pool, PoolOptions, DEFAULT_POOL_TIMEOUT};
+pub use read::PgView;
+pub use texts::kept_text_reads;
 pub use warm::warming_jobs;
 pub use write::{PgBackend, PgWriter};
 
@@ -162,7 +165,7 @@ impl<'a> FromSql<'a> for Vector {
 }
 
 /// Access for one read transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Access {
     pub(crate) teams: Vec<String>,
     pub(crate) clearance: i32,
@@ -352,6 +355,8 @@ pub struct PgStore {
     /// Access sets' vectors kept between searches (`[store]
     /// vector_cache_mb`).
     pub(crate) vectors: std::sync::Arc<vectors::VectorCache>,
+    /// Chunks' texts kept between searches (`[store] text_cache_mb`).
+    pub(crate) texts: std::sync::Arc<texts::TextCache>,
 }
 
 pub(crate) type Counts = std::collections::HashMap<(String, i32), i64>;
@@ -435,6 +440,9 @@ impl PgStore {
             vectors: std::sync::Arc::new(vectors::VectorCache::new(
                 crate::config::DEFAULT_VECTOR_CACHE_MB << 20,
             )),
+            texts: std::sync::Arc::new(texts::TextCache::new(
+                crate::config::DEFAULT_TEXT_CACHE_MB << 20,
+            )),
         })
     }
 
@@ -469,6 +477,18 @@ impl PgStore {
     /// all chunks, from the counts at hand: for operators and tests.
     pub fn planner_estimate(&self, who: &Principal) -> Result<(i64, i64), PgError> {
         self.estimate_visible(&Access::of(who))
+    }
+
+    /// Keeps at most `mb` megabytes of chunks' texts between searches (0:
+    /// none; every search reads its hits' texts from the database).
+    pub fn with_text_cache(mut self, mb: usize) -> PgStore {
+        self.texts = std::sync::Arc::new(texts::TextCache::new(mb << 20));
+        self
+    }
+
+    /// How many chunks' texts this node keeps: for tests and operators.
+    pub fn kept_texts(&self) -> usize {
+        self.texts.held().0
     }
 
     /// The compaction (`term_block_state.generation`) whose keyword blocks

@@ -2,8 +2,12 @@
 //! security as the asking principal, the owner's views that write checks
 //! and copies need, and the [`IndexRead`] implementation.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use futures_util::FutureExt;
 
+use super::texts::Seen;
 use super::{class_of, col, in_sets, Access, Conn, Ctx, PgError, PgStore, Vector};
 use crate::acl::{AccessRule, Principal};
 use crate::store::contract::{IndexRead, Scored};
@@ -35,54 +39,120 @@ pub(crate) fn verdict_of(score: Option<f32>, reasons: Option<Vec<String>>) -> Op
 }
 
 impl PgStore {
-    /// The chunks `ids` that `who` may see and `docs` admits, in the order asked.
+    /// The chunks `ids` that `who` may see and `docs` admits, in the order
+    /// asked. With `seen` (the versions of the principal's access sets, as
+    /// its view's vector side read them) and no metadata filter, the chunks
+    /// this node keeps at those versions are served from memory and only
+    /// the others read (see [`texts`](super::texts)).
     pub(crate) fn chunk_hits(
         &self,
         who: &Principal,
         docs: Option<&CompiledDocFilter>,
         ids: &[u64],
+        seen: Option<&HashMap<i32, i64>>,
     ) -> Result<Vec<ChunkHit>, PgError> {
         let access = Access::of(who);
         if access.teams.is_empty() || ids.is_empty() {
             return Ok(Vec::new());
         }
-        let want: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let docs = docs.cloned();
-        let partitioned = self.partitioned;
-        let mut rows: Vec<ChunkHit> = self.reads().run(move |c| async move {
-            let doc_ids = Self::doc_ids(c, docs.as_ref()).await?;
-            let fetch = c
-                .prepare_cached(&format!(
-                    "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
-                            k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
-                            k.ocr_confidence
-                     FROM chunks k JOIN documents d ON d.id = k.doc_id
-                     WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
-                       AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4)){}",
-                    in_sets(partitioned, "k.", 2, 3)
-                ))
-                .await
-                .ctx("prepare chunk fetch")?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                [&want, &access.teams, &access.clearance, &doc_ids];
-            // Chunks by primary key, whatever the ids: one plan fits all, so
-            // it is made once per connection, not per fetch (0.2 ms of a
-            // 100-chunk fetch at 100,000 chunks).
-            let rows = access
-                .pipelined(
-                    c,
-                    "BEGIN READ ONLY",
-                    false,
-                    "SET LOCAL plan_cache_mode = force_generic_plan",
-                    &[(&fetch, &params)],
-                )
-                .await?;
-            rows.iter().flatten().map(chunk_hit).collect::<Result<_, PgError>>()
-        }.boxed())?;
-        let pos: std::collections::HashMap<u64, usize> =
-            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let filtered = docs.is_some_and(|d| !d.is_empty());
+        let mut rows = match seen {
+            Some(versions) if !filtered => self.texts.get(ids, versions),
+            _ => Vec::new(),
+        };
+        let kept: HashSet<u64> = rows.iter().map(|h| h.id).collect();
+        let want: Vec<i64> = ids
+            .iter()
+            .filter(|id| !kept.contains(id))
+            .map(|&i| i as i64)
+            .collect();
+        if !want.is_empty() {
+            let docs = docs.cloned();
+            let partitioned = self.partitioned;
+            let read: Vec<(ChunkHit, i32, i64)> = self.reads().run(move |c| {
+                async move {
+                    let doc_ids = Self::doc_ids(c, docs.as_ref()).await?;
+                    // Each chunk with its access set's version, in the same
+                    // snapshot: what the node may keep it under.
+                    let fetch = c
+                        .prepare_cached(&format!(
+                            "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start,
+                                    k.char_end, k.text, k.teams, k.classification,
+                                    k.injection_score, k.injection_reasons, k.ocr_confidence,
+                                    k.acl, a.version
+                             FROM chunks k JOIN documents d ON d.id = k.doc_id
+                                  JOIN access_sets a ON a.id = k.acl
+                             WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
+                               AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4)){}",
+                            in_sets(partitioned, "k.", 2, 3)
+                        ))
+                        .await
+                        .ctx("prepare chunk fetch")?;
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                        [&want, &access.teams, &access.clearance, &doc_ids];
+                    // Chunks by primary key, whatever the ids: one plan fits
+                    // all, so it is made once per connection, not per fetch
+                    // (0.2 ms of a 100-chunk fetch at 100,000 chunks).
+                    let rows = access
+                        .pipelined(
+                            c,
+                            "BEGIN READ ONLY",
+                            false,
+                            "SET LOCAL plan_cache_mode = force_generic_plan",
+                            &[(&fetch, &params)],
+                        )
+                        .await?;
+                    rows.iter()
+                        .flatten()
+                        .map(|r| Ok((chunk_hit(r)?, col(r, 13)?, col(r, 14)?)))
+                        .collect::<Result<_, PgError>>()
+                }
+                .boxed()
+            })?;
+            rows.extend(read.iter().map(|(h, _, _)| h.clone()));
+            self.texts.put(read);
+            if seen.is_some() && !filtered {
+                self.warm_texts();
+            }
+        }
+        let pos: HashMap<u64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         rows.sort_by_key(|h| pos.get(&h.id).copied().unwrap_or(usize::MAX));
         Ok(rows)
+    }
+
+    /// Starts the job that reads every chunk's text ahead into what this
+    /// node keeps, unless it runs, ran less than 30 s ago, or found the
+    /// corpus larger than `[store] text_cache_mb` (then searches keep what
+    /// they read, the least recently used forgotten first). Started by a
+    /// search that had to read texts: after the node's first, and after
+    /// writes that changed access sets' versions.
+    fn warm_texts(&self) {
+        if !self.texts.wants_warming() {
+            return;
+        }
+        let cache = self.texts.clone();
+        let pool = self.reads().clone();
+        // Room left for what searches read beside it.
+        let budget = cache.budget() - cache.budget() / 8;
+        self.texts.warming.spawn("hort-kept-texts", move || {
+            let t = std::time::Instant::now();
+            match pool.run(move |c| super::texts::every_text(c, budget).boxed()) {
+                Ok((read, complete)) => {
+                    let n = read.len();
+                    cache.put(read);
+                    if !complete {
+                        cache.mark_too_big();
+                    }
+                    tracing::info!(
+                        chunks = n,
+                        every_chunk = complete,
+                        seconds = t.elapsed().as_secs_f64(),
+                        "chunk texts read ahead"
+                    );
+                }
+                Err(e) => tracing::warn!("cannot read chunk texts ahead: {e}"),
+            }
+        });
     }
 
     /// Documents `who` may see, by path.
@@ -371,7 +441,7 @@ pub(crate) async fn load_document(c: &Conn, id: i64) -> Result<NewDocument, PgEr
     })
 }
 
-fn chunk_hit(r: &tokio_postgres::Row) -> Result<ChunkHit, PgError> {
+pub(super) fn chunk_hit(r: &tokio_postgres::Row) -> Result<ChunkHit, PgError> {
     Ok(ChunkHit {
         id: col::<i64>(r, 0)? as u64,
         doc_id: col::<i64>(r, 1)? as u64,
@@ -411,7 +481,7 @@ impl IndexRead for PgStore {
         want: usize,
         params: VectorParams,
     ) -> Result<(Scored, Vec<VectorPlan>), StoreError> {
-        Ok(self.vector_candidates(who, docs, query, want, params)?)
+        Ok(self.vector_candidates(who, docs, query, want, params, None)?)
     }
 
     fn keyword_search(
@@ -430,7 +500,7 @@ impl IndexRead for PgStore {
         docs: Option<&CompiledDocFilter>,
         ids: &[u64],
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        Ok(self.chunk_hits(who, docs, ids)?)
+        Ok(self.chunk_hits(who, docs, ids, None)?)
     }
 
     fn hidden_texts(
@@ -480,5 +550,101 @@ impl IndexRead for PgStore {
             }
             .boxed()
         })?)
+    }
+}
+
+/// What one search (or one request) reads on PostgreSQL: the store, and
+/// the versions of the principal's access sets its vector side read, so
+/// that its hits' texts can be served from those the node keeps at the
+/// same versions ([`texts`](super::texts)), as if read in that snapshot.
+/// Every other read goes to the store as it is.
+pub struct PgView {
+    store: Arc<PgStore>,
+    seen: Seen,
+}
+
+impl PgView {
+    /// A view of `store` that has read nothing yet.
+    pub fn new(store: Arc<PgStore>) -> PgView {
+        PgView {
+            store,
+            seen: Seen::default(),
+        }
+    }
+}
+
+impl IndexRead for PgView {
+    fn model(&self) -> (String, usize) {
+        self.store.model()
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.store.stats()
+    }
+
+    fn staleness(&self) -> std::time::Duration {
+        PgStore::staleness(&self.store)
+    }
+
+    fn vector_search(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        query: &[f32],
+        want: usize,
+        params: VectorParams,
+    ) -> Result<(Scored, Vec<VectorPlan>), StoreError> {
+        Ok(self
+            .store
+            .vector_candidates(who, docs, query, want, params, Some(&self.seen))?)
+    }
+
+    fn keyword_search(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        query: &KeywordQuery,
+        want: usize,
+    ) -> Result<Scored, StoreError> {
+        self.store.keyword_search(who, docs, query, want)
+    }
+
+    fn chunks(
+        &self,
+        who: &Principal,
+        docs: Option<&CompiledDocFilter>,
+        ids: &[u64],
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let seen = self.seen.of(&Access::of(who));
+        Ok(self.store.chunk_hits(who, docs, ids, seen.as_deref())?)
+    }
+
+    fn hidden_texts(
+        &self,
+        who: &Principal,
+        text: &str,
+        n: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.store.hidden_texts(who, text, n)
+    }
+
+    fn documents(&self, who: &Principal) -> Result<Vec<DocSummary>, StoreError> {
+        self.store.documents(who)
+    }
+
+    fn pages(&self, who: &Principal, path: &str, page: Option<u32>) -> Result<Pages, StoreError> {
+        self.store.pages(who, path, page)
+    }
+
+    fn rules_at(&self, path: &str) -> Result<Vec<RuleAt>, StoreError> {
+        self.store.rules_at(path)
+    }
+
+    fn export(&self, from: u64, n: usize) -> Result<Vec<(u64, NewDocument)>, StoreError> {
+        self.store.export(from, n)
+    }
+
+    fn failures(&self) -> Result<Vec<FailedFile>, StoreError> {
+        self.store.failures()
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 
+use super::texts::Seen;
 use super::vectors::{self, KeptGraph, SetVectors, VectorCache};
 use super::{
     col, estimate, in_sets, lock, sets_of, total, Access, Conn, Counts, Ctx, PgError, PgStore,
@@ -120,6 +121,7 @@ impl PgStore {
         query: &[f32],
         want: usize,
         params: VectorParams,
+        seen: Option<&Seen>,
     ) -> Result<(Scored, Vec<VectorPlan>), PgError> {
         let access = Access::of(who);
         if access.teams.is_empty() || want == 0 {
@@ -139,12 +141,14 @@ impl PgStore {
             .max(widened.ceil().min(1000.0) as usize);
         let filtered = docs.is_some_and(|d| !d.is_empty());
         if !filtered && self.walks_kept_graph(estimate, total) {
-            if let Some(v) = self.kept_graph_nearest(&access, query, want, params.ef_search)? {
+            if let Some(v) =
+                self.kept_graph_nearest(&access, query, want, params.ef_search, seen)?
+            {
                 return Ok((v, vec![VectorPlan::Graph]));
             }
         }
         if !filtered && self.keeps_vectors_of(estimate, total, want) {
-            let vector = self.kept_nearest(&access, query, want)?;
+            let vector = self.kept_nearest(&access, query, want, seen)?;
             return Ok((vector, vec![VectorPlan::Exact]));
         }
         let docs = docs.cloned();
@@ -221,9 +225,20 @@ impl PgStore {
     /// from the kept vectors (see [`vectors`](super::vectors)): the sets'
     /// versions are read in one small statement, and only sets kept at
     /// another version (or not at all) are read again, with their version,
-    /// in one snapshot.
-    fn kept_nearest(&self, access: &Access, query: &[f32], want: usize) -> Result<Scored, PgError> {
-        let sets = self.current_sets(access, self.set_versions(access)?)?;
+    /// in one snapshot. The versions are recorded in `seen` (the view's, for
+    /// its texts).
+    fn kept_nearest(
+        &self,
+        access: &Access,
+        query: &[f32],
+        want: usize,
+        seen: Option<&Seen>,
+    ) -> Result<Scored, PgError> {
+        let versions = self.set_versions(access)?;
+        if let Some(s) = seen {
+            s.record(access, &versions);
+        }
+        let sets = self.current_sets(access, versions)?;
         Ok(as_scored(vectors::nearest(&sets, query, want)))
     }
 
@@ -258,13 +273,15 @@ impl PgStore {
     /// scanned from their current rows (kept, or read as the principal).
     /// None without a graph: pgvector's walk serves the search while a job
     /// in the background builds one; it is built again once the sets
-    /// written since hold a tenth as many chunks as the graph.
+    /// written since hold a tenth as many chunks as the graph. The versions
+    /// are recorded in `seen` (the view's, for its texts).
     fn kept_graph_nearest(
         &self,
         access: &Access,
         query: &[f32],
         want: usize,
         ef: usize,
+        seen: Option<&Seen>,
     ) -> Result<Option<Scored>, PgError> {
         // Without a graph the caller's plan reads the versions itself: not
         // read here for nothing.
@@ -272,8 +289,11 @@ impl PgStore {
             self.warm_graph();
             return Ok(None);
         };
-        let (walked, written): (Vec<_>, Vec<_>) = self
-            .set_versions(access)?
+        let versions = self.set_versions(access)?;
+        if let Some(s) = seen {
+            s.record(access, &versions);
+        }
+        let (walked, written): (Vec<_>, Vec<_>) = versions
             .into_iter()
             .partition(|&(id, version)| graph.version_of(id) == Some(version));
         let walked: Vec<i32> = walked.into_iter().map(|(id, _)| id).collect();

@@ -478,6 +478,16 @@ impl PgWriter {
         self.begin().await?;
         let id = id as i64;
         let c = &self.client;
+        // A verdict is part of what a node keeps of a chunk (its text, see
+        // `texts.rs`): the set's new version tells nodes to read it again.
+        if let Some(r) = c
+            .query_opt("SELECT acl FROM documents WHERE id = $1", &[&id])
+            .await
+            .ctx("read a document's access set")?
+        {
+            self.touched.insert(col(&r, 0)?);
+        }
+        let c = &self.client;
         c.execute(
             "UPDATE chunks SET injection_score = NULL, injection_reasons = NULL WHERE doc_id = $1",
             &[&id],
@@ -752,7 +762,9 @@ impl Store for PgBackend {
     }
 
     fn reader(&self) -> Arc<dyn IndexRead> {
-        self.pg.clone()
+        // One per search: it remembers the access sets' versions its
+        // vector side read, for the texts the node keeps.
+        Arc::new(super::PgView::new(self.pg.clone()))
     }
 
     fn refresh(&self) -> Result<bool, StoreError> {
