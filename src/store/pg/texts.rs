@@ -206,7 +206,8 @@ impl Inner {
 /// version, in one snapshot, as a principal of every team cleared for
 /// everything (a chunk without a rule is never kept), until `budget` bytes
 /// are read; and whether that was every chunk. Read in batches through a
-/// portal, so that a corpus larger than the budget is not read whole.
+/// portal, and given up after the first batch when the chunks at that
+/// batch's size would not fit: a corpus larger than the budget is not read.
 pub(crate) async fn every_text(
     c: &mut super::Conn,
     budget: usize,
@@ -240,6 +241,12 @@ pub(crate) async fn every_text(
         )
         .await
         .ctx("read texts ahead")?;
+    let visible: i64 = col(
+        &tx.query_one("SELECT count(*) FROM chunks", &[])
+            .await
+            .ctx("count chunks")?,
+        0,
+    )?;
     let (mut read, mut bytes) = (Vec::new(), 0usize);
     let complete = 'fetch: loop {
         let rows = tx
@@ -256,6 +263,14 @@ pub(crate) async fn every_text(
                 break 'fetch false;
             }
             read.push((hit, col(r, 13)?, col(r, 14)?));
+        }
+        // After the first batch: if the chunks at their size so far will
+        // not all fit, read no further (a corpus ten times the budget is
+        // not read up to it for chunks picked by id).
+        if read.len() as i64 == AHEAD_FETCH as i64
+            && (bytes as f64 / read.len() as f64) * visible as f64 > budget as f64
+        {
+            break false;
         }
     };
     tx.commit().await.ctx("end reading texts ahead")?;
