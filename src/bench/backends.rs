@@ -556,6 +556,11 @@ pub fn run(
             kw(1),
         ));
     }
+    let texts = report
+        .sides
+        .iter()
+        .find(|s| s.backend == "postgres")
+        .map_or((0, 0), |s| s.texts_kept_read);
     md.push_str(&format!(
         "\nPostgreSQL 18.6 + pgvector 0.8.6 on the same machine (loopback); both graphs m = 16, \
          ef_construction = 100; search ef = {} on both (pgvector walks one graph of every chunk \
@@ -575,17 +580,9 @@ pub fn run(
         crate::store::pg::EXACT_ROWS,
         crate::store::pg::WALK_MIN_SHARE * 100.0,
         crate::config::DEFAULT_VECTOR_CACHE_MB,
-        report
-            .sides
-            .iter()
-            .find(|s| s.backend == "postgres")
-            .map_or(0, |s| s.texts_kept_read.0),
+        texts.0,
         crate::config::DEFAULT_TEXT_CACHE_MB,
-        report
-            .sides
-            .iter()
-            .find(|s| s.backend == "postgres")
-            .map_or(0, |s| s.texts_kept_read.1),
+        texts.1,
         report.machine.line()
     ));
     print!("{md}");
