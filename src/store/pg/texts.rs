@@ -118,8 +118,12 @@ impl TextCache {
         }
         let mut inner = lock(&self.inner);
         let Inner { chunks, clock, .. } = &mut *inner;
-        let mut out = Vec::new();
+        let mut out: Vec<ChunkHit> = Vec::new();
         for id in ids {
+            // Asked twice, served once (as the database answers).
+            if out.iter().any(|h| h.id == *id) {
+                continue;
+            }
             if let Some(k) = chunks.get_mut(id) {
                 if versions.get(&k.acl) == Some(&k.version) {
                     *clock += 1;
@@ -190,15 +194,39 @@ impl Inner {
             .values()
             .map(|k| (k.used, k.hit.id, k.bytes))
             .collect();
-        by_use.sort_unstable();
-        for (_, id, bytes) in by_use {
+        let n = by_use.len();
+        if n == 0 {
+            return;
+        }
+        // About as many as the excess holds at the average size are
+        // selected (in linear time) and only those sorted; the others are
+        // sorted only if that was not enough.
+        let average = (self.bytes / n).max(1);
+        let k = (self.bytes.saturating_sub(room) / average + 16).min(n);
+        if k < n {
+            by_use.select_nth_unstable(k);
+        }
+        let (first, rest) = by_use.split_at_mut(k);
+        first.sort_unstable();
+        if self.forget(first, room) {
+            return;
+        }
+        rest.sort_unstable();
+        self.forget(rest, room);
+    }
+
+    /// Forgets `oldest` in order until at most `room` bytes are kept;
+    /// whether that was reached.
+    fn forget(&mut self, oldest: &[(u64, u64, usize)], room: usize) -> bool {
+        for &(_, id, bytes) in oldest {
             if self.bytes <= room {
-                break;
+                return true;
             }
             if self.chunks.remove(&id).is_some() {
                 self.bytes -= bytes;
             }
         }
+        self.bytes <= room
     }
 }
 
@@ -314,6 +342,7 @@ mod tests {
     use super::*;
     use crate::acl::{AccessRule, Classification};
     use proptest::prelude::*;
+    use std::collections::HashSet;
 
     fn hit(id: u64, text: &str) -> ChunkHit {
         ChunkHit {
@@ -389,6 +418,24 @@ mod tests {
             assert!(!kept.contains(&gone), "{kept:?}");
         }
         assert!(c.held().1 <= one * 20 - one * 20 / 8);
+    }
+
+    #[test]
+    fn eviction_by_selection_forgets_exactly_the_least_recently_used() {
+        let one = bytes_of(&hit(0, &"x".repeat(100)));
+        let c = TextCache::new(one * 100);
+        let v = HashMap::from([(7, 1)]);
+        c.put((0..100).map(|i| (hit(i, &"x".repeat(100)), 7, 1)));
+        assert_eq!(c.get(&(0..50).collect::<Vec<_>>(), &v).len(), 50);
+        // Now 50..100 were used least recently, 50 first.
+        c.put([(hit(100, &"x".repeat(100)), 7, 1)]);
+        let kept: HashSet<u64> = c
+            .get(&(0..101).collect::<Vec<_>>(), &v)
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        let gone: Vec<u64> = (0..101).filter(|i| !kept.contains(i)).collect();
+        assert_eq!(gone, (50..64).collect::<Vec<_>>());
     }
 
     #[test]
