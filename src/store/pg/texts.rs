@@ -16,10 +16,10 @@
 //! A kept chunk is served only to a view that read its set's versions as
 //! the principal (the vector side's statement, see [`Seen`]), only if the
 //! set is among those the principal admits, and only at the version the
-//! chunk was read with (in one snapshot, by `hort_chunk_read`, migration
-//! 15). Anything else is read from the database under row-level security,
-//! as before. So a search never sees more than it would have read in the
-//! snapshot of its own vector side.
+//! chunk was read with (the set's version is read with the text, in one
+//! snapshot). Anything else is read from the database under row-level
+//! security, as before. So a search never sees more than it would have
+//! read in the snapshot of its own vector side.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
