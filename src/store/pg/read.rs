@@ -76,12 +76,7 @@ impl PgStore {
                     // snapshot: what the node may keep it under.
                     let fetch = c
                         .prepare_cached(&format!(
-                            "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start,
-                                    k.char_end, k.text, k.teams, k.classification,
-                                    k.injection_score, k.injection_reasons, k.ocr_confidence,
-                                    k.acl, a.version
-                             FROM chunks k JOIN documents d ON d.id = k.doc_id
-                                  JOIN access_sets a ON a.id = k.acl
+                            "{KEPT_CHUNKS}
                              WHERE k.id = ANY($1) AND k.teams && $2 AND k.classification <= $3
                                AND ($4::bigint[] IS NULL OR k.doc_id = ANY($4)){}",
                             in_sets(partitioned, "k.", 2, 3)
@@ -104,7 +99,7 @@ impl PgStore {
                         .await?;
                     rows.iter()
                         .flatten()
-                        .map(|r| Ok((chunk_hit(r)?, col(r, 13)?, col(r, 14)?)))
+                        .map(kept_chunk)
                         .collect::<Result<_, PgError>>()
                 }
                 .boxed()
@@ -441,7 +436,22 @@ pub(crate) async fn load_document(c: &Conn, id: i64) -> Result<NewDocument, PgEr
     })
 }
 
-pub(super) fn chunk_hit(r: &tokio_postgres::Row) -> Result<ChunkHit, PgError> {
+/// Chunks as [`kept_chunk`] reads them: what [`chunk_hit`] reads, then
+/// the chunk's access set and that set's version (one snapshot), which a
+/// node keeps the text under (see [`texts`](super::texts)). A `WHERE`
+/// follows.
+pub(super) const KEPT_CHUNKS: &str =
+    "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
+            k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
+            k.ocr_confidence, k.acl, a.version
+     FROM chunks k JOIN documents d ON d.id = k.doc_id JOIN access_sets a ON a.id = k.acl";
+
+/// A row of [`KEPT_CHUNKS`]: the chunk, its access set and the set's version.
+pub(super) fn kept_chunk(r: &tokio_postgres::Row) -> Result<(ChunkHit, i32, i64), PgError> {
+    Ok((chunk_hit(r)?, col(r, 13)?, col(r, 14)?))
+}
+
+fn chunk_hit(r: &tokio_postgres::Row) -> Result<ChunkHit, PgError> {
     Ok(ChunkHit {
         id: col::<i64>(r, 0)? as u64,
         doc_id: col::<i64>(r, 1)? as u64,

@@ -259,14 +259,7 @@ pub(crate) async fn every_text(
         .await
         .ctx("set access")?;
     let portal = tx
-        .bind(
-            "SELECT k.id, k.doc_id, d.path, d.paged, k.page_no, k.char_start, k.char_end,
-                    k.text, k.teams, k.classification, k.injection_score, k.injection_reasons,
-                    k.ocr_confidence, k.acl, a.version
-             FROM chunks k JOIN documents d ON d.id = k.doc_id JOIN access_sets a ON a.id = k.acl
-             ORDER BY k.id",
-            &[],
-        )
+        .bind(&format!("{} ORDER BY k.id", super::read::KEPT_CHUNKS), &[])
         .await
         .ctx("read texts ahead")?;
     let visible: i64 = col(
@@ -285,12 +278,12 @@ pub(crate) async fn every_text(
             break true;
         }
         for r in &rows {
-            let hit = super::read::chunk_hit(r)?;
-            bytes += bytes_of(&hit);
+            let kept = super::read::kept_chunk(r)?;
+            bytes += bytes_of(&kept.0);
             if bytes > budget {
                 break 'fetch false;
             }
-            read.push((hit, col(r, 13)?, col(r, 14)?));
+            read.push(kept);
         }
         // After the first batch: if the chunks at their size so far will
         // not all fit, read no further (a corpus ten times the budget is

@@ -437,16 +437,10 @@ impl PgWriter {
         let (teams, class) = rule_columns(access.as_ref());
         let id = id as i64;
         let acl = self.access_set(&teams, class).await?;
-        let c = &self.client;
         // The chunks leave their set for another: both change.
-        if let Some(r) = c
-            .query_opt("SELECT acl FROM documents WHERE id = $1", &[&id])
-            .await
-            .ctx("read a rule's access set")?
-        {
-            self.touched.insert(col(&r, 0)?);
-        }
+        self.touch_set_of(id).await?;
         self.touched.insert(acl);
+        let c = &self.client;
         c.execute(
             "UPDATE documents SET teams = $2, classification = $3, rule_source = $4, acl = $5
              WHERE id = $1",
@@ -470,6 +464,20 @@ impl PgWriter {
         Ok(())
     }
 
+    /// Marks the access set of document `id` (as stored now) as changed
+    /// by this transaction: it gets a new version when it commits.
+    async fn touch_set_of(&mut self, id: i64) -> Result<(), PgError> {
+        if let Some(r) = self
+            .client
+            .query_opt("SELECT acl FROM documents WHERE id = $1", &[&id])
+            .await
+            .ctx("read a document's access set")?
+        {
+            self.touched.insert(col(&r, 0)?);
+        }
+        Ok(())
+    }
+
     async fn set_verdicts_now(
         &mut self,
         id: u64,
@@ -477,16 +485,9 @@ impl PgWriter {
     ) -> Result<(), PgError> {
         self.begin().await?;
         let id = id as i64;
-        let c = &self.client;
         // A verdict is part of what a node keeps of a chunk (its text, see
         // `texts.rs`): the set's new version tells nodes to read it again.
-        if let Some(r) = c
-            .query_opt("SELECT acl FROM documents WHERE id = $1", &[&id])
-            .await
-            .ctx("read a document's access set")?
-        {
-            self.touched.insert(col(&r, 0)?);
-        }
+        self.touch_set_of(id).await?;
         let c = &self.client;
         c.execute(
             "UPDATE chunks SET injection_score = NULL, injection_reasons = NULL WHERE doc_id = $1",
