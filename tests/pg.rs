@@ -2575,3 +2575,91 @@ fn kept_texts_are_served_only_as_the_search_may_see_them() {
     assert!(read(&eng).is_empty());
     assert_eq!(paths(&read(&both)), vec!["a.md", "c.md"]);
 }
+
+/// A corpus whose texts will not fit `[store] text_cache_mb` is not read
+/// ahead up to the budget (for chunks picked by id, not by use): the
+/// read-ahead reads its first batch (2,000 chunks), sees that the corpus at
+/// that size would not fit, and stops; searches then keep what they read,
+/// served exactly as the database serves them.
+#[test]
+fn a_corpus_larger_than_the_text_budget_is_not_read_ahead() {
+    let url = fresh_db("keptbig");
+    // 1 MB: the read-ahead may use 7/8 of it. 5,000 chunks of 50 bytes
+    // (~340 bytes kept each with path, rule and bookkeeping): the first
+    // 2,000 fit, all 5,000 would not.
+    let kept = Arc::new(
+        PgStore::open(&url, None, 2, meta("test", 3))
+            .unwrap()
+            .with_text_cache(1),
+    );
+    let none = Arc::new(
+        PgStore::open(&url, None, 2, meta("test", 3))
+            .unwrap()
+            .with_text_cache(0),
+    );
+    let (kb, nb) = (backend(&kept), backend(&none));
+    let n = 5_000usize;
+    let mut doc = one_chunk_doc(
+        "/r",
+        "big.md",
+        Some(AccessRule::new(&["eng"], Classification::Internal).unwrap()),
+        vec![1.0, 0.0, 0.0],
+    );
+    let segment = |i: usize| format!("{i:>5} {}\n", "x".repeat(43));
+    let text: String = (0..n).map(segment).collect();
+    let template = doc.chunks[0].clone();
+    doc.chunks = (0..n)
+        .map(|i| {
+            let start = (i * 50) as u32;
+            let mut c = template.clone();
+            (c.byte_start, c.byte_end, c.char_start, c.char_end) =
+                (start, start + 50, start, start + 50);
+            c.embedding = vec![1.0, i as f32 / n as f32, 0.0];
+            c
+        })
+        .collect();
+    doc.pages = vec![(1, text)];
+    let mut w = PgWriter::open(kept.clone(), "c").unwrap();
+    w.put(doc).unwrap();
+    w.commit().unwrap();
+
+    let eng = Principal::new("e", &["eng"], Classification::Internal);
+    let params = VectorParams {
+        ef_search: 64,
+        exact_threshold: 100_000,
+    };
+    let ids: Vec<u64> = kept
+        .select_as(&eng, "SELECT id FROM chunks ORDER BY id")
+        .unwrap()
+        .into_iter()
+        .map(|i| i as u64)
+        .collect();
+    assert_eq!(ids.len(), n);
+    // A search as a node answers one: its vector side, then its hits' texts.
+    let read = |b: &PgBackend, some: &[u64]| -> Vec<hort::store::ChunkHit> {
+        let view = b.reader();
+        view.vector_search(&eng, None, &[1.0, 0.5, 0.0], 10, params)
+            .unwrap();
+        view.chunks(&eng, None, some).unwrap()
+    };
+    let first = read(&kb, &ids[..3]);
+    assert_eq!(first, read(&nb, &ids[..3]));
+    assert_eq!(first[0].text, segment(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hort::store::pg::warming_jobs().1 > 0 {
+        assert!(Instant::now() < deadline, "the read-ahead does not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        kept.kept_texts(),
+        2_000,
+        "the first batch kept, then given up (read up to the budget: ~2,700)"
+    );
+    // Chunks past the first batch: read from the database, then kept.
+    let late = &ids[4_000..4_010];
+    let a = read(&kb, late);
+    assert_eq!(a, read(&nb, late));
+    assert_eq!(a[9].text, segment(4_009));
+    assert_eq!(kept.kept_texts(), 2_010);
+    assert_eq!(read(&kb, late), a, "served from what the node keeps");
+}
