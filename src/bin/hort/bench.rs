@@ -202,7 +202,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             // MiniLM's results are the ones compared with the peers.
             let name = match cfg.embed.model.as_str() {
                 "minilm-l6" => "embed".to_string(),
-                m => format!("embed-{m}"),
+                m => format!("embed-{}", model_slug(m)),
             };
             hort::bench::embed::run(&files, &all, cfg.embed.batch_size, &out, &name)
                 .map_err(anyhow::Error::msg)?;
@@ -416,12 +416,37 @@ fn bench_index(
         .and_then(|d| d.file_name())
         .map(|d| d.to_string_lossy().to_string())
         .unwrap_or_else(|| "corpus".into());
-    let index = work.join(format!("quality-{corpus_name}-{}", cfg.embed.model));
+    let index = work.join(format!(
+        "quality-{corpus_name}-{}",
+        model_slug(&cfg.embed.model)
+    ));
     let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     opts.progress = false;
     ingest::ingest(&index, &[corpus.to_path_buf()], embedder, &opts)?;
     Ok(index)
 }
+/// A model's name as it may appear in a file or database name: a model
+/// given as a directory (`models/my-model`, `/srv/m/`) by its last component,
+/// anything outside `[A-Za-z0-9._-]` as `_`. Without this a path model
+/// wrote its index and report into nested folders named after the path.
+fn model_slug(model: &str) -> String {
+    let last = model
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("model");
+    last.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn read_queries(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -460,14 +485,15 @@ fn quality(
     let embedder = load_embedder(cfg)?;
     let index = bench_index(cfg, embedder.as_ref(), corpus, work)?;
     let snap = IndexReader::open(&index)?.snapshot();
-    let mut name = format!("quality-{stem}-{}", cfg.embed.model);
+    let mut name = format!("quality-{stem}-{}", model_slug(&cfg.embed.model));
     let view: Arc<dyn IndexRead> = match pg_url {
         None => snap.clone(),
         Some(url) => {
-            let db_name: String = format!("hort_bench_quality_{stem}_{}", cfg.embed.model)
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
+            let db_name: String =
+                format!("hort_bench_quality_{stem}_{}", model_slug(&cfg.embed.model))
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
             let db = hort::bench::backends::database(url, &db_name).map_err(anyhow::Error::msg)?;
             let pg = hort::store::pg::PgStore::open(
                 &db,
@@ -510,4 +536,18 @@ fn quality(
         out,
     )
     .map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model_slug;
+
+    #[test]
+    fn a_model_directory_names_files_by_its_last_component() {
+        assert_eq!(model_slug("minilm-l6"), "minilm-l6");
+        assert_eq!(model_slug("/tmp/gt/minilm-fp32"), "minilm-fp32");
+        assert_eq!(model_slug("models/my model/"), "my_model");
+        assert_eq!(model_slug("/"), "model");
+        assert!(!model_slug("a/b:c").contains(['/', ':']));
+    }
 }
