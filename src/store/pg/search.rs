@@ -373,10 +373,20 @@ impl PgStore {
 
 /// The chunk counts the vector planner estimates from, and the job that
 /// reads them again.
-#[derive(Default)]
 pub(crate) struct PlannerCounts {
     state: std::sync::Mutex<Option<CountsState>>,
-    refreshing: Arc<std::sync::atomic::AtomicBool>,
+    /// One read at a time; the next one as soon as writes ask for it (no
+    /// gap but the last read's own duration).
+    refresh: super::warm::Warming,
+}
+
+impl Default for PlannerCounts {
+    fn default() -> PlannerCounts {
+        PlannerCounts {
+            state: Default::default(),
+            refresh: super::warm::Warming::with_gap(std::time::Duration::ZERO),
+        }
+    }
 }
 
 struct CountsState {
@@ -391,41 +401,23 @@ impl PlannerCounts {
     /// Reads the counts again on a thread of its own, unless that already
     /// runs. A failure keeps the counts at hand until they expire again.
     fn refresh(self: &Arc<Self>, pool: Arc<super::pool::Pool>) {
-        use std::sync::atomic::Ordering;
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // A write from now on marks the new counts outdated again.
-        if let Some(s) = lock(&self.state).as_mut() {
-            s.changed = false;
-        }
-        /// Ends the job, also when its thread panics.
-        struct Done(Arc<std::sync::atomic::AtomicBool>);
-        impl Drop for Done {
-            fn drop(&mut self) {
-                self.0.store(false, std::sync::atomic::Ordering::Release);
-            }
-        }
-        let done = Done(self.refreshing.clone());
         let this = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("hort-counts".into())
-            .spawn(move || {
-                let _done = done;
-                let read = read_counts(&pool);
-                let mut g = lock(&this.state);
-                let Some(s) = g.as_mut() else {
-                    return;
-                };
-                s.at = std::time::Instant::now();
-                match read {
-                    Ok(c) => s.counts = Arc::new(c),
-                    Err(e) => tracing::warn!("cannot read the planner's chunk counts: {e}"),
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start reading the planner's chunk counts: {e}");
-        }
+        self.refresh.spawn("hort-counts", move || {
+            // A write from now on marks the new counts outdated again.
+            if let Some(s) = lock(&this.state).as_mut() {
+                s.changed = false;
+            }
+            let read = read_counts(&pool);
+            let mut g = lock(&this.state);
+            let Some(s) = g.as_mut() else {
+                return;
+            };
+            s.at = std::time::Instant::now();
+            match read {
+                Ok(c) => s.counts = Arc::new(c),
+                Err(e) => tracing::warn!("cannot read the planner's chunk counts: {e}"),
+            }
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! Background jobs that fill what a node keeps (the vector graph, the
-//! keyword blocks) so that searches do not pay for it: one job at a time
-//! per kept structure, and none right after the last one ended.
+//! keyword blocks, the texts, the planner's counts) so that searches do not
+//! pay for it: one job at a time per kept structure, and none right after
+//! the last one ended.
 //!
 //! Why the gap: a job that fails, or whose result does not fit the budget,
 //! would otherwise be started again by the very next search, reading the
@@ -30,11 +31,22 @@ pub fn warming_jobs() -> (u64, u64) {
 #[derive(Default)]
 pub(crate) struct Warming(Arc<State>);
 
-#[derive(Default)]
 struct State {
     running: AtomicBool,
     /// No job starts before this.
     not_before: Mutex<Option<Instant>>,
+    /// The least time from one job's end to the next one's start.
+    gap: Duration,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            running: AtomicBool::new(false),
+            not_before: Mutex::new(None),
+            gap: GAP,
+        }
+    }
 }
 
 /// A running job; it ends when dropped, also when its thread panics (a
@@ -46,8 +58,18 @@ pub(crate) struct Job {
 }
 
 impl Warming {
+    /// Jobs at most `gap` apart (besides their own duration): for a job
+    /// that writes should start again soon, as the planner's counts.
+    pub(crate) fn with_gap(gap: Duration) -> Warming {
+        Warming(Arc::new(State {
+            gap,
+            ..State::default()
+        }))
+    }
+
     /// Claims the right to run the job; `None` if it runs, or if the last
-    /// one ended less than [`GAP`] (or its own duration) ago.
+    /// one ended less than the gap ([`GAP`] unless set) or its own
+    /// duration ago.
     fn start(&self) -> Option<Job> {
         if super::lock(&self.0.not_before).is_some_and(|t| Instant::now() < t) {
             return None;
@@ -91,7 +113,7 @@ impl Warming {
 impl Drop for Job {
     fn drop(&mut self) {
         let took = self.started.elapsed();
-        *super::lock(&self.state.not_before) = Some(Instant::now() + took.max(GAP));
+        *super::lock(&self.state.not_before) = Some(Instant::now() + took.max(self.state.gap));
         if self.state.running.swap(false, Ordering::AcqRel) {
             RUNNING.fetch_sub(1, Ordering::AcqRel);
         }
@@ -121,5 +143,17 @@ mod tests {
         assert!(r.is_err());
         w.allow_now();
         assert!(w.start().is_some());
+    }
+
+    #[test]
+    fn a_job_without_a_gap_waits_only_its_own_duration() {
+        let w = Warming::with_gap(Duration::ZERO);
+        let job = w.start().expect("the first job starts");
+        assert!(w.start().is_none(), "one job at a time");
+        drop(job);
+        // The job took microseconds; with the default gap the next would
+        // wait 30 s.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(w.start().is_some(), "its own duration has passed");
     }
 }
