@@ -48,7 +48,7 @@ pydeps:
 browser:
 	scripts/fetch_browser.sh
 
-## numpy + onnx (pinned): the e5 converter, and the tests' tiny reranker.
+## numpy + onnx (pinned): the e5 and BERT converters, and the tests' tiny models.
 pyconvert:
 	scripts/fetch_pydeps.sh scripts/e5/requirements.txt data/py-convert
 
