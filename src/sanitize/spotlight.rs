@@ -101,7 +101,17 @@ impl Spotlight {
 
     /// Whether `answer` contains this request's markers (or their nonce).
     pub fn leaked(&self, answer: &str) -> bool {
-        answer.contains(&self.nonce)
+        self.marks(answer)
+    }
+
+    /// Whether `text` carries a marker: this request's nonce, or the
+    /// markers' own opening (`<<<SOURCE`, `<<<END SOURCE`) with any nonce or
+    /// none. Why the latter: a model's output cut short (its token limit) can
+    /// end in the middle of a repeated marker, `<<<SOURCE 5 ac161c1e1b2`,
+    /// which the whole nonce does not match; sources never carry the
+    /// opening, [`neutralize`] rewrites every `<<<` in them.
+    pub fn marks(&self, text: &str) -> bool {
+        text.contains(&self.nonce) || text.contains("<<<SOURCE") || text.contains("<<<END SOURCE")
     }
 }
 
@@ -182,6 +192,11 @@ mod tests {
         assert!(!inner.contains("<<<") && !inner.contains("<|"));
         assert!(a.leaked(&format!("ok {}", a.close(2))));
         assert!(!a.leaked("an ordinary answer"));
+        // Cut short in the middle of the nonce, or another request's.
+        let open = a.open(5);
+        assert!(a.leaked(&format!("text\n{}", &open[..open.len() - 8])));
+        assert!(a.leaked("<<<END SOURCE 2 0123456789abcdef>>>"));
+        assert!(!a.leaked(&neutralize("a source quoting <<<SOURCE 1 x>>>")));
     }
 
     #[test]
