@@ -213,6 +213,10 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     let r = retrieve::search(&snap, &e, &guest, &req, &with).unwrap();
     assert!(r.cross_lingual, "a German question over English chunks");
     assert!(!r.translated.is_empty(), "the translation found candidates");
+    assert_eq!(
+        r.translated_factor, 1.0,
+        "an English chunk among the nearest"
+    );
     assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
     assert_eq!(doc_of(r.translated[0].0), "it/backup.md");
     let lists = r.vector.iter().chain(&r.keyword).chain(&r.translated);
@@ -227,6 +231,23 @@ fn german_questions_find_english_documents_through_the_dictionary() {
         .iter()
         .any(|(id, _)| doc_of(*id) == "board/backup.md"));
     assert!(r.hits.iter().all(|h| h.doc == "board/backup.md"));
+    // A German question whose nearest chunk is German (a gate of one): the
+    // English chunks further down still open the translation, at half
+    // weight, and the German answer stays first.
+    let narrow = SearchParams {
+        language_gate: 1,
+        ..with.clone()
+    };
+    let printing = retrieve::Request {
+        query: "Wie lange wartet ein Auftrag an die Drucker?",
+        k: 5,
+        docs: None,
+    };
+    let r = retrieve::search(&snap, &e, &guest, &printing, &narrow).unwrap();
+    assert_eq!(doc_of(r.vector[0].0), "de/drucker.md");
+    assert!(r.cross_lingual && !r.translated.is_empty());
+    assert_eq!(r.translated_factor, retrieve::LATE_TRANSLATION);
+    assert_eq!(r.hits[0].doc, "de/drucker.md", "{:?}", r.hits);
     // Without a dictionary the question's keywords do not count across
     // languages and nothing is translated.
     let without = SearchParams::default();

@@ -300,7 +300,8 @@ pub fn evaluator(snap: &Snapshot) -> Principal {
 
 /// Writes each query's candidate lists as JSON lines to `path`: the
 /// question, its language as the language gate reads it, and both
-/// sides' candidates (document, the chunk's language, raw score), so that
+/// sides' candidates (document, the chunk's language, raw score) and, for
+/// a question asked across languages, its translated keywords' ones, so that
 /// fusion can be fitted on a training split without re-running the model
 /// (`bench/fusion/fit.py`).
 pub fn write_lists(
@@ -333,7 +334,13 @@ pub fn write_lists(
         };
         let r = retrieve::search(view, embedder, principal, &req, &params)
             .map_err(|e| e.to_string())?;
-        let ids: Vec<u64> = r.vector.iter().chain(&r.keyword).map(|x| x.0).collect();
+        let ids: Vec<u64> = r
+            .vector
+            .iter()
+            .chain(&r.keyword)
+            .chain(&r.translated)
+            .map(|x| x.0)
+            .collect();
         let chunks: HashMap<u64, (String, &'static str)> = view
             .chunks(principal, None, &ids)
             .map_err(|e| e.to_string())?
@@ -361,6 +368,10 @@ pub fn write_lists(
             "relevant": q.relevant,
             "vector": side(&r.vector),
             "keyword": side(&r.keyword),
+            // Asked across languages (the gate opened): the question's
+            // keywords translated, searched as a list of their own.
+            "cross_lingual": r.cross_lingual,
+            "translated": side(&r.translated),
         });
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
