@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the hot kernels (`cargo bench`): the distance every
 //! vector search runs, the injection and personal-data detectors every
-//! chunk and answer passes, and the chunker. End-to-end numbers come from
+//! chunk and answer passes, the chunker, and the language detection the
+//! language gate runs on up to 20 nearest chunks per question. End-to-end numbers come from
 //! `hort bench` / `make bench`; these isolate the inner loops for profiling.
 
 use std::hint::black_box;
@@ -38,6 +39,17 @@ fn kernels(c: &mut Criterion) {
     });
     c.bench_function("pii/find/1KiB", |x| {
         x.iter(|| pii::find(black_box(&one_kib), &PiiKind::ALL))
+    });
+    c.bench_function("language/detect/1KiB", |x| {
+        x.iter(|| hort::store::keyword::TextLanguage::detect(black_box(&one_kib)))
+    });
+    let opening: String = one_kib.chars().take(200).collect();
+    c.bench_function("language/detect/200chars", |x| {
+        x.iter(|| hort::store::keyword::TextLanguage::detect(black_box(&opening)))
+    });
+    let opening: String = one_kib.chars().take(300).collect();
+    c.bench_function("language/function-words/300chars", |x| {
+        x.iter(|| hort::text::Language::of_question(black_box(&opening)))
     });
     let ten_kib = page(10);
     let params = ChunkParams {
