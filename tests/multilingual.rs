@@ -236,7 +236,7 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     // weight, and the German answer stays first.
     let narrow = SearchParams {
         language_gate: 1,
-        ..with.clone()
+        ..with
     };
     let printing = retrieve::Request {
         query: "Wie lange wartet ein Auftrag an die Drucker?",
