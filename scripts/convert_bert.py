@@ -25,7 +25,9 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_onnx  # noqa: E402  (the BERT graph shared with convert_e5.py)
 
 DTYPES = {"F32": "<f4", "I64": "<i8"}
 
@@ -67,91 +69,42 @@ def main():
     # Some exports prefix every name with "bert."
     if "bert.embeddings.word_embeddings.weight" in t:
         t = {k[5:]: v for k, v in t.items() if k.startswith("bert.")}
-    hd = H // NH
-    inits, nodes = [], []
-    counter = [0]
-
-    def name(prefix):
-        counter[0] += 1
-        return f"{prefix}_{counter[0]}"
-
-    def const(arr, prefix="c"):
-        n = name(prefix)
-        inits.append(numpy_helper.from_array(np.asarray(arr), n))
-        return n
-
-    def node(op, inputs, **attrs):
-        out = name(op.lower())
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        return out
+    FF = cfg["intermediate_size"]
+    g = bert_onnx.Graph()
 
     def w(key):
         if key not in t:
             sys.exit(f"{src}: no tensor {key}")
         return t[key].astype(np.float32)
 
-    def linear(x, prefix):
+    names = {
+        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+        "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense",
+        "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm",
+    }
+
+    def linear(x, layer, name, nout, nin):
         # torch stores [out, in]; x @ W^T + b.
-        y = node("MatMul", [x, const(np.ascontiguousarray(w(prefix + ".weight").T), "w")])
-        return node("Add", [y, const(w(prefix + ".bias"), "b")])
+        p = f"encoder.layer.{layer}.{names[name]}"
+        weight = w(p + ".weight")
+        if weight.shape != (nout, nin):
+            sys.exit(f"{src}: {p}.weight is {weight.shape}, expected {(nout, nin)}")
+        y = g.node("MatMul", [x, g.const(np.ascontiguousarray(weight.T), "w")])
+        return g.node("Add", [y, g.const(w(p + ".bias"), "b")])
 
-    def layernorm(x, prefix):
-        return node(
-            "LayerNormalization",
-            [x, const(w(prefix + ".weight"), "g"), const(w(prefix + ".bias"), "b")],
-            axis=-1, epsilon=eps,
-        )
+    def layernorm(x, layer, name):
+        p = f"encoder.layer.{layer}.{names[name]}"
+        return g.layernorm(x, w(p + ".weight"), w(p + ".bias"), eps)
 
-    ids, mask, types = "input_ids", "attention_mask", "token_type_ids"
-    word = node("Gather", [const(w("embeddings.word_embeddings.weight"), "word"), ids], axis=0)
-    seq = node("Gather", [node("Shape", [ids]), const(np.array(1, dtype=np.int64))], axis=0)
-    positions = node("Range", [const(np.array(0, dtype=np.int64)), seq, const(np.array(1, dtype=np.int64))])
-    pos = node("Gather", [const(w("embeddings.position_embeddings.weight"), "pos"), positions], axis=0)
-    typ = node("Gather", [const(w("embeddings.token_type_embeddings.weight"), "type"), types], axis=0)
-    x = layernorm(node("Add", [node("Add", [word, pos]), typ]), "embeddings.LayerNorm")
-
-    # Attention bias: 0 where attended, -10000 at padding; [B, 1, 1, L].
-    m = node("Cast", [mask], to=TensorProto.FLOAT)
-    bias = node("Mul", [node("Sub", [const(np.array(1.0, dtype=np.float32)), m]),
-                        const(np.array(-10000.0, dtype=np.float32))])
-    bias = node("Unsqueeze", [bias, const(np.array([1, 2], dtype=np.int64))])
-    heads = const(np.array([0, 0, NH, hd], dtype=np.int64))
-    merged = const(np.array([0, 0, H], dtype=np.int64))
-    scale = const(np.array(1.0 / np.sqrt(hd), dtype=np.float32))
-
-    def split(y):
-        return node("Transpose", [node("Reshape", [y, heads])], perm=[0, 2, 1, 3])
-
-    for layer in range(NL):
-        p = f"encoder.layer.{layer}."
-        q = split(linear(x, p + "attention.self.query"))
-        k = split(linear(x, p + "attention.self.key"))
-        v = split(linear(x, p + "attention.self.value"))
-        kt = node("Transpose", [k], perm=[0, 1, 3, 2])
-        s = node("Add", [node("Mul", [node("MatMul", [q, kt]), scale]), bias])
-        ctx = node("MatMul", [node("Softmax", [s], axis=-1), v])
-        ctx = node("Reshape", [node("Transpose", [ctx], perm=[0, 2, 1, 3]), merged])
-        x = layernorm(node("Add", [x, linear(ctx, p + "attention.output.dense")]),
-                      p + "attention.output.LayerNorm")
-        h = linear(x, p + "intermediate.dense")
-        # GELU with erf, as BERT defines it.
-        erf = node("Erf", [node("Mul", [h, const(np.array(1 / np.sqrt(2), dtype=np.float32))])])
-        h = node("Mul", [node("Mul", [h, const(np.array(0.5, dtype=np.float32))]),
-                         node("Add", [erf, const(np.array(1.0, dtype=np.float32))])])
-        x = layernorm(node("Add", [x, linear(h, p + "output.dense")]), p + "output.LayerNorm")
-
-    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
-    dims = ["batch", "sequence"]
-    graph = helper.make_graph(
-        nodes,
-        "bert",
-        [helper.make_tensor_value_info(n, TensorProto.INT64, dims) for n in (ids, mask, types)],
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, dims + [H])],
-        initializer=inits,
+    ids = bert_onnx.INPUTS[0]
+    word = g.node("Gather", [g.const(w("embeddings.word_embeddings.weight"), "word"), ids], axis=0)
+    x = bert_onnx.embeddings(
+        g, word, w("embeddings.position_embeddings.weight"),
+        w("embeddings.token_type_embeddings.weight"),
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)],
-                              producer_name="hort scripts/convert_bert.py")
-    model.ir_version = 9
+    x = g.layernorm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"), eps)
+    x = bert_onnx.encoder(g, x, NL, H, NH, FF, linear, layernorm)
+    model = bert_onnx.model(g, x, H, "bert", "hort scripts/convert_bert.py", [("", 18)])
     onnx.save(model, dst)
     print(f"convert_bert: wrote {dst} ({NL} layers, {H} dims, fp32)", file=sys.stderr)
 

@@ -22,9 +22,14 @@ Usage: convert_e5.py E5S1_FILE OUT_ONNX
 import struct
 import sys
 
+import os
+
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_onnx  # noqa: E402  (the BERT graph shared with convert_bert.py)
 
 QK = 32
 
@@ -95,50 +100,32 @@ def main():
     shape, t = read_model(sys.argv[1])
     H, NL, NH, FF = shape["H"], shape["NL"], shape["NH"], shape["FF"]
     VOC, eps = shape["VOC"], shape["eps"]
-    hd = H // NH
-    inits, nodes = [], []
-    counter = [0]
-
-    def name(prefix):
-        counter[0] += 1
-        return f"{prefix}_{counter[0]}"
-
-    def const(arr, prefix="c"):
-        n = name(prefix)
-        inits.append(numpy_helper.from_array(np.asarray(arr), n))
-        return n
-
-    def node(op, inputs, domain="", **attrs):
-        out = name(op.lower())
-        nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attrs))
-        return out
+    g = bert_onnx.Graph()
 
     def f32(key):
         kind, arr = t[key][0], t[key][1]
         assert kind == "f32", key
         return arr
 
-    def linear(x, wkey, bkey, nout, nin):
+    def linear(x, layer, name, nout, nin):
+        wkey, bkey = f"l{layer}.{name}.w", f"l{layer}.{name}.b"
         _, raw, n = t[wkey]
         assert n == nout * nin, wkey
         scales, nib = q4_blocks(raw, nout, nin)
         # MatMulNBits packs element 2i in the low nibble, 2i + 1 in the high one.
         packed = (nib[:, :, 0::2] | (nib[:, :, 1::2] << 4)).astype(np.uint8)
-        w = const(packed, "w")
-        s = const(scales.reshape(-1), "s")
-        y = node(
+        w = g.const(packed, "w")
+        s = g.const(scales.reshape(-1), "s")
+        y = g.node(
             "MatMulNBits", [x, w, s], domain="com.microsoft",
             K=nin, N=nout, bits=4, block_size=QK,
         )
-        return node("Add", [y, const(f32(bkey), "b")])
+        return g.node("Add", [y, g.const(f32(bkey), "b")])
 
-    def layernorm(x, wkey, bkey):
-        return node(
-            "LayerNormalization", [x, const(f32(wkey), "g"), const(f32(bkey), "b")],
-            axis=-1, epsilon=float(eps),
-        )
+    def layernorm(x, layer, name):
+        return g.layernorm(x, f32(f"l{layer}.{name}.w"), f32(f"l{layer}.{name}.b"), eps)
 
-    ids, mask, types = "input_ids", "attention_mask", "token_type_ids"
+    ids = bert_onnx.INPUTS[0]
 
     # Word embeddings: gather packed nibbles and scales, unpack, scale.
     _, raw, n = t["emb.word"]
@@ -147,72 +134,24 @@ def main():
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(VOC, nb, 18)
     wscale = blocks[:, :, :2].copy().view("<f2").reshape(VOC, nb).astype(np.float32)
     wq = blocks[:, :, 2:].copy()  # [VOC, nb, 16]: Q4_0 order kept
-    g = node("Gather", [const(wq, "word_q"), ids], axis=0)  # [B, L, nb, 16]
-    lo = node("BitwiseAnd", [g, const(np.array(15, dtype=np.uint8))])
-    hi = node("BitShift", [g, const(np.array(4, dtype=np.uint8))], direction="RIGHT")
-    nib = node("Concat", [lo, hi], axis=-1)  # [B, L, nb, 32]
-    val = node("Sub", [node("Cast", [nib], to=TensorProto.FLOAT), const(np.array(8.0, dtype=np.float32))])
-    sc = node("Unsqueeze", [node("Gather", [const(wscale, "word_s"), ids], axis=0), const(np.array([-1], dtype=np.int64))])
-    word = node("Mul", [val, sc])
-    bl = node("Shape", [ids])
-    word = node("Reshape", [word, node("Concat", [bl, const(np.array([H], dtype=np.int64))], axis=0)])
+    gq = g.node("Gather", [g.const(wq, "word_q"), ids], axis=0)  # [B, L, nb, 16]
+    lo = g.node("BitwiseAnd", [gq, g.const(np.array(15, dtype=np.uint8))])
+    hi = g.node("BitShift", [gq, g.const(np.array(4, dtype=np.uint8))], direction="RIGHT")
+    nib = g.node("Concat", [lo, hi], axis=-1)  # [B, L, nb, 32]
+    val = g.node("Sub", [g.node("Cast", [nib], to=TensorProto.FLOAT), g.f32(8.0)])
+    sc = g.node("Unsqueeze", [g.node("Gather", [g.const(wscale, "word_s"), ids], axis=0), g.i64([-1])])
+    word = g.node("Mul", [val, sc])
+    bl = g.node("Shape", [ids])
+    word = g.node("Reshape", [word, g.node("Concat", [bl, g.i64([H])], axis=0)])
 
-    # Positions 0..L-1 into the stored table; token types.
-    seq = node("Gather", [bl, const(np.array(1, dtype=np.int64))], axis=0)
-    positions = node("Range", [const(np.array(0, dtype=np.int64)), seq, const(np.array(1, dtype=np.int64))])
-    pos = node("Gather", [const(f32("emb.pos").reshape(-1, H), "pos"), positions], axis=0)
-    typ = node("Gather", [const(f32("emb.type").reshape(-1, H), "type"), types], axis=0)
-    x = node("Add", [node("Add", [word, pos]), typ])
-    x = layernorm(x, "emb.ln.w", "emb.ln.b")
-
-    # Attention bias: 0 where attended, -10000 at padding; [B, 1, 1, L].
-    m = node("Cast", [mask], to=TensorProto.FLOAT)
-    bias = node("Mul", [node("Sub", [const(np.array(1.0, dtype=np.float32)), m]), const(np.array(-10000.0, dtype=np.float32))])
-    bias = node("Unsqueeze", [bias, const(np.array([1, 2], dtype=np.int64))])
-    heads = const(np.array([0, 0, NH, hd], dtype=np.int64))
-    merged = const(np.array([0, 0, H], dtype=np.int64))
-    scale = const(np.array(1.0 / np.sqrt(hd), dtype=np.float32))
-
-    def split(y):
-        return node("Transpose", [node("Reshape", [y, heads])], perm=[0, 2, 1, 3])
-
-    for layer in range(NL):
-        p = f"l{layer}."
-        q = split(linear(x, p + "q.w", p + "q.b", H, H))
-        k = split(linear(x, p + "k.w", p + "k.b", H, H))
-        v = split(linear(x, p + "v.w", p + "v.b", H, H))
-        kt = node("Transpose", [k], perm=[0, 1, 3, 2])
-        s = node("Add", [node("Mul", [node("MatMul", [q, kt]), scale]), bias])
-        ctx = node("MatMul", [node("Softmax", [s], axis=-1), v])
-        ctx = node("Reshape", [node("Transpose", [ctx], perm=[0, 2, 1, 3]), merged])
-        ao = linear(ctx, p + "ao.w", p + "ao.b", H, H)
-        x = layernorm(node("Add", [x, ao]), p + "aln.w", p + "aln.b")
-        h = linear(x, p + "fi.w", p + "fi.b", FF, H)
-        # GELU with erf, as BERT defines it.
-        erf = node("Erf", [node("Mul", [h, const(np.array(1 / np.sqrt(2), dtype=np.float32))])])
-        h = node("Mul", [node("Mul", [h, const(np.array(0.5, dtype=np.float32))]), node("Add", [erf, const(np.array(1.0, dtype=np.float32))])])
-        fo = linear(h, p + "fo.w", p + "fo.b", H, FF)
-        x = layernorm(node("Add", [x, fo]), p + "oln.w", p + "oln.b")
-
-    nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"]))
-    dims = ["batch", "sequence"]
-    graph = helper.make_graph(
-        nodes,
-        "multilingual-e5-small",
-        [
-            helper.make_tensor_value_info(ids, TensorProto.INT64, dims),
-            helper.make_tensor_value_info(mask, TensorProto.INT64, dims),
-            helper.make_tensor_value_info(types, TensorProto.INT64, dims),
-        ],
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, dims + [H])],
-        initializer=inits,
+    # Positions count from 0 into the stored table; token types.
+    x = bert_onnx.embeddings(g, word, f32("emb.pos").reshape(-1, H), f32("emb.type").reshape(-1, H), bl)
+    x = g.layernorm(x, f32("emb.ln.w"), f32("emb.ln.b"), eps)
+    x = bert_onnx.encoder(g, x, NL, H, NH, FF, linear, layernorm)
+    model = bert_onnx.model(
+        g, x, H, "multilingual-e5-small", "hort scripts/convert_e5.py",
+        [("", 18), ("com.microsoft", 1)],
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)],
-        producer_name="hort scripts/convert_e5.py",
-    )
-    model.ir_version = 9
     onnx.save(model, sys.argv[2])
     print(f"convert_e5: wrote {sys.argv[2]} ({NL} layers, {H} dims, {VOC} tokens)", file=sys.stderr)
 

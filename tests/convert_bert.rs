@@ -45,15 +45,8 @@ fn a_converted_bert_embeds_as_bert_defines_it() {
         &src,
         &model.join("model.onnx"),
     ]));
+    common::copy_minilm_tokenizer(&model);
     let tok = models_dir().join("minilm-l6");
-    for f in [
-        "tokenizer.json",
-        "config.json",
-        "special_tokens_map.json",
-        "tokenizer_config.json",
-    ] {
-        std::fs::copy(tok.join(f), model.join(f)).unwrap();
-    }
     std::fs::write(
         model.join("hort-model.toml"),
         "id = \"tiny-bert/1\"\ndim = 32\nmax_tokens = 128\npooling = \"mean\"\n",

@@ -12,15 +12,8 @@ use hort::retrieve::rerank::{CrossEncoder, Reranker};
 
 /// A model directory: the generated ONNX and MiniLM's tokenizer files.
 fn tiny_reranker(dir: &Path, marker: &str) {
+    common::copy_minilm_tokenizer(dir);
     let tok = models_dir().join("minilm-l6");
-    for f in [
-        "tokenizer.json",
-        "config.json",
-        "special_tokens_map.json",
-        "tokenizer_config.json",
-    ] {
-        std::fs::copy(tok.join(f), dir.join(f)).unwrap();
-    }
     let py = repo().join("data/py-convert");
     assert!(
         py.is_dir(),

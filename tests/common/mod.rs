@@ -77,6 +77,20 @@ pub fn hort() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hort"))
 }
 
+/// Copies MiniLM's tokenizer files into `dir`: the tokenizer of the small
+/// models the tests generate (a cross-encoder, a BERT to convert).
+pub fn copy_minilm_tokenizer(dir: &Path) {
+    let tok = models_dir().join("minilm-l6");
+    for f in [
+        "tokenizer.json",
+        "config.json",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(tok.join(f), dir.join(f)).unwrap();
+    }
+}
+
 pub fn models_dir() -> PathBuf {
     let d = repo().join("data/models");
     assert!(
