@@ -167,24 +167,17 @@ impl SearchParams {
     /// its words (where a dictionary is loaded) at `translation_weight`,
     /// beside its own words as that language's analyser reads them (names,
     /// numbers and loanwords such as "VPN" match across languages). None
-    /// without a dictionary, and without `wait` while it is still being
-    /// read in the background ([`translate::Dictionary::ready`]).
+    /// without a dictionary.
     pub fn translated_query(
         &self,
         query: &str,
         own: &KeywordQuery,
         asked: Language,
-        wait: bool,
     ) -> Option<KeywordQuery> {
         if self.translation_weight <= 0.0 {
             return None;
         }
-        let dictionary = self.dictionary?;
-        let lex = if wait {
-            dictionary.get()?
-        } else {
-            dictionary.ready()?
-        };
+        let lex = self.dictionary?.get()?;
         let mut q = KeywordQuery::default();
         let target = match asked {
             Language::German => TermField::English,
@@ -781,9 +774,7 @@ pub fn search(
     let mut translated_ms = 0.0;
     let translation = across.zip(own_query.as_ref());
     if let Some((q, factor)) = translation.and_then(|((asked, factor), own)| {
-        // Only a question with a chunk in the other language among its
-        // nearest waits for a dictionary still being read.
-        p.translated_query(req.query, own, asked, factor >= 1.0)
+        p.translated_query(req.query, own, asked)
             .map(|q| (q, factor))
     }) {
         let t = Instant::now();

@@ -431,8 +431,6 @@ pub const DEFAULT_DICTIONARY: &str = "ding/usr/share/trans/de-en";
 pub struct Dictionary {
     path: PathBuf,
     lexicon: OnceLock<Option<Lexicon>>,
-    /// A background read ([`Dictionary::prefetch`]) is under way.
-    prefetching: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Dictionary {
@@ -459,7 +457,6 @@ impl Dictionary {
             Box::leak(Box::new(Dictionary {
                 path: key,
                 lexicon: OnceLock::new(),
-                prefetching: Default::default(),
             }))
         })
     }
@@ -494,34 +491,16 @@ impl Dictionary {
             .as_ref()
     }
 
-    /// The lexicon without waiting for a background read under way (None
-    /// until it ends); read now if none was started (one-shot commands).
-    /// Why: a question whose first chunk in the other language is below
-    /// the gate only gains from a translation (`retrieve::LANGUAGE_WINDOW`);
-    /// in a bilingual corpus that is most questions, and a node's first
-    /// seconds of them would otherwise each wait for the read (1.5–4 s).
-    pub fn ready(&self) -> Option<&Lexicon> {
-        use std::sync::atomic::Ordering;
-        match self.lexicon.get() {
-            Some(lex) => lex.as_ref(),
-            None if self.prefetching.load(Ordering::Acquire) => None,
-            None => self.get(),
-        }
-    }
-
     /// Reads the lexicon on another thread, so that the first question
     /// asked across languages does not wait for it.
     pub fn prefetch(&'static self) {
-        use std::sync::atomic::Ordering;
-        if self.lexicon.get().is_none() && !self.prefetching.swap(true, Ordering::AcqRel) {
+        if self.lexicon.get().is_none() {
             let spawned = std::thread::Builder::new()
                 .name("hort-dictionary".into())
                 .spawn(move || {
                     self.get();
-                    self.prefetching.store(false, Ordering::Release);
                 });
             if let Err(e) = spawned {
-                self.prefetching.store(false, Ordering::Release);
                 tracing::warn!("dictionary read deferred to first use: {e}");
             }
         }
@@ -559,26 +538,6 @@ pub fn from_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ready_does_not_wait_for_a_read_under_way_but_reads_if_none_is() {
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("de-en");
-        std::fs::write(&path, DING).unwrap();
-        let dict = Dictionary {
-            path: path.clone(),
-            lexicon: OnceLock::new(),
-            prefetching: Default::default(),
-        };
-        dict.prefetching
-            .store(true, std::sync::atomic::Ordering::Release);
-        assert!(dict.ready().is_none(), "a background read is under way");
-        assert!(dict.lexicon.get().is_none(), "and ready() did not read it");
-        dict.prefetching
-            .store(false, std::sync::atomic::Ordering::Release);
-        assert!(dict.ready().is_some(), "no read under way: read now");
-        assert!(dict.get().is_some());
-    }
 
     const DING: &str = "\
 # Version :: 1.9
