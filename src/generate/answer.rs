@@ -195,7 +195,7 @@ fn docs_of(sources: &[Source]) -> Vec<String> {
 /// Drops lines that carry the spotlight's markers (the model repeated them).
 fn strip_markers(text: &str, spotlight: &Spotlight) -> String {
     text.lines()
-        .filter(|l| !spotlight.marks(l))
+        .filter(|l| !spotlight.leaked(l))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -99,18 +99,14 @@ impl Spotlight {
         )
     }
 
-    /// Whether `answer` contains this request's markers (or their nonce).
-    pub fn leaked(&self, answer: &str) -> bool {
-        self.marks(answer)
-    }
-
-    /// Whether `text` carries a marker: this request's nonce, or the
-    /// markers' own opening (`<<<SOURCE`, `<<<END SOURCE`) with any nonce or
-    /// none. Why the latter: a model's output cut short (its token limit) can
-    /// end in the middle of a repeated marker, `<<<SOURCE 5 ac161c1e1b2`,
-    /// which the whole nonce does not match; sources never carry the
-    /// opening, [`neutralize`] rewrites every `<<<` in them.
-    pub fn marks(&self, text: &str) -> bool {
+    /// Whether `text` (an answer, or one of its lines) carries a marker:
+    /// this request's nonce, or the markers' own opening (`<<<SOURCE`,
+    /// `<<<END SOURCE`) with any nonce or none. Why the latter: a model's
+    /// output cut short (its token limit) can end in the middle of a
+    /// repeated marker, `<<<SOURCE 5 ac161c1e1b2`, which the whole nonce does
+    /// not match; sources never carry the opening, [`neutralize`] rewrites
+    /// every `<<<` in them.
+    pub fn leaked(&self, text: &str) -> bool {
         text.contains(&self.nonce) || text.contains("<<<SOURCE") || text.contains("<<<END SOURCE")
     }
 }
