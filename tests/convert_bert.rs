@@ -6,22 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{models_dir, repo};
 use hort::config::EmbedConfig;
 
 fn python(args: &[&Path]) -> Output {
-    let py = repo().join("data/py-convert");
-    assert!(
-        py.is_dir(),
-        "data/py-convert is missing: run `make test` (it installs the converter's packages)"
-    );
-    Command::new("python3")
-        .args(args)
-        .env("PYTHONPATH", py)
-        .output()
-        .unwrap()
+    common::py_convert(args)
 }
 
 fn ok(out: Output) -> String {

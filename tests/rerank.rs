@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{copy_tree, models_dir, repo, Env, Server};
 use hort::retrieve::rerank::{CrossEncoder, Reranker};
@@ -14,19 +13,14 @@ use hort::retrieve::rerank::{CrossEncoder, Reranker};
 fn tiny_reranker(dir: &Path, marker: &str) {
     common::copy_minilm_tokenizer(dir);
     let tok = models_dir().join("minilm-l6");
-    let py = repo().join("data/py-convert");
-    assert!(
-        py.is_dir(),
-        "data/py-convert is missing: run `make test` (it installs the converter's packages)"
-    );
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/make_tiny_reranker.py"))
-        .arg(tok.join("tokenizer.json"))
-        .arg(marker)
-        .arg(dir.join("model.onnx"))
-        .env("PYTHONPATH", py)
-        .output()
-        .unwrap();
+    let out = common::py_convert([
+        repo()
+            .join("scripts/make_tiny_reranker.py")
+            .into_os_string(),
+        tok.join("tokenizer.json").into_os_string(),
+        marker.into(),
+        dir.join("model.onnx").into_os_string(),
+    ]);
     assert!(
         out.status.success(),
         "{}",

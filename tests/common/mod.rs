@@ -91,6 +91,25 @@ pub fn copy_minilm_tokenizer(dir: &Path) {
     }
 }
 
+/// Runs a Python script with the converters' pinned packages
+/// (`data/py-convert`, installed by `make test`): the tests' generated models.
+pub fn py_convert<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let py = repo().join("data/py-convert");
+    assert!(
+        py.is_dir(),
+        "data/py-convert is missing: run `make test` (it installs the converter's packages)"
+    );
+    std::process::Command::new("python3")
+        .args(args)
+        .env("PYTHONPATH", py)
+        .output()
+        .unwrap()
+}
+
 pub fn models_dir() -> PathBuf {
     let d = repo().join("data/models");
     assert!(
