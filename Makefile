@@ -58,7 +58,8 @@ datasets:
 	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
 	scripts/fetch_debs.sh data/datasets/manpages-de \
 		"manpages-de=4.18.1-1 37d2e7ee51f22952aecec3af93647ff59194a3c74bb7a694560f49c7f7ab3978"
-	$(PYTHON) scripts/injection/build_sets.py
+	PYTHON=$(PYTHON) scripts/fetch_pydeps.sh scripts/injection/requirements.txt data/datasets-py
+	PYTHONPATH=data/datasets-py $(PYTHON) scripts/injection/build_sets.py
 
 ## Release build of the hort binary.
 build:

@@ -21,6 +21,11 @@ counts):
   pyrit          jailbreak templates filled with objectives
   agentdojo      its attack templates with its injection goals inside its
                  e-mails and files; those e-mails and files alone as benign
+  ps-fuzz        the English and German prompt injections prompt-security-
+                 fuzzer ships (a public set of direct injections: "Vergiss
+                 alles davor ...", role play, hijacked tasks; injection only)
+  llamator       LLAMATOR's system-prompt leakage requests (CC BY 4.0,
+                 LLAMATOR-Core; injection only)
 
 Benign documentation, split into chunks of about 1,000 characters at
 paragraph breaks (the text an ingest really sees: code, shell commands,
@@ -28,7 +33,9 @@ configuration, URLs, instructions to the reader):
   django-docs, pytest-docs, sphinx-docs  the manuals in their source packages
   manpages-de    German man pages (Debian's manpages-de), roff markup removed
 
-Deterministic (fixed seeds); standard library only.
+Deterministic (fixed seeds); standard library only, but for pyarrow to read
+the two Parquet files (scripts/injection/requirements.txt, installed into
+data/datasets-py by `make datasets`).
 """
 import gzip
 import json
@@ -74,13 +81,15 @@ def jsonl(z, member):
 
 def kind_of(text, default):
     t = text.lower()
-    if re.search(r"system (prompt|message)|initial instructions|your instructions|api key|password|secret", t):
+    if re.search(r"system (prompt|message)|initial instructions|your instructions|api key|password|secret"
+                 r"|systemprompt|system-prompt|prompt-text|deinen? (anweisungen|instruktionen)|passwort|geheim", t):
         return "reveal"
-    if re.search(r"https?://|!\[|send .* to|email .* to|forward", t):
+    if re.search(r"https?://|!\[|send .* to|email .* to|forward|(sende|schicke|leite) .* an ", t):
         return "exfiltration"
     if re.search(r"<\|?/?(system|im_start|im_end|context|instructions?)\|?>|\[/?inst\]|### ?system", t):
         return "fake_tag"
-    if re.search(r"\b(you are now|act as|pretend|role ?play|developer mode|dan\b|persona|character)", t):
+    if re.search(r"\b(you are now|act as|pretend|role ?play|developer mode|dan\b|persona|character"
+                 r"|du bist (jetzt|nun)|stell dir vor|tu so|rolle)", t):
         return "role"
     return default
 
@@ -232,6 +241,28 @@ def agentdojo(rows, rng):
                      "text": host[:cut] + attack + host[cut:], "span": [cut, cut + len(attack)]})
 
 
+def parquet_column(name, column):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        sys.exit("build_sets: pyarrow is missing: run `make datasets` "
+                 "(it installs scripts/injection/requirements.txt into data/datasets-py)")
+    return [t for t in pq.read_table(need(name), columns=[column]).column(column).to_pylist()
+            if isinstance(t, str) and t.strip()]
+
+
+def ps_fuzz(rows):
+    for i, t in enumerate(parquet_column("ps-fuzz-prompt-injections.parquet", "text")):
+        rows.append({"id": f"ps-fuzz-{i}", "source": "ps-fuzz", "lang": lang_of(t),
+                     "kind": kind_of(t, "direct"), "label": "injection", "text": t})
+
+
+def llamator(rows):
+    for i, t in enumerate(parquet_column("llamator-system-prompt-leakage.parquet", "goal")):
+        rows.append({"id": f"llamator-{i}", "source": "llamator", "lang": lang_of(t),
+                     "kind": kind_of(t, "reveal"), "label": "injection", "text": t})
+
+
 def chunks(text, size=1000):
     """Pieces of about `size` characters, cut at blank lines."""
     out, cur = [], ""
@@ -296,6 +327,8 @@ def main():
     spikee(rows, random.Random(11))
     pyrit(rows, random.Random(12))
     agentdojo(rows, random.Random(13))
+    ps_fuzz(rows)
+    llamator(rows)
     manuals(rows, random.Random(14))
     seen, out = set(), []
     for r in rows:

@@ -61,6 +61,9 @@ pub struct Options<'a> {
 /// One labelled text.
 #[derive(Clone, Debug, Deserialize)]
 struct Row {
+    /// The source's own id for the row, where it has one.
+    #[serde(default)]
+    id: String,
     source: String,
     lang: String,
     #[serde(default)]
@@ -301,6 +304,7 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
 
 fn benign(source: &str, lang: &str, text: String) -> Row {
     Row {
+        id: String::new(),
         source: source.into(),
         lang: lang.into(),
         kind: "benign".into(),
@@ -625,10 +629,16 @@ fn fit(
     h
 }
 
-/// Scores the rows `pick` admits with `h`.
-fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) -> bool) -> Held {
+/// Each admitted row's highest chunk score under `h` and under the rules
+/// alone, and the admitted benign chunks: (chunks, flagged).
+fn row_scores(
+    rows: &[Row],
+    units: &[Unit],
+    h: &Head,
+    pick: &dyn Fn(&Row) -> bool,
+) -> (BTreeMap<usize, (f32, f32)>, (usize, usize)) {
     let mut row_score: BTreeMap<usize, (f32, f32)> = BTreeMap::new();
-    let mut held = empty(set);
+    let mut benign_chunks = (0, 0);
     for u in units {
         let r = &rows[u.row];
         if !pick(r) {
@@ -640,12 +650,21 @@ fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) 
         e.0 = e.0.max(s);
         e.1 = e.1.max(rs);
         if !r.injection() {
-            held.benign_chunks += 1;
-            if s >= DEFAULT_THRESHOLD {
-                held.false_pos_chunks += 1;
-            }
+            benign_chunks.0 += 1;
+            benign_chunks.1 += (s >= DEFAULT_THRESHOLD) as usize;
         }
     }
+    (row_score, benign_chunks)
+}
+
+/// Scores the rows `pick` admits with `h`.
+fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) -> bool) -> Held {
+    let (row_score, (benign_chunks, false_pos_chunks)) = row_scores(rows, units, h, pick);
+    let mut held = Held {
+        benign_chunks,
+        false_pos_chunks,
+        ..empty(set)
+    };
     for (i, (s, rs)) in row_score {
         let flagged = s >= DEFAULT_THRESHOLD;
         let rules = rs >= DEFAULT_THRESHOLD;
@@ -660,6 +679,32 @@ fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) 
         }
     }
     held
+}
+
+/// Writes every row's held-out score (the head trained without its source)
+/// beside the feature cache, one JSON object per line: what an error
+/// analysis reads, since the tables only count.
+fn write_row_scores(
+    path: &Path,
+    rows: &[Row],
+    units: &[Unit],
+    folds: &[(Held, Head)],
+) -> Result<(), String> {
+    let mut out = String::new();
+    for (held, h) in folds {
+        let (scores, _) = row_scores(rows, units, h, &|r: &Row| r.source == held.set);
+        for (i, (s, rs)) in scores {
+            let r = &rows[i];
+            let line = serde_json::json!({
+                "id": r.id, "source": r.source, "lang": r.lang, "kind": r.kind,
+                "label": r.label, "score": s, "rules": rs,
+                "text": r.text.chars().take(400).collect::<String>(),
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn model_report(
@@ -705,7 +750,16 @@ fn model_report(
         })
     };
     let loso: Vec<Held> = folds.iter().map(|f| f.0.clone()).collect();
-    eprintln!("injection bench: {}: leave-one-source-out done", e.id());
+    let scores = work.join(format!(
+        "injection-scores-{}.jsonl",
+        e.id().replace('/', "_")
+    ));
+    write_row_scores(&scores, rows, &units, &folds)?;
+    eprintln!(
+        "injection bench: {}: leave-one-source-out done (row scores in {})",
+        e.id(),
+        scores.display()
+    );
     // Pooled: held-out scores of sources hort did not write, all and per
     // language and kind (the per-row split reuses each row's own fold).
     let external = |s: &str| !OWN_SOURCES.contains(&s);
