@@ -29,6 +29,7 @@ use crate::sanitize::injection::DEFAULT_THRESHOLD;
 
 /// Sources hort wrote itself: trained on, never part of the headline.
 const OWN_SOURCES: &[&str] = &[
+    "questions-hort",
     "hort-eval",
     "hort-de",
     "hort-de2",
@@ -37,6 +38,18 @@ const OWN_SOURCES: &[&str] = &[
     "policy-pages",
     "policy-pages-train",
 ];
+
+/// Sources scored, never trained on (not by the shipped heads, not in any
+/// fold). prompt-security-fuzzer's injections come without their benign
+/// counterparts (the public set it copied has ordinary questions and
+/// requests beside them): trained on, the e5-small head learned that German
+/// text telling a model what to do is an attack, and flagged a German page
+/// of advice on using AI assistants (0.52; `tests/multilingual.rs`), which
+/// the head trained without them leaves alone.
+const EVAL_ONLY: &[&str] = &["ps-fuzz"];
+
+/// Sources of benign questions start so (kept out of the threshold's pool).
+const QUESTIONS: &str = "questions-";
 
 /// The false-positive rate on the benign training chunks the threshold is
 /// set to by default (the default threshold 0.5 then means this rate).
@@ -277,6 +290,24 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
             rows.push(benign("sample-corpus", lang, t));
         }
     }
+    // Questions people ask a search engine: the text the question screen
+    // sees, where a false positive annotates an honest question. SciFact's
+    // claims (English, not written by hort), and the German and English
+    // questions of hort's retrieval sets (written for hort: not in the
+    // headline).
+    for f in [
+        "data/beir/scifact/train.jsonl",
+        "data/beir/scifact/test.jsonl",
+    ] {
+        rows.extend(questions(Path::new(f), "questions-scifact")?);
+    }
+    for f in [
+        "bench/multilingual/de-en.jsonl",
+        "bench/multilingual-train/de-en-train.jsonl",
+        "bench/quality/nordwind.jsonl",
+    ] {
+        rows.extend(questions(Path::new(f), "questions-hort")?);
+    }
     // Company policy pages in German and English (the retrieval bench's
     // corpora, written for hort): ordinary business text that talks about
     // rules, approvals and instructions, the look-alikes a detector must
@@ -300,6 +331,38 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
         }
     }
     Ok(rows)
+}
+
+/// The questions of a judged query file (`{"query", "lang"?}` per line;
+/// `lang` as "de->en" names the question's language first); none if the
+/// file is missing (SciFact is fetched by `make beir`), said on stderr.
+fn questions(path: &Path, source: &str) -> Result<Vec<Row>, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!(
+            "injection bench: no questions in {} (left out)",
+            path.display()
+        );
+        return Ok(Vec::new());
+    };
+    #[derive(Deserialize)]
+    struct Q {
+        query: String,
+        #[serde(default)]
+        lang: String,
+    }
+    let mut out = Vec::new();
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let q: Q = serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display()))?;
+        let lang = match q.lang.split("->").next() {
+            Some(l @ ("de" | "en")) => l,
+            _ => match crate::text::Language::detect(&q.query) {
+                crate::text::Language::German => "de",
+                crate::text::Language::English => "en",
+            },
+        };
+        out.push(benign(source, lang, q.query));
+    }
+    Ok(out)
 }
 
 fn benign(source: &str, lang: &str, text: String) -> Row {
@@ -614,15 +677,22 @@ fn fit(
     (rate, hidden): (f32, usize),
     train: &dyn Fn(&Row) -> bool,
 ) -> Head {
+    let train = &|r: &Row| train(r) && !EVAL_ONLY.contains(&r.source.as_str());
     let ex = examples(rows, units, train);
     let opts = TrainOptions {
         hidden,
         ..TrainOptions::default()
     };
     let mut h = head::train(model, dim, &ex, opts);
+    // The threshold is set on benign *document* chunks: questions are
+    // short and easy, and a pool padded with them would move the rate's
+    // quantile down and let more documentation through.
     let benign: Vec<f32> = units
         .iter()
-        .filter(|u| train(&rows[u.row]) && !rows[u.row].injection())
+        .filter(|u| {
+            let r = &rows[u.row];
+            train(r) && !r.injection() && !r.source.starts_with(QUESTIONS)
+        })
         .map(|u| u.features.verdict(&h).score)
         .collect();
     h.recentre(head::threshold_for_rate(&benign, rate));
@@ -970,7 +1040,7 @@ fn markdown(reports: &[ModelReport]) -> String {
     let mut md = String::new();
     for r in reports {
         md.push_str(&format!(
-            "\nLearned injection detector over {} ({} rows, {} chunks; {}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "\nLearned injection detector over {} ({} rows, {} chunks; {}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training document chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             r.model,
             r.rows,
             r.chunks,
@@ -1008,4 +1078,92 @@ fn markdown(reports: &[ModelReport]) -> String {
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sanitize::injection::Detection;
+
+    /// Scores a window by its first dimension, against its second.
+    fn toy_head() -> Head {
+        head::toy(8.0, -8.0)
+    }
+
+    fn row(id: &str, source: &str, label: &str) -> Row {
+        Row {
+            id: id.into(),
+            source: source.into(),
+            lang: "de".into(),
+            kind: if label == "benign" {
+                "benign"
+            } else {
+                "direct"
+            }
+            .into(),
+            label: label.into(),
+            text: format!("text of {id}"),
+            span: None,
+        }
+    }
+
+    fn unit(row: usize, v: [f32; 2]) -> Unit {
+        Unit {
+            row,
+            start: 0,
+            len: 1,
+            features: Features {
+                whole: v.to_vec(),
+                rules: Detection::default(),
+                windows: Vec::new(),
+                window_vectors: Vec::new(),
+                window_rules: Vec::new(),
+            },
+        }
+    }
+
+    /// A row counts as flagged if any of its chunks is; benign chunks are
+    /// counted one by one; rows of other sources are left alone; and the
+    /// row scores written for error analysis are the ones counted.
+    #[test]
+    fn rows_are_judged_by_their_worst_chunk_and_written_as_scored() {
+        let rows = vec![
+            row("i1", "held", "injection"),
+            row("b1", "held", "benign"),
+            row("i2", "held", "injection"),
+            row("x", "other", "injection"),
+        ];
+        let units = vec![
+            unit(0, [0.0, 1.0]),
+            unit(0, [1.0, 0.0]),
+            unit(1, [0.0, 1.0]),
+            unit(1, [1.0, 0.0]),
+            unit(1, [0.0, 1.0]),
+            unit(2, [0.0, 1.0]),
+            unit(3, [1.0, 0.0]),
+        ];
+        let h = toy_head();
+        let held = score("held", &rows, &units, &h, &|r: &Row| r.source == "held");
+        assert_eq!((held.injections, held.found), (2, 1));
+        assert_eq!((held.benign, held.false_pos), (1, 1));
+        assert_eq!((held.benign_chunks, held.false_pos_chunks), (3, 1));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.jsonl");
+        write_row_scores(&path, &rows, &units, &[(held, h)]).unwrap();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["i1", "b1", "i2"]);
+        let flagged: Vec<bool> = lines
+            .iter()
+            .map(|l| l["score"].as_f64().unwrap() >= f64::from(DEFAULT_THRESHOLD))
+            .collect();
+        assert_eq!(flagged, [true, true, false]);
+        assert_eq!(lines[1]["label"], "benign");
+        assert_eq!(lines[0]["lang"], "de");
+    }
 }

@@ -25,7 +25,7 @@ use crate::gateway::cache::{self, CacheOutcome, CacheScope, SourcePart};
 use crate::gateway::policy::ContentPolicy;
 use crate::gateway::{BudgetExceeded, Usage};
 use crate::retrieve::Hit;
-use crate::sanitize::injection;
+use crate::sanitize::injection::{self, Detection};
 use crate::sanitize::pii::{Masker, PiiKind};
 use crate::sanitize::spotlight::Spotlight;
 use crate::store::IndexRead;
@@ -328,12 +328,12 @@ fn start_relay(
 }
 
 impl Generator {
-    /// Refuses the question or flags it, per `[sanitize] on_query_injection`.
+    /// Refuses the question or flags it, per `[sanitize] on_query_injection`,
+    /// on the detector's verdict `q` (the service's rules and learned head).
     pub(super) fn screen_question(
         &self,
-        question: &str,
+        q: &Detection,
     ) -> Result<Option<QueryFlag>, GenerateError> {
-        let q = injection::detect(question);
         if q.score < self.sanitize.injection_threshold {
             return Ok(None);
         }
@@ -462,7 +462,8 @@ impl Generator {
 
     /// Answers `question` for `principal` from `hits` (already
     /// access-filtered), reading `view` only for the output checks; the
-    /// answer cache is not used.
+    /// answer cache is not used, and the question is screened by the rules
+    /// alone.
     pub async fn answer(
         &self,
         view: &Arc<dyn IndexRead>,
@@ -475,6 +476,7 @@ impl Generator {
             view,
             principal,
             question,
+            None,
             hits,
             stream,
             &CacheScope::default(),
@@ -529,19 +531,24 @@ impl Generator {
         ))
     }
 
-    /// [`Generator::answer`], through the answer cache for a caller of `scope`.
+    /// [`Generator::answer`], through the answer cache for a caller of `scope`;
+    /// `screened` is the injection detector's verdict on the question (the
+    /// rules and the learned head the service runs; `None`: the rules alone).
+    #[allow(clippy::too_many_arguments)]
     pub async fn answer_cached(
         &self,
         view: &Arc<dyn IndexRead>,
         principal: &Principal,
         question: &str,
+        screened: Option<Detection>,
         hits: Vec<Hit>,
         stream: Option<UnboundedSender<StreamEvent>>,
         scope: &CacheScope,
     ) -> Result<Answer, GenerateError> {
         let lang = Language::detect(question);
+        let screened = screened.unwrap_or_else(|| injection::detect(question));
         let mut flags = Flags {
-            query_injection: self.screen_question(question)?,
+            query_injection: self.screen_question(&screened)?,
             ..Flags::default()
         };
         let sources = prepare_sources(&hits, self.sanitize.injection_threshold, &mut flags);

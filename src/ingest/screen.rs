@@ -38,7 +38,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "51b0ab423adfa417133a36273b5ebd5ff05856d5509e80f42a212aaaf0dc1368",
+        sha256: "9c43d9859c3f0fef3c89d059203223e9ca4c94cb08a95f0bd97d31a90ffdd5eb",
     },
 ];
 
@@ -350,7 +350,7 @@ fn features_under(
 mod tests {
     use super::*;
     use crate::embed::{HashEmbedder, Pooled};
-    use crate::sanitize::injection::head::{EXTRA, FORMAT};
+    use crate::sanitize::injection::head::EXTRA;
 
     #[test]
     fn windows_pair_each_sentence_with_the_next() {
@@ -442,20 +442,7 @@ mod tests {
     }
 
     fn toy_head() -> Head {
-        let mut weights = vec![0.0; 2 + EXTRA];
-        weights[0] = 8.0;
-        weights[1] = -4.0;
-        Head {
-            format: FORMAT,
-            model: "toy".into(),
-            dim: 2,
-            weights,
-            bias: 0.0,
-            hidden: Vec::new(),
-            hidden_bias: Vec::new(),
-            out: Vec::new(),
-            trained_on: String::new(),
-        }
+        crate::sanitize::injection::head::toy(8.0, -4.0)
     }
 
     #[test]

@@ -205,11 +205,25 @@ impl Service {
             self.metrics.budget_refused.fetch_add(1, Ordering::Relaxed);
             Error::from(e)
         })?;
-        let found = self.search(call, who, q).await?;
+        // The question is screened by the rules and the learned head, on
+        // the blocking pool while the search runs beside it.
+        let (found, screened) = tokio::join!(
+            self.search(call, who, q),
+            self.detect_injection(q.text.to_string())
+        );
+        let found = found?;
         let scope = self.cache_scope(who, q.text).await;
         let answer = self
             .generator
-            .answer_cached(&found.view, who, q.text, found.hits, stream, &scope)
+            .answer_cached(
+                &found.view,
+                who,
+                q.text,
+                Some(screened),
+                found.hits,
+                stream,
+                &scope,
+            )
             .await
             .map_err(|e| {
                 if let GenerateError::AllFailed { internal, .. } = &e {

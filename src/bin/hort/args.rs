@@ -327,7 +327,7 @@ pub enum BenchSuite {
         /// (`scripts/injection/train.sh` does, into models/injection-head).
         #[arg(long)]
         train: Option<PathBuf>,
-        /// The false-positive rate on benign training chunks that the
+        /// The false-positive rate on benign training document chunks (questions left out) that the
         /// threshold 0.5 is set to.
         #[arg(long, default_value_t = hort::bench::detector::CALIBRATION_RATE)]
         calibration_rate: f32,

@@ -413,6 +413,26 @@ pub fn threshold_for_rate(benign: &[f32], rate: f32) -> f32 {
     (t + 1e-6).min(1.0 - 1e-6)
 }
 
+/// A head over two dimensions for tests: a window scores by its first
+/// dimension (weight `first`) against its second (`second`).
+#[cfg(test)]
+pub(crate) fn toy(first: f32, second: f32) -> Head {
+    let mut weights = vec![0.0; 2 + EXTRA];
+    weights[0] = first;
+    weights[1] = second;
+    Head {
+        format: FORMAT,
+        model: "toy".into(),
+        dim: 2,
+        weights,
+        bias: 0.0,
+        hidden: Vec::new(),
+        hidden_bias: Vec::new(),
+        out: Vec::new(),
+        trained_on: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
