@@ -130,6 +130,14 @@ const EN_WORDS: &[&str] = &[
 ];
 
 impl Language {
+    /// The ISO 639-1 code ("de", "en"), as benchmark sets name languages.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::German => "de",
+            Language::English => "en",
+        }
+    }
+
     /// German or English, by function words and German letters (English
     /// when nothing tells).
     pub fn detect(text: &str) -> Language {

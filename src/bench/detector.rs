@@ -333,36 +333,28 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// The questions of a judged query file (`{"query", "lang"?}` per line;
-/// `lang` as "de->en" names the question's language first); none if the
-/// file is missing (SciFact is fetched by `make beir`), said on stderr.
+/// The questions of a judged query file ([`super::quality::load_queries`];
+/// a `lang` such as "de->en" names the question's language first, else it
+/// is detected); none if the file is missing (SciFact is fetched by
+/// `make beir`), said on stderr.
 fn questions(path: &Path, source: &str) -> Result<Vec<Row>, String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    if !path.is_file() {
         eprintln!(
             "injection bench: no questions in {} (left out)",
             path.display()
         );
         return Ok(Vec::new());
-    };
-    #[derive(Deserialize)]
-    struct Q {
-        query: String,
-        #[serde(default)]
-        lang: String,
     }
-    let mut out = Vec::new();
-    for l in text.lines().filter(|l| !l.trim().is_empty()) {
-        let q: Q = serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display()))?;
-        let lang = match q.lang.split("->").next() {
-            Some(l @ ("de" | "en")) => l,
-            _ => match crate::text::Language::detect(&q.query) {
-                crate::text::Language::German => "de",
-                crate::text::Language::English => "en",
-            },
-        };
-        out.push(benign(source, lang, q.query));
-    }
-    Ok(out)
+    Ok(super::quality::load_queries(path)?
+        .into_iter()
+        .map(|q| {
+            let lang = match q.lang.as_deref().and_then(|l| l.split("->").next()) {
+                Some(l @ ("de" | "en")) => l,
+                _ => crate::text::Language::detect(&q.query).code(),
+            };
+            benign(source, lang, q.query)
+        })
+        .collect())
 }
 
 fn benign(source: &str, lang: &str, text: String) -> Row {
@@ -699,15 +691,19 @@ fn fit(
     h
 }
 
-/// Each admitted row's highest chunk score under `h` and under the rules
-/// alone, and the admitted benign chunks: (chunks, flagged).
+/// Each row's highest chunk score under a head and under the rules alone,
+/// by row index.
+type RowScores = BTreeMap<usize, (f32, f32)>;
+
+/// The [`RowScores`] of the rows `pick` admits under `h`, and the admitted
+/// benign chunks: (chunks, flagged).
 fn row_scores(
     rows: &[Row],
     units: &[Unit],
     h: &Head,
     pick: &dyn Fn(&Row) -> bool,
-) -> (BTreeMap<usize, (f32, f32)>, (usize, usize)) {
-    let mut row_score: BTreeMap<usize, (f32, f32)> = BTreeMap::new();
+) -> (RowScores, (usize, usize)) {
+    let mut row_score = RowScores::new();
     let mut benign_chunks = (0, 0);
     for u in units {
         let r = &rows[u.row];
@@ -727,15 +723,22 @@ fn row_scores(
     (row_score, benign_chunks)
 }
 
-/// Scores the rows `pick` admits with `h`.
-fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) -> bool) -> Held {
+/// Scores the rows `pick` admits with `h`: the figures, and the row scores
+/// they count.
+fn score(
+    set: &str,
+    rows: &[Row],
+    units: &[Unit],
+    h: &Head,
+    pick: &dyn Fn(&Row) -> bool,
+) -> (Held, RowScores) {
     let (row_score, (benign_chunks, false_pos_chunks)) = row_scores(rows, units, h, pick);
     let mut held = Held {
         benign_chunks,
         false_pos_chunks,
         ..empty(set)
     };
-    for (i, (s, rs)) in row_score {
+    for (&i, &(s, rs)) in &row_score {
         let flagged = s >= DEFAULT_THRESHOLD;
         let rules = rs >= DEFAULT_THRESHOLD;
         if rows[i].injection() {
@@ -748,22 +751,20 @@ fn score(set: &str, rows: &[Row], units: &[Unit], h: &Head, pick: &dyn Fn(&Row) 
             held.rules_false_pos += rules as usize;
         }
     }
-    held
+    (held, row_score)
 }
 
-/// Writes every row's held-out score (the head trained without its source)
-/// beside the feature cache, one JSON object per line: what an error
-/// analysis reads, since the tables only count.
-fn write_row_scores(
+/// Writes every row's held-out score (each fold's, from the head trained
+/// without its source) beside the feature cache, one JSON object per line:
+/// what an error analysis reads, since the tables only count.
+fn write_row_scores<'a>(
     path: &Path,
     rows: &[Row],
-    units: &[Unit],
-    folds: &[(Held, Head)],
+    folds: impl IntoIterator<Item = &'a RowScores>,
 ) -> Result<(), String> {
     let mut out = String::new();
-    for (held, h) in folds {
-        let (scores, _) = row_scores(rows, units, h, &|r: &Row| r.source == held.set);
-        for (i, (s, rs)) in scores {
+    for scores in folds {
+        for (&i, &(s, rs)) in scores {
             let r = &rows[i];
             let line = serde_json::json!({
                 "id": r.id, "source": r.source, "lang": r.lang, "kind": r.kind,
@@ -803,10 +804,11 @@ fn model_report(
     sources.sort_unstable();
     sources.dedup();
     // Leave one source out, two folds at a time.
-    let folds: Vec<(Held, Head)> = {
+    let folds: Vec<(Held, Head, RowScores)> = {
         let fold = |s: &str| {
             let h = fit(e.id(), dim, rows, &units, how, &|r: &Row| r.source != s);
-            (score(s, rows, &units, &h, &|r: &Row| r.source == s), h)
+            let (held, scores) = score(s, rows, &units, &h, &|r: &Row| r.source == s);
+            (held, h, scores)
         };
         std::thread::scope(|sc| {
             let handles: Vec<_> = sources
@@ -824,7 +826,7 @@ fn model_report(
         "injection-scores-{}.jsonl",
         e.id().replace('/', "_")
     ));
-    write_row_scores(&scores, rows, &units, &folds)?;
+    write_row_scores(&scores, rows, folds.iter().map(|f| &f.2))?;
     eprintln!(
         "injection bench: {}: leave-one-source-out done (row scores in {})",
         e.id(),
@@ -840,7 +842,7 @@ fn model_report(
     }
     pooled.push(all);
     let mut by: BTreeMap<String, Held> = BTreeMap::new();
-    for (held, h) in folds.iter().filter(|f| external(&f.0.set)) {
+    for (held, h, _) in folds.iter().filter(|f| external(&f.0.set)) {
         let s = &held.set.as_str();
         let mut groups: Vec<String> = Vec::new();
         for r in rows.iter().filter(|r| r.source == *s) {
@@ -852,7 +854,7 @@ fn model_report(
         groups.sort();
         groups.dedup();
         for g in groups {
-            let held = score(&g, rows, &units, h, &|r: &Row| {
+            let (held, _) = score(&g, rows, &units, h, &|r: &Row| {
                 r.source == *s
                     && (g == format!("language {}", r.lang)
                         || (r.injection() && g == format!("kind {}", r.kind)))
@@ -1143,14 +1145,14 @@ mod tests {
             unit(3, [1.0, 0.0]),
         ];
         let h = toy_head();
-        let held = score("held", &rows, &units, &h, &|r: &Row| r.source == "held");
+        let (held, scores) = score("held", &rows, &units, &h, &|r: &Row| r.source == "held");
         assert_eq!((held.injections, held.found), (2, 1));
         assert_eq!((held.benign, held.false_pos), (1, 1));
         assert_eq!((held.benign_chunks, held.false_pos_chunks), (3, 1));
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("scores.jsonl");
-        write_row_scores(&path, &rows, &units, &[(held, h)]).unwrap();
+        write_row_scores(&path, &rows, [&scores]).unwrap();
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
             .unwrap()
             .lines()

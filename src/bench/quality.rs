@@ -361,10 +361,7 @@ pub fn write_lists(
             "query": q.query,
             "lang": q.lang,
             // As the language gate reads it (null: its words do not tell).
-            "query_lang": crate::text::Language::of_question(&q.query).map(|l| match l {
-                crate::text::Language::German => "de",
-                crate::text::Language::English => "en",
-            }),
+            "query_lang": crate::text::Language::of_question(&q.query).map(|l| l.code()),
             "relevant": q.relevant,
             "vector": side(&r.vector),
             "keyword": side(&r.keyword),
