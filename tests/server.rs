@@ -7,13 +7,7 @@ use common::{copy_tree, repo, Env, Server};
 
 fn setup() -> (Env, Server) {
     let env = Env::new("minilm-l6");
-    copy_tree(&repo().join("fixtures/corpus"), &env.path().join("corpus"));
-    let out = env.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ingest_fixtures();
     let server = Server::start(&env);
     (env, server)
 }
@@ -255,12 +249,7 @@ fn questions_are_screened_by_the_learned_head_too() {
         "# Travel\n\nTravel above 500 EUR needs approval by the CFO. Book trains for trips under 600 km.\n",
     )
     .unwrap();
-    let out = env.run(&["ingest", "--quiet", "corpus"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ingest("corpus");
     let s = Server::start(&env);
     let ask = |q: &str| {
         let body = serde_json::json!({ "query": q, "k": 3 }).to_string();

@@ -326,7 +326,12 @@ impl Env {
     /// ingested; the ingest must succeed (failed files are reported, not fatal).
     pub fn ingest_fixtures_with(&self, extra: &[(&str, &[u8])]) {
         self.copy_fixtures_with(extra);
-        let out = self.run(&["ingest", "--quiet", "corpus"]);
+        self.ingest("corpus");
+    }
+
+    /// `hort ingest --quiet <dir>`, which must succeed (its stderr shown if not).
+    pub fn ingest(&self, dir: &str) {
+        let out = self.run(&["ingest", "--quiet", dir]);
         assert!(
             out.status.success(),
             "{}",
