@@ -213,9 +213,11 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     let r = retrieve::search(&snap, &e, &guest, &req, &with).unwrap();
     assert!(r.cross_lingual, "a German question over English chunks");
     assert!(!r.translated.is_empty(), "the translation found candidates");
+    assert_eq!(r.translated_factor, retrieve::TRANSLATION);
     assert_eq!(
-        r.translated_factor, 1.0,
-        "an English chunk among the nearest"
+        r.own_words(),
+        0.0,
+        "an English chunk among the nearest: the German words lead to German pages"
     );
     assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
     assert_eq!(doc_of(r.translated[0].0), "it/backup.md");
@@ -246,7 +248,8 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     let r = retrieve::search(&snap, &e, &guest, &printing, &narrow).unwrap();
     assert_eq!(doc_of(r.vector[0].0), "de/drucker.md");
     assert!(r.cross_lingual && !r.translated.is_empty());
-    assert_eq!(r.translated_factor, retrieve::LATE_TRANSLATION);
+    assert_eq!(r.translated_factor, retrieve::TRANSLATION);
+    assert_eq!(r.own_words(), retrieve::OWN_WORDS_FAR);
     assert_eq!(r.hits[0].doc, "de/drucker.md", "{:?}", r.hits);
     // Without a dictionary the question's keywords do not count across
     // languages and nothing is translated.

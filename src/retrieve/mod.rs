@@ -245,7 +245,7 @@ pub struct Hit {
 }
 
 /// Hits with the candidates and plans they came from (for benchmarks and tests).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SearchResult {
     /// The fused, checked hits.
     pub hits: Vec<Hit>,
@@ -265,29 +265,69 @@ pub struct SearchResult {
     /// The question was asked across languages (its nearest chunks are in
     /// another): its own keywords counted less ([`SearchResult::own_words`]).
     pub cross_lingual: bool,
-    /// The factor fusion put on the keyword weight of the translated list:
-    /// 1 when one of the `language_gate` nearest chunks is in the other
-    /// language, [`LATE_TRANSLATION`] when the first such chunk is further
-    /// down (within [`LANGUAGE_WINDOW`]), 0 without a translation.
+    /// The factor fusion put on the keyword weight of the translated list
+    /// (see [`across_languages`]; 0 without a translation).
     pub translated_factor: f32,
+    /// The factor fusion put on the keyword weight of the question's own
+    /// words (1 unless it was asked across languages).
+    own_factor: f32,
+}
+
+impl Default for SearchResult {
+    fn default() -> Self {
+        SearchResult {
+            hits: Vec::new(),
+            vector: Vec::new(),
+            keyword: Vec::new(),
+            translated: Vec::new(),
+            plans: Vec::new(),
+            stages: Stages::default(),
+            cross_lingual: false,
+            translated_factor: 0.0,
+            own_factor: 1.0,
+        }
+    }
 }
 
 impl SearchResult {
     /// The factor fusion put on the keyword weight of the question's own
     /// words.
     pub fn own_words(&self) -> f32 {
-        own_words(self.cross_lingual, !self.translated.is_empty())
+        self.own_factor
     }
 }
 
-/// The factor on the keyword weight of a question's own words: 1, or asked
-/// across languages [`OWN_WORDS_ACROSS`] beside a translation and 0 without
-/// one (they lead to documents in its language).
-fn own_words(cross_lingual: bool, translated: bool) -> f32 {
-    match (cross_lingual, translated) {
-        (false, _) => 1.0,
-        (true, false) => 0.0,
-        (true, true) => OWN_WORDS_ACROSS,
+/// Where a question's nearest chunks by meaning turned to the other of
+/// German and English.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Across {
+    /// Among the `language_gate` nearest: the answer is likely in the other
+    /// language.
+    Near,
+    /// Further down, within [`LANGUAGE_WINDOW`]: it may be in either.
+    Far,
+}
+
+/// The factors on the keyword weight of a question's own words and of their
+/// translation (`translated`: one was searched and found candidates), as
+/// `fusion` blends them: (1, 0) unless it is asked across languages
+/// (`across`), where its own words lead to documents in its language rather
+/// than to the one that answers. Without a translation they then count not
+/// at all when a chunk in the other language is among the nearest, and
+/// whole when the first such chunk is further down (the window only adds a
+/// translation). With one, weighted fusion counts them 0 near and
+/// [`OWN_WORDS_FAR`] far and the translation [`TRANSLATION`]; RRF, which
+/// counts places rather than scores, keeps the factors it was measured with
+/// before (own words half, the translation whole near and half far: on the
+/// training split 0.843, against 0.784 with weighted fusion's).
+fn across_languages(fusion: Fusion, across: Option<Across>, translated: bool) -> (f32, f32) {
+    match (across, translated, fusion) {
+        (None, ..) | (Some(Across::Far), false, _) => (1.0, 0.0),
+        (Some(Across::Near), false, _) => (0.0, 0.0),
+        (Some(Across::Near), true, Fusion::Weighted) => (0.0, TRANSLATION),
+        (Some(Across::Far), true, Fusion::Weighted) => (OWN_WORDS_FAR, TRANSLATION),
+        (Some(Across::Near), true, Fusion::Rrf) => (0.5, 1.0),
+        (Some(Across::Far), true, Fusion::Rrf) => (0.5, 0.5),
     }
 }
 
@@ -620,17 +660,34 @@ fn select(
     out
 }
 
-/// How much the question's own keywords count, against their translation,
-/// when it is asked across languages: measured on the training split of the
-/// German/English set (`bench/multilingual-train/`), 0.4–0.6 were alike and
-/// best (nDCG@10 0.863–0.870; 0 lost questions whose answer is in their own
-/// language, 1 the cross-language ones). Counting them whole when the
-/// nearest chunk is in the question's language read 0.843: it keeps the
-/// question's version of a policy that exists in both languages first, but
-/// lets a same-language document that only shares words beat the answer in
-/// the other language, a wrong document rather than the right one in the
-/// other language.
-const OWN_WORDS_ACROSS: f32 = 0.5;
+/// How much the question's own keywords count in weighted fusion when it is
+/// asked across languages and the first chunk in the other language is
+/// below the `language_gate` nearest (with one among them they count 0, see
+/// [`across_languages`]); the translation counts [`TRANSLATION`] either way.
+///
+/// Why: with e5-small's vectors bridging the languages, a question's own
+/// words mostly add documents in its language that share a word with it
+/// (the English "company" finds every English page; the German "Firma"
+/// every German one), and the translated list carries the words that cross
+/// (names, numbers, "VPN") anyway, as the other language's analyser reads
+/// them. Chosen on the training split of the German/English set
+/// (`bench/multilingual-train/`, by replaying fusion on `hort bench quality
+/// --lists`, 2026-12-05): own words 0 near / 0.25 far and the translation
+/// at 0.5 read nDCG@10 0.943 against 0.904 for the earlier 0.5 / 0.5 with
+/// the translation at 1 near and 0.5 far (EN→DE first place 0.71 → 0.85,
+/// DE→EN 0.71 → 0.83, same-language pairs no worse). 0 far as well read
+/// 0.956 there but lost an English question on the sample corpus, and with
+/// the English-only MiniLM, whose nearest chunks say little about the
+/// answer's language, the sample corpus fell from 0.92 to 0.90 (0.25 far:
+/// 0.915); a large corpus in one language with a few pages in the other is
+/// the case where a far gate is a false alarm, and the question's own
+/// words are what its hybrid ranking needs there.
+pub const OWN_WORDS_FAR: f32 = 0.25;
+
+/// The factor on the keyword weight of the translated list in weighted
+/// fusion whenever one was searched (chosen with [`OWN_WORDS_FAR`]; 1 near
+/// and 0.5 far before).
+pub const TRANSLATION: f32 = 0.5;
 
 /// How far down the nearest chunks by meaning a question's language is
 /// compared with theirs, and what its translation then counts.
@@ -652,10 +709,6 @@ const OWN_WORDS_ACROSS: f32 = 0.5;
 /// and telling the language of the 15 more from their opening's function
 /// words.
 pub const LANGUAGE_WINDOW: usize = 20;
-
-/// The factor on the translated keywords when the first chunk in the other
-/// language is below the `language_gate` nearest (see [`LANGUAGE_WINDOW`]).
-pub const LATE_TRANSLATION: f32 = 0.5;
 
 /// The candidate lists fused as configured (the question's own keywords
 /// at `own`, their translation beside them at `translated_factor`); more
@@ -735,15 +788,7 @@ pub fn search(
     // fires: a second read (one round trip on PostgreSQL) only for
     // questions asked across languages.
     let gate = gate_applies(req.query, &vector, p);
-    let mut fused = fuse(
-        &vector,
-        &keyword,
-        own_words(false, false),
-        &[],
-        0.0,
-        p,
-        want,
-    );
+    let mut fused = fuse(&vector, &keyword, 1.0, &[], 0.0, p, want);
     let mut ids: Vec<u64> = fused
         .iter()
         .take(first_read(req.k))
@@ -761,9 +806,8 @@ pub fn search(
     // The question's language, and what its translation counts, if it is
     // asked across languages.
     let across = gate.and_then(|asked| {
-        asked_across_languages(asked, &vector, p, &chunks).map(|factor| (asked, factor))
+        asked_across_languages(asked, &vector, p, &chunks).map(|where_| (asked, where_))
     });
-    let mut translated_factor = 0.0;
     // Asked across languages: the question's own words lead to documents in
     // its language, not to the one that answers. With a dictionary the
     // keyword side searches again with the words' translations; without
@@ -773,25 +817,19 @@ pub fn search(
     let mut translated = Vec::new();
     let mut translated_ms = 0.0;
     let translation = across.zip(own_query.as_ref());
-    if let Some((q, factor)) = translation.and_then(|((asked, factor), own)| {
-        p.translated_query(req.query, own, asked)
-            .map(|q| (q, factor))
-    }) {
+    if let Some(q) =
+        translation.and_then(|((asked, _), own)| p.translated_query(req.query, own, asked))
+    {
         let t = Instant::now();
         translated = view.keyword_search(principal, docs, &q, want)?;
         translated_ms = ms_since(t);
         keyword_ms += translated_ms;
-        if !translated.is_empty() {
-            translated_factor = factor;
-        }
     }
     stages.keyword_ms = keyword_ms;
-    let cross_lingual = match across {
-        None => false,
-        Some((_, factor)) => factor >= 1.0 || !translated.is_empty(),
-    };
+    let (own, translated_factor) =
+        across_languages(p.fusion, across.map(|a| a.1), !translated.is_empty());
+    let cross_lingual = own < 1.0;
     if cross_lingual {
-        let own = own_words(cross_lingual, !translated.is_empty());
         fused = fuse(
             &vector,
             &keyword,
@@ -819,6 +857,7 @@ pub fn search(
         stages,
         cross_lingual,
         translated_factor,
+        own_factor: own,
     })
 }
 
@@ -841,12 +880,11 @@ fn nearest<'a>(vector: &'a [(u64, f32)], p: &SearchParams) -> impl Iterator<Item
         .map(|x| x.0)
 }
 
-/// Whether a question in language `asked` is asked across languages, and
-/// what its translation then counts: 1 if one of its `language_gate`
-/// nearest chunks (read into `read`, with the same access check as every
-/// hit) is in the other of German and English, [`LATE_TRANSLATION`] if the
-/// first such chunk is further down within [`LANGUAGE_WINDOW`], `None` if
-/// there is none. Keyword search can only match the question's own words,
+/// Whether a question in language `asked` is asked across languages:
+/// [`Across::Near`] if one of its `language_gate` nearest chunks (read into
+/// `read`, with the same access check as every hit) is in the other of
+/// German and English, [`Across::Far`] if the first such chunk is further
+/// down within [`LANGUAGE_WINDOW`], `None` if there is none. Keyword search can only match the question's own words,
 /// which then lead to documents in its language, not to the one that
 /// answers; measured on the training split of the German/English set,
 /// counting them less there (and their translation beside them) lifts
@@ -856,7 +894,7 @@ fn asked_across_languages(
     vector: &[(u64, f32)],
     p: &SearchParams,
     read: &HashMap<u64, ChunkHit>,
-) -> Option<f32> {
+) -> Option<Across> {
     use crate::store::keyword::TextLanguage;
     let other = match asked {
         Language::German => Language::English,
@@ -881,9 +919,9 @@ fn asked_across_languages(
         })
     })?;
     Some(if first < p.language_gate {
-        1.0
+        Across::Near
     } else {
-        LATE_TRANSLATION
+        Across::Far
     })
 }
 
@@ -921,6 +959,36 @@ mod tests {
         // A zero weight silences a list.
         let only_b = rrf(&[(&a, 0.0), (&b, 1.0)], 60.0, 1);
         assert_eq!(only_b[0].0, 3);
+    }
+
+    #[test]
+    fn only_a_question_asked_across_languages_reweighs_its_keywords() {
+        for fusion in [Fusion::Weighted, Fusion::Rrf] {
+            // One language, or the other language only far down with no
+            // translation to add: the question's words count whole.
+            for translated in [false, true] {
+                assert_eq!(across_languages(fusion, None, translated), (1.0, 0.0));
+            }
+            assert_eq!(
+                across_languages(fusion, Some(Across::Far), false),
+                (1.0, 0.0)
+            );
+            // The other language among the nearest and nothing translated:
+            // its own words would only find pages in its language.
+            assert_eq!(
+                across_languages(fusion, Some(Across::Near), false),
+                (0.0, 0.0)
+            );
+            for across in [Across::Near, Across::Far] {
+                let (own, tr) = across_languages(fusion, Some(across), true);
+                assert!(own < 1.0 && tr > 0.0, "{fusion:?} {across:?}");
+            }
+        }
+        // Weighted fusion: a far gate keeps more of the question's words
+        // than a near one.
+        let near = across_languages(Fusion::Weighted, Some(Across::Near), true);
+        let far = across_languages(Fusion::Weighted, Some(Across::Far), true);
+        assert!(far.0 > near.0);
     }
 
     #[test]

@@ -149,10 +149,20 @@ impl Counts {
     }
 }
 
+/// The key of an analysed English two-word phrase.
+fn phrase_key(a: &str, b: &str) -> String {
+    format!("{a} {b}")
+}
+
 /// A German–English dictionary, analysed for the keyword index.
 pub struct Lexicon {
     de_en: Table,
     en_de: Table,
+    /// English two-word phrases ("fuel card", keyed "fuel card" as
+    /// analysed) → German terms. German writes most such phrases as one
+    /// compound ("Tankkarte"), which the phrase's words one by one never
+    /// reach: "fuel" gives Kraftstoff, Treibstoff, … and "card" Karte.
+    en2_de: Table,
 }
 
 impl std::fmt::Debug for Lexicon {
@@ -160,6 +170,7 @@ impl std::fmt::Debug for Lexicon {
         f.debug_struct("Lexicon")
             .field("german_words", &self.de_en.keys.len())
             .field("english_words", &self.en_de.keys.len())
+            .field("english_phrases", &self.en2_de.keys.len())
             .finish()
     }
 }
@@ -253,6 +264,7 @@ impl Lexicon {
     pub fn parse(text: &str) -> Lexicon {
         let mut de_en = Counts::default();
         let mut en_de = Counts::default();
+        let mut en2_de = Counts::default();
         let mut stems = Stems::default();
         for line in text.lines() {
             if line.starts_with('#') {
@@ -291,16 +303,21 @@ impl Lexicon {
                         }
                     }
                 }
-                // English single words → German terms (and the whole
-                // lower-case word, for compounds' parts).
+                // English single words and two-word phrases → German
+                // terms (and the whole lower-case word, for compounds'
+                // parts).
                 for e in &e_terms {
-                    let [source] = e.as_slice() else { continue };
+                    let (table, source) = match e.as_slice() {
+                        [one] => (&mut en_de, one.clone()),
+                        [a, b] => (&mut en2_de, phrase_key(a, b)),
+                        _ => continue,
+                    };
                     for (terms, w) in &d_terms {
                         for (i, t) in terms.iter().enumerate() {
                             let part = (terms.len() == w.len())
                                 .then(|| w[i].clone())
                                 .filter(|p| p.chars().count() >= MIN_PART);
-                            en_de.add(source, (t.clone(), part));
+                            table.add(&source, (t.clone(), part));
                         }
                     }
                 }
@@ -309,12 +326,18 @@ impl Lexicon {
         Lexicon {
             de_en: de_en.finish(),
             en_de: en_de.finish(),
+            en2_de: en2_de.finish(),
         }
     }
 
-    /// German words with translations, and English words with translations.
-    pub fn size(&self) -> (usize, usize) {
-        (self.de_en.keys.len(), self.en_de.keys.len())
+    /// German words with translations, English words with translations, and
+    /// English two-word phrases with translations.
+    pub fn size(&self) -> (usize, usize, usize) {
+        (
+            self.de_en.keys.len(),
+            self.en_de.keys.len(),
+            self.en2_de.keys.len(),
+        )
     }
 
     /// Adds to `q` the translations of `query`'s words, asked in `asked`,
@@ -347,16 +370,24 @@ impl Lexicon {
                 }
             }
             Language::English => {
-                for w in raw {
-                    let Some(s) = stem(TermField::English, w) else {
-                        continue;
-                    };
-                    for &(id, share) in self.en_de.get(&s) {
-                        let t = &self.en_de.targets[id as usize];
+                // Stop words are None and break a phrase: "card of fuel"
+                // is not "fuel card".
+                let stems: Vec<Option<String>> = raw.map(|w| stem(TermField::English, w)).collect();
+                let mut add = |table: &Table, source: &str| {
+                    for &(id, share) in table.get(source) {
+                        let t = &table.targets[id as usize];
                         q.add(TermField::German, &t.term, weight * share);
                         if let Some(p) = &t.part {
                             q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
                         }
+                    }
+                };
+                for s in stems.iter().flatten() {
+                    add(&self.en_de, s);
+                }
+                for pair in stems.windows(2) {
+                    if let [Some(a), Some(b)] = pair {
+                        add(&self.en2_de, &phrase_key(a, b));
                     }
                 }
             }
@@ -470,11 +501,12 @@ impl Dictionary {
                 let t = std::time::Instant::now();
                 match Lexicon::load(&self.path) {
                     Ok(lex) => {
-                        let (de, en) = lex.size();
+                        let (de, en, phrases) = lex.size();
                         tracing::info!(
                             path = %self.path.display(),
                             german_words = de,
                             english_words = en,
+                            english_phrases = phrases,
                             ms = t.elapsed().as_millis() as u64,
                             "German-English dictionary ready"
                         );
@@ -547,6 +579,9 @@ Obergrenze {f}; Höchstgrenze {f} [econ.] :: upper limit; ceiling
 genehmigen {vt} | genehmigend | genehmigt :: to approve; to authorize | approving; authorizing | approved; authorized
 Kosten {pl} :: costs; expenses
 Abrechnung {f} :: settlement; accounting
+Tankkarte {f} [auto] | Tankkarten {pl} :: fuel card | fuel cards
+Kraftstoff {m}; Treibstoff {m} :: fuel
+Karte {f} :: card
 kein Eintrag hier
 ";
 
@@ -642,11 +677,35 @@ kein Eintrag hier
     }
 
     #[test]
+    fn english_phrases_find_the_german_compound() {
+        let lex = Lexicon::parse(DING);
+        let tank = stem(TermField::German, "tankkarte").unwrap();
+        let de = |text: &str| {
+            let mut q = KeywordQuery::default();
+            lex.translate(text, Language::English, 1.0, &mut q);
+            (
+                names(&q, TermField::German),
+                names(&q, TermField::GermanParts),
+            )
+        };
+        let (whole, parts) = de("What if I lose the fuel cards?");
+        assert!(whole.contains(&tank), "{whole:?}");
+        assert!(parts.contains(&"tankkarte".to_string()), "{parts:?}");
+        // The words one by one still count.
+        assert!(whole.contains(&stem(TermField::German, "kraftstoff").unwrap()));
+        // Not a phrase: the words are apart, or in the other order.
+        for text in ["a card of fuel", "card fuel", "fuel", "card"] {
+            let (whole, _) = de(text);
+            assert!(!whole.contains(&tank), "{text}: {whole:?}");
+        }
+    }
+
+    #[test]
     fn nothing_happens_at_weight_zero_or_for_unknown_words() {
         assert!(translated("Reise", Language::German, 0.0).is_empty());
         assert!(translated("Quux 2024 zzz", Language::German, 1.0).is_empty());
         assert!(translated("Quux 2024 zzz", Language::English, 1.0).is_empty());
-        assert!(Lexicon::parse("no entries\n").size() == (0, 0));
+        assert!(Lexicon::parse("no entries\n").size() == (0, 0, 0));
     }
 
     #[test]
