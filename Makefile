@@ -58,6 +58,11 @@ datasets:
 	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
 	scripts/fetch_debs.sh data/datasets/manpages-de \
 		"manpages-de=4.18.1-1 37d2e7ee51f22952aecec3af93647ff59194a3c74bb7a694560f49c7f7ab3978"
+	scripts/fetch_debs.sh data/datasets/manpages-en \
+		"manpages=6.03-2 efa1ba4cd19ad7baeae959c9209a7eb74be2ebb858bcabb412597bfc9f588c91" \
+		"manpages-dev=6.03-2 96f55cb5e26231d5567c89b692bced63825a14a2d5bd18fdf16ea2ed44eb9838" \
+		"coreutils=9.1-1 61038f857e346e8500adf53a2a0a20859f4d3a3b51570cc876b153a2d51a3091"
+	$(PYTHON) bench/multilingual-man/build.py data/datasets/manpages-en data/datasets/manpages-de data/bench/man-de-en
 	PYTHON=$(PYTHON) scripts/fetch_pydeps.sh scripts/injection/requirements.txt data/datasets-py
 	PYTHONPATH=data/datasets-py $(PYTHON) scripts/injection/build_sets.py
 
