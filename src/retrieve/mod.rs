@@ -805,9 +805,8 @@ pub fn search(
         .collect();
     // The question's language, and what its translation counts, if it is
     // asked across languages.
-    let across = gate.and_then(|asked| {
-        asked_across_languages(asked, &vector, p, &chunks).map(|where_| (asked, where_))
-    });
+    let across = gate
+        .and_then(|asked| asked_across_languages(asked, &vector, p, &chunks).map(|at| (asked, at)));
     // Asked across languages: the question's own words lead to documents in
     // its language, not to the one that answers. With a dictionary the
     // keyword side searches again with the words' translations; without
@@ -873,9 +872,10 @@ fn gate_applies(query: &str, vector: &[(u64, f32)], p: &SearchParams) -> Option<
         return None;
     }
     Language::of_question(query).or_else(|| {
-        (p.translation_weight > 0.0)
-            .then_some(p.dictionary?.get()?.language_of(query))
-            .flatten()
+        if p.translation_weight <= 0.0 {
+            return None;
+        }
+        p.dictionary?.get()?.language_of(query)
     })
 }
 
