@@ -216,7 +216,7 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     assert_eq!(r.translated_factor, retrieve::TRANSLATION);
     assert_eq!(
         r.own_words(),
-        0.0,
+        retrieve::OWN_WORDS_ACROSS,
         "an English chunk among the nearest: the German words lead to German pages"
     );
     assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
@@ -249,7 +249,7 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     assert_eq!(doc_of(r.vector[0].0), "de/drucker.md");
     assert!(r.cross_lingual && !r.translated.is_empty());
     assert_eq!(r.translated_factor, retrieve::TRANSLATION);
-    assert_eq!(r.own_words(), retrieve::OWN_WORDS_FAR);
+    assert_eq!(r.own_words(), retrieve::OWN_WORDS_ACROSS);
     assert_eq!(r.hits[0].doc, "de/drucker.md", "{:?}", r.hits);
     // Without a dictionary the question's keywords do not count across
     // languages and nothing is translated.

@@ -394,33 +394,6 @@ impl Lexicon {
         }
     }
 
-    /// The language of a short text whose function words do not tell it
-    /// ([`Language::of_question`]): German if more of its words are German
-    /// words the dictionary has (or compounds of them) that are not also
-    /// English ones, English if more are English only; `None` on a tie.
-    /// Words shorter than [`MIN_PART`] letters and numbers are not counted.
-    pub fn language_of(&self, text: &str) -> Option<Language> {
-        let (mut de, mut en) = (0, 0);
-        for w in words(text) {
-            if w.chars().count() < MIN_PART || w.chars().any(char::is_numeric) {
-                continue;
-            }
-            let german = stem(TermField::German, &w)
-                .is_some_and(|s| self.de_en.has(&s) || !self.split_compound(&w).is_empty());
-            let english = stem(TermField::English, &w).is_some_and(|s| self.en_de.has(&s));
-            match (german, english) {
-                (true, false) => de += 1,
-                (false, true) => en += 1,
-                _ => {}
-            }
-        }
-        match de.cmp(&en) {
-            std::cmp::Ordering::Greater => Some(Language::German),
-            std::cmp::Ordering::Less => Some(Language::English),
-            std::cmp::Ordering::Equal => None,
-        }
-    }
-
     /// A German compound the dictionary lacks, as words it has, each part
     /// with or without a linking "s" ("arbeits|zeit"): "reisekostenabrechnung"
     /// → reis + kost + abrechn. Found left to right over the word's
@@ -724,29 +697,6 @@ kein Eintrag hier
         for text in ["a card of fuel", "card fuel", "fuel", "card"] {
             let (whole, _) = de(text);
             assert!(!whole.contains(&tank), "{text}: {whole:?}");
-        }
-    }
-
-    #[test]
-    fn short_phrases_without_function_words_get_a_language() {
-        let lex = Lexicon::parse(DING);
-        assert_eq!(Language::of_question("Tankkarte Abrechnung"), None);
-        assert_eq!(
-            lex.language_of("Tankkarte Abrechnung"),
-            Some(Language::German)
-        );
-        // A compound of known words counts as German.
-        assert_eq!(
-            lex.language_of("Hotelobergrenze genehmigen"),
-            Some(Language::German)
-        );
-        assert_eq!(
-            lex.language_of("fuel card expenses"),
-            Some(Language::English)
-        );
-        // Words of both languages, numbers and unknown words tell nothing.
-        for text in ["Hotel", "Hotel 2024", "VPN zzz", ""] {
-            assert_eq!(lex.language_of(text), None, "{text}");
         }
     }
 
