@@ -37,7 +37,7 @@ import sys
 CHARS = 4000
 
 ESCAPES = {
-    r"\(em": "—", r"\(en": "–", r"\(aq": "'", r"\(dq": '"', r"\(lq": "“",
+    r"\(em": "—", r"\(en": "–", r"\(aq": "'", r"\(dq": '"',
     r"\(rq": "”", r"\(Fo": "«", r"\(Fc": "»", r"\(bu": "•", r"\(co": "©",
     r"\(:a": "ä", r"\(:o": "ö", r"\(:u": "ü", r"\(:A": "Ä", r"\(:O": "Ö",
     r"\(:U": "Ü", r"\(ss": "ß", r"\(lq": "„", r"\(oq": "‚", r"\(cq": "'",
@@ -81,7 +81,7 @@ def to_text(roff):
                 out.append("\n" + rest.strip('"') + "\n")
             elif macro in ("B", "I", "BR", "BI", "IB", "IR", "RB", "RI", "SM", "SB", "TP", "IP", "UR", "MT", "Nm", "Op", "Ar", "Fl"):
                 words = re.findall(r'"[^"]*"|\S+', rest)
-                if macro in ("TP", "IP") and words and macro == "IP":
+                if macro == "IP" and words:
                     words = words[:1]
                 out.append(" ".join(w.strip('"') for w in words))
             elif macro in ("PP", "P", "LP", "sp", "br", "RS", "RE", "TH", "Dd", "Dt", "Os", "nf", "fi", "in", "ad", "na", "hy", "nh", "ne", "ft", "ps", "ds", "de", "if", "ie", "el", "so", "ta", "ti", "ll", "ce", "EX", "EE", "TS", "TE", "UE", "ME", "YS", "SY", "OP", "mso", "ig"):
