@@ -63,6 +63,25 @@ datasets:
 		"manpages-dev=6.03-2 96f55cb5e26231d5567c89b692bced63825a14a2d5bd18fdf16ea2ed44eb9838" \
 		"coreutils=9.1-1 61038f857e346e8500adf53a2a0a20859f4d3a3b51570cc876b153a2d51a3091"
 	$(PYTHON) bench/multilingual-man/build.py data/datasets/manpages-en data/datasets/manpages-de data/bench/man-de-en
+	scripts/fetch_debs.sh data/datasets/manpages-en-train \
+		"util-linux=2.38.1-5+deb12u3 8eb241ff24b2e1ee9c0373f4fc9bc728b85bf5966c1496154df7da01c0e42f34" \
+		"fdisk=2.38.1-5+deb12u3 a7bf5a6fee968c3bebeb37b13396ed195c59459e4631271bb3acac0d9cf42491" \
+		"mount=2.38.1-5+deb12u3 456ed2c62f884bc1133b6969d4d1eb2e6d8581076b00b4c8d700151155270a7a" \
+		"bsdutils=1:2.38.1-5+deb12u3 6cae172b006a4603e710e046c3acba8d98d36748894cbe3eeda31d415fec331e" \
+		"grep=3.8-5 3264acea728df3c48a54f20e9291b965130e306b9d00adac76647049da7196df" \
+		"diffutils=1:3.8-4 8bdfedc14c1035e3750e9f055ac9c1ecd9b5d05d9e6dc6466c4e9237eef407dd" \
+		"findutils=4.9.0-4 5dd86bd0af4aa73f067dfd6b8339dd868f2dd84056aa79db29d1206d4fbc5e04" \
+		"gzip=1.12-1 eabec1dde2834f72540d7b93fc5df2625f52611c06d93d61f5cdb12480e0e6a3" \
+		"bzip2=1.0.8-5+b1 438871b3f5c5c7a357a9840951dab9dab8db7eb1ff760a563226fafa111b99e5" \
+		"less=590-2.1~deb12u2 3c4ee8ce5e0f625e1169da9584e309c375a8a68e22de5821461d14446825cc1a" \
+		"mtools=4.0.33-1+really4.0.32-1 972e0857ff43dbfc4c9255844c97b5d2cb0287720216d04c95b4e7fa483aec99" \
+		"procps=2:4.0.2-3 d9d0e75779cb79af869181f17b93c5c263a2b89cac6a0193c436160a4483ddc1" \
+		"psmisc=23.6-1 9d02f654bdf280a6622a9b1371f7a1fa44546702d11991e438558bc259df7b69" \
+		"sed=4.9-1+deb12u1 fd557efeee8aae4619c2cb7f68aadccb804322ad4a99ab048aaae5901d253885" \
+		"tar=1.34+dfsg-1.2+deb12u1 24fb92e98c2969171f81a8b589263d705f6b1670f95d121cd74c810d4605acc3" \
+		"e2fsprogs=1.47.0-2+b2 fedd424691c08ef0739729026be298e7be8236337bf8e031b3c7ec66794e6fc2" \
+		"systemd=252.39-1~deb12u2 286f879c537bfba92e59d580c075ad20ab49020244c79634656850a306dd462b"
+	$(PYTHON) bench/multilingual-man/build.py data/datasets/manpages-en-train data/datasets/manpages-de data/bench/man-de-en-train
 	PYTHON=$(PYTHON) scripts/fetch_pydeps.sh scripts/injection/requirements.txt data/datasets-py
 	PYTHONPATH=data/datasets-py $(PYTHON) scripts/injection/build_sets.py
 

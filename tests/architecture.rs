@@ -49,6 +49,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "gateway",
             "retrieve::Hit",
+            // The search's translation of the question, which the offline
+            // answerer reads other-language sources with.
+            "retrieve::translate::Senses",
             "sanitize",
             "store::IndexRead",
             "text",

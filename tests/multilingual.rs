@@ -256,4 +256,21 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     let without = SearchParams::default();
     let r = retrieve::search(&snap, &e, &guest, &req, &without).unwrap();
     assert!(r.cross_lingual && r.translated.is_empty());
+    // The offline answerer, which cannot translate, quotes the other
+    // language's sentence through the same translation, both ways.
+    let answer = |q: &str| {
+        let a = env.json(&["query", "--as", "guest", "--json", q]);
+        a["answer"].as_str().unwrap_or_default().to_string()
+    };
+    let a = answer(query);
+    assert!(
+        a.contains("are kept for thirty days [1]"),
+        "German question, English page: {a}"
+    );
+    let a = answer("When is the canteen open?");
+    assert!(
+        a.contains("Die Kantine ist montags bis freitags"),
+        "English question, German page: {a}"
+    );
+    assert!(!a.contains("ten years"), "{a}");
 }

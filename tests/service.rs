@@ -357,6 +357,13 @@ fn overload_timeout_and_graceful_shutdown() {
     let llm = start_scripted_llm();
     let env = setup(&llm, "max_concurrency = 1\nrequest_timeout_s = 3", "");
     let mut s = Server::start(&env);
+    // The node reads its dictionary at start; until then a question may
+    // wait for it, so a load balancer (and this test, whose timeout is
+    // short) sends none before /readyz says so.
+    for r in s.wait_ready() {
+        assert_eq!(r["status"], "starting", "{r}");
+        assert_eq!(r["waiting_for"], serde_json::json!(["dictionary"]), "{r}");
+    }
     let addr = s.addr.clone();
     // A request the model takes 6 s for: the 3 s timeout answers 503.
     let slow = std::thread::spawn({
@@ -386,6 +393,7 @@ fn overload_timeout_and_graceful_shutdown() {
     assert!(t.elapsed() < Duration::from_secs(2), "shed, not queued");
     // Monitoring still answers under saturation.
     assert_eq!(s.request("GET", "/healthz", &[], b"").status, 200);
+    assert_eq!(s.request("GET", "/readyz", &[], b"").status, 200);
     let (r, took) = slow.join().unwrap();
     assert_eq!((r.status, code(&r).as_str()), (503, "timeout"));
     assert!(took < Duration::from_secs(5), "{took:?}");

@@ -118,4 +118,5 @@ def main():
               {p: round(nd[p], 3) for p in pairs}, f"hit@1 {h1['all']:.3f}")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -158,7 +158,7 @@ def main():
                 "lang": f"{ql}->{lang}",
                 "relevant": {path: 1},
             })
-    with open(os.path.join(out, "man-de-en.jsonl"), "w") as f:
+    with open(os.path.join(out, os.path.basename(os.path.normpath(out)) + ".jsonl"), "w") as f:
         for q in queries:
             f.write(json.dumps(q, ensure_ascii=False) + "\n")
     by = {}

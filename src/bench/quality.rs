@@ -334,11 +334,27 @@ pub fn write_lists(
         };
         let r = retrieve::search(view, embedder, principal, &req, &params)
             .map_err(|e| e.to_string())?;
+        // The translation as it would be searched whatever the vectors
+        // show (the gate may have stayed shut), for fitting when to search it.
+        let asked = crate::text::Language::told(&q.query);
+        let always = match asked.and_then(|a| {
+            params.translated_query(
+                &q.query,
+                &crate::store::keyword::KeywordQuery::of(&q.query),
+                a,
+            )
+        }) {
+            Some(tq) => view
+                .keyword_search(principal, None, &tq, params.candidates.max(10))
+                .map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
         let ids: Vec<u64> = r
             .vector
             .iter()
             .chain(&r.keyword)
             .chain(&r.translated)
+            .chain(&always)
             .map(|x| x.0)
             .collect();
         let chunks: HashMap<u64, (String, &'static str)> = view
@@ -361,7 +377,7 @@ pub fn write_lists(
             "query": q.query,
             "lang": q.lang,
             // As the language gate reads it (null: its words do not tell).
-            "query_lang": crate::text::Language::of_question(&q.query).map(|l| l.code()),
+            "query_lang": asked.map(|l| l.code()),
             "relevant": q.relevant,
             "vector": side(&r.vector),
             "keyword": side(&r.keyword),
@@ -369,6 +385,9 @@ pub fn write_lists(
             // keywords translated, searched as a list of their own.
             "cross_lingual": r.cross_lingual,
             "translated": side(&r.translated),
+            // The translated keywords' candidates whether or not the gate
+            // opened (questions whose language the gate can tell).
+            "translated_always": side(&always),
         });
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }

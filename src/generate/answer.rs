@@ -24,6 +24,7 @@ use crate::config::{InjectionAction, Locality, PolicyTarget, QueryInjectionActio
 use crate::gateway::cache::{self, CacheOutcome, CacheScope, SourcePart};
 use crate::gateway::policy::ContentPolicy;
 use crate::gateway::{BudgetExceeded, Usage};
+use crate::retrieve::translate::Senses;
 use crate::retrieve::Hit;
 use crate::sanitize::injection::{self, Detection};
 use crate::sanitize::pii::{Masker, PiiKind};
@@ -78,6 +79,7 @@ pub(super) struct Prompts {
     pub spotlight: Spotlight,
     pub system: String,
     max_context_tokens: u32,
+    senses: Option<Arc<Senses>>,
 }
 
 impl Prompts {
@@ -87,6 +89,7 @@ impl Prompts {
         lang: Language,
         pii_types: &[PiiKind],
         max_context_tokens: u32,
+        senses: Option<Arc<Senses>>,
     ) -> Prompts {
         let mut masker = Masker::new();
         let mut masked_count = 0;
@@ -125,6 +128,7 @@ impl Prompts {
             spotlight,
             system,
             max_context_tokens,
+            senses,
         }
     }
 
@@ -145,6 +149,7 @@ impl Prompts {
                 sources: kept,
                 max_tokens,
                 temperature: 0.1,
+                senses: if masked { None } else { self.senses.clone() },
             },
             ns,
         )
@@ -478,6 +483,7 @@ impl Generator {
             question,
             None,
             hits,
+            None,
             stream,
             &CacheScope::default(),
         )
@@ -533,7 +539,8 @@ impl Generator {
 
     /// [`Generator::answer`], through the answer cache for a caller of `scope`;
     /// `screened` is the injection detector's verdict on the question (the
-    /// rules and the learned head the service runs; `None`: the rules alone).
+    /// rules and the learned head the service runs; `None`: the rules alone);
+    /// `senses`, its words' translations when the search translated them.
     #[allow(clippy::too_many_arguments)]
     pub async fn answer_cached(
         &self,
@@ -542,6 +549,7 @@ impl Generator {
         question: &str,
         screened: Option<Detection>,
         hits: Vec<Hit>,
+        senses: Option<Arc<Senses>>,
         stream: Option<UnboundedSender<StreamEvent>>,
         scope: &CacheScope,
     ) -> Result<Answer, GenerateError> {
@@ -559,6 +567,7 @@ impl Generator {
             lang,
             &self.sanitize.pii_types,
             self.routing.max_context_tokens,
+            senses,
         );
         let guard = OutputGuard::new(
             view.clone(),

@@ -2,6 +2,9 @@
 //! sources that share the most (weighted) words with the question, keeps
 //! their order of relevance, and cites each one. It cannot translate or
 //! paraphrase, and it never follows instructions in sources: it only quotes.
+//! Asked across languages, it reads the sources with the dictionary's
+//! translation of the question's words that the search used, and quotes
+//! the sentences in their own language.
 
 use super::prompt::{content_words, sentence_spans, Language};
 use super::provider::{ChatRequest, Completion, Provider, ProviderError};
@@ -66,21 +69,26 @@ pub fn sentence_score(question_words: &[String], sentence: &str) -> f32 {
 }
 
 /// Like [`sentence_score`], with a weight per question word (its rarity
-/// among the candidate sentences).
-fn weighted_score(question_words: &[String], weights: &[f32], sentence: &str) -> f32 {
-    let words = content_words(sentence);
+/// among the candidate sentences); `found(i)`: whether the sentence holds
+/// question word `i` (itself, or a translation of it).
+fn weighted_score(
+    question_words: &[String],
+    weights: &[f32],
+    words: &[String],
+    found: impl Fn(usize) -> bool,
+) -> f32 {
     if words.is_empty() {
         return 0.0;
     }
     let mut score = 0.0;
     let mut matched = 0;
     let mut seen: Vec<&String> = Vec::new();
-    for (q, w) in question_words.iter().zip(weights) {
+    for (i, (q, w)) in question_words.iter().zip(weights).enumerate() {
         if seen.contains(&q) {
             continue;
         }
         seen.push(q);
-        if words.iter().any(|x| same_word(x, q)) {
+        if found(i) {
             matched += 1;
             score += w * (q.chars().count() as f32).min(10.0).sqrt();
         }
@@ -136,28 +144,35 @@ impl Provider for Extractive {
             }
         }
         let words: Vec<Vec<String>> = all.iter().map(|x| content_words(x.3)).collect();
-        let idf: Vec<f32> = q
-            .iter()
-            .map(|w| {
-                let df = words
-                    .iter()
-                    .filter(|s| s.iter().any(|x| same_word(x, w)))
-                    .count();
+        // Asked across languages (the search translated the question), a
+        // sentence holds a question word if it holds the word or one of its
+        // translations: an English question is answered from a German page.
+        let senses = req.senses.as_deref().filter(|s| !s.is_empty());
+        let terms: Vec<Vec<Option<String>>> = match senses {
+            Some(s) => words.iter().map(|w| s.terms_of(w)).collect(),
+            None => Vec::new(),
+        };
+        let holds = |qi: usize, si: usize| {
+            words[si].iter().any(|x| same_word(x, &q[qi]))
+                || senses.is_some_and(|s| s.matches(&q[qi], &words[si], &terms[si]))
+        };
+        let idf: Vec<f32> = (0..q.len())
+            .map(|qi| {
+                let df = (0..all.len()).filter(|&si| holds(qi, si)).count();
                 (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
             })
             .collect();
         let mut cands: Vec<Candidate<'_>> = Vec::new();
-        for &(rank, n, order, t) in &all {
-            {
-                let score = weighted_score(&q, &idf, t) * (1.0 - 0.03 * rank as f32);
-                if score > 0.0 {
-                    cands.push(Candidate {
-                        source: n,
-                        order,
-                        text: t,
-                        score,
-                    });
-                }
+        for (si, &(rank, n, order, t)) in all.iter().enumerate() {
+            let score = weighted_score(&q, &idf, &words[si], |qi| holds(qi, si))
+                * (1.0 - 0.03 * rank as f32);
+            if score > 0.0 {
+                cands.push(Candidate {
+                    source: n,
+                    order,
+                    text: t,
+                    score,
+                });
             }
         }
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -198,5 +213,70 @@ impl Provider for Extractive {
             usage_reported: true,
             model: "extractive".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::provider::SourceText;
+    use crate::retrieve::translate::Lexicon;
+    use crate::text::Language as Lang;
+    use std::sync::Arc;
+
+    const DING: &str = "\
+Feuerlöscher {m} | Feuerlöscher {pl} :: fire extinguisher | fire extinguishers
+Löscher {m} :: extinguisher
+Notausgang {m} :: emergency exit
+Feuer {n}; Brand {m} :: fire
+austauschen; ersetzen :: to replace
+";
+
+    fn ask(question: &str, sources: &[&str], asked: Option<Lang>) -> String {
+        let senses = asked.map(|a| Arc::new(Lexicon::parse(DING).senses(question, a)));
+        let req = ChatRequest {
+            system: String::new(),
+            user: String::new(),
+            question: question.into(),
+            sources: sources
+                .iter()
+                .enumerate()
+                .map(|(i, t)| SourceText {
+                    n: i + 1,
+                    label: format!("doc{}", i + 1),
+                    text: t.to_string(),
+                })
+                .collect(),
+            max_tokens: 200,
+            temperature: 0.0,
+            senses,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(Extractive::default().complete(&req, None))
+            .unwrap()
+            .text
+    }
+
+    #[test]
+    fn an_english_question_is_answered_from_a_german_page_with_the_translation() {
+        let page = "Protokoll der Brandschutzbegehung. Die Feuerlöscher in Halle 2 wurden \
+                    geprüft; zwei Geräte müssen bis zum 30. November ausgetauscht werden. \
+                    Der Notausgang an der Rampe 4 war durch Paletten verstellt.";
+        let q = "When do the fire extinguishers have to be replaced?";
+        // Without the translation nothing is shared with the page.
+        assert_eq!(ask(q, &[page], None), nothing_found(Lang::English));
+        let a = ask(q, &[page], Some(Lang::English));
+        assert!(a.contains("Die Feuerlöscher in Halle 2"), "{a}");
+        assert!(a.contains("[1]"), "{a}");
+        assert!(!a.contains("Notausgang"), "{a}");
+        // The question's own words still count beside the translation.
+        let en = "Fire extinguishers are replaced every ten years.";
+        let a = ask(q, &[page, en], Some(Lang::English));
+        assert!(
+            a.contains("Fire extinguishers are replaced every ten years [2]."),
+            "{a}"
+        );
     }
 }

@@ -231,9 +231,10 @@ pub struct Generator {
 }
 
 /// The version of the prompts hort builds: raise it when `prompt.rs`
-/// changes what a provider is sent, so cached answers to the old prompt
-/// are not served.
-pub const PROMPT_VERSION: &str = "prompt-3";
+/// changes what a provider is sent, or the offline answerer what it makes
+/// of it, so cached answers to the old prompt are not served (4: the
+/// offline answerer reads sources through the question's translation).
+pub const PROMPT_VERSION: &str = "prompt-4";
 
 fn refusal(lang: Language) -> &'static str {
     match lang {

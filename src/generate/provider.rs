@@ -1,12 +1,14 @@
 //! The seam to language models: one trait, implemented by the offline
 //! extractive answerer and by the OpenAI-compatible and Anthropic clients.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Locality;
+use crate::retrieve::translate::Senses;
 
 /// One source as the provider sees it (already spotlighted and, for cloud
 /// providers, with personal data masked).
@@ -36,6 +38,11 @@ pub struct ChatRequest {
     pub max_tokens: u32,
     /// Sampling temperature.
     pub temperature: f32,
+    /// What the question's words may be in the sources' other language,
+    /// when the search translated them (for the offline answerer, which
+    /// cannot translate; models that can ignore it). Never set on the
+    /// masked request.
+    pub senses: Option<Arc<Senses>>,
 }
 
 /// A finished answer from a provider.

@@ -409,3 +409,93 @@ fn keywords_do_not_count_for_a_question_asked_across_languages() {
         assert!(!r.cross_lingual, "{q}");
     }
 }
+
+#[test]
+fn the_translation_is_searched_when_the_other_language_is_only_far_down() {
+    let src = tempfile::tempdir().unwrap();
+    let r = src.path();
+    write(
+        r,
+        "_access.toml",
+        "teams=[\"all\"]\nclassification=\"public\"",
+    );
+    // Many English notes that share the question's ordinary words, and the
+    // German page that answers it, far below them by (hashed) meaning.
+    for i in 0..24 {
+        let text = if i < 12 {
+            format!("When is the printer on floor {i} serviced for the night shift?")
+        } else {
+            format!("Printer {i} is serviced by the office team.")
+        };
+        write(r, &format!("en/note-{i:02}.md"), &text);
+    }
+    write(
+        r,
+        "de/kantine.md",
+        "Die Kantine hat montags bis freitags von elf bis vierzehn Uhr geöffnet.",
+    );
+    let lexicon = tempfile::tempdir().unwrap();
+    let dict = lexicon.path().join("ding.txt");
+    write(
+        lexicon.path(),
+        "ding.txt",
+        "Kantine {f} | Kantinen {pl} :: canteen | canteens\n",
+    );
+    let idx = tempfile::tempdir().unwrap();
+    let e = HashEmbedder::new(256);
+    ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
+    let s = IndexReader::open(idx.path()).unwrap().snapshot();
+    let all = Principal::new("a", &["all"], Classification::Public);
+    let q = "When is the canteen open?";
+    let with = SearchParams {
+        candidates: 50,
+        dictionary: Some(crate::retrieve::translate::Dictionary::shared(&dict)),
+        ..params()
+    };
+    let score = |r: &retrieve::SearchResult| {
+        r.hits
+            .iter()
+            .find(|h| h.doc == "de/kantine.md")
+            .map(|h| h.score)
+    };
+    let rank = |r: &retrieve::SearchResult, id: u64| r.vector.iter().position(|v| v.0 == id);
+    let found = retrieve::search(&s, &e, &all, &req(q, 25), &with).unwrap();
+    let kantine = found.translated.first().map(|t| t.0).expect("translated");
+    assert!(
+        rank(&found, kantine).is_some_and(|at| at >= retrieve::LANGUAGE_WINDOW),
+        "the German page is below the window: {:?}",
+        rank(&found, kantine)
+    );
+    // Not asked across languages: the question's own words count whole,
+    // and the translation beside them.
+    assert!(!found.cross_lingual);
+    assert_eq!(found.own_words(), 1.0);
+    assert_eq!(found.translated_factor, retrieve::TRANSLATION);
+    // Without the dictionary nothing changes for such a question.
+    let without = SearchParams {
+        dictionary: None,
+        ..with
+    };
+    let plain = retrieve::search(&s, &e, &all, &req(q, 25), &without).unwrap();
+    assert!(plain.translated.is_empty() && plain.translated_factor == 0.0);
+    // Last by meaning, matched by no keyword of the question: fused 0
+    // without the translation, and its translated match (the only one,
+    // normalised to 1) at the translation's weight with it.
+    assert_eq!(score(&plain), Some(0.0));
+    assert_eq!(
+        score(&found),
+        Some(retrieve::TRANSLATION * with.keyword_weight)
+    );
+    // A question none of whose words the dictionary knows finds nothing
+    // translated, and its hits are fused as before.
+    let notes = retrieve::search(
+        &s,
+        &e,
+        &all,
+        &req("When is the printer serviced?", 5),
+        &with,
+    )
+    .unwrap();
+    assert!(notes.translated.is_empty() && notes.translated_factor == 0.0);
+    assert!(notes.hits.iter().all(|h| h.doc.starts_with("en/")));
+}

@@ -268,6 +268,10 @@ pub struct SearchResult {
     /// The factor fusion put on the keyword weight of the translated list
     /// (see [`across_languages`]; 0 without a translation).
     pub translated_factor: f32,
+    /// The question's language when its words were translated and searched
+    /// in the other one (the dictionary is then loaded): the offline
+    /// answerer reads the sources with the same translation.
+    pub translated_from: Option<Language>,
     /// The factor fusion put on the keyword weight of the question's own
     /// words (1 unless it was asked across languages).
     own_factor: f32,
@@ -284,6 +288,7 @@ impl Default for SearchResult {
             stages: Stages::default(),
             cross_lingual: false,
             translated_factor: 0.0,
+            translated_from: None,
             own_factor: 1.0,
         }
     }
@@ -306,6 +311,9 @@ enum Across {
     Near,
     /// Further down, within [`LANGUAGE_WINDOW`]: it may be in either.
     Far,
+    /// Only below [`LANGUAGE_WINDOW`], among the vector candidates: the
+    /// index holds the other language, the vectors do not lead there.
+    Beyond,
 }
 
 /// The factors on the keyword weight of a question's own words and of their
@@ -316,17 +324,25 @@ enum Across {
 /// at all when a chunk in the other language is among the nearest, and
 /// whole when the first such chunk is further down (the window only adds a
 /// translation). With one, weighted fusion counts them [`OWN_WORDS_ACROSS`]
-/// and the translation [`TRANSLATION`]; RRF, which
+/// and the translation [`TRANSLATION`];
+/// where the other language shows only below the window
+/// ([`Across::Beyond`]), the question's words count whole and the
+/// translation [`TRANSLATION`] beside them; RRF, which
 /// counts places rather than scores, keeps the factors it was measured with
 /// before (own words half, the translation whole near and half far: on the
 /// training split 0.843, against 0.784 with weighted fusion's).
 fn across_languages(fusion: Fusion, across: Option<Across>, translated: bool) -> (f32, f32) {
     match (across, translated, fusion) {
-        (None, ..) | (Some(Across::Far), false, _) => (1.0, 0.0),
+        (None, ..) | (Some(Across::Far | Across::Beyond), false, _) => (1.0, 0.0),
         (Some(Across::Near), false, _) => (0.0, 0.0),
-        (Some(_), true, Fusion::Weighted) => (OWN_WORDS_ACROSS, TRANSLATION),
+        (Some(Across::Near | Across::Far), true, Fusion::Weighted) => {
+            (OWN_WORDS_ACROSS, TRANSLATION)
+        }
+        (Some(Across::Beyond), true, Fusion::Weighted) => (1.0, TRANSLATION),
         (Some(Across::Near), true, Fusion::Rrf) => (0.5, 1.0),
         (Some(Across::Far), true, Fusion::Rrf) => (0.5, 0.5),
+        // Not measured with RRF: the translation is not searched.
+        (Some(Across::Beyond), true, Fusion::Rrf) => (1.0, 0.0),
     }
 }
 
@@ -685,7 +701,24 @@ pub const OWN_WORDS_ACROSS: f32 = 0.25;
 
 /// The factor on the keyword weight of the translated list in weighted
 /// fusion whenever one was searched (chosen with [`OWN_WORDS_ACROSS`]; 1 near
-/// and 0.5 far before).
+/// and 0.5 far before 2026-12-05 evening).
+///
+/// Since 2026-12-06 it is also searched where the other language shows only
+/// below [`LANGUAGE_WINDOW`] ([`Across::Beyond`]), beside the question's own
+/// words at full weight. Chosen on two training splits and two models
+/// together (`bench/multilingual-train/`, and Debian's manual pages of
+/// util-linux, systemd, grep & co., none of which is in the held-out
+/// manual-page set of `bench/multilingual-man/`), by replaying weighted
+/// fusion on `hort bench quality --lists` (`bench/fusion/fit_translation.py`):
+/// e5-small 0.930 → 0.934 and 0.754 → 0.764, MiniLM 0.644 → 0.682 and
+/// 0.699 → 0.705, no same-language pair worse. A heavier translation near
+/// (0.75) read 0.006 better with e5-small on the manual pages but cost
+/// MiniLM's English-over-English questions 0.04 there (its vectors put
+/// German chunks among an English question's nearest by chance), 0.75
+/// far cost German-over-German pages 0.09 on hort's split, and the
+/// translation at full weight beyond the window read better on average
+/// (MiniLM 0.682 → 0.752 on hort's split) but cost German-over-German
+/// pages there 0.024 (e5-small) and 0.07 (MiniLM).
 pub const TRANSLATION: f32 = 0.5;
 
 /// How far down the nearest chunks by meaning a question's language is
@@ -703,10 +736,12 @@ pub const TRANSLATION: f32 = 0.5;
 /// (chosen there by replaying fusion on its candidate lists: half weight
 /// against 0.3–0.7, windows of 10, 20 and all candidates; the test split,
 /// run after, read 0.813 → 0.912, DE→EN first place 0.57 → 0.80). A corpus
-/// in one language never finds a chunk in the other, so it is unchanged;
-/// what the window costs is reading up to 20 chunks' texts instead of 5
-/// and telling the language of the 15 more from their opening's function
-/// words.
+/// in one language never finds a chunk in the other, so it is unchanged.
+/// Since 2026-12-06 the rest of the vector candidates are looked at too
+/// ([`Across::Beyond`]): a question whose language can be told reads all
+/// its vector candidates' texts (50 by default, instead of 20) in the read
+/// that fetches its hits, and tells their language from their opening's
+/// function words (3.4 µs each).
 pub const LANGUAGE_WINDOW: usize = 20;
 
 /// The candidate lists fused as configured (the question's own keywords
@@ -795,7 +830,7 @@ pub fn search(
         .collect();
     if gate.is_some() {
         let seen: HashSet<u64> = ids.iter().copied().collect();
-        ids.extend(nearest(&vector, p).filter(|id| !seen.contains(id)));
+        ids.extend(nearest(&vector).filter(|id| !seen.contains(id)));
     }
     let mut chunks: HashMap<u64, ChunkHit> = view
         .chunks(principal, docs, &ids)?
@@ -814,10 +849,16 @@ pub fn search(
     // such chunk is further down (the window only adds a translation).
     let mut translated = Vec::new();
     let mut translated_ms = 0.0;
-    let translation = across.zip(own_query.as_ref());
-    if let Some(q) =
-        translation.and_then(|((asked, _), own)| p.translated_query(req.query, own, asked))
-    {
+    let mut translated_from = None;
+    // Searched only where fusion would count it.
+    let across_counted =
+        across.filter(|(_, at)| across_languages(p.fusion, Some(*at), true).1 > 0.0);
+    let translation = across_counted.zip(own_query.as_ref());
+    if let Some((q, asked)) = translation.and_then(|((asked, _), own)| {
+        p.translated_query(req.query, own, asked)
+            .map(|q| (q, asked))
+    }) {
+        translated_from = Some(asked);
         let t = Instant::now();
         translated = view.keyword_search(principal, docs, &q, want)?;
         translated_ms = ms_since(t);
@@ -827,7 +868,7 @@ pub fn search(
     let (own, translated_factor) =
         across_languages(p.fusion, across.map(|a| a.1), !translated.is_empty());
     let cross_lingual = own < 1.0;
-    if cross_lingual {
+    if cross_lingual || translated_factor > 0.0 {
         fused = fuse(
             &vector,
             &keyword,
@@ -855,34 +896,35 @@ pub fn search(
         stages,
         cross_lingual,
         translated_factor,
+        translated_from,
         own_factor: own,
     })
 }
 
 /// The question's language if the language gate applies to it: the gate
 /// is on, keywords count, there are nearest chunks to look at, and the
-/// question's language is clear from its words.
+/// question's language can be told ([`Language::told`]).
 fn gate_applies(query: &str, vector: &[(u64, f32)], p: &SearchParams) -> Option<Language> {
     if p.language_gate == 0 || p.keyword_weight <= 0.0 || vector.is_empty() {
         return None;
     }
-    Language::of_question(query)
+    Language::told(query)
 }
 
 /// The ids of the nearest chunks the language gate looks at: the
-/// `language_gate` nearest, and down to [`LANGUAGE_WINDOW`].
-fn nearest<'a>(vector: &'a [(u64, f32)], p: &SearchParams) -> impl Iterator<Item = u64> + 'a {
-    vector
-        .iter()
-        .take(p.language_gate.max(LANGUAGE_WINDOW))
-        .map(|x| x.0)
+/// `language_gate` nearest, down to [`LANGUAGE_WINDOW`], and the rest of the
+/// vector candidates ([`Across::Beyond`]): read in the same round trip as
+/// the hits, their language told from their opening's function words.
+fn nearest(vector: &[(u64, f32)]) -> impl Iterator<Item = u64> + '_ {
+    vector.iter().map(|x| x.0)
 }
 
 /// Whether a question in language `asked` is asked across languages:
 /// [`Across::Near`] if one of its `language_gate` nearest chunks (read into
 /// `read`, with the same access check as every hit) is in the other of
 /// German and English, [`Across::Far`] if the first such chunk is further
-/// down within [`LANGUAGE_WINDOW`], `None` if there is none. Keyword search can only match the question's own words,
+/// down within [`LANGUAGE_WINDOW`], [`Across::Beyond`] if it is below that
+/// among the vector candidates, `None` if there is none. Keyword search can only match the question's own words,
 /// which then lead to documents in its language, not to the one that
 /// answers; measured on the training split of the German/English set,
 /// counting them less there (and their translation beside them) lifts
@@ -898,7 +940,7 @@ fn asked_across_languages(
         Language::German => Language::English,
         Language::English => Language::German,
     };
-    let first = nearest(vector, p).enumerate().position(|(i, id)| {
+    let first = nearest(vector).enumerate().position(|(i, id)| {
         read.get(&id).is_some_and(|c| {
             if i < p.language_gate {
                 matches!(
@@ -918,8 +960,10 @@ fn asked_across_languages(
     })?;
     Some(if first < p.language_gate {
         Across::Near
-    } else {
+    } else if first < LANGUAGE_WINDOW {
         Across::Far
+    } else {
+        Across::Beyond
     })
 }
 
@@ -967,10 +1011,9 @@ mod tests {
             for translated in [false, true] {
                 assert_eq!(across_languages(fusion, None, translated), (1.0, 0.0));
             }
-            assert_eq!(
-                across_languages(fusion, Some(Across::Far), false),
-                (1.0, 0.0)
-            );
+            for across in [Across::Far, Across::Beyond] {
+                assert_eq!(across_languages(fusion, Some(across), false), (1.0, 0.0));
+            }
             // The other language among the nearest and nothing translated:
             // its own words would only find pages in its language.
             assert_eq!(
@@ -988,6 +1031,19 @@ mod tests {
             let (own, _) = across_languages(Fusion::Weighted, Some(across), true);
             assert!(own > 0.0, "{across:?}");
         }
+        // The translation never counts more the further down the other
+        // language shows; below the window the question's own words count
+        // whole beside it (weighted fusion; RRF does not search it there).
+        let tr = |at| across_languages(Fusion::Weighted, Some(at), true).1;
+        assert!(tr(Across::Near) >= tr(Across::Far) && tr(Across::Far) >= tr(Across::Beyond));
+        assert_eq!(
+            across_languages(Fusion::Weighted, Some(Across::Beyond), true),
+            (1.0, TRANSLATION)
+        );
+        assert_eq!(
+            across_languages(Fusion::Rrf, Some(Across::Beyond), true),
+            (1.0, 0.0)
+        );
     }
 
     #[test]

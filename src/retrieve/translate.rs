@@ -66,6 +66,49 @@ struct Target {
     part: Option<Box<str>>,
 }
 
+/// The other-language words a question's words may be (see
+/// [`Lexicon::senses`]).
+#[derive(Clone, Debug)]
+pub struct Senses {
+    /// The field the targets are analysed for (the other language's).
+    field: TermField,
+    /// Question word (lower case) → what it may be in the other language.
+    words: Vec<(String, Vec<Target>)>,
+}
+
+impl Senses {
+    /// `words` (lower case) as the other language's analyser reads them,
+    /// for [`Senses::matches`]: once per sentence, not once per question
+    /// word.
+    pub fn terms_of(&self, words: &[String]) -> Vec<Option<String>> {
+        words.iter().map(|w| stem(self.field, w)).collect()
+    }
+
+    /// Whether a word of a sentence (`words`, lower case, and their
+    /// [`Senses::terms_of`]) is a translation of `question_word`: the same
+    /// term in the other language ("Feuerlöscher" for "extinguisher"), or,
+    /// for a German target that can be a compound's part, a longer word
+    /// ending in it ("Brandschutzordnung" for "order": "ordnung").
+    pub fn matches(&self, question_word: &str, words: &[String], terms: &[Option<String>]) -> bool {
+        let Some((_, targets)) = self.words.iter().find(|(w, _)| w == question_word) else {
+            return false;
+        };
+        words.iter().zip(terms).any(|(w, term)| {
+            targets.iter().any(|t| {
+                term.as_deref() == Some(&*t.term)
+                    || t.part
+                        .as_deref()
+                        .is_some_and(|p| w.len() > p.len() && w.ends_with(p))
+            })
+        })
+    }
+
+    /// Whether no word of the question has a translation.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+}
+
 /// One direction of the dictionary: analysed source term → targets with
 /// the share of the dictionary's senses that give them.
 #[derive(Default)]
@@ -348,11 +391,61 @@ impl Lexicon {
         if weight.is_nan() || weight <= 0.0 {
             return;
         }
-        let raw = words(query);
-        let raw = raw.iter().filter(|w| !w.chars().any(char::is_numeric));
+        self.each_translation(query, asked, |_, field, t, share| {
+            q.add(field, &t.term, weight * share);
+            if let Some(p) = &t.part {
+                q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
+            }
+        });
+    }
+
+    /// What each word of `query` (asked in `asked`) may be in the other
+    /// language, for reading sentences rather than searching an index: the
+    /// offline answerer uses it to quote a German sentence to an English
+    /// question.
+    pub fn senses(&self, query: &str, asked: Language) -> Senses {
+        let field = match asked {
+            Language::German => TermField::English,
+            Language::English => TermField::German,
+        };
+        let mut senses = Senses {
+            field,
+            words: Vec::new(),
+        };
+        self.each_translation(query, asked, |covered, _, t, _| {
+            for w in covered {
+                let at = match senses.words.iter().position(|(x, _)| x == w) {
+                    Some(i) => i,
+                    None => {
+                        senses.words.push((w.to_string(), Vec::new()));
+                        senses.words.len() - 1
+                    }
+                };
+                let targets = &mut senses.words[at].1;
+                if !targets.iter().any(|x| x.term == t.term) {
+                    targets.push(t.clone());
+                }
+            }
+        });
+        senses
+    }
+
+    /// Calls `f` with each translation of `query`'s words asked in `asked`:
+    /// the question words it translates (lower case; two for a phrase), the
+    /// field it is in, the target, and the share of the senses that give it.
+    fn each_translation(
+        &self,
+        query: &str,
+        asked: Language,
+        mut f: impl FnMut(&[&str], TermField, &Target, f32),
+    ) {
+        let raw: Vec<String> = words(query)
+            .into_iter()
+            .filter(|w| !w.chars().any(char::is_numeric))
+            .collect();
         match asked {
             Language::German => {
-                for w in raw {
+                for w in &raw {
                     let Some(s) = stem(TermField::German, w) else {
                         continue;
                     };
@@ -364,7 +457,7 @@ impl Lexicon {
                     for s in sources {
                         for &(id, share) in self.de_en.get(&s) {
                             let t = &self.de_en.targets[id as usize];
-                            q.add(TermField::English, &t.term, weight * share);
+                            f(&[w.as_str()], TermField::English, t, share);
                         }
                     }
                 }
@@ -372,22 +465,27 @@ impl Lexicon {
             Language::English => {
                 // Stop words are None and break a phrase: "card of fuel"
                 // is not "fuel card".
-                let stems: Vec<Option<String>> = raw.map(|w| stem(TermField::English, w)).collect();
-                let mut add = |table: &Table, source: &str| {
+                let stems: Vec<Option<String>> =
+                    raw.iter().map(|w| stem(TermField::English, w)).collect();
+                let mut add = |table: &Table, source: &str, covered: &[&str]| {
                     for &(id, share) in table.get(source) {
-                        let t = &table.targets[id as usize];
-                        q.add(TermField::German, &t.term, weight * share);
-                        if let Some(p) = &t.part {
-                            q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
-                        }
+                        f(
+                            covered,
+                            TermField::German,
+                            &table.targets[id as usize],
+                            share,
+                        );
                     }
                 };
-                for s in stems.iter().flatten() {
-                    add(&self.en_de, s);
+                for (w, s) in raw.iter().zip(&stems) {
+                    if let Some(s) = s {
+                        add(&self.en_de, s, &[w.as_str()]);
+                    }
                 }
-                for pair in stems.windows(2) {
+                for (i, pair) in stems.windows(2).enumerate() {
                     if let [Some(a), Some(b)] = pair {
-                        add(&self.en2_de, &phrase_key(a, b));
+                        let covered = [raw[i].as_str(), raw[i + 1].as_str()];
+                        add(&self.en2_de, &phrase_key(a, b), &covered);
                     }
                 }
             }
@@ -521,6 +619,12 @@ impl Dictionary {
                 }
             })
             .as_ref()
+    }
+
+    /// Whether the lexicon was read (or found unreadable): a search no
+    /// longer waits for it.
+    pub fn is_read(&self) -> bool {
+        self.lexicon.get().is_some()
     }
 
     /// Reads the lexicon on another thread, so that the first question
@@ -698,6 +802,37 @@ kein Eintrag hier
             let (whole, _) = de(text);
             assert!(!whole.contains(&tank), "{text}: {whole:?}");
         }
+    }
+
+    #[test]
+    fn senses_read_sentences_in_the_other_language() {
+        let lex = Lexicon::parse(DING);
+        let words = |t: &str| words(t);
+        let check = |senses: &Senses, q: &str, sentence: &str| {
+            let w = words(sentence);
+            senses.matches(q, &w, &senses.terms_of(&w))
+        };
+        let en = lex.senses("Who approves the fuel cards?", Language::English);
+        // A word, a compound reached by the phrase (both of its words), an
+        // inflected form.
+        assert!(check(&en, "approves", "Der Leiter genehmigt die Reise."));
+        assert!(check(&en, "fuel", "Die Tankkarten liegen im Büro."));
+        assert!(check(&en, "cards", "Die Tankkarten liegen im Büro."));
+        // A compound ending in a translation ("karte" as a part).
+        assert!(check(&en, "cards", "Die Kundenkarte gilt ein Jahr."));
+        // Not a translation, not a question word, not the same language.
+        assert!(!check(&en, "approves", "Die Kantine schließt um zwei."));
+        assert!(!check(&en, "who", "Der Leiter genehmigt die Reise."));
+        assert!(!check(&en, "approves", "The manager approves trips."));
+        let de = lex.senses("Wer genehmigt die Reisekosten?", Language::German);
+        assert!(check(
+            &de,
+            "reisekosten",
+            "Travel costs are settled monthly."
+        ));
+        assert!(check(&de, "genehmigt", "The head of unit approves trips."));
+        assert!(!check(&de, "genehmigt", "Der Leiter genehmigt die Reise."));
+        assert!(lex.senses("Quux zzz", Language::German).is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -257,6 +257,33 @@ pub async fn healthz(State(st): State<Arc<AppState>>) -> Result<Json<Health>, Ap
         documents: s.documents,
         chunks: s.chunks,
     }))
+}
+
+#[derive(Serialize)]
+pub struct Readiness {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waiting_for: Vec<&'static str>,
+}
+
+/// 200 once a question no longer waits for anything read at start (the
+/// dictionary), else 503: what a load balancer's readiness probe asks;
+/// `/healthz` says the node is alive.
+pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    let waiting_for = st.svc.waiting_for();
+    let (code, status) = if waiting_for.is_empty() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    };
+    (
+        code,
+        Json(Readiness {
+            status,
+            waiting_for,
+        }),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {

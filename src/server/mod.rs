@@ -190,6 +190,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/oidc/login", get(oidc::login))
         .route("/console/oidc/callback", get(oidc::callback))
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .merge(v1)
         .fallback(api::not_found)

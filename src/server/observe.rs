@@ -23,7 +23,7 @@ use crate::service::Call;
 /// The route label of a path: one of the known endpoints or `other`, so
 /// metrics labels stay bounded whatever clients send.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 25] = [
+    const ROUTES: [&str; 26] = [
         "/v1/query",
         "/v1/search",
         "/v1/chat/completions",
@@ -33,6 +33,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/v1/usage",
         "/v1/audit",
         "/healthz",
+        "/readyz",
         "/metrics",
         "/v1/models",
         "/mcp",
@@ -72,6 +73,7 @@ fn audited(route: &str) -> bool {
     !matches!(
         route,
         "/healthz"
+            | "/readyz"
             | "/metrics"
             | "/"
             | "/console/app.js"

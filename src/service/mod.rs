@@ -165,6 +165,16 @@ impl Service {
         }
     }
 
+    /// What a search may still have to wait for ([`Service::warm_up`] reads
+    /// it): the dictionary, until it is read (or found unreadable). A load
+    /// balancer sends questions to a node once this is empty (`/readyz`).
+    pub fn waiting_for(&self) -> Vec<&'static str> {
+        match self.params.dictionary {
+            Some(d) if !d.is_read() => vec!["dictionary"],
+            _ => Vec::new(),
+        }
+    }
+
     /// The configuration the service was opened with.
     pub fn config(&self) -> &Config {
         &self.config

@@ -213,6 +213,12 @@ impl Service {
         );
         let found = found?;
         let scope = self.cache_scope(who, q.text).await;
+        // The search translated the question (so the dictionary is read):
+        // the offline answerer reads the sources with that translation.
+        let senses = found.evidence.translated_from.and_then(|asked| {
+            let lex = self.params.dictionary?.get()?;
+            Some(Arc::new(lex.senses(q.text, asked)))
+        });
         let answer = self
             .generator
             .answer_cached(
@@ -221,6 +227,7 @@ impl Service {
                 q.text,
                 Some(screened),
                 found.hits,
+                senses,
                 stream,
                 &scope,
             )

@@ -421,6 +421,29 @@ impl Server {
 }
 
 impl Server {
+    /// Waits (up to 60 s) until `/readyz` says a question waits for nothing
+    /// (the dictionary is read), as a load balancer would; returns the
+    /// answers seen before (503 `starting`, naming what it waits for).
+    #[allow(dead_code)]
+    pub fn wait_ready(&self) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut before = Vec::new();
+        loop {
+            let r = self.request("GET", "/readyz", &[], b"");
+            if r.status == 200 {
+                assert_eq!(r.json()["status"], "ready");
+                return before;
+            }
+            assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+            before.push(r.json());
+            assert!(
+                Instant::now() < deadline,
+                "not ready after 60 s: {before:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGTERM, then waits (up to 30 s) for a graceful exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

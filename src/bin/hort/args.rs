@@ -296,7 +296,8 @@ pub enum BenchSuite {
         #[arg(long)]
         pg_url: Option<String>,
         /// Also write each query's candidate lists here (JSON lines), for
-        /// fitting fusion on a training split (`bench/fusion/fit.py`).
+        /// fitting fusion on a training split (`bench/fusion/fit.py`,
+        /// `bench/fusion/fit_translation.py`).
         #[arg(long)]
         lists: Option<PathBuf>,
         /// Embedding models to compare (each gets its own index in --work);

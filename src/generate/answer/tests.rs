@@ -170,6 +170,7 @@ fn masked_prompts_hide_personal_data_and_raw_ones_keep_it() {
         Language::English,
         &[PiiKind::Email],
         4000,
+        None,
     );
     assert_eq!(p.masked_count, 2);
     let (masked, sent) = p.request(true, 100);
