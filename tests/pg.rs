@@ -1697,6 +1697,20 @@ fn two_nodes_share_documents_limits_budgets_and_audit() {
     a.ingest_fixtures();
     let sa = Server::start(&a);
     let sb = Server::start(&b);
+    // Each node reads at start what its first search would wait for (the
+    // dictionary; the planner's chunk counts, read from the database
+    // without a search), and says so on /readyz until then.
+    for s in [&sa, &sb] {
+        for r in s.wait_ready() {
+            let waiting = r["waiting_for"].as_array().unwrap();
+            assert!(
+                waiting
+                    .iter()
+                    .all(|w| w == "dictionary" || w == "planner counts"),
+                "{r}"
+            );
+        }
+    }
     let search = |s: &Server, key: &str, q: &str| -> Vec<String> {
         let r = post(
             s,

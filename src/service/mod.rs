@@ -163,16 +163,20 @@ impl Service {
         if let Some(d) = self.params.dictionary {
             d.prefetch();
         }
+        self.store.warm_up();
     }
 
     /// What a search may still have to wait for ([`Service::warm_up`] reads
-    /// it): the dictionary, until it is read (or found unreadable). A load
-    /// balancer sends questions to a node once this is empty (`/readyz`).
+    /// it): the dictionary, until it is read (or found unreadable), and on
+    /// PostgreSQL the planner's chunk counts. A load balancer sends
+    /// questions to a node once this is empty (`/readyz`).
     pub fn waiting_for(&self) -> Vec<&'static str> {
-        match self.params.dictionary {
-            Some(d) if !d.is_read() => vec!["dictionary"],
-            _ => Vec::new(),
+        let mut waiting = Vec::new();
+        if self.params.dictionary.is_some_and(|d| !d.is_read()) {
+            waiting.push("dictionary");
         }
+        waiting.extend(self.store.waiting_for());
+        waiting
     }
 
     /// The configuration the service was opened with.

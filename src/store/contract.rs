@@ -206,4 +206,15 @@ pub trait Store: Send + Sync {
     /// A writer (the embedded index allows one at a time: `Locked` if
     /// another process holds it).
     fn writer(&self) -> Result<Box<dyn IndexWrite>, StoreError>;
+
+    /// Reads ahead, in the background, what a node's first search would
+    /// otherwise wait for (PostgreSQL: the planner's chunk counts; the
+    /// embedded index opens with its statistics). For serving nodes.
+    fn warm_up(&self) {}
+
+    /// What a search would still wait for, until [`Store::warm_up`] has read
+    /// it (for `/readyz`).
+    fn waiting_for(&self) -> Option<&'static str> {
+        None
+    }
 }

@@ -29,7 +29,9 @@ use crate::store::record::{VectorParams, VectorPlan};
 impl PgStore {
     /// An upper bound of the chunks `access` admits, and all chunks, from
     /// per-team, per-level counts (as the embedded planner estimates from
-    /// its segment statistics). Only the node's first search waits for them;
+    /// its segment statistics). A serving node reads them as it starts
+    /// ([`PlannerCounts::prefetch`], `/readyz` waits for it); otherwise only
+    /// the node's first search waits for them;
     /// later ones plan with the counts at hand while a job reads them again
     /// in the background, once they are [`COUNTS_TTL`] old or after this
     /// node wrote.
@@ -398,6 +400,35 @@ struct CountsState {
 }
 
 impl PlannerCounts {
+    /// Reads the counts for the first time on a thread of its own (a
+    /// serving node, at start), so that its first search does not wait for
+    /// them. A failure is logged; the first search then reads them itself.
+    pub(crate) fn prefetch(self: &Arc<Self>, pool: Arc<super::pool::Pool>) {
+        if lock(&self.state).is_some() {
+            return;
+        }
+        let this = self.clone();
+        self.refresh
+            .spawn("hort-counts", move || match read_counts(&pool) {
+                Ok(c) => {
+                    let mut g = lock(&this.state);
+                    if g.is_none() {
+                        *g = Some(CountsState {
+                            at: std::time::Instant::now(),
+                            counts: Arc::new(c),
+                            changed: false,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("cannot read the planner's chunk counts: {e}"),
+            });
+    }
+
+    /// Whether the counts were read (a search no longer waits for them).
+    pub(crate) fn are_read(&self) -> bool {
+        lock(&self.state).is_some()
+    }
+
     /// Reads the counts again on a thread of its own, unless that already
     /// runs. A failure keeps the counts at hand until they expire again.
     fn refresh(self: &Arc<Self>, pool: Arc<super::pool::Pool>) {

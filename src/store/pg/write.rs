@@ -775,4 +775,12 @@ impl Store for PgBackend {
     fn writer(&self) -> Result<Box<dyn IndexWrite>, StoreError> {
         Ok(Box::new(PgWriter::open(self.pg.clone(), &self.chunker)?))
     }
+
+    fn warm_up(&self) {
+        self.pg.counts.prefetch(self.pg.reads().clone());
+    }
+
+    fn waiting_for(&self) -> Option<&'static str> {
+        (!self.pg.counts.are_read()).then_some("planner counts")
+    }
 }
