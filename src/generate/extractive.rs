@@ -68,14 +68,21 @@ pub fn sentence_score(question_words: &[String], sentence: &str) -> f32 {
     score / (1.0 + (words.len() as f32 / 25.0))
 }
 
+/// What a question word found only through its translation counts, against
+/// the word itself: a dictionary sense is evidence, but weaker ("budget" in
+/// an English sentence for "Leasingbudget"), so that a sentence holding the
+/// question's own words stays ahead of one that merely shares a translated
+/// part.
+const TRANSLATED_MATCH: f32 = 0.5;
+
 /// Like [`sentence_score`], with a weight per question word (its rarity
-/// among the candidate sentences); `found(i)`: whether the sentence holds
-/// question word `i` (itself, or a translation of it).
+/// among the candidate sentences); `found(i)`: how the sentence holds
+/// question word `i` (1 itself, [`TRANSLATED_MATCH`] a translation, 0 not).
 fn weighted_score(
     question_words: &[String],
     weights: &[f32],
     words: &[String],
-    found: impl Fn(usize) -> bool,
+    found: impl Fn(usize) -> f32,
 ) -> f32 {
     if words.is_empty() {
         return 0.0;
@@ -88,9 +95,10 @@ fn weighted_score(
             continue;
         }
         seen.push(q);
-        if found(i) {
+        let strength = found(i);
+        if strength > 0.0 {
             matched += 1;
-            score += w * (q.chars().count() as f32).min(10.0).sqrt();
+            score += strength * w * (q.chars().count() as f32).min(10.0).sqrt();
         }
     }
     let needed = if seen.len() >= 3 { 2 } else { 1 };
@@ -153,12 +161,17 @@ impl Provider for Extractive {
             None => Vec::new(),
         };
         let holds = |qi: usize, si: usize| {
-            words[si].iter().any(|x| same_word(x, &q[qi]))
-                || senses.is_some_and(|s| s.matches(&q[qi], &words[si], &terms[si]))
+            if words[si].iter().any(|x| same_word(x, &q[qi])) {
+                1.0
+            } else if senses.is_some_and(|s| s.matches(&q[qi], &words[si], &terms[si])) {
+                TRANSLATED_MATCH
+            } else {
+                0.0
+            }
         };
         let idf: Vec<f32> = (0..q.len())
             .map(|qi| {
-                let df = (0..all.len()).filter(|&si| holds(qi, si)).count();
+                let df = (0..all.len()).filter(|&si| holds(qi, si) > 0.0).count();
                 (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
             })
             .collect();
@@ -271,12 +284,56 @@ austauschen; ersetzen :: to replace
         assert!(a.contains("Die Feuerlöscher in Halle 2"), "{a}");
         assert!(a.contains("[1]"), "{a}");
         assert!(!a.contains("Notausgang"), "{a}");
-        // The question's own words still count beside the translation.
+        // The question's own words count more than their translations: a
+        // sentence that holds them is quoted, the German one that shares
+        // only translations is not.
         let en = "Fire extinguishers are replaced every ten years.";
         let a = ask(q, &[page, en], Some(Lang::English));
         assert!(
             a.contains("Fire extinguishers are replaced every ten years [2]."),
             "{a}"
         );
+        assert!(!a.contains("Halle 2"), "{a}");
+    }
+
+    #[test]
+    fn a_sentence_with_the_question_s_own_words_outranks_translated_parts() {
+        const PARTS: &str = "\
+Leasing {n} :: leasing
+Budget {n} :: budget
+Abteilung {f} :: department
+Leitung {f} :: management
+";
+        let q = "Welches Leasingbudget hat die Abteilungsleitung?";
+        let senses = Arc::new(Lexicon::parse(PARTS).senses(q, Lang::German));
+        let req = ChatRequest {
+            system: String::new(),
+            user: String::new(),
+            question: q.into(),
+            sources: vec![
+                SourceText {
+                    n: 1,
+                    label: "fahrzeuge".into(),
+                    text: "Abteilungsleitung: Leasingbudget pro Monat 650 EUR.".into(),
+                },
+                SourceText {
+                    n: 2,
+                    label: "budget".into(),
+                    text: "The department budget for cars is set by the board every spring.".into(),
+                },
+            ],
+            max_tokens: 200,
+            temperature: 0.0,
+            senses: Some(senses),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let a = rt
+            .block_on(Extractive::default().complete(&req, None))
+            .unwrap()
+            .text;
+        assert!(a.contains("Leasingbudget pro Monat 650 EUR [1]"), "{a}");
+        assert!(!a.contains("[2]"), "{a}");
     }
 }
