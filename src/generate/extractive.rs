@@ -160,24 +160,34 @@ impl Provider for Extractive {
             Some(s) => words.iter().map(|w| s.terms_of(w)).collect(),
             None => Vec::new(),
         };
-        let holds = |qi: usize, si: usize| {
-            if words[si].iter().any(|x| same_word(x, &q[qi])) {
-                1.0
-            } else if senses.is_some_and(|s| s.matches(&q[qi], &words[si], &terms[si])) {
-                TRANSLATED_MATCH
-            } else {
-                0.0
-            }
-        };
-        let idf: Vec<f32> = (0..q.len())
-            .map(|qi| {
-                let df = (0..all.len()).filter(|&si| holds(qi, si) > 0.0).count();
+        // holds[qi][si]: how sentence si holds question word qi, worked out
+        // once for the rarity of the word and the sentence's score.
+        let holds: Vec<Vec<f32>> = q
+            .iter()
+            .map(|w| {
+                (0..all.len())
+                    .map(|si| {
+                        if words[si].iter().any(|x| same_word(x, w)) {
+                            1.0
+                        } else if senses.is_some_and(|s| s.matches(w, &words[si], &terms[si])) {
+                            TRANSLATED_MATCH
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let idf: Vec<f32> = holds
+            .iter()
+            .map(|row| {
+                let df = row.iter().filter(|&&h| h > 0.0).count();
                 (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
             })
             .collect();
         let mut cands: Vec<Candidate<'_>> = Vec::new();
         for (si, &(rank, n, order, t)) in all.iter().enumerate() {
-            let score = weighted_score(&q, &idf, &words[si], |qi| holds(qi, si))
+            let score = weighted_score(&q, &idf, &words[si], |qi| holds[qi][si])
                 * (1.0 - 0.03 * rank as f32);
             if score > 0.0 {
                 cands.push(Candidate {

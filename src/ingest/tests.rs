@@ -2,7 +2,7 @@ use super::*;
 use crate::acl::{Classification, Principal};
 use crate::embed::HashEmbedder;
 use crate::retrieve::{self, SearchParams};
-use crate::store::IndexReader;
+use crate::store::{IndexReader, Snapshot};
 use std::fs;
 
 fn opts() -> IngestOptions {
@@ -43,6 +43,24 @@ fn params() -> SearchParams {
     }
 }
 
+/// One access rule at `root`: public, for team "all".
+fn readable_by_all(root: &Path) {
+    write(
+        root,
+        "_access.toml",
+        "teams=[\"all\"]\nclassification=\"public\"",
+    );
+}
+
+/// `root` ingested into a new index with `e`: the index's folder (kept
+/// while the test runs) and a view of it.
+fn indexed(root: &Path, e: &HashEmbedder) -> (tempfile::TempDir, std::sync::Arc<Snapshot>) {
+    let idx = tempfile::tempdir().unwrap();
+    ingest(idx.path(), &[root.to_path_buf()], e, &opts()).unwrap();
+    let s = IndexReader::open(idx.path()).unwrap().snapshot();
+    (idx, s)
+}
+
 fn req(query: &str, k: usize) -> retrieve::Request<'_> {
     retrieve::Request {
         query,
@@ -57,11 +75,7 @@ fn incremental_ingest_lifecycle() {
     let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(64);
     let r = src.path();
-    write(
-        r,
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(r);
     write(r, "welcome.md", "# Welcome\n\nThe canteen opens at eight.");
     write(
         r,
@@ -182,11 +196,7 @@ fn broken_pdf_is_reported_not_fatal() {
     let src = tempfile::tempdir().unwrap();
     let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(64);
-    write(
-        src.path(),
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(src.path());
     write(
         src.path(),
         "broken.pdf",
@@ -250,11 +260,7 @@ fn a_changed_detector_rescores_the_stored_chunks() {
     let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(64);
     let r = src.path();
-    write(
-        r,
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(r);
     write(
         r,
         "notes.md",
@@ -298,11 +304,7 @@ fn a_changed_detector_rescores_the_stored_chunks() {
 fn chunks_are_embedded_under_their_headings_and_stored_as_written() {
     let src = tempfile::tempdir().unwrap();
     let r = src.path();
-    write(
-        r,
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(r);
     let section: String = (0..30)
         .map(|i| format!("Rule {i} of the hotel section applies. "))
         .collect();
@@ -354,11 +356,7 @@ fn chunks_are_embedded_under_their_headings_and_stored_as_written() {
 fn keywords_do_not_count_for_a_question_asked_across_languages() {
     let src = tempfile::tempdir().unwrap();
     let r = src.path();
-    write(
-        r,
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(r);
     // An English policy that names the German term, and a German note that
     // shares the question's ordinary words but does not answer it.
     write(
@@ -373,10 +371,8 @@ fn keywords_do_not_count_for_a_question_asked_across_languages() {
         "Wer in der Kantine isst, bringt das Tablett zurück. Die Kantine ist von elf bis \
          vierzehn Uhr geöffnet und bietet jeden Tag ein warmes Gericht und einen Salat.",
     );
-    let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(256);
-    ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
-    let s = IndexReader::open(idx.path()).unwrap().snapshot();
+    let (_idx, s) = indexed(r, &e);
     let all = Principal::new("a", &["all"], Classification::Public);
     let q = "Wer genehmigt die Reisekostenabrechnung?";
     let gated = SearchParams {
@@ -414,11 +410,7 @@ fn keywords_do_not_count_for_a_question_asked_across_languages() {
 fn the_translation_is_searched_when_the_other_language_is_only_far_down() {
     let src = tempfile::tempdir().unwrap();
     let r = src.path();
-    write(
-        r,
-        "_access.toml",
-        "teams=[\"all\"]\nclassification=\"public\"",
-    );
+    readable_by_all(r);
     // Many English notes that share the question's ordinary words, and the
     // German page that answers it, far below them by (hashed) meaning.
     for i in 0..24 {
@@ -441,10 +433,8 @@ fn the_translation_is_searched_when_the_other_language_is_only_far_down() {
         "ding.txt",
         "Kantine {f} | Kantinen {pl} :: canteen | canteens\n",
     );
-    let idx = tempfile::tempdir().unwrap();
     let e = HashEmbedder::new(256);
-    ingest(idx.path(), &[r.to_path_buf()], &e, &opts()).unwrap();
-    let s = IndexReader::open(idx.path()).unwrap().snapshot();
+    let (_idx, s) = indexed(r, &e);
     let all = Principal::new("a", &["all"], Classification::Public);
     let q = "When is the canteen open?";
     let with = SearchParams {

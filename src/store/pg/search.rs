@@ -57,11 +57,7 @@ impl PgStore {
             }
             None => {
                 let counts = Arc::new(read_counts(self.reads())?);
-                *lock(&self.counts.state) = Some(CountsState {
-                    at: std::time::Instant::now(),
-                    counts: counts.clone(),
-                    changed: false,
-                });
+                *lock(&self.counts.state) = Some(CountsState::read_now(counts.clone()));
                 counts
             }
         };
@@ -399,6 +395,17 @@ struct CountsState {
     changed: bool,
 }
 
+impl CountsState {
+    /// Counts just read, with no write since.
+    fn read_now(counts: Arc<Counts>) -> CountsState {
+        CountsState {
+            at: std::time::Instant::now(),
+            counts,
+            changed: false,
+        }
+    }
+}
+
 impl PlannerCounts {
     /// Reads the counts for the first time on a thread of its own (a
     /// serving node, at start), so that its first search does not wait for
@@ -413,11 +420,7 @@ impl PlannerCounts {
                 Ok(c) => {
                     let mut g = lock(&this.state);
                     if g.is_none() {
-                        *g = Some(CountsState {
-                            at: std::time::Instant::now(),
-                            counts: Arc::new(c),
-                            changed: false,
-                        });
+                        *g = Some(CountsState::read_now(Arc::new(c)));
                     }
                 }
                 Err(e) => tracing::warn!("cannot read the planner's chunk counts: {e}"),
