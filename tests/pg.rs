@@ -2588,6 +2588,40 @@ fn kept_texts_are_served_only_as_the_search_may_see_them() {
     w2.commit().unwrap();
     assert!(read(&eng).is_empty());
     assert_eq!(paths(&read(&both)), vec!["a.md", "c.md"]);
+
+    // Writes made by hand, outside hort's writer (migration 15's triggers
+    // renew the sets' versions): a verdict, a document's rule changed
+    // (its row, pages and chunks), a document deleted. Each read compares the keeping node with the
+    // database; without the triggers the kept node serves what it kept.
+    for p in [&eng, &hr, &both] {
+        read(p);
+    }
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let (a, c) = (doc_id("a.md"), doc_id("c.md"));
+    sql.execute(
+        "UPDATE chunks SET injection_score = 0.7, injection_reasons = '{rules}' WHERE doc_id = $1",
+        &[&(a as i64)],
+    )
+    .unwrap();
+    let h = read(&hr);
+    assert_eq!(h[0].injection.as_ref().map(|v| v.score), Some(0.7));
+    for table in ["documents", "pages", "chunks"] {
+        let key = if table == "documents" { "id" } else { "doc_id" };
+        sql.execute(
+            &format!(
+                "UPDATE {table} k SET teams = s.teams, classification = s.classification, acl = s.id
+                 FROM access_sets s WHERE s.teams = '{{eng}}' AND k.{key} = $1"
+            ),
+            &[&(c as i64)],
+        )
+        .unwrap();
+    }
+    assert_eq!(paths(&read(&hr)), vec!["a.md"]);
+    assert_eq!(paths(&read(&eng)), vec!["c.md"]);
+    sql.execute("DELETE FROM documents WHERE id = $1", &[&(a as i64)])
+        .unwrap();
+    assert!(read(&hr).is_empty());
+    assert_eq!(paths(&read(&both)), vec!["c.md"]);
 }
 
 /// A corpus whose texts will not fit `[store] text_cache_mb` is not read

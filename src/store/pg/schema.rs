@@ -8,7 +8,7 @@ use super::Conn;
 use super::{col, Ctx, Meta, PgError};
 
 /// `{dim}`, `{m}` and `{ef_construction}` are filled in when applied.
-const MIGRATIONS: [(i32, &str); 14] = [
+const MIGRATIONS: [(i32, &str); 15] = [
     (1, include_str!("schema/001_documents.sql")),
     (2, include_str!("schema/002_ingest.sql")),
     (3, include_str!("schema/003_failures.sql")),
@@ -26,6 +26,10 @@ const MIGRATIONS: [(i32, &str); 14] = [
     (12, include_str!("schema/012_block_generation.sql")),
     (13, include_str!("schema/013_access_set_versions.sql")),
     (14, include_str!("schema/014_keyword_read.sql")),
+    (
+        15,
+        include_str!("schema/015_versions_follow_every_write.sql"),
+    ),
 ];
 
 /// Serialises migrations across nodes starting at once.

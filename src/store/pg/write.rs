@@ -68,6 +68,13 @@ impl PgWriter {
     pub fn open(store: Arc<PgStore>, chunker: &str) -> Result<PgWriter, PgError> {
         let client = store.write.dedicated("hort-writer")?;
         let (detector, stored_chunker) = store.write.block(async {
+            // Its writes renew their sets' versions at commit, in id order;
+            // the triggers that renew them for anyone else's (migration 15)
+            // leave this session alone.
+            client
+                .batch_execute("SET hort.writer = on")
+                .await
+                .ctx("mark the writer's session")?;
             let rows = client
                 .query(
                     "SELECT key, value FROM hort_meta WHERE key IN ('detector', 'chunker')",
