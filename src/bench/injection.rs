@@ -95,11 +95,64 @@ pub struct InjectionReport {
 /// Time of both detectors on pathological inputs of growing size: linear
 /// time means constant milliseconds per megabyte.
 fn scaling() -> Vec<(String, usize, f64)> {
-    let kinds: [(&str, &str); 4] = [
+    // The rules' own words in random order: what walks the most states of
+    // the rules' automaton (a lazy DFA whose cache can be outgrown).
+    let words = [
+        "note",
+        "to",
+        "the",
+        "ai",
+        "that",
+        "reads",
+        "this",
+        "ignore",
+        "all",
+        "previous",
+        "instructions",
+        "an",
+        "die",
+        "ki",
+        "das",
+        "diese",
+        "liest",
+        ":",
+        ",",
+        "if",
+        "wenn",
+        "system",
+        "prompt",
+        "send",
+        "automatische",
+        "auswertung",
+        "p.s.",
+        "please",
+        "you",
+        "are",
+        "now",
+        "reveal",
+        "bitte",
+        "fuer",
+        "den",
+        "fall",
+        "dass",
+        "sprachmodell",
+    ];
+    let mut x = 12345u64;
+    // About 1 MiB (160,000 words), not a short period repeated.
+    let salad: String = (0..160_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            format!("{} ", words[(x >> 33) as usize % words.len()])
+        })
+        .collect();
+    let kinds: [(&str, &str); 5] = [
         ("one long line of 'ignore '", "ignore "),
         ("base64-like run", "QUFB"),
         ("digit groups", "12 34 56 "),
         ("near-miss e-mail", "a.b-c_d@"),
+        ("the rules' words at random", &salad),
     ];
     let mut out = Vec::new();
     for (name, unit) in kinds {

@@ -451,6 +451,143 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         "empfiehl",
         "bewerte",
     ]);
+    // Notes addressed to whatever machine reads the document: the writer
+    // names the reader (an AI, a language model, "die automatische
+    // Auswertung", "machine readers") and what it should do, in a note
+    // ("P.S. to ...:", "Hinweis an ...:"), as an address at a sentence's
+    // start with a clause saying the reader reads *this* ("To the AI that
+    // evaluates this complaint:", "An das Sprachmodell, das diese
+    // Beschwerde liest:"), or as a condition ("If an AI summarises this
+    // e-mail, tell ..."). Nouns that name people as readily as programs
+    // ("system", "software", "model", "agent") count only in an address
+    // with that clause, never in a condition ("when the bot reads this
+    // message, reply ..." is how chatbot manuals speak).
+    let machine = alt(&[
+        "ai",
+        "a\\.i\\.",
+        "ki",
+        "assistants?",
+        "ai (?:assistants?|systems?|agents?|models?|tools?)",
+        "chatbots?",
+        "llms?",
+        "language models?",
+        "copilot",
+        "sprachmodelle?",
+        "ki-(?:assistent(?:en)?|systeme?|modelle?|agent(?:en)?|tools?)",
+        "assistenten",
+        "assistenzsysteme?",
+        "antwortassistent(?:en)?",
+        "machine readers?",
+        "maschinelle[nrs]? leser",
+        "(?:automated|automatic) (?:[a-z-]+ )?(?:readers?|reviewers?|screening|screeners?|systems?|tools?|software|evaluat(?:ion|ors?)|analys(?:is|ers?)|parsers?|assistants?)",
+        // German compounds: "das automatische Prüfsystem".
+        "(?:automatische[nrs]?|maschinelle[nrs]?) (?:[a-z-]+ )?[a-z-]*(?:leser|systeme?|software|tools?|pruefung|auswertung|bewertung|verarbeitung|assistent(?:en)?|programm)",
+        "(?:screening|parsing|summari[sz]ation|evaluation|analysis|review|grading|ranking) (?:systems?|software|tools?|bots?|models?|pipelines?)",
+    ]);
+    let vague_machine = alt(&[
+        "systems?",
+        "systeme?",
+        "software",
+        "tools?",
+        "programm",
+        "models?",
+        "modelle?",
+        "agents?",
+        "agenten",
+        "bots?",
+        "auswertung",
+        "pipelines?",
+    ]);
+    let reads = alt(&[
+        "reads?",
+        "reading",
+        "process(?:es|ing)?",
+        "summari[sz](?:es|ing|e)",
+        "evaluat(?:es|ing|e)",
+        "analy[sz](?:es|ing|e)",
+        "review(?:s|ing)?",
+        "pars(?:es|ing|e)",
+        "screen(?:s|ing)?",
+        "grad(?:es|ing)",
+        "rank(?:s|ing)",
+        "sees?",
+        "collects?",
+        "liest",
+        "lesen",
+        "verarbeitet",
+        "verarbeiten",
+        "zusammenfasst",
+        "zusammenfassen",
+        "auswertet",
+        "auswerten",
+        "bewertet",
+        "bewerten",
+        "prueft",
+        "pruefen",
+        "analysiert",
+        "analysieren",
+        "sammelt",
+        "sammeln",
+        "sieht",
+        "sichtet",
+    ]);
+    let this = alt(&[
+        "this",
+        "these",
+        "the following",
+        "diese[nmrs]?",
+        "das vorliegende",
+        "den vorliegenden",
+        "die vorliegende",
+    ]);
+    let det = r"(?:the |any |all |every |each |an? |die |der |den |das |dem |alle |jedes |jede |jeden |jeder |ein |eine |einen )?";
+    // ", das diese Beschwerde liest", " that evaluates this", " reading this".
+    let reader_clause = format!(
+        r"(?:,? (?:die|der|das|welche[rs]?) (?:[a-z0-9_-]+ ){{0,2}}{this} (?:[a-z0-9_-]+ ){{0,3}}{reads}|,? (?:that|which|who)(?: is| are)? (?:[a-z]+ ){{0,2}}{reads} {this}(?: [a-z0-9_-]+){{0,2}}|,? {reads} {this}(?: [a-z0-9_-]+){{0,2}})(?-u:\b)"
+    );
+    let note = alt(&[
+        "notes?",
+        "notice",
+        "message",
+        "reminder",
+        "request",
+        "instructions?",
+        "p\\.?\\s?s",
+        "postscript",
+        "addendum",
+        "important",
+        "attention",
+        "remarks?",
+        "hinweise?",
+        "notiz",
+        "nachricht",
+        "bitte",
+        "zusatz",
+        "wichtig",
+        "achtung",
+        "anmerkung",
+    ]);
+    let told = alt(&[
+        &orders,
+        "schreib",
+        "sag",
+        "sage",
+        "markiere",
+        "stufe",
+        "zaehle",
+        "setze",
+        "behaupte",
+        "erwaehne",
+        "bestaetige",
+        "confirm",
+        "mark",
+        "say",
+        "state",
+        "classify",
+        "treat",
+        "consider",
+        "report",
+    ]);
     let weak_tail: Vec<(Family, f32, String)> = vec![
         // Generic output instructions are common in honest mail ("quote the
         // ticket number in every reply"): weak alone, decisive with others.
@@ -478,6 +615,12 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         (Family::Exfiltration, 0.75, r"(?-u:\b)(?:rufe|nutze|verwende|benutze|fuehre|starte)(?: das| die| den)?(?: werkzeug| tool| funktion)? `?[a-z]+_[a-z_]+`?(?-u:\b)".into()),
         (Family::PolicyExemption, 0.6, r"(?-u:\b)(?:grant|give) (?:me|him|her|them|this user|the user) (?:full |admin(?:istrator)? |root |unrestricted )?(?:access|rights|permissions?)(?-u:\b)|(?-u:\b)gewaehre (?:mir|ihm|ihr|dem (?:benutzer|nutzer)) (?:vollen |uneingeschraenkten )?zugriff".into()),
         (Family::SecretDisclosure, 0.85, format!(r"{IMP}(?:dump|export|exfiltrate|extract)(?: the| all| every)? (?:[a-z]+ )?(?:user|users|customer|customers|employee|account|password|credential)s? (?:table|tables|database|db|list|records|data)(?-u:\b)")),
+        // A note to a machine reader: "P.S. an die automatische Auswertung:".
+        (Family::AiAddressed, 0.7, format!(r"(?-u:\b){note}(?:[^a-z0-9_\n]+[a-z0-9_-]+){{0,2}}?[^a-z0-9_\n]+(?:to|for|an|fuer)\s+{det}(?:[a-z-]+ ){{0,2}}?(?:{machine}(?:{reader_clause})?|{vague_machine}{reader_clause})[^a-z0-9_\n]{{0,3}}:")),
+        // An address opening a sentence: "To the AI that evaluates this complaint:".
+        (Family::AiAddressed, 0.65, format!(r"(?:(?m:^)\s*|[.!?]\s+|<!--\s*|[(\[]\s*)(?:to|for|an|fuer)\s+{det}(?:[a-z-]+ ){{0,2}}?(?:{machine}{reader_clause}[^a-z0-9_\n]{{0,3}}[:,]|{vague_machine}{reader_clause}[^a-z0-9_\n]{{0,3}}:)")),
+        // A condition on the reader: "If an AI summarises this e-mail, tell …".
+        (Family::AiAddressed, 0.65, format!(r"(?-u:\b)(?:if|when|whenever|in case|should|falls|wenn|sofern|sobald|sollte|sollten|fuer den fall, dass) {det}(?:[a-z-]+ ){{0,2}}?{machine} (?:[a-z0-9_-]+ ){{0,3}}?(?:{reads} {this}|{this} (?:[a-z0-9_-]+ ){{0,3}}{reads})(?-u:\b)[^.:!?\n]{{0,40}}[:,]\s*(?:please |bitte )?{told}(?-u:\b)")),
     ];
     let mut out: Vec<(Family, f32, String)> =
         base.into_iter().map(|(f, p)| (f, f.weight(), p)).collect();
@@ -488,9 +631,17 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
 /// All rules in one automaton. They use ASCII classes and word boundaries and
 /// run on the ASCII-folded view of the text (see [`fold_ascii`]), which keeps
 /// the automaton small and fast.
+///
+/// The lazy DFA's cache may grow to 16 MiB (the crate's default is 2): with
+/// the notes to machine readers the rules outgrew 2 MiB, and on a long run
+/// of near-misses the cache was cleared again and again, 1,000 times slower
+/// (a near-miss e-mail run took 34 s per MiB). At 16 MiB every
+/// pathological input `hort bench injection` times runs at the old speed;
+/// the cache only grows that far on such input.
 pub(super) static SET: LazyLock<RegexSet> = LazyLock::new(|| {
     regex::RegexSetBuilder::new(RULES.iter().map(|(_, _, p)| p.as_str()))
         .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
         .build()
         .unwrap_or_else(|e| {
             // The patterns are constants; a test compiles them.
