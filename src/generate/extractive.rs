@@ -256,7 +256,12 @@ austauschen; ersetzen :: to replace
 ";
 
     fn ask(question: &str, sources: &[&str], asked: Option<Lang>) -> String {
-        let senses = asked.map(|a| Arc::new(Lexicon::parse(DING).senses(question, a)));
+        ask_with(DING, question, sources, asked)
+    }
+
+    /// [`ask`] with the translations of `dictionary`.
+    fn ask_with(dictionary: &str, question: &str, sources: &[&str], asked: Option<Lang>) -> String {
+        let senses = asked.map(|a| Arc::new(Lexicon::parse(dictionary).senses(question, a)));
         let req = ChatRequest {
             system: String::new(),
             user: String::new(),
@@ -314,35 +319,15 @@ Budget {n} :: budget
 Abteilung {f} :: department
 Leitung {f} :: management
 ";
-        let q = "Welches Leasingbudget hat die Abteilungsleitung?";
-        let senses = Arc::new(Lexicon::parse(PARTS).senses(q, Lang::German));
-        let req = ChatRequest {
-            system: String::new(),
-            user: String::new(),
-            question: q.into(),
-            sources: vec![
-                SourceText {
-                    n: 1,
-                    label: "fahrzeuge".into(),
-                    text: "Abteilungsleitung: Leasingbudget pro Monat 650 EUR.".into(),
-                },
-                SourceText {
-                    n: 2,
-                    label: "budget".into(),
-                    text: "The department budget for cars is set by the board every spring.".into(),
-                },
+        let a = ask_with(
+            PARTS,
+            "Welches Leasingbudget hat die Abteilungsleitung?",
+            &[
+                "Abteilungsleitung: Leasingbudget pro Monat 650 EUR.",
+                "The department budget for cars is set by the board every spring.",
             ],
-            max_tokens: 200,
-            temperature: 0.0,
-            senses: Some(senses),
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let a = rt
-            .block_on(Extractive::default().complete(&req, None))
-            .unwrap()
-            .text;
+            Some(Lang::German),
+        );
         assert!(a.contains("Leasingbudget pro Monat 650 EUR [1]"), "{a}");
         assert!(!a.contains("[2]"), "{a}");
     }
