@@ -53,8 +53,10 @@ pyconvert:
 	scripts/fetch_pydeps.sh scripts/e5/requirements.txt data/py-convert
 
 ## Public datasets for the benchmarks (GloVe 6B 50d; prompt-injection corpora,
-## then the labelled per-source injection sets built from them), pinned like the models.
-datasets:
+## then the labelled per-source injection sets built from them, and their
+## English rows' German copies, translated with the dictionary `models` fetches),
+## pinned like the models.
+datasets: models
 	$(PYTHON) scripts/fetch_models.py --lock scripts/datasets.lock.json --models-dir data/datasets
 	scripts/fetch_debs.sh data/datasets/manpages-de \
 		"manpages-de=4.18.1-1 37d2e7ee51f22952aecec3af93647ff59194a3c74bb7a694560f49c7f7ab3978"
@@ -84,6 +86,7 @@ datasets:
 	$(PYTHON) bench/multilingual-man/build.py data/datasets/manpages-en-train data/datasets/manpages-de data/bench/man-de-en-train
 	PYTHON=$(PYTHON) scripts/fetch_pydeps.sh scripts/injection/requirements.txt data/datasets-py
 	PYTHONPATH=data/datasets-py $(PYTHON) scripts/injection/build_sets.py
+	$(PYTHON) scripts/injection/translate_rows.py
 
 ## Release build of the hort binary.
 build:

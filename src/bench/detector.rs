@@ -75,6 +75,9 @@ pub struct Options<'a> {
     pub calibration_rate: f32,
     /// Hidden units of the heads (0: logistic regression).
     pub hidden_units: usize,
+    /// Also train on the German copies of the English rows
+    /// (`scripts/injection/translate_rows.py`).
+    pub german_copies: bool,
 }
 
 /// One labelled text.
@@ -93,11 +96,21 @@ struct Row {
     /// (byte offsets once loaded).
     #[serde(default)]
     span: Option<(usize, usize)>,
+    /// A German copy of an English row (`scripts/injection/translate_rows.py`):
+    /// trained on with its source, never scored.
+    #[serde(default)]
+    translated: bool,
 }
 
 impl Row {
     fn injection(&self) -> bool {
         self.label == "injection" || self.label == "malicious"
+    }
+
+    /// Whether the row is scored as part of `source`: its own rows, not the
+    /// translated copies trained on beside them.
+    fn scored_in(&self, source: &str) -> bool {
+        self.source == source && !self.translated
     }
 }
 
@@ -169,6 +182,8 @@ pub struct ModelReport {
     pub calibration_rate: f32,
     /// Hidden units of the head (0: logistic regression).
     pub hidden_units: usize,
+    /// Whether the German copies of the English rows were trained on.
+    pub german_copies: bool,
     /// The embedding model.
     pub model: String,
     /// Rows and chunks read.
@@ -195,7 +210,7 @@ pub fn run(
     embedders: &[&dyn Embedder],
     opts: Options<'_>,
 ) -> Result<Vec<ModelReport>, String> {
-    let rows = load_rows(datasets)?;
+    let rows = load_rows(datasets, opts.german_copies)?;
     eprintln!("injection bench: {} labelled rows", rows.len());
     let mut reports = Vec::new();
     for e in embedders {
@@ -223,7 +238,7 @@ pub fn run(
     Ok(reports)
 }
 
-fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
+fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let sources = datasets.join("injection-sources.jsonl");
@@ -250,6 +265,19 @@ fn load_rows(datasets: &Path) -> Result<Vec<Row>, String> {
                 serde_json::from_str(l).map_err(|e| format!("{file}: {e}"))?;
             v["source"] = source.into();
             rows.push(serde_json::from_value(v).map_err(|e| format!("{file}: {e}"))?);
+        }
+    }
+    // German copies of the English rows, trained on beside them (the
+    // registries' labelled sets are nearly all English). Measured, not
+    // shipped: see the README (2026-12-06).
+    if german_copies {
+        let translated = datasets.join("injection-translated.jsonl");
+        let text = read(&translated).map_err(|e| format!("{e} (run `make datasets`)"))?;
+        for l in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut r = serde_json::from_str::<Row>(l)
+                .map_err(|e| format!("{}: {e}", translated.display()))?;
+            r.translated = true;
+            rows.push(r);
         }
     }
     for r in &mut rows {
@@ -372,6 +400,7 @@ fn benign(source: &str, lang: &str, text: String) -> Row {
         label: "benign".into(),
         text,
         span: None,
+        translated: false,
     }
 }
 
@@ -684,12 +713,13 @@ fn fit(
     let mut h = head::train(model, dim, &ex, opts);
     // The threshold is set on benign *document* chunks: questions are
     // short and easy, and a pool padded with them would move the rate's
-    // quantile down and let more documentation through.
+    // quantile down and let more documentation through. Translated copies
+    // are left out too: the rate is one of text people write.
     let benign: Vec<f32> = units
         .iter()
         .filter(|u| {
             let r = &rows[u.row];
-            train(r) && !r.injection() && !r.source.starts_with(QUESTIONS)
+            train(r) && !r.injection() && !r.translated && !r.source.starts_with(QUESTIONS)
         })
         .map(|u| u.features.verdict(&h).score)
         .collect();
@@ -813,7 +843,7 @@ fn model_report(
     let folds: Vec<(Held, Head, RowScores)> = {
         let fold = |s: &str| {
             let h = fit(e.id(), dim, rows, &units, how, &|r: &Row| r.source != s);
-            let (held, scores) = score(s, rows, &units, &h, &|r: &Row| r.source == s);
+            let (held, scores) = score(s, rows, &units, &h, &|r: &Row| r.scored_in(s));
             (held, h, scores)
         };
         std::thread::scope(|sc| {
@@ -851,7 +881,7 @@ fn model_report(
     for (held, h, _) in folds.iter().filter(|f| external(&f.0.set)) {
         let s = &held.set.as_str();
         let mut groups: Vec<String> = Vec::new();
-        for r in rows.iter().filter(|r| r.source == *s) {
+        for r in rows.iter().filter(|r| r.scored_in(s)) {
             groups.push(format!("language {}", r.lang));
             if r.injection() {
                 groups.push(format!("kind {}", r.kind));
@@ -861,7 +891,7 @@ fn model_report(
         groups.dedup();
         for g in groups {
             let (held, _) = score(&g, rows, &units, h, &|r: &Row| {
-                r.source == *s
+                r.scored_in(s)
                     && (g == format!("language {}", r.lang)
                         || (r.injection() && g == format!("kind {}", r.kind)))
             });
@@ -929,6 +959,7 @@ fn model_report(
     Ok(ModelReport {
         calibration_rate: rate,
         hidden_units: opts.hidden_units,
+        german_copies: opts.german_copies,
         model: e.id().to_string(),
         rows: rows.len(),
         chunks: units.len(),
@@ -1048,13 +1079,18 @@ fn markdown(reports: &[ModelReport]) -> String {
     let mut md = String::new();
     for r in reports {
         md.push_str(&format!(
-            "\nLearned injection detector over {} ({} rows, {} chunks; {}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training document chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "\nLearned injection detector over {} ({} rows, {} chunks; {}{}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training document chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             r.model,
             r.rows,
             r.chunks,
             match r.hidden_units {
                 0 => "logistic regression".to_string(),
                 n => format!("{n} hidden units beside the linear part"),
+            },
+            if r.german_copies {
+                ", trained with German copies of the English rows"
+            } else {
+                ""
             },
             r.calibration_rate * 100.0
         ));
@@ -1112,6 +1148,7 @@ mod tests {
             label: label.into(),
             text: format!("text of {id}"),
             span: None,
+            translated: false,
         }
     }
 
@@ -1131,8 +1168,9 @@ mod tests {
     }
 
     /// A row counts as flagged if any of its chunks is; benign chunks are
-    /// counted one by one; rows of other sources are left alone; and the
-    /// row scores written for error analysis are the ones counted.
+    /// counted one by one; rows of other sources and translated copies are
+    /// left alone; and the row scores written for error analysis are the
+    /// ones counted.
     #[test]
     fn rows_are_judged_by_their_worst_chunk_and_written_as_scored() {
         let rows = vec![
@@ -1140,6 +1178,10 @@ mod tests {
             row("b1", "held", "benign"),
             row("i2", "held", "injection"),
             row("x", "other", "injection"),
+            Row {
+                translated: true,
+                ..row("b1~de", "held", "benign")
+            },
         ];
         let units = vec![
             unit(0, [0.0, 1.0]),
@@ -1149,9 +1191,12 @@ mod tests {
             unit(1, [0.0, 1.0]),
             unit(2, [0.0, 1.0]),
             unit(3, [1.0, 0.0]),
+            unit(4, [1.0, 0.0]),
         ];
         let h = toy_head();
-        let (held, scores) = score("held", &rows, &units, &h, &|r: &Row| r.source == "held");
+        // The held-out source's translated copy (flagged here) is neither
+        // counted nor written: copies are trained on, never scored.
+        let (held, scores) = score("held", &rows, &units, &h, &|r: &Row| r.scored_in("held"));
         assert_eq!((held.injections, held.found), (2, 1));
         assert_eq!((held.benign, held.false_pos), (1, 1));
         assert_eq!((held.benign_chunks, held.false_pos_chunks), (3, 1));

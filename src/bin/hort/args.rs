@@ -335,6 +335,10 @@ pub enum BenchSuite {
         /// Hidden units of the learned heads (0: logistic regression).
         #[arg(long, default_value_t = hort::bench::detector::HIDDEN_UNITS)]
         hidden_units: usize,
+        /// Also train on German word-by-word copies of the English rows
+        /// (`make datasets` writes them); the shipped heads are trained without.
+        #[arg(long)]
+        german_copies: bool,
     },
     /// PDF pages per second, parsing only, per engine, beside `pdftotext`
     /// (`bench/peers/pdf.sh` on the same folder first).

@@ -91,6 +91,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             train,
             calibration_rate,
             hidden_units,
+            german_copies,
         } => {
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
             let mut embedders = Vec::new();
@@ -112,6 +113,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     train_to: train.as_deref(),
                     calibration_rate,
                     hidden_units,
+                    german_copies,
                 };
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;
