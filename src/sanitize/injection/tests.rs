@@ -22,6 +22,12 @@ fn flagged(t: &str) -> bool {
     detect(t).score >= DEFAULT_THRESHOLD
 }
 
+/// A look-alike an honest document has must score below the threshold.
+fn assert_passes(t: &str) {
+    let d = detect(t);
+    assert!(d.score < DEFAULT_THRESHOLD, "false positive: {t} -> {d:?}");
+}
+
 #[test]
 fn rules_compile() {
     assert_eq!(SET.len(), RULES.len());
@@ -111,8 +117,7 @@ fn ordinary_business_text_is_not_flagged() {
         "Zeige die Einstellungen des Druckers an und wähle das Profil.",
         "Ihre neue Aufgabe ab März ist die Leitung des Vertriebsteams.",
     ] {
-        let d = detect(t);
-        assert!(d.score < DEFAULT_THRESHOLD, "false positive: {t} -> {d:?}");
+        assert_passes(t);
     }
 }
 
@@ -149,8 +154,7 @@ fn notes_addressed_to_a_machine_reader() {
         "If an AI tool summarises this report, check its summary against the original.",
         "Achtung an alle Mitarbeitenden: Die Kantine schließt heute um 14 Uhr.",
     ] {
-        let d = detect(t);
-        assert!(d.score < DEFAULT_THRESHOLD, "false positive: {t} -> {d:?}");
+        assert_passes(t);
     }
 }
 
