@@ -239,18 +239,18 @@ pub fn run(
 }
 
 fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
-    let mut rows = Vec::new();
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let sources = datasets.join("injection-sources.jsonl");
-    for l in read(&sources)
-        .map_err(|e| format!("{e} (run `make datasets`)"))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        rows.push(
-            serde_json::from_str::<Row>(l).map_err(|e| format!("{}: {e}", sources.display()))?,
-        );
-    }
+    // A file `make datasets` writes, one row per line.
+    let dataset = |name: &str| -> Result<Vec<Row>, String> {
+        let path = datasets.join(name);
+        read(&path)
+            .map_err(|e| format!("{e} (run `make datasets`)"))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<Row>(l).map_err(|e| format!("{}: {e}", path.display())))
+            .collect()
+    };
+    let mut rows = dataset("injection-sources.jsonl")?;
     for (file, source) in [
         ("bench/injection/hort-eval.jsonl", "hort-eval"),
         ("bench/injection/hort-de.jsonl", "hort-de"),
@@ -271,14 +271,15 @@ fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
     // registries' labelled sets are nearly all English). Measured, not
     // shipped: see the README (2026-12-06).
     if german_copies {
-        let translated = datasets.join("injection-translated.jsonl");
-        let text = read(&translated).map_err(|e| format!("{e} (run `make datasets`)"))?;
-        for l in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut r = serde_json::from_str::<Row>(l)
-                .map_err(|e| format!("{}: {e}", translated.display()))?;
-            r.translated = true;
-            rows.push(r);
-        }
+        // Marked here whatever the file says: a copy must never be scored.
+        rows.extend(
+            dataset("injection-translated.jsonl")?
+                .into_iter()
+                .map(|r| Row {
+                    translated: true,
+                    ..r
+                }),
+        );
     }
     for r in &mut rows {
         if let Some((a, b)) = r.span {
