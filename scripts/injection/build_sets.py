@@ -433,22 +433,30 @@ def chunks(text, size=1000):
     return out
 
 
+def package_pieces(pkg, keep):
+    """Chunks of the files in source package `pkg` whose name `keep` accepts, in name order."""
+    pieces = []
+    with tarfile.open(need(pkg)) as t:
+        for m in sorted(t.getmembers(), key=lambda m: m.name):
+            if m.isfile() and keep(m.name):
+                pieces += chunks(t.extractfile(m).read().decode("utf-8", "replace"))
+    return pieces
+
+
+def sample(rows, name, lang, pieces, rng, n):
+    """`n` of `pieces` at random, as benign rows of source `name`."""
+    rng.shuffle(pieces)
+    for i, c in enumerate(pieces[:n]):
+        rows.append({"id": f"{name}-{i}", "source": name, "lang": lang, "kind": "benign",
+                     "label": "benign", "text": c})
+
+
 def manuals(rows, rng, per_source=800):
     for name, pkg in [("django-docs", "django-5.2.8.tar.gz"), ("pytest-docs", "pytest-8.4.2.tar.gz"),
                       ("sphinx-docs", "sphinx-8.2.3.tar.gz")]:
-        pieces = []
-        with tarfile.open(need(pkg)) as t:
-            for m in sorted(t.getmembers(), key=lambda m: m.name):
-                if not m.isfile() or not re.search(r"/docs?/.*\.(rst|txt|md)$", m.name):
-                    continue
-                if "/releases/" in m.name or "changelog" in m.name.lower():
-                    continue
-                text = t.extractfile(m).read().decode("utf-8", "replace")
-                pieces += chunks(text)
-        rng.shuffle(pieces)
-        for i, c in enumerate(pieces[:per_source]):
-            rows.append({"id": f"{name}-{i}", "source": name, "lang": "en", "kind": "benign",
-                         "label": "benign", "text": c})
+        pieces = package_pieces(pkg, lambda n: re.search(r"/docs?/.*\.(rst|txt|md)$", n)
+                                and "/releases/" not in n and "changelog" not in n.lower())
+        sample(rows, name, "en", pieces, rng, per_source)
     man = os.path.join(DATA, "manpages-de", "usr", "share", "man", "de")
     if not os.path.isdir(man):
         sys.exit(f"build_sets: {man} is missing: run `make datasets`")
@@ -468,25 +476,14 @@ def manuals(rows, rng, per_source=800):
                 l = re.sub(r"\\f[BIRP]|\\f\(..|\\\(..|\\&|\\-", lambda m: "-" if m.group(0) == "\\-" else "", l)
                 lines.append(l)
             pieces += chunks("\n".join(lines))
-    rng.shuffle(pieces)
-    for i, c in enumerate(pieces[:per_source]):
-        rows.append({"id": f"manpages-de-{i}", "source": "manpages-de", "lang": "de", "kind": "benign",
-                     "label": "benign", "text": c})
+    sample(rows, "manpages-de", "de", pieces, rng, per_source)
 
 
 def llm_docs(rows, rng, per_source=800):
     """Text about LLMs and prompts (its own seed: the other sources' samples stay as they were)."""
-    pieces = []
-    for pkg, pattern in [("instructor-1.17.0.tar.gz", r"/docs/.*\.md$"),
-                         ("nemoguardrails-0.17.0.tar.gz", r"/README\.md$")]:
-        with tarfile.open(need(pkg)) as t:
-            for m in sorted(t.getmembers(), key=lambda m: m.name):
-                if m.isfile() and re.search(pattern, m.name):
-                    pieces += chunks(t.extractfile(m).read().decode("utf-8", "replace"))
-    rng.shuffle(pieces)
-    for i, c in enumerate(pieces[:per_source]):
-        rows.append({"id": f"llm-docs-{i}", "source": "llm-docs", "lang": "en", "kind": "benign",
-                     "label": "benign", "text": c})
+    pieces = (package_pieces("instructor-1.17.0.tar.gz", lambda n: re.search(r"/docs/.*\.md$", n))
+              + package_pieces("nemoguardrails-0.17.0.tar.gz", lambda n: n.endswith("/README.md")))
+    sample(rows, "llm-docs", "en", pieces, rng, per_source)
 
 
 def main():
