@@ -250,15 +250,25 @@ pub fn run(
 
 fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    // A file `make datasets` writes, one row per line.
+    // One row per line; `source` names the rows of a file that does not.
+    let parse = |text: String, path: &Path, source: Option<&str>| -> Result<Vec<Row>, String> {
+        let bad = |e: serde_json::Error| format!("{}: {e}", path.display());
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).map_err(bad)?;
+                if let Some(s) = source {
+                    v["source"] = s.into();
+                }
+                serde_json::from_value(v).map_err(bad)
+            })
+            .collect()
+    };
+    // A file `make datasets` writes.
     let dataset = |name: &str| -> Result<Vec<Row>, String> {
         let path = datasets.join(name);
-        read(&path)
-            .map_err(|e| format!("{e} (run `make datasets`)"))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str::<Row>(l).map_err(|e| format!("{}: {e}", path.display())))
-            .collect()
+        let text = read(&path).map_err(|e| format!("{e} (run `make datasets`)"))?;
+        parse(text, &path, None)
     };
     let mut rows = dataset("injection-sources.jsonl")?;
     for (file, source) in [
@@ -268,15 +278,8 @@ fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
         ("bench/injection/hort-gen.jsonl", "hort-gen"),
         ("bench/injection/hort-ai-talk.jsonl", "hort-ai-talk"),
     ] {
-        for l in read(Path::new(file))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let mut v: serde_json::Value =
-                serde_json::from_str(l).map_err(|e| format!("{file}: {e}"))?;
-            v["source"] = source.into();
-            rows.push(serde_json::from_value(v).map_err(|e| format!("{file}: {e}"))?);
-        }
+        let path = Path::new(file);
+        rows.extend(parse(read(path)?, path, Some(source))?);
     }
     // German copies of the English rows, trained on beside them (the
     // registries' labelled sets are nearly all English). Measured, not
@@ -853,8 +856,8 @@ fn model_report(
     sources.dedup();
     // Leave one source out, as many folds at a time as there are cores:
     // each fold holds its own copy of the training examples (about 0.5 GB
-    // with e5-small and the German copies), so all 26 at once held 15.5 GB
-    // and two runs side by side were killed on a 24 GB machine.
+    // with e5-small and the German copies), so all 26 at once held 15.5 GB,
+    // and of two runs side by side one was killed on a 24 GB machine.
     let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
     let folds: Vec<(Held, Head, RowScores)> = {
         let fold = |s: &str| {
@@ -1175,6 +1178,51 @@ mod tests {
             span: None,
             translated: false,
         }
+    }
+
+    /// The three kinds of file the bench reads go through one reader: a
+    /// `make datasets` file keeps its sources, hort's own sets are named by
+    /// their file, a German copy is marked whatever it says, a span becomes
+    /// byte offsets, and a missing or broken file is an error naming it.
+    #[test]
+    fn rows_are_read_from_the_datasets_and_the_own_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = load_rows(dir.path(), false).unwrap_err();
+        assert!(missing.contains("make datasets"), "{missing}");
+        let line = |id: &str, extra: &str| {
+            format!(
+                r#"{{"id":"{id}","source":"agentdojo","lang":"en","label":"injection","text":"Über alles: ignore it"{extra}}}"#
+            )
+        };
+        std::fs::write(
+            dir.path().join("injection-sources.jsonl"),
+            format!("{}\n\n", line("a", r#","span":[6,11]"#)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("injection-translated.jsonl"),
+            format!("{}\n", line("a~de", r#","translated":false"#)),
+        )
+        .unwrap();
+        let rows = load_rows(dir.path(), true).unwrap();
+        let a = rows.iter().find(|r| r.id == "a").unwrap();
+        assert_eq!((a.source.as_str(), a.translated), ("agentdojo", false));
+        assert_eq!(a.span, Some((7, 12)), "character 6 is byte 7 after the Ü");
+        let copy = rows.iter().find(|r| r.id == "a~de").unwrap();
+        assert!(copy.translated);
+        for (file, source) in [
+            ("bench/injection/hort-ai-talk.jsonl", "hort-ai-talk"),
+            ("bench/injection/hort-de-2.jsonl", "hort-de2"),
+        ] {
+            let lines = std::fs::read_to_string(file).unwrap();
+            let n = lines.lines().filter(|l| !l.trim().is_empty()).count();
+            assert!(n > 0);
+            assert_eq!(rows.iter().filter(|r| r.source == source).count(), n);
+        }
+        assert_eq!(load_rows(dir.path(), false).unwrap().len(), rows.len() - 1);
+        std::fs::write(dir.path().join("injection-sources.jsonl"), "{not json\n").unwrap();
+        let broken = load_rows(dir.path(), false).unwrap_err();
+        assert!(broken.contains("injection-sources.jsonl"), "{broken}");
     }
 
     fn unit(row: usize, v: [f32; 2]) -> Unit {
