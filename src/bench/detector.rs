@@ -22,9 +22,10 @@ use super::{write_results, Machine};
 use crate::embed::Embedder;
 use crate::ingest::chunk::{chunk_page, ChunkParams};
 use crate::ingest::loader::{HtmlLoader, Loader};
-use crate::ingest::screen::{self, Features, Screen};
+use crate::ingest::screen::{self, Features, Input, Screen};
 use crate::sanitize::hygiene;
 use crate::sanitize::injection::head::{self, Example, Head, TrainOptions};
+use crate::sanitize::injection::lexical::{self, LexExample};
 use crate::sanitize::injection::DEFAULT_THRESHOLD;
 
 /// Sources hort wrote itself: trained on, never part of the headline.
@@ -74,6 +75,24 @@ pub const CALIBRATION_RATE: f32 = 0.002;
 /// Hidden units of the heads trained by default (0: logistic regression).
 pub const HIDDEN_UNITS: usize = 0;
 
+/// What the words' logit counts beside the vector's in the heads trained
+/// by default: none, the shipped heads have no words' part. Measured
+/// 2026-12-06 (`--words 0.5`, the share at which e5-small's recall on
+/// hort's own sets peaked, replaying row scores; README, "Words beside the
+/// vector"): more injections found held out (e5-small 0.688 -> 0.765,
+/// MiniLM 0.787), but mostly by moving along the curve (at the baseline's
+/// false-positive rate, 0.709) and with more text about AI flagged
+/// (hort-ai-talk 6 -> 10 of 50; MiniLM flags 9 % of llm-docs chunks); with
+/// `--words-l2 2e-4` 0.719 at the baseline's rates, German 0.423 -> 0.394.
+pub const WORDS_FACTOR: f32 = 0.0;
+
+/// Passes of the words' regression.
+const WORDS_EPOCHS: usize = 300;
+
+/// L2 penalty of the words' regression by default (the penalty a
+/// regression over ~11,000 rows with C = 4 carries).
+pub const WORDS_L2: f32 = 2e-5;
+
 /// How the learned-detector bench runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Options<'a> {
@@ -88,6 +107,10 @@ pub struct Options<'a> {
     /// Also train on the German copies of the English rows
     /// (`scripts/injection/translate_rows.py`).
     pub german_copies: bool,
+    /// The words' share of the logit ([`WORDS_FACTOR`]; 0: vector and rules only).
+    pub words: f32,
+    /// The words' L2 penalty ([`WORDS_L2`]).
+    pub words_l2: f32,
 }
 
 /// One labelled text.
@@ -194,6 +217,8 @@ pub struct ModelReport {
     pub hidden_units: usize,
     /// Whether the German copies of the English rows were trained on.
     pub german_copies: bool,
+    /// The words' share of the logit (0: none).
+    pub words: f32,
     /// The embedding model.
     pub model: String,
     /// Rows and chunks read.
@@ -543,16 +568,7 @@ fn features_cached(
             if windows.len() != window_vectors.len() {
                 return Err("feature cache: windows changed; delete it".to_string());
             }
-            Ok(Features {
-                rules: crate::sanitize::injection::detect(t),
-                window_rules: windows
-                    .iter()
-                    .map(|&(a, b)| crate::sanitize::injection::detect(&t[a..b]))
-                    .collect(),
-                windows,
-                whole,
-                window_vectors,
-            })
+            Ok(Features::of(t, 0, windows, whole, window_vectors))
         })
         .collect()
 }
@@ -656,19 +672,27 @@ fn examples(rows: &[Row], units: &[Unit], train: &dyn Fn(&Row) -> bool) -> Vec<E
         let f = &u.features;
         let share = 1.0 / per_row[&u.row] as f32;
         let nwin = f.windows.len().max(1) as f32;
-        let mut push =
-            |v: &[f32], rules: &crate::sanitize::injection::Detection, y: bool, w: f32| {
-                out.push(Example {
-                    vector: v.to_vec(),
-                    rules: rules.clone(),
-                    injection: y,
-                    weight: w,
-                })
-            };
+        let mut push = |(v, rules, terms): Input<'_>, y: bool, w: f32| {
+            out.push(Example {
+                vector: v.to_vec(),
+                rules: rules.clone(),
+                terms: terms.to_vec(),
+                injection: y,
+                weight: w,
+            })
+        };
+        let whole: Input<'_> = (&f.whole, &f.rules, &f.terms);
+        let windows = || {
+            f.window_vectors
+                .iter()
+                .zip(&f.window_rules)
+                .zip(&f.window_terms)
+                .map(|((v, r), t)| -> Input<'_> { (v, r, t) })
+        };
         if !r.injection() {
-            push(&f.whole, &f.rules, false, share);
-            for (v, ru) in f.window_vectors.iter().zip(&f.window_rules) {
-                push(v, ru, false, share / nwin);
+            push(whole, false, share);
+            for w in windows() {
+                push(w, false, share / nwin);
             }
             continue;
         }
@@ -679,34 +703,40 @@ fn examples(rows: &[Row], units: &[Unit], train: &dyn Fn(&Row) -> bool) -> Vec<E
                 let inside = overlaps(u.start, chunk_end);
                 // The chunk holding the injection is one; the rest of the
                 // document around it is ordinary text (hard negatives).
-                push(&f.whole, &f.rules, inside, share);
+                push(whole, inside, share);
                 // The windows holding it weigh together what a chunk does:
                 // shared among all windows, an injection inside a long
                 // document would count a fraction of a short one.
                 let hit = |&(w0, w1): &(usize, usize)| overlaps(u.start + w0, u.start + w1);
                 let npos = f.windows.iter().filter(|w| hit(w)).count().max(1) as f32;
-                for (w, (v, ru)) in f
-                    .windows
-                    .iter()
-                    .zip(f.window_vectors.iter().zip(&f.window_rules))
-                {
+                for (w, input) in f.windows.iter().zip(windows()) {
                     let y = hit(w);
-                    push(v, ru, y, share / if y { npos } else { nwin });
+                    push(input, y, share / if y { npos } else { nwin });
                 }
             }
             None => {
-                push(&f.whole, &f.rules, true, share);
+                push(whole, true, share);
                 // Short texts are injection through and through; in a long
                 // jailbreak, single windows may be harmless story.
                 if f.windows.len() <= 3 {
-                    for (v, ru) in f.window_vectors.iter().zip(&f.window_rules) {
-                        push(v, ru, true, share / nwin);
+                    for w in windows() {
+                        push(w, true, share / nwin);
                     }
                 }
             }
         }
     }
     out
+}
+
+/// How a head is trained: the calibration rate, hidden units, and the
+/// words' share of the logit.
+#[derive(Clone, Copy, Debug)]
+struct Recipe {
+    rate: f32,
+    hidden: usize,
+    words: f32,
+    words_l2: f32,
 }
 
 /// Trains a head on the rows `train` admits and sets its threshold on
@@ -716,13 +746,13 @@ fn fit(
     dim: usize,
     rows: &[Row],
     units: &[Unit],
-    (rate, hidden): (f32, usize),
+    how: Recipe,
     train: &dyn Fn(&Row) -> bool,
 ) -> Head {
     let train = &|r: &Row| train(r) && !EVAL_ONLY.contains(&r.source.as_str());
     let ex = examples(rows, units, train);
     let opts = TrainOptions {
-        hidden,
+        hidden: how.hidden,
         ..TrainOptions::default()
     };
     let mut h = head::train(model, dim, &ex, opts);
@@ -730,15 +760,43 @@ fn fit(
     // short and easy, and a pool padded with them would move the rate's
     // quantile down and let more documentation through. Translated copies
     // are left out too: the rate is one of text people write.
-    let benign: Vec<f32> = units
+    let calibration: Vec<&Features> = units
         .iter()
         .filter(|u| {
             let r = &rows[u.row];
             train(r) && !r.injection() && !r.translated && !r.source.starts_with(QUESTIONS)
         })
-        .map(|u| u.features.verdict(&h).score)
+        .map(|u| &u.features)
         .collect();
-    h.recentre(head::threshold_for_rate(&benign, rate));
+    if how.words > 0.0 {
+        let lx: Vec<LexExample<'_>> = ex
+            .iter()
+            .map(|e| LexExample {
+                terms: &e.terms,
+                injection: e.injection,
+                weight: e.weight,
+            })
+            .collect();
+        let mut words = lexical::train(&lx, how.words, WORDS_EPOCHS, how.words_l2);
+        // Centred like the vector's part: its logit is 0 where the same
+        // rate of benign document chunks lies above, so that neither part
+        // speaks for the other at the threshold.
+        let mut top: Vec<f32> = calibration
+            .iter()
+            .map(|f| {
+                f.window_terms
+                    .iter()
+                    .map(|t| words.logit(t))
+                    .fold(words.logit(&f.terms), f32::max)
+            })
+            .collect();
+        top.sort_by(|a, b| b.total_cmp(a));
+        let at = ((top.len() as f32 * how.rate).floor() as usize).min(top.len().saturating_sub(1));
+        words.bias -= top.get(at).copied().unwrap_or(0.0);
+        h.lexical = Some(words);
+    }
+    let benign: Vec<f32> = calibration.iter().map(|f| f.verdict(&h).score).collect();
+    h.recentre(head::threshold_for_rate(&benign, how.rate));
     h
 }
 
@@ -836,7 +894,12 @@ fn model_report(
     work: &Path,
 ) -> Result<ModelReport, String> {
     let (chunk, train_to, rate) = (opts.chunk, opts.train_to, opts.calibration_rate);
-    let how = (rate, opts.hidden_units);
+    let how = Recipe {
+        rate,
+        hidden: opts.hidden_units,
+        words: opts.words,
+        words_l2: opts.words_l2,
+    };
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let chunks = chunks_of(&texts, e, chunk);
     let feats = features_cached(e, &chunks, work, "sources")?;
@@ -973,7 +1036,16 @@ fn model_report(
                 units.len(),
                 sources.join(", ")
             );
-            let mut bytes = serde_json::to_vec_pretty(&h).map_err(|e| e.to_string())?;
+            // A head without words is written as before format 3, so that
+            // earlier builds read it; one with words compact (tens of
+            // thousands of weights).
+            let mut bytes = if h.lexical.is_some() {
+                serde_json::to_vec(&h)
+            } else {
+                h.format = 2;
+                serde_json::to_vec_pretty(&h)
+            }
+            .map_err(|e| e.to_string())?;
             bytes.push(b'\n');
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
             let p = dir.join(format!("{}.json", e.id().replace('/', "-")));
@@ -988,6 +1060,7 @@ fn model_report(
         calibration_rate: rate,
         hidden_units: opts.hidden_units,
         german_copies: opts.german_copies,
+        words: opts.words,
         model: e.id().to_string(),
         rows: rows.len(),
         chunks: units.len(),
@@ -1119,7 +1192,13 @@ fn markdown(reports: &[ModelReport]) -> String {
                 ", trained with German copies of the English rows"
             } else {
                 ""
-            },
+            }
+            .to_string()
+                + &if r.words > 0.0 {
+                    format!(", with a words' part at {}", r.words)
+                } else {
+                    String::new()
+                },
             r.calibration_rate * 100.0
         ));
         for h in r.loso.iter().chain(&r.pooled).chain(&r.untouched) {
@@ -1155,7 +1234,6 @@ fn markdown(reports: &[ModelReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sanitize::injection::Detection;
 
     /// Scores a window by its first dimension, against its second.
     fn toy_head() -> Head {
@@ -1230,13 +1308,7 @@ mod tests {
             row,
             start: 0,
             len: 1,
-            features: Features {
-                whole: v.to_vec(),
-                rules: Detection::default(),
-                windows: Vec::new(),
-                window_vectors: Vec::new(),
-                window_rules: Vec::new(),
-            },
+            features: Features::of("", 0, Vec::new(), v.to_vec(), Vec::new()),
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use super::chunk::{chunk_page, ChunkParams};
 use crate::embed::{EmbedError, Embedder};
+use crate::sanitize::injection::lexical::{self, Terms};
 use crate::sanitize::injection::{self, head::Head, Detection, Family};
 
 /// A shipped head: model id, weight file, its SHA-256.
@@ -225,6 +226,10 @@ pub fn windows(text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// What the head reads of a chunk or a window: its pooled vector, the
+/// rules' verdict on it, its words ([`lexical::terms`]).
+pub type Input<'a> = (&'a [f32], &'a Detection, &'a [(u32, f32)]);
+
 /// One verdict from the chunk's vector and rules and its windows': the
 /// highest probability the head gives any of them; reasons are the rule
 /// families the chunk hits, and [`Family::Learned`] when the head's score
@@ -232,16 +237,12 @@ pub fn windows(text: &str) -> Vec<(usize, usize)> {
 /// encoded payload ([`Family::Encoded`]) keeps the rules' score at least:
 /// the model reads base64 as noise, and no benign text of the training
 /// sources ever hid an instruction that way.
-pub fn combine(
-    head: &Head,
-    whole: &[f32],
-    rules: &Detection,
-    windows: &[(&[f32], &Detection)],
-) -> Detection {
-    let mut learned = head.score(whole, rules);
-    for (v, r) in windows {
+pub fn combine(head: &Head, whole: Input<'_>, windows: &[Input<'_>]) -> Detection {
+    let rules = whole.1;
+    let mut learned = head.score(whole.0, rules, whole.2);
+    for (v, r, t) in windows {
         if !v.is_empty() {
-            learned = learned.max(head.score(v, r));
+            learned = learned.max(head.score(v, r, t));
         }
     }
     let mut score = learned;
@@ -277,18 +278,50 @@ pub struct Features {
     pub window_vectors: Vec<Vec<f32>>,
     /// The rules on each window.
     pub window_rules: Vec<Detection>,
+    /// The words of the whole text ([`lexical::terms`]).
+    pub terms: Terms,
+    /// The words of each window.
+    pub window_terms: Vec<Terms>,
 }
 
 impl Features {
+    /// The features of `text` judged from byte `body` on, with its windows
+    /// and the pooled vectors the model made of it and of them.
+    pub fn of(
+        text: &str,
+        body_at: usize,
+        windows: Vec<(usize, usize)>,
+        whole: Vec<f32>,
+        window_vectors: Vec<Vec<f32>>,
+    ) -> Features {
+        let judged = body(text, body_at);
+        Features {
+            rules: injection::detect(judged),
+            terms: lexical::terms(judged),
+            window_rules: windows
+                .iter()
+                .map(|&(a, b)| injection::detect(&text[a..b]))
+                .collect(),
+            window_terms: windows
+                .iter()
+                .map(|&(a, b)| lexical::terms(&text[a..b]))
+                .collect(),
+            windows,
+            whole,
+            window_vectors,
+        }
+    }
+
     /// The head's verdict on this text.
     pub fn verdict(&self, head: &Head) -> Detection {
-        let win: Vec<(&[f32], &Detection)> = self
+        let win: Vec<Input<'_>> = self
             .window_vectors
             .iter()
             .zip(&self.window_rules)
-            .map(|(v, r)| (v.as_slice(), r))
+            .zip(&self.window_terms)
+            .map(|((v, r), t)| (v.as_slice(), r, t.as_slice()))
             .collect();
-        combine(head, &self.whole, &self.rules, &win)
+        combine(head, (&self.whole, &self.rules, &self.terms), &win)
     }
 }
 
@@ -332,16 +365,7 @@ fn features_under(
             .into_iter()
             .zip(texts.iter().zip(bodies))
             .zip(windows)
-            .map(|((p, (t, &b)), w)| Features {
-                rules: injection::detect(body(t, b)),
-                window_rules: w
-                    .iter()
-                    .map(|&(a, b)| injection::detect(&t[a..b]))
-                    .collect(),
-                windows: w,
-                whole: p.vector,
-                window_vectors: p.spans,
-            })
+            .map(|((p, (t, &b)), w)| Features::of(t, b, w, p.vector, p.spans))
             .collect(),
     ))
 }
@@ -473,6 +497,38 @@ mod tests {
         assert_eq!(s.detect_text(&HashEmbedder::new(8), chunk, texts[0]), rules);
         let (_, v) = s.embed(&HashEmbedder::new(8), &texts).unwrap();
         assert_eq!(v[0], rules);
+    }
+
+    /// The words' part reads each window's own words: a word the vector
+    /// does not see ("disregard") flags the window that holds it, and the
+    /// same head without the words' part leaves the text alone.
+    #[test]
+    fn the_words_part_flags_the_window_that_holds_its_words() {
+        use crate::sanitize::injection::lexical::{terms, Lexical, BUCKETS};
+        let text =
+            "Volumes rose in March. Please disregard the earlier figures. Nothing else changed.";
+        let (_, without) = Screen::with_head(toy_head()).embed(&Toy, &[text]).unwrap();
+        assert!(without[0].score < 0.1, "{:?}", without[0]);
+        let mut weights: Vec<(u32, f32)> = terms("disregard")
+            .into_iter()
+            .map(|(b, _)| (b, 100.0))
+            .collect();
+        weights.sort_by_key(|w| w.0);
+        let mut h = toy_head();
+        h.lexical = Some(Lexical {
+            buckets: BUCKETS,
+            factor: 0.5,
+            bias: -2.0,
+            weights,
+        });
+        let s = Screen::with_head(h);
+        let (_, v) = s.embed(&Toy, &[text, "Volumes rose in March."]).unwrap();
+        assert!(v[0].score > 0.9, "{:?}", v[0]);
+        assert_eq!(v[0].reasons, vec![Family::Learned]);
+        assert!(v[1].score < 0.1, "{:?}", v[1]);
+        // A changed words' part is a changed detector: stored verdicts are
+        // recomputed.
+        assert_ne!(s.version(), Screen::with_head(toy_head()).version());
     }
 
     #[test]

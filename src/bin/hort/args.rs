@@ -339,6 +339,13 @@ pub enum BenchSuite {
         /// (`make datasets` writes them); the shipped heads are trained without.
         #[arg(long)]
         german_copies: bool,
+        /// What a words' part (hashed words and word pairs) counts beside the vector's
+        /// (0: vector and rules only, as the shipped heads; 0.5 was measured, README).
+        #[arg(long, default_value_t = hort::bench::detector::WORDS_FACTOR)]
+        words: f32,
+        /// L2 penalty of the words' part (larger: rare words count less).
+        #[arg(long, default_value_t = hort::bench::detector::WORDS_L2)]
+        words_l2: f32,
     },
     /// PDF pages per second, parsing only, per engine, beside `pdftotext`
     /// (`bench/peers/pdf.sh` on the same folder first).

@@ -92,7 +92,14 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             calibration_rate,
             hidden_units,
             german_copies,
+            words,
+            words_l2,
         } => {
+            for (flag, v) in [("--words", words), ("--words-l2", words_l2)] {
+                if !(v.is_finite() && v >= 0.0) {
+                    anyhow::bail!("{flag} must be a number of 0 or more, not {v}");
+                }
+            }
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
             let mut embedders = Vec::new();
             for m in models.iter().filter(|m| !m.is_empty()) {
@@ -114,6 +121,8 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     calibration_rate,
                     hidden_units,
                     german_copies,
+                    words,
+                    words_l2,
                 };
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;

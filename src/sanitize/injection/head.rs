@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lexical::Lexical;
 use super::{Detection, Family};
 
 /// Rule families that are features of the head (every family a rule can
@@ -42,9 +43,9 @@ pub const RULE_FAMILIES: [Family; 13] = [
 /// Inputs besides the vector: the rules' score, then one per rule family.
 pub const EXTRA: usize = 1 + RULE_FAMILIES.len();
 
-/// Version of the weight file format (2 added the hidden layer; files of
-/// format 1 are read as heads without one).
-pub const FORMAT: u32 = 2;
+/// Version of the weight file format (2 added the hidden layer, 3 the
+/// words' part; files of formats 1 and 2 are read as heads without them).
+pub const FORMAT: u32 = 3;
 
 /// A trained head for one embedding model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -69,6 +70,10 @@ pub struct Head {
     /// One output weight per hidden unit (its ReLU's share of the logit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub out: Vec<f32>,
+    /// The words' part ([`super::lexical`]), if the head has one: its
+    /// logit, times its factor, adds to the vector's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<Lexical>,
     /// How it was trained (rows, windows, sources), for people.
     #[serde(default)]
     pub trained_on: String,
@@ -96,14 +101,26 @@ pub enum HeadError {
     /// A weight is NaN or infinite.
     #[error("injection head: weights are not finite numbers")]
     NotFinite,
+    /// The words' part does not fit this build.
+    #[error("injection head: {0}")]
+    Lexical(String),
 }
 
 impl Head {
     /// Reads and checks a weight file.
     pub fn from_json(bytes: &[u8]) -> Result<Head, HeadError> {
         let h: Head = serde_json::from_slice(bytes)?;
-        if h.format != FORMAT && h.format != 1 {
+        if !(1..=FORMAT).contains(&h.format) {
             return Err(HeadError::Format(h.format));
+        }
+        if let Some(l) = &h.lexical {
+            if h.format < 3 {
+                return Err(HeadError::Lexical(format!(
+                    "words' part in a file of format {}",
+                    h.format
+                )));
+            }
+            l.check().map_err(HeadError::Lexical)?;
         }
         let n = h.dim + EXTRA;
         let units = h.out.len();
@@ -125,12 +142,17 @@ impl Head {
         Ok(h)
     }
 
-    /// The probability that a window with pooled vector `v` and rule
-    /// verdict `rules` carries an injection. A vector of another length
-    /// (an empty one: a window the model did not read) counts as zeros.
-    pub fn score(&self, v: &[f32], rules: &Detection) -> f32 {
+    /// The probability that a window with pooled vector `v`, rule verdict
+    /// `rules` and words `terms` ([`super::lexical::terms`]) carries an
+    /// injection. A vector of another length (an empty one: a window the
+    /// model did not read) counts as zeros.
+    pub fn score(&self, v: &[f32], rules: &Detection, terms: &[(u32, f32)]) -> f32 {
         let v = (v.len() == self.dim).then_some(v);
-        sigmoid(self.logit_of(v, &extra_features(rules)))
+        let words = self
+            .lexical
+            .as_ref()
+            .map_or(0.0, |l| l.factor * l.logit(terms));
+        sigmoid(self.logit_of(v, &extra_features(rules)) + words)
     }
 
     /// The logit of a window: its vector (`None`: zeros) and rule features,
@@ -183,6 +205,8 @@ pub struct Example {
     pub vector: Vec<f32>,
     /// The rules' verdict on the window.
     pub rules: Detection,
+    /// Its words ([`super::lexical::terms`]; read by the words' part only).
+    pub terms: super::lexical::Terms,
     /// Whether it carries an injection.
     pub injection: bool,
     /// How much it counts (before class balancing).
@@ -213,41 +237,50 @@ impl Default for TrainOptions {
     }
 }
 
+/// Each example's weight scaled so that each class weighs half the total
+/// (neither drowns the other); input: (is an injection, weight).
+pub(crate) fn balanced_weights(examples: impl Iterator<Item = (bool, f32)> + Clone) -> Vec<f32> {
+    let (mut pos, mut neg) = (0f64, 0f64);
+    for (injection, w) in examples.clone() {
+        if injection {
+            pos += w as f64;
+        } else {
+            neg += w as f64;
+        }
+    }
+    let total = pos + neg;
+    examples
+        .map(|(injection, w)| {
+            let class = if injection { pos } else { neg };
+            if class > 0.0 {
+                (w as f64 * total / (2.0 * class)) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Trains a head on `examples` (full-batch Adam on the weighted log loss,
 /// each class's weights scaled to half the total so neither drowns the
 /// other). Deterministic: the same examples give the same weights.
 pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) -> Head {
     let n = dim + EXTRA;
-    let rows: Vec<(Vec<f32>, f32, f32)> = {
-        let (mut pos, mut neg) = (0f64, 0f64);
-        for e in examples {
-            if e.injection {
-                pos += e.weight as f64;
+    let balanced = balanced_weights(examples.iter().map(|e| (e.injection, e.weight)));
+    let rows: Vec<(Vec<f32>, f32, f32)> = examples
+        .iter()
+        .zip(balanced)
+        .map(|(e, w)| {
+            let mut x = Vec::with_capacity(n);
+            if e.vector.len() == dim {
+                x.extend_from_slice(&e.vector);
             } else {
-                neg += e.weight as f64;
+                x.resize(dim, 0.0);
             }
-        }
-        let total = pos + neg;
-        examples
-            .iter()
-            .map(|e| {
-                let mut x = Vec::with_capacity(n);
-                if e.vector.len() == dim {
-                    x.extend_from_slice(&e.vector);
-                } else {
-                    x.resize(dim, 0.0);
-                }
-                x.extend_from_slice(&extra_features(&e.rules));
-                let class = if e.injection { pos } else { neg };
-                let w = if class > 0.0 {
-                    (e.weight as f64 * total / (2.0 * class)) as f32
-                } else {
-                    0.0
-                };
-                (x, if e.injection { 1.0 } else { 0.0 }, w)
-            })
-            .collect()
-    };
+            x.extend_from_slice(&extra_features(&e.rules));
+            (x, if e.injection { 1.0 } else { 0.0 }, w)
+        })
+        .collect();
     let wsum: f32 = rows.iter().map(|r| r.2).sum::<f32>().max(1e-9);
     let mut w = vec![0f32; n];
     let mut b = 0f32;
@@ -289,6 +322,7 @@ pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) 
         hidden: Vec::new(),
         hidden_bias: Vec::new(),
         out: Vec::new(),
+        lexical: None,
         trained_on: String::new(),
     };
     if opts.hidden > 0 {
@@ -429,6 +463,7 @@ pub(crate) fn toy(first: f32, second: f32) -> Head {
         hidden: Vec::new(),
         hidden_bias: Vec::new(),
         out: Vec::new(),
+        lexical: None,
         trained_on: String::new(),
     }
 }
@@ -448,6 +483,7 @@ mod tests {
         Example {
             vector: v.to_vec(),
             rules,
+            terms: Vec::new(),
             injection: y,
             weight: 1.0,
         }
@@ -467,21 +503,21 @@ mod tests {
         }
         let h = train("m", 2, &data, TrainOptions::default());
         let none = Detection::default();
-        assert!(h.score(&[0.95, 0.0], &none) > 0.8);
-        assert!(h.score(&[0.0, 0.95], &none) < 0.2);
+        assert!(h.score(&[0.95, 0.0], &none, &[]) > 0.8);
+        assert!(h.score(&[0.0, 0.95], &none, &[]) < 0.2);
         let exf = Detection {
             score: 0.75,
             reasons: vec![Family::Exfiltration],
         };
         assert!(
-            h.score(&[0.1, 0.9], &exf) < 0.5,
+            h.score(&[0.1, 0.9], &exf, &[]) < 0.5,
             "a hit seen in benign text stays low"
         );
         let ovr = Detection {
             score: 0.9,
             reasons: vec![Family::Override],
         };
-        assert!(h.score(&[0.5, 0.5], &ovr) > 0.5);
+        assert!(h.score(&[0.5, 0.5], &ovr, &[]) > 0.5);
         // Deterministic, and the file round-trips.
         assert_eq!(h, train("m", 2, &data, TrainOptions::default()));
         let back = Head::from_json(&serde_json::to_vec(&h).unwrap()).unwrap();
@@ -503,7 +539,7 @@ mod tests {
         let none = Detection::default();
         let accuracy = |h: &Head| {
             data.iter()
-                .filter(|e| (h.score(&e.vector, &none) >= 0.5) == e.injection)
+                .filter(|e| (h.score(&e.vector, &none, &[]) >= 0.5) == e.injection)
                 .count() as f32
                 / data.len() as f32
         };
@@ -545,10 +581,10 @@ mod tests {
             Head::from_json(short.as_bytes()),
             Err(HeadError::Shape { .. })
         ));
-        let v3 = ok.replace("\"format\":1", "\"format\":3");
+        let v4 = ok.replace("\"format\":1", "\"format\":4");
         assert!(matches!(
-            Head::from_json(v3.as_bytes()),
-            Err(HeadError::Format(3))
+            Head::from_json(v4.as_bytes()),
+            Err(HeadError::Format(4))
         ));
         assert!(Head::from_json(b"{").is_err());
         let extra = ok.replace("\"bias\":0", "\"bias\":0,\"x\":1");
@@ -569,9 +605,10 @@ mod tests {
             hidden: Vec::new(),
             hidden_bias: Vec::new(),
             out: Vec::new(),
+            lexical: None,
             trained_on: String::new(),
         };
         h.recentre(t);
-        assert!((h.score(&[], &Detection::default()) - 0.5).abs() < 1e-4);
+        assert!((h.score(&[], &Detection::default(), &[]) - 0.5).abs() < 1e-4);
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 mod decode;
 pub mod head;
+pub mod lexical;
 mod normalize;
 mod rules;
 #[cfg(test)]
