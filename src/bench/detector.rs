@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,21 @@ const OWN_SOURCES: &[&str] = &[
 /// (measured 2026-12-06), llm-docs cost held-out recall (MiniLM 0.744 ->
 /// 0.692, e5-small 0.688 -> 0.662) and left hort-ai-talk's false positives
 /// where they were (6 of 50 with either model).
-const EVAL_ONLY: &[&str] = &["ps-fuzz", "garak-probes", "llm-docs", "hort-ai-talk"];
+///
+/// The names are in `bench/injection/scored-only.txt`, which the German
+/// copies' translator reads too (no copies of rows never trained on).
+fn eval_only(source: &str) -> bool {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            include_str!("../../bench/injection/scored-only.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        })
+        .contains(&source)
+}
 
 /// Sources of benign questions start so (kept out of the threshold's pool).
 const QUESTIONS: &str = "questions-";
@@ -749,7 +764,7 @@ fn fit(
     how: Recipe,
     train: &dyn Fn(&Row) -> bool,
 ) -> Head {
-    let train = &|r: &Row| train(r) && !EVAL_ONLY.contains(&r.source.as_str());
+    let train = &|r: &Row| train(r) && !eval_only(&r.source);
     let ex = examples(rows, units, train);
     let opts = TrainOptions {
         hidden: how.hidden,
@@ -1234,6 +1249,24 @@ fn markdown(reports: &[ModelReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scored-only list is read from the file the translator reads
+    /// too: its names, not its comments, and no other source.
+    #[test]
+    fn scored_only_sources_come_from_their_file() {
+        for s in ["ps-fuzz", "garak-probes", "llm-docs", "hort-ai-talk"] {
+            assert!(eval_only(s), "{s}");
+        }
+        for s in [
+            "spikee",
+            "bastioncorpus",
+            "hort-eval",
+            "",
+            "# Injection-bench",
+        ] {
+            assert!(!eval_only(s), "{s}");
+        }
+    }
 
     /// Scores a window by its first dimension, against its second.
     fn toy_head() -> Head {
