@@ -494,12 +494,13 @@ fn chunks_of(texts: &[&str], e: &dyn Embedder, chunk: ChunkParams) -> Vec<(usize
 
 /// Features of `chunks`, from the cache in `work` for every chunk the
 /// same model read before (keyed by the chunk's text: adding rows costs
-/// only their own chunks).
+/// only their own chunks); the words of each chunk and window if `words`.
 fn features_cached(
     e: &dyn Embedder,
     chunks: &[(usize, usize, String)],
     work: &Path,
     name: &str,
+    words: bool,
 ) -> Result<Vec<Features>, String> {
     let path = work.join(format!(
         "injection-features-{}-{name}.bin",
@@ -536,7 +537,8 @@ fn features_cached(
                     s.spawn(move || {
                         let mut out = Vec::with_capacity(part.len());
                         for b in part.chunks(16) {
-                            let f = screen::features(e, b)
+                            // Only the vectors are cached.
+                            let f = screen::features(e, b, false)
                                 .map_err(|err| err.to_string())?
                                 .ok_or_else(|| format!("{}: no token states", e.id()))?;
                             out.extend(f);
@@ -583,7 +585,7 @@ fn features_cached(
             if windows.len() != window_vectors.len() {
                 return Err("feature cache: windows changed; delete it".to_string());
             }
-            Ok(Features::of(t, 0, windows, whole, window_vectors))
+            Ok(Features::of(t, 0, windows, (whole, window_vectors), words))
         })
         .collect()
 }
@@ -796,7 +798,7 @@ fn fit(
         // Centred like the vector's part: its logit is 0 where the same
         // rate of benign document chunks lies above, so that neither part
         // speaks for the other at the threshold.
-        let mut top: Vec<f32> = calibration
+        let top: Vec<f32> = calibration
             .iter()
             .map(|f| {
                 f.window_terms
@@ -805,9 +807,7 @@ fn fit(
                     .fold(words.logit(&f.terms), f32::max)
             })
             .collect();
-        top.sort_by(|a, b| b.total_cmp(a));
-        let at = ((top.len() as f32 * how.rate).floor() as usize).min(top.len().saturating_sub(1));
-        words.bias -= top.get(at).copied().unwrap_or(0.0);
+        words.bias -= head::highest_below_rate(&top, how.rate).unwrap_or(0.0);
         h.lexical = Some(words);
     }
     let benign: Vec<f32> = calibration.iter().map(|f| f.verdict(&h).score).collect();
@@ -917,7 +917,8 @@ fn model_report(
     };
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let chunks = chunks_of(&texts, e, chunk);
-    let feats = features_cached(e, &chunks, work, "sources")?;
+    let words = how.words > 0.0;
+    let feats = features_cached(e, &chunks, work, "sources", words)?;
     let units: Vec<Unit> = chunks
         .iter()
         .zip(feats)
@@ -1015,7 +1016,7 @@ fn model_report(
         }
         let texts: Vec<&str> = book.iter().map(String::as_str).collect();
         let chunks = chunks_of(&texts, e, chunk);
-        let feats = features_cached(e, &chunks, work, "untouched")?;
+        let feats = features_cached(e, &chunks, work, "untouched", words)?;
         let flagged = feats
             .iter()
             .filter(|f| f.verdict(&full).score >= DEFAULT_THRESHOLD)
@@ -1341,7 +1342,7 @@ mod tests {
             row,
             start: 0,
             len: 1,
-            features: Features::of("", 0, Vec::new(), v.to_vec(), Vec::new()),
+            features: Features::of("", 0, Vec::new(), (v.to_vec(), Vec::new()), false),
         }
     }
 

@@ -135,7 +135,8 @@ impl Screen {
         bodies: &[usize],
     ) -> Result<(Vec<Vec<f32>>, Vec<Detection>), EmbedError> {
         if let Some(head) = self.head.as_ref().filter(|h| h.model == embedder.id()) {
-            if let Some(f) = features_under(embedder, texts, bodies)? {
+            let words = head.lexical.is_some();
+            if let Some(f) = features_under(embedder, texts, bodies, words)? {
                 let verdicts = f.iter().map(|f| f.verdict(head)).collect();
                 let vectors = f.into_iter().map(|f| f.whole).collect();
                 return Ok((vectors, verdicts));
@@ -285,27 +286,34 @@ pub struct Features {
 }
 
 impl Features {
-    /// The features of `text` judged from byte `body` on, with its windows
-    /// and the pooled vectors the model made of it and of them.
+    /// The features of `text` judged from byte `body_at` on, with its
+    /// windows and the pooled vectors the model made of it and of them
+    /// (whole, per window). Its words are read only if `words`: a head
+    /// without a words' part never looks at them, and ingest should not
+    /// hash every window for nothing.
     pub fn of(
         text: &str,
         body_at: usize,
         windows: Vec<(usize, usize)>,
-        whole: Vec<f32>,
-        window_vectors: Vec<Vec<f32>>,
+        (whole, window_vectors): (Vec<f32>, Vec<Vec<f32>>),
+        words: bool,
     ) -> Features {
         let judged = body(text, body_at);
+        let terms = |t: &str| {
+            if words {
+                lexical::terms(t)
+            } else {
+                Terms::new()
+            }
+        };
         Features {
             rules: injection::detect(judged),
-            terms: lexical::terms(judged),
+            terms: terms(judged),
             window_rules: windows
                 .iter()
                 .map(|&(a, b)| injection::detect(&text[a..b]))
                 .collect(),
-            window_terms: windows
-                .iter()
-                .map(|&(a, b)| lexical::terms(&text[a..b]))
-                .collect(),
+            window_terms: windows.iter().map(|&(a, b)| terms(&text[a..b])).collect(),
             windows,
             whole,
             window_vectors,
@@ -325,12 +333,14 @@ impl Features {
     }
 }
 
-/// The features of `texts` (`None` if `embedder` has no token states).
+/// The features of `texts` (`None` if `embedder` has no token states),
+/// with their words if `words` (a head with a words' part reads them).
 pub fn features(
     embedder: &dyn Embedder,
     texts: &[&str],
+    words: bool,
 ) -> Result<Option<Vec<Features>>, EmbedError> {
-    features_under(embedder, texts, &vec![0; texts.len()])
+    features_under(embedder, texts, &vec![0; texts.len()], words)
 }
 
 /// The part of `text` from byte `at` on (all of it if `at` is not a
@@ -345,6 +355,7 @@ fn features_under(
     embedder: &dyn Embedder,
     texts: &[&str],
     bodies: &[usize],
+    words: bool,
 ) -> Result<Option<Vec<Features>>, EmbedError> {
     let windows: Vec<Vec<(usize, usize)>> = texts
         .iter()
@@ -365,7 +376,7 @@ fn features_under(
             .into_iter()
             .zip(texts.iter().zip(bodies))
             .zip(windows)
-            .map(|((p, (t, &b)), w)| Features::of(t, b, w, p.vector, p.spans))
+            .map(|((p, (t, &b)), w)| Features::of(t, b, w, (p.vector, p.spans), words))
             .collect(),
     ))
 }
@@ -529,6 +540,14 @@ mod tests {
         // A changed words' part is a changed detector: stored verdicts are
         // recomputed.
         assert_ne!(s.version(), Screen::with_head(toy_head()).version());
+        // Words are read only for a head that reads them.
+        let with = features(&Toy, &[text], true).unwrap().unwrap();
+        assert!(!with[0].terms.is_empty());
+        assert!(with[0].window_terms.iter().all(|t| !t.is_empty()));
+        let without = features(&Toy, &[text], false).unwrap().unwrap();
+        assert!(without[0].terms.is_empty());
+        assert!(without[0].window_terms.iter().all(Vec::is_empty));
+        assert_eq!(without[0].window_terms.len(), with[0].window_terms.len());
     }
 
     #[test]

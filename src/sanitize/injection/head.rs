@@ -436,15 +436,21 @@ impl Head {
 /// The score at which at most `rate` of `benign` scores lie at or above it
 /// (the threshold that keeps the false-positive rate on them at `rate`).
 pub fn threshold_for_rate(benign: &[f32], rate: f32) -> f32 {
-    if benign.is_empty() {
-        return 0.5;
+    match highest_below_rate(benign, rate) {
+        // Just above the highest benign score that must stay below.
+        Some(t) => (t + 1e-6).min(1.0 - 1e-6),
+        None => 0.5,
     }
-    let mut s = benign.to_vec();
+}
+
+/// The highest of `values` that must stay below a threshold letting
+/// through at most `rate` of them (`None` if there are none): what
+/// [`threshold_for_rate`] sets scores by, and the words' part its logits.
+pub fn highest_below_rate(values: &[f32], rate: f32) -> Option<f32> {
+    let mut s = values.to_vec();
     s.sort_by(|a, b| b.total_cmp(a));
-    let allowed = ((benign.len() as f32) * rate).floor() as usize;
-    // Just above the highest benign score that must stay below.
-    let t = s[allowed.min(s.len() - 1)];
-    (t + 1e-6).min(1.0 - 1e-6)
+    let allowed = ((values.len() as f32) * rate).floor() as usize;
+    s.get(allowed.min(s.len().saturating_sub(1))).copied()
 }
 
 /// A head over two dimensions for tests: a window scores by its first
