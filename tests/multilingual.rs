@@ -274,3 +274,129 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     );
     assert!(!a.contains("ten years"), "{a}");
 }
+
+/// e5-small's stored vectors are centred per language (`embed::space`): a
+/// German question finds the English page that answers it above German pages
+/// on neighbouring topics, where the model's raw vectors put a German page
+/// first; an index written before the space keeps its raw vectors when more
+/// is ingested into it (one index never mixes the two), and a new one
+/// records the space.
+#[test]
+fn stored_vectors_are_centred_per_language_and_an_older_index_stays_raw() {
+    use hort::acl::{Classification, Principal};
+    use hort::embed::space::index_id;
+    use hort::retrieve::{self, SearchParams};
+    use hort::store::embedded::{EmbeddedSpec, EmbeddedStore};
+    use hort::store::IndexReader;
+    let e = e5();
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    let roots = [corpus.clone()];
+    let pages: &[(&str, &str)] = &[
+        ("_access.toml", "teams = [\"staff\"]\nclassification = \"public\"\n"),
+        ("de/email.md", "# E-Mail-Archiv\n\nAlle E-Mails werden zehn Jahre im Archiv aufbewahrt und danach gelöscht."),
+        ("de/protokolle.md", "# Protokolle\n\nDie Protokolle der Dateiserver werden neunzig Tage gespeichert und dann überschrieben."),
+        ("de/drucker.md", "# Drucker\n\nDruckaufträge werden nach einem Tag vom Druckserver gelöscht."),
+        ("de/passwort.md", "# Passwörter\n\nPasswörter müssen alle neunzig Tage geändert werden und mindestens zwölf Zeichen haben."),
+        ("en/canteen.md", "# Canteen\n\nThe canteen is open Monday to Friday from 11:30 to 14:00. Lunch costs 4.50 euros."),
+    ];
+    let backup = (
+        "en/backup.md",
+        "# Backups\n\nBackups of the file servers run every night at one o'clock and are kept for thirty days. Restores are requested through the service desk.",
+    );
+    let write = |(path, text): &(&str, &str)| {
+        let p = corpus.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    pages.iter().for_each(write);
+    let opts = common::index_opts(200, 20, 8);
+    let raw_id = e.id().to_string();
+    let open_raw = |dir: &std::path::Path| {
+        EmbeddedStore::open(
+            EmbeddedSpec {
+                dir: dir.to_path_buf(),
+                embedder: raw_id.clone(),
+                dim: e.dim(),
+                chunker: opts.chunk.fingerprint(),
+                graph: opts.graph,
+                segment_chunks: opts.segment_chunks,
+            },
+            true,
+        )
+        .unwrap()
+    };
+    // An index from before the space: the rest first, the backup page later.
+    let older = tmp.path().join("older");
+    hort::ingest::ingest_into(&open_raw(&older), &roots, &e, &opts).unwrap();
+    write(&backup);
+    // Opened as the model is configured now (its id with the space), it is
+    // still accepted, and what is added to it stays raw.
+    hort::ingest::ingest(&older, &roots, &e, &opts).unwrap();
+    let raw_at_once = tmp.path().join("raw");
+    hort::ingest::ingest_into(&open_raw(&raw_at_once), &roots, &e, &opts).unwrap();
+    let centred = tmp.path().join("centred");
+    hort::ingest::ingest(&centred, &roots, &e, &opts).unwrap();
+
+    let snap = |dir: &std::path::Path| IndexReader::open(dir).unwrap().snapshot();
+    let (older, raw_at_once, centred) = (snap(&older), snap(&raw_at_once), snap(&centred));
+    assert_eq!(older.manifest.embedder, raw_id);
+    assert_eq!(raw_at_once.manifest.embedder, raw_id);
+    assert_eq!(centred.manifest.embedder, index_id(&raw_id));
+    assert!(centred.manifest.embedder.starts_with(&format!("{raw_id}+")));
+
+    let staff = Principal::new("s", &["staff".to_string()], Classification::Public);
+    let vectors_only = SearchParams {
+        keyword_weight: 0.0,
+        ..SearchParams::default()
+    };
+    let ranked = |s: &hort::store::Snapshot, q: &str| -> Vec<(String, f32)> {
+        let req = retrieve::Request {
+            query: q,
+            k: 10,
+            docs: None,
+        };
+        // Each document's nearest chunk and its raw cosine, best first.
+        let mut out: Vec<(String, f32)> = Vec::new();
+        let r = retrieve::search(s, &e, &staff, &req, &vectors_only).unwrap();
+        for (id, score) in r.vector {
+            let doc = s
+                .docs
+                .iter()
+                .find(|d| d.chunk_ids().any(|c| c == id))
+                .map(|d| d.path.clone())
+                .unwrap();
+            if !out.iter().any(|(d, _)| *d == doc) {
+                out.push((doc, score));
+            }
+        }
+        out
+    };
+    let q = "Wie lange werden Backups aufbewahrt?";
+    let (c, r, o) = (
+        ranked(&centred, q),
+        ranked(&raw_at_once, q),
+        ranked(&older, q),
+    );
+    assert_eq!(c[0].0, "en/backup.md", "centred: {c:?}");
+    assert_ne!(
+        r[0].0, "en/backup.md",
+        "raw vectors put a German page first: {r:?}"
+    );
+    // The older index ranks and scores as one built raw at once: the page
+    // added after the space existed was stored raw too.
+    assert_eq!(o.len(), r.len());
+    for (a, b) in o.iter().zip(&r) {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() < 1e-5, "{o:?} against {r:?}");
+    }
+    // Same-language questions keep their answers.
+    assert_eq!(
+        ranked(&centred, "Wann werden Druckaufträge gelöscht?")[0].0,
+        "de/drucker.md"
+    );
+    assert_eq!(
+        ranked(&centred, "When is the canteen open?")[0].0,
+        "en/canteen.md"
+    );
+}

@@ -5,11 +5,13 @@
 mod cache;
 mod hashing;
 mod onnx;
+pub mod space;
 
 pub use cache::QueryCache;
 pub use hashing::HashEmbedder;
 pub(crate) use onnx::init_runtime;
 pub use onnx::{ModelFiles, OnnxEmbedder, PoolingKind};
+pub use space::Space;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -28,11 +28,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::{EmbedError, Embedder, Space};
 use crate::sanitize::hygiene::{self, HygieneReport};
 use crate::sanitize::injection::{self, Detection};
 use crate::store::embedded::{content_hash, EmbeddedSpec, EmbeddedStore};
 use crate::store::hnsw::GraphParams;
+use crate::store::keyword::TextLanguage;
 use crate::store::{
     chunk_id_string, ChunkVerdict, FailedFile, IndexWrite, NewChunk, NewDocument, Store,
     StoreError, StoredDoc, Verdict,
@@ -266,10 +267,14 @@ struct ParsedDoc {
 impl ParsedDoc {
     /// The document to store, with the vectors of its chunks and the
     /// injection verdicts on them.
+    ///
+    /// Each vector is placed in the index's `space` (none: stored as the
+    /// model made it), by the chunk's language as the keyword side tells it.
     fn into_document(
         self,
         vectors: Vec<Vec<f32>>,
         verdicts: &[Detection],
+        space: Option<&Space>,
         now: i64,
     ) -> NewDocument {
         let chunks = self
@@ -277,8 +282,11 @@ impl ParsedDoc {
             .iter()
             .zip(vectors)
             .enumerate()
-            .map(|(i, ((page, span), v))| {
+            .map(|(i, ((page, span), mut v))| {
                 let text = &self.pages[*page].1[span.byte_start..span.byte_end];
+                if let Some(s) = space {
+                    s.place(&mut v, TextLanguage::detect(text).code());
+                }
                 NewChunk {
                     page_ord: *page as u32,
                     byte_start: span.byte_start as u32,
@@ -451,6 +459,7 @@ fn write_loop(
     report: &mut IngestReport,
     kept: &mut HashSet<(String, String)>,
     progress: &mut Progress,
+    space: Option<&Space>,
 ) -> Result<(), IngestError> {
     let enough = stage_capacity(stage);
     let closed = never::<Parsed>();
@@ -552,7 +561,7 @@ fn write_loop(
                         if let Some(p) = pending.remove(&slot) {
                             report.embedded += p.vectors.len();
                             report.pages += p.doc.pages.len();
-                            w.put(p.doc.into_document(p.vectors, &p.verdicts, now_ns()))?;
+                            w.put(p.doc.into_document(p.vectors, &p.verdicts, space, now_ns()))?;
                         }
                     }
                 }
@@ -583,7 +592,7 @@ pub fn ingest(
     let store = EmbeddedStore::open(
         EmbeddedSpec {
             dir: index_dir.to_path_buf(),
-            embedder: embedder.id().to_string(),
+            embedder: crate::embed::space::index_id(embedder.id()),
             dim: embedder.dim(),
             chunker: opts.chunk.fingerprint(),
             graph: opts.graph,
@@ -700,6 +709,9 @@ pub fn ingest_into(
         .collect();
     let mut writer = store.writer()?;
     let rechunk = writer.chunker_changed();
+    // As the index recorded it: one from before the model had a space keeps
+    // its raw vectors.
+    let space = Space::of_index(&store.reader().model().0);
     let screen = Screen::for_model(embedder.id());
     rescore(writer.as_mut(), &roots_s, &screen, embedder, opts)?;
 
@@ -803,7 +815,15 @@ pub fn ingest_into(
             });
         });
         let mut stage = Stage::start(scope, embedder, Some(&screen), batch, stop);
-        let r = write_loop(rx, &mut stage, w, &mut report, &mut kept, &mut progress);
+        let r = write_loop(
+            rx,
+            &mut stage,
+            w,
+            &mut report,
+            &mut kept,
+            &mut progress,
+            space,
+        );
         if r.is_err() {
             stop.store(true, Ordering::Relaxed);
         }

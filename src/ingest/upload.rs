@@ -9,7 +9,7 @@ use super::walk::{self, SourceFile};
 use super::{
     now_ns, parse_bytes, rules, screen::Screen, screen_all, IngestError, IngestOptions, Job, Parsed,
 };
-use crate::embed::Embedder;
+use crate::embed::{Embedder, Space};
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
 use crate::text::sha256_hex;
 
@@ -114,7 +114,8 @@ pub fn ingest_document(
     let screen = Screen::for_model(embedder.id());
     let (vectors, verdicts) =
         screen_all(embedder, &screen, &texts, opts.batch_size).map_err(IngestError::from)?;
-    writer.put(doc.into_document(vectors, &verdicts, now_ns()))?;
+    let space = Space::of_index(&store.reader().model().0);
+    writer.put(doc.into_document(vectors, &verdicts, space, now_ns()))?;
     writer.compact(false)?;
     writer.commit()?;
     Ok(n)

@@ -327,10 +327,8 @@ enum Across {
 /// and the translation [`TRANSLATION`];
 /// where the other language shows only below the window
 /// ([`Across::Beyond`]), the question's words count whole and the
-/// translation [`TRANSLATION`] beside them; RRF, which
-/// counts places rather than scores, keeps the factors it was measured with
-/// before (own words half, the translation whole near and half far: on the
-/// training split 0.843, against 0.784 with weighted fusion's).
+/// translation [`TRANSLATION`] beside them; RRF, which counts places rather
+/// than scores, counts both a quarter near and far ([`RRF_ACROSS`]).
 fn across_languages(fusion: Fusion, across: Option<Across>, translated: bool) -> (f32, f32) {
     match (across, translated, fusion) {
         (None, ..) | (Some(Across::Far | Across::Beyond), false, _) => (1.0, 0.0),
@@ -339,8 +337,7 @@ fn across_languages(fusion: Fusion, across: Option<Across>, translated: bool) ->
             (OWN_WORDS_ACROSS, TRANSLATION)
         }
         (Some(Across::Beyond), true, Fusion::Weighted) => (1.0, TRANSLATION),
-        (Some(Across::Near), true, Fusion::Rrf) => (0.5, 1.0),
-        (Some(Across::Far), true, Fusion::Rrf) => (0.5, 0.5),
+        (Some(Across::Near | Across::Far), true, Fusion::Rrf) => (RRF_ACROSS, RRF_ACROSS),
         // Not measured with RRF: the translation is not searched.
         (Some(Across::Beyond), true, Fusion::Rrf) => (1.0, 0.0),
     }
@@ -720,6 +717,24 @@ pub const OWN_WORDS_ACROSS: f32 = 0.25;
 /// (MiniLM 0.682 → 0.752 on hort's split) but cost German-over-German
 /// pages there 0.024 (e5-small) and 0.07 (MiniLM).
 pub const TRANSLATION: f32 = 0.5;
+
+/// What a question's own words and their translation count in RRF when it
+/// is asked across languages and the translation was searched.
+///
+/// Why: since e5-small's stored vectors are centred per language
+/// (`embed::space`), a chunk in the other language is among nearly every
+/// question's five nearest in a German and English corpus, so this applies
+/// to same-language questions too; the factors used before (own words half,
+/// the translation whole near and half far, chosen with raw vectors) put
+/// translated hits above the question's own-language answer: German over
+/// German pages read nDCG@10 0.25–0.50 on the training splits. Replayed
+/// over `hort bench quality --lists` of both training splits and both
+/// models (2026-12-06, 25 settings of 0–1 each), mean nDCG@10: a quarter
+/// each reads e5-small 0.814 and MiniLM 0.621 (its best), the old factors
+/// 0.620 and 0.556; dropping the keywords altogether read best for e5-small
+/// (0.866) but leaves MiniLM, whose vectors do not cross languages, without
+/// the words that do (0.589).
+pub const RRF_ACROSS: f32 = 0.25;
 
 /// How far down the nearest chunks by meaning a question's language is
 /// compared with theirs, and what its translation then counts.

@@ -88,7 +88,7 @@ pub struct Service {
 pub fn store_spec(cfg: &Config, embedder: &dyn Embedder) -> Spec {
     let opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     Spec {
-        embedder: embedder.id().to_string(),
+        embedder: crate::embed::space::index_id(embedder.id()),
         dim: embedder.dim(),
         chunker: opts.chunk.fingerprint(),
     }

@@ -652,7 +652,7 @@ impl EmbeddedStore {
         }
         let reader = IndexReader::open(&spec.dir)?;
         let m = reader.snapshot().manifest.clone();
-        if m.embedder != spec.embedder || m.dim as usize != spec.dim {
+        if !super::embedder_compatible(&m.embedder, &spec.embedder) || m.dim as usize != spec.dim {
             return Err(StoreError::ModelMismatch {
                 path: spec.dir.clone(),
                 index: m.embedder,

@@ -79,6 +79,15 @@ impl TextLanguage {
             None => TextLanguage::English,
         }
     }
+
+    /// The language's code (`None`: neither German nor English).
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            TextLanguage::English => Some("en"),
+            TextLanguage::German => Some("de"),
+            TextLanguage::Other => None,
+        }
+    }
 }
 
 /// Parts of the long words of German `text`: every prefix and suffix of at

@@ -123,6 +123,18 @@ impl StoreError {
 const SEGMENTS: &str = "segments";
 const KEYWORD: &str = "keyword";
 
+/// Whether an index whose vectors were made by `recorded` may be used
+/// where the configured model records `configured`: the same, or the same
+/// model's raw vectors from before it had a space (`model+space`,
+/// `embed::space`), which stay raw: ingest places new vectors as the index
+/// recorded, so one index never mixes the two.
+pub fn embedder_compatible(recorded: &str, configured: &str) -> bool {
+    recorded == configured
+        || configured
+            .split_once('+')
+            .is_some_and(|(model, _)| model == recorded)
+}
+
 /// What opening a store needs beyond the configuration: the embedding
 /// model that makes (and must have made) the vectors, and the chunker's
 /// fingerprint (a change means chunking again).

@@ -346,3 +346,15 @@ fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation()
     // The old snapshot still answers as of its generation.
     assert_eq!(paths(&s, &principals[0]), ["a.txt"]);
 }
+
+#[test]
+fn an_index_of_raw_vectors_stays_usable_once_its_model_has_a_space() {
+    use super::embedder_compatible as ok;
+    assert!(ok("m/1+c/1", "m/1+c/1"));
+    assert!(ok("m/1", "m/1+c/1"), "written before the space: stays raw");
+    assert!(ok("m/1", "m/1"));
+    assert!(!ok("m/1+c/1", "m/1"), "centred vectors searched as raw");
+    assert!(!ok("m/1+c/1", "m/1+c/2"), "other means");
+    assert!(!ok("n/1", "m/1+c/1"));
+    assert!(!ok("m/1+c/1", "m/1+c/1+x"));
+}

@@ -92,7 +92,7 @@ impl IndexWriter {
         let _ = std::fs::remove_file(dir.join(manifest::PENDING));
         let manifest = match manifest {
             Some(m) => {
-                if m.embedder != embedder || m.dim as usize != dim {
+                if !super::embedder_compatible(&m.embedder, embedder) || m.dim as usize != dim {
                     return Err(StoreError::ModelMismatch {
                         path: dir.to_path_buf(),
                         index: m.embedder,

@@ -409,6 +409,21 @@ pub enum BenchSuite {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// The language means of the configured model's space (docs/multilingual.md):
+    /// every chunk of the corpora embedded, averaged per language (each corpus
+    /// weighs the same), written as the model's `space.json`.
+    Space {
+        /// Corpus folders (each ingested into --work first, for its chunks).
+        #[arg(long, value_delimiter = ',', required = true)]
+        corpus: Vec<PathBuf>,
+        /// The name an index records; change it whenever the means change.
+        #[arg(long, default_value = "centred-de-en/1")]
+        tag: String,
+        #[arg(long, default_value = "data/bench")]
+        work: PathBuf,
+        #[arg(long, default_value = "models/multilingual-e5-small/space.json")]
+        out: PathBuf,
+    },
     /// Chunks per second through the embedder, 1 and 2 model threads (SciFact chunk texts).
     Embed {
         #[arg(long, default_value = "data/beir/scifact/corpus")]

@@ -187,6 +187,15 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchSuite::Space {
+            corpus,
+            tag,
+            work,
+            out,
+        } => {
+            space(&cfg, &corpus, &tag, &work, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchSuite::Embed {
             corpus,
             texts,
@@ -431,11 +440,93 @@ fn bench_index(
         "quality-{corpus_name}-{}",
         model_slug(&cfg.embed.model)
     ));
+    // An index of the model's raw vectors from before it had a space would
+    // stay raw: built again, so the bench measures what ingest now writes.
+    let manifest = hort::store::manifest::Manifest::read(&index.join(hort::store::manifest::FILE));
+    if let Ok(Some(m)) = manifest {
+        if m.embedder != embed::space::index_id(embedder.id()) {
+            eprintln!(
+                "bench: {} holds {}; building it again",
+                index.display(),
+                m.embedder
+            );
+            std::fs::remove_dir_all(&index)
+                .with_context(|| format!("removing {}", index.display()))?;
+        }
+    }
     let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     opts.progress = false;
     ingest::ingest(&index, &[corpus.to_path_buf()], embedder, &opts)?;
     Ok(index)
 }
+/// `hort bench space`: each corpus's chunks embedded as ingest embeds them
+/// (raw, before any space), averaged per language as ingest tells a chunk's
+/// language, the corpora's means averaged so each corpus weighs the same
+/// (a large corpus of one kind would otherwise make the means its own).
+fn space(cfg: &Config, corpora: &[PathBuf], tag: &str, work: &Path, out: &Path) -> Result<()> {
+    use hort::store::keyword::TextLanguage;
+    let embedder = load_embedder(cfg)?;
+    let mut per_corpus = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut sources = Vec::new();
+    for corpus in corpora {
+        let index = bench_index(cfg, embedder.as_ref(), corpus, work)?;
+        let snap = IndexReader::open(&index)?.snapshot();
+        let mut texts = Vec::new();
+        for d in snap.docs.iter() {
+            texts.extend(snap.doc_chunks(d)?.into_iter().map(|(_, t)| t.to_string()));
+        }
+        eprintln!(
+            "bench space: embedding {} chunks of {} with {}",
+            texts.len(),
+            corpus.display(),
+            embedder.id()
+        );
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = ingest::embed_all(embedder.as_ref(), &refs, cfg.embed.batch_size)?;
+        let langs: Vec<Option<&str>> = texts
+            .iter()
+            .map(|t| TextLanguage::detect(t).code())
+            .collect();
+        let (c, means) = embed::space::means_of(
+            langs
+                .iter()
+                .zip(&vectors)
+                .filter_map(|(l, v)| l.map(|l| (l, v.as_slice()))),
+        );
+        for (l, n) in c {
+            match counts.iter_mut().find(|x| x.0 == l) {
+                Some(x) => x.1 += n,
+                None => counts.push((l, n)),
+            }
+        }
+        per_corpus.push(means);
+        sources.push(corpus.display().to_string());
+    }
+    // Each corpus's mean weighs the same.
+    let (_, means) = embed::space::means_of(
+        per_corpus
+            .iter()
+            .flatten()
+            .map(|(l, m)| (l.as_str(), m.as_slice())),
+    );
+    counts.sort();
+    let s = embed::Space {
+        format: embed::space::FORMAT,
+        model: embedder.id().to_string(),
+        tag: tag.to_string(),
+        sources,
+        counts,
+        means,
+    };
+    s.check().map_err(anyhow::Error::msg)?;
+    let mut json = serde_json::to_string(&s)?;
+    json.push('\n');
+    std::fs::write(out, json).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("bench space: wrote {} ({:?})", out.display(), s.counts);
+    Ok(())
+}
+
 /// A model's name as it may appear in a file or database name: a model
 /// given as a directory (`models/my-model`, `/srv/m/`) by its last component,
 /// anything outside `[A-Za-z0-9._-]` as `_`. Without this a path model

@@ -333,10 +333,11 @@ fn demo(config: Option<&Path>, index: Option<PathBuf>, addr: Option<String>) -> 
     if let Ok(Some(m)) = store::manifest::Manifest::read(&index.join(store::manifest::FILE)) {
         let built_with = m.embedder;
         // The id from the model's definition: no need to load the model twice.
-        let configured = match embed::model_files(&cfg.embed, |p| cfg.resolve(p))? {
-            Some(files) => files.id,
-            None => load_embedder(&cfg)?.id().to_string(),
-        };
+        let configured =
+            embed::space::index_id(&match embed::model_files(&cfg.embed, |p| cfg.resolve(p))? {
+                Some(files) => files.id,
+                None => load_embedder(&cfg)?.id().to_string(),
+            });
         if built_with != configured {
             eprintln!(
                 "hort: the demo index was built with {built_with}; rebuilding it with {configured}"

@@ -402,7 +402,11 @@ impl PgStore {
             None => Pool::new(url, pool)?,
         };
         let want = meta.clone();
-        write.run(move |c| async move { schema::migrate(c, &want).await }.boxed())?;
+        let mut meta = meta;
+        // What the database recorded (an index from before the model had a
+        // space keeps its raw vectors: ingest reads this to place new ones).
+        meta.embedder =
+            write.run(move |c| async move { schema::migrate(c, &want).await }.boxed())?;
         let partitioned = write.run(|c| {
             async move {
                 let r = c

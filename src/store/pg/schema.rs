@@ -37,7 +37,9 @@ const MIGRATION_LOCK: i64 = 0x686f_7274_6d69; // "hortmi"
 
 /// Applies pending migrations under a lock (nodes may start together) and
 /// checks the stored vectors' embedder against `want`.
-pub(super) async fn migrate(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
+/// Migrates the schema and checks the model; returns the embedder the
+/// database recorded.
+pub(super) async fn migrate(c: &mut Conn, want: &Meta) -> Result<String, PgError> {
     c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .ctx("lock migrations")?;
@@ -48,7 +50,7 @@ pub(super) async fn migrate(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
     r
 }
 
-async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
+async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<String, PgError> {
     c.batch_execute(
         "CREATE TABLE IF NOT EXISTS hort_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
     ).await
@@ -109,7 +111,9 @@ async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
         .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
         .collect::<Result<_, PgError>>()?;
     let field = |k: &str| got.get(k).cloned().unwrap_or_default();
-    if field("embedder") != want.embedder || field("dim") != want.dim.to_string() {
+    if !crate::store::embedder_compatible(&field("embedder"), &want.embedder)
+        || field("dim") != want.dim.to_string()
+    {
         return Err(PgError::Mismatch(format!(
             "the database holds vectors of embedder {} ({} dimensions); this configuration embeds with {} ({} dimensions): re-ingest into a new database or use the matching model",
             field("embedder"),
@@ -121,5 +125,6 @@ async fn migrate_locked(c: &mut Conn, want: &Meta) -> Result<(), PgError> {
     // BM25 postings for chunks written before them (or by another analysis),
     // and their blocks.
     super::postings::backfill(c).await?;
-    super::blocks::build_missing(c).await
+    super::blocks::build_missing(c).await?;
+    Ok(field("embedder"))
 }
