@@ -234,3 +234,69 @@ fn report_on_an_empty_results_folder_says_nothing_was_measured() {
         "nothing can be met without numbers: {md}"
     );
 }
+
+/// `hort bench space` writes a model's language means from the chunks of
+/// the corpora it is given (here MiniLM over an English and a German
+/// folder), and `hort bench injection --centre` refuses to write heads
+/// (a head file does not record centred inputs).
+#[test]
+fn bench_space_writes_language_means_and_centred_heads_are_not_written() {
+    let env = Env::new("minilm-l6");
+    let en = corpus(&env, 6);
+    let de = env.path().join("d").join("corpus");
+    std::fs::create_dir_all(&de).unwrap();
+    std::fs::write(
+        de.join("_access.toml"),
+        "teams = [\"all\"]\nclassification = \"public\"\n",
+    )
+    .unwrap();
+    for (i, t) in [
+        "Die Kantine ist montags bis freitags von elf bis vierzehn Uhr geöffnet, und das Mittagessen kostet nicht viel.",
+        "Reisen über fünfhundert Euro muss der Finanzvorstand genehmigen, bevor sie gebucht werden dürfen.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(de.join(format!("seite{i}.md")), t).unwrap();
+    }
+    let out = env.path().join("space.json");
+    let both = format!("{},{}", en.display(), de.display());
+    let work = env.path().join("work");
+    let o = env.run(&[
+        "bench",
+        "space",
+        "--corpus",
+        &both,
+        "--work",
+        work.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tag",
+        "test/1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: hort::embed::Space = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    s.check().unwrap();
+    assert_eq!(s.model, "minilm-l6-int8/1");
+    assert_eq!(s.tag, "test/1");
+    assert_eq!(s.sources.len(), 2);
+    let langs: Vec<&str> = s.means.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(langs, ["de", "en"]);
+    assert!(s.counts.iter().all(|(_, n)| *n > 0), "{:?}", s.counts);
+    assert!(s.means.iter().all(|m| m.1.len() == 384));
+    assert_ne!(s.means[0].1, s.means[1].1);
+    // No corpus: refused by the argument parser.
+    assert!(!env.run(&["bench", "space"]).status.success());
+    let o = env.run(&[
+        "bench",
+        "injection",
+        "--models",
+        "multilingual-e5-small",
+        "--centre",
+        "--train",
+        env.path().join("heads").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--centre") && err.contains("--train"), "{err}");
+}

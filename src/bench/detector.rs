@@ -126,6 +126,10 @@ pub struct Options<'a> {
     pub words: f32,
     /// The words' L2 penalty ([`WORDS_L2`]).
     pub words_l2: f32,
+    /// Vectors centred per language (the model's space, `embed::space`)
+    /// before the head reads them; measured, not shipped (a head file does
+    /// not record it, so heads are not written with it).
+    pub centre: bool,
 }
 
 /// One labelled text.
@@ -234,6 +238,8 @@ pub struct ModelReport {
     pub german_copies: bool,
     /// The words' share of the logit (0: none).
     pub words: f32,
+    /// Whether the vectors were centred per language.
+    pub centred: bool,
     /// The embedding model.
     pub model: String,
     /// Rows and chunks read.
@@ -501,6 +507,7 @@ fn features_cached(
     work: &Path,
     name: &str,
     words: bool,
+    centre: Option<&crate::embed::Space>,
 ) -> Result<Vec<Features>, String> {
     let path = work.join(format!(
         "injection-features-{}-{name}.bin",
@@ -584,6 +591,18 @@ fn features_cached(
             let windows = screen::windows(t);
             if windows.len() != window_vectors.len() {
                 return Err("feature cache: windows changed; delete it".to_string());
+            }
+            let (mut whole, mut window_vectors) = (whole, window_vectors);
+            if let Some(sp) = centre {
+                // Each window by its own language, as a chunk is placed.
+                use crate::store::keyword::TextLanguage;
+                sp.place(&mut whole, TextLanguage::detect(t).code());
+                for (v, &(a, b)) in window_vectors.iter_mut().zip(&windows) {
+                    if !v.is_empty() {
+                        let w = t.get(a..b).unwrap_or(t);
+                        sp.place(v, TextLanguage::detect(w).code());
+                    }
+                }
             }
             Ok(Features::of(t, 0, windows, (whole, window_vectors), words))
         })
@@ -918,7 +937,14 @@ fn model_report(
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let chunks = chunks_of(&texts, e, chunk);
     let words = how.words > 0.0;
-    let feats = features_cached(e, &chunks, work, "sources", words)?;
+    let centre = match opts.centre {
+        false => None,
+        true => Some(
+            crate::embed::Space::for_model(e.id())
+                .ok_or_else(|| format!("{} has no language space to centre in", e.id()))?,
+        ),
+    };
+    let feats = features_cached(e, &chunks, work, "sources", words, centre)?;
     let units: Vec<Unit> = chunks
         .iter()
         .zip(feats)
@@ -1016,7 +1042,7 @@ fn model_report(
         }
         let texts: Vec<&str> = book.iter().map(String::as_str).collect();
         let chunks = chunks_of(&texts, e, chunk);
-        let feats = features_cached(e, &chunks, work, "untouched", words)?;
+        let feats = features_cached(e, &chunks, work, "untouched", words, centre)?;
         let flagged = feats
             .iter()
             .filter(|f| f.verdict(&full).score >= DEFAULT_THRESHOLD)
@@ -1077,6 +1103,7 @@ fn model_report(
         hidden_units: opts.hidden_units,
         german_copies: opts.german_copies,
         words: opts.words,
+        centred: opts.centre,
         model: e.id().to_string(),
         rows: rows.len(),
         chunks: units.len(),
@@ -1214,6 +1241,11 @@ fn markdown(reports: &[ModelReport]) -> String {
                     format!(", with a words' part at {}", r.words)
                 } else {
                     String::new()
+                }
+                + if r.centred {
+                    ", vectors centred per language"
+                } else {
+                    ""
                 },
             r.calibration_rate * 100.0
         ));

@@ -346,6 +346,10 @@ pub enum BenchSuite {
         /// L2 penalty of the words' part (larger: rare words count less).
         #[arg(long, default_value_t = hort::bench::detector::WORDS_L2)]
         words_l2: f32,
+        /// Centre the vectors per language (the model's space, docs/multilingual.md)
+        /// before the head reads them; measured, not shipped (README).
+        #[arg(long)]
+        centre: bool,
     },
     /// PDF pages per second, parsing only, per engine, beside `pdftotext`
     /// (`bench/peers/pdf.sh` on the same folder first).

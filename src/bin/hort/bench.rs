@@ -94,11 +94,17 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             german_copies,
             words,
             words_l2,
+            centre,
         } => {
             for (flag, v) in [("--words", words), ("--words-l2", words_l2)] {
                 if !(v.is_finite() && v >= 0.0) {
                     anyhow::bail!("{flag} must be a number of 0 or more, not {v}");
                 }
+            }
+            if centre && train.is_some() {
+                anyhow::bail!(
+                    "--centre is measured only: a head file does not record that its vectors were centred, so --train is refused with it"
+                );
             }
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
             let mut embedders = Vec::new();
@@ -123,6 +129,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     german_copies,
                     words,
                     words_l2,
+                    centre,
                 };
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;
@@ -459,6 +466,7 @@ fn bench_index(
     ingest::ingest(&index, &[corpus.to_path_buf()], embedder, &opts)?;
     Ok(index)
 }
+
 /// `hort bench space`: each corpus's chunks embedded as ingest embeds them
 /// (raw, before any space), averaged per language as ingest tells a chunk's
 /// language, the corpora's means averaged so each corpus weighs the same
