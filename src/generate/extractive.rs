@@ -68,6 +68,29 @@ pub fn sentence_score(question_words: &[String], sentence: &str) -> f32 {
     score / (1.0 + (words.len() as f32 / 25.0))
 }
 
+/// Letters from which a question word shared with a sentence is not chance
+/// on its own: a German compound or a technical term ("Hotelobergrenze",
+/// "Verpflegungsmehraufwand"). "Wie hoch ist die Hotelobergrenze auf
+/// Dienstreisen?" shares only "Hotelobergrenze" with the sentence that
+/// answers it, and two of three words were needed, so the offline answerer
+/// found nothing although the search put that page among the first two.
+const LONG_WORD: usize = 12;
+
+/// What sharing question word `q` counts towards the two words a sentence
+/// must share with a question of three or more, when no sentence shares two
+/// (the answerer's second look; the citation checker never counts so): two
+/// for a long word the
+/// sentence holds `whole` (not only a word with its stem: "Hotels" shares
+/// a stem with "Hotelobergrenze"; nor a translation of it, see
+/// [`TRANSLATED_MATCH`]).
+fn shared_counts(q: &str, whole: bool) -> usize {
+    if whole && q.chars().count() >= LONG_WORD {
+        2
+    } else {
+        1
+    }
+}
+
 /// What a question word found only through its translation counts, against
 /// the word itself: a dictionary sense is evidence, but weaker ("budget" in
 /// an English sentence for "Leasingbudget"), so that a sentence holding the
@@ -82,8 +105,10 @@ fn weighted_score(
     question_words: &[String],
     weights: &[f32],
     words: &[String],
+    lenient: bool,
     found: impl Fn(usize) -> f32,
 ) -> f32 {
+    let whole = |q: &String| words.contains(q);
     if words.is_empty() {
         return 0.0;
     }
@@ -97,7 +122,13 @@ fn weighted_score(
         seen.push(q);
         let strength = found(i);
         if strength > 0.0 {
-            matched += 1;
+            // A translation of a long word counts one (a dictionary sense
+            // of "Hotelobergrenze" is "limit", which is chance).
+            matched += if lenient && strength >= 1.0 {
+                shared_counts(q, whole(q))
+            } else {
+                1
+            };
             score += strength * w * (q.chars().count() as f32).min(10.0).sqrt();
         }
     }
@@ -185,17 +216,24 @@ impl Provider for Extractive {
                 (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
             })
             .collect();
+        // Sentences that share two question words; only if there is none,
+        // those that hold one long word of it whole (`shared_counts`).
         let mut cands: Vec<Candidate<'_>> = Vec::new();
-        for (si, &(rank, n, order, t)) in all.iter().enumerate() {
-            let score = weighted_score(&q, &idf, &words[si], |qi| holds[qi][si])
-                * (1.0 - 0.03 * rank as f32);
-            if score > 0.0 {
-                cands.push(Candidate {
-                    source: n,
-                    order,
-                    text: t,
-                    score,
-                });
+        for lenient in [false, true] {
+            for (si, &(rank, n, order, t)) in all.iter().enumerate() {
+                let score = weighted_score(&q, &idf, &words[si], lenient, |qi| holds[qi][si])
+                    * (1.0 - 0.03 * rank as f32);
+                if score > 0.0 {
+                    cands.push(Candidate {
+                        source: n,
+                        order,
+                        text: t,
+                        score,
+                    });
+                }
+            }
+            if !cands.is_empty() {
+                break;
             }
         }
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -285,6 +323,43 @@ austauschen; ersetzen :: to replace
         rt.block_on(Extractive::default().complete(&req, None))
             .unwrap()
             .text
+    }
+
+    #[test]
+    fn one_long_shared_word_answers_but_one_short_one_does_not() {
+        let page = "Die Hotelobergrenze liegt bei 140 Euro pro Nacht. \
+                    Hotels werden über das Reiseportal gebucht.";
+        let a = ask(
+            "Wie hoch ist die Hotelobergrenze auf Dienstreisen?",
+            &[page],
+            None,
+        );
+        assert!(
+            a.contains("Die Hotelobergrenze liegt bei 140 Euro pro Nacht [1]"),
+            "{a}"
+        );
+        assert!(!a.contains("Reiseportal"), "{a}");
+        // Where a sentence shares two words, one long word alone is not
+        // enough to be quoted beside it.
+        let page =
+            "Das Leasingbudget beträgt monatlich 650 EUR. Die Abteilungsleitung fährt Kombi.";
+        let a = ask(
+            "Wie hoch ist das Leasingbudget der Abteilungsleitung monatlich?",
+            &[page],
+            None,
+        );
+        assert!(
+            a.contains("Das Leasingbudget beträgt monatlich 650 EUR [1]"),
+            "{a}"
+        );
+        assert!(!a.contains("Kombi"), "{a}");
+        // A short word alone is still chance.
+        let a = ask(
+            "Wie hoch ist die Grenze auf Dienstreisen?",
+            &["Die Grenze ist offen."],
+            None,
+        );
+        assert_eq!(a, nothing_found(Lang::German));
     }
 
     #[test]
