@@ -595,12 +595,11 @@ fn features_cached(
             let (mut whole, mut window_vectors) = (whole, window_vectors);
             if let Some(sp) = centre {
                 // Each window by its own language, as a chunk is placed.
-                use crate::store::keyword::TextLanguage;
-                sp.place(&mut whole, TextLanguage::detect(t).code());
+                use crate::ingest::chunk_language;
+                sp.place(&mut whole, chunk_language(t));
                 for (v, &(a, b)) in window_vectors.iter_mut().zip(&windows) {
                     if !v.is_empty() {
-                        let w = t.get(a..b).unwrap_or(t);
-                        sp.place(v, TextLanguage::detect(w).code());
+                        sp.place(v, chunk_language(t.get(a..b).unwrap_or(t)));
                     }
                 }
             }

@@ -28,6 +28,7 @@
 //! written before keeps its raw vectors and stays readable and writable as
 //! it is.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -91,9 +92,9 @@ impl Space {
     /// Means averaged over languages: where a chunk's language is neither
     /// (or cannot be told) it is centred on this, so that its score stays
     /// comparable with the centred chunks around it.
-    fn mean_of(&self, lang: Option<&str>) -> Vec<f32> {
+    fn mean_of(&self, lang: Option<&str>) -> Cow<'_, [f32]> {
         if let Some(m) = lang.and_then(|l| self.means.iter().find(|(c, _)| c == l)) {
-            return m.1.clone();
+            return Cow::Borrowed(&m.1);
         }
         let n = self.means.len().max(1) as f32;
         let dim = self.means.first().map_or(0, |m| m.1.len());
@@ -103,7 +104,7 @@ impl Space {
                 *o += x / n;
             }
         }
-        out
+        Cow::Owned(out)
     }
 
     /// Places a passage vector of language `lang` (`"de"`, `"en"`, or
@@ -114,7 +115,7 @@ impl Space {
         if mean.len() != v.len() {
             return;
         }
-        for (x, m) in v.iter_mut().zip(&mean) {
+        for (x, m) in v.iter_mut().zip(mean.iter()) {
             *x -= m;
         }
         super::normalize(v);

@@ -79,10 +79,9 @@ const LONG_WORD: usize = 12;
 /// What sharing question word `q` counts towards the two words a sentence
 /// must share with a question of three or more, when no sentence shares two
 /// (the answerer's second look; the citation checker never counts so): two
-/// for a long word the
-/// sentence holds `whole` (not only a word with its stem: "Hotels" shares
-/// a stem with "Hotelobergrenze"; nor a translation of it, see
-/// [`TRANSLATED_MATCH`]).
+/// for a long word the sentence holds `whole` (not only a word with its
+/// stem: "Hotels" shares a stem with "Hotelobergrenze"; nor a translation
+/// of it, see [`TRANSLATED_MATCH`]).
 fn shared_counts(q: &str, whole: bool) -> usize {
     if whole && q.chars().count() >= LONG_WORD {
         2

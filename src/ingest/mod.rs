@@ -285,7 +285,7 @@ impl ParsedDoc {
             .map(|(i, ((page, span), mut v))| {
                 let text = &self.pages[*page].1[span.byte_start..span.byte_end];
                 if let Some(s) = space {
-                    s.place(&mut v, TextLanguage::detect(text).code());
+                    s.place(&mut v, chunk_language(text));
                 }
                 NewChunk {
                     page_ord: *page as u32,
@@ -571,6 +571,14 @@ fn write_loop(
     }
     progress.note("writing");
     Ok(())
+}
+
+/// The language a chunk's vector is placed by in its model's space
+/// (`embed::Space`): the one its keywords are analysed in, so that a chunk
+/// is German or English for both sides alike; `None` for another language.
+/// `hort bench space` takes its means by it.
+pub fn chunk_language(text: &str) -> Option<&'static str> {
+    TextLanguage::detect(text).code()
 }
 
 /// Chunks that may wait for vectors at once: a sorting window being

@@ -449,17 +449,9 @@ fn bench_index(
     ));
     // An index of the model's raw vectors from before it had a space would
     // stay raw: built again, so the bench measures what ingest now writes.
-    let manifest = hort::store::manifest::Manifest::read(&index.join(hort::store::manifest::FILE));
-    if let Ok(Some(m)) = manifest {
-        if m.embedder != embed::space::index_id(embedder.id()) {
-            eprintln!(
-                "bench: {} holds {}; building it again",
-                index.display(),
-                m.embedder
-            );
-            std::fs::remove_dir_all(&index)
-                .with_context(|| format!("removing {}", index.display()))?;
-        }
+    let id = || Ok(embedder.id().to_string());
+    if let Some((held, _)) = crate::commands::discard_index_of_other_model(&index, id)? {
+        eprintln!("bench: {} holds {held}; building it again", index.display());
     }
     let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     opts.progress = false;
@@ -472,10 +464,9 @@ fn bench_index(
 /// language, the corpora's means averaged so each corpus weighs the same
 /// (a large corpus of one kind would otherwise make the means its own).
 fn space(cfg: &Config, corpora: &[PathBuf], tag: &str, work: &Path, out: &Path) -> Result<()> {
-    use hort::store::keyword::TextLanguage;
     let embedder = load_embedder(cfg)?;
     let mut per_corpus = Vec::new();
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
     let mut sources = Vec::new();
     for corpus in corpora {
         let index = bench_index(cfg, embedder.as_ref(), corpus, work)?;
@@ -492,10 +483,7 @@ fn space(cfg: &Config, corpora: &[PathBuf], tag: &str, work: &Path, out: &Path) 
         );
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let vectors = ingest::embed_all(embedder.as_ref(), &refs, cfg.embed.batch_size)?;
-        let langs: Vec<Option<&str>> = texts
-            .iter()
-            .map(|t| TextLanguage::detect(t).code())
-            .collect();
+        let langs: Vec<Option<&str>> = texts.iter().map(|t| ingest::chunk_language(t)).collect();
         let (c, means) = embed::space::means_of(
             langs
                 .iter()
@@ -503,10 +491,7 @@ fn space(cfg: &Config, corpora: &[PathBuf], tag: &str, work: &Path, out: &Path) 
                 .filter_map(|(l, v)| l.map(|l| (l, v.as_slice()))),
         );
         for (l, n) in c {
-            match counts.iter_mut().find(|x| x.0 == l) {
-                Some(x) => x.1 += n,
-                None => counts.push((l, n)),
-            }
+            *counts.entry(l).or_default() += n;
         }
         per_corpus.push(means);
         sources.push(corpus.display().to_string());
@@ -518,13 +503,12 @@ fn space(cfg: &Config, corpora: &[PathBuf], tag: &str, work: &Path, out: &Path) 
             .flatten()
             .map(|(l, m)| (l.as_str(), m.as_slice())),
     );
-    counts.sort();
     let s = embed::Space {
         format: embed::space::FORMAT,
         model: embedder.id().to_string(),
         tag: tag.to_string(),
         sources,
-        counts,
+        counts: counts.into_iter().collect(),
         means,
     };
     s.check().map_err(anyhow::Error::msg)?;

@@ -330,27 +330,43 @@ fn demo(config: Option<&Path>, index: Option<PathBuf>, addr: Option<String>) -> 
     );
     // The demo's own index: rebuild it when the configured model changed
     // (any other index refuses a different model and asks for a re-ingest).
-    if let Ok(Some(m)) = store::manifest::Manifest::read(&index.join(store::manifest::FILE)) {
-        let built_with = m.embedder;
-        // The id from the model's definition: no need to load the model twice.
-        let configured =
-            embed::space::index_id(&match embed::model_files(&cfg.embed, |p| cfg.resolve(p))? {
-                Some(files) => files.id,
-                None => load_embedder(&cfg)?.id().to_string(),
-            });
-        if built_with != configured {
-            eprintln!(
-                "hort: the demo index was built with {built_with}; rebuilding it with {configured}"
-            );
-            std::fs::remove_dir_all(&index)
-                .with_context(|| format!("removing {}", index.display()))?;
-        }
+    // The id from the model's definition: no need to load the model twice.
+    let configured = || -> Result<String> {
+        Ok(match embed::model_files(&cfg.embed, |p| cfg.resolve(p))? {
+            Some(files) => files.id,
+            None => load_embedder(&cfg)?.id().to_string(),
+        })
+    };
+    if let Some((built_with, configured)) = discard_index_of_other_model(&index, configured)? {
+        eprintln!(
+            "hort: the demo index was built with {built_with}; rebuilding it with {configured}"
+        );
     }
     let report = run_ingest(&cfg, &index, &[corpus], false)?;
     print_ingest(&report, &store_label(&cfg, &index));
     let addr = addr.unwrap_or_else(|| cfg.server.addr.clone());
     let banner = std::fs::read_to_string(fixtures.join("demo-banner.txt")).ok();
     serve(&cfg, &index, &addr, banner)
+}
+
+/// Removes the embedded index at `index` if another model, or the same
+/// model's vectors in another space (`embed::space`), made it than the one
+/// `model_id` names (asked only if there is an index); returns what it held
+/// and what the model records now. For indexes hort builds for itself (the
+/// demo's, the benches'): any other index refuses and asks for a re-ingest.
+pub fn discard_index_of_other_model(
+    index: &Path,
+    model_id: impl FnOnce() -> Result<String>,
+) -> Result<Option<(String, String)>> {
+    let Ok(Some(m)) = store::manifest::Manifest::read(&index.join(store::manifest::FILE)) else {
+        return Ok(None);
+    };
+    let configured = embed::space::index_id(&model_id()?);
+    if m.embedder == configured {
+        return Ok(None);
+    }
+    std::fs::remove_dir_all(index).with_context(|| format!("removing {}", index.display()))?;
+    Ok(Some((m.embedder, configured)))
 }
 
 fn status(cfg: &Config, index: &Path, verify: bool, json: bool) -> Result<ExitCode> {
