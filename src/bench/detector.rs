@@ -127,9 +127,14 @@ pub struct Options<'a> {
     /// The words' L2 penalty ([`WORDS_L2`]).
     pub words_l2: f32,
     /// Vectors centred per language (the model's space, `embed::space`)
-    /// before the head reads them; measured, not shipped (a head file does
-    /// not record it, so heads are not written with it).
+    /// before the head reads them; a head written so records the space.
     pub centre: bool,
+    /// The threshold set on benign document chunks as heads that did not
+    /// train on their source score them (two halves of those sources, each
+    /// scored by a head trained without it), not on the chunks the head
+    /// trained on: a head fits its own training text more closely than
+    /// text it will meet (three trainings per head instead of one).
+    pub unseen_calibration: bool,
 }
 
 /// One labelled text.
@@ -240,6 +245,9 @@ pub struct ModelReport {
     pub words: f32,
     /// Whether the vectors were centred per language.
     pub centred: bool,
+    /// Whether the threshold was set on chunks of sources the head did
+    /// not train on ([`Options::unseen_calibration`]).
+    pub unseen_calibration: bool,
     /// The embedding model.
     pub model: String,
     /// Rows and chunks read.
@@ -592,18 +600,11 @@ fn features_cached(
             if windows.len() != window_vectors.len() {
                 return Err("feature cache: windows changed; delete it".to_string());
             }
-            let (mut whole, mut window_vectors) = (whole, window_vectors);
+            let mut f = Features::of(t, 0, windows, (whole, window_vectors), words);
             if let Some(sp) = centre {
-                // Each window by its own language, as a chunk is placed.
-                use crate::ingest::chunk_language;
-                sp.place(&mut whole, chunk_language(t));
-                for (v, &(a, b)) in window_vectors.iter_mut().zip(&windows) {
-                    if !v.is_empty() {
-                        sp.place(v, chunk_language(t.get(a..b).unwrap_or(t)));
-                    }
-                }
+                f.place(sp, t, 0);
             }
-            Ok(Features::of(t, 0, windows, (whole, window_vectors), words))
+            Ok(f)
         })
         .collect()
 }
@@ -772,11 +773,74 @@ struct Recipe {
     hidden: usize,
     words: f32,
     words_l2: f32,
+    /// The threshold set on benign chunks of sources the head did not
+    /// train on ([`Options::unseen_calibration`]).
+    unseen: bool,
+    /// The space the vectors were centred in (its tag), recorded in the head.
+    space: Option<&'static str>,
 }
 
 /// Trains a head on the rows `train` admits and sets its threshold on
-/// their benign chunks.
+/// their benign document chunks: as the head scores them, or, with
+/// [`Recipe::unseen`], as heads that did not train on their source do.
 fn fit(
+    model: &str,
+    dim: usize,
+    rows: &[Row],
+    units: &[Unit],
+    how: Recipe,
+    train: &dyn Fn(&Row) -> bool,
+) -> Head {
+    let mut h = fit_on(model, dim, rows, units, how, train);
+    h.space = how.space.map(str::to_string);
+    if how.unseen {
+        let train = &|r: &Row| train(r) && !eval_only(&r.source);
+        let mut sources: Vec<&str> = units
+            .iter()
+            .map(|u| &rows[u.row])
+            .filter(|r| train(r) && calibrates(r))
+            .map(|r| r.source.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        // Two halves of the sources the threshold is set on (every other
+        // one by name); each half scored by a head trained without it.
+        let half = |r: &Row| {
+            sources
+                .binary_search(&r.source.as_str())
+                .map_or(2, |i| i % 2)
+        };
+        let mut benign = Vec::new();
+        for k in 0..2 {
+            let hk = fit_on(model, dim, rows, units, how, &|r: &Row| {
+                train(r) && half(r) != k
+            });
+            benign.extend(
+                units
+                    .iter()
+                    .filter(|u| {
+                        let r = &rows[u.row];
+                        train(r) && calibrates(r) && half(r) == k
+                    })
+                    .map(|u| u.features.verdict(&hk).score),
+            );
+        }
+        // Each half head is set to its own training chunks' rate, as the
+        // full head is; how far above 0.5 the rate lies on chunks of unseen
+        // sources is how far the full head's threshold moves.
+        h.recentre(head::threshold_for_rate(&benign, how.rate));
+    }
+    h
+}
+
+/// Whether a row's chunks are in the threshold's pool: benign text people
+/// write, questions and translated copies left out (see [`fit_on`]).
+fn calibrates(r: &Row) -> bool {
+    !r.injection() && !r.translated && !r.source.starts_with(QUESTIONS)
+}
+
+/// [`fit`] with the threshold set on the training rows' own benign chunks.
+fn fit_on(
     model: &str,
     dim: usize,
     rows: &[Row],
@@ -797,10 +861,7 @@ fn fit(
     // are left out too: the rate is one of text people write.
     let calibration: Vec<&Features> = units
         .iter()
-        .filter(|u| {
-            let r = &rows[u.row];
-            train(r) && !r.injection() && !r.translated && !r.source.starts_with(QUESTIONS)
-        })
+        .filter(|u| train(&rows[u.row]) && calibrates(&rows[u.row]))
         .map(|u| &u.features)
         .collect();
     if how.words > 0.0 {
@@ -927,22 +988,23 @@ fn model_report(
     work: &Path,
 ) -> Result<ModelReport, String> {
     let (chunk, train_to, rate) = (opts.chunk, opts.train_to, opts.calibration_rate);
+    // Centred where the model has a space (MiniLM has none: its heads
+    // stay on raw vectors, and the report says which).
+    let centre = opts
+        .centre
+        .then(|| crate::embed::Space::for_model(e.id()))
+        .flatten();
     let how = Recipe {
         rate,
         hidden: opts.hidden_units,
         words: opts.words,
         words_l2: opts.words_l2,
+        unseen: opts.unseen_calibration,
+        space: centre.map(|s| s.tag.as_str()),
     };
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let chunks = chunks_of(&texts, e, chunk);
     let words = how.words > 0.0;
-    let centre = match opts.centre {
-        false => None,
-        true => Some(
-            crate::embed::Space::for_model(e.id())
-                .ok_or_else(|| format!("{} has no language space to centre in", e.id()))?,
-        ),
-    };
     let feats = features_cached(e, &chunks, work, "sources", words, centre)?;
     let units: Vec<Unit> = chunks
         .iter()
@@ -1083,7 +1145,7 @@ fn model_report(
             let mut bytes = if h.lexical.is_some() {
                 serde_json::to_vec(&h)
             } else {
-                h.format = 2;
+                h.format = if h.space.is_some() { 4 } else { 2 };
                 serde_json::to_vec_pretty(&h)
             }
             .map_err(|e| e.to_string())?;
@@ -1102,7 +1164,8 @@ fn model_report(
         hidden_units: opts.hidden_units,
         german_copies: opts.german_copies,
         words: opts.words,
-        centred: opts.centre,
+        centred: centre.is_some(),
+        unseen_calibration: opts.unseen_calibration,
         model: e.id().to_string(),
         rows: rows.len(),
         chunks: units.len(),
@@ -1124,7 +1187,7 @@ fn empty(set: &str) -> Held {
 /// Milliseconds per chunk for embedding alone and with the detector (one
 /// session, the same chunks, best of three).
 fn timing(e: &dyn Embedder, texts: &[&str], head: &Head) -> Result<(f64, f64), String> {
-    let screen = Screen::with_head(head.clone());
+    let screen = Screen::with_head(head.clone())?;
     let n = texts.len().max(1) as f64;
     let mut best = (f64::MAX, f64::MAX);
     for _ in 0..3 {
@@ -1222,7 +1285,7 @@ fn markdown(reports: &[ModelReport]) -> String {
     let mut md = String::new();
     for r in reports {
         md.push_str(&format!(
-            "\nLearned injection detector over {} ({} rows, {} chunks; {}{}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training document chunks).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "\nLearned injection detector over {} ({} rows, {} chunks; {}{}; threshold {DEFAULT_THRESHOLD}, calibrated to {:.1} % of benign training document chunks{}).\n\nLeave one source out (train on the others, score the one held out):\n\n| held-out source | injections | recall | rules alone | benign | FPR | rules alone | benign chunks | chunk FPR |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             r.model,
             r.rows,
             r.chunks,
@@ -1246,7 +1309,12 @@ fn markdown(reports: &[ModelReport]) -> String {
                 } else {
                     ""
                 },
-            r.calibration_rate * 100.0
+            r.calibration_rate * 100.0,
+            if r.unseen_calibration {
+                " as heads trained without their source score them"
+            } else {
+                ""
+            }
         ));
         for h in r.loso.iter().chain(&r.pooled).chain(&r.untouched) {
             md.push_str(&format!(

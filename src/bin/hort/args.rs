@@ -347,9 +347,15 @@ pub enum BenchSuite {
         #[arg(long, default_value_t = hort::bench::detector::WORDS_L2)]
         words_l2: f32,
         /// Centre the vectors per language (the model's space, docs/multilingual.md)
-        /// before the head reads them; measured, not shipped (README).
+        /// before the head reads them, for models that have a space (e5-small); a head
+        /// written with it records the space, and hort centres what it reads.
         #[arg(long)]
         centre: bool,
+        /// Set the threshold on benign document chunks as heads trained without their
+        /// source score them (two halves of those sources), not as the head that trained
+        /// on them does; three trainings per head.
+        #[arg(long)]
+        unseen_calibration: bool,
     },
     /// PDF pages per second, parsing only, per engine, beside `pdftotext`
     /// (`bench/peers/pdf.sh` on the same folder first).

@@ -95,16 +95,12 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
             words,
             words_l2,
             centre,
+            unseen_calibration,
         } => {
             for (flag, v) in [("--words", words), ("--words-l2", words_l2)] {
                 if !(v.is_finite() && v >= 0.0) {
                     anyhow::bail!("{flag} must be a number of 0 or more, not {v}");
                 }
-            }
-            if centre && train.is_some() {
-                anyhow::bail!(
-                    "--centre is measured only: a head file does not record that its vectors were centred, so --train is refused with it"
-                );
             }
             hort::bench::injection::run(&datasets, &work, &out).map_err(anyhow::Error::msg)?;
             let mut embedders = Vec::new();
@@ -130,6 +126,7 @@ pub fn run(cfg: &Config, suite: BenchSuite) -> Result<ExitCode> {
                     words,
                     words_l2,
                     centre,
+                    unseen_calibration,
                 };
                 hort::bench::detector::run(&datasets, &work, &out, &refs, opts)
                     .map_err(anyhow::Error::msg)?;

@@ -44,8 +44,9 @@ pub const RULE_FAMILIES: [Family; 13] = [
 pub const EXTRA: usize = 1 + RULE_FAMILIES.len();
 
 /// Version of the weight file format (2 added the hidden layer, 3 the
-/// words' part; files of formats 1 and 2 are read as heads without them).
-pub const FORMAT: u32 = 3;
+/// words' part, 4 the language space its vectors are centred in; files of
+/// earlier formats are read as heads without them).
+pub const FORMAT: u32 = 4;
 
 /// A trained head for one embedding model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -74,6 +75,12 @@ pub struct Head {
     /// logit, times its factor, adds to the vector's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lexical: Option<Lexical>,
+    /// The language space (its tag, `crate::embed::Space`) the head's
+    /// vectors are centred in before it reads them; none: the model's raw
+    /// vectors. Recorded because a head trained on centred vectors reads
+    /// raw ones as noise: the caller must place them first, or not use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
     /// How it was trained (rows, windows, sources), for people.
     #[serde(default)]
     pub trained_on: String,
@@ -104,6 +111,9 @@ pub enum HeadError {
     /// The words' part does not fit this build.
     #[error("injection head: {0}")]
     Lexical(String),
+    /// The language space is recorded where the format has none.
+    #[error("injection head: {0}")]
+    Space(String),
 }
 
 impl Head {
@@ -121,6 +131,12 @@ impl Head {
                 )));
             }
             l.check().map_err(HeadError::Lexical)?;
+        }
+        if h.space.is_some() && h.format < 4 {
+            return Err(HeadError::Space(format!(
+                "a language space in a file of format {}",
+                h.format
+            )));
         }
         let n = h.dim + EXTRA;
         let units = h.out.len();
@@ -323,6 +339,7 @@ pub fn train(model: &str, dim: usize, examples: &[Example], opts: TrainOptions) 
         hidden_bias: Vec::new(),
         out: Vec::new(),
         lexical: None,
+        space: None,
         trained_on: String::new(),
     };
     if opts.hidden > 0 {
@@ -470,6 +487,7 @@ pub(crate) fn toy(first: f32, second: f32) -> Head {
         hidden_bias: Vec::new(),
         out: Vec::new(),
         lexical: None,
+        space: None,
         trained_on: String::new(),
     }
 }
@@ -587,11 +605,19 @@ mod tests {
             Head::from_json(short.as_bytes()),
             Err(HeadError::Shape { .. })
         ));
-        let v4 = ok.replace("\"format\":1", "\"format\":4");
+        let v5 = ok.replace("\"format\":1", "\"format\":5");
         assert!(matches!(
-            Head::from_json(v4.as_bytes()),
-            Err(HeadError::Format(4))
+            Head::from_json(v5.as_bytes()),
+            Err(HeadError::Format(5))
         ));
+        // A language space is read from format 4 on, and refused before.
+        let spaced = ok.replace("\"bias\":0", "\"bias\":0,\"space\":\"c/1\"");
+        assert!(matches!(
+            Head::from_json(spaced.as_bytes()),
+            Err(HeadError::Space(_))
+        ));
+        let h = Head::from_json(spaced.replace("\"format\":1", "\"format\":4").as_bytes());
+        assert_eq!(h.unwrap().space.as_deref(), Some("c/1"));
         assert!(Head::from_json(b"{").is_err());
         let extra = ok.replace("\"bias\":0", "\"bias\":0,\"x\":1");
         assert!(Head::from_json(extra.as_bytes()).is_err());
@@ -612,6 +638,7 @@ mod tests {
             hidden_bias: Vec::new(),
             out: Vec::new(),
             lexical: None,
+            space: None,
             trained_on: String::new(),
         };
         h.recentre(t);
