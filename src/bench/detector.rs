@@ -1032,6 +1032,7 @@ fn model_report(
             (held, h, scores)
         };
         let mut out = Vec::with_capacity(sources.len());
+        let started = Instant::now();
         for batch in sources.chunks(at_once) {
             std::thread::scope(|sc| {
                 let handles: Vec<_> = batch
@@ -1048,6 +1049,13 @@ fn model_report(
                         .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
                 );
             });
+            eprintln!(
+                "injection bench: {}: {}/{} sources held out, {:.0} s",
+                e.id(),
+                out.len(),
+                sources.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
         out
     };

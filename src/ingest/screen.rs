@@ -8,6 +8,11 @@
 //! instruction of two sentences inside a page of policy is diluted in the
 //! chunk's vector; in a window it is most of what the window says.
 //!
+//! A head may read the vectors centred per language ([`Head::space`], the
+//! e5-small head does): the screen centres copies of them before the head
+//! reads them, and hands the model's own vectors back to be stored as the
+//! index records them.
+//!
 //! The shipped weights are compiled in and checked against their SHA-256
 //! (like the model files `make models` fetches); `scripts/injection/train.sh`
 //! makes them with `hort bench injection --train`, from the same windows and
@@ -39,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "9c43d9859c3f0fef3c89d059203223e9ca4c94cb08a95f0bd97d31a90ffdd5eb",
+        sha256: "4a003e8ece8df6890e09d57ffab7cd102eeb4a23a0c7d7dd852ae193b7faf4e8",
     },
 ];
 
