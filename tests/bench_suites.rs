@@ -237,10 +237,9 @@ fn report_on_an_empty_results_folder_says_nothing_was_measured() {
 
 /// `hort bench space` writes a model's language means from the chunks of
 /// the corpora it is given (here MiniLM over an English and a German
-/// folder), and `hort bench injection --centre` refuses to write heads
-/// (a head file does not record centred inputs).
+/// folder).
 #[test]
-fn bench_space_writes_language_means_and_centred_heads_are_not_written() {
+fn bench_space_writes_language_means() {
     let env = Env::new("minilm-l6");
     let en = corpus(&env, 6);
     let de = env.path().join("d").join("corpus");
@@ -287,16 +286,4 @@ fn bench_space_writes_language_means_and_centred_heads_are_not_written() {
     assert_ne!(s.means[0].1, s.means[1].1);
     // No corpus: refused by the argument parser.
     assert!(!env.run(&["bench", "space"]).status.success());
-    let o = env.run(&[
-        "bench",
-        "injection",
-        "--models",
-        "multilingual-e5-small",
-        "--centre",
-        "--train",
-        env.path().join("heads").to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--centre") && err.contains("--train"), "{err}");
 }
