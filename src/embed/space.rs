@@ -86,7 +86,12 @@ impl Space {
     /// (`None`: the model's raw vectors).
     pub fn of_index(recorded: &str) -> Option<&'static Space> {
         let (model, tag) = recorded.split_once(SEP)?;
-        shipped().find(|s| s.model == model && s.tag == tag)
+        Space::named(model, tag)
+    }
+
+    /// The space `tag` of model `model_id`, if this build ships it.
+    pub fn named(model_id: &str, tag: &str) -> Option<&'static Space> {
+        shipped().find(|s| s.model == model_id && s.tag == tag)
     }
 
     /// Means averaged over languages: where a chunk's language is neither

@@ -73,16 +73,12 @@ impl Screen {
     pub fn with_head(head: Head) -> Result<Screen, String> {
         let space = match &head.space {
             None => None,
-            Some(tag) => Some(
-                Space::for_model(&head.model)
-                    .filter(|s| &s.tag == tag)
-                    .ok_or_else(|| {
-                        format!(
-                            "injection head for {}: reads vectors centred in space {tag}, which this build does not have",
-                            head.model
-                        )
-                    })?,
-            ),
+            Some(tag) => Some(Space::named(&head.model, tag).ok_or_else(|| {
+                format!(
+                    "injection head for {}: reads vectors centred in space {tag}, which this build does not have",
+                    head.model
+                )
+            })?),
         };
         Ok(Screen {
             head: Some(head),
@@ -167,21 +163,20 @@ impl Screen {
         if let Some(head) = self.head.as_ref().filter(|h| h.model == embedder.id()) {
             let words = head.lexical.is_some();
             if let Some(f) = features_under(embedder, texts, bodies, words)? {
-                let verdicts = f
-                    .iter()
-                    .zip(texts.iter().zip(bodies))
-                    .map(|(f, (t, &b))| match self.space {
-                        // The head reads centred copies; the caller gets the
-                        // model's vectors, to place as its index records.
-                        Some(sp) => {
-                            let mut c = f.clone();
-                            c.place(sp, t, b);
-                            c.verdict(head)
-                        }
-                        None => f.verdict(head),
-                    })
-                    .collect();
-                let vectors = f.into_iter().map(|f| f.whole).collect();
+                let mut vectors = Vec::with_capacity(f.len());
+                let mut verdicts = Vec::with_capacity(f.len());
+                for (mut f, (t, &b)) in f.into_iter().zip(texts.iter().zip(bodies)) {
+                    // The head reads centred vectors; the caller gets the
+                    // model's own, to place as its index records.
+                    if let Some(sp) = self.space {
+                        vectors.push(f.whole.clone());
+                        f.place(sp, t, b);
+                        verdicts.push(f.verdict(head));
+                    } else {
+                        verdicts.push(f.verdict(head));
+                        vectors.push(f.whole);
+                    }
+                }
                 return Ok((vectors, verdicts));
             }
         }
