@@ -97,15 +97,31 @@ fn shared_counts(q: &str, whole: bool) -> usize {
 /// part.
 const TRANSLATED_MATCH: f32 = 0.5;
 
+/// What a question word counts when only the sentence before holds it (the
+/// section's heading, or the sentence that names what this one is about),
+/// against the sentence holding it itself: context, not the answer.
+const CONTEXT_MATCH: f32 = 0.5;
+
+/// How a sentence holds a question word.
+#[derive(Clone, Copy)]
+struct Hold {
+    /// 1 the word itself, [`TRANSLATED_MATCH`] a translation, times
+    /// [`CONTEXT_MATCH`] when only the sentence before holds it; 0 not.
+    strength: f32,
+    /// Held by the sentence itself, not by the one before.
+    own: bool,
+}
+
 /// Like [`sentence_score`], with a weight per question word (its rarity
 /// among the candidate sentences); `found(i)`: how the sentence holds
-/// question word `i` (1 itself, [`TRANSLATED_MATCH`] a translation, 0 not).
+/// question word `i`. A sentence must hold one question word itself: the
+/// sentence before only adds to one that does.
 fn weighted_score(
     question_words: &[String],
     weights: &[f32],
     words: &[String],
     lenient: bool,
-    found: impl Fn(usize) -> f32,
+    found: impl Fn(usize) -> Hold,
 ) -> f32 {
     let whole = |q: &String| words.contains(q);
     if words.is_empty() {
@@ -113,26 +129,28 @@ fn weighted_score(
     }
     let mut score = 0.0;
     let mut matched = 0;
+    let mut own = false;
     let mut seen: Vec<&String> = Vec::new();
     for (i, (q, w)) in question_words.iter().zip(weights).enumerate() {
         if seen.contains(&q) {
             continue;
         }
         seen.push(q);
-        let strength = found(i);
-        if strength > 0.0 {
+        let hold = found(i);
+        if hold.strength > 0.0 {
+            own |= hold.own;
             // A translation of a long word counts one (a dictionary sense
             // of "Hotelobergrenze" is "limit", which is chance).
-            matched += if lenient && strength >= 1.0 {
+            matched += if lenient && hold.own && hold.strength >= 1.0 {
                 shared_counts(q, whole(q))
             } else {
                 1
             };
-            score += strength * w * (q.chars().count() as f32).min(10.0).sqrt();
+            score += hold.strength * w * (q.chars().count() as f32).min(10.0).sqrt();
         }
     }
     let needed = if seen.len() >= 3 { 2 } else { 1 };
-    if matched < needed {
+    if !own || matched < needed {
         return 0.0;
     }
     score / (1.0 + (words.len() as f32 / 25.0))
@@ -172,38 +190,67 @@ impl Provider for Extractive {
         let q = content_words(&req.question);
         // All sentences first: a question word found in many of them
         // ("meeting" in meeting notes) says less than a rare one ("peak").
+        // Each keeps the sentence before it in its source (a heading too,
+        // however short), and that sentence's place among them if it is one:
+        // "3. Hotels \n Hotels are booked through the travel portal." tells
+        // what "The nightly limit is 140 EUR" limits.
         let mut all: Vec<(usize, usize, usize, &str)> = Vec::new(); // (rank, n, order, text)
+        let mut before: Vec<Option<(&str, Option<usize>)>> = Vec::new();
         for (rank, s) in req.sources.iter().enumerate() {
-            for (order, (a, b)) in sentence_spans(&s.text).into_iter().enumerate() {
+            let spans = sentence_spans(&s.text);
+            let mut last: Option<(usize, usize)> = None; // (order, index in all)
+            for (order, &(a, b)) in spans.iter().enumerate() {
                 let t = &s.text[a..b];
                 if t.chars().filter(|c| c.is_alphabetic()).count() >= 12 {
+                    before.push(order.checked_sub(1).map(|p| {
+                        let at = last.filter(|&(o, _)| o == p).map(|(_, i)| i);
+                        (&s.text[spans[p].0..spans[p].1], at)
+                    }));
+                    last = Some((order, all.len()));
                     all.push((rank, s.n, order, t));
                 }
             }
         }
         let words: Vec<Vec<String>> = all.iter().map(|x| content_words(x.3)).collect();
+        let context: Vec<Vec<String>> = before
+            .iter()
+            .map(|b| b.map(|(t, _)| content_words(t)).unwrap_or_default())
+            .collect();
         // Asked across languages (the search translated the question), a
         // sentence holds a question word if it holds the word or one of its
         // translations: an English question is answered from a German page.
         let senses = req.senses.as_deref().filter(|s| !s.is_empty());
-        let terms: Vec<Vec<Option<String>>> = match senses {
-            Some(s) => words.iter().map(|w| s.terms_of(w)).collect(),
-            None => Vec::new(),
+        let terms_of = |w: &Vec<Vec<String>>| -> Vec<Vec<Option<String>>> {
+            match senses {
+                Some(s) => w.iter().map(|w| s.terms_of(w)).collect(),
+                None => Vec::new(),
+            }
+        };
+        let (terms, context_terms) = (terms_of(&words), terms_of(&context));
+        let strength = |w: &str, words: &[String], terms: &[Vec<Option<String>>], si: usize| {
+            if words.iter().any(|x| same_word(x, w)) {
+                1.0
+            } else if senses.is_some_and(|s| s.matches(w, words, &terms[si])) {
+                TRANSLATED_MATCH
+            } else {
+                0.0
+            }
         };
         // holds[qi][si]: how sentence si holds question word qi, worked out
         // once for the rarity of the word and the sentence's score.
-        let holds: Vec<Vec<f32>> = q
+        let holds: Vec<Vec<Hold>> = q
             .iter()
             .map(|w| {
                 (0..all.len())
-                    .map(|si| {
-                        if words[si].iter().any(|x| same_word(x, w)) {
-                            1.0
-                        } else if senses.is_some_and(|s| s.matches(w, &words[si], &terms[si])) {
-                            TRANSLATED_MATCH
-                        } else {
-                            0.0
-                        }
+                    .map(|si| match strength(w, &words[si], &terms, si) {
+                        own if own > 0.0 => Hold {
+                            strength: own,
+                            own: true,
+                        },
+                        _ => Hold {
+                            strength: CONTEXT_MATCH * strength(w, &context[si], &context_terms, si),
+                            own: false,
+                        },
                     })
                     .collect()
             })
@@ -211,16 +258,42 @@ impl Provider for Extractive {
         let idf: Vec<f32> = holds
             .iter()
             .map(|row| {
-                let df = row.iter().filter(|&&h| h > 0.0).count();
+                let df = row.iter().filter(|h| h.own).count();
                 (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
             })
+            .collect();
+        // The sentence before lends its words only when it does not answer
+        // on its own (a heading, a lead-in): one that does is quoted itself,
+        // and the sentence after it gains nothing by repeating it ("Das
+        // Leasingbudget beträgt monatlich 650 EUR. Die Abteilungsleitung
+        // fährt Kombi.").
+        let own = |qi: usize, si: usize| match holds[qi][si] {
+            h if h.own => h,
+            _ => Hold {
+                strength: 0.0,
+                own: false,
+            },
+        };
+        let answers_alone: Vec<bool> = (0..all.len())
+            .map(|si| weighted_score(&q, &idf, &words[si], false, |qi| own(qi, si)) > 0.0)
+            .collect();
+        let lends: Vec<bool> = before
+            .iter()
+            .map(|b| b.is_some_and(|(_, at)| !at.is_some_and(|i| answers_alone[i])))
             .collect();
         // Sentences that share two question words; only if there is none,
         // those that hold one long word of it whole (`shared_counts`).
         let mut cands: Vec<Candidate<'_>> = Vec::new();
         for lenient in [false, true] {
             for (si, &(rank, n, order, t)) in all.iter().enumerate() {
-                let score = weighted_score(&q, &idf, &words[si], lenient, |qi| holds[qi][si])
+                let held = |qi: usize| {
+                    if lends[si] {
+                        holds[qi][si]
+                    } else {
+                        own(qi, si)
+                    }
+                };
+                let score = weighted_score(&q, &idf, &words[si], lenient, held)
                     * (1.0 - 0.03 * rank as f32);
                 if score > 0.0 {
                     cands.push(Candidate {
@@ -359,6 +432,38 @@ austauschen; ersetzen :: to replace
             None,
         );
         assert_eq!(a, nothing_found(Lang::German));
+    }
+
+    #[test]
+    fn a_sentence_is_read_with_the_heading_or_sentence_before_it() {
+        // The policy as its PDF's text comes out: "3. Hotels" is a heading
+        // on its own line, and the sentence that answers names no hotel.
+        let policy = "1. Scope\nThis policy covers business travel of all Nordwind employees: \
+                      trips to customers,\nbranch offices, trade fairs and training.\n\n\
+                      2. Booking\nBook trains and flights through the travel portal. Rail is \
+                      the default for trips under\n600 km.\n3. Hotels\nHotels are booked \
+                      through the travel portal. The nightly limit is \
+                      140 EUR in most\ncities and 190 EUR in Munich.\n\n4. Meals\nPer diems \
+                      follow the German tax rules: 14 EUR for trips over\neight hours.";
+        let a = ask(
+            "What is the hotel limit on business trips?",
+            &[policy],
+            None,
+        );
+        assert!(
+            a.contains("The nightly limit is 140 EUR in most cities and 190 EUR in Munich [1]."),
+            "{a}"
+        );
+        // The words of the sentence before only add to a sentence that
+        // holds one of the question's itself: a sentence that follows a
+        // match but shares nothing is not quoted.
+        let a = ask(
+            "Who approves hotel bookings?",
+            &["Hotel bookings are approved by the team lead. The weather was fine all week."],
+            None,
+        );
+        assert!(a.contains("approved by the team lead [1]."), "{a}");
+        assert!(!a.contains("weather"), "{a}");
     }
 
     #[test]
