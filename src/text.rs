@@ -34,7 +34,8 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
         match out.last_mut() {
             Some(prev)
                 if (ends_with_ordinal(&joined[prev.0..prev.1])
-                    || ends_with_initial(&joined[prev.0..prev.1]))
+                    || ends_with_initial(&joined[prev.0..prev.1])
+                    || ends_with_title(&joined[prev.0..prev.1]))
                     && joined[prev.1..span.0].chars().all(|c| c == ' ') =>
             {
                 prev.1 = span.1
@@ -57,6 +58,26 @@ fn ends_with_initial(s: &str) -> bool {
         (rev.next(), rev.next()),
         (Some(l), None | Some(' ' | '.' | '(')) if l.is_alphabetic()
     )
+}
+
+/// Titles written before a name, in English and German: a full stop after
+/// one ends no sentence ("Our managing director is Dr. Henrike Sander").
+/// Only words that are never a sentence's last (not "No.", "etc.", "Jr.").
+const TITLES: &[&str] = &[
+    "Dr", "Prof", "Mr", "Mrs", "Ms", "Messrs", "Hr", "Hrn", "Dipl", "Ing", "St", "Sr",
+];
+
+/// Whether `s` ends in one of the [`TITLES`] and a full stop, after a space,
+/// a bracket, a hyphen ("Dr.-Ing.") or its start.
+fn ends_with_title(s: &str) -> bool {
+    let Some(head) = s.strip_suffix('.') else {
+        return false;
+    };
+    let word = head
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '.' | ',' | '-'))
+        .next()
+        .unwrap_or(head);
+    TITLES.contains(&word)
 }
 
 /// Whether `s` ends in a number of one or two digits and a full stop,
@@ -267,6 +288,19 @@ mod tests {
         assert_eq!(
             sentences("We need a plan. Go."),
             vec!["We need a plan.", "Go."]
+        );
+        // Titles before a name; a title-like word ending a sentence in
+        // lower case ("the doctor.") is a sentence end as before.
+        assert_eq!(
+            sentences(
+                "Our managing director is Dr. Henrike Sander; the CFO is\nProf. Dr.-Ing. Tobias Brandt. Ask Mr. Lee. Call the dr. Then go."
+            ),
+            vec![
+                "Our managing director is Dr. Henrike Sander; the CFO is\nProf. Dr.-Ing. Tobias Brandt.",
+                "Ask Mr. Lee.",
+                "Call the dr.",
+                "Then go."
+            ]
         );
     }
 

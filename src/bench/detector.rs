@@ -530,12 +530,19 @@ fn features_cached(
         k
     };
     let mut cache = read_cache(&path).unwrap_or_default();
+    // A text whose sentences are cut differently now (its windows are its
+    // sentence pairs) is read again, not the whole cache.
     let missing: Vec<&str> = {
         let mut seen = std::collections::HashSet::new();
         chunks
             .iter()
             .map(|c| c.2.as_str())
-            .filter(|t| !cache.contains_key(&key(t)) && seen.insert(key(t)))
+            .filter(|t| {
+                let stale = cache
+                    .get(&key(t))
+                    .is_none_or(|(_, wins)| wins.len() != screen::windows(t).len());
+                stale && seen.insert(key(t))
+            })
             .collect()
     };
     if !missing.is_empty() {
