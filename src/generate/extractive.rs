@@ -105,24 +105,39 @@ const CONTEXT_MATCH: f32 = 0.5;
 /// How a sentence holds a question word.
 #[derive(Clone, Copy)]
 struct Hold {
-    /// 1 the word itself, [`TRANSLATED_MATCH`] a translation, times
-    /// [`CONTEXT_MATCH`] when only the sentence before holds it; 0 not.
+    /// 1 the word itself, [`TRANSLATED_MATCH`] a translation,
+    /// [`CONTEXT_MATCH`] when only the sentence before holds the word; 0 not.
     strength: f32,
     /// Held by the sentence itself, not by the one before.
     own: bool,
 }
 
+/// How the answerer looks at the sentences (see `complete` for the order).
+#[derive(Clone, Copy, PartialEq)]
+enum Look {
+    /// Two question words shared, one of them the word itself (not only a
+    /// translation).
+    Itself,
+    /// One long word of the question held whole ([`shared_counts`]).
+    LongWord,
+    /// Two question words shared, translations enough: a question asked
+    /// across languages, answered from a page in the other one.
+    Translated,
+}
+
 /// Like [`sentence_score`], with a weight per question word (its rarity
 /// among the candidate sentences); `found(i)`: how the sentence holds
-/// question word `i`. A sentence must hold one question word itself: the
-/// sentence before only adds to one that does.
+/// question word `i`. A sentence must hold one question word itself (for
+/// [`Look::Translated`], a translation will do): the sentence before only
+/// adds to one that does.
 fn weighted_score(
     question_words: &[String],
     weights: &[f32],
     words: &[String],
-    lenient: bool,
+    look: Look,
     found: impl Fn(usize) -> Hold,
 ) -> f32 {
+    let lenient = look == Look::LongWord;
     let whole = |q: &String| words.contains(q);
     if words.is_empty() {
         return 0.0;
@@ -138,7 +153,7 @@ fn weighted_score(
         seen.push(q);
         let hold = found(i);
         if hold.strength > 0.0 {
-            own |= hold.own;
+            own |= hold.own && (look == Look::Translated || hold.strength >= 1.0);
             // A translation of a long word counts one (a dictionary sense
             // of "Hotelobergrenze" is "limit", which is chance).
             matched += if lenient && hold.own && hold.strength >= 1.0 {
@@ -220,21 +235,9 @@ impl Provider for Extractive {
         // sentence holds a question word if it holds the word or one of its
         // translations: an English question is answered from a German page.
         let senses = req.senses.as_deref().filter(|s| !s.is_empty());
-        let terms_of = |w: &Vec<Vec<String>>| -> Vec<Vec<Option<String>>> {
-            match senses {
-                Some(s) => w.iter().map(|w| s.terms_of(w)).collect(),
-                None => Vec::new(),
-            }
-        };
-        let (terms, context_terms) = (terms_of(&words), terms_of(&context));
-        let strength = |w: &str, words: &[String], terms: &[Vec<Option<String>>], si: usize| {
-            if words.iter().any(|x| same_word(x, w)) {
-                1.0
-            } else if senses.is_some_and(|s| s.matches(w, words, &terms[si])) {
-                TRANSLATED_MATCH
-            } else {
-                0.0
-            }
+        let terms: Vec<Vec<Option<String>>> = match senses {
+            Some(s) => words.iter().map(|w| s.terms_of(w)).collect(),
+            None => Vec::new(),
         };
         // holds[qi][si]: how sentence si holds question word qi, worked out
         // once for the rarity of the word and the sentence's score.
@@ -242,15 +245,25 @@ impl Provider for Extractive {
             .iter()
             .map(|w| {
                 (0..all.len())
-                    .map(|si| match strength(w, &words[si], &terms, si) {
-                        own if own > 0.0 => Hold {
-                            strength: own,
+                    .map(|si| {
+                        let own = |strength| Hold {
+                            strength,
                             own: true,
-                        },
-                        _ => Hold {
-                            strength: CONTEXT_MATCH * strength(w, &context[si], &context_terms, si),
-                            own: false,
-                        },
+                        };
+                        if words[si].iter().any(|x| same_word(x, w)) {
+                            own(1.0)
+                        } else if senses.is_some_and(|s| s.matches(w, &words[si], &terms[si])) {
+                            own(TRANSLATED_MATCH)
+                        } else {
+                            // The sentence before lends its words, not
+                            // their translations (a sense is weaker
+                            // evidence, twice removed is chance).
+                            let near = context[si].iter().any(|x| same_word(x, w));
+                            Hold {
+                                strength: if near { CONTEXT_MATCH } else { 0.0 },
+                                own: false,
+                            }
+                        }
                     })
                     .collect()
             })
@@ -275,39 +288,63 @@ impl Provider for Extractive {
             },
         };
         let answers_alone: Vec<bool> = (0..all.len())
-            .map(|si| weighted_score(&q, &idf, &words[si], false, |qi| own(qi, si)) > 0.0)
+            .map(|si| {
+                weighted_score(&q, &idf, &words[si], Look::Translated, |qi| own(qi, si)) > 0.0
+            })
             .collect();
+        // And only to a sentence that holds a question word itself, not
+        // merely a translation of one: "Trips whose total expected cost …"
+        // shares only a sense of "Dienstreisen" with "Wie hoch ist die
+        // Hotelobergrenze auf Dienstreisen?", and with the sentence before
+        // it would crowd out the page that names the Hotelobergrenze.
         let lends: Vec<bool> = before
             .iter()
-            .map(|b| b.is_some_and(|(_, at)| !at.is_some_and(|i| answers_alone[i])))
+            .enumerate()
+            .map(|(si, b)| {
+                let itself = holds
+                    .iter()
+                    .any(|row| row[si].own && row[si].strength >= 1.0);
+                itself && b.is_some_and(|(_, at)| !at.is_some_and(|i| answers_alone[i]))
+            })
             .collect();
-        // Sentences that share two question words; only if there is none,
-        // those that hold one long word of it whole (`shared_counts`).
-        let mut cands: Vec<Candidate<'_>> = Vec::new();
-        for lenient in [false, true] {
-            for (si, &(rank, n, order, t)) in all.iter().enumerate() {
-                let held = |qi: usize| {
-                    if lends[si] {
-                        holds[qi][si]
-                    } else {
-                        own(qi, si)
-                    }
-                };
-                let score = weighted_score(&q, &idf, &words[si], lenient, held)
-                    * (1.0 - 0.03 * rank as f32);
-                if score > 0.0 {
-                    cands.push(Candidate {
+        // Sentences that share two question words (translations count),
+        // if one of them holds a question word itself; if none does, those
+        // that hold one long word of it whole; only then those that share
+        // translations alone. A German question's own "Hotelobergrenze"
+        // says more than two dictionary senses of its words that an
+        // approval rule shares with it; but where a sentence holds the
+        // question's own words, a translated one still competes with it
+        // (the German page answers "company closed between Christmas and
+        // New Year" better than the English one that shares "company").
+        let scored = |look: Look| -> Vec<Candidate<'_>> {
+            all.iter()
+                .enumerate()
+                .filter_map(|(si, &(rank, n, order, t))| {
+                    let held = |qi: usize| {
+                        if lends[si] {
+                            holds[qi][si]
+                        } else {
+                            own(qi, si)
+                        }
+                    };
+                    let score = weighted_score(&q, &idf, &words[si], look, held)
+                        * (1.0 - 0.03 * rank as f32);
+                    (score > 0.0).then_some(Candidate {
                         source: n,
                         order,
                         text: t,
                         score,
-                    });
-                }
-            }
-            if !cands.is_empty() {
-                break;
-            }
-        }
+                    })
+                })
+                .collect()
+        };
+        let mut cands = if scored(Look::Itself).is_empty() {
+            Some(scored(Look::LongWord))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| scored(Look::Translated))
+        } else {
+            scored(Look::Translated)
+        };
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
         let best = cands.first().map(|c| c.score).unwrap_or(0.0);
         // Keep sentences reasonably close to the best one.
@@ -464,6 +501,79 @@ austauschen; ersetzen :: to replace
         );
         assert!(a.contains("approved by the team lead [1]."), "{a}");
         assert!(!a.contains("weather"), "{a}");
+    }
+
+    #[test]
+    fn the_sentence_before_lends_no_translations_and_only_to_a_sentence_holding_a_word_itself() {
+        // The dictionary's senses, as Ding gives them.
+        const SENSES: &str = "\
+Dienstreise {f} [adm.] | Dienstreisen {pl} :: official trip; trip on official business | official trips; travel on official business
+Hotel {n} | Hotels {pl} :: hotel | hotels
+Obergrenze {f} :: upper limit; ceiling; cap
+";
+        // The search's first hits for the question in the demo.
+        let en = "3. Hotels\nHotels are booked through the travel portal. The nightly limit \
+                  is 140 EUR in most\ncities and 190 EUR in Munich.\n\n4. Meals and per \
+                  diems\nPer diems follow the German tax rules: 14 EUR for trips over\neight \
+                  hours and 28 EUR for full days away.";
+        let de = "## Hotel und Verpflegung\n\nDie Hotelobergrenze liegt bei 140 Euro pro \
+                  Nacht, in München bei 190 Euro.";
+        let a = ask_with(
+            SENSES,
+            "Wie hoch ist die Hotelobergrenze auf Dienstreisen?",
+            &[en, de],
+            Some(Lang::German),
+        );
+        assert!(
+            a.contains(
+                "Die Hotelobergrenze liegt bei 140 Euro pro Nacht, in München bei 190 Euro [2]."
+            ),
+            "{a}"
+        );
+        assert!(!a.contains("[1]"), "{a}");
+    }
+
+    #[test]
+    fn a_long_word_of_the_question_itself_outranks_two_translations() {
+        const SENSES: &str = "\
+Dienstreise {f} | Dienstreisen {pl} :: official trip | official trips
+Hotel {n} | Hotels {pl} :: hotel | hotels
+Obergrenze {f} :: upper limit; ceiling; cap
+";
+        let a = ask_with(
+            SENSES,
+            "Wie hoch ist die Hotelobergrenze auf Dienstreisen?",
+            &[
+                "Official trips up to a cost cap of 500 EUR are approved by the team lead.",
+                "Die Hotelobergrenze liegt bei 140 Euro pro Nacht.",
+            ],
+            Some(Lang::German),
+        );
+        assert_eq!(a, "Die Hotelobergrenze liegt bei 140 Euro pro Nacht [2].");
+    }
+
+    #[test]
+    fn a_translated_sentence_competes_with_one_that_holds_the_questions_words() {
+        const SENSES: &str = "\
+Weihnachten {n} :: Christmas
+Neujahr {n} :: New Year
+zwischen {prp} :: between
+";
+        let a = ask_with(
+            SENSES,
+            "company closed between Christmas and New Year",
+            &[
+                "Die Nordwind GmbH schließt ihre Verwaltung zwischen Weihnachten und Neujahr.",
+                "Holidays and the company closing days are published every December.",
+            ],
+            Some(Lang::English),
+        );
+        assert!(
+            a.starts_with(
+                "Die Nordwind GmbH schließt ihre Verwaltung zwischen Weihnachten und Neujahr [1]."
+            ),
+            "{a}"
+        );
     }
 
     #[test]
