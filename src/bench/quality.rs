@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,10 @@ pub struct QualityRow {
     /// Per query language or language pair (e.g. "de->en"), when the set
     /// labels them.
     pub by_lang: Vec<(String, Scores)>,
+    /// Mean time of a search in this configuration once the question's
+    /// vector is made ([`report`] embeds every question first, and the
+    /// query cache keeps them, as it does for questions asked again), ms.
+    pub ms_per_query: f64,
 }
 
 /// The configurations compared: keyword alone, vectors alone, and fusions,
@@ -252,6 +257,7 @@ pub fn evaluate(
     for (name, params) in configs {
         let mut all: Vec<[f64; 4]> = Vec::new();
         let mut lang: HashMap<String, Vec<[f64; 4]>> = HashMap::new();
+        let started = Instant::now();
         for q in queries {
             let req = Request {
                 query: &q.query,
@@ -280,10 +286,12 @@ pub fn evaluate(
         let mut by_lang: Vec<(String, Scores)> =
             lang.into_iter().map(|(l, v)| (l, Scores::of(&v))).collect();
         by_lang.sort_by(|a, b| a.0.cmp(&b.0));
+        let ms_per_query = started.elapsed().as_secs_f64() * 1000.0 / queries.len().max(1) as f64;
         rows.push(QualityRow {
             config: name.clone(),
             scores: Scores::of(&all),
             by_lang,
+            ms_per_query,
         });
     }
     Ok(rows)
@@ -409,6 +417,73 @@ pub struct QualityReport {
     pub rows: Vec<QualityRow>,
     /// Whether fusion scored at least as well as the better single method.
     pub fused_at_least_best_single: bool,
+    /// The default configuration's name.
+    pub default_config: String,
+    /// What embedding this corpus's chunks costs with the model.
+    pub embedding: EmbedSpeed,
+}
+
+/// Embedding a sample of the corpus's chunks, as ingest does (its main
+/// cost), and the set's questions, so that an operator weighs a model's
+/// quality against its speed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmbedSpeed {
+    /// Chunks embedded (the first documents' chunks, up to [`SPEED_SAMPLE`]).
+    pub chunks: usize,
+    /// Milliseconds per chunk, in batches of 16.
+    pub ms_per_chunk: f64,
+    /// Milliseconds per question, each embedded once, on its own.
+    pub ms_per_question: f64,
+}
+
+impl EmbedSpeed {
+    /// "embedding 34.3 ms a chunk (64 chunks of this corpus, …), 9.1 ms a question".
+    fn line(&self) -> String {
+        format!(
+            "embedding {:.1} ms a chunk ({} chunks of this corpus, batches of 16), {:.1} ms a question",
+            self.ms_per_chunk, self.chunks, self.ms_per_question
+        )
+    }
+}
+
+/// Chunks embedded to measure a model's speed.
+const SPEED_SAMPLE: usize = 64;
+
+/// Times embedding the first [`SPEED_SAMPLE`] chunks of the index, and
+/// each question (before any search, so none is remembered yet).
+fn embed_speed(
+    snap: &Snapshot,
+    embedder: &dyn Embedder,
+    queries: &[Judged],
+) -> Result<EmbedSpeed, String> {
+    let started = Instant::now();
+    for q in queries {
+        embedder.embed_query(&q.query).map_err(|e| e.to_string())?;
+    }
+    let ms_per_question = started.elapsed().as_secs_f64() * 1000.0 / queries.len().max(1) as f64;
+    let mut texts: Vec<String> = Vec::new();
+    let mut from = 0;
+    while texts.len() < SPEED_SAMPLE {
+        let docs = snap.export(from, 16).map_err(|e| e.to_string())?;
+        let Some(last) = docs.last().map(|(id, _)| *id) else {
+            break;
+        };
+        for (_, d) in &docs {
+            texts.extend((0..d.chunks.len()).filter_map(|i| d.chunk_text(i).map(str::to_string)));
+        }
+        from = last + 1;
+    }
+    texts.truncate(SPEED_SAMPLE);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    for batch in refs.chunks(16) {
+        embedder.embed_passages(batch).map_err(|e| e.to_string())?;
+    }
+    Ok(EmbedSpeed {
+        chunks: refs.len(),
+        ms_per_chunk: started.elapsed().as_secs_f64() * 1000.0 / refs.len().max(1) as f64,
+        ms_per_question,
+    })
 }
 
 /// Runs the comparison on an index (or the database it was copied to, `view`)
@@ -425,6 +500,7 @@ pub fn report(
     base: SearchParams,
     out: &Path,
 ) -> Result<QualityReport, String> {
+    let embedding = embed_speed(snap, embedder, queries)?;
     let rows = evaluate(view, embedder, &evaluator(snap), queries, &configs(base))?;
     let best_single = rows[0].scores.ndcg_at_10.max(rows[1].scores.ndcg_at_10);
     let default_name = default_config(&base);
@@ -434,6 +510,7 @@ pub fn report(
         .unwrap_or(&rows[3]);
     let fused_ok = default_row.scores.ndcg_at_10 >= best_single - 1e-9;
     let default_name = default_row.config.clone();
+    let default_ms = default_row.ms_per_query;
     let report = QualityReport {
         machine: Machine::detect(),
         set: set.to_string(),
@@ -441,6 +518,8 @@ pub fn report(
         embedder: embedder.id().to_string(),
         rows,
         fused_at_least_best_single: fused_ok,
+        default_config: default_name.clone(),
+        embedding,
     };
     let backend = if on_postgres {
         ", PostgreSQL backend (keyword side: BM25 over postings in the database)"
@@ -456,12 +535,14 @@ pub fn report(
     }
     md.push_str(&per_language_table(&report.rows, None));
     md.push_str(&format!(
-        "\nThe default ({default_name}) {} the better single retriever. Machine: {}.\n",
+        "\nThe default ({default_name}) {} the better single retriever. Speed: {}; the default search {default_ms:.1} ms once the question's vector is made (mean of {}). Machine: {}.\n",
         if fused_ok {
             "is not worse than"
         } else {
             "is WORSE than"
         },
+        report.embedding.line(),
+        report.queries,
         report.machine.line()
     ));
     write_results(out, name, &report, &md).map_err(|e| e.to_string())?;
@@ -554,6 +635,23 @@ pub fn models_table(
         }
     }
     md.push_str(&per_language_table(&rows, Some(&models)));
+    md.push_str(
+        "\nQuality and speed of each model's default retrieval (a chunk: the corpus's first chunks embedded in batches of 16, what ingest spends most of its time on; a question: embedding it, then the search, means over the set):\n\n| model | default retrieval | nDCG@10 | hit@1 | embedding, ms a chunk | embedding, ms a question | search, ms |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for rep in &reports {
+        if let Some(r) = rep.rows.iter().find(|r| r.config == rep.default_config) {
+            md.push_str(&format!(
+                "| {} | {} | {:.3} | {:.2} | {:.1} | {:.1} | {:.1} |\n",
+                rep.embedder,
+                r.config,
+                r.scores.ndcg_at_10,
+                r.scores.hit_at_1,
+                rep.embedding.ms_per_chunk,
+                rep.embedding.ms_per_question,
+                r.ms_per_query
+            ));
+        }
+    }
     md.push_str(&format!("\nMachine: {}.\n", machine.line()));
     let report = ModelsReport {
         machine,
@@ -606,6 +704,7 @@ mod tests {
             config: c.into(),
             scores: same(v),
             by_lang: vec![("de->en".into(), same(v))],
+            ms_per_query: 1.0,
         };
         let t = per_language_table(&[row("a", 0.25), row("b", 0.5)], Some(&["m1", "m2"]));
         assert!(t.contains("| m1 | a | 0.250 · 0.25 · 0.25 |"), "{t}");
