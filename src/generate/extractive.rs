@@ -293,10 +293,10 @@ impl Provider for Extractive {
             })
             .collect();
         // And only to a sentence that holds a question word itself, not
-        // merely a translation of one: "Trips whose total expected cost …"
-        // shares only a sense of "Dienstreisen" with "Wie hoch ist die
-        // Hotelobergrenze auf Dienstreisen?", and with the sentence before
-        // it would crowd out the page that names the Hotelobergrenze.
+        // merely a translation of one: "Per diems … for trips over eight
+        // hours" shares one sense of "Dienstreisen" with "Wie hoch ist die
+        // Hotelobergrenze auf Dienstreisen?"; its neighbour must not make it
+        // an answer that crowds out the page naming the Hotelobergrenze.
         let lends: Vec<bool> = before
             .iter()
             .enumerate()
