@@ -172,14 +172,18 @@ fn weighted_score(
 }
 
 /// Equal, or the same stem (a shared prefix of all but the last two letters
-/// of a word of five or more): "approves"/"approval", "Reisen"/"Reise".
+/// of a word of five or more): "approves"/"approval", "Reisen"/"Reise",
+/// "Reisen"/"Reisekosten". A stem of three letters is too short to tell
+/// from chance beside a longer word, so a five-letter word shares it only
+/// with a word at most two letters longer: "hotel"/"hotels", but not
+/// "north"/"Nordwind" nor "hotel"/"Hotelobergrenze".
 pub fn same_word(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let n = short.chars().count();
-    if n < 5 {
+    if n < 5 || (n == 5 && long.chars().count() > n + 2) {
         return false;
     }
     let stem: String = short.chars().take(n - 2).collect();
@@ -574,6 +578,27 @@ zwischen {prp} :: between
             ),
             "{a}"
         );
+    }
+
+    #[test]
+    fn words_share_a_stem_of_four_letters_or_a_short_one_with_a_near_twin() {
+        for (a, b) in [
+            ("approves", "approval"),
+            ("reisen", "reise"),
+            ("reisen", "reisekosten"),
+            ("hotel", "hotels"),
+            ("closed", "closing"),
+        ] {
+            assert!(same_word(a, b) && same_word(b, a), "{a} {b}");
+        }
+        for (a, b) in [
+            ("north", "nordwind"),
+            ("hotel", "hotelobergrenze"),
+            ("trip", "tripod"),
+            ("plan", "planet"),
+        ] {
+            assert!(!same_word(a, b) && !same_word(b, a), "{a} {b}");
+        }
     }
 
     #[test]
