@@ -225,6 +225,11 @@ fn cli_errors_are_one_clear_line_with_exit_codes() {
     let out = env.run(&["ingest", "no-such-folder"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-folder"));
+    // ... and leaves no index behind (a mistyped path creates nothing).
+    assert!(
+        !env.index().exists(),
+        "an index was created for a missing folder"
+    );
     // A bad configuration names the file and the field.
     std::fs::write(env.config(), "[ingest]\nchunk_tokenz = 5\n").unwrap();
     let out = env.run(&["status"]);

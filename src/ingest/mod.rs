@@ -678,19 +678,13 @@ fn rescore(
     Ok(())
 }
 
-/// Makes `store` match `roots`: adds new files, re-embeds changed ones,
-/// removes deleted ones, applies changed access rules — all through the
-/// storage contract, so the same pipeline fills the embedded index and
-/// PostgreSQL (where each run is one transaction: a folder's sync becomes
-/// visible at once).
-pub fn ingest_into(
-    store: &dyn Store,
-    roots: &[PathBuf],
-    embedder: &dyn Embedder,
-    opts: &IngestOptions,
-) -> Result<IngestReport, IngestError> {
-    let started = Instant::now();
-    let mut report = IngestReport::default();
+/// The folders to ingest, absolute, each once and in one order for every
+/// process (PostgreSQL locks each folder for the run, and two runs that
+/// take the same folders in different orders could otherwise deadlock); an
+/// error names the first that is missing or no folder. Callers check them
+/// before they open or create an index, so a mistyped path leaves nothing
+/// behind.
+pub fn folders(roots: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     let mut canon: Vec<PathBuf> = Vec::new();
     for r in roots {
         let c = std::fs::canonicalize(r).map_err(|e| IngestError::Root {
@@ -707,10 +701,24 @@ pub fn ingest_into(
             canon.push(c);
         }
     }
-    // One order for every process: PostgreSQL locks each folder for the run,
-    // and two runs that take the same folders in different orders could
-    // otherwise deadlock.
     canon.sort();
+    Ok(canon)
+}
+
+/// Makes `store` match `roots`: adds new files, re-embeds changed ones,
+/// removes deleted ones, applies changed access rules — all through the
+/// storage contract, so the same pipeline fills the embedded index and
+/// PostgreSQL (where each run is one transaction: a folder's sync becomes
+/// visible at once).
+pub fn ingest_into(
+    store: &dyn Store,
+    roots: &[PathBuf],
+    embedder: &dyn Embedder,
+    opts: &IngestOptions,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let mut report = IngestReport::default();
+    let canon = folders(roots)?;
     let roots_s: Vec<String> = canon
         .iter()
         .map(|r| r.to_string_lossy().to_string())

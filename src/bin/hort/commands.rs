@@ -98,8 +98,10 @@ pub fn run_ingest(
     dirs: &[PathBuf],
     quiet: bool,
 ) -> Result<IngestReport> {
+    // A missing folder fails before an index is created for nothing; then
+    // the store: a wrong URL or model fails before the work.
+    ingest::folders(dirs)?;
     let embedder = load_embedder(cfg)?;
-    // Open the store first: a wrong URL or model fails before the work.
     let store = open_store(cfg, index, embedder.as_ref())?;
     let mut opts = IngestOptions::from_config(cfg, IngestOptions::subprocess_pdf(cfg));
     opts.progress = !quiet;
