@@ -629,7 +629,9 @@ fn rescore(
         docs.extend(writer.stored(root)?);
     }
     let mut progress = Progress::new(docs.len(), opts.progress);
-    progress.note("re-scoring stored chunks with the current injection detector");
+    if !docs.is_empty() {
+        progress.note("re-scoring stored chunks with the current injection detector");
+    }
     // Documents are screened in blocks, so the model's sessions get full
     // batches however small each document is.
     let block = opts.batch_size.max(1) * embedder.parallelism().max(1) * embedding::WINDOW_BATCHES;
