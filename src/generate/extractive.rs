@@ -220,7 +220,12 @@ impl Provider for Extractive {
             let mut last: Option<(usize, usize)> = None; // (order, index in all)
             for (order, &(a, b)) in spans.iter().enumerate() {
                 let t = &s.text[a..b];
-                if t.chars().filter(|c| c.is_alphabetic()).count() >= 12 {
+                // A Markdown heading alone on its line names what follows;
+                // it is read as the sentence before, never quoted as an
+                // answer. (A heading whose list follows on the next lines
+                // is one span with it, and quoted.)
+                let heading = t.starts_with('#') && !t.contains('\n');
+                if !heading && t.chars().filter(|c| c.is_alphabetic()).count() >= 12 {
                     before.push(order.checked_sub(1).map(|p| {
                         let at = last.filter(|&(o, _)| o == p).map(|(_, i)| i);
                         (&s.text[spans[p].0..spans[p].1], at)
@@ -494,6 +499,16 @@ austauschen; ersetzen :: to replace
         assert!(
             a.contains("The nightly limit is 140 EUR in most cities and 190 EUR in Munich [1]."),
             "{a}"
+        );
+        // A Markdown heading is context, never the answer.
+        let a = ask(
+            "Where is Nordwind Logistik headquartered?",
+            &["# Welcome to Nordwind Logistik\n\nNordwind Logistik GmbH is headquartered in Hamburg, with an office in Bremen."],
+            None,
+        );
+        assert_eq!(
+            a,
+            "Nordwind Logistik GmbH is headquartered in Hamburg, with an office in Bremen [1]."
         );
         // The words of the sentence before only add to a sentence that
         // holds one of the question's itself: a sentence that follows a
