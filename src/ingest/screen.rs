@@ -44,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "4a003e8ece8df6890e09d57ffab7cd102eeb4a23a0c7d7dd852ae193b7faf4e8",
+        sha256: "3817b7164f788ad622d6e925d5fe9ba3c26ec2899ddaa472eedbf3cdafcfe0bb",
     },
 ];
 
