@@ -112,39 +112,28 @@ struct Hold {
     own: bool,
 }
 
-/// How the answerer looks at the sentences (see `complete` for the order).
-#[derive(Clone, Copy, PartialEq)]
-enum Look {
-    /// Two question words shared, one of them the word itself (not only a
-    /// translation).
-    Itself,
-    /// One long word of the question held whole ([`shared_counts`]).
-    LongWord,
-    /// Two question words shared, translations enough: a question asked
-    /// across languages, answered from a page in the other one.
-    Translated,
-}
-
 /// Like [`sentence_score`], with a weight per question word (its rarity
 /// among the candidate sentences); `found(i)`: how the sentence holds
-/// question word `i`. A sentence must hold one question word itself (for
-/// [`Look::Translated`], a translation will do): the sentence before only
-/// adds to one that does.
+/// question word `i`; `lenient`: a long word held whole counts two
+/// ([`shared_counts`]). A sentence must hold one question word (or a
+/// translation of one) itself: the sentence before only adds to one that
+/// does. Also says whether the sentence holds a question word itself, not
+/// only a translation.
 fn weighted_score(
     question_words: &[String],
     weights: &[f32],
     words: &[String],
-    look: Look,
+    lenient: bool,
     found: impl Fn(usize) -> Hold,
-) -> f32 {
-    let lenient = look == Look::LongWord;
+) -> (f32, bool) {
     let whole = |q: &String| words.contains(q);
     if words.is_empty() {
-        return 0.0;
+        return (0.0, false);
     }
     let mut score = 0.0;
     let mut matched = 0;
     let mut own = false;
+    let mut itself = false;
     let mut seen: Vec<&String> = Vec::new();
     for (i, (q, w)) in question_words.iter().zip(weights).enumerate() {
         if seen.contains(&q) {
@@ -153,7 +142,8 @@ fn weighted_score(
         seen.push(q);
         let hold = found(i);
         if hold.strength > 0.0 {
-            own |= hold.own && (look == Look::Translated || hold.strength >= 1.0);
+            own |= hold.own;
+            itself |= hold.own && hold.strength >= 1.0;
             // A translation of a long word counts one (a dictionary sense
             // of "Hotelobergrenze" is "limit", which is chance).
             matched += if lenient && hold.own && hold.strength >= 1.0 {
@@ -166,9 +156,9 @@ fn weighted_score(
     }
     let needed = if seen.len() >= 3 { 2 } else { 1 };
     if !own || matched < needed {
-        return 0.0;
+        return (0.0, false);
     }
-    score / (1.0 + (words.len() as f32 / 25.0))
+    (score / (1.0 + (words.len() as f32 / 25.0)), itself)
 }
 
 /// Equal, or the same stem (a shared prefix of all but the last two letters
@@ -297,9 +287,7 @@ impl Provider for Extractive {
             },
         };
         let answers_alone: Vec<bool> = (0..all.len())
-            .map(|si| {
-                weighted_score(&q, &idf, &words[si], Look::Translated, |qi| own(qi, si)) > 0.0
-            })
+            .map(|si| weighted_score(&q, &idf, &words[si], false, |qi| own(qi, si)).0 > 0.0)
             .collect();
         // And only to a sentence that holds a question word itself, not
         // merely a translation of one: "Per diems … for trips over eight
@@ -325,7 +313,7 @@ impl Provider for Extractive {
         // question's own words, a translated one still competes with it
         // (the German page answers "company closed between Christmas and
         // New Year" better than the English one that shares "company").
-        let scored = |look: Look| -> Vec<Candidate<'_>> {
+        let scored = |lenient: bool| -> Vec<(Candidate<'_>, bool)> {
             all.iter()
                 .enumerate()
                 .filter_map(|(si, &(rank, n, order, t))| {
@@ -336,24 +324,35 @@ impl Provider for Extractive {
                             own(qi, si)
                         }
                     };
-                    let score = weighted_score(&q, &idf, &words[si], look, held)
-                        * (1.0 - 0.03 * rank as f32);
-                    (score > 0.0).then_some(Candidate {
-                        source: n,
-                        order,
-                        text: t,
-                        score,
-                    })
+                    let (score, itself) = weighted_score(&q, &idf, &words[si], lenient, held);
+                    let score = score * (1.0 - 0.03 * rank as f32);
+                    (score > 0.0).then_some((
+                        Candidate {
+                            source: n,
+                            order,
+                            text: t,
+                            score,
+                        },
+                        itself,
+                    ))
                 })
                 .collect()
         };
-        let mut cands = if scored(Look::Itself).is_empty() {
-            Some(scored(Look::LongWord))
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| scored(Look::Translated))
+        let strict = scored(false);
+        let picked_look = if strict.iter().any(|(_, itself)| *itself) {
+            strict
         } else {
-            scored(Look::Translated)
+            let long: Vec<_> = scored(true)
+                .into_iter()
+                .filter(|(_, itself)| *itself)
+                .collect();
+            if long.is_empty() {
+                strict
+            } else {
+                long
+            }
         };
+        let mut cands: Vec<Candidate<'_>> = picked_look.into_iter().map(|(c, _)| c).collect();
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
         let best = cands.first().map(|c| c.score).unwrap_or(0.0);
         // Keep sentences reasonably close to the best one.
