@@ -62,7 +62,9 @@ fn ends_with_initial(s: &str) -> bool {
 
 /// Titles written before a name, in English and German: a full stop after
 /// one ends no sentence ("Our managing director is Dr. Henrike Sander").
-/// Only words that are never a sentence's last (not "No.", "etc.", "Jr.").
+/// Only words that seldom end a sentence (not "No.", "etc.", "Jr."); "St."
+/// as a street's abbreviation can, and such a sentence then runs on into
+/// the next one.
 const TITLES: &[&str] = &[
     "Dr", "Prof", "Mr", "Mrs", "Ms", "Messrs", "Hr", "Hrn", "Dipl", "Ing", "St", "Sr",
 ];
