@@ -157,6 +157,15 @@ const EN_WORDS: &[&str] = &[
 ];
 
 impl Language {
+    /// Whether `word` (lower case) is one of the function words this
+    /// language is told by ("wer", "die"; "who", "the").
+    pub fn is_function_word(self, word: &str) -> bool {
+        match self {
+            Language::German => DE_WORDS.contains(&word),
+            Language::English => EN_WORDS.contains(&word),
+        }
+    }
+
     /// The ISO 639-1 code ("de", "en"), as benchmark sets name languages.
     pub fn code(self) -> &'static str {
         match self {

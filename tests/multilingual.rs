@@ -207,7 +207,8 @@ fn german_questions_find_english_documents_through_the_dictionary() {
             .unwrap()
     };
     let with = SearchParams {
-        dictionary: Some(translate::Dictionary::shared(&dict)),
+        dictionary: Some(translate::Dictionary::shared(&dict, true)),
+        translated_vectors: true,
         ..SearchParams::default()
     };
     let r = retrieve::search(&snap, &e, &guest, &req, &with).unwrap();
@@ -221,7 +222,17 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     );
     assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
     assert_eq!(doc_of(r.translated[0].0), "it/backup.md");
-    let lists = r.vector.iter().chain(&r.keyword).chain(&r.translated);
+    // The question put into English word by word was searched by meaning
+    // too, inside the same access filter.
+    let gloss = r.glossed.clone().unwrap_or_default();
+    assert!(gloss.contains("file server"), "{gloss}");
+    assert!(!r.translated_vector.is_empty());
+    let lists = r
+        .vector
+        .iter()
+        .chain(&r.keyword)
+        .chain(&r.translated)
+        .chain(&r.translated_vector);
     for (id, _) in lists {
         assert_ne!(doc_of(*id), "board/backup.md", "a candidate outside access");
     }
@@ -233,6 +244,19 @@ fn german_questions_find_english_documents_through_the_dictionary() {
         .iter()
         .any(|(id, _)| doc_of(*id) == "board/backup.md"));
     assert!(r.hits.iter().all(|h| h.doc == "board/backup.md"));
+    assert!(r
+        .translated_vector
+        .iter()
+        .any(|(id, _)| doc_of(*id) == "board/backup.md"));
+    // `[retrieve] translated_vectors = false`: keywords translated only.
+    let keywords_only = SearchParams {
+        translated_vectors: false,
+        ..with
+    };
+    let r = retrieve::search(&snap, &e, &guest, &req, &keywords_only).unwrap();
+    assert!(!r.translated.is_empty());
+    assert!(r.glossed.is_none() && r.translated_vector.is_empty());
+    assert_eq!(r.hits[0].doc, "it/backup.md", "{:?}", r.hits);
     // A German question whose nearest chunk is German (a gate of one): the
     // English chunks further down still open the translation, at half
     // weight, and the German answer stays first.

@@ -159,7 +159,21 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
         // question asked across languages: fused, with the gate on.
         for (name, p) in configs_in_own_words(base) {
             if name.starts_with("hybrid") && !name.contains("no language gate") {
-                out.push((format!("{name}, translated"), p));
+                out.push((
+                    format!("{name}, translated"),
+                    SearchParams {
+                        translated_vectors: false,
+                        ..p
+                    },
+                ));
+                out.push((
+                    format!("{name}, translated + vectors"),
+                    SearchParams {
+                        translated_vectors: true,
+                        dictionary: p.dictionary.map(|d| d.with_glosses()),
+                        ..p
+                    },
+                ));
             }
         }
     }
@@ -178,6 +192,9 @@ pub fn default_config(base: &SearchParams) -> String {
     }
     if base.dictionary.is_some() && base.translation_weight > 0.0 {
         name.push_str(", translated");
+        if base.translated_vectors {
+            name.push_str(" + vectors");
+        }
     }
     name
 }
@@ -362,6 +379,7 @@ pub fn write_lists(
             .iter()
             .chain(&r.keyword)
             .chain(&r.translated)
+            .chain(&r.translated_vector)
             .chain(&always)
             .map(|x| x.0)
             .collect();
@@ -396,6 +414,10 @@ pub fn write_lists(
             // The translated keywords' candidates whether or not the gate
             // opened (questions whose language the gate can tell).
             "translated_always": side(&always),
+            // The question put word by word into the other language and
+            // its vector candidates (where its keywords were translated).
+            "glossed": r.glossed,
+            "translated_vector": side(&r.translated_vector),
         });
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }

@@ -439,7 +439,7 @@ fn the_translation_is_searched_when_the_other_language_is_only_far_down() {
     let q = "When is the canteen open?";
     let with = SearchParams {
         candidates: 50,
-        dictionary: Some(crate::retrieve::translate::Dictionary::shared(&dict)),
+        dictionary: Some(crate::retrieve::translate::Dictionary::shared(&dict, false)),
         ..params()
     };
     let score = |r: &retrieve::SearchResult| {

@@ -113,17 +113,29 @@ impl Senses {
 /// the share of the dictionary's senses that give them.
 #[derive(Default)]
 struct Table {
-    keys: FxHashMap<Box<str>, (u32, u32)>,
+    /// Source term → its senses (a range of `senses`) and its usual
+    /// translation as written ([`Lexicon::gloss`]; an index into the
+    /// lexicon's surfaces, [`NO_GLOSS`] if none).
+    keys: FxHashMap<Box<str>, (u32, u32, u32)>,
     senses: Vec<(u32, f32)>,
     targets: Vec<Target>,
 }
 
+/// A source term without a translation as written (only a phrase of more
+/// words, or a German word that is not a single word).
+const NO_GLOSS: u32 = u32::MAX;
+
 impl Table {
     fn get(&self, term: &str) -> &[(u32, f32)] {
         match self.keys.get(term) {
-            Some(&(a, b)) => &self.senses[a as usize..b as usize],
+            Some(&(a, b, _)) => &self.senses[a as usize..b as usize],
             None => &[],
         }
+    }
+
+    /// The usual translation of `term` as written, by its number.
+    fn gloss(&self, term: &str) -> Option<u32> {
+        self.keys.get(term).map(|k| k.2).filter(|&g| g != NO_GLOSS)
     }
 
     fn has(&self, term: &str) -> bool {
@@ -131,15 +143,30 @@ impl Table {
     }
 }
 
-/// Counts while reading: source term → target id → times given.
+/// Counts while reading: source term → what it is given, and how often.
 #[derive(Default)]
 struct Counts {
-    by_source: FxHashMap<String, FxHashMap<u32, u32>>,
+    by_source: FxHashMap<String, Given>,
     target_ids: FxHashMap<String, u32>,
     targets: Vec<Target>,
 }
 
+/// What one source term is given: target id → times, and translation as
+/// written ([`Surfaces`]) → times (a short list: most words have a few).
+#[derive(Default)]
+struct Given {
+    targets: FxHashMap<u32, u32>,
+    glosses: Vec<(u32, u32)>,
+}
+
 impl Counts {
+    fn given(&mut self, source: &str) -> &mut Given {
+        if !self.by_source.contains_key(source) {
+            self.by_source.insert(source.to_string(), Given::default());
+        }
+        self.by_source.get_mut(source).expect("inserted above")
+    }
+
     /// Counts `source` → `target` (an analysed term, and the word it came
     /// from when that can be a compound part). Words with one stem are one
     /// target ("Reise", "Reisen"), with the first word seen as its part.
@@ -160,23 +187,35 @@ impl Counts {
         if t.part.is_none() {
             t.part = target.1.map(Into::into);
         }
-        let given = match self.by_source.get_mut(source) {
-            Some(g) => g,
-            None => self.by_source.entry(source.to_string()).or_default(),
-        };
-        *given.entry(id).or_default() += 1;
+        *self.given(source).targets.entry(id).or_default() += 1;
     }
 
-    fn finish(self) -> Table {
+    /// Counts `surface` (interned) as a translation of `source` as written.
+    fn add_gloss(&mut self, source: &str, surface: u32) {
+        let given = &mut self.given(source).glosses;
+        match given.iter_mut().find(|g| g.0 == surface) {
+            Some(g) => g.1 += 1,
+            None => given.push((surface, 1)),
+        }
+    }
+
+    /// The table, each source's senses weighted by their share and its
+    /// usual translation as written chosen: the one the dictionary gives it
+    /// most often, weighed by how common that translation is, that is by
+    /// how many sources of all tables it translates (`given`, by surface:
+    /// the log of one more than that). A sense given as often as another
+    /// but rare ("list" → "krängen", of a ship) gives way to the common one
+    /// ("Liste").
+    fn finish(self, given_for: &[u32], surfaces: &[Box<str>]) -> Table {
         let mut t = Table {
             targets: self.targets,
             ..Table::default()
         };
         let mut sources: Vec<_> = self.by_source.into_iter().collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
-        for (source, given) in sources {
-            let total: u32 = given.values().sum();
-            let mut given: Vec<(u32, u32)> = given.into_iter().collect();
+        for (source, Given { targets, glosses }) in sources {
+            let total: u32 = targets.values().sum();
+            let mut given: Vec<(u32, u32)> = targets.into_iter().collect();
             given.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             given.truncate(MAX_SENSES);
             let start = t.senses.len() as u32;
@@ -185,16 +224,67 @@ impl Counts {
                     .into_iter()
                     .map(|(id, n)| (id, n as f32 / total as f32)),
             );
-            t.keys
-                .insert(source.into_boxed_str(), (start, t.senses.len() as u32));
+            let weight =
+                |&(id, n): &(u32, u32)| n as f32 * (1.0 + given_for[id as usize] as f32).ln();
+            let gloss = glosses
+                .into_iter()
+                .max_by(|a, b| {
+                    weight(a).total_cmp(&weight(b)).then_with(|| {
+                        // Ties: the shorter, then the first in order.
+                        let (x, y) = (&surfaces[a.0 as usize], &surfaces[b.0 as usize]);
+                        y.len().cmp(&x.len()).then_with(|| y.cmp(x))
+                    })
+                })
+                .map_or(NO_GLOSS, |g| g.0);
+            t.keys.insert(
+                source.into_boxed_str(),
+                (start, t.senses.len() as u32, gloss),
+            );
         }
         t
+    }
+
+    /// Adds to `given_for` (by surface) the sources this table's glosses
+    /// translate.
+    fn count_given(&self, given_for: &mut [u32]) {
+        for g in self.by_source.values() {
+            for &(id, _) in &g.glosses {
+                given_for[id as usize] += 1;
+            }
+        }
     }
 }
 
 /// The key of an analysed English two-word phrase.
 fn phrase_key(a: &str, b: &str) -> String {
     format!("{a} {b}")
+}
+
+/// Translations as written, interned while reading: a [`Table`] names
+/// each source's usual one by its number here.
+#[derive(Default)]
+struct Surfaces {
+    ids: FxHashMap<Box<str>, u32>,
+}
+
+impl Surfaces {
+    fn intern(&mut self, surface: &str) -> u32 {
+        if let Some(&id) = self.ids.get(surface) {
+            return id;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(surface.into(), id);
+        id
+    }
+
+    /// The surfaces by number.
+    fn into_list(self) -> Vec<Box<str>> {
+        let mut list = vec![Box::<str>::default(); self.ids.len()];
+        for (s, id) in self.ids {
+            list[id as usize] = s;
+        }
+        list
+    }
 }
 
 /// A German–English dictionary, analysed for the keyword index.
@@ -206,6 +296,9 @@ pub struct Lexicon {
     /// compound ("Tankkarte"), which the phrase's words one by one never
     /// reach: "fuel" gives Kraftstoff, Treibstoff, … and "card" Karte.
     en2_de: Table,
+    /// Translations as written, for a question put into the other language
+    /// as text ([`Lexicon::gloss`]; the tables name them by number).
+    surfaces: Vec<Box<str>>,
 }
 
 impl std::fmt::Debug for Lexicon {
@@ -240,6 +333,43 @@ fn words(s: &str) -> Vec<String> {
         .filter(|w| !w.is_empty() && w.len() < 64)
         .map(str::to_lowercase)
         .collect()
+}
+
+/// Ding's stand-ins for an object or a reflexive pronoun ("etw. auflisten
+/// :: to list sth.", "jdm. etw. leihen", "sich beschweren", "sb.'s"), as
+/// [`words`] leaves them. They are no words of the entry: left in, every
+/// transitive or reflexive verb (about 14,000 lines on each side) reads as a
+/// two-word phrase, so "auflisten" never reached "list", and "to list sth."
+/// was filed as the phrase "list sth".
+const PLACEHOLDERS: [&str; 9] = [
+    "etw", "jd", "jdn", "jdm", "jds", "sich", "sth", "sb", "oneself",
+];
+
+/// The words of one synonym of an entry (its notes stripped): [`words`]
+/// without Ding's [`PLACEHOLDERS`] (and the "s" of "sb.'s"), and the same
+/// words as written (case kept, an English verb's "to" dropped), which is
+/// what [`Lexicon::gloss`] writes.
+fn entry_words(s: &str) -> (Vec<String>, String) {
+    let mut lower = Vec::new();
+    let mut surface: Vec<&str> = Vec::new();
+    let mut after_placeholder = false;
+    for w in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() < 64)
+    {
+        let l = w.to_lowercase();
+        let placeholder = PLACEHOLDERS.contains(&l.as_str());
+        let drop = placeholder || (after_placeholder && l == "s");
+        after_placeholder = placeholder;
+        if !drop {
+            lower.push(l);
+            surface.push(w);
+        }
+    }
+    if surface.len() > 1 && surface[0] == "to" {
+        surface.remove(0);
+    }
+    (lower, surface.join(" "))
 }
 
 /// `field`'s analysis of one word (None for a stop word).
@@ -290,25 +420,34 @@ impl Stems {
 }
 
 impl Lexicon {
-    /// Reads a dictionary in Ding's format.
-    pub fn load(path: &Path) -> Result<Lexicon, TranslateError> {
+    /// Reads a dictionary in Ding's format; with `glosses`, also each word's
+    /// usual translation as written, for [`Lexicon::gloss`] (about 0.6 s
+    /// and 75 MB more while reading the whole list).
+    pub fn load(path: &Path, glosses: bool) -> Result<Lexicon, TranslateError> {
         let text = std::fs::read_to_string(path).map_err(|source| TranslateError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let lex = Lexicon::parse(&text);
+        let lex = Lexicon::parse_with(&text, glosses);
         if lex.de_en.keys.is_empty() {
             return Err(TranslateError::Empty(path.to_path_buf()));
         }
         Ok(lex)
     }
 
-    /// Parses Ding's format (lines that are not entries are skipped).
+    /// Parses Ding's format, with glosses ([`Lexicon::parse_with`]).
     pub fn parse(text: &str) -> Lexicon {
+        Lexicon::parse_with(text, true)
+    }
+
+    /// Parses Ding's format (lines that are not entries are skipped);
+    /// without `glosses`, [`Lexicon::gloss`] translates nothing.
+    pub fn parse_with(text: &str, glosses: bool) -> Lexicon {
         let mut de_en = Counts::default();
         let mut en_de = Counts::default();
         let mut en2_de = Counts::default();
         let mut stems = Stems::default();
+        let mut surfaces = Surfaces::default();
         for line in text.lines() {
             if line.starts_with('#') {
                 continue;
@@ -324,52 +463,71 @@ impl Lexicon {
                 en_parts.truncate(1);
             }
             for (d, e) in de_parts.iter().zip(&en_parts) {
-                let e_terms: Vec<Vec<String>> = e
-                    .split(';')
-                    .filter_map(|s| stems.phrase(TermField::English, &words(&strip_notes(s))))
-                    .collect();
-                let d_terms: Vec<(Vec<String>, Vec<String>)> = d
+                // Notes first: they hold semicolons of their own ("to lend
+                // {lent; lent}", "(über; bei; dass)").
+                let e_terms: Vec<(Vec<String>, String)> = strip_notes(e)
                     .split(';')
                     .filter_map(|s| {
-                        let w = words(&strip_notes(s));
-                        stems.phrase(TermField::German, &w).map(|t| (t, w))
+                        let (w, surface) = entry_words(s);
+                        stems.phrase(TermField::English, &w).map(|t| (t, surface))
+                    })
+                    .collect();
+                let d_terms: Vec<(Vec<String>, Vec<String>, String)> = strip_notes(d)
+                    .split(';')
+                    .filter_map(|s| {
+                        let (w, surface) = entry_words(s);
+                        stems.phrase(TermField::German, &w).map(|t| (t, w, surface))
                     })
                     .collect();
                 // German single words → English terms.
-                for (terms, w) in &d_terms {
+                for (terms, w, _) in &d_terms {
                     if w.len() != 1 || terms.len() != 1 {
                         continue;
                     }
-                    for e in &e_terms {
+                    for (e, surface) in &e_terms {
                         for t in e {
                             de_en.add(&terms[0], (t.clone(), None));
+                        }
+                        if glosses {
+                            let id = surfaces.intern(surface);
+                            de_en.add_gloss(&terms[0], id);
                         }
                     }
                 }
                 // English single words and two-word phrases → German
                 // terms (and the whole lower-case word, for compounds'
                 // parts).
-                for e in &e_terms {
+                for (e, _) in &e_terms {
                     let (table, source) = match e.as_slice() {
                         [one] => (&mut en_de, one.clone()),
                         [a, b] => (&mut en2_de, phrase_key(a, b)),
                         _ => continue,
                     };
-                    for (terms, w) in &d_terms {
+                    for (terms, w, surface) in &d_terms {
                         for (i, t) in terms.iter().enumerate() {
                             let part = (terms.len() == w.len())
                                 .then(|| w[i].clone())
                                 .filter(|p| p.chars().count() >= MIN_PART);
                             table.add(&source, (t.clone(), part));
                         }
+                        if glosses && w.len() == 1 {
+                            let id = surfaces.intern(surface);
+                            table.add_gloss(&source, id);
+                        }
                     }
                 }
             }
         }
+        let surfaces = surfaces.into_list();
+        let mut given_for = vec![0u32; surfaces.len()];
+        for t in [&de_en, &en_de, &en2_de] {
+            t.count_given(&mut given_for);
+        }
         Lexicon {
-            de_en: de_en.finish(),
-            en_de: en_de.finish(),
-            en2_de: en2_de.finish(),
+            de_en: de_en.finish(&given_for, &surfaces),
+            en_de: en_de.finish(&given_for, &surfaces),
+            en2_de: en2_de.finish(&given_for, &surfaces),
+            surfaces,
         }
     }
 
@@ -397,6 +555,88 @@ impl Lexicon {
                 q.add(TermField::GermanParts, p, weight * share * PARTS_BOOST);
             }
         });
+    }
+
+    /// `query` (asked in `asked`) put word by word into the other language,
+    /// as text for the embedding model: each word's usual translation
+    /// (an English two-word phrase's as one), a German compound the
+    /// dictionary lacks by its parts, stop words left out, and words it does
+    /// not know (names, numbers, "VPN", "bzip2") as written. "Verzeichnisinhalte
+    /// auflisten" → "directory contents list". Rough, but a small
+    /// multilingual model places a German question's English gloss nearer
+    /// the English passage that answers than the question itself: its
+    /// vectors lean to the language they read. None if nothing was
+    /// translated.
+    pub fn gloss(&self, query: &str, asked: Language) -> Option<String> {
+        let raw: Vec<&str> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty() && w.len() < 64)
+            .collect();
+        // Function words ("wer", "who") are left out like stop words, and
+        // break an English phrase like them.
+        let content = |lower: &str, field: TermField| {
+            (!asked.is_function_word(lower))
+                .then(|| stem(field, lower))
+                .flatten()
+        };
+        let mut out: Vec<&str> = Vec::new();
+        let mut translated = false;
+        match asked {
+            Language::German => {
+                for w in &raw {
+                    let lower = w.to_lowercase();
+                    let Some(s) = content(&lower, TermField::German) else {
+                        continue;
+                    };
+                    if let Some(g) = self.de_en.gloss(&s) {
+                        out.push(&self.surfaces[g as usize]);
+                        translated = true;
+                        continue;
+                    }
+                    let parts: Vec<&str> = self
+                        .split_compound(&lower)
+                        .iter()
+                        .filter_map(|p| self.de_en.gloss(p))
+                        .map(|g| &*self.surfaces[g as usize])
+                        .collect();
+                    if parts.is_empty() {
+                        out.push(w);
+                    } else {
+                        out.extend(parts);
+                        translated = true;
+                    }
+                }
+            }
+            Language::English => {
+                let stems: Vec<Option<String>> = raw
+                    .iter()
+                    .map(|w| content(&w.to_lowercase(), TermField::English))
+                    .collect();
+                let mut i = 0;
+                while i < raw.len() {
+                    if let (Some(Some(a)), Some(Some(b))) = (stems.get(i), stems.get(i + 1)) {
+                        if let Some(g) = self.en2_de.gloss(&phrase_key(a, b)) {
+                            out.push(&self.surfaces[g as usize]);
+                            translated = true;
+                            i += 2;
+                            continue;
+                        }
+                    }
+                    match &stems[i] {
+                        None => {}
+                        Some(s) => match self.en_de.gloss(s) {
+                            Some(g) => {
+                                out.push(&self.surfaces[g as usize]);
+                                translated = true;
+                            }
+                            None => out.push(raw[i]),
+                        },
+                    }
+                    i += 1;
+                }
+            }
+        }
+        translated.then(|| out.join(" "))
     }
 
     /// What each word of `query` (asked in `asked`) may be in the other
@@ -559,6 +799,8 @@ pub const DEFAULT_DICTIONARY: &str = "ding/usr/share/trans/de-en";
 /// in the background while it starts.
 pub struct Dictionary {
     path: PathBuf,
+    /// Read with glosses ([`Lexicon::load`]): `[retrieve] translated_vectors`.
+    glosses: bool,
     lexicon: OnceLock<Option<Lexicon>>,
 }
 
@@ -575,19 +817,28 @@ impl Dictionary {
     /// The dictionary of `path`, one per process and path: it is immutable
     /// and tens of MB in memory, so every search of every service of the
     /// process shares it.
-    pub fn shared(path: &Path) -> &'static Dictionary {
-        static OPENED: OnceLock<Mutex<HashMap<PathBuf, &'static Dictionary>>> = OnceLock::new();
+    /// `glosses`: read with each word's translation as written too
+    /// (`[retrieve] translated_vectors`; a separate copy).
+    pub fn shared(path: &Path, glosses: bool) -> &'static Dictionary {
+        type Opened = HashMap<(PathBuf, bool), &'static Dictionary>;
+        static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let mut opened = OPENED
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        opened.entry(key.clone()).or_insert_with(|| {
+        opened.entry((key.clone(), glosses)).or_insert_with(|| {
             Box::leak(Box::new(Dictionary {
                 path: key,
+                glosses,
                 lexicon: OnceLock::new(),
             }))
         })
+    }
+
+    /// The same file read with glosses (for comparing configurations).
+    pub fn with_glosses(&self) -> &'static Dictionary {
+        Dictionary::shared(&self.path, true)
     }
 
     /// The lexicon, read now if it was not yet (callers at the same time
@@ -597,7 +848,7 @@ impl Dictionary {
         self.lexicon
             .get_or_init(|| {
                 let t = std::time::Instant::now();
-                match Lexicon::load(&self.path) {
+                match Lexicon::load(&self.path, self.glosses) {
                     Ok(lex) => {
                         let (de, en, phrases) = lex.size();
                         tracing::info!(
@@ -668,7 +919,10 @@ pub fn from_config(
         );
         return Ok(None);
     }
-    Ok(Some(Dictionary::shared(&path)))
+    Ok(Some(Dictionary::shared(
+        &path,
+        cfg.retrieve.translated_vectors,
+    )))
 }
 
 #[cfg(test)]
@@ -721,6 +975,83 @@ kein Eintrag hier
         assert_eq!(trip, Some(0.25));
         // Nothing went the other way for a German question.
         assert!(terms(&q, TermField::German).is_empty());
+    }
+
+    /// Ding's own lines (abridged): transitive and reflexive verbs carry
+    /// "etw.", "jdm.", "sth.", "sb." and "sich", which are no words of the
+    /// entry.
+    #[test]
+    fn placeholders_of_verbs_are_not_words() {
+        let ding = "\
+etw. aufzählen; auflisten; verzeichnen {vt} | aufzählend; auflistend :: to list sth. | listing
+jdm. etw. leihen; jdm. etw. borgen {vt} | leihend :: to lend {lent; lent} sb. sth. | lending
+sich beklagen; sich beschweren {vr} (über; bei; dass) | sich beklagend :: to complain (of; about; to; that) | complaining
+";
+        let lex = Lexicon::parse(ding);
+        let of = |text: &str, asked: Language, field: TermField| {
+            let mut q = KeywordQuery::default();
+            lex.translate(text, asked, 1.0, &mut q);
+            names(&q, field)
+        };
+        assert_eq!(
+            of("auflisten", Language::German, TermField::English),
+            ["list"]
+        );
+        assert_eq!(of("leihen", Language::German, TermField::English), ["lend"]);
+        assert_eq!(
+            of("beschweren", Language::German, TermField::English),
+            ["complain"]
+        );
+        let german = |w: &str| stem(TermField::German, w).unwrap_or_default();
+        let de = of("list the files", Language::English, TermField::German);
+        assert!(de.contains(&german("auflisten")), "{de:?}");
+        let de = of("Who complains?", Language::English, TermField::German);
+        assert!(de.contains(&german("beschweren")), "{de:?}");
+        // The note's "(über; bei; dass)" is no sense of "complain".
+        assert_eq!(de.len(), 2, "{de:?}");
+        // "list sth" is no phrase of the dictionary.
+        assert!(of("list sth", Language::English, TermField::German)
+            .iter()
+            .all(|t| t != "etw"));
+    }
+
+    #[test]
+    fn a_gloss_puts_the_question_into_the_other_language_as_written() {
+        let lex = Lexicon::parse(DING);
+        // Stop words left out, a compound by its parts, each word's usual
+        // sense as written ("to approve" → "approve"), unknown words kept.
+        let g = lex.gloss(
+            "Wer genehmigt die Hotelobergrenze im VPN?",
+            Language::German,
+        );
+        assert_eq!(g.as_deref(), Some("approved hotel ceiling VPN"));
+        // An English two-word phrase as one German word, the way German
+        // writes it; case kept.
+        let g = lex.gloss("Who pays for the fuel card?", Language::English);
+        assert_eq!(g.as_deref(), Some("pays Tankkarte"));
+        // Nothing translated, no gloss.
+        assert_eq!(lex.gloss("VPN Xyzzy", Language::German), None);
+        assert_eq!(lex.gloss("", Language::English), None);
+    }
+
+    /// Of two senses given as often, the one whose words are common on their
+    /// side of the dictionary.
+    #[test]
+    fn a_gloss_prefers_the_common_sense() {
+        let ding = "\
+krängen {vi} [naut.] :: to list
+etw. auflisten {vt} :: to list sth.
+Liste {f} :: list
+Preisliste {f} :: price list
+Namensliste {f} :: list of names
+Aufgabe {f} :: task
+";
+        let lex = Lexicon::parse(ding);
+        // "list" is given as "krängen" once and "auflisten" once, and
+        // "Liste" once: all as often; "Liste" occurs on its side in three
+        // entries ("Preisliste" and "Namensliste" are other words).
+        let g = lex.gloss("list", Language::English);
+        assert_eq!(g.as_deref(), Some("Liste"), "{g:?}");
     }
 
     #[test]

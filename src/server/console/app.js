@@ -19,7 +19,7 @@ const T = {
     quarantined: "kept out of the prompt", pii: "Personal data masked before the model saw it",
     route: "Answered by", cache: "Answer cache", withheld: "Output check", page_of: "page", slide_of: "slide", sheet_of: "sheet", ocr: "read by OCR, confidence",
     uploaded: "Uploaded", deleted: "Deleted", waiting: "waiting", unsupported: "Sentences without support",
-    notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword", translated: "translated",
+    notfound: "no such document, or not visible to you", fused: "Fused", vector: "vector", keyword: "keyword", translated: "translated", translated_question: "question in the other language",
     vectorcol: "Vector (rank · cosine)", keywordcol: "Keyword (rank · BM25)", fusion: "Fusion", candidates: "Candidates",
     plan: "Vector plan", filter: "Access filter", teams_any: "shared with one of", reranked: "cross-encoder",
     plan_exact: "exact scan", plan_graph: "graph", plan_graph_then_exact: "graph, then exact", plan_skipped: "nothing visible",
@@ -43,7 +43,7 @@ const T = {
     quarantined: "nicht an das Modell gegeben", pii: "Personenbezogene Daten vor dem Modell maskiert",
     route: "Beantwortet von", cache: "Antwort-Cache", withheld: "Ausgabeprüfung", page_of: "Seite", slide_of: "Folie", sheet_of: "Blatt", ocr: "per OCR gelesen, Konfidenz",
     uploaded: "Hochgeladen", deleted: "Gelöscht", waiting: "wartet", unsupported: "Sätze ohne Beleg",
-    notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort", translated: "übersetzt",
+    notfound: "kein solches Dokument, oder für Sie nicht sichtbar", fused: "Fusioniert", vector: "Vektor", keyword: "Stichwort", translated: "übersetzt", translated_question: "Frage in der anderen Sprache",
     vectorcol: "Vektor (Rang · Kosinus)", keywordcol: "Stichwort (Rang · BM25)", fusion: "Fusion", candidates: "Kandidaten",
     plan: "Vektorplan", filter: "Zugriffsfilter", teams_any: "geteilt mit einem von", reranked: "Cross-Encoder",
     plan_exact: "exakter Scan", plan_graph: "Graph", plan_graph_then_exact: "Graph, dann exakt", plan_skipped: "nichts sichtbar",
@@ -344,6 +344,7 @@ async function search(q, k) {
       (explain.reranked ? ` + ${t("reranked")}` : ""));
     add(t("candidates"), `${t("vector")} ${explain.vector_candidates}, ${t("keyword")} ${explain.keyword_candidates}` +
       (explain.translated_candidates > 0 ? `, ${t("translated")} ${explain.translated_candidates}` : ""));
+    if (explain.translated_question) add(t("translated_question"), explain.translated_question);
     add(t("plan"), plans);
     add(t("filter"), `${t("teams_any")} ${f.teams.join(", ")}; ${t("clearance")} ≤ ${f.clearance}` +
       (f.docs ? `; ${JSON.stringify(f.docs)}` : ""));
