@@ -58,9 +58,9 @@ pub struct RetrieveConfig {
     /// similarity; docs/multilingual.md). Chosen on the training splits
     /// (both models, both sets better); on held-out sets it lifts questions
     /// across languages and costs some in the documents' own language
-    /// (German over German manual pages, first place 0.94 → 0.86 with
+    /// (German over German manual pages, first place 0.94 → 0.85 with
     /// e5-small). One more embedding and vector search for such questions;
-    /// the dictionary takes ~0.6 s and ~75 MB more to read.
+    /// the dictionary takes ~0.5 s and ~65 MB more to read.
     #[serde(default = "super::default_true")]
     pub translated_vectors: bool,
     /// At most this many hits per document (0 = no limit).
