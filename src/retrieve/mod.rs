@@ -923,22 +923,23 @@ pub fn search(
     if let Some(g) = &glossed {
         let t = Instant::now();
         let gv = embedder.embed_query(g)?;
-        stages.embed_ms += ms_since(t);
+        let embed_ms = ms_since(t);
         let t = Instant::now();
         translated_vector = view
             .vector_search(principal, docs, &gv, want, p.vector())?
             .0;
-        let ms = ms_since(t);
-        stages.vector_ms += ms;
-        translated_ms += ms;
+        let search_ms = ms_since(t);
+        stages.embed_ms += embed_ms;
+        stages.vector_ms += search_ms;
+        // Embedding and search time, not fetching.
+        translated_ms += embed_ms + search_ms;
     }
-    let vector_fused = better_of(&vector, &translated_vector, want);
     let (own, translated_factor) =
         across_languages(p.fusion, across.map(|a| a.1), !translated.is_empty());
     let cross_lingual = own < 1.0;
     if cross_lingual || translated_factor > 0.0 || !translated_vector.is_empty() {
         fused = fuse(
-            &vector_fused,
+            &better_of(&vector, &translated_vector, want),
             &keyword,
             own,
             &translated,

@@ -314,13 +314,17 @@ fn strip_notes(s: &str) -> String {
     out
 }
 
+/// The words of `s` as written: runs of letters and digits, words of 64
+/// bytes or more dropped (what the plain analyser reads as words).
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() < 64)
+}
+
 /// The words of `s`, lower-cased: what the plain analyser makes of it
 /// (runs of letters and digits; words of 64 bytes or more dropped).
 fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.len() < 64)
-        .map(str::to_lowercase)
-        .collect()
+    tokens(s).map(str::to_lowercase).collect()
 }
 
 /// Ding's stand-ins for an object or a reflexive pronoun ("etw. auflisten
@@ -341,10 +345,7 @@ fn entry_words(s: &str) -> (Vec<String>, String) {
     let mut lower = Vec::new();
     let mut surface: Vec<&str> = Vec::new();
     let mut after_placeholder = false;
-    for w in s
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.len() < 64)
-    {
+    for w in tokens(s) {
         let l = w.to_lowercase();
         let placeholder = PLACEHOLDERS.contains(&l.as_str());
         let drop = placeholder || (after_placeholder && l == "s");
@@ -405,6 +406,39 @@ impl Stems {
         let terms: Vec<String> = w.iter().filter_map(|x| self.get(field, x)).collect();
         (!terms.is_empty() && terms.len() <= MAX_PHRASE).then_some(terms)
     }
+
+    /// The synonyms (split by `;`) of one side of a sub-entry in `field`'s
+    /// language that are short phrases ([`Stems::phrase`]). Notes are
+    /// stripped first: they hold semicolons of their own ("to lend {lent;
+    /// lent}", "(über; bei; dass)").
+    fn synonyms(&mut self, field: TermField, side: &str) -> Vec<Synonym> {
+        strip_notes(side)
+            .split(';')
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let (words, surface) = entry_words(s);
+                self.phrase(field, &words).map(|terms| Synonym {
+                    terms,
+                    words,
+                    surface,
+                    place: 1.0 / (i + 1) as f32,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One synonym of a dictionary entry, as [`Stems::synonyms`] reads it.
+struct Synonym {
+    /// Its analysed terms.
+    terms: Vec<String>,
+    /// Its words, lower case ([`entry_words`]).
+    words: Vec<String>,
+    /// As written ([`entry_words`]).
+    surface: String,
+    /// 1 for the first synonym, ½ for the second, …: Ding lists the usual
+    /// translation first.
+    place: f32,
 }
 
 impl Lexicon {
@@ -451,65 +485,45 @@ impl Lexicon {
                 en_parts.truncate(1);
             }
             for (d, e) in de_parts.iter().zip(&en_parts) {
-                // Notes first: they hold semicolons of their own ("to lend
-                // {lent; lent}", "(über; bei; dass)").
-                // Each synonym with its place (the usual one comes first).
-                let e_terms: Vec<(Vec<String>, String, f32)> = strip_notes(e)
-                    .split(';')
-                    .enumerate()
-                    .filter_map(|(i, s)| {
-                        let (w, surface) = entry_words(s);
-                        let place = 1.0 / (i + 1) as f32;
-                        stems
-                            .phrase(TermField::English, &w)
-                            .map(|t| (t, surface, place))
-                    })
-                    .collect();
-                let d_terms: Vec<(Vec<String>, Vec<String>, String, f32)> = strip_notes(d)
-                    .split(';')
-                    .enumerate()
-                    .filter_map(|(i, s)| {
-                        let (w, surface) = entry_words(s);
-                        let place = 1.0 / (i + 1) as f32;
-                        stems
-                            .phrase(TermField::German, &w)
-                            .map(|t| (t, w, surface, place))
-                    })
-                    .collect();
+                let e_terms = stems.synonyms(TermField::English, e);
+                let d_terms = stems.synonyms(TermField::German, d);
                 // German single words → English terms.
-                for (terms, w, _, _) in &d_terms {
-                    if w.len() != 1 || terms.len() != 1 {
+                for de in &d_terms {
+                    let [source] = de.terms.as_slice() else {
+                        continue;
+                    };
+                    if de.words.len() != 1 {
                         continue;
                     }
-                    for (e, surface, place) in &e_terms {
-                        for t in e {
-                            de_en.add(&terms[0], (t.clone(), None));
+                    for en in &e_terms {
+                        for t in &en.terms {
+                            de_en.add(source, (t.clone(), None));
                         }
                         if glosses {
-                            let id = surfaces.intern(surface);
-                            de_en.add_gloss(&terms[0], id, *place);
+                            let id = surfaces.intern(&en.surface);
+                            de_en.add_gloss(source, id, en.place);
                         }
                     }
                 }
                 // English single words and two-word phrases → German
                 // terms (and the whole lower-case word, for compounds'
                 // parts).
-                for (e, _, _) in &e_terms {
-                    let (table, source) = match e.as_slice() {
+                for en in &e_terms {
+                    let (table, source) = match en.terms.as_slice() {
                         [one] => (&mut en_de, one.clone()),
                         [a, b] => (&mut en2_de, phrase_key(a, b)),
                         _ => continue,
                     };
-                    for (terms, w, surface, place) in &d_terms {
-                        for (i, t) in terms.iter().enumerate() {
-                            let part = (terms.len() == w.len())
-                                .then(|| w[i].clone())
+                    for de in &d_terms {
+                        for (i, t) in de.terms.iter().enumerate() {
+                            let part = (de.terms.len() == de.words.len())
+                                .then(|| de.words[i].clone())
                                 .filter(|p| p.chars().count() >= MIN_PART);
                             table.add(&source, (t.clone(), part));
                         }
-                        if glosses && w.len() == 1 {
-                            let id = surfaces.intern(surface);
-                            table.add_gloss(&source, id, *place);
+                        if glosses && de.words.len() == 1 {
+                            let id = surfaces.intern(&de.surface);
+                            table.add_gloss(&source, id, de.place);
                         }
                     }
                 }
@@ -561,10 +575,7 @@ impl Lexicon {
     /// vectors lean to the language they read. None if nothing was
     /// translated.
     pub fn gloss(&self, query: &str, asked: Language) -> Option<String> {
-        let raw: Vec<&str> = query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty() && w.len() < 64)
-            .collect();
+        let raw: Vec<&str> = tokens(query).collect();
         // Function words ("wer", "who") are left out like stop words, and
         // break an English phrase like them.
         let content = |lower: &str, field: TermField| {
