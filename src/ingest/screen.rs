@@ -44,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "3817b7164f788ad622d6e925d5fe9ba3c26ec2899ddaa472eedbf3cdafcfe0bb",
+        sha256: "5301fe2b6f91bc6af401a976d009907ce92a0262837147d72d7aebac83d5475a",
     },
 ];
 
