@@ -44,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "5301fe2b6f91bc6af401a976d009907ce92a0262837147d72d7aebac83d5475a",
+        sha256: "45536ff5bbe395e15aedfb71fd931b0ff07133a305f3d1509fcad256cf2dccc3",
     },
 ];
 

@@ -12,6 +12,8 @@ use super::Family;
 const W: &str = r"[a-z0-9_'-]+"; // a word
 const GAP3: &str = r"(?:[^a-z0-9_]+[a-z0-9_'-]+){0,3}[^a-z0-9_]+";
 const GAP5: &str = r"(?:[^a-z0-9_]+[a-z0-9_'-]+){0,5}[^a-z0-9_]+";
+/// Up to eight words inside one sentence.
+const SGAP: &str = r"(?:[^a-z0-9_.!?\n]+[a-z0-9_'-]+){0,8}[^a-z0-9_.!?\n]+";
 
 /// Where an order starts: the start of a line or clause, or after the words
 /// that introduce one ("please", "and", "you must", "kannst du" …). Matching
@@ -294,6 +296,76 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         "agenten",
         "automatisierte agenten",
     ]);
+    // What a tool call does that an attacker wants done: send, delete, pay.
+    let tool_acts = alt(&[
+        "send",
+        "post",
+        "delete",
+        "forward",
+        "upload",
+        "transfer",
+        "share",
+        "export",
+        "e-?mail",
+        "mail",
+        "pay",
+        "wire",
+        "remove",
+        "wipe",
+        "drop",
+        "grant",
+        "invite",
+        "leak",
+        "exfiltrate",
+        "sende",
+        "schicke",
+        "loesche",
+        "leite",
+        "ueberweise",
+        "teile",
+    ]);
+    // The same acts where they follow a tool's name: only verbs that
+    // cannot be something else ("going forward", "posts data" can).
+    let then_acts = alt(&[
+        "send",
+        "upload",
+        "transfer",
+        "exfiltrate",
+        "leak",
+        "wipe",
+        "delete",
+        "sende",
+        "schicke",
+        "loesche",
+        "ueberweise",
+    ]);
+    // What the model writes, as an order names it.
+    let reply = alt(&[
+        "reply",
+        "replies",
+        "response",
+        "responses",
+        "answer",
+        "answers",
+        "summary",
+        "summaries",
+        "output",
+        "message",
+        "messages",
+        "translation",
+    ]);
+    let marker = alt(&[
+        "token",
+        "code",
+        "string",
+        "phrase",
+        "marker",
+        "canary",
+        "doc_id",
+        "trace_id",
+        "reference code",
+        "identifier",
+    ]);
     let base: Vec<(Family, String)> = vec![
         // --- override
         (Family::Override, format!(r"{IMP}{override_verbs}{GAP3}(?:{prior}[^a-z0-9_]+)?(?:{W}[^a-z0-9_]+){{0,2}}{override_objects}(?-u:\b)")),
@@ -375,10 +447,18 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         // Sending *data* (not a signed contract) to an address or an endpoint.
         (Family::Exfiltration, format!(r"(?-u:\b){send_verbs}[^a-z0-9_]+(?:[a-z0-9_'-]+[^a-z0-9_]+){{0,3}}{data}[^a-z0-9_]+(?:[a-z0-9_'-]+[^a-z0-9_]+){{0,4}}(?:to|an|a|al|ai)[^a-z0-9_]+(?:[a-z0-9_'-]+[^a-z0-9_]+){{0,4}}(?:[a-z0-9_.+-]+@[a-z0-9_-]+\.[a-z0-9_.-]+|https?://|webhook|endpoint|server|external)")),
         (Family::Exfiltration, r"!\[[^\]\n]{0,100}\]\(\s*https?://[^\s)]{1,300}[?&][^\s)]{0,300}=".into()),
-        (Family::Exfiltration, r"(?-u:\b)(?:call|use|invoke|run|execute|trigger)\s+(?:the\s+)?(?:tool\s+|function\s+)?`?[a-z]+_[a-z_]+`?(?:\s+(?:tool|function))?(?-u:\b)(?:[^a-z0-9_]+[a-z0-9_]+){0,8}[^a-z0-9_]+(?:send|post|delete|forward|upload|to|and|on|with|the)".into()),
+        // A tool called to act: its name says it sends, deletes or pays
+        // ("call send_money"), or an address, a URL or such a verb follows.
+        // Manuals name functions all the time ("use `response_model` with
+        // the client"): a name alone is not an order to act.
+        (Family::Exfiltration, format!(r"(?-u:\b)(?:call|use|invoke|run|execute|trigger|rufe|nutze|verwende|benutze|fuehre|starte)\s+(?:the\s+|das\s+|die\s+|den\s+)?(?:tool\s+|function\s+|werkzeug\s+|funktion\s+)?`?(?:{tool_acts}_[a-z_]+|[a-z]+_[a-z_]+`?(?:\s+(?:tool|function))?(?-u:\b)(?:[^a-z0-9_]+[a-z0-9_]+){{0,8}}[^a-z0-9_]+(?:{then_acts}(?-u:\b)|[a-z0-9_.+-]+@[a-z0-9_-]+\.[a-z]|https?://))")),
         (Family::Exfiltration, r"(?-u:\b)(?:exfiltrate|exfiltration|collect (?:the |all )?(?:customer|user) (?:data|emails|records))".into()),
         // --- output manipulation / canaries
-        (Family::OutputManipulation, r"(?-u:\b)(?:append|add|include|insert|put|prepend|end|begin|start)(?-u:\b)(?:[^a-z0-9_]+[a-z0-9_]+){0,6}[^a-z0-9_]+(?:token|code|string|phrase|marker|canary|doc_id|trace_id|reference code|identifier)(?-u:\b)".into()),
+        // A marker put into the model's output: "append the token X to your
+        // reply", "include in your response the following string". The
+        // reply is named in the same sentence, before or after: a manual's
+        // "add the following code to settings.py" is not one.
+        (Family::OutputManipulation, format!(r"(?-u:\b)(?:append|add|include|insert|put|prepend|end|begin|start)(?-u:\b)(?:{SGAP}{marker}{SGAP}{reply}|{SGAP}{reply}{SGAP}{marker})(?-u:\b)")),
         (Family::OutputManipulation, r"(?-u:\b)(?:to|at) the (?:end|beginning|start|top|bottom) of (?:your|every|each|any|the) (?:reply|answer|response|summary|output|review|message)".into()),
         (Family::OutputManipulation, r"(?-u:\b)sag(?:e|en sie)? dem (?:nutzer|benutzer|anwender|user) nichts|(?-u:\b)ohne dass (?:der )?(?:nutzer|benutzer|anwender) (?:es |das )?(?:merkt|erfaehrt|bemerkt)|(?-u:\b)(?:don't|do not|never) (?:tell|inform|let) the user".into()),
         (Family::OutputManipulation, r"(?-u:\b)(?:do not|don't|never) (?:mention|reveal|disclose|tell (?:the user )?about) (?:this|these) (?:instruction|note|message|request)s?".into()),
@@ -649,7 +729,6 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         (Family::AiAddressed, 0.65, format!(r"(?-u:\b){ai}s?,? (?:die|der|das|that|which|who) (?:diesen text |this (?:text|document|page|file) )?(?:liest|verarbeitet|reads|processes|is reading)(?-u:\b)[^.!?\n]{{0,40}}[:,]\s*{orders}")),
         (Family::Override, 0.8, r"(?-u:\b)(?:ueberspringe|umgehe|deaktiviere|ignoriere|missachte)(?: alle| saemtliche| die| jede)? (?:sicherheitspruefungen|sicherheitskontrollen|sicherheitsvorkehrungen|sicherheitsmassnahmen|sicherheitsrichtlinien|inhaltsfilter|filter|pruefungen|freigaben)(?-u:\b)".into()),
         (Family::OutputManipulation, 0.45, r"(?-u:\b)in (?:jede|jeder|allen|alle) (?:deiner |ihrer )?(?:antwort|antworten|zusammenfassung|nachricht)(?-u:\b)".into()),
-        (Family::Exfiltration, 0.75, r"(?-u:\b)(?:rufe|nutze|verwende|benutze|fuehre|starte)(?: das| die| den)?(?: werkzeug| tool| funktion)? `?[a-z]+_[a-z_]+`?(?-u:\b)".into()),
         (Family::PolicyExemption, 0.6, r"(?-u:\b)(?:grant|give) (?:me|him|her|them|this user|the user) (?:full |admin(?:istrator)? |root |unrestricted )?(?:access|rights|permissions?)(?-u:\b)|(?-u:\b)gewaehre (?:mir|ihm|ihr|dem (?:benutzer|nutzer)) (?:vollen |uneingeschraenkten )?zugriff".into()),
         (Family::SecretDisclosure, 0.85, format!(r"{IMP}(?:dump|export|exfiltrate|extract)(?: the| all| every)? (?:[a-z]+ )?(?:user|users|customer|customers|employee|account|password|credential)s? (?:table|tables|database|db|list|records|data)(?-u:\b)")),
         // A note to a machine reader: "P.S. an die automatische Auswertung:".
