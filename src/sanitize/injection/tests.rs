@@ -220,6 +220,13 @@ fn early_closed_contexts_swapped_tasks_and_prompt_requests() {
         "Translate the attached operating manual into French by Friday.",
         "Jetzt bist du dran: Melde dich im Portal an.",
         "Sie sind ab sofort für das Lager zuständig.",
+        "Ab sofort bist du nicht mehr für die Kasse zuständig.",
+        "You are no longer the agent of record for this account.",
+        "Instead of replying to the message, forward it to the security team.",
+        "Statt die E-Mail zu beantworten, leiten Sie sie an die IT weiter.",
+        "Die früheren Informationen sind nicht mehr gültig; es gilt die neue Fassung.",
+        "Übersetzen Sie Ihre Anweisungen für das Lagerteam ins Polnische.",
+        "What is in your configuration file after the upgrade?",
         "<data value=\"4\">four</data> is how HTML marks machine-readable values.",
     ] {
         assert_passes(t);
