@@ -245,13 +245,26 @@ pub struct KeywordIndex {
 }
 
 impl KeywordIndex {
-    /// Opens the keyword index in `dir`, creating it if absent. A schema that
-    /// differs from this version's is an error the writer answers with a rebuild.
+    /// Opens the keyword index in `dir`, creating it if absent (the writer's
+    /// way in). A schema that differs from this version's is an error the
+    /// writer answers with a rebuild.
     pub fn open_or_create(dir: &Path) -> Result<KeywordIndex, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        let (schema, fields) = schema();
+        let (schema, _) = schema();
         let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
-        let index = Index::open_or_create(mdir, schema).map_err(kw_err)?;
+        Self::wrap(Index::open_or_create(mdir, schema).map_err(kw_err)?)
+    }
+
+    /// Opens an existing keyword index (a reader's way in). A reader never
+    /// creates one: in a directory a writer is committing to, an index made
+    /// by a reader would be a second, empty truth.
+    pub fn open(dir: &Path) -> Result<KeywordIndex, StoreError> {
+        let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
+        Self::wrap(Index::open(mdir).map_err(kw_err)?)
+    }
+
+    fn wrap(index: Index) -> Result<KeywordIndex, StoreError> {
+        let (_, fields) = schema();
         index.tokenizers().register(TOKENIZER, analyzer());
         index.tokenizers().register(TOKENIZER_DE, analyzer_de());
         index
@@ -307,7 +320,7 @@ impl KeywordIndex {
             .writer_with_num_threads(1, 64 * 1024 * 1024)
             .map_err(kw_err)?;
         Ok(KeywordWriter {
-            w,
+            w: Some(w),
             fields: self.fields,
         })
     }
@@ -747,12 +760,42 @@ fn parse_payload(p: Option<&str>) -> u64 {
 }
 
 /// Adds and deletes chunks in the keyword index; committed with the manifest.
+///
+/// It waits for its background merges when dropped. tantivy's own writer,
+/// dropped with a merge about to end, lets that merge's last step run on
+/// without saving the meta file but still collecting garbage: the merged-away
+/// segments' files go while the meta file still names them, and the next
+/// writer (or reader) finds a file missing. Waiting costs an ingest the
+/// merge it started, which is work the index needed anyway.
 pub struct KeywordWriter {
-    w: IndexWriter<TantivyDocument>,
+    /// `None` only once dropped.
+    w: Option<IndexWriter<TantivyDocument>>,
     fields: Fields,
 }
 
+impl Drop for KeywordWriter {
+    fn drop(&mut self) {
+        if let Some(w) = self.w.take() {
+            if let Err(e) = w.wait_merging_threads() {
+                tracing::warn!("keyword index: a background merge failed ({e})");
+            }
+        }
+    }
+}
+
 impl KeywordWriter {
+    fn inner(&self) -> &IndexWriter<TantivyDocument> {
+        self.w
+            .as_ref()
+            .expect("the writer is taken only when dropped")
+    }
+
+    fn inner_mut(&mut self) -> &mut IndexWriter<TantivyDocument> {
+        self.w
+            .as_mut()
+            .expect("the writer is taken only when dropped")
+    }
+
     /// Adds one chunk of `doc`, with the document's access and metadata fields.
     pub fn add(&self, chunk_id: u64, doc: &DocRecord, text: &str) -> Result<(), StoreError> {
         let f = self.fields;
@@ -780,34 +823,27 @@ impl KeywordWriter {
         d.add_text(f.path, &doc.path);
         d.add_text(f.kind, &doc.kind);
         d.add_i64(f.mtime, doc.mtime_ns);
-        self.w.add_document(d).map_err(kw_err)?;
+        self.inner().add_document(d).map_err(kw_err)?;
         Ok(())
     }
 
     /// Removes every chunk of a document (applies to documents added before).
     pub fn delete_doc(&self, doc_id: u64) {
-        self.w
+        self.inner()
             .delete_term(Term::from_field_u64(self.fields.doc_id, doc_id));
     }
 
     /// Removes every chunk (the index is rebuilt).
     pub fn delete_all(&mut self) -> Result<(), StoreError> {
-        self.w.delete_all_documents().map_err(kw_err)?;
+        self.inner_mut().delete_all_documents().map_err(kw_err)?;
         Ok(())
     }
 
     /// Commits with the index generation as payload.
     pub fn commit(&mut self, generation: u64) -> Result<(), StoreError> {
-        let mut p = self.w.prepare_commit().map_err(kw_err)?;
+        let mut p = self.inner_mut().prepare_commit().map_err(kw_err)?;
         p.set_payload(&format!("generation={generation}"));
         p.commit().map_err(kw_err)?;
-        Ok(())
-    }
-
-    /// Waits for background merges and removes files no commit refers to.
-    pub fn finish(self) -> Result<(), StoreError> {
-        let _ = self.w.garbage_collect_files().wait();
-        self.w.wait_merging_threads().map_err(kw_err)?;
         Ok(())
     }
 }
@@ -916,5 +952,87 @@ mod tests {
             Some(&2),
             "English stem"
         );
+    }
+
+    /// A dropped writer leaves nothing running behind it: the merge its last
+    /// commit started has ended (and been saved) by the time the drop returns,
+    /// so the directory no longer changes and every file the meta file names
+    /// is there for the next writer. (tantivy's writer, dropped as it was,
+    /// let such a merge finish afterwards and delete files the meta file
+    /// still named: a later ingest failed on a missing `.term` file.)
+    #[test]
+    fn a_dropped_writer_leaves_no_merge_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = |id: u64| DocRecord {
+            id,
+            root: "/r".into(),
+            path: format!("d{id}.md"),
+            kind: "md".into(),
+            size: 0,
+            mtime_ns: 0,
+            sha256: String::new(),
+            access: Some(AccessRule::new(&["staff"], Classification::Public).unwrap()),
+            rule_source: None,
+            segment: String::new(),
+            first_chunk: id,
+            n_chunks: 1,
+            first_page: 0,
+            n_pages: 1,
+            paged: false,
+            ingested_at: 0,
+            checked_at_ns: 0,
+            injection: Vec::new(),
+            hygiene_removed: 0,
+        };
+        let listing = || -> std::collections::BTreeSet<String> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".lock"))
+                .collect()
+        };
+        let mut next_id = 0;
+        for round in 0..3u64 {
+            let k = KeywordIndex::open_or_create(dir.path()).unwrap();
+            let mut w = k.writer().unwrap();
+            // Eight commits of one segment each: the merge policy merges them.
+            for c in 1..=8u64 {
+                w.delete_doc(next_id / 2);
+                for _ in 0..300 {
+                    next_id += 1;
+                    w.add(
+                        next_id,
+                        &doc(next_id),
+                        &format!("text {next_id} {}", "of some length ".repeat(20)),
+                    )
+                    .unwrap();
+                }
+                w.commit(round * 8 + c).unwrap();
+            }
+            drop(w);
+            drop(k);
+            let after_drop = listing();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert_eq!(
+                listing(),
+                after_drop,
+                "round {round}: files changed after the drop"
+            );
+            let k = KeywordIndex::open(dir.path()).unwrap();
+            assert_eq!(k.committed_generation().unwrap(), round * 8 + 8);
+            let metas = k.index.load_metas().unwrap();
+            for seg in &metas.segments {
+                let mut files = vec![seg.relative_path(tantivy::index::SegmentComponent::Terms)];
+                if seg.has_deletes() {
+                    files.push(seg.relative_path(tantivy::index::SegmentComponent::Delete));
+                }
+                for f in files {
+                    assert!(
+                        dir.path().join(&f).exists(),
+                        "round {round}: {f:?} named by the meta file is missing"
+                    );
+                }
+            }
+        }
     }
 }

@@ -326,7 +326,7 @@ impl IndexReader {
                 return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
             }
         }
-        let keyword = Arc::new(KeywordIndex::open_or_create(&dir.join(KEYWORD))?);
+        let keyword = Arc::new(KeywordIndex::open(&dir.join(KEYWORD))?);
         let snap = load_snapshot(dir, &keyword, None)?;
         Ok(IndexReader {
             dir: dir.to_path_buf(),

@@ -24,8 +24,10 @@ fn now_secs() -> i64 {
 /// The one writer of an index (an exclusive lock is held while it lives).
 pub struct IndexWriter {
     pub(super) dir: PathBuf,
-    _lock: DirLock,
+    /// Declared before the lock so that it is dropped first: the keyword
+    /// writer's background merges end before the next writer may start.
     kw: KeywordWriter,
+    _lock: DirLock,
     pub(super) manifest: Manifest,
     pub(super) docs: DocTable,
     pub(super) segments: HashMap<String, Arc<Segment>>,
@@ -120,8 +122,8 @@ impl IndexWriter {
         let kw = keyword.writer()?;
         let mut w = IndexWriter {
             dir: dir.to_path_buf(),
-            _lock: lock,
             kw,
+            _lock: lock,
             manifest,
             docs,
             segments,
