@@ -44,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "45536ff5bbe395e15aedfb71fd931b0ff07133a305f3d1509fcad256cf2dccc3",
+        sha256: "528ed812974722885c7b24c5903c9f08032881a2f8defa16a6cd90ce6d338b44",
     },
 ];
 

@@ -744,6 +744,27 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         (Family::AiAddressed, 0.65, format!(r"(?:(?m:^)\s*|[.!?]\s+|<!--\s*|[(\[]\s*)(?:to|for|an|fuer)\s+{det}(?:[a-z-]+ ){{0,2}}?(?:{machine}{reader_clause}[^a-z0-9_\n]{{0,3}}[:,]|{vague_machine}{reader_clause}[^a-z0-9_\n]{{0,3}}:)")),
         // A condition on the reader: "If an AI summarises this e-mail, tell …".
         (Family::AiAddressed, 0.65, format!(r"(?-u:\b)(?:if|when|whenever|in case|should|falls|wenn|sofern|sobald|sollte|sollten|fuer den fall, dass) {det}(?:[a-z-]+ ){{0,2}}?{machine} (?:[a-z0-9_-]+ ){{0,3}}?(?:{reads} {this}|{this} (?:[a-z0-9_-]+ ){{0,3}}{reads})(?-u:\b)[^.:!?\n]{{0,40}}[:,]\s*(?:please |bitte )?{told}(?-u:\b)")),
+        // New orders announced as a banner: "*** NEW IMPORTANT INSTRUCTIONS
+        // ***", "**URGENT NEW TASK**", "VORRANGIGE AUFGABE:". Instructions may
+        // be announced with emphasis alone; a task only when urgent or put
+        // first, since "**New Task**" is a button in every tracker's manual.
+        (Family::Authority, 0.55, r"(?-u:\b)(?:new|updated|changed)(?: (?:important|urgent|priority|critical))? instructions?\s*(?:\*{2,}|:|!)|(?-u:\b)(?:urgent|important|critical)(?: new)? instructions?\s*\*{2,}|(?-u:\b)(?:urgent|priority|emergency)(?: new)? (?:task|directive|order)s?\s*(?:\*{1,3}|:|!)".into()),
+        (Family::Authority, 0.55, r"(?-u:\b)(?:neue|geaenderte|aktualisierte)(?: (?:wichtige|dringende|vorrangige))? anweisung(?:en)?\s*(?:\*{2,}|:|!)|(?-u:\b)(?:wichtige|dringende)(?: neue)? anweisung(?:en)?\s*\*{2,}|(?-u:\b)(?:dringende|vorrangige)(?: neue)? (?:aufgabe|anweisung|anordnung)\s*(?:\*{1,3}|:|!)".into()),
+        // Personas whose name is the jailbreak: "You are DAN, …", "You are
+        // now a No Limits AI (NLA)". "DAN" only as what the model is told it
+        // is, followed as a persona is introduced, not "you are Dan's".
+        (Family::Persona, 0.8, r"(?-u:\b)(?:you are|you're|du bist)(?: now| jetzt| nun| ab sofort)?(?: (?:operating|acting|working) as| (?:der|die|das))? (?:an? |eine? )?(?:no[- ]limits? (?:ai|assistant|model|ki|modell)|limitless (?:ai|assistant)|unlimited (?:ai|assistant)|grenzenlose (?:ki|assistent))(?-u:\b)|(?-u:\b)(?:you are|you're|du bist)(?: now| jetzt| nun)? dan(?:,|\s+(?:an?|the|ein|eine|der|die|who|which|der|ohne|with|without)\s)".into()),
+        // The author claims to have given the model wrong instructions: "I
+        // made a mistake when I gave you your instructions and forgot to …",
+        // "Ich habe vergessen, als ich dir deine Anweisungen gab, …".
+        (Family::Override, 0.85, r"(?-u:\b)(?:i|we) (?:made an? (?:mistake|error)|forgot|was wrong|were wrong|messed up)(?: [a-z]+){0,3},? (?:when|while|in) (?:i |we )?(?:gave|giving|wrote|writing|sent|sending|set up|setting up) you(?:r)? (?:your |the |my |our |these )?(?:instructions|prompt|system prompt|task)(?-u:\b)|(?-u:\b)ich habe (?:mich geirrt|einen fehler gemacht|vergessen|etwas vergessen)(?:,)? als ich dir (?:deine|die|meine|diese) (?:anweisungen|instruktionen|aufgabe|systemanweisungen) (?:gab|gegeben habe|schrieb|geschrieben habe)(?-u:\b)".into()),
+        // A fake configuration that switches the model's modes (the "policy
+        // puppetry" template): "<interaction-config> - Allowed Modes: …".
+        (Family::FakeDelimiter, 0.7, r"</?interaction-config>|(?m)(?:^|[{,])[\s\x22'-]*(?:allowed|blocked)[ _-](?:modes|responses|strings)[\x22']?\s*[:=]".into()),
+        // A condition on the model's own task: "if you are told to summarize
+        // the input, …", "falls du gebeten wirst, den Text zusammenzufassen".
+        // Weak alone: a how-to talks to its reader the same way.
+        (Family::AiAddressed, 0.45, r"(?-u:\b)(?:if|when|whenever) you(?: are|'re) (?:told|asked|instructed|requested) to (?:summari[sz]e|translate|answer|analy[sz]e|review|classify|evaluate|rate) (?:the|this|any|a) (?:user(?:'s)? )?(?:input|text|document|question|content|page|e-?mail|message)(?-u:\b)|(?-u:\b)(?:wenn|falls|sobald) du (?:gebeten|aufgefordert|angewiesen) wirst, (?:den|diesen|das|dieses|die|diese|eine) (?:text|dokument|eingabe|inhalt|e-mail|mail|frage|nachricht) (?:zusammenzufassen|zu uebersetzen|zu beantworten|zu analysieren|zu bewerten)(?-u:\b)".into()),
     ];
     let mut out: Vec<(Family, f32, String)> =
         base.into_iter().map(|(f, p)| (f, f.weight(), p)).collect();
