@@ -152,18 +152,7 @@ impl Recording<'_> {
 }
 
 impl Embedder for Recording<'_> {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn max_tokens(&self) -> usize {
-        self.inner.max_tokens()
-    }
-    fn count_tokens(&self, text: &str) -> usize {
-        self.inner.count_tokens(text)
-    }
+    crate::embed::delegate_model_facts!(inner);
     fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.keep(texts);
         self.inner.embed_passages(texts)

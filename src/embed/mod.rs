@@ -84,6 +84,28 @@ pub trait Embedder: Send + Sync {
     }
 }
 
+/// The model facts a wrapping embedder passes through unchanged (a wrapper
+/// changes how texts are embedded or what is kept of them, never which
+/// model reads them): `id`, `dim`, `max_tokens`, `count_tokens` of field
+/// `$inner`, written once for every wrapper's `impl Embedder`.
+macro_rules! delegate_model_facts {
+    ($inner:ident) => {
+        fn id(&self) -> &str {
+            self.$inner.id()
+        }
+        fn dim(&self) -> usize {
+            self.$inner.dim()
+        }
+        fn max_tokens(&self) -> usize {
+            self.$inner.max_tokens()
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            self.$inner.count_tokens(text)
+        }
+    };
+}
+pub(crate) use delegate_model_facts;
+
 /// A passage's vector and its token states pooled over byte spans of it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pooled {

@@ -301,18 +301,7 @@ impl Sessions {
 
 #[cfg(test)]
 impl Embedder for Sessions {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn max_tokens(&self) -> usize {
-        self.inner.max_tokens()
-    }
-    fn count_tokens(&self, t: &str) -> usize {
-        self.inner.count_tokens(t)
-    }
+    crate::embed::delegate_model_facts!(inner);
     fn embed_passages(&self, t: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(n, Ordering::SeqCst);
