@@ -312,25 +312,11 @@ mod tests {
         .compile()
         .unwrap();
         let doc = |p: &str| DocRecord {
-            id: 0,
-            root: String::new(),
             path: p.into(),
             kind: "txt".into(),
-            size: 0,
-            mtime_ns: 0,
-            sha256: String::new(),
-            access: None,
-            rule_source: None,
-            segment: String::new(),
-            first_chunk: 0,
             n_chunks: 1,
-            first_page: 0,
             n_pages: 1,
-            paged: false,
-            ingested_at: 0,
-            checked_at_ns: 0,
-            injection: Vec::new(),
-            hygiene_removed: 0,
+            ..Default::default()
         };
         assert!(f.matches(&doc("finance/a.txt")));
         assert!(f.matches(&doc("finance")));

@@ -15,7 +15,10 @@ use super::StoreError;
 const DOCS_FORMAT: u32 = 1;
 
 /// A document of the embedded index: where it came from, its rule, where its chunks are.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The default is an empty record without a rule (visible to nobody), for
+/// tools and tests that fill in only the fields they mean.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocRecord {
     /// The document's id.
     pub id: u64,

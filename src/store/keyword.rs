@@ -853,6 +853,21 @@ mod tests {
     use super::*;
     use crate::acl::{AccessRule, Classification, Principal, TeamTable};
 
+    /// A one-chunk document visible to team "staff".
+    fn doc(id: u64) -> DocRecord {
+        DocRecord {
+            id,
+            root: "/r".into(),
+            path: format!("d{id}.md"),
+            kind: "md".into(),
+            access: Some(AccessRule::new(&["staff"], Classification::Public).unwrap()),
+            first_chunk: id,
+            n_chunks: 1,
+            n_pages: 1,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn languages_are_told_apart() {
         assert_eq!(
@@ -887,27 +902,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let k = KeywordIndex::open_or_create(dir.path()).unwrap();
         let mut w = k.writer().unwrap();
-        let doc = |id: u64| DocRecord {
-            id,
-            root: "/r".into(),
-            path: format!("d{id}.md"),
-            kind: "md".into(),
-            size: 0,
-            mtime_ns: 0,
-            sha256: String::new(),
-            access: Some(AccessRule::new(&["staff"], Classification::Public).unwrap()),
-            rule_source: None,
-            segment: String::new(),
-            first_chunk: id,
-            n_chunks: 1,
-            first_page: 0,
-            n_pages: 1,
-            paged: false,
-            ingested_at: 0,
-            checked_at_ns: 0,
-            injection: Vec::new(),
-            hygiene_removed: 0,
-        };
         w.add(
             1,
             &doc(1),
@@ -963,27 +957,6 @@ mod tests {
     #[test]
     fn a_dropped_writer_leaves_no_merge_running() {
         let dir = tempfile::tempdir().unwrap();
-        let doc = |id: u64| DocRecord {
-            id,
-            root: "/r".into(),
-            path: format!("d{id}.md"),
-            kind: "md".into(),
-            size: 0,
-            mtime_ns: 0,
-            sha256: String::new(),
-            access: Some(AccessRule::new(&["staff"], Classification::Public).unwrap()),
-            rule_source: None,
-            segment: String::new(),
-            first_chunk: id,
-            n_chunks: 1,
-            first_page: 0,
-            n_pages: 1,
-            paged: false,
-            ingested_at: 0,
-            checked_at_ns: 0,
-            injection: Vec::new(),
-            hygiene_removed: 0,
-        };
         let listing = || -> std::collections::BTreeSet<String> {
             std::fs::read_dir(dir.path())
                 .unwrap()
