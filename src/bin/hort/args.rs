@@ -340,7 +340,7 @@ pub enum BenchSuite {
         #[arg(long)]
         german_copies: bool,
         /// What a words' part (hashed words and word pairs) counts beside the vector's
-        /// (0: vector and rules only, as the shipped heads; 0.5 was measured, README).
+        /// (0: vector and rules only, as the shipped heads; 0.5 was measured, docs/measurements.md).
         #[arg(long, default_value_t = hort::bench::detector::WORDS_FACTOR)]
         words: f32,
         /// L2 penalty of the words' part (larger: rare words count less).

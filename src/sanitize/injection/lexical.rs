@@ -8,8 +8,8 @@
 //! order inside a business letter is half drowned by the letter. The
 //! words themselves ("disregard", "system prompt", "du bist jetzt") are
 //! what the vector blurs. Measured leave one source out on the injection
-//! bench (2026-12-06, `hort bench injection --words 0.5`; README, "Words
-//! beside the vector"): more injections found, but the words also learn
+//! bench (2026-12-06, `hort bench injection --words 0.5`; docs/measurements.md,
+//! "Words beside the vector"): more injections found, but the words also learn
 //! the training sources' benign vocabulary, so held out they flag more
 //! text about AI; the shipped heads have no words' part yet.
 //!
