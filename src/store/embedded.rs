@@ -650,7 +650,27 @@ impl EmbeddedStore {
             )?
             .initialise()?;
         }
-        let reader = IndexReader::open(&spec.dir)?;
+        let reader = match IndexReader::open(&spec.dir) {
+            Ok(r) => r,
+            // The keyword index is derived from the segments: rebuild it
+            // (the writer does, on open) rather than refuse to serve. If
+            // another writer holds the index, it is that writer's to mend.
+            Err(e @ StoreError::KeywordDamaged(_)) => {
+                match IndexWriter::open(
+                    &spec.dir,
+                    &spec.embedder,
+                    spec.dim,
+                    &spec.chunker,
+                    spec.graph,
+                ) {
+                    Ok(w) => drop(w),
+                    Err(StoreError::Locked { .. }) => return Err(e),
+                    Err(e) => return Err(e),
+                }
+                IndexReader::open(&spec.dir)?
+            }
+            Err(e) => return Err(e),
+        };
         let m = reader.snapshot().manifest.clone();
         if !super::embedder_compatible(&m.embedder, &spec.embedder) || m.dim as usize != spec.dim {
             return Err(StoreError::ModelMismatch {

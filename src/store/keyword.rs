@@ -237,6 +237,34 @@ fn kw_err(e: tantivy::TantivyError) -> StoreError {
     StoreError::Keyword(e.to_string())
 }
 
+/// An error opening the keyword index, told apart by what the writer may do
+/// about it: an index that is damaged or of another schema (its meta file
+/// unreadable, a file it names gone, fields that differ) is
+/// `KeywordDamaged`, and
+/// the writer rebuilds it from the segments, which hold every chunk's text;
+/// anything else (permissions, too many open files, a full disk) is
+/// `Keyword` and is reported as it is, since wiping an index that is only
+/// unreachable for a moment would make it empty under running readers.
+fn open_err(e: tantivy::TantivyError) -> StoreError {
+    use tantivy::directory::error::OpenReadError;
+    use tantivy::TantivyError as T;
+    let damaged = matches!(
+        e,
+        T::DataCorruption(_)
+            | T::SchemaError(_)
+            | T::IncompatibleIndex(_)
+            | T::DeserializeError(_)
+            | T::FieldNotFound(_)
+            | T::OpenReadError(OpenReadError::FileDoesNotExist(_))
+            | T::OpenReadError(OpenReadError::IncompatibleIndex(_))
+    );
+    if damaged {
+        StoreError::KeywordDamaged(e.to_string())
+    } else {
+        kw_err(e)
+    }
+}
+
 /// The keyword side of the embedded index (tantivy).
 pub struct KeywordIndex {
     index: Index,
@@ -246,13 +274,14 @@ pub struct KeywordIndex {
 
 impl KeywordIndex {
     /// Opens the keyword index in `dir`, creating it if absent (the writer's
-    /// way in). A schema that differs from this version's is an error the
-    /// writer answers with a rebuild.
+    /// way in). A damaged index, or one whose schema differs from this
+    /// version's, is `StoreError::KeywordDamaged`, which the writer answers with a
+    /// rebuild; other errors are the caller's to report.
     pub fn open_or_create(dir: &Path) -> Result<KeywordIndex, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let (schema, _) = schema();
         let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
-        Self::wrap(Index::open_or_create(mdir, schema).map_err(kw_err)?)
+        Self::wrap(Index::open_or_create(mdir, schema).map_err(open_err)?)
     }
 
     /// Opens an existing keyword index (a reader's way in). A reader never
@@ -260,7 +289,7 @@ impl KeywordIndex {
     /// by a reader would be a second, empty truth.
     pub fn open(dir: &Path) -> Result<KeywordIndex, StoreError> {
         let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
-        Self::wrap(Index::open(mdir).map_err(kw_err)?)
+        Self::wrap(Index::open(mdir).map_err(open_err)?)
     }
 
     fn wrap(index: Index) -> Result<KeywordIndex, StoreError> {
@@ -274,7 +303,7 @@ impl KeywordIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
-            .map_err(kw_err)?;
+            .map_err(open_err)?;
         Ok(KeywordIndex {
             index,
             reader,
@@ -852,6 +881,31 @@ impl KeywordWriter {
 mod tests {
     use super::*;
     use crate::acl::{AccessRule, Classification, Principal, TeamTable};
+
+    /// Only damage makes the writer rebuild: an index that cannot be
+    /// reached for a moment is reported, never wiped.
+    #[test]
+    fn only_damage_counts_as_corrupt() {
+        use tantivy::directory::error::OpenReadError;
+        use tantivy::TantivyError as T;
+        let gone = T::OpenReadError(OpenReadError::FileDoesNotExist("x.term".into()));
+        let garbled = T::DataCorruption(tantivy::error::DataCorruption::comment_only("meta.json"));
+        let schema = T::SchemaError("the schema does not match".into());
+        for e in [gone, garbled, schema] {
+            assert!(matches!(open_err(e), StoreError::KeywordDamaged(_)));
+        }
+        let files = std::io::Error::from_raw_os_error(24); // EMFILE
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        for e in [files, denied] {
+            let e = T::IoError(std::sync::Arc::new(e));
+            assert!(matches!(open_err(e), StoreError::Keyword(_)));
+        }
+        let read = T::OpenReadError(OpenReadError::IoError {
+            io_error: std::sync::Arc::new(std::io::Error::from_raw_os_error(24)),
+            filepath: "x.idx".into(),
+        });
+        assert!(matches!(open_err(read), StoreError::Keyword(_)));
+    }
 
     /// A one-chunk document visible to team "staff".
     fn doc(id: u64) -> DocRecord {

@@ -66,6 +66,13 @@ pub enum StoreError {
     /// The keyword index failed.
     #[error("keyword index: {0}")]
     Keyword(String),
+    /// The keyword index is damaged or of another schema. It is derived
+    /// from the segments, so the next writer rebuilds it.
+    #[error(
+        "the keyword index is damaged ({0}); the next `hort ingest` or `hort compact` \
+         rebuilds it from the segments"
+    )]
+    KeywordDamaged(String),
     /// There is no index yet.
     #[error("no index at {0} (run `hort ingest <DIR>` first)")]
     NotFound(PathBuf),

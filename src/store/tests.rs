@@ -262,6 +262,72 @@ fn lost_keyword_index_is_rebuilt_from_segments() {
     assert_eq!(keyword_ids(&s, "kubernetes", &p, 5).len(), 1);
 }
 
+/// A keyword index whose files are damaged (the meta file garbled, or a
+/// file it names gone, as the merge race of 2026-12-07 left one) is
+/// rebuilt from the segments when the writer opens it.
+#[test]
+fn damaged_keyword_index_is_rebuilt_from_segments() {
+    for damage in ["garbled meta", "term files gone"] {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = open_writer(d.path());
+        add_docs(
+            &mut w,
+            &[(
+                "a.txt",
+                "kubernetes upgrade",
+                rule(&["x"], Classification::Public),
+            )],
+        );
+        w.commit().unwrap();
+        drop(w);
+        let kw = d.path().join("keyword");
+        if damage == "garbled meta" {
+            std::fs::write(kw.join("meta.json"), b"{\"segments\": [").unwrap();
+        } else {
+            let mut gone = 0;
+            for e in std::fs::read_dir(&kw).unwrap() {
+                let p = e.unwrap().path();
+                if p.extension().is_some_and(|x| x == "term") {
+                    std::fs::remove_file(p).unwrap();
+                    gone += 1;
+                }
+            }
+            assert!(gone > 0, "no term file to remove");
+        }
+        // A reader cannot repair it, and says who can.
+        let e = IndexReader::open(d.path())
+            .err()
+            .expect("a damaged index opened");
+        assert!(
+            matches!(&e, StoreError::KeywordDamaged(_)) && e.to_string().contains("hort compact"),
+            "{damage}: {e}"
+        );
+        // Opening the store mends it, unless another writer holds the
+        // index: then it is that writer's to mend, and the error says so.
+        let spec = || embedded::EmbeddedSpec {
+            dir: d.path().to_path_buf(),
+            embedder: "hash-v1-32".into(),
+            dim: 32,
+            chunker: "test".into(),
+            graph: G,
+            segment_chunks: 1000,
+        };
+        let other = fsutil::DirLock::try_acquire(d.path()).unwrap().unwrap();
+        let e = embedded::EmbeddedStore::open(spec(), false)
+            .err()
+            .expect("opened");
+        assert!(matches!(e, StoreError::KeywordDamaged(_)), "{damage}: {e}");
+        drop(other);
+        let store = embedded::EmbeddedStore::open(spec(), false).unwrap();
+        let p = Principal::new("x", &["x"], Classification::Public);
+        assert_eq!(
+            keyword_ids(&store.snapshot(), "kubernetes", &p, 5).len(),
+            1,
+            "{damage}: not rebuilt"
+        );
+    }
+}
+
 #[test]
 fn keyword_access_bitsets_are_cached_per_filter_and_never_outlive_a_generation() {
     let d = tempfile::tempdir().unwrap();

@@ -60,12 +60,18 @@ impl IndexWriter {
         let mut rebuild = false;
         let keyword = match KeywordIndex::open_or_create(&kw_dir) {
             Ok(k) => k,
-            Err(e) => {
-                tracing::warn!("keyword index unreadable ({e}); rebuilding it from the segments");
+            // Only a damaged index is rebuilt; one that cannot be reached
+            // now (permissions, open files) is an error, not a reason to
+            // empty it under the readers.
+            Err(StoreError::KeywordDamaged(why)) => {
+                tracing::warn!(
+                    "the keyword index is damaged ({why}); rebuilding it from the segments"
+                );
                 std::fs::remove_dir_all(&kw_dir).map_err(|e| StoreError::io(&kw_dir, e))?;
                 rebuild = true;
                 KeywordIndex::open_or_create(&kw_dir)?
             }
+            Err(e) => return Err(e),
         };
         let committed = Manifest::read(&dir.join(manifest::FILE))?;
         let pending = Manifest::read(&dir.join(manifest::PENDING))?;
@@ -82,7 +88,7 @@ impl IndexWriter {
                 Some(p)
             }
             (c, _) => {
-                if kgen != cgen {
+                if kgen != cgen && !rebuild {
                     tracing::warn!(
                         "keyword index at generation {kgen}, manifest at {cgen}; rebuilding the keyword index"
                     );
