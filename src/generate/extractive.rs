@@ -161,6 +161,22 @@ fn weighted_score(
     (score / (1.0 + (words.len() as f32 / 25.0)), itself)
 }
 
+/// Whether a sentence of a source may be quoted: enough letters to say
+/// something, and not a Markdown heading alone on its line (that names what
+/// follows and is read as the sentence before, never quoted; a heading
+/// whose list follows on the next lines is one span with it, and quoted).
+fn quotable(t: &str) -> bool {
+    let heading = t.starts_with('#') && !t.contains('\n');
+    !heading && t.chars().filter(|c| c.is_alphabetic()).count() >= 12
+}
+
+/// A sentence that asks: an FAQ's question, a heading put as one. Quoting
+/// it answers nothing ("Wie viele Tage darf ich von zu Hause arbeiten?"),
+/// however well it matches the question asked.
+fn is_question(t: &str) -> bool {
+    t.trim_end().ends_with('?')
+}
+
 /// Equal, or the same stem (a shared prefix of all but the last two letters
 /// of a word of five or more): "approves"/"approval", "Reisen"/"Reise",
 /// "Reisen"/"Reisekosten". A stem of three letters is too short to tell
@@ -205,20 +221,23 @@ impl Provider for Extractive {
         // what "The nightly limit is 140 EUR" limits.
         let mut all: Vec<(usize, usize, usize, &str)> = Vec::new(); // (rank, n, order, text)
         let mut before: Vec<Option<(&str, Option<usize>)>> = Vec::new();
+        // For a sentence that is a question, the sentence after it (its
+        // order and text) if that can be an answer; see `answer_of`.
+        let mut after: Vec<Option<(usize, &str)>> = Vec::new();
         for (rank, s) in req.sources.iter().enumerate() {
             let spans = sentence_spans(&s.text);
             let mut last: Option<(usize, usize)> = None; // (order, index in all)
             for (order, &(a, b)) in spans.iter().enumerate() {
                 let t = &s.text[a..b];
-                // A Markdown heading alone on its line names what follows;
-                // it is read as the sentence before, never quoted as an
-                // answer. (A heading whose list follows on the next lines
-                // is one span with it, and quoted.)
-                let heading = t.starts_with('#') && !t.contains('\n');
-                if !heading && t.chars().filter(|c| c.is_alphabetic()).count() >= 12 {
+                if quotable(t) {
                     before.push(order.checked_sub(1).map(|p| {
                         let at = last.filter(|&(o, _)| o == p).map(|(_, i)| i);
                         (&s.text[spans[p].0..spans[p].1], at)
+                    }));
+                    after.push(is_question(t).then_some(()).and_then(|()| {
+                        let &(na, nb) = spans.get(order + 1)?;
+                        let next = &s.text[na..nb];
+                        (quotable(next) && !is_question(next)).then_some((order + 1, next))
                     }));
                     last = Some((order, all.len()));
                     all.push((rank, s.n, order, t));
@@ -326,6 +345,14 @@ impl Provider for Extractive {
                     };
                     let (score, itself) = weighted_score(&q, &idf, &words[si], lenient, held);
                     let score = score * (1.0 - 0.03 * rank as f32);
+                    // A question the source asks itself (an FAQ's) is
+                    // answered by the sentence after it: that is quoted in
+                    // its place, with its score; with none after it, the
+                    // source has no answer to quote here.
+                    let (order, t) = match is_question(t) {
+                        true => after[si]?,
+                        false => (order, t),
+                    };
                     (score > 0.0).then_some((
                         Candidate {
                             source: n,
@@ -477,6 +504,37 @@ austauschen; ersetzen :: to replace
             None,
         );
         assert_eq!(a, nothing_found(Lang::German));
+    }
+
+    /// An FAQ's question mirrors the question asked; its answer is the
+    /// sentence after it, and that is what is quoted.
+    #[test]
+    fn a_question_in_a_source_is_answered_by_the_sentence_after_it() {
+        let faq =
+            "Homeoffice – häufige Fragen\n\nWie viele Tage darf ich von zu Hause arbeiten?\n\n\
+                   Beschäftigte in der Verwaltung können bis zu drei Tage pro Woche mobil \
+                   arbeiten. Die Disposition ist davon ausgenommen.\n\n\
+                   Welche Ausstattung stellt Nordwind?\n\nJede Person erhält einen Laptop.";
+        let a = ask(
+            "Wie viele Tage darf ich im Homeoffice arbeiten?",
+            &[faq],
+            None,
+        );
+        assert!(
+            a.contains("bis zu drei Tage pro Woche mobil arbeiten [1]."),
+            "{a}"
+        );
+        assert!(!a.contains('?'), "a question quoted as the answer: {a}");
+        // Even where the answer shares no word with the question.
+        let faq = "How many days may I work from home each week?\n\nUp to three, if the team lead agrees.";
+        let a = ask("How many days may I work from home?", &[faq], None);
+        assert_eq!(a, "Up to three, if the team lead agrees [1].");
+        // A question with no answer after it (the source ends, or asks
+        // again) is not quoted.
+        let survey = "How many days do you work from home each week?\n\n\
+                      How many days would you like to work from home each week?";
+        let a = ask("How many days may I work from home?", &[survey], None);
+        assert_eq!(a, nothing_found(Lang::English));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use ego_tree::iter::Edge;
 use scraper::{Html, Node};
 
+use super::table::Table;
 use super::text::decode_text;
 use super::{Heading, LoadError, LoadedDoc, Loader, Page};
 
@@ -99,8 +100,22 @@ fn heading_level(name: &str) -> Option<u8> {
     }
 }
 
+/// Tables nested deeper than this are read as the text of the cell that
+/// holds them: each level re-renders what it holds, and hostile markup can
+/// nest thousands.
+const MAX_TABLE_DEPTH: usize = 8;
+
+/// An open `<table>`: its cells, and its `<caption>` once closed.
+#[derive(Default)]
+struct OpenTable {
+    table: Table,
+    caption: String,
+}
+
 /// Visible text and its outline: the `<title>` (level 0), then `h1`–`h6`
-/// in order.
+/// in order. Tables are rendered as the Office formats' are (one line per
+/// row naming its columns, [`Table`]); headings inside a table are not
+/// sections.
 fn visible(html: &str) -> (String, Vec<Heading>) {
     let doc = Html::parse_document(html);
     let mut out = String::with_capacity(html.len() / 2);
@@ -111,6 +126,9 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
     let mut headings = Vec::new();
     // The open heading element: its level and where its text starts.
     let mut open: Option<(u8, usize)> = None;
+    let mut tables: Vec<OpenTable> = Vec::new();
+    // Tables past MAX_TABLE_DEPTH, read as plain cell text.
+    let mut flat_tables = 0usize;
     for edge in doc.tree.root().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
@@ -126,6 +144,23 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
                     if name == "pre" {
                         pre_depth += 1;
                     }
+                    if name == "table" {
+                        if tables.len() < MAX_TABLE_DEPTH {
+                            if tables.is_empty() {
+                                out.push_str("\n\n");
+                            }
+                            tables.push(OpenTable::default());
+                            continue;
+                        }
+                        flat_tables += 1;
+                    }
+                    if let Some(t) = tables.last_mut() {
+                        // Inside a cell, blocks and breaks only separate words.
+                        if name == "br" || BLOCK.contains(&name) {
+                            t.table.space();
+                        }
+                        continue;
+                    }
                     if let Some(level) = heading_level(name).filter(|_| open.is_none()) {
                         open = Some((level, out.len()));
                     }
@@ -139,7 +174,9 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
                     if in_title > 0 {
                         title.push_str(t);
                     } else if skip_depth == 0 {
-                        if pre_depth > 0 {
+                        if let Some(open) = tables.last_mut() {
+                            open.table.push(t);
+                        } else if pre_depth > 0 {
                             out.push_str(t);
                         } else {
                             push_collapsed(&mut out, t);
@@ -161,6 +198,39 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
                     if name == "pre" {
                         pre_depth = pre_depth.saturating_sub(1);
                     }
+                    if name == "table" && flat_tables > 0 {
+                        flat_tables -= 1;
+                    } else if name == "table" {
+                        if let Some(done) = tables.pop() {
+                            let mut text = done.table.finish();
+                            if !done.caption.is_empty() {
+                                text = format!("{}\n{text}", done.caption);
+                            }
+                            match tables.last_mut() {
+                                Some(outer) => outer.table.nested(&text),
+                                // Each row a paragraph of its own: the
+                                // chunker and the answer's sentences then
+                                // take a row whole, with its column names.
+                                None => {
+                                    for row in text.lines() {
+                                        out.push_str(row);
+                                        out.push_str("\n\n");
+                                    }
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if let Some(t) = tables.last_mut() {
+                        match name {
+                            "td" | "th" if flat_tables == 0 => t.table.end_cell(),
+                            "tr" if flat_tables == 0 => t.table.close_row(),
+                            "caption" if flat_tables == 0 => t.caption = t.table.take_cell(),
+                            _ if name == "br" || BLOCK.contains(&name) => t.table.space(),
+                            _ => {}
+                        }
+                        continue;
+                    }
                     if let Some((level, start)) = open {
                         if heading_level(name) == Some(level) {
                             headings.extend(Heading::new(level, &out[start..]));
@@ -170,6 +240,19 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
                     if BLOCK.contains(&name) {
                         out.push_str("\n\n");
                     }
+                }
+            }
+        }
+    }
+    // Markup cut off inside a table still has its rows read.
+    while let Some(done) = tables.pop() {
+        let text = done.table.finish();
+        match tables.last_mut() {
+            Some(outer) => outer.table.nested(&text),
+            None => {
+                for row in text.lines() {
+                    out.push_str("\n\n");
+                    out.push_str(row);
                 }
             }
         }
@@ -232,6 +315,61 @@ mod tests {
         assert!(text.contains("Set up"), "{text}");
         let got: Vec<(u8, &str)> = h.iter().map(|h| (h.level, h.text.as_str())).collect();
         assert_eq!(got, vec![(0, "Guide"), (1, "Guide"), (2, "Set up")]);
+    }
+
+    /// A table reads as the Office formats' do: one paragraph per row that
+    /// names its columns, so that a row's values stay together.
+    #[test]
+    fn table_rows_name_their_columns() {
+        let (text, h) = visible(
+            "<h1>Approved vendors</h1><table><caption>Vendors 2026</caption>\
+             <tr><th>Vendor</th><th>Service</th><th>Contact</th></tr>\
+             <tr><td>Elbe <b>Reifen</b> KG</td><td><p>Truck tyres</p><p>and tyre service</p></td>\
+             <td>Hamburg<br>Harburg</td></tr>\
+             <tr><td>Hanse Diesel</td><td></td><td>Bremen</td></tr></table><p>Orders above 10,000 EUR.</p>",
+        );
+        let paras: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(
+            paras,
+            vec![
+                "Approved vendors",
+                "Vendors 2026",
+                "Vendor | Service | Contact",
+                "Vendor: Elbe Reifen KG; Service: Truck tyres and tyre service; Contact: Hamburg Harburg",
+                "Vendor: Hanse Diesel; Contact: Bremen",
+                "Orders above 10,000 EUR.",
+            ],
+            "{text}"
+        );
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn nested_tables_and_headings_in_cells() {
+        let (text, h) = visible(
+            "<table><tr><td><h2>Plan</h2></td><td><table><tr><td>a</td><td>b</td></tr>\
+             <tr><td>c</td><td>d</td></tr></table></td></tr></table>",
+        );
+        assert_eq!(text, "Plan | a | b; a: c; b: d", "{text}");
+        assert!(h.is_empty(), "a heading inside a cell is no section: {h:?}");
+    }
+
+    /// Hostile nesting: each level would re-render all it holds.
+    #[test]
+    fn deeply_nested_tables_stay_linear() {
+        let n = 20_000;
+        let html = format!(
+            "{}deep{}",
+            "<table><tr><td>x ".repeat(n),
+            "</td></tr></table>".repeat(n)
+        );
+        let started = std::time::Instant::now();
+        let text = visible_text(&html);
+        assert!(text.contains("deep"), "{}", &text[..100.min(text.len())]);
+        assert!(text.matches('x').count() == n, "every cell's text is kept");
+        // Not a timing test of speed, a guard against a quadratic blow-up
+        // (seconds to minutes at this depth).
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]

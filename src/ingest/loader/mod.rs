@@ -10,6 +10,7 @@ mod office;
 pub mod pdf;
 mod pdfium;
 mod running;
+mod table;
 mod text;
 
 pub use html::HtmlLoader;

@@ -26,6 +26,9 @@ pub use pml::load_pptx;
 pub use sml::load_xlsx;
 pub use wml::load_docx;
 
+pub(crate) use super::table::render_table;
+use super::table::Table;
+
 /// Text being assembled: paragraphs, and tables (possibly nested) whose
 /// rows are rendered when they close.
 #[derive(Default)]
@@ -38,30 +41,11 @@ pub(crate) struct Flow {
     headings: Vec<super::Heading>,
 }
 
-#[derive(Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    row: Vec<String>,
-    cell: String,
-}
-
-impl Table {
-    fn close_row(&mut self) {
-        if !self.cell.trim().is_empty() {
-            let c = std::mem::take(&mut self.cell);
-            self.row
-                .push(c.split_whitespace().collect::<Vec<_>>().join(" "));
-        }
-        self.cell.clear();
-        self.rows.push(std::mem::take(&mut self.row));
-    }
-}
-
 impl Flow {
     /// Adds text to the open paragraph or table cell.
     pub fn push(&mut self, s: &str) {
         match self.tables.last_mut() {
-            Some(t) => t.cell.push_str(s),
+            Some(t) => t.push(s),
             None => self.para.push_str(s),
         }
     }
@@ -69,7 +53,7 @@ impl Flow {
     /// A line break inside a paragraph (a space inside a table cell).
     pub fn line_break(&mut self) {
         match self.tables.last_mut() {
-            Some(t) => t.cell.push(' '),
+            Some(t) => t.push(" "),
             None => self.para.push('\n'),
         }
     }
@@ -86,11 +70,7 @@ impl Flow {
     pub fn end_para(&mut self) {
         let level = self.level.take();
         match self.tables.last_mut() {
-            Some(t) => {
-                if !t.cell.ends_with(' ') && !t.cell.is_empty() {
-                    t.cell.push(' ');
-                }
-            }
+            Some(t) => t.space(),
             None => {
                 let p = std::mem::take(&mut self.para);
                 if let Some(h) = level.and_then(|l| super::Heading::new(l, &p)) {
@@ -127,9 +107,7 @@ impl Flow {
     /// Ends a table cell.
     pub fn end_cell(&mut self) {
         if let Some(t) = self.tables.last_mut() {
-            let c = std::mem::take(&mut t.cell);
-            t.row
-                .push(c.split_whitespace().collect::<Vec<_>>().join(" "));
+            t.end_cell();
         }
     }
 
@@ -137,9 +115,7 @@ impl Flow {
     /// first, so that later cells stay under their headers).
     pub fn empty_cells(&mut self, n: usize) {
         if let Some(t) = self.tables.last_mut() {
-            for _ in 0..n.min(1024) {
-                t.row.push(String::new());
-            }
+            t.empty_cells(n);
         }
     }
 
@@ -152,18 +128,12 @@ impl Flow {
 
     /// Closes a table: rendered into the enclosing cell, or as a block.
     pub fn end_table(&mut self) {
-        let Some(mut t) = self.tables.pop() else {
+        let Some(t) = self.tables.pop() else {
             return;
         };
-        if !t.row.is_empty() || !t.cell.trim().is_empty() {
-            t.close_row();
-        }
-        let text = render_table(&t.rows);
+        let text = t.finish();
         match self.tables.last_mut() {
-            Some(outer) => {
-                outer.cell.push(' ');
-                outer.cell.push_str(&text.replace('\n', "; "));
-            }
+            Some(outer) => outer.nested(&text),
             // Each row a paragraph of its own: the chunker and the answer's
             // sentences then take a row whole, with its column names.
             None => {
@@ -187,75 +157,6 @@ impl Flow {
         self.end_para();
         (self.out, self.headings)
     }
-}
-
-/// A table as text: with a header row, one line per row naming each value's
-/// column (`Name: Anna; Room: 4.12`); without one, values joined by ` | `.
-/// (Callers put each line in a paragraph of its own.)
-pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
-    let rows: Vec<&Vec<String>> = rows
-        .iter()
-        .filter(|r| r.iter().any(|c| !c.is_empty()))
-        .collect();
-    let Some(first) = rows.first() else {
-        return String::new();
-    };
-    let filled = first.iter().filter(|c| !c.is_empty()).count();
-    let header = rows.len() >= 2 && filled >= 2 && first.iter().all(|c| !is_number(c));
-    let mut out = String::new();
-    let line = |r: &Vec<String>| {
-        let mut l = String::new();
-        for c in r.iter().filter(|c| !c.is_empty()) {
-            if !l.is_empty() {
-                l.push_str(" | ");
-            }
-            l.push_str(c);
-        }
-        l
-    };
-    if !header {
-        for r in &rows {
-            push_line(&mut out, &line(r));
-        }
-        return out;
-    }
-    push_line(&mut out, &line(first));
-    for r in &rows[1..] {
-        let mut l = String::new();
-        for (i, c) in r.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
-            if !l.is_empty() {
-                l.push_str("; ");
-            }
-            match first.get(i).filter(|h| !h.is_empty()) {
-                Some(h) => {
-                    l.push_str(h);
-                    l.push_str(": ");
-                    l.push_str(c);
-                }
-                None => l.push_str(c),
-            }
-        }
-        push_line(&mut out, &l);
-    }
-    out
-}
-
-fn push_line(out: &mut String, l: &str) {
-    if l.is_empty() {
-        return;
-    }
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(l);
-}
-
-fn is_number(s: &str) -> bool {
-    let t: String = s
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | ',' | '%' | '€' | '$'))
-        .collect();
-    !t.is_empty() && t.parse::<f64>().is_ok()
 }
 
 /// A part of a `kind` file that cannot be read.
@@ -307,26 +208,6 @@ pub(crate) fn relationships(xml: &str, base_dir: &str) -> Result<Vec<(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tables_name_their_columns() {
-        let rows = vec![
-            vec!["Name".to_string(), "Room".into(), "Phone".into()],
-            vec!["Anna Berg".into(), "4.12".into(), "".into()],
-            vec!["".into(), "".into(), "".into()],
-            vec!["Jonas".into(), "2.01".into(), "-231".into()],
-        ];
-        assert_eq!(
-            render_table(&rows),
-            "Name | Room | Phone\nName: Anna Berg; Room: 4.12\nName: Jonas; Room: 2.01; Phone: -231"
-        );
-        // A first row of numbers is data, not a header.
-        let rows = vec![
-            vec!["1".to_string(), "2".into()],
-            vec!["3".into(), "4".into()],
-        ];
-        assert_eq!(render_table(&rows), "1 | 2\n3 | 4");
-    }
 
     #[test]
     fn flow_paragraphs_and_nested_tables() {
