@@ -246,7 +246,7 @@ fn kw_err(e: tantivy::TantivyError) -> StoreError {
 /// `Keyword` and is reported as it is, since wiping an index that is only
 /// unreachable for a moment would make it empty under running readers.
 fn open_err(e: tantivy::TantivyError) -> StoreError {
-    use tantivy::directory::error::OpenReadError;
+    use tantivy::directory::error::{OpenDirectoryError, OpenReadError};
     use tantivy::TantivyError as T;
     let damaged = matches!(
         e,
@@ -257,6 +257,7 @@ fn open_err(e: tantivy::TantivyError) -> StoreError {
             | T::FieldNotFound(_)
             | T::OpenReadError(OpenReadError::FileDoesNotExist(_))
             | T::OpenReadError(OpenReadError::IncompatibleIndex(_))
+            | T::OpenDirectoryError(OpenDirectoryError::DoesNotExist(_))
     );
     if damaged {
         StoreError::KeywordDamaged(e.to_string())
@@ -288,7 +289,7 @@ impl KeywordIndex {
     /// creates one: in a directory a writer is committing to, an index made
     /// by a reader would be a second, empty truth.
     pub fn open(dir: &Path) -> Result<KeywordIndex, StoreError> {
-        let mdir = MmapDirectory::open(dir).map_err(|e| StoreError::Keyword(e.to_string()))?;
+        let mdir = MmapDirectory::open(dir).map_err(|e| open_err(e.into()))?;
         Self::wrap(Index::open(mdir).map_err(open_err)?)
     }
 

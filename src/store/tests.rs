@@ -239,35 +239,12 @@ fn reader_sees_old_generation_until_refresh_and_missing_index_is_clear() {
     assert_eq!(old.live_chunks(), 1);
 }
 
-#[test]
-fn lost_keyword_index_is_rebuilt_from_segments() {
-    let d = tempfile::tempdir().unwrap();
-    let mut w = open_writer(d.path());
-    add_docs(
-        &mut w,
-        &[(
-            "a.txt",
-            "kubernetes upgrade",
-            rule(&["x"], Classification::Public),
-        )],
-    );
-    w.commit().unwrap();
-    drop(w);
-    std::fs::remove_dir_all(d.path().join("keyword")).unwrap();
-    let w = open_writer(d.path());
-    drop(w);
-    let r = IndexReader::open(d.path()).unwrap();
-    let s = r.snapshot();
-    let p = Principal::new("x", &["x"], Classification::Public);
-    assert_eq!(keyword_ids(&s, "kubernetes", &p, 5).len(), 1);
-}
-
-/// A keyword index whose files are damaged (the meta file garbled, or a
+/// A keyword index that is lost or damaged (the meta file garbled, or a
 /// file it names gone, as the merge race of 2026-12-07 left one) is
-/// rebuilt from the segments when the writer opens it.
+/// rebuilt from the segments when the index is next opened.
 #[test]
 fn damaged_keyword_index_is_rebuilt_from_segments() {
-    for damage in ["garbled meta", "term files gone"] {
+    for damage in ["lost", "garbled meta", "term files gone"] {
         let d = tempfile::tempdir().unwrap();
         let mut w = open_writer(d.path());
         add_docs(
@@ -281,7 +258,9 @@ fn damaged_keyword_index_is_rebuilt_from_segments() {
         w.commit().unwrap();
         drop(w);
         let kw = d.path().join("keyword");
-        if damage == "garbled meta" {
+        if damage == "lost" {
+            std::fs::remove_dir_all(&kw).unwrap();
+        } else if damage == "garbled meta" {
             std::fs::write(kw.join("meta.json"), b"{\"segments\": [").unwrap();
         } else {
             let mut gone = 0;
