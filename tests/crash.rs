@@ -248,3 +248,50 @@ fn crash_at_every_commit_step_and_kill_9_anywhere() {
     assert!(ingest(&env, &idx, &v2, None).status.success());
     assert!(classify(&idx, old, new));
 }
+
+/// The keyword index is derived from the segments: damaged on disk (a file
+/// its meta file names gone, or the meta file garbled), the next command
+/// mends it instead of failing, and nothing is embedded again.
+#[test]
+fn a_damaged_keyword_index_is_mended_by_the_next_command() {
+    let env = Env::new("minilm-l6");
+    let corpus = env.path().join("corpus");
+    write_corpus(&corpus, 0..5, |_| 1);
+    for (damage, command) in [("term files gone", "ingest"), ("garbled meta", "status")] {
+        let index = env.path().join(format!("index-{command}"));
+        let out = ingest(&env, &index, &corpus, None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kw = index.join("keyword");
+        if damage == "garbled meta" {
+            std::fs::write(kw.join("meta.json"), "{\"segments\": [").unwrap();
+        } else {
+            for e in std::fs::read_dir(&kw).unwrap() {
+                let p = e.unwrap().path();
+                if p.extension().is_some_and(|x| x == "term") {
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+        }
+        let out = match command {
+            "ingest" => ingest(&env, &index, &corpus, None),
+            _ => env.run(&["status", "--json", "--index", index.to_str().unwrap()]),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{damage}, {command}: {stderr}");
+        assert!(
+            stderr.contains("rebuilding it from the segments"),
+            "{stderr}"
+        );
+        if command == "ingest" {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["unchanged"].as_u64(), Some(5), "{v}");
+            assert_eq!(v["embedded"].as_u64(), Some(0), "re-embedded: {v}");
+        }
+        assert!(has(&index, "marker3v1"), "{damage}: keyword search lost");
+        assert_eq!(counts(&index), (5, 5));
+    }
+}
