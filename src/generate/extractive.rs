@@ -219,11 +219,13 @@ impl Provider for Extractive {
         // however short), and that sentence's place among them if it is one:
         // "3. Hotels \n Hotels are booked through the travel portal." tells
         // what "The nightly limit is 140 EUR" limits.
-        let mut all: Vec<(usize, usize, usize, &str)> = Vec::new(); // (rank, n, order, text)
+        let mut all: Vec<(usize, usize, &str)> = Vec::new(); // (rank, n, text)
         let mut before: Vec<Option<(&str, Option<usize>)>> = Vec::new();
-        // For a sentence that is a question, the sentence after it (its
-        // order and text) if that can be an answer; see `answer_of`.
-        let mut after: Vec<Option<(usize, &str)>> = Vec::new();
+        // What is quoted for each sentence (its order and text): itself, or
+        // for a question the source asks itself (an FAQ's) the sentence
+        // after it, which answers it; a question with no answer after it
+        // has nothing to quote.
+        let mut quoted: Vec<Option<(usize, &str)>> = Vec::new();
         for (rank, s) in req.sources.iter().enumerate() {
             let spans = sentence_spans(&s.text);
             let mut last: Option<(usize, usize)> = None; // (order, index in all)
@@ -234,17 +236,20 @@ impl Provider for Extractive {
                         let at = last.filter(|&(o, _)| o == p).map(|(_, i)| i);
                         (&s.text[spans[p].0..spans[p].1], at)
                     }));
-                    after.push(is_question(t).then_some(()).and_then(|()| {
-                        let &(na, nb) = spans.get(order + 1)?;
-                        let next = &s.text[na..nb];
-                        (quotable(next) && !is_question(next)).then_some((order + 1, next))
-                    }));
+                    quoted.push(if is_question(t) {
+                        spans
+                            .get(order + 1)
+                            .map(|&(na, nb)| (order + 1, &s.text[na..nb]))
+                            .filter(|&(_, next)| quotable(next) && !is_question(next))
+                    } else {
+                        Some((order, t))
+                    });
                     last = Some((order, all.len()));
-                    all.push((rank, s.n, order, t));
+                    all.push((rank, s.n, t));
                 }
             }
         }
-        let words: Vec<Vec<String>> = all.iter().map(|x| content_words(x.3)).collect();
+        let words: Vec<Vec<String>> = all.iter().map(|x| content_words(x.2)).collect();
         let context: Vec<Vec<String>> = before
             .iter()
             .map(|b| b.map(|(t, _)| content_words(t)).unwrap_or_default())
@@ -335,7 +340,7 @@ impl Provider for Extractive {
         let scored = |lenient: bool| -> Vec<(Candidate<'_>, bool)> {
             all.iter()
                 .enumerate()
-                .filter_map(|(si, &(rank, n, order, t))| {
+                .filter_map(|(si, &(rank, n, _))| {
                     let held = |qi: usize| {
                         if lends[si] {
                             holds[qi][si]
@@ -345,14 +350,8 @@ impl Provider for Extractive {
                     };
                     let (score, itself) = weighted_score(&q, &idf, &words[si], lenient, held);
                     let score = score * (1.0 - 0.03 * rank as f32);
-                    // A question the source asks itself (an FAQ's) is
-                    // answered by the sentence after it: that is quoted in
-                    // its place, with its score; with none after it, the
-                    // source has no answer to quote here.
-                    let (order, t) = match is_question(t) {
-                        true => after[si]?,
-                        false => (order, t),
-                    };
+                    // A question is quoted as its answer, with its score.
+                    let (order, t) = quoted[si]?;
                     (score > 0.0).then_some((
                         Candidate {
                             source: n,

@@ -126,6 +126,9 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
     let mut headings = Vec::new();
     // The open heading element: its level and where its text starts.
     let mut open: Option<(u8, usize)> = None;
+    // Open tables, innermost last. The traversal closes every element it
+    // opens (the parser has mended cut-off markup), so each is rendered at
+    // its `</table>`.
     let mut tables: Vec<OpenTable> = Vec::new();
     // Tables past MAX_TABLE_DEPTH, read as plain cell text.
     let mut flat_tables = 0usize;
@@ -240,19 +243,6 @@ fn visible(html: &str) -> (String, Vec<Heading>) {
                     if BLOCK.contains(&name) {
                         out.push_str("\n\n");
                     }
-                }
-            }
-        }
-    }
-    // Markup cut off inside a table still has its rows read.
-    while let Some(done) = tables.pop() {
-        let text = done.table.finish();
-        match tables.last_mut() {
-            Some(outer) => outer.table.nested(&text),
-            None => {
-                for row in text.lines() {
-                    out.push_str("\n\n");
-                    out.push_str(row);
                 }
             }
         }
