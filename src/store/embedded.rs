@@ -630,6 +630,19 @@ pub struct EmbeddedSpec {
     pub segment_chunks: usize,
 }
 
+impl EmbeddedSpec {
+    /// The index's single writer (refused while another holds it).
+    fn open_writer(&self) -> Result<IndexWriter, StoreError> {
+        IndexWriter::open(
+            &self.dir,
+            &self.embedder,
+            self.dim,
+            &self.chunker,
+            self.graph,
+        )
+    }
+}
+
 /// The embedded index as a [`Store`].
 pub struct EmbeddedStore {
     spec: EmbeddedSpec,
@@ -641,34 +654,18 @@ impl EmbeddedStore {
     /// first if there is none (a fresh node, or `hort ingest`).
     pub fn open(spec: EmbeddedSpec, create: bool) -> Result<EmbeddedStore, StoreError> {
         if create && !spec.dir.join(super::manifest::FILE).is_file() {
-            IndexWriter::open(
-                &spec.dir,
-                &spec.embedder,
-                spec.dim,
-                &spec.chunker,
-                spec.graph,
-            )?
-            .initialise()?;
+            spec.open_writer()?.initialise()?;
         }
         let reader = match IndexReader::open(&spec.dir) {
             Ok(r) => r,
             // The keyword index is derived from the segments: rebuild it
             // (the writer does, on open) rather than refuse to serve. If
             // another writer holds the index, it is that writer's to mend.
-            Err(e @ StoreError::KeywordDamaged(_)) => {
-                match IndexWriter::open(
-                    &spec.dir,
-                    &spec.embedder,
-                    spec.dim,
-                    &spec.chunker,
-                    spec.graph,
-                ) {
-                    Ok(w) => drop(w),
-                    Err(StoreError::Locked { .. }) => return Err(e),
-                    Err(e) => return Err(e),
-                }
-                IndexReader::open(&spec.dir)?
-            }
+            Err(e @ StoreError::KeywordDamaged(_)) => match spec.open_writer() {
+                Ok(_) => IndexReader::open(&spec.dir)?,
+                Err(StoreError::Locked { .. }) => return Err(e),
+                Err(other) => return Err(other),
+            },
             Err(e) => return Err(e),
         };
         let m = reader.snapshot().manifest.clone();
@@ -709,9 +706,8 @@ impl Store for EmbeddedStore {
     }
 
     fn writer(&self) -> Result<Box<dyn IndexWrite>, StoreError> {
-        let s = &self.spec;
-        let w = IndexWriter::open(&s.dir, &s.embedder, s.dim, &s.chunker, s.graph)?;
-        Ok(Box::new(DocWriter::new(w, s.segment_chunks)))
+        let w = self.spec.open_writer()?;
+        Ok(Box::new(DocWriter::new(w, self.spec.segment_chunks)))
     }
 }
 

@@ -238,11 +238,10 @@ fn kw_err(e: tantivy::TantivyError) -> StoreError {
 }
 
 /// An error opening the keyword index, told apart by what the writer may do
-/// about it: an index that is damaged or of another schema (its meta file
-/// unreadable, a file it names gone, fields that differ) is
-/// `KeywordDamaged`, and
-/// the writer rebuilds it from the segments, which hold every chunk's text;
-/// anything else (permissions, too many open files, a full disk) is
+/// about it: an index that is lost, damaged or of another schema (its meta
+/// file unreadable, a file it names gone, fields that differ) is
+/// `KeywordDamaged`, and the writer rebuilds it from the segments, which
+/// hold every chunk's text; anything else (permissions, too many open files, a full disk) is
 /// `Keyword` and is reported as it is, since wiping an index that is only
 /// unreachable for a moment would make it empty under running readers.
 fn open_err(e: tantivy::TantivyError) -> StoreError {
@@ -276,8 +275,8 @@ pub struct KeywordIndex {
 impl KeywordIndex {
     /// Opens the keyword index in `dir`, creating it if absent (the writer's
     /// way in). A damaged index, or one whose schema differs from this
-    /// version's, is `StoreError::KeywordDamaged`, which the writer answers with a
-    /// rebuild; other errors are the caller's to report.
+    /// version's, is `StoreError::KeywordDamaged`, which the writer answers
+    /// with a rebuild; other errors are the caller's to report.
     pub fn open_or_create(dir: &Path) -> Result<KeywordIndex, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let (schema, _) = schema();
@@ -886,7 +885,7 @@ mod tests {
     /// Only damage makes the writer rebuild: an index that cannot be
     /// reached for a moment is reported, never wiped.
     #[test]
-    fn only_damage_counts_as_corrupt() {
+    fn only_damage_counts_as_damage() {
         use tantivy::directory::error::OpenReadError;
         use tantivy::TantivyError as T;
         let gone = T::OpenReadError(OpenReadError::FileDoesNotExist("x.term".into()));
