@@ -6,7 +6,7 @@
 //! poppler's `pdftotext`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -143,10 +143,7 @@ struct Recording<'a> {
 
 impl Recording<'_> {
     fn keep(&self, texts: &[&str]) {
-        let mut inputs = match self.inputs.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         inputs.extend(texts.iter().map(|t| t.to_string()));
     }
 }
@@ -280,10 +277,10 @@ fn at_threads(
         files_per_second: r.added as f64 / seconds,
         chunks_per_second: r.embedded as f64 / seconds,
     };
-    let texts = match recording.inputs.into_inner() {
-        Ok(v) => v,
-        Err(p) => p.into_inner(),
-    };
+    let texts = recording
+        .inputs
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     eprintln!(
         "bench ingest: embedding the same {} chunks alone on {threads} core(s)",
