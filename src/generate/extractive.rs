@@ -9,6 +9,7 @@
 use super::prompt::{content_words, sentence_spans, Language};
 use super::provider::{ChatRequest, Completion, Provider, ProviderError};
 use crate::config::Locality;
+use crate::retrieve::translate::Held;
 use async_trait::async_trait;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -105,11 +106,30 @@ const CONTEXT_MATCH: f32 = 0.5;
 /// How a sentence holds a question word.
 #[derive(Clone, Copy)]
 struct Hold {
-    /// 1 the word itself, [`TRANSLATED_MATCH`] a translation,
-    /// [`CONTEXT_MATCH`] when only the sentence before holds the word; 0 not.
+    /// 1 the word itself or a whole translation of it ([`Held::Whole`]),
+    /// [`TRANSLATED_MATCH`] a word of one of its senses, [`CONTEXT_MATCH`]
+    /// when only the sentence before holds the word; 0 not.
     strength: f32,
     /// Held by the sentence itself, not by the one before.
     own: bool,
+    /// The question's word as written (not a translation): what lets a
+    /// sentence borrow the one before it, and a long word count two. A
+    /// translation, however whole, stays one dictionary reading among
+    /// several ("Dienstreisen" is "official trips", and also business trips).
+    written: bool,
+}
+
+/// How rare a question word is among the candidate sentences: among those
+/// that hold it at all (through any dictionary sense too), and among those
+/// that hold it as written or as a whole translation. Without a dictionary
+/// the two are the same. A word with many senses is found through one of
+/// them in many sentences ("Geschäftsführerin": business, office, board,
+/// manager …); that says little about the one sentence that names its
+/// "managing director", which is weighed by how rare that is.
+#[derive(Clone, Copy, Debug)]
+struct Rarity {
+    any: f32,
+    whole: f32,
 }
 
 /// Like [`sentence_score`], with a weight per question word (its rarity
@@ -121,7 +141,7 @@ struct Hold {
 /// only a translation.
 fn weighted_score(
     question_words: &[String],
-    weights: &[f32],
+    weights: &[Rarity],
     words: &[String],
     lenient: bool,
     found: impl Fn(usize) -> Hold,
@@ -143,13 +163,18 @@ fn weighted_score(
         let hold = found(i);
         if hold.strength > 0.0 {
             own |= hold.own;
-            itself |= hold.own && hold.strength >= 1.0;
+            itself |= hold.own && hold.written;
             // A translation of a long word counts one (a dictionary sense
             // of "Hotelobergrenze" is "limit", which is chance).
-            matched += if lenient && hold.own && hold.strength >= 1.0 {
+            matched += if lenient && hold.own && hold.written {
                 shared_counts(q, whole(q))
             } else {
                 1
+            };
+            let w = if hold.own && hold.strength >= 1.0 {
+                w.whole
+            } else {
+                w.any
             };
             score += hold.strength * w * (q.chars().count() as f32).min(10.0).sqrt();
         }
@@ -272,11 +297,24 @@ impl Provider for Extractive {
                         let own = |strength| Hold {
                             strength,
                             own: true,
+                            written: false,
                         };
                         if words[si].iter().any(|x| same_word(x, w)) {
-                            own(1.0)
-                        } else if senses.is_some_and(|s| s.matches(w, &words[si], &terms[si])) {
-                            own(TRANSLATED_MATCH)
+                            Hold {
+                                written: true,
+                                ..own(1.0)
+                            }
+                        } else if let Some(held) = senses
+                            .map(|s| s.held(w, &words[si], &terms[si]))
+                            .filter(|&h| h != Held::No)
+                        {
+                            // A whole translation is the word itself in the
+                            // other language; one word of a sense is weaker.
+                            own(if held == Held::Whole {
+                                1.0
+                            } else {
+                                TRANSLATED_MATCH
+                            })
                         } else {
                             // The sentence before lends its words, not
                             // their translations (a sense is weaker
@@ -285,17 +323,21 @@ impl Provider for Extractive {
                             Hold {
                                 strength: if near { CONTEXT_MATCH } else { 0.0 },
                                 own: false,
+                                written: false,
                             }
                         }
                     })
                     .collect()
             })
             .collect();
-        let idf: Vec<f32> = holds
+        let idf: Vec<Rarity> = holds
             .iter()
             .map(|row| {
-                let df = row.iter().filter(|h| h.own).count();
-                (1.0 + all.len() as f32 / (1.0 + df as f32)).ln()
+                let idf = |df: usize| (1.0 + all.len() as f32 / (1.0 + df as f32)).ln();
+                Rarity {
+                    any: idf(row.iter().filter(|h| h.own).count()),
+                    whole: idf(row.iter().filter(|h| h.own && h.strength >= 1.0).count()),
+                }
             })
             .collect();
         // The sentence before lends its words only when it does not answer
@@ -308,6 +350,7 @@ impl Provider for Extractive {
             _ => Hold {
                 strength: 0.0,
                 own: false,
+                written: false,
             },
         };
         let answers_alone: Vec<bool> = (0..all.len())
@@ -322,9 +365,7 @@ impl Provider for Extractive {
             .iter()
             .enumerate()
             .map(|(si, b)| {
-                let itself = holds
-                    .iter()
-                    .any(|row| row[si].own && row[si].strength >= 1.0);
+                let itself = holds.iter().any(|row| row[si].own && row[si].written);
                 itself && b.is_some_and(|(_, at)| !at.is_some_and(|i| answers_alone[i]))
             })
             .collect();
@@ -625,6 +666,63 @@ Obergrenze {f} :: upper limit; ceiling; cap
             Some(Lang::German),
         );
         assert_eq!(a, "Die Hotelobergrenze liegt bei 140 Euro pro Nacht [2].");
+    }
+
+    #[test]
+    fn a_whole_translation_outranks_a_name_the_corpus_repeats() {
+        // Every page names the company; one sentence holds the question's
+        // other word as the dictionary's whole two-word sense of it, others
+        // only a word of a sense ("manager", "business").
+        const SENSES: &str = "\
+Geschäftsführerin {f} :: managing director; manager; business manager; director
+Nordwind {m} :: north wind
+";
+        let a = ask_with(
+            SENSES,
+            "Wer ist Geschäftsführerin von Nordwind?",
+            &[
+                "Nordwind Logistik GmbH is a freight forwarder headquartered in Hamburg.",
+                "Nordwind employees report their trips to their manager.",
+                "Nordwind ships containers to North Sea ports.",
+                "Nordwind business units run warehouses in Bremen and Rotterdam.",
+                "Our managing director is Dr. Henrike Sander.",
+            ],
+            Some(Lang::German),
+        );
+        assert!(
+            a.contains("Our managing director is Dr. Henrike Sander [5]."),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn a_word_found_through_many_senses_is_weighed_by_its_whole_translation() {
+        // "Geschäftsführerin" reaches every sentence saying "business" or
+        // "office" through a sense; the one naming the "managing director"
+        // is rare, and outranks a sentence holding only the company's name.
+        const SENSES: &str = "\
+Geschäftsführerin {f} :: managing director; business manager; office manager
+Nordwind {m} :: north wind
+";
+        let a = ask_with(
+            SENSES,
+            "Wer ist Geschäftsführerin von Nordwind?",
+            &[
+                "Nordwind Logistik GmbH is a freight forwarder headquartered in Hamburg.",
+                "Nordwind runs warehouses in Bremen.",
+                "Nordwind ships containers to Rotterdam.",
+                "Travel on business is booked through the portal.",
+                "The office opens at eight.",
+                "Business partners may give gifts up to 50 EUR.",
+                "Invitations must have a clear business purpose.",
+                "Our managing director is Dr. Henrike Sander.",
+            ],
+            Some(Lang::German),
+        );
+        assert!(
+            a.contains("Our managing director is Dr. Henrike Sander [8]."),
+            "{a}"
+        );
     }
 
     #[test]

@@ -73,7 +73,36 @@ pub struct Senses {
     /// The field the targets are analysed for (the other language's).
     field: TermField,
     /// Question word (lower case) → what it may be in the other language.
-    words: Vec<(String, Vec<Target>)>,
+    words: Vec<Sense>,
+}
+
+/// What one question word may be in the other language.
+#[derive(Clone, Debug)]
+struct Sense {
+    /// The question word, lower case.
+    word: String,
+    /// Each term a sense of it holds ("managing director" gives "manag"
+    /// and "director").
+    targets: Vec<Target>,
+    /// Whole translations, as runs of terms: an English two-word sense of
+    /// a German word ("managing director" for "Geschäftsführerin"), or the
+    /// German word for an English two-word phrase ("Tankkarte" for "fuel
+    /// card").
+    wholes: Vec<Box<[Box<str>]>>,
+}
+
+/// How a sentence holds a question word through the dictionary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Not at all.
+    No,
+    /// A word of one of its senses: evidence, but a word may have many
+    /// senses ("Geschäftsführerin": manager, director, exec, …), and one of
+    /// them is often chance ("tell your manager").
+    Sense,
+    /// A whole translation: the two words of a two-word sense side by side
+    /// ("managing director"), or an English phrase's German word.
+    Whole,
 }
 
 impl Senses {
@@ -84,23 +113,39 @@ impl Senses {
         words.iter().map(|w| stem(self.field, w)).collect()
     }
 
-    /// Whether a word of a sentence (`words`, lower case, and their
-    /// [`Senses::terms_of`]) is a translation of `question_word`: the same
-    /// term in the other language ("Feuerlöscher" for "extinguisher"), or,
-    /// for a German target that can be a compound's part, a longer word
-    /// ending in it ("Brandschutzordnung" for "order": "ordnung").
-    pub fn matches(&self, question_word: &str, words: &[String], terms: &[Option<String>]) -> bool {
-        let Some((_, targets)) = self.words.iter().find(|(w, _)| w == question_word) else {
-            return false;
+    /// How a sentence (`words`, lower case, and their [`Senses::terms_of`])
+    /// holds `question_word` through a translation: a whole one (a run of
+    /// terms, see [`Held::Whole`]), or a word of a sense — the same term in
+    /// the other language ("Feuerlöscher" for "extinguisher"), or, for a
+    /// German target that can be a compound's part, a longer word ending in
+    /// it ("Brandschutzordnung" for "order": "ordnung").
+    pub fn held(&self, question_word: &str, words: &[String], terms: &[Option<String>]) -> Held {
+        let Some(sense) = self.words.iter().find(|s| s.word == question_word) else {
+            return Held::No;
         };
-        words.iter().zip(terms).any(|(w, term)| {
-            targets.iter().any(|t| {
+        let whole = sense.wholes.iter().any(|run| {
+            terms.windows(run.len()).any(|at| {
+                at.iter()
+                    .zip(run.iter())
+                    .all(|(t, r)| t.as_deref() == Some(&**r))
+            })
+        });
+        if whole {
+            return Held::Whole;
+        }
+        let word = words.iter().zip(terms).any(|(w, term)| {
+            sense.targets.iter().any(|t| {
                 term.as_deref() == Some(&*t.term)
                     || t.part
                         .as_deref()
                         .is_some_and(|p| w.len() > p.len() && w.ends_with(p))
             })
-        })
+        });
+        if word {
+            Held::Sense
+        } else {
+            Held::No
+        }
     }
 
     /// Whether no word of the question has a translation.
@@ -116,9 +161,23 @@ struct Table {
     /// Source term → its senses (a range of `senses`) and its usual
     /// translation as written ([`Lexicon::gloss`]; an index into the
     /// lexicon's surfaces, [`NO_GLOSS`] if none).
-    keys: FxHashMap<Box<str>, (u32, u32, u32)>,
+    keys: FxHashMap<Box<str>, Key>,
     senses: Vec<(u32, f32)>,
     targets: Vec<Target>,
+    /// Two-word senses, as the targets of their two terms in order
+    /// (German → English only: "managing director").
+    pairs: Vec<[u32; 2]>,
+}
+
+/// Where a source term's entries are in its [`Table`].
+#[derive(Clone, Copy, Debug)]
+struct Key {
+    /// Its senses: a range of [`Table::senses`].
+    senses: (u32, u32),
+    /// Its usual translation as written ([`NO_GLOSS`] if none).
+    gloss: u32,
+    /// Its two-word senses: a range of [`Table::pairs`].
+    pairs: (u32, u32),
 }
 
 /// A source term without a translation as written (only a phrase of more
@@ -128,18 +187,29 @@ const NO_GLOSS: u32 = u32::MAX;
 impl Table {
     fn get(&self, term: &str) -> &[(u32, f32)] {
         match self.keys.get(term) {
-            Some(&(a, b, _)) => &self.senses[a as usize..b as usize],
+            Some(k) => &self.senses[k.senses.0 as usize..k.senses.1 as usize],
             None => &[],
         }
     }
 
     /// The usual translation of `term` as written, by its number.
     fn gloss(&self, term: &str) -> Option<u32> {
-        self.keys.get(term).map(|k| k.2).filter(|&g| g != NO_GLOSS)
+        self.keys
+            .get(term)
+            .map(|k| k.gloss)
+            .filter(|&g| g != NO_GLOSS)
     }
 
     fn has(&self, term: &str) -> bool {
         self.keys.contains_key(term)
+    }
+
+    /// `term`'s two-word senses (see [`Table::pairs`]).
+    fn pairs(&self, term: &str) -> &[[u32; 2]] {
+        match self.keys.get(term) {
+            Some(k) => &self.pairs[k.pairs.0 as usize..k.pairs.1 as usize],
+            None => &[],
+        }
     }
 }
 
@@ -157,6 +227,7 @@ struct Counts {
 struct Given {
     targets: FxHashMap<u32, u32>,
     glosses: Vec<(u32, f32)>,
+    pairs: Vec<[u32; 2]>,
 }
 
 impl Counts {
@@ -170,7 +241,7 @@ impl Counts {
     /// Counts `source` → `target` (an analysed term, and the word it came
     /// from when that can be a compound part). Words with one stem are one
     /// target ("Reise", "Reisen"), with the first word seen as its part.
-    fn add(&mut self, source: &str, target: (String, Option<String>)) {
+    fn add(&mut self, source: &str, target: (String, Option<String>)) -> u32 {
         let next = self.targets.len() as u32;
         let id = match self.target_ids.get(&target.0) {
             Some(&id) => id,
@@ -188,6 +259,16 @@ impl Counts {
             t.part = target.1.map(Into::into);
         }
         *self.given(source).targets.entry(id).or_default() += 1;
+        id
+    }
+
+    /// Records that `source` has a two-word sense whose terms are the
+    /// targets `pair` (in order), the first [`MAX_SENSES`] of them.
+    fn add_pair(&mut self, source: &str, pair: [u32; 2]) {
+        let given = &mut self.given(source).pairs;
+        if given.len() < MAX_SENSES && !given.contains(&pair) {
+            given.push(pair);
+        }
     }
 
     /// Counts `surface` (interned) as a translation of `source` as written,
@@ -212,7 +293,15 @@ impl Counts {
         };
         let mut sources: Vec<_> = self.by_source.into_iter().collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
-        for (source, Given { targets, glosses }) in sources {
+        for (
+            source,
+            Given {
+                targets,
+                glosses,
+                pairs,
+            },
+        ) in sources
+        {
             let total: u32 = targets.values().sum();
             let mut given: Vec<(u32, u32)> = targets.into_iter().collect();
             given.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -234,9 +323,15 @@ impl Counts {
                     })
                 })
                 .map_or(NO_GLOSS, |g| g.0);
+            let first_pair = t.pairs.len() as u32;
+            t.pairs.extend(pairs);
             t.keys.insert(
                 source.into_boxed_str(),
-                (start, t.senses.len() as u32, gloss),
+                Key {
+                    senses: (start, t.senses.len() as u32),
+                    gloss,
+                    pairs: (first_pair, t.pairs.len() as u32),
+                },
             );
         }
         t
@@ -496,8 +591,13 @@ impl Lexicon {
                         continue;
                     }
                     for en in &e_terms {
-                        for t in &en.terms {
-                            de_en.add(source, (t.clone(), None));
+                        let ids: Vec<u32> = en
+                            .terms
+                            .iter()
+                            .map(|t| de_en.add(source, (t.clone(), None)))
+                            .collect();
+                        if let [a, b] = ids[..] {
+                            de_en.add_pair(source, [a, b]);
                         }
                         if glosses {
                             let id = surfaces.intern(&en.surface);
@@ -656,21 +756,50 @@ impl Lexicon {
             field,
             words: Vec::new(),
         };
+        fn sense<'a>(senses: &'a mut Senses, w: &str) -> &'a mut Sense {
+            let at = match senses.words.iter().position(|s| s.word == w) {
+                Some(i) => i,
+                None => {
+                    senses.words.push(Sense {
+                        word: w.to_string(),
+                        targets: Vec::new(),
+                        wholes: Vec::new(),
+                    });
+                    senses.words.len() - 1
+                }
+            };
+            &mut senses.words[at]
+        }
         self.each_translation(query, asked, |covered, _, t, _| {
             for w in covered {
-                let at = match senses.words.iter().position(|(x, _)| x == w) {
-                    Some(i) => i,
-                    None => {
-                        senses.words.push((w.to_string(), Vec::new()));
-                        senses.words.len() - 1
-                    }
-                };
-                let targets = &mut senses.words[at].1;
-                if !targets.iter().any(|x| x.term == t.term) {
-                    targets.push(t.clone());
+                let s = sense(&mut senses, w);
+                if !s.targets.iter().any(|x| x.term == t.term) {
+                    s.targets.push(t.clone());
+                }
+                // An English phrase's German word is a whole translation
+                // of each of its two words.
+                if covered.len() == 2 && !s.wholes.iter().any(|r| r[..] == [t.term.clone()]) {
+                    s.wholes.push(Box::new([t.term.clone()]));
                 }
             }
         });
+        if asked == Language::German {
+            for w in words(query) {
+                let Some(s) = stem(TermField::German, &w) else {
+                    continue;
+                };
+                for &[a, b] in self.de_en.pairs(&s) {
+                    let run: Box<[Box<str>]> = Box::new([
+                        self.de_en.targets[a as usize].term.clone(),
+                        self.de_en.targets[b as usize].term.clone(),
+                    ]);
+                    let s = sense(&mut senses, &w);
+                    if !s.wholes.contains(&run) {
+                        s.wholes.push(run);
+                    }
+                }
+            }
+        }
         senses
     }
 
@@ -944,6 +1073,7 @@ Abrechnung {f} :: settlement; accounting
 Tankkarte {f} [auto] | Tankkarten {pl} :: fuel card | fuel cards
 Kraftstoff {m}; Treibstoff {m} :: fuel
 Karte {f} :: card
+Geschäftsführerin {f} | Geschäftsführerinnen {pl} :: managing director; manager | managing directors; managers
 kein Eintrag hier
 ";
 
@@ -1146,10 +1276,12 @@ Mission {f} :: mission
     fn senses_read_sentences_in_the_other_language() {
         let lex = Lexicon::parse(DING);
         let words = |t: &str| words(t);
-        let check = |senses: &Senses, q: &str, sentence: &str| {
+        let held = |senses: &Senses, q: &str, sentence: &str| {
             let w = words(sentence);
-            senses.matches(q, &w, &senses.terms_of(&w))
+            senses.held(q, &w, &senses.terms_of(&w))
         };
+        let check =
+            |senses: &Senses, q: &str, sentence: &str| held(senses, q, sentence) != Held::No;
         let en = lex.senses("Who approves the fuel cards?", Language::English);
         // A word, a compound reached by the phrase (both of its words), an
         // inflected form.
@@ -1171,6 +1303,29 @@ Mission {f} :: mission
         assert!(check(&de, "genehmigt", "The head of unit approves trips."));
         assert!(!check(&de, "genehmigt", "Der Leiter genehmigt die Reise."));
         assert!(lex.senses("Quux zzz", Language::German).is_empty());
+        // A whole translation against one word of a sense: the two words
+        // of "managing director" side by side, or a phrase's compound,
+        // against "manager" alone or the two words apart.
+        let boss = lex.senses("Wer ist Geschäftsführerin?", Language::German);
+        let q = "geschäftsführerin";
+        assert_eq!(
+            held(&boss, q, "Our managing director is Dr. Sander."),
+            Held::Whole
+        );
+        assert_eq!(held(&boss, q, "Please tell your manager."), Held::Sense);
+        assert_eq!(
+            held(&boss, q, "The director of sales is managing it."),
+            Held::Sense
+        );
+        assert_eq!(held(&boss, q, "The canteen closes at two."), Held::No);
+        assert_eq!(
+            held(&en, "fuel", "Die Tankkarten liegen im Büro."),
+            Held::Whole
+        );
+        assert_eq!(
+            held(&en, "cards", "Die Kundenkarte gilt ein Jahr."),
+            Held::Sense
+        );
     }
 
     #[test]
