@@ -91,10 +91,7 @@ impl Alerter {
         if budget <= 0.0 {
             return Vec::new();
         }
-        let seen = match self.seen.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let seen = crate::sync::lock(&self.seen);
         self.thresholds
             .iter()
             .filter(|t| spent >= *t * budget)
@@ -105,10 +102,7 @@ impl Alerter {
 
     /// Remembers a claim (whether this node or another made it).
     pub fn seen(&self, account: &str, month: &str, permille: u32) {
-        let mut seen = match self.seen.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        };
+        let mut seen = crate::sync::lock(&self.seen);
         seen.insert((account.to_string(), month.to_string(), permille));
     }
 

@@ -353,10 +353,7 @@ impl AuditLog {
 
     /// Why appends are refused, if they are (the log was cut or edited).
     pub fn broken(&self) -> Option<String> {
-        match self.state.lock() {
-            Ok(g) => g.broken.clone(),
-            Err(p) => p.into_inner().broken.clone(),
-        }
+        crate::sync::lock(&self.state).broken.clone()
     }
 
     /// Appends one record (and updates the head).
@@ -365,10 +362,7 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
-        let mut st = match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut st = crate::sync::lock(&self.state);
         let st = &mut *st;
         if let Some(reason) = &st.broken {
             return Err(AuditError::Broken {

@@ -47,10 +47,7 @@ pub struct Books(Mutex<HashMap<Key, Spend>>);
 
 impl Books {
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<Key, Spend>) -> R) -> R {
-        match self.0.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
+        f(&mut crate::sync::lock(&self.0))
     }
 
     /// Adds one request's usage to each account of `who`.
@@ -218,10 +215,7 @@ impl Ledger for FileLedger {
         };
         let mut s = serde_json::to_string(&line).unwrap_or_default();
         s.push('\n');
-        let mut f = match j.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut f = crate::sync::lock(j);
         f.write_all(s.as_bytes()).map_err(|source| LedgerError::Io {
             path: path.clone(),
             source,
@@ -245,10 +239,7 @@ impl Ledger for FileLedger {
             month: month.to_string(),
             permille,
         };
-        let mut alerts = match self.alerts.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut alerts = crate::sync::lock(&self.alerts);
         if alerts.contains(&key) {
             return Ok(false);
         }
@@ -256,10 +247,7 @@ impl Ledger for FileLedger {
             let mut s =
                 serde_json::to_string(&AlertLine { alert: key.clone() }).unwrap_or_default();
             s.push('\n');
-            let mut f = match j.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let mut f = crate::sync::lock(j);
             // Durable before the alert goes out: a restart must not raise it again.
             f.write_all(s.as_bytes())
                 .and_then(|_| f.sync_data())
@@ -274,10 +262,7 @@ impl Ledger for FileLedger {
 
     fn put_run(&self, id: &str, state: &str) -> Result<(), LedgerError> {
         let Some(dir) = &self.runs_dir else {
-            let mut m = match self.runs_mem.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let mut m = crate::sync::lock(&self.runs_mem);
             m.insert(id.to_string(), state.to_string());
             return Ok(());
         };
@@ -297,10 +282,7 @@ impl Ledger for FileLedger {
 
     fn get_run(&self, id: &str) -> Result<Option<String>, LedgerError> {
         let Some(dir) = &self.runs_dir else {
-            let m = match self.runs_mem.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let m = crate::sync::lock(&self.runs_mem);
             return Ok(m.get(id).cloned());
         };
         let path = dir.join(format!("{}.json", run_file(id)));

@@ -69,10 +69,7 @@ impl RateLimiter {
             return Ok(());
         }
         let now = Instant::now();
-        let mut map = match self.buckets.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::sync::lock(&self.buckets);
         let mut worst: Option<(String, Duration)> = None;
         for (name, rpm) in accounts {
             let b = map.entry(name.clone()).or_insert_with(|| Bucket::new(*rpm));

@@ -142,10 +142,7 @@ impl Slot {
     }
 
     fn breaker<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
-        match self.breaker.lock() {
-            Ok(mut b) => f(&mut b),
-            Err(p) => f(&mut p.into_inner()),
-        }
+        f(&mut crate::sync::lock(&self.breaker))
     }
 
     /// Whether the breaker lets a call through now (a half-open trial counts).
@@ -364,10 +361,7 @@ impl Group {
         if open.is_empty() {
             return Vec::new();
         }
-        let mut cur = match self.current.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut cur = crate::sync::lock(&self.current);
         let total: i64 = open
             .iter()
             .map(|&i| self.members[i].policy.weight as i64)

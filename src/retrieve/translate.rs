@@ -956,10 +956,7 @@ impl Dictionary {
         type Opened = HashMap<(PathBuf, bool), &'static Dictionary>;
         static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let mut opened = OPENED
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut opened = crate::sync::lock(OPENED.get_or_init(Default::default));
         opened.entry((key.clone(), glosses)).or_insert_with(|| {
             Box::leak(Box::new(Dictionary {
                 path: key,

@@ -60,7 +60,7 @@ pub async fn mcp_post(
             caller.principal.clone(),
             caller.roles.clone(),
         ));
-        let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = crate::sync::lock(&st.mcp_sessions);
         let name = &caller.principal.name;
         let own = map.values().filter(|x| &x.principal.name == name).count();
         // Make room: the principal's own oldest first, then anyone's oldest.
@@ -102,7 +102,7 @@ pub async fn mcp_post(
             };
             return Ok((status, Json(body)).into_response());
         };
-        let map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let map = crate::sync::lock(&st.mcp_sessions);
         // Another principal's session id is treated as unknown.
         match map.get(id) {
             Some(s) if s.principal.name == caller.principal.name => s.clone(),
@@ -143,7 +143,7 @@ pub async fn mcp_delete(
         .ok_or_else(|| {
             ApiError::Service(Error::BadRequest("missing Mcp-Session-Id header".into()))
         })?;
-    let mut map = st.mcp_sessions.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = crate::sync::lock(&st.mcp_sessions);
     match map.get(id) {
         Some(s) if s.principal.name == caller.principal.name => {
             map.remove(id);

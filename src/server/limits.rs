@@ -110,10 +110,7 @@ impl Limits {
 
     fn own_slot(&self, principal: &str) -> Option<OwnedSemaphorePermit> {
         let sem = {
-            let mut map = match self.per_principal.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let mut map = crate::sync::lock(&self.per_principal);
             if map.len() >= MAX_TRACKED_PRINCIPALS && !map.contains_key(principal) {
                 let max = self.per_principal_max;
                 map.retain(|_, s| s.available_permits() < max);

@@ -45,10 +45,7 @@ impl Call {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        match self.0.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
+        f(&mut crate::sync::lock(&self.0))
     }
 
     /// The request's id.

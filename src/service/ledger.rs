@@ -26,10 +26,7 @@ struct Window {
 
 impl AgentLedger {
     fn with<R>(&self, principal: &str, window: Duration, f: impl FnOnce(&mut Window) -> R) -> R {
-        let mut map = match self.by_principal.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::sync::lock(&self.by_principal);
         let w = map.entry(principal.to_string()).or_insert_with(|| Window {
             started: Instant::now(),
             calls: 0,

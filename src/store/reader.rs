@@ -45,11 +45,6 @@ pub struct Snapshot {
 /// team combination and clearance in use; cleared when full).
 const ACCESS_CACHE_ENTRIES: usize = 256;
 
-fn lock_cache<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The cache holds no invariant a panic could break: recover it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
@@ -145,11 +140,11 @@ impl Snapshot {
     /// and level, which identify it exactly within this snapshot.
     fn access_bits(&self, filter: &Filter) -> Result<AccessBits, StoreError> {
         let key = filter.cache_key();
-        if let Some(b) = lock_cache(&self.access_cache).get(&key) {
+        if let Some(b) = crate::sync::lock(&self.access_cache).get(&key) {
             return Ok(b.clone());
         }
         let bits = self.keyword.access_bits(&self.searcher, filter)?;
-        let mut cache = lock_cache(&self.access_cache);
+        let mut cache = crate::sync::lock(&self.access_cache);
         if cache.len() >= ACCESS_CACHE_ENTRIES {
             cache.clear();
         }

@@ -209,18 +209,12 @@ pub struct Touched(std::sync::Mutex<std::collections::HashMap<Digest, u64>>);
 impl Touched {
     /// Notes a use.
     pub fn note(&self, key: &Digest, now: u64) {
-        match self.0.lock() {
-            Ok(mut t) => t.insert(*key, now),
-            Err(p) => p.into_inner().insert(*key, now),
-        };
+        crate::sync::lock(&self.0).insert(*key, now);
     }
 
     /// The uses noted since the last call.
     pub fn take(&self) -> std::collections::HashMap<Digest, u64> {
-        match self.0.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(p) => std::mem::take(&mut *p.into_inner()),
-        }
+        std::mem::take(&mut *crate::sync::lock(&self.0))
     }
 }
 

@@ -499,20 +499,20 @@ impl BlockCache {
 
     /// Blocks it holds.
     pub(crate) fn held(&self) -> usize {
-        super::lock(&self.kept).blocks.len()
+        crate::sync::lock(&self.kept).blocks.len()
     }
 
     /// Whether the largest blocks of the current compaction should be read
     /// ahead: never yet, or a compaction has replaced the ones read.
     pub(crate) fn wants_warming(&self) -> bool {
-        let warmed = *super::lock(&self.warmed);
+        let warmed = *crate::sync::lock(&self.warmed);
         self.budget > 0 && (warmed.is_none() || warmed != self.generation())
     }
 
     /// The generation of the kept blocks and, for each of `keys`, its
     /// block if kept (which counts as a use).
     fn get(&self, keys: &[(i16, String)]) -> (Option<i64>, Vec<Option<Arc<Decoded>>>) {
-        let mut kept = super::lock(&self.kept);
+        let mut kept = crate::sync::lock(&self.kept);
         let blocks = keys
             .iter()
             .map(|k| {
@@ -528,7 +528,7 @@ impl BlockCache {
 
     /// The compaction whose blocks are kept, if any.
     pub(crate) fn generation(&self) -> Option<i64> {
-        super::lock(&self.kept).generation
+        crate::sync::lock(&self.kept).generation
     }
 
     /// Keeps `read`, blocks of compaction `generation` (forgetting those of
@@ -544,7 +544,7 @@ impl BlockCache {
     pub(crate) fn warm(&self, generation: i64, read: Vec<((i16, String), Arc<Decoded>)>) -> bool {
         let kept = self.keep(generation, read, false);
         if kept {
-            *super::lock(&self.warmed) = Some(generation);
+            *crate::sync::lock(&self.warmed) = Some(generation);
         }
         kept
     }
@@ -560,7 +560,7 @@ impl BlockCache {
         if self.budget == 0 {
             return false;
         }
-        let mut kept = super::lock(&self.kept);
+        let mut kept = crate::sync::lock(&self.kept);
         if !replace && kept.generation.is_some_and(|g| g != generation) {
             return false;
         }
@@ -1518,7 +1518,7 @@ mod tests {
                     cache.put(1, vec![(key(&name), decoded(&(0..n as i64).collect::<Vec<_>>()))]);
                     prop_assert!(cache.get(&[key(&name)]).1[0].is_some(), "just kept");
                 }
-                let kept = super::super::lock(&cache.kept);
+                let kept = crate::sync::lock(&cache.kept);
                 let sum: usize = kept.blocks.iter().map(|(k, (d, _))| kept_size(k, d)).sum();
                 prop_assert_eq!(kept.bytes, sum);
                 prop_assert!(kept.bytes <= budget);

@@ -41,6 +41,7 @@ mod write;
 
 pub(crate) use search::{beam_for, WALK_MIN_SHARE};
 
+use crate::sync::lock;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -562,15 +563,6 @@ impl PgStore {
         let sql = sql.to_string();
         self.write
             .run(move |c| async move { c.batch_execute(&sql).await.ctx("owner statement") }.boxed())
-    }
-}
-
-/// The guarded value, also after a panic elsewhere poisoned the lock (the
-/// values kept here stay valid whatever a panicking holder did).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
 

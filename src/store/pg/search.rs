@@ -9,6 +9,7 @@
 //! PostgreSQL's own planner cannot make this choice well: it has no estimate
 //! of how many rows an array overlap with the caller's teams admits.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,8 +18,8 @@ use futures_util::FutureExt;
 use super::texts::Seen;
 use super::vectors::{self, KeptGraph, SetVectors, VectorCache};
 use super::{
-    col, estimate, in_sets, lock, sets_of, total, Access, Conn, Counts, Ctx, PgError, PgStore,
-    Vector, COUNTS_TTL, EXACT_ROWS,
+    col, estimate, in_sets, sets_of, total, Access, Conn, Counts, Ctx, PgError, PgStore, Vector,
+    COUNTS_TTL, EXACT_ROWS,
 };
 use crate::acl::Principal;
 use crate::store::contract::Scored;

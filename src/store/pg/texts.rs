@@ -25,8 +25,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{lock, Access};
+use super::Access;
 use crate::store::record::ChunkHit;
+use crate::sync::lock;
 
 /// Chunks served from what nodes keep, and chunks read from the database
 /// by searches that had the versions to check kept ones against, in this

@@ -334,7 +334,7 @@ impl VectorCache {
 
     /// The kept set `id` if it is at `version`.
     pub(crate) fn get(&self, id: i32, version: i64) -> Option<Arc<SetVectors>> {
-        let kept = super::lock(&self.kept);
+        let kept = crate::sync::lock(&self.kept);
         let s = kept.sets.get(&id).filter(|s| s.version == version)?;
         s.used.store(
             self.clock.fetch_add(1, Ordering::Relaxed),
@@ -352,7 +352,7 @@ impl VectorCache {
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
-        let mut kept = super::lock(&self.kept);
+        let mut kept = crate::sync::lock(&self.kept);
         let room = self.budget.saturating_sub(kept.graph_bytes());
         if size > room {
             return;
@@ -367,7 +367,7 @@ impl VectorCache {
 
     /// The graph over every set, if one is kept.
     pub(crate) fn graph(&self) -> Option<Arc<KeptGraph>> {
-        super::lock(&self.kept).graph.clone()
+        crate::sync::lock(&self.kept).graph.clone()
     }
 
     /// Keeps `graph` in place of the one kept, making room by forgetting
@@ -376,7 +376,7 @@ impl VectorCache {
         if graph.bytes() > self.budget {
             return;
         }
-        let mut kept = super::lock(&self.kept);
+        let mut kept = crate::sync::lock(&self.kept);
         kept.evict(self.budget - graph.bytes());
         kept.graph = Some(graph);
     }
@@ -384,7 +384,7 @@ impl VectorCache {
     /// Sets kept and the bytes they hold.
     #[cfg(test)]
     fn held(&self) -> (usize, usize) {
-        let kept = super::lock(&self.kept);
+        let kept = crate::sync::lock(&self.kept);
         (kept.sets.len(), kept.bytes)
     }
 }

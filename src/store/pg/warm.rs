@@ -71,7 +71,7 @@ impl Warming {
     /// one ended less than the gap ([`GAP`] unless set) or its own
     /// duration ago.
     fn start(&self) -> Option<Job> {
-        if super::lock(&self.0.not_before).is_some_and(|t| Instant::now() < t) {
+        if crate::sync::lock(&self.0.not_before).is_some_and(|t| Instant::now() < t) {
             return None;
         }
         if self.0.running.swap(true, Ordering::AcqRel) {
@@ -106,14 +106,15 @@ impl Warming {
     /// Lets the next job start at once (tests).
     #[cfg(test)]
     pub(crate) fn allow_now(&self) {
-        *super::lock(&self.0.not_before) = Some(Instant::now());
+        *crate::sync::lock(&self.0.not_before) = Some(Instant::now());
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
         let took = self.started.elapsed();
-        *super::lock(&self.state.not_before) = Some(Instant::now() + took.max(self.state.gap));
+        *crate::sync::lock(&self.state.not_before) =
+            Some(Instant::now() + took.max(self.state.gap));
         if self.state.running.swap(false, Ordering::AcqRel) {
             RUNNING.fetch_sub(1, Ordering::AcqRel);
         }
