@@ -44,7 +44,7 @@ const SHIPPED: &[Shipped] = &[
     Shipped {
         model: "multilingual-e5-small-q4/1",
         bytes: include_bytes!("../../models/injection-head/multilingual-e5-small-q4-1.json"),
-        sha256: "528ed812974722885c7b24c5903c9f08032881a2f8defa16a6cd90ce6d338b44",
+        sha256: "b9f157cb38ed8e21e293cdd35356f4e6dae3df56da0888e3a4dab624d1c3da4e",
     },
 ];
 

@@ -32,7 +32,7 @@ pub use normalize::{fold_ascii, normalize};
 use rules::{RULES, SET};
 
 /// Bump when rules change, so stored chunk scores are recomputed.
-pub const DETECTOR_VERSION: u32 = 7;
+pub const DETECTOR_VERSION: u32 = 8;
 
 /// What kind of injection a rule recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
