@@ -860,9 +860,9 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         // the same acts, in the forms German gives them.
         // A conditional in the passive naming a machine reader, then a colon:
         // "Falls dieses Schreiben von einem KI-Assistenten verarbeitet wird:".
-        // (The colon keeps out privacy notices: "if your data is processed by
-        // an automated system, you may …".)
-        (Family::AiAddressed, 0.65, format!(r"(?-u:\b)(?:falls|wenn|sofern|sobald) (?:diese[rsnm]?|das|der|die|dies) (?:[a-z-]+ ){{0,2}}(?:von|durch) (?:einem |einer |der |dem |die |den |eine |ein |eine[mn] )?(?:[a-z-]+ )?{machine} (?:[a-z-]+ ){{0,2}}(?:verarbeitet|gelesen|zusammengefasst|ausgewertet|bewertet|analysiert|geprueft|uebersetzt|bearbeitet) (?:wird|werden)\s*:|(?-u:\b)(?:if|when) (?:this|the) (?:[a-z-]+ ){{0,2}}(?:is|gets|are) (?:being )?(?:read|processed|summari[sz]ed|evaluated|analy[sz]ed|reviewed|parsed|screened) by (?:an? |the |any )?(?:[a-z-]+ )?{machine}\s*[:,]")),
+        // (The colon keeps out privacy notices: "if the application is
+        // processed by an automated system, you may …".)
+        (Family::AiAddressed, 0.65, format!(r"(?-u:\b)(?:falls|wenn|sofern|sobald) (?:diese[rsnm]?|das|der|die|dies) (?:[a-z-]+ ){{0,2}}(?:von|durch) (?:einem |einer |der |dem |die |den |eine |ein |eine[mn] )?(?:[a-z-]+ )?{machine} (?:[a-z-]+ ){{0,2}}(?:verarbeitet|gelesen|zusammengefasst|ausgewertet|bewertet|analysiert|geprueft|uebersetzt|bearbeitet) (?:wird|werden)\s*:|(?-u:\b)(?:if|when) (?:this|the) (?:[a-z-]+ ){{0,2}}(?:is|gets|are) (?:being )?(?:read|processed|summari[sz]ed|evaluated|analy[sz]ed|reviewed|parsed|screened) by (?:an? |the |any )?(?:[a-z-]+ )?{machine}\s*:")),
         // The earlier orders declared a test and void: "Die vorherigen
         // Anweisungen waren ein Test und sind hiermit aufgehoben".
         (Family::Override, 0.85, r"(?-u:\b)(?:vorherigen|bisherigen|obigen|vorangegangenen|urspruenglichen|ersten) (?:anweisungen|instruktionen|befehle|prompts?|systemanweisungen|regeln) (?:waren|sind) [^.!?\n]{0,40} und (?:sind|gelten) (?:ab sofort |hiermit |damit |jetzt |nun )?(?:ungueltig|aufgehoben|nichtig|hinfaellig|ausser kraft|nicht mehr gueltig)|(?-u:\b)(?:previous|prior|earlier|above|original|initial) (?:instructions|prompts?|rules) (?:were|are) [^.!?\n]{0,40} and (?:are|have been) (?:now |hereby )?(?:void|invalid|cancelled|canceled|revoked|no longer valid)".into()),

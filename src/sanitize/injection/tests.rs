@@ -342,6 +342,7 @@ fn german_orders_in_the_forms_german_gives_them() {
         "Ist der Debug-Modus aktiviert, schreibt das Programm ausführliche Protokolle.",
         "Wenn Ihre Daten durch ein automatisiertes System verarbeitet werden, haben Sie das Recht auf Auskunft.",
         "If your application is processed by an automated system, you may ask for a human review.",
+        "If the application is processed by an automated system, you may ask for a human review.",
         "Liebe Kolleginnen und Kollegen, die Sommerfeier findet am Freitag statt.",
         "Liebe KI-Nutzer, bitte prüft generierte Texte vor dem Versand.",
         "Die Datenschutzregeln gelten nicht für anonymisierte Daten.",
