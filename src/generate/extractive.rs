@@ -251,8 +251,11 @@ impl Provider for Extractive {
         // after it, which answers it; a question with no answer after it
         // has nothing to quote.
         let mut quoted: Vec<Option<(usize, &str)>> = Vec::new();
+        // The language of each sentence's source, where its words tell it.
+        let mut source_lang: Vec<Option<Language>> = Vec::new();
         for (rank, s) in req.sources.iter().enumerate() {
             let spans = sentence_spans(&s.text);
+            let told = Language::told(&s.text);
             let mut last: Option<(usize, usize)> = None; // (order, index in all)
             for (order, &(a, b)) in spans.iter().enumerate() {
                 let t = &s.text[a..b];
@@ -271,6 +274,7 @@ impl Provider for Extractive {
                     });
                     last = Some((order, all.len()));
                     all.push((rank, s.n, t));
+                    source_lang.push(told);
                 }
             }
         }
@@ -283,6 +287,20 @@ impl Provider for Extractive {
         // sentence holds a question word if it holds the word or one of its
         // translations: an English question is answered from a German page.
         let senses = req.senses.as_deref().filter(|s| !s.is_empty());
+        // A question word that text in the other language holds as written
+        // is a name ("Nordwind" in the English pages of a German company),
+        // not a word to translate: Ding's "north wind" would find it in
+        // every sentence about the North Sea.
+        let name: Vec<bool> = q
+            .iter()
+            .map(|w| {
+                senses.is_some()
+                    && (0..all.len()).any(|si| {
+                        source_lang[si].is_some_and(|l| l != lang)
+                            && words[si].iter().any(|x| same_word(x, w))
+                    })
+            })
+            .collect();
         let terms: Vec<Vec<Option<String>>> = match senses {
             Some(s) => words.iter().map(|w| s.terms_of(w)).collect(),
             None => Vec::new(),
@@ -291,7 +309,8 @@ impl Provider for Extractive {
         // once for the rarity of the word and the sentence's score.
         let holds: Vec<Vec<Hold>> = q
             .iter()
-            .map(|w| {
+            .zip(&name)
+            .map(|(w, &name)| {
                 (0..all.len())
                     .map(|si| {
                         let own = |strength| Hold {
@@ -305,6 +324,7 @@ impl Provider for Extractive {
                                 ..own(1.0)
                             }
                         } else if let Some(held) = senses
+                            .filter(|_| !name)
                             .map(|s| s.held(w, &words[si], &terms[si]))
                             .filter(|&h| h != Held::No)
                         {
@@ -723,6 +743,27 @@ Nordwind {m} :: north wind
             a.contains("Our managing director is Dr. Henrike Sander [8]."),
             "{a}"
         );
+    }
+
+    #[test]
+    fn a_word_the_other_languages_text_holds_as_written_is_a_name() {
+        // "Nordwind" is the company in its English pages, not "north wind":
+        // a sentence about the weather holds no word of the question.
+        const SENSES: &str = "\
+Nordwind {m} :: north wind
+leiten {vt} | leitet :: to head; to lead; to manage | heads; leads; manages
+";
+        let a = ask_with(
+            SENSES,
+            "Wer leitet Nordwind?",
+            &[
+                "A cold north wind heads the weather report for the coast.",
+                "Nordwind Logistik GmbH is headed by Dr. Henrike Sander.",
+            ],
+            Some(Lang::German),
+        );
+        assert!(!a.contains("north wind"), "{a}");
+        assert!(a.contains("Dr. Henrike Sander [2]"), "{a}");
     }
 
     #[test]
