@@ -661,10 +661,10 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         "sprachmodelle?",
         "ki-(?:assistent(?:en)?|systeme?|modelle?|agent(?:en)?|tools?)",
         // "KI-Vorauswahl", "Support-Bot", "E-Mail-Assistent"; not
-        // "KI-Nutzer" (people).
+        // "KI-Nutzer" or "Vorstands-Assistent" (people).
         "ki-(?:[a-z]+-)?(?:assistent(?:en)?|systeme?|modelle?|agent(?:en)?|tools?|vorauswahl|auswertung|pruefung|bewertung|zusammenfassung|bots?|programm)",
         "(?:[a-z]+-)+bots?",
-        "(?:[a-z]+-)+assistent(?:en)?",
+        "(?:e-mail|mail|code|chat|kalender|support|service|sprach|schreib|recherche|einkaufs|buchungs)-assistent(?:en)?",
         "assistenten",
         "assistenzsysteme?",
         "antwortassistent(?:en)?",
