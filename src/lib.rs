@@ -39,7 +39,7 @@ pub mod sanitize;
 pub mod server;
 pub mod service;
 pub mod store;
-mod sync;
+pub mod sync;
 pub mod text;
 
 pub use acl::{AccessRule, Classification, Principal};

@@ -21,6 +21,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Vocabulary: no dependencies.
     ("text", &[]),
     ("acl", &[]),
+    // The lock that outlives a panic.
+    ("sync", &[]),
     // Text checks (injection, personal data, spotlighting, hygiene).
     ("sanitize", &[]),
     // The configuration names classifications and personal-data kinds.
@@ -28,18 +30,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("embed", &["config"]),
     ("auth", &["acl", "config"]),
     // The storage contract and its two backends.
-    ("store", &["acl", "config"]),
+    ("store", &["acl", "config", "sync"]),
     // Writing: parse, chunk, embed, put through the contract.
     (
         "ingest",
         &["acl", "config", "embed", "sanitize", "store", "text"],
     ),
     // Reading: hybrid search through the contract.
-    ("retrieve", &["acl", "config", "embed", "store", "text"]),
+    (
+        "retrieve",
+        &["acl", "config", "embed", "store", "sync", "text"],
+    ),
     // The books (usage, limits, audit); on PostgreSQL on the store's pool.
     (
         "gateway",
-        &["acl", "config", "sanitize", "store::pg", "text"],
+        &["acl", "config", "sanitize", "store::pg", "sync", "text"],
     ),
     // Answers from hits; reads the store only for the output checks.
     (
@@ -51,9 +56,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "retrieve::Hit",
             // The search's translation of the question, which the offline
             // answerer reads other-language sources with.
+            "retrieve::translate::Held",
             "retrieve::translate::Senses",
             "sanitize",
             "store::IndexRead",
+            "sync",
             "text",
         ],
     ),
@@ -62,7 +69,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "service",
         &[
             "acl", "config", "embed", "gateway", "generate", "ingest", "retrieve", "sanitize",
-            "store", "text",
+            "store", "sync", "text",
         ],
     ),
     // Front ends: the service, and the records its use cases take and return.
@@ -82,6 +89,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "retrieve::Hit",
             "service",
             "store::docfilter",
+            "sync",
             "text",
         ],
     ),
