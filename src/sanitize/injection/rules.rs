@@ -273,63 +273,60 @@ pub(super) static RULES: LazyLock<Vec<(Family, f32, String)>> = LazyLock::new(||
         "(?:this|the|each|every|your) (?:summary|conversation|chat|record|transcript|response|answer|output|result|processed result|system prompt|instructions)",
         "them", "it", "everything", "(?:die|alle) (?:kundendaten|daten|zusammenfassung|zugangsdaten)", "les donnees(?: clients)?", "los datos", "i dati",
     ]);
-    let ai = alt(&[
+    // Names that only ever mean an AI: in both lists below.
+    let ai_names = [
         "ai",
         "a\\.i\\.",
-        "assistant",
-        "bot",
-        "chatbot",
-        "llm",
-        "language model",
-        "model",
-        "agent",
-        "ai agents?",
-        "ai systems?",
-        "ai assistants?",
-        "copilot",
         "ki",
-        "ki-assistent",
+        "chatbot",
+        "bot",
+        "llm",
+        "copilot",
+        "language model",
         "sprachmodell",
-        "ia",
-        "assistente",
-        "asistente",
-        "intelligence artificielle",
-        "ki-assistent(?:en)?",
-        "ki-agent(?:en)?",
-        "ki-systeme?",
-        "assistenten",
-        "agenten",
-        "automatisierte agenten",
-        "ki-modelle?",
-        "ai models?",
         "digitale[rn]? assistent(?:en)?",
         "digital assistants?",
         "virtuelle[rn]? assistent(?:en)?",
         "virtual assistants?",
-    ]);
+    ];
+    let ai = alt(&[
+        &ai_names[..],
+        &[
+            "assistant",
+            "model",
+            "agent",
+            "ai agents?",
+            "ai systems?",
+            "ai assistants?",
+            "ia",
+            "assistente",
+            "asistente",
+            "intelligence artificielle",
+            "ki-assistent(?:en)?",
+            "ki-agent(?:en)?",
+            "ki-systeme?",
+            "assistenten",
+            "agenten",
+            "automatisierte agenten",
+            "ki-modelle?",
+            "ai models?",
+        ],
+    ]
+    .concat());
     // Names for an AI that name no person: what a salutation may address
     // without a reader clause ("Liebe KI –", "Hey chatbot,"). "Assistant",
     // "agent" and "model" are people and products as often.
     let ai_only = alt(&[
-        "ai",
-        "a\\.i\\.",
-        "ki",
-        "chatbot",
-        "bot",
-        "llm",
-        "copilot",
-        "language model",
-        "sprachmodell",
-        "ki-(?:[a-z]+-)?(?:assistent(?:en)?|systeme?|modelle?|agent(?:en)?|bots?)",
-        "ai (?:assistant|agent|model|system)s?",
-        // Greeted as such, "assistant" is one: a person is greeted by name.
-        "assistant",
-        "assistent",
-        "digitale[rn]? assistent(?:en)?",
-        "digital assistants?",
-        "virtuelle[rn]? assistent(?:en)?",
-        "virtual assistants?",
-    ]);
+        &ai_names[..],
+        &[
+            "ki-(?:[a-z]+-)?(?:assistent(?:en)?|systeme?|modelle?|agent(?:en)?|bots?)",
+            "ai (?:assistant|agent|model|system)s?",
+            // Greeted as such, "assistant" is one: a person is greeted by name.
+            "assistant",
+            "assistent",
+        ],
+    ]
+    .concat());
     // What a tool call does that an attacker wants done: send, delete, pay.
     let tool_acts = alt(&[
         "send",
