@@ -98,7 +98,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "bench",
         &[
             "acl", "config", "embed", "gateway", "ingest", "retrieve", "sanitize", "server",
-            "service", "store", "text",
+            "service", "store", "sync", "text",
         ],
     ),
 ];

@@ -143,7 +143,7 @@ struct Recording<'a> {
 
 impl Recording<'_> {
     fn keep(&self, texts: &[&str]) {
-        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inputs = crate::sync::lock(&self.inputs);
         inputs.extend(texts.iter().map(|t| t.to_string()));
     }
 }

@@ -119,6 +119,14 @@ struct Hold {
     written: bool,
 }
 
+impl Hold {
+    /// Held at full strength by the sentence itself: as written, or as a
+    /// whole translation.
+    fn full(self) -> bool {
+        self.own && self.strength >= 1.0
+    }
+}
+
 /// How rare a question word is among the candidate sentences: among those
 /// that hold it at all (through any dictionary sense too), and among those
 /// that hold it as written or as a whole translation. Without a dictionary
@@ -171,11 +179,7 @@ fn weighted_score(
             } else {
                 1
             };
-            let w = if hold.own && hold.strength >= 1.0 {
-                w.whole
-            } else {
-                w.any
-            };
+            let w = if hold.full() { w.whole } else { w.any };
             score += hold.strength * w * (q.chars().count() as f32).min(10.0).sqrt();
         }
     }
@@ -251,11 +255,8 @@ impl Provider for Extractive {
         // after it, which answers it; a question with no answer after it
         // has nothing to quote.
         let mut quoted: Vec<Option<(usize, &str)>> = Vec::new();
-        // The language of each sentence's source, where its words tell it.
-        let mut source_lang: Vec<Option<Language>> = Vec::new();
         for (rank, s) in req.sources.iter().enumerate() {
             let spans = sentence_spans(&s.text);
-            let told = Language::told(&s.text);
             let mut last: Option<(usize, usize)> = None; // (order, index in all)
             for (order, &(a, b)) in spans.iter().enumerate() {
                 let t = &s.text[a..b];
@@ -274,7 +275,6 @@ impl Provider for Extractive {
                     });
                     last = Some((order, all.len()));
                     all.push((rank, s.n, t));
-                    source_lang.push(told);
                 }
             }
         }
@@ -291,14 +291,22 @@ impl Provider for Extractive {
         // is a name ("Nordwind" in the English pages of a German company),
         // not a word to translate: Ding's "north wind" would find it in
         // every sentence about the North Sea.
+        // (Each source's language, where its words tell it, is read only
+        // then.)
+        let other: Vec<bool> = match senses {
+            Some(_) => req
+                .sources
+                .iter()
+                .map(|s| Language::told(&s.text).is_some_and(|l| l != lang))
+                .collect(),
+            None => Vec::new(),
+        };
         let name: Vec<bool> = q
             .iter()
             .map(|w| {
-                senses.is_some()
-                    && (0..all.len()).any(|si| {
-                        source_lang[si].is_some_and(|l| l != lang)
-                            && words[si].iter().any(|x| same_word(x, w))
-                    })
+                all.iter().zip(&words).any(|(&(rank, _, _), ws)| {
+                    other.get(rank).copied().unwrap_or(false) && ws.iter().any(|x| same_word(x, w))
+                })
             })
             .collect();
         let terms: Vec<Vec<Option<String>>> = match senses {
@@ -356,7 +364,7 @@ impl Provider for Extractive {
                 let idf = |df: usize| (1.0 + all.len() as f32 / (1.0 + df as f32)).ln();
                 Rarity {
                     any: idf(row.iter().filter(|h| h.own).count()),
-                    whole: idf(row.iter().filter(|h| h.own && h.strength >= 1.0).count()),
+                    whole: idf(row.iter().filter(|h| h.full()).count()),
                 }
             })
             .collect();

@@ -778,7 +778,8 @@ impl Lexicon {
                 }
                 // An English phrase's German word is a whole translation
                 // of each of its two words.
-                if covered.len() == 2 && !s.wholes.iter().any(|r| r[..] == [t.term.clone()]) {
+                let is_this = |r: &[Box<str>]| matches!(r, [one] if *one == t.term);
+                if covered.len() == 2 && !s.wholes.iter().any(|r| is_this(r)) {
                     s.wholes.push(Box::new([t.term.clone()]));
                 }
             }

@@ -241,9 +241,10 @@ fn kw_err(e: tantivy::TantivyError) -> StoreError {
 /// about it: an index that is lost, damaged or of another schema (its meta
 /// file unreadable, a file it names gone, fields that differ) is
 /// `KeywordDamaged`, and the writer rebuilds it from the segments, which
-/// hold every chunk's text; anything else (permissions, too many open files, a full disk) is
-/// `Keyword` and is reported as it is, since wiping an index that is only
-/// unreachable for a moment would make it empty under running readers.
+/// hold every chunk's text; anything else (permissions, too many open
+/// files, a full disk) is `Keyword` and is reported as it is, since wiping
+/// an index that is only unreachable for a moment would make it empty under
+/// running readers.
 fn open_err(e: tantivy::TantivyError) -> StoreError {
     use tantivy::directory::error::{OpenDirectoryError, OpenReadError};
     use tantivy::TantivyError as T;
