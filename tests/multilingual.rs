@@ -174,7 +174,7 @@ fn german_questions_find_english_documents_through_the_dictionary() {
         ("de/kantine.md", "# Kantine\n\nDie Kantine ist montags bis freitags von 11:30 bis 14:00 Uhr geöffnet. Das Mittagessen kostet 4,50 Euro."),
         ("de/drucker.md", "# Drucker\n\nDateien, die an die Drucker geschickt werden, werden nach einem Tag gelöscht. Wie lange ein Auftrag wartet, legt die IT fest."),
         ("board/_access.toml", "teams = [\"board\"]\nclassification = \"restricted\"\n"),
-        ("board/backup.md", "# Board backups\n\nBackups of the board's file server are kept for ten years in a bank vault."),
+        ("board/backup.md", "# Board backups\n\nBackups of the board's file server (its Sicherungen share) are kept for ten years in a bank vault."),
     ];
     for (path, text) in files {
         let p = c.join(path);
@@ -226,6 +226,11 @@ fn german_questions_find_english_documents_through_the_dictionary() {
     // too, inside the same access filter.
     let gloss = r.glossed.clone().unwrap_or_default();
     assert!(gloss.contains("file server"), "{gloss}");
+    // Each word as the English pages the asker can read write it: only the
+    // board's page holds "Sicherungen" as written (a share's name), so the
+    // guest's gloss translates it, and what the gloss became tells nothing
+    // of that page.
+    assert!(!gloss.contains("Sicherungen"), "{gloss}");
     assert!(!r.translated_vector.is_empty());
     let lists = r
         .vector
@@ -244,6 +249,11 @@ fn german_questions_find_english_documents_through_the_dictionary() {
         .iter()
         .any(|(id, _)| doc_of(*id) == "board/backup.md"));
     assert!(r.hits.iter().all(|h| h.doc == "board/backup.md"));
+    let gloss = r.glossed.clone().unwrap_or_default();
+    assert!(
+        gloss.contains("Sicherungen"),
+        "the board's name kept: {gloss}"
+    );
     assert!(r
         .translated_vector
         .iter()

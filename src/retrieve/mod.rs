@@ -197,13 +197,19 @@ impl SearchParams {
     }
 
     /// `query` (asked in `asked`) put word by word into the other language
-    /// for the vector side ([`translate::Lexicon::gloss`]), where that is
-    /// configured and a dictionary is loaded.
-    pub fn gloss(&self, query: &str, asked: Language) -> Option<String> {
+    /// for the vector side, each word as `seen` (text the asker can read in
+    /// that language) writes it ([`translate::Lexicon::gloss_seen`]), where
+    /// that is configured and a dictionary is loaded.
+    pub fn gloss(
+        &self,
+        query: &str,
+        asked: Language,
+        seen: Option<&translate::Seen>,
+    ) -> Option<String> {
         if !self.translated_vectors || self.translation_weight <= 0.0 || self.vector_weight <= 0.0 {
             return None;
         }
-        self.dictionary?.get()?.gloss(query, asked)
+        self.dictionary?.get()?.gloss_seen(query, asked, seen)
     }
 
     /// The vector planner's part.
@@ -918,7 +924,12 @@ pub fn search(
     // other language word by word and searched by meaning: a small
     // multilingual model's vectors lean to the language they read, and the
     // gloss lands nearer the passage in the other language that answers.
-    let glossed = translated_from.and_then(|asked| p.gloss(req.query, asked));
+    // Each word as the chunks already read in the other language have it
+    // (names as written, the translation they use).
+    let glossed = translated_from.and_then(|asked| {
+        let seen = seen_across(asked, &vector, &chunks);
+        p.gloss(req.query, asked, Some(&seen))
+    });
     let mut translated_vector = Vec::new();
     if let Some(g) = &glossed {
         let t = Instant::now();
@@ -1055,6 +1066,29 @@ fn asked_across_languages(
     } else {
         Across::Beyond
     })
+}
+
+/// The [`LANGUAGE_WINDOW`] chunks nearest by meaning that are in the other
+/// language than `asked` (told as below the language gate, by their
+/// opening's function words), as [`translate::Seen`] for the gloss. All
+/// the chunks read (a hundred or more) were measured too: as good on the
+/// training splits (manual pages 0.876 against 0.871, hort's own 0.959
+/// against 0.962) for 1 ms a question instead of 0.3.
+fn seen_across(
+    asked: Language,
+    vector: &[(u64, f32)],
+    read: &HashMap<u64, ChunkHit>,
+) -> translate::Seen {
+    let mut seen = translate::Seen::new(asked);
+    for c in nearest(vector)
+        .take(LANGUAGE_WINDOW)
+        .filter_map(|id| read.get(&id))
+    {
+        if Language::of_question(opening(&c.text)).is_some_and(|l| l != asked) {
+            seen.add(&c.text);
+        }
+    }
+    seen
 }
 
 /// The first [`OPENING_CHARS`] characters of `text`.

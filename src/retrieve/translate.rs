@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -158,11 +158,13 @@ impl Senses {
 /// the share of the dictionary's senses that give them.
 #[derive(Default)]
 struct Table {
-    /// Source term → its senses (a range of `senses`) and its usual
-    /// translation as written ([`Lexicon::gloss`]; an index into the
-    /// lexicon's surfaces, [`NO_GLOSS`] if none).
+    /// Source term → its senses (a range of `senses`) and its
+    /// translations as written (a range of `glosses`).
     keys: FxHashMap<Box<str>, Key>,
     senses: Vec<(u32, f32)>,
+    /// Translations as written ([`Lexicon::gloss`]; indexes into the
+    /// lexicon's surfaces), each source's usual one first.
+    glosses: Vec<u32>,
     targets: Vec<Target>,
     /// Two-word senses, as the targets of their two terms in order
     /// (German → English only: "managing director").
@@ -174,15 +176,13 @@ struct Table {
 struct Key {
     /// Its senses: a range of [`Table::senses`].
     senses: (u32, u32),
-    /// Its usual translation as written ([`NO_GLOSS`] if none).
-    gloss: u32,
+    /// Its translations as written, the usual one first: a range of
+    /// [`Table::glosses`] (empty if none: only a phrase of more words, or
+    /// a German word that is not a single word).
+    glosses: (u32, u32),
     /// Its two-word senses: a range of [`Table::pairs`].
     pairs: (u32, u32),
 }
-
-/// A source term without a translation as written (only a phrase of more
-/// words, or a German word that is not a single word).
-const NO_GLOSS: u32 = u32::MAX;
 
 impl Table {
     fn get(&self, term: &str) -> &[(u32, f32)] {
@@ -192,12 +192,12 @@ impl Table {
         }
     }
 
-    /// The usual translation of `term` as written, by its number.
-    fn gloss(&self, term: &str) -> Option<u32> {
-        self.keys
-            .get(term)
-            .map(|k| k.gloss)
-            .filter(|&g| g != NO_GLOSS)
+    /// `term`'s translations as written, by number, the usual one first.
+    fn glosses(&self, term: &str) -> &[u32] {
+        match self.keys.get(term) {
+            Some(k) => &self.glosses[k.glosses.0 as usize..k.glosses.1 as usize],
+            None => &[],
+        }
     }
 
     fn has(&self, term: &str) -> bool {
@@ -282,10 +282,10 @@ impl Counts {
     }
 
     /// The table, each source's senses weighted by their share and its
-    /// usual translation as written chosen: the one the dictionary gives it
-    /// most, each time by its place among the synonyms (Ding lists the
-    /// usual translation first: "Dienstreise :: business trip; official
-    /// journey"; first 1, second ½, third ⅓ …).
+    /// translations as written ordered, the usual one first: the one the
+    /// dictionary gives it most, each time by its place among the synonyms
+    /// (Ding lists the usual translation first: "Dienstreise :: business
+    /// trip; official journey"; first 1, second ½, third ⅓ …).
     fn finish(self, surfaces: &[Box<str>]) -> Table {
         let mut t = Table {
             targets: self.targets,
@@ -313,23 +313,24 @@ impl Counts {
                     .map(|(id, n)| (id, n as f32 / total as f32)),
             );
             let weight = |&(_, w): &(u32, f32)| w;
-            let gloss = glosses
-                .into_iter()
-                .max_by(|a, b| {
-                    weight(a).total_cmp(&weight(b)).then_with(|| {
-                        // Ties: the shorter, then the first in order.
-                        let (x, y) = (&surfaces[a.0 as usize], &surfaces[b.0 as usize]);
-                        y.len().cmp(&x.len()).then_with(|| y.cmp(x))
-                    })
+            let mut glosses = glosses;
+            glosses.sort_by(|a, b| {
+                weight(b).total_cmp(&weight(a)).then_with(|| {
+                    // Ties: the shorter, then the first in order.
+                    let (x, y) = (&surfaces[a.0 as usize], &surfaces[b.0 as usize]);
+                    x.len().cmp(&y.len()).then_with(|| x.cmp(y))
                 })
-                .map_or(NO_GLOSS, |g| g.0);
+            });
+            glosses.truncate(MAX_SENSES);
+            let first_gloss = t.glosses.len() as u32;
+            t.glosses.extend(glosses.into_iter().map(|g| g.0));
             let first_pair = t.pairs.len() as u32;
             t.pairs.extend(pairs);
             t.keys.insert(
                 source.into_boxed_str(),
                 Key {
                     senses: (start, t.senses.len() as u32),
-                    gloss,
+                    glosses: (first_gloss, t.glosses.len() as u32),
                     pairs: (first_pair, t.pairs.len() as u32),
                 },
             );
@@ -367,6 +368,62 @@ impl Surfaces {
             list[id as usize] = s;
         }
         list
+    }
+}
+
+/// Text a search has already read in the other language than the
+/// question's, for putting the question's words as that text has them
+/// ([`Lexicon::gloss_seen`]). Only what the asker may read goes in: the
+/// chunks fetched inside the access filter, so what a gloss becomes tells
+/// nothing of documents the asker cannot see.
+#[derive(Debug)]
+pub struct Seen {
+    /// The other language's analyser.
+    field: TermField,
+    /// Its words as written.
+    written: FxHashSet<Box<str>>,
+    /// Its terms as `field` analyses them.
+    terms: FxHashSet<Box<str>>,
+}
+
+impl Seen {
+    /// Nothing read yet, for a question asked in `asked`.
+    pub fn new(asked: Language) -> Seen {
+        Seen {
+            field: match asked {
+                Language::German => TermField::English,
+                Language::English => TermField::German,
+            },
+            written: FxHashSet::default(),
+            terms: FxHashSet::default(),
+        }
+    }
+
+    /// Adds `text`, read in the other language.
+    pub fn add(&mut self, text: &str) {
+        for w in tokens(text) {
+            if !self.written.contains(w) {
+                self.written.insert(w.into());
+            }
+        }
+        let terms = &mut self.terms;
+        analyse(self.field, text, |t| {
+            if !terms.contains(t) {
+                terms.insert(t.into());
+            }
+        });
+    }
+
+    /// Whether the text holds every word of `phrase` (as the analyser
+    /// reads it: "files" holds "file"); stop words do not count, and a
+    /// phrase of stop words only is not held.
+    fn holds(&self, phrase: &str) -> bool {
+        let (mut any, mut all) = (false, true);
+        analyse(self.field, phrase, |t| {
+            any = true;
+            all &= self.terms.contains(t);
+        });
+        any && all
     }
 }
 
@@ -675,6 +732,20 @@ impl Lexicon {
     /// vectors lean to the language they read. None if nothing was
     /// translated.
     pub fn gloss(&self, query: &str, asked: Language) -> Option<String> {
+        self.gloss_seen(query, asked, None)
+    }
+
+    /// [`Lexicon::gloss`], each word put as the text the asker can read in
+    /// the other language has it (`seen`, the chunks a search has already
+    /// fetched, inside the access filter): a word that text holds as
+    /// written is a name and stays ("Nordwind" in the English pages of a
+    /// German company, not "north wind"); else the first of its
+    /// translations that text holds ("Datei" → "file" where the pages say
+    /// "file", not the dictionary's first "computer file"; "Prozess" →
+    /// "process", not "legal proceedings"); else the word itself where that
+    /// text holds it in any case ("Kernel" → "kernel"); else the usual
+    /// translation.
+    pub fn gloss_seen(&self, query: &str, asked: Language, seen: Option<&Seen>) -> Option<String> {
         let raw: Vec<&str> = tokens(query).collect();
         // Function words ("wer", "who") are left out like stop words, and
         // break an English phrase like them.
@@ -682,6 +753,27 @@ impl Lexicon {
             (!asked.is_function_word(lower))
                 .then(|| stem(field, lower))
                 .flatten()
+        };
+        // The translation of a source term `s` as written: the first the
+        // seen text holds, else the usual one.
+        let pick = |table: &Table, s: &str| -> Option<&str> {
+            let all = table.glosses(s);
+            seen.and_then(|seen| {
+                all.iter()
+                    .find(|&&g| seen.holds(&self.surfaces[g as usize]))
+            })
+            .or(all.first())
+            .map(|&g| &*self.surfaces[g as usize])
+        };
+        let name = |w: &str| seen.is_some_and(|seen| seen.written.contains(w));
+        let held = |table: &Table, s: &str, w: &str| {
+            seen.is_some_and(|seen| {
+                !table
+                    .glosses(s)
+                    .iter()
+                    .any(|&g| seen.holds(&self.surfaces[g as usize]))
+                    && seen.holds(w)
+            })
         };
         let mut out: Vec<&str> = Vec::new();
         let mut translated = false;
@@ -692,16 +784,19 @@ impl Lexicon {
                     let Some(s) = content(&lower, TermField::German) else {
                         continue;
                     };
-                    if let Some(g) = self.de_en.gloss(&s) {
-                        out.push(&self.surfaces[g as usize]);
+                    if name(w) || held(&self.de_en, &s, w) {
+                        out.push(w);
+                        continue;
+                    }
+                    if let Some(g) = pick(&self.de_en, &s) {
+                        out.push(g);
                         translated = true;
                         continue;
                     }
                     let parts: Vec<&str> = self
                         .split_compound(&lower)
                         .iter()
-                        .filter_map(|p| self.de_en.gloss(p))
-                        .map(|g| &*self.surfaces[g as usize])
+                        .filter_map(|p| pick(&self.de_en, p))
                         .collect();
                     if parts.is_empty() {
                         out.push(w);
@@ -719,8 +814,8 @@ impl Lexicon {
                 let mut i = 0;
                 while i < raw.len() {
                     if let (Some(Some(a)), Some(Some(b))) = (stems.get(i), stems.get(i + 1)) {
-                        if let Some(g) = self.en2_de.gloss(&phrase_key(a, b)) {
-                            out.push(&self.surfaces[g as usize]);
+                        if let Some(g) = pick(&self.en2_de, &phrase_key(a, b)) {
+                            out.push(g);
                             translated = true;
                             i += 2;
                             continue;
@@ -728,9 +823,10 @@ impl Lexicon {
                     }
                     match &stems[i] {
                         None => {}
-                        Some(s) => match self.en_de.gloss(s) {
+                        Some(s) if name(raw[i]) || held(&self.en_de, s, raw[i]) => out.push(raw[i]),
+                        Some(s) => match pick(&self.en_de, s) {
                             Some(g) => {
-                                out.push(&self.surfaces[g as usize]);
+                                out.push(g);
                                 translated = true;
                             }
                             None => out.push(raw[i]),
@@ -1187,6 +1283,53 @@ Mission {f} :: mission
         let lex = Lexicon::parse(DING);
         let g = lex.gloss("ceiling", Language::English);
         assert_eq!(g.as_deref(), Some("Obergrenze"), "{g:?}");
+    }
+
+    /// With text the asker can read in the other language, each word is put
+    /// as that text has it: a name as written, the translation the text
+    /// uses, the word itself where the text holds it in another case; with
+    /// none of these, the usual translation as before.
+    #[test]
+    fn a_gloss_puts_each_word_as_the_text_in_the_other_language_has_it() {
+        let ding = "\
+Datei {f} [comp.] | Dateien {pl} :: computer file; file | computer files; files
+Prozess {m} [jur.] :: legal proceedings; lawsuit; process
+Nordwind {m} :: north wind
+Kernel {m} :: nucleus
+vergleichen {vt} :: to compare
+";
+        let lex = Lexicon::parse(ding);
+        let q = "Nordwind Dateien Prozess Kernel vergleichen";
+        // Nothing read: the dictionary's usual translations.
+        let g = lex.gloss(q, Language::German);
+        assert_eq!(
+            g.as_deref(),
+            Some("north wind computer file legal proceedings nucleus compare"),
+            "{g:?}"
+        );
+        let mut seen = Seen::new(Language::German);
+        seen.add("Nordwind Logistik compares the files of each process the kernel runs.");
+        let g = lex.gloss_seen(q, Language::German, Some(&seen));
+        assert_eq!(
+            g.as_deref(),
+            Some("Nordwind file process Kernel compare"),
+            "{g:?}"
+        );
+        // A translation counts as held only if every word of it is: "north
+        // wind" is not held by text that says "north" alone.
+        let mut seen = Seen::new(Language::German);
+        seen.add("The north gate opens at nine.");
+        let g = lex.gloss_seen("Nordwind Dateien", Language::German, Some(&seen));
+        assert_eq!(g.as_deref(), Some("north wind computer file"), "{g:?}");
+        // The word in another case is kept too ("nordwind" as a host name).
+        seen.add("nordwind is a host name.");
+        let g = lex.gloss_seen("Nordwind", Language::German, Some(&seen));
+        assert_eq!(g, None, "kept as written: nothing translated");
+        // English to German: the German text's word for it.
+        let mut seen = Seen::new(Language::English);
+        seen.add("Die Dateien werden verglichen.");
+        let g = lex.gloss_seen("compare files", Language::English, Some(&seen));
+        assert_eq!(g.as_deref(), Some("vergleichen Datei"), "{g:?}");
     }
 
     #[test]
