@@ -154,7 +154,11 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
         dictionary: None,
         ..base
     });
-    if base.dictionary.is_some() && base.translation_weight > 0.0 {
+    if let Some(d) = base.dictionary.filter(|_| base.translation_weight > 0.0) {
+        // Read before the first question, as a serving node has (a search
+        // never waits for it to tell a question's language).
+        d.get();
+        d.with_glosses().get();
         // Translation applies only where the language gate finds a
         // question asked across languages: fused, with the gate on.
         for (name, p) in configs_in_own_words(base) {
@@ -361,7 +365,12 @@ pub fn write_lists(
             .map_err(|e| e.to_string())?;
         // The translation as it would be searched whatever the vectors
         // show (the gate may have stayed shut), for fitting when to search it.
-        let asked = crate::text::Language::told(&q.query);
+        let asked = crate::text::Language::told(&q.query).or_else(|| {
+            params
+                .dictionary
+                .and_then(|d| d.get())
+                .and_then(|lex| lex.language_of(&q.query))
+        });
         let always = match asked.and_then(|a| {
             params.translated_query(
                 &q.query,

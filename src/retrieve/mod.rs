@@ -1004,12 +1004,23 @@ fn better_of(a: &[(u64, f32)], b: &[(u64, f32)], limit: usize) -> Vec<(u64, f32)
 
 /// The question's language if the language gate applies to it: the gate
 /// is on, keywords count, there are nearest chunks to look at, and the
-/// question's language can be told ([`Language::told`]).
+/// question's language can be told ([`Language::told`]; else, once the
+/// dictionary is read, by which language's words it uses,
+/// [`translate::Lexicon::language_of`]: "dump raw disk image" has no
+/// function word and too few letters for trigrams). No question waits for
+/// the dictionary to be read for this: a server reads it while it starts
+/// (and is not ready before), a one-shot `hort query` reads it only for a
+/// question it translates.
 fn gate_applies(query: &str, vector: &[(u64, f32)], p: &SearchParams) -> Option<Language> {
     if p.language_gate == 0 || p.keyword_weight <= 0.0 || vector.is_empty() {
         return None;
     }
-    Language::told(query)
+    Language::told(query).or_else(|| {
+        p.dictionary
+            .filter(|d| d.is_read())?
+            .get()?
+            .language_of(query)
+    })
 }
 
 /// The ids of the nearest chunks the language gate looks at: the
