@@ -154,11 +154,8 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
         dictionary: None,
         ..base
     });
-    if let Some(d) = base.dictionary.filter(|_| base.translation_weight > 0.0) {
-        // Read before the first question, as a serving node has (a search
-        // never waits for it to tell a question's language).
-        d.get();
-        d.with_glosses().get();
+    if base.dictionary.is_some() && base.translation_weight > 0.0 {
+        read_dictionary(&base);
         // Translation applies only where the language gate finds a
         // question asked across languages: fused, with the gate on.
         for (name, p) in configs_in_own_words(base) {
@@ -182,6 +179,16 @@ pub fn configs(base: SearchParams) -> Vec<(String, SearchParams)> {
         }
     }
     out
+}
+
+/// Reads `p`'s dictionary (with and without glosses) before the first
+/// question, as a serving node has: a search never waits for it to tell a
+/// question's language ([`SearchParams::question_language`]).
+fn read_dictionary(p: &SearchParams) {
+    if let Some(d) = p.dictionary {
+        d.get();
+        d.with_glosses().get();
+    }
 }
 
 /// The name [`configs`] gives to the configuration `base` itself.
@@ -354,6 +361,7 @@ pub fn write_lists(
         keyword_weight: 1.0,
         ..base
     };
+    read_dictionary(&params);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
     for q in queries {
         let req = Request {
@@ -365,12 +373,7 @@ pub fn write_lists(
             .map_err(|e| e.to_string())?;
         // The translation as it would be searched whatever the vectors
         // show (the gate may have stayed shut), for fitting when to search it.
-        let asked = crate::text::Language::told(&q.query).or_else(|| {
-            params
-                .dictionary
-                .and_then(|d| d.get())
-                .and_then(|lex| lex.language_of(&q.query))
-        });
+        let asked = params.question_language(&q.query);
         let always = match asked.and_then(|a| {
             params.translated_query(
                 &q.query,

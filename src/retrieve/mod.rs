@@ -196,6 +196,23 @@ impl SearchParams {
         Some(q)
     }
 
+    /// The language `query` is asked in, as the language gate reads it:
+    /// told by its function words or letters ([`Language::told`]); else,
+    /// once the dictionary is read, by which language's words it uses
+    /// ([`translate::Lexicon::language_of`]: "dump raw disk image" has no
+    /// function word and too few letters for trigrams). No question waits
+    /// for the dictionary to be read for this: a server reads it while it
+    /// starts (and is not ready before), a one-shot `hort query` reads it
+    /// only for a question it translates.
+    pub fn question_language(&self, query: &str) -> Option<Language> {
+        Language::told(query).or_else(|| {
+            self.dictionary
+                .filter(|d| d.is_read())?
+                .get()?
+                .language_of(query)
+        })
+    }
+
     /// `query` (asked in `asked`) put word by word into the other language
     /// for the vector side, each word as `seen` (text the asker can read in
     /// that language) writes it ([`translate::Lexicon::gloss_seen`]), where
@@ -1004,23 +1021,12 @@ fn better_of(a: &[(u64, f32)], b: &[(u64, f32)], limit: usize) -> Vec<(u64, f32)
 
 /// The question's language if the language gate applies to it: the gate
 /// is on, keywords count, there are nearest chunks to look at, and the
-/// question's language can be told ([`Language::told`]; else, once the
-/// dictionary is read, by which language's words it uses,
-/// [`translate::Lexicon::language_of`]: "dump raw disk image" has no
-/// function word and too few letters for trigrams). No question waits for
-/// the dictionary to be read for this: a server reads it while it starts
-/// (and is not ready before), a one-shot `hort query` reads it only for a
-/// question it translates.
+/// question's language can be told ([`SearchParams::question_language`]).
 fn gate_applies(query: &str, vector: &[(u64, f32)], p: &SearchParams) -> Option<Language> {
     if p.language_gate == 0 || p.keyword_weight <= 0.0 || vector.is_empty() {
         return None;
     }
-    Language::told(query).or_else(|| {
-        p.dictionary
-            .filter(|d| d.is_read())?
-            .get()?
-            .language_of(query)
-    })
+    p.question_language(query)
 }
 
 /// The ids of the nearest chunks the language gate looks at: the

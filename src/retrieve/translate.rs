@@ -371,6 +371,17 @@ impl Surfaces {
     }
 }
 
+/// How one word of a question goes into its gloss ([`Lexicon::gloss_seen`]).
+enum Put<'a> {
+    /// As the question writes it (a name, or a word the other language's
+    /// text uses too).
+    Written,
+    /// As this translation.
+    As(&'a str),
+    /// The dictionary has no translation of it.
+    Unknown,
+}
+
 /// Text a search has already read in the other language than the
 /// question's, for putting the question's words as that text has them
 /// ([`Lexicon::gloss_seen`]). Only what the asker may read goes in: the
@@ -791,26 +802,38 @@ impl Lexicon {
                 .then(|| stem(field, lower))
                 .flatten()
         };
-        // The translation of a source term `s` as written: the first the
-        // seen text holds, else the usual one.
-        let pick = |table: &Table, s: &str| -> Option<&str> {
-            let all = table.glosses(s);
-            seen.and_then(|seen| {
-                all.iter()
-                    .find(|&&g| seen.holds(&self.surfaces[g as usize]))
-            })
-            .or(all.first())
-            .map(|&g| &*self.surfaces[g as usize])
+        // A source term's translations as written: the first the seen text
+        // holds, and the usual one.
+        let held = |table: &Table, s: &str| {
+            let seen = seen?;
+            table
+                .glosses(s)
+                .iter()
+                .map(|&g| &*self.surfaces[g as usize])
+                .find(|g| seen.holds(g))
         };
-        let name = |w: &str| seen.is_some_and(|seen| seen.written.contains(w));
-        let held = |table: &Table, s: &str, w: &str| {
-            seen.is_some_and(|seen| {
-                !table
-                    .glosses(s)
-                    .iter()
-                    .any(|&g| seen.holds(&self.surfaces[g as usize]))
-                    && seen.holds(w)
-            })
+        let usual = |table: &Table, s: &str| {
+            table
+                .glosses(s)
+                .first()
+                .map(|&g| &*self.surfaces[g as usize])
+        };
+        // How the word `w` (the source term `s`) goes in: as written where
+        // the seen text holds it so (a name); else the translation that text
+        // holds; else as written where the text holds it in another case;
+        // else the usual translation.
+        let put = |table: &Table, s: &str, w: &str| {
+            let Some(seen) = seen else {
+                return usual(table, s).map_or(Put::Unknown, Put::As);
+            };
+            if seen.written.contains(w) {
+                return Put::Written;
+            }
+            match held(table, s) {
+                Some(g) => Put::As(g),
+                None if seen.holds(w) => Put::Written,
+                None => usual(table, s).map_or(Put::Unknown, Put::As),
+            }
         };
         let mut out: Vec<&str> = Vec::new();
         let mut translated = false;
@@ -821,25 +844,27 @@ impl Lexicon {
                     let Some(s) = content(&lower, TermField::German) else {
                         continue;
                     };
-                    if name(w) || held(&self.de_en, &s, w) {
-                        out.push(w);
-                        continue;
-                    }
-                    if let Some(g) = pick(&self.de_en, &s) {
-                        out.push(g);
-                        translated = true;
-                        continue;
-                    }
-                    let parts: Vec<&str> = self
-                        .split_compound(&lower)
-                        .iter()
-                        .filter_map(|p| pick(&self.de_en, p))
-                        .collect();
-                    if parts.is_empty() {
-                        out.push(w);
-                    } else {
-                        out.extend(parts);
-                        translated = true;
+                    match put(&self.de_en, &s, w) {
+                        Put::Written => out.push(w),
+                        Put::As(g) => {
+                            out.push(g);
+                            translated = true;
+                        }
+                        Put::Unknown => {
+                            let parts: Vec<&str> = self
+                                .split_compound(&lower)
+                                .iter()
+                                .filter_map(|p| {
+                                    held(&self.de_en, p).or_else(|| usual(&self.de_en, p))
+                                })
+                                .collect();
+                            if parts.is_empty() {
+                                out.push(w);
+                            } else {
+                                out.extend(parts);
+                                translated = true;
+                            }
+                        }
                     }
                 }
             }
@@ -851,23 +876,24 @@ impl Lexicon {
                 let mut i = 0;
                 while i < raw.len() {
                     if let (Some(Some(a)), Some(Some(b))) = (stems.get(i), stems.get(i + 1)) {
-                        if let Some(g) = pick(&self.en2_de, &phrase_key(a, b)) {
+                        let key = phrase_key(a, b);
+                        if let Some(g) =
+                            held(&self.en2_de, &key).or_else(|| usual(&self.en2_de, &key))
+                        {
                             out.push(g);
                             translated = true;
                             i += 2;
                             continue;
                         }
                     }
-                    match &stems[i] {
-                        None => {}
-                        Some(s) if name(raw[i]) || held(&self.en_de, s, raw[i]) => out.push(raw[i]),
-                        Some(s) => match pick(&self.en_de, s) {
-                            Some(g) => {
+                    if let Some(s) = &stems[i] {
+                        match put(&self.en_de, s, raw[i]) {
+                            Put::Written | Put::Unknown => out.push(raw[i]),
+                            Put::As(g) => {
                                 out.push(g);
                                 translated = true;
                             }
-                            None => out.push(raw[i]),
-                        },
+                        }
                     }
                     i += 1;
                 }
