@@ -818,6 +818,10 @@ impl Lexicon {
                 .first()
                 .map(|&g| &*self.surfaces[g as usize])
         };
+        // A translation for a term that is not a whole word the seen text
+        // could hold as written (a compound's part, an English phrase): the
+        // held one, else the usual one.
+        let chosen = |table: &Table, s: &str| held(table, s).or_else(|| usual(table, s));
         // How the word `w` (the source term `s`) goes in: as written where
         // the seen text holds it so (a name); else the translation that text
         // holds; else as written where the text holds it in another case;
@@ -854,9 +858,7 @@ impl Lexicon {
                             let parts: Vec<&str> = self
                                 .split_compound(&lower)
                                 .iter()
-                                .filter_map(|p| {
-                                    held(&self.de_en, p).or_else(|| usual(&self.de_en, p))
-                                })
+                                .filter_map(|p| chosen(&self.de_en, p))
                                 .collect();
                             if parts.is_empty() {
                                 out.push(w);
@@ -877,9 +879,7 @@ impl Lexicon {
                 while i < raw.len() {
                     if let (Some(Some(a)), Some(Some(b))) = (stems.get(i), stems.get(i + 1)) {
                         let key = phrase_key(a, b);
-                        if let Some(g) =
-                            held(&self.en2_de, &key).or_else(|| usual(&self.en2_de, &key))
-                        {
+                        if let Some(g) = chosen(&self.en2_de, &key) {
                             out.push(g);
                             translated = true;
                             i += 2;
