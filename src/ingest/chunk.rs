@@ -6,7 +6,10 @@
 //! preferring to end at a paragraph; the next chunk repeats up to
 //! `overlap_tokens` of trailing units. A chunk is always one contiguous range
 //! of its page, so `page_text[start..end]` *is* the chunk text, and chunks
-//! never cross pages.
+//! never cross pages. Nor is a chunk longer than [`BYTES_PER_TOKEN`] bytes a
+//! token: a tokenizer may count a long run without breaks as one unknown
+//! token (WordPiece does so for any word over 100 characters), which would
+//! otherwise let one chunk hold a whole file of it.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -45,6 +48,11 @@ impl ChunkParams {
         )
     }
 }
+
+/// The most bytes a chunk holds per token it may have: about four times what
+/// text in any script takes (English about 4 bytes a token, CJK about 3), so
+/// only runs a tokenizer cannot read are cut by it.
+pub const BYTES_PER_TOKEN: usize = 16;
 
 /// A chunk of one page: byte and char (Unicode scalar) offsets, and its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +108,13 @@ fn trim_range(text: &str, start: usize, end: usize) -> (usize, usize) {
     (start + lead, end - trail.min(s.len() - lead))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn split_long(
     text: &str,
     start: usize,
     end: usize,
     max: usize,
+    max_bytes: usize,
     count: &dyn Fn(&str) -> usize,
     out: &mut Vec<Unit>,
     para_start: bool,
@@ -121,7 +131,7 @@ fn split_long(
             continue;
         }
         let t = count(word);
-        if t <= max {
+        if t <= max && word.len() <= max_bytes {
             pieces.push((s, e, t));
             continue;
         }
@@ -134,7 +144,7 @@ fn split_long(
             let ce = s + i + c.len_utf8();
             if (ce - s).is_multiple_of(8) || ce == e {
                 let block_tokens = count(&text[be..ce]).max(1);
-                if bt + block_tokens > max && be > bs {
+                if (bt + block_tokens > max || ce - bs > max_bytes) && be > bs {
                     pieces.push((bs, be, bt));
                     bs = be;
                     bt = 0;
@@ -153,7 +163,7 @@ fn split_long(
     while i < pieces.len() {
         let (s, mut e, mut t) = pieces[i];
         let mut j = i + 1;
-        while j < pieces.len() && t + pieces[j].2 <= max {
+        while j < pieces.len() && t + pieces[j].2 <= max && pieces[j].1 - s <= max_bytes {
             t += pieces[j].2;
             e = pieces[j].1;
             j += 1;
@@ -173,6 +183,7 @@ fn split_long(
 }
 
 fn units(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
+    let max_bytes = max.saturating_mul(BYTES_PER_TOKEN);
     let mut out = Vec::new();
     for (ps, pe) in paragraphs(text) {
         let mut first = true;
@@ -182,7 +193,7 @@ fn units(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
                 continue;
             }
             let t = count(&text[s..e]);
-            if t <= max {
+            if t <= max && e - s <= max_bytes {
                 out.push(Unit {
                     start: s,
                     end: e,
@@ -190,7 +201,7 @@ fn units(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
                     para_start: first,
                 });
             } else {
-                split_long(text, s, e, max, count, &mut out, first);
+                split_long(text, s, e, max, max_bytes, count, &mut out, first);
             }
             first = false;
         }
@@ -202,13 +213,17 @@ fn units(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
 pub fn chunk_page(text: &str, p: ChunkParams, count: &dyn Fn(&str) -> usize) -> Vec<ChunkSpan> {
     let max = p.max_tokens.max(1);
     let overlap = p.overlap_tokens.min(max / 2);
+    let max_bytes = max.saturating_mul(BYTES_PER_TOKEN);
     let units = units(text, max, count);
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < units.len() {
         let mut j = i;
         let mut tokens = 0;
-        while j < units.len() && (j == i || tokens + units[j].tokens <= max) {
+        while j < units.len()
+            && (j == i
+                || (tokens + units[j].tokens <= max && units[j].end - units[i].start <= max_bytes))
+        {
             // End at a paragraph break once the chunk is reasonably full.
             if j > i && units[j].para_start && tokens * 4 >= max * 3 {
                 break;
@@ -290,6 +305,7 @@ mod tests {
             assert!(!by_bytes.trim().is_empty());
             assert_eq!(by_bytes, by_bytes.trim(), "chunks are trimmed");
             assert!(c.tokens <= p.max_tokens, "{} > {}", c.tokens, p.max_tokens);
+            assert!(by_bytes.len() <= p.max_tokens * BYTES_PER_TOKEN);
         }
         // Every non-whitespace character is in some chunk.
         let mut covered = vec![false; text.len()];
@@ -340,6 +356,30 @@ mod tests {
             },
         );
         assert!(spans.len() > 5);
+    }
+
+    /// A tokenizer that counts a long run as one unknown token (WordPiece
+    /// over 100 characters) does not make the run one chunk.
+    #[test]
+    fn runs_a_tokenizer_counts_as_one_token_are_cut_by_bytes() {
+        let text = format!("Intro words here.\n\n{}\n\nOutro.", "x".repeat(300_000));
+        let one = |_: &str| 1;
+        let p = ChunkParams {
+            max_tokens: 100,
+            overlap_tokens: 10,
+            headings: true,
+        };
+        let spans = chunk_page(&text, p, &one);
+        assert!(spans.len() >= 300_000 / 1_600, "{} chunks", spans.len());
+        for c in &spans {
+            assert!(c.byte_end - c.byte_start <= 1_600, "{c:?}");
+        }
+        let covered: usize = spans.iter().map(|c| c.byte_end - c.byte_start).sum();
+        assert!(covered >= 300_000, "nothing lost");
+        assert_eq!(
+            &text[spans[0].byte_start..spans[0].byte_end],
+            "Intro words here."
+        );
     }
 
     #[test]
