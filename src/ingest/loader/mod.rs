@@ -210,7 +210,7 @@ pub enum LoadError {
         message: String,
     },
     /// A text file that is binary.
-    #[error("binary content in a text file (NUL bytes); is the extension wrong?")]
+    #[error("binary content in a text file (NUL or control bytes); is the extension wrong?")]
     Binary,
     /// The parser panicked (the file is skipped, nothing else is affected).
     #[error("parser panicked: {0}")]
