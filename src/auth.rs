@@ -140,7 +140,12 @@ impl Authenticator {
     /// The caller a bearer token belongs to, or `None` (the same answer for
     /// a missing, malformed, unknown or expired credential).
     pub fn authenticate(&self, authorization: Option<&str>) -> Option<Caller> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        let (scheme, token) = authorization?.trim_start().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = token.trim();
         if token.is_empty() || token.len() > 8192 {
             return None;
         }
@@ -280,5 +285,40 @@ impl Jwt {
             roles,
             rpm: self.cfg.requests_per_minute,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn bearer_in_any_case_and_nothing_else() {
+        let key = "k-1234";
+        let toml = format!(
+            "[[principals]]\nname = \"a\"\napi_key_sha256 = \"{}\"\nteams = [\"t\"]\nclearance = \"public\"\n",
+            key_hash_hex(key)
+        );
+        let cfg = Config::parse(&toml, Path::new("hort.toml"), PathBuf::from(".")).unwrap();
+        let auth = Authenticator::new(&cfg).unwrap();
+        for ok in ["Bearer k-1234", "bearer k-1234", "BEARER  k-1234 "] {
+            assert_eq!(
+                auth.authenticate(Some(ok)).map(|c| c.principal.name),
+                Some("a".to_string()),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "Basic k-1234",
+            "Bearerk-1234",
+            "k-1234",
+            "Bearer k-12345",
+            "Bearer ",
+            "",
+        ] {
+            assert!(auth.authenticate(Some(bad)).is_none(), "{bad}");
+        }
+        assert!(auth.authenticate(None).is_none());
     }
 }
