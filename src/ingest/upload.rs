@@ -10,6 +10,7 @@ use super::{
     now_ns, parse_bytes, rules, screen::Screen, screen_all, IngestError, IngestOptions, Job, Parsed,
 };
 use crate::embed::{Embedder, Space};
+use crate::sanitize::hygiene::is_invisible_in_name;
 use crate::store::{Store, StoreError, UPLOAD_ROOT};
 use crate::text::sha256_hex;
 
@@ -45,8 +46,11 @@ pub fn check_upload_path(path: &str) -> Result<(String, FileKind), UploadError> 
         if part.is_empty() || part == "." || part == ".." || part.starts_with('.') {
             return Err(bad("empty, `.`, `..` or hidden parts are not allowed"));
         }
-        if part.chars().any(char::is_control) {
-            return Err(bad("control characters are not allowed"));
+        if let Some(c) = part.chars().find(|&c| is_invisible_in_name(c)) {
+            return Err(bad(&format!(
+                "invisible characters (controls, bidi or zero-width: U+{:04X}) are not allowed",
+                c as u32
+            )));
         }
     }
     let ext = p.rsplit('.').next().filter(|e| *e != p).unwrap_or("");
@@ -136,4 +140,33 @@ pub fn remove_document(store: &dyn Store, path: &str) -> Result<bool, UploadErro
     writer.compact(false)?;
     writer.commit()?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_paths_are_plain_relative_names() {
+        assert_eq!(check_upload_path("./hr/leave.md").unwrap().0, "hr/leave.md");
+        for bad in [
+            "../x.md",
+            "/etc/x.md",
+            "a//x.md",
+            ".git/x.md",
+            "a\\x.md",
+            "x.exe",
+            "hr/_access.toml",
+            "a/x.md.access.toml",
+            "a/invoice\u{202E}fdp.md",
+            "a/zero\u{200B}width.md",
+            "a/new\nline.md",
+            "a/x\0.md",
+        ] {
+            assert!(
+                matches!(check_upload_path(bad), Err(UploadError::BadPath(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::loader::FileKind;
 use super::rules::{parse_rule, DIR_RULE, FILE_RULE_SUFFIX};
 use crate::acl::AccessRule;
+use crate::sanitize::hygiene::is_invisible_in_name;
 
 /// The access rule that applies to a file.
 #[derive(Clone, Debug, PartialEq)]
@@ -214,6 +215,16 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
             if name == DIR_RULE || name.ends_with(FILE_RULE_SUFFIX) {
                 continue;
             }
+            if let Some(c) = name.chars().find(|&c| is_invisible_in_name(c)) {
+                scan.errors.push(WalkError {
+                    path: path.escape_debug().to_string(),
+                    error: format!(
+                        "file name holds an invisible character (control, bidi or zero-width: U+{:04X}) that could make it pass for another; rename it to ingest it",
+                        c as u32
+                    ),
+                });
+                continue;
+            }
             if name.starts_with('.') {
                 scan.skipped.push(Skipped {
                     path,
@@ -361,6 +372,37 @@ mod tests {
         );
         let skipped: Vec<&str> = s.skipped.iter().map(|k| k.path.as_str()).collect();
         assert_eq!(skipped, vec![".git", "passwd.txt", "video.mp4"]);
+    }
+
+    /// A name that could pass for another in a citation is refused with a
+    /// line saying so; its neighbours are read.
+    #[test]
+    fn names_with_invisible_characters_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "_access.toml",
+            "teams=[\"all\"]\nclassification=\"public\"",
+        );
+        write(r, "invoice\u{202E}fdp.txt", "x");
+        write(r, "two\nlines.txt", "x");
+        write(r, "zero\u{200B}width/inner.md", "x");
+        write(r, "fine.txt", "x");
+        let s = scan(r).unwrap();
+        let files: Vec<&str> = s.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(files, vec!["fine.txt"]);
+        let mut errors: Vec<&str> = s.errors.iter().map(|e| e.path.as_str()).collect();
+        errors.sort();
+        assert_eq!(
+            errors,
+            vec![
+                "invoice\\u{202e}fdp.txt",
+                "two\\nlines.txt",
+                "zero\\u{200b}width"
+            ]
+        );
+        assert!(s.errors.iter().all(|e| e.error.contains("rename it")));
     }
 
     #[test]

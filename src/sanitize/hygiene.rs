@@ -54,6 +54,14 @@ fn is_other_control(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || ('\u{E0000}'..='\u{E007F}').contains(&c)
 }
 
+/// A character a reader does not see but that changes what is read or how:
+/// zero-width and bidi controls, C0/C1 controls (tab and newline included,
+/// as they have no place in a name), tag characters. A file name holding one
+/// can pass for another in a citation ("invoice\u{202E}fdp.exe").
+pub fn is_invisible_in_name(c: char) -> bool {
+    c.is_control() || is_zero_width(c) || is_bidi_control(c) || is_other_control(c)
+}
+
 /// Cleans `text`; returns the clean text and what was removed.
 pub fn clean(text: &str) -> (String, HygieneReport) {
     let mut r = HygieneReport::default();
