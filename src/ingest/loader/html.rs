@@ -19,7 +19,7 @@ use html5ever::tokenizer::{
 use ego_tree::iter::Edge;
 use scraper::{Html, Node};
 
-use super::table::Table;
+use super::table::{Table, MAX_TABLE_DEPTH};
 use super::text::decode_text;
 use super::{Heading, LoadError, LoadedDoc, Loader, Page};
 
@@ -337,11 +337,6 @@ fn heading_level(name: &str) -> Option<u8> {
         _ => None,
     }
 }
-
-/// Tables nested deeper than this are read as the text of the cell that
-/// holds them: each level re-renders what it holds, and hostile markup can
-/// nest thousands.
-const MAX_TABLE_DEPTH: usize = 8;
 
 /// An open `<table>`: its cells, and its `<caption>` once closed.
 #[derive(Default)]

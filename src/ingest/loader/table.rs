@@ -4,6 +4,11 @@
 //! from the middle of a table, and a sentence the answerer quotes from it,
 //! still says which column is which and keeps a row's values together.
 
+/// Tables nested deeper than this are read as the text of the cell that
+/// holds them: each level re-renders what it holds, and hostile markup can
+/// nest thousands (every reader with tables keeps to it).
+pub(crate) const MAX_TABLE_DEPTH: usize = 8;
+
 /// A table being read: the rows so far, the open row and the open cell.
 #[derive(Default)]
 pub(crate) struct Table {

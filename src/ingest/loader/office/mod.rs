@@ -27,7 +27,7 @@ pub use sml::load_xlsx;
 pub use wml::load_docx;
 
 pub(crate) use super::table::render_table;
-use super::table::Table;
+use super::table::{Table, MAX_TABLE_DEPTH};
 
 /// Text being assembled: paragraphs, and tables (possibly nested) whose
 /// rows are rendered when they close.
@@ -36,6 +36,9 @@ pub(crate) struct Flow {
     out: String,
     para: String,
     tables: Vec<Table>,
+    /// Tables open past [`MAX_TABLE_DEPTH`], read as the innermost cell's
+    /// text: their cells and rows only separate words.
+    flat: usize,
     /// The open paragraph is a heading of this level.
     level: Option<u8>,
     headings: Vec<super::Heading>,
@@ -101,11 +104,29 @@ impl Flow {
     /// Opens a table (inside a cell, a nested one).
     pub fn start_table(&mut self) {
         self.end_para();
-        self.tables.push(Table::default());
+        if self.tables.len() < MAX_TABLE_DEPTH {
+            self.tables.push(Table::default());
+        } else {
+            self.flat += 1;
+        }
+    }
+
+    /// Inside a table read flat, where a cell or row ends: a space.
+    fn flat_space(&mut self) -> bool {
+        if self.flat == 0 {
+            return false;
+        }
+        if let Some(t) = self.tables.last_mut() {
+            t.space();
+        }
+        true
     }
 
     /// Ends a table cell.
     pub fn end_cell(&mut self) {
+        if self.flat_space() {
+            return;
+        }
         if let Some(t) = self.tables.last_mut() {
             t.end_cell();
         }
@@ -114,6 +135,9 @@ impl Flow {
     /// Adds `n` empty cells (the grid columns a merged cell spans past its
     /// first, so that later cells stay under their headers).
     pub fn empty_cells(&mut self, n: usize) {
+        if self.flat_space() {
+            return;
+        }
         if let Some(t) = self.tables.last_mut() {
             t.empty_cells(n);
         }
@@ -121,6 +145,9 @@ impl Flow {
 
     /// Ends a table row.
     pub fn end_row(&mut self) {
+        if self.flat_space() {
+            return;
+        }
         if let Some(t) = self.tables.last_mut() {
             t.close_row();
         }
@@ -128,6 +155,10 @@ impl Flow {
 
     /// Closes a table: rendered into the enclosing cell, or as a block.
     pub fn end_table(&mut self) {
+        if self.flat_space() {
+            self.flat -= 1;
+            return;
+        }
         let Some(t) = self.tables.pop() else {
             return;
         };
@@ -229,6 +260,44 @@ mod tests {
             f.finish(),
             "Intro text\n\nKey | Value\n\nKey: Budget; Value: 12 000 EUR\n\nAfter"
         );
+    }
+
+    /// Hostile nesting (a Word table in a cell of a table, 20,000 deep):
+    /// past MAX_TABLE_DEPTH the tables are the cell's words, so no level
+    /// re-renders all it holds, and every word is kept.
+    #[test]
+    fn tables_nested_past_the_limit_are_read_as_cell_text() {
+        let n = 20_000;
+        let started = std::time::Instant::now();
+        let mut f = Flow::default();
+        for i in 0..n {
+            f.start_table();
+            f.push(&format!("w{i}"));
+            f.end_para();
+        }
+        f.push("deep");
+        for _ in 0..n {
+            f.end_cell();
+            f.end_row();
+            f.end_table();
+        }
+        f.push("after");
+        let text = f.finish();
+        assert!(
+            text.ends_with("deep\n\nafter"),
+            "{}",
+            &text[text.len() - 40..]
+        );
+        for i in [0, MAX_TABLE_DEPTH, n / 2, n - 1] {
+            assert!(text.contains(&format!("w{i} ")), "w{i}");
+        }
+        assert!(
+            text.len() < 40 * n,
+            "{} bytes: a level re-rendered",
+            text.len()
+        );
+        // A guard against a quadratic blow-up, not a speed test.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
