@@ -71,10 +71,10 @@ fn answers_are_shared_by_context_with_status_audit_metrics_and_opt_out() {
     assert!(a["usage"]["cost_usd"].as_f64().unwrap() > 0.0);
     assert_eq!(calls(), 1);
 
-    // The same question again: served without a provider call.
-    let t = Instant::now();
+    // The same question again: served without a provider call (the
+    // provider's counter says so; a time limit here failed on a loaded
+    // machine and proved nothing the counter does not).
     let again = s.post_json("/v1/query", Some("key-alice"), Q);
-    let fast = t.elapsed();
     assert_eq!(again.status, 200);
     assert!(again
         .header("cache-status")
@@ -84,7 +84,6 @@ fn answers_are_shared_by_context_with_status_audit_metrics_and_opt_out() {
     assert_eq!(b["answer"], a["answer"]);
     assert_eq!(b["citations"], a["citations"]);
     assert_eq!(b["usage"]["cost_usd"], 0.0);
-    assert!(fast < Duration::from_millis(300), "a hit took {fast:?}");
 
     // guest sees less: it shares the entry only if its context is the same.
     let g = s.post_json("/v1/query", Some("key-guest"), Q).json();
