@@ -183,12 +183,14 @@ const BREAKOUT: &[&str] = &[
 ];
 
 /// One linear pass over the tokens: how deep the markup nests as written
-/// (an upper bound on the tree builder's stack, which mends markup by
-/// closing elements, never by opening more than the tags do) and the text
-/// it shows read flat: hidden and script-like elements skipped up to their
+/// (the tree builder's stack follows it, apart from the formatting elements
+/// it opens again to mend misnested tags, which stay cheap:
+/// `misnested_formatting_stays_cheap`) and the text it shows read flat: hidden and script-like elements skipped up to their
 /// matching end tag, blocks as paragraph breaks, no tables and no outline.
 #[derive(Default)]
 struct FlatReader {
+    /// Whether the text is kept, or only the depth measured.
+    render: bool,
     depth: usize,
     deepest: usize,
     /// Open `<svg>`/`<math>`, inside which `<x/>` closes itself.
@@ -231,11 +233,16 @@ impl TokenSink for FlatSink {
 }
 
 impl FlatReader {
-    fn read(html: &str) -> FlatReader {
+    /// Reads `html` for its depth, and for its text too if `render`
+    /// (only pages too deep for the tree builder need it).
+    fn read(html: &str, render: bool) -> FlatReader {
         let input = BufferQueue::default();
         input.push_back(StrTendril::from_slice(html));
         let tokenizer = Tokenizer::new(
-            FlatSink(RefCell::new(FlatReader::default())),
+            FlatSink(RefCell::new(FlatReader {
+                render,
+                ..FlatReader::default()
+            })),
             TokenizerOpts::default(),
         );
         // The sink never asks to stop for a script, so one feed reads all.
@@ -270,6 +277,33 @@ impl FlatReader {
                 self.foreign = self.foreign.saturating_sub(1);
             }
         }
+        if self.render {
+            self.render_tag(name, start, void, attr);
+        }
+        if !start {
+            return TokenSinkResult::Continue;
+        }
+        // What the tree builder's tokenizer would read next as plain text.
+        match name {
+            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
+            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+                TokenSinkResult::RawData(RawKind::Rawtext)
+            }
+            "title" | "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
+            "plaintext" => TokenSinkResult::Plaintext,
+            _ => TokenSinkResult::Continue,
+        }
+    }
+
+    /// What a tag does to the flat text: hidden and script-like elements
+    /// skipped to their matching end tag, blocks and breaks as line breaks.
+    fn render_tag<'a>(
+        &mut self,
+        name: &str,
+        start: bool,
+        void: bool,
+        attr: impl Fn(&str) -> Option<&'a str>,
+    ) {
         if let Some((skipped, open)) = &mut self.skip {
             if skipped == name && !void {
                 if start {
@@ -302,22 +336,12 @@ impl FlatReader {
         } else if BLOCK.contains(&name) {
             self.out.push_str("\n\n");
         }
-        if !start {
-            return TokenSinkResult::Continue;
-        }
-        // What the tree builder's tokenizer would read next as plain text.
-        match name {
-            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
-            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
-                TokenSinkResult::RawData(RawKind::Rawtext)
-            }
-            "title" | "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
-            "plaintext" => TokenSinkResult::Plaintext,
-            _ => TokenSinkResult::Continue,
-        }
     }
 
     fn text(&mut self, t: &str) {
+        if !self.render {
+            return;
+        }
         if self.in_title {
             self.title.push_str(t);
         } else if self.skip.is_none() {
@@ -350,8 +374,9 @@ struct OpenTable {
 /// row naming its columns, [`Table`]); headings inside a table are not
 /// sections.
 fn visible(html: &str) -> Visible {
-    let flat = FlatReader::read(html);
-    if flat.deepest > MAX_DEPTH {
+    let deepest = FlatReader::read(html, false).deepest;
+    if deepest > MAX_DEPTH {
+        let flat = FlatReader::read(html, true);
         let mut body = String::new();
         super::tidy(&flat.out, &mut body);
         let title = flat.title.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -360,7 +385,7 @@ fn visible(html: &str) -> Visible {
             headings: Vec::new(),
             note: Some(format!(
                 "markup nested {} deep (over {MAX_DEPTH}); read as flat text, without tables and headings",
-                flat.deepest
+                deepest
             )),
         };
     }
@@ -676,7 +701,7 @@ mod tests {
             "<svg><path/></svg><svg><div/>{}x",
             "<div/>".repeat(2 * MAX_DEPTH)
         );
-        assert!(FlatReader::read(&html).deepest > MAX_DEPTH);
+        assert!(FlatReader::read(&html, false).deepest > MAX_DEPTH);
     }
 
     /// What real pages hold in numbers does not count as depth: inline SVG
@@ -691,11 +716,39 @@ mod tests {
             "<p>para".repeat(5_000),
             "<li>item".repeat(5_000)
         );
-        assert!(FlatReader::read(&html).deepest < 10);
+        assert!(FlatReader::read(&html, false).deepest < 10);
         let doc = HtmlLoader.load(html.as_bytes()).unwrap();
         assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
         assert_eq!(doc.pages[0].headings.len(), 2, "title and h1 kept");
         assert!(doc.pages[0].text.contains("k: a; v: b"), "tables rendered");
+    }
+
+    /// Misnested formatting tags make the tree builder open elements no tag
+    /// opens (the adoption agency, reconstructing active formatting
+    /// elements), so the depth as written does not see them; these patterns,
+    /// 100,000 times each, stay linear.
+    #[test]
+    fn misnested_formatting_stays_cheap() {
+        let n = 100_000;
+        for pattern in [
+            "<b id={i}><p></b>x</p>",
+            "<a id={i}><div>x</a></div>",
+            "<b id={i}><i id={i}>x</b></i>",
+            "<b id={i}><div></b></div>",
+        ] {
+            let html: String = (0..n)
+                .map(|i| pattern.replace("{i}", &i.to_string()))
+                .collect();
+            let started = std::time::Instant::now();
+            let page = visible(&html);
+            assert!(page.note.is_none(), "{pattern} read as a tree");
+            // A guard against a quadratic blow-up (minutes), not a speed test.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{pattern}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]
