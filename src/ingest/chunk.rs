@@ -182,8 +182,7 @@ fn split_long(
     }
 }
 
-fn units(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
-    let max_bytes = max.saturating_mul(BYTES_PER_TOKEN);
+fn units(text: &str, max: usize, max_bytes: usize, count: &dyn Fn(&str) -> usize) -> Vec<Unit> {
     let mut out = Vec::new();
     for (ps, pe) in paragraphs(text) {
         let mut first = true;
@@ -214,7 +213,7 @@ pub fn chunk_page(text: &str, p: ChunkParams, count: &dyn Fn(&str) -> usize) -> 
     let max = p.max_tokens.max(1);
     let overlap = p.overlap_tokens.min(max / 2);
     let max_bytes = max.saturating_mul(BYTES_PER_TOKEN);
-    let units = units(text, max, count);
+    let units = units(text, max, max_bytes, count);
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < units.len() {

@@ -20,11 +20,11 @@ pub fn decode_text(bytes: &[u8]) -> Result<(String, Option<String>), LoadError> 
         let note = had_errors.then(|| format!("invalid {} sequences replaced", enc.name()));
         return Ok((text.into_owned(), note));
     }
-    let nul = bytes.iter().filter(|&&b| b == 0).count();
-    let control = bytes
-        .iter()
-        .filter(|&&b| matches!(b, 0..=7 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F | 0x7F))
-        .count();
+    let (mut nul, mut control) = (0usize, 0usize);
+    for &b in bytes {
+        nul += usize::from(b == 0);
+        control += usize::from(matches!(b, 0..=7 | 0x0B | 0x0E..=0x1A | 0x1C..=0x1F | 0x7F));
+    }
     if (nul > 0 && nul * 100 >= bytes.len()) || control * 20 >= bytes.len() {
         return Err(LoadError::Binary);
     }
