@@ -185,8 +185,9 @@ const BREAKOUT: &[&str] = &[
 /// One linear pass over the tokens: how deep the markup nests as written
 /// (the tree builder's stack follows it, apart from the formatting elements
 /// it opens again to mend misnested tags, which stay cheap:
-/// `misnested_formatting_stays_cheap`) and the text it shows read flat: hidden and script-like elements skipped up to their
-/// matching end tag, blocks as paragraph breaks, no tables and no outline.
+/// `misnested_formatting_stays_cheap`) and the text it shows read flat:
+/// hidden and script-like elements skipped up to their matching end tag,
+/// blocks as paragraph breaks, no tables and no outline.
 #[derive(Default)]
 struct FlatReader {
     /// Whether the text is kept, or only the depth measured.
